@@ -1,0 +1,50 @@
+#pragma once
+// The catalogue of GPUs and models tokenfleet knows. Figures: ../shared/reference/calibration.md
+// (data sheets and model cards); power at idle is our assumption, stated in catalog.cpp.
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+enum class Dtype { fp16, bf16, fp8 };
+// Parses "fp16" | "bf16" | "fp8"; nothing for anything else.
+std::optional<Dtype> parse_dtype(const std::string& s);
+std::string to_string(Dtype d);
+// Bytes per weight / per KV element for a dtype.
+double bytes_per_element(Dtype d);
+
+struct GpuSpec {
+  std::string name;
+  double fp16_flops = 0.0;            // dense BF16/FP16 peak, FLOP/s
+  double fp8_flops = 0.0;             // dense FP8 peak, FLOP/s; 0 when the GPU has no FP8
+  double hbm_bytes = 0.0;             // memory per GPU
+  double hbm_bandwidth_Bps = 0.0;     // bytes/s
+  double nvlink_Bps = 0.0;            // NVLink bandwidth per GPU, both directions together, bytes/s
+  double idle_watts = 0.0;
+  double busy_watts = 0.0;            // at full load (the data sheet's max power)
+  // Peak FLOP/s for a dtype; 0 when unsupported (FP8 on A100).
+  double peak_flops(Dtype d) const;
+};
+
+struct ModelSpec {
+  std::string name;
+  double params = 0.0;          // total parameters (what must sit in memory)
+  double active_params = 0.0;   // parameters used per token (MoE: fewer than params)
+  int layers = 0;
+  int d_model = 0;
+  int heads = 0;
+  int kv_heads = 0;
+  int head_dim = 0;
+  long long context_window = 0; // tokens, prompt + output
+  // KV-cache bytes per token: 2 (K and V) x layers x kv_heads x head_dim x bytes per element.
+  double kv_bytes_per_token(Dtype d) const;
+};
+
+const std::vector<GpuSpec>& gpu_catalog();
+const std::vector<ModelSpec>& model_catalog();
+// Look-ups by name, case-insensitive; nothing when unknown.
+std::optional<GpuSpec> find_gpu(const std::string& name);
+std::optional<ModelSpec> find_model(const std::string& name);
+
+}  // namespace tf

@@ -1,0 +1,50 @@
+#pragma once
+// What the engine hands to results/: one record per request and a few per-run totals.
+// Plain data: results/ depends on nothing else of ours.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+struct RequestRecord {
+  std::uint64_t id = 0;
+  double arrival_s = 0.0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t output_tokens = 0;
+  int replica = -1;
+  double admitted_s = -1.0;     // start of the iteration that runs its prefill
+  double first_token_s = -1.0;  // end of that iteration
+  double finished_s = -1.0;     // end of the iteration that produced its last token
+  bool finished() const { return finished_s >= 0.0; }
+  double queue_s() const { return admitted_s - arrival_s; }
+  double ttft_s() const { return first_token_s - arrival_s; }
+  // Time per output token after the first; 0 for one-token answers (left out of TPOT statistics).
+  double tpot_s() const {
+    return output_tokens > 1 ? (finished_s - first_token_s) / static_cast<double>(output_tokens - 1) : 0.0;
+  }
+  double e2e_s() const { return finished_s - arrival_s; }
+};
+
+// Totals the engine accumulates over the measurement window [warmup_s, duration_s]
+// (activity that straddles a window edge is split in proportion to time).
+struct RunTotals {
+  int replicas = 0;
+  int gpus = 0;
+  double peak_flops_per_gpu = 0.0;   // for the dtype in use
+  double window_s = 0.0;             // duration_s - warmup_s
+  double busy_replica_s = 0.0;       // summed over replicas, inside the window
+  double flops = 0.0;                // model FLOPs done inside the window
+  double iterations = 0.0;           // replica iterations inside the window
+  double batched_requests = 0.0;     // sum over those iterations of the requests in the batch
+  double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
+  double energy_total_j = 0.0;       // all GPUs, whole simulated run
+  double simulated_s = 0.0;          // time of the last event
+};
+
+struct SloTargets {
+  double ttft_p99_s = 0.0;  // 0: no target
+  double tpot_p99_s = 0.0;  // 0: no target
+};
+
+}  // namespace tf

@@ -1,0 +1,61 @@
+#pragma once
+// Statistics over the measured requests (those that arrived at or after warmup_s), and writers.
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "results/records.hpp"
+
+namespace tf {
+
+// Percentile by linear interpolation between closest ranks (numpy's default, "linear");
+// q in [0, 100]. `sorted` must be sorted ascending and non-empty.
+double percentile_sorted(const std::vector<double>& sorted, double q);
+
+struct LatencyStats {
+  std::size_t count = 0;
+  double mean = 0.0, p50 = 0.0, p90 = 0.0, p99 = 0.0, p999 = 0.0, max = 0.0;
+};
+LatencyStats latency_stats(std::vector<double> values);
+
+struct Summary {
+  std::string scenario;
+  std::uint64_t seed = 0;
+  std::size_t requests_arrived = 0;   // all requests, warm-up included
+  std::size_t requests_measured = 0;  // arrived at or after warmup_s
+  std::size_t requests_unfinished = 0;
+  double window_s = 0.0;
+  double requests_per_s = 0.0;        // measured requests / window
+  double output_tokens_per_s = 0.0;   // measured requests' output tokens / window
+  double total_tokens_per_s = 0.0;    // (prompt + output) tokens / window
+  LatencyStats queue, ttft, tpot, e2e;
+  SloTargets slo;
+  double slo_attainment = 0.0;        // share of measured requests meeting both per-request targets
+  bool ttft_p99_met = true, tpot_p99_met = true, slo_met = true;
+  double mean_batch_size = 0.0;       // requests per iteration, iteration-weighted
+  double mfu = 0.0;                   // FLOPs done / (GPUs x peak x window)
+  double busy_fraction = 0.0;         // busy replica-seconds / (replicas x window)
+  double energy_kwh = 0.0;            // inside the window
+  double energy_total_kwh = 0.0;      // whole run
+  double simulated_s = 0.0;
+  RunTotals totals;
+};
+
+Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
+                  double warmup_s, const RunTotals& totals, const SloTargets& slo);
+
+nlohmann::json to_json(const Summary& s);
+
+// Writes `content` to `path` through a temporary file in the same folder and a rename, so a
+// reader never sees a half-written file. Throws std::runtime_error on failure.
+void write_file_atomically(const std::string& path, const std::string& content);
+
+// Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s
+// (all requests, warm-up included, in id order; times with 9 digits after the point).
+std::string requests_csv(const std::vector<RequestRecord>& records);
+
+// The short table printed on stdout.
+std::string summary_table(const Summary& s);
+
+}  // namespace tf

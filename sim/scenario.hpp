@@ -1,0 +1,68 @@
+#pragma once
+// A scenario: everything one simulation needs, loaded from TOML and validated.
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "cluster/catalog.hpp"
+#include "cluster/cost_model.hpp"
+#include "policies/batching.hpp"
+#include "results/records.hpp"
+#include "workloads/generator.hpp"
+
+namespace tf {
+
+struct Scenario {
+  std::string name = "default";
+  std::uint64_t seed = 1;
+  double duration_s = 600.0;   // requests arrive in [0, duration_s); the run then drains
+  double warmup_s = 60.0;      // requests arriving before this are left out of the statistics
+
+  ModelSpec model;
+  GpuSpec gpu;
+  Dtype dtype = Dtype::fp16;
+  int tensor_parallel = 1;
+  int gpus_per_node = 8;
+  double network_Bps = 50e9;       // per node, to the core switch
+  double network_latency_s = 5e-6;
+
+  int replicas = 1;
+  WorkloadSpec workload;
+
+  std::string batching = "continuous";
+  BatchLimits limits;
+  std::string router = "round-robin";
+
+  SloTargets slo;
+  CostParams cost;
+
+  std::string source;  // file the scenario came from ("<built-in default>" otherwise)
+};
+
+// An error in a scenario: file, line (0 when unknown), key, and what was expected.
+class ScenarioError : public std::runtime_error {
+ public:
+  ScenarioError(std::string file, int line, std::string key, const std::string& what);
+  const std::string& file() const { return file_; }
+  int line() const { return line_; }
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string file_;
+  int line_;
+  std::string key_;
+};
+
+// The built-in default scenario as TOML text (also shipped as scenarios/default.toml).
+const std::string& default_scenario_toml();
+
+// Loads and validates a scenario. `overrides` are "dotted.key=value" strings (from --set) applied on
+// top of the file; values are parsed as TOML values (numbers, booleans, strings with or without
+// quotes, inline tables). Unknown keys, wrong types and out-of-range values throw ScenarioError.
+Scenario load_scenario_file(const std::string& path, const std::vector<std::string>& overrides = {});
+Scenario load_scenario_text(const std::string& toml_text, const std::string& source_name,
+                            const std::vector<std::string>& overrides = {});
+
+}  // namespace tf

@@ -1,0 +1,55 @@
+#pragma once
+// Helpers for tests: paths and running the tokenfleet binary.
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <cstdlib>
+#include <sys/wait.h>
+
+namespace tf::test {
+
+inline std::string source_dir() { return TF_SOURCE_DIR; }
+inline std::string shared_dir() { return TF_SHARED_DIR; }
+inline std::string binary() { return TF_BINARY; }
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs a shell command, capturing stdout and stderr together.
+inline CommandResult run_command(const std::string& cmd) {
+  CommandResult r;
+  std::string full = cmd + " 2>&1";
+  FILE* p = popen(full.c_str(), "r");
+  if (!p) return r;
+  std::array<char, 4096> buf{};
+  std::size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) r.output.append(buf.data(), n);
+  int status = pclose(p);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+inline std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+inline void write_file(const std::string& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+// A fresh empty temporary directory.
+inline std::string temp_dir(const std::string& tag) {
+  std::string tmpl = "/tmp/tokenfleet-test-" + tag + "-XXXXXX";
+  char* d = mkdtemp(tmpl.data());
+  return d ? std::string(d) : std::string("/tmp");
+}
+
+}  // namespace tf::test

@@ -1,0 +1,52 @@
+#pragma once
+// Token-length distributions: fixed, uniform, exponential, lognormal.
+#include <memory>
+#include <string>
+
+#include "workloads/random.hpp"
+
+namespace tf {
+
+// What a scenario says about a distribution. Which fields matter depends on `dist`:
+//   fixed:       value
+//   uniform:     low, high (inclusive integers)
+//   exponential: mean
+//   lognormal:   either mean + a percentile (percentile in (0,100), percentile_value),
+//                e.g. { mean = 1000, p99 = 6000 }, or mu + sigma (of the underlying normal)
+// Every draw is rounded to an integer and clamped to [min, max].
+struct DistributionSpec {
+  std::string dist = "fixed";
+  double value = 0.0;
+  double low = 0.0, high = 0.0;
+  double mean = 0.0;
+  double percentile = 0.0;        // e.g. 99 for p99; 0 when not given
+  double percentile_value = 0.0;  // the length at that percentile
+  double mu = 0.0, sigma = 0.0;
+  bool has_mu_sigma = false;
+  double min = 1.0;
+  double max = 1e18;
+};
+
+class LengthDistribution {
+ public:
+  virtual ~LengthDistribution() = default;
+  // A draw before rounding and clamping.
+  virtual double sample_real(Rng& rng) const = 0;
+  // The distribution's mean before rounding and clamping.
+  virtual double mean() const = 0;
+  // A draw rounded to the nearest integer and clamped to [min, max].
+  long long sample(Rng& rng) const;
+  double min = 1.0, max = 1e18;
+};
+
+// Throws std::invalid_argument with a message naming the offending field when the spec is invalid
+// (unknown dist, missing or out-of-range parameter, p-value below the mean for a lognormal...).
+std::unique_ptr<LengthDistribution> make_distribution(const DistributionSpec& spec);
+
+// Lognormal helpers, exposed for tests: sigma from mean and a percentile value at percentile q
+// (in (50,100)), mu from mean and sigma.
+double lognormal_sigma_from_mean_and_percentile(double mean, double q_percent, double value);
+// Standard normal quantile (inverse CDF), |error| < 1e-9.
+double normal_quantile(double p);
+
+}  // namespace tf
