@@ -11,10 +11,12 @@
 namespace tf {
 
 struct CostParams {
-  double mfu = 0.55;                 // achievable fraction of peak FLOP/s
-  double mbu = 0.80;                 // achievable fraction of HBM bandwidth
-  double overhead_s = 0.002;         // fixed cost per iteration (scheduling, kernel launches)
-  double allreduce_latency_s = 5e-6; // per all-reduce step (2 all-reduces per layer)
+  // Calibrated against ../shared/reference/calibration.md (TensorRT-LLM throughput and TTFT tables);
+  // tests/test_calibration.cpp checks the figures and README.md lists the errors.
+  double mfu = 0.60;                  // achievable fraction of peak FLOP/s
+  double mbu = 0.80;                  // achievable fraction of HBM bandwidth
+  double overhead_s = 0.003;          // fixed cost per iteration (scheduling, kernel launches)
+  double allreduce_latency_s = 20e-6; // per all-reduce (2 all-reduces per layer)
   double kv_reserve_fraction = 0.10; // share of HBM kept free (activations, fragmentation)
   bool attention_flops = false;      // add Kaplan's attention FLOPs term
 };

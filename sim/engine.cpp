@@ -1,1 +1,270 @@
-// placeholder, being written
+#include "sim/engine.hpp"
+
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include <fmt/format.h>
+#include <simgrid/plugins/energy.h>
+#include <simgrid/s4u.hpp>
+#include <xbt/log.h>
+
+#include "cluster/cost_model.hpp"
+#include "cluster/platform.hpp"
+#include "cluster/topology.hpp"
+#include "policies/router.hpp"
+#include "sim/replica_model.hpp"
+#include "workloads/generator.hpp"
+
+namespace sg4 = simgrid::s4u;
+
+namespace tf {
+
+namespace {
+
+CostModel make_cost_model(const Scenario& s) {
+  return CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+}
+
+struct ReplicaSlot {
+  std::unique_ptr<ReplicaModel> model;
+  std::deque<Request> waiting;               // unused with a central queue
+  sg4::ConditionVariablePtr wake;
+  std::vector<sg4::Host*> gpus;
+  std::vector<sg4::ExecPtr> execs;           // keep the GPUs busy (for the energy plugin) during a step
+  bool idle = true;                          // waiting for work with nothing running
+};
+
+struct World {
+  const Scenario& scenario;
+  RunOptions options;
+  CostModel cost;
+  std::unique_ptr<BatchingPolicy> policy;
+  std::unique_ptr<Router> router;
+  std::vector<ReplicaSlot> replicas;
+  std::deque<Request> central;
+  sg4::MutexPtr mutex;
+  bool source_done = false;
+  std::string error;
+  std::vector<RequestRecord> records;
+  double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
+
+  World(const Scenario& s, RunOptions o) : scenario(s), options(o), cost(make_cost_model(s)) {}
+
+  std::deque<Request>& queue_of(ReplicaSlot& slot) { return router->central_queue() ? central : slot.waiting; }
+
+  void stop_all() {
+    for (auto& r : replicas) r.wake->notify_all();
+  }
+
+  double gpu_energy_j() const {
+    double total = 0.0;
+    for (const auto& r : replicas)
+      for (auto* h : r.gpus) total += sg_host_get_consumed_energy(h);
+    return total;
+  }
+};
+
+void run_gpus(ReplicaSlot& slot, double duration_s) {
+  for (auto& e : slot.execs)
+    if (e->get_state() != sg4::Activity::State::FINISHED) e->cancel();
+  slot.execs.clear();
+  if (duration_s <= 0.0) return;
+  for (auto* h : slot.gpus) {
+    slot.execs.push_back(sg4::Exec::init()->set_host(h)->set_flops_amount(duration_s * h->get_speed()));
+    slot.execs.back()->start();
+  }
+}
+
+void replica_actor(World& w, int index) {
+  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(index)];
+  ReplicaModel& model = *slot.model;
+  std::unique_lock lock(*w.mutex);
+  std::vector<RequestRecord> finished;
+  while (w.error.empty()) {
+    std::deque<Request>& queue = w.queue_of(slot);
+    const double now = sg4::Engine::get_clock();
+    const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
+    if (step.kind == ReplicaModel::StepKind::none) {
+      if (w.source_done && queue.empty()) break;
+      slot.idle = true;
+      run_gpus(slot, 0.0);
+      slot.wake->wait(lock);
+      slot.idle = false;
+      continue;
+    }
+    slot.idle = false;
+    double end = step.end_s;
+    run_gpus(slot, end - now);
+    if (step.kind == ReplicaModel::StepKind::decode) {
+      // Sleep until the stretch ends, unless new work that could join arrives first: then the stretch
+      // ends at the next iteration boundary.
+      while (slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
+        if (!w.error.empty()) break;
+        if (model.could_admit(queue)) {
+          const double new_end = model.end_at_boundary_after(sg4::Engine::get_clock());
+          if (new_end < end) {
+            end = new_end;
+            run_gpus(slot, end - sg4::Engine::get_clock());
+          }
+          while (sg4::Engine::get_clock() < end && slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
+          }
+          break;
+        }
+      }
+    } else {
+      while (slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
+      }
+    }
+    finished.clear();
+    model.finish_step(finished);
+    for (const auto& rec : finished) w.records[rec.id] = rec;
+  }
+  run_gpus(slot, 0.0);
+}
+
+void source_actor(World& w) {
+  const Scenario& s = w.scenario;
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  const std::int64_t capacity = w.cost.kv_capacity_tokens();
+  std::vector<ReplicaLoad> loads(w.replicas.size());
+  while (auto r = gen.next()) {
+    sg4::this_actor::sleep_until(r->arrival_s);
+    std::unique_lock lock(*w.mutex);
+    if (kv_reservation_tokens(*r) > capacity) {
+      w.error = fmt::format(
+          "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
+          "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max, "
+          "workload.output_tokens.max) or give each replica more GPUs (hardware.tensor_parallel)",
+          r->id, r->arrival_s, kv_reservation_tokens(*r), r->prompt_tokens, r->output_tokens, s.tensor_parallel,
+          s.gpu.name, capacity, s.model.name, to_string(s.dtype));
+      w.stop_all();
+      return;
+    }
+    RequestRecord rec;
+    rec.id = r->id;
+    rec.arrival_s = r->arrival_s;
+    rec.prompt_tokens = r->prompt_tokens;
+    rec.output_tokens = r->output_tokens;
+    w.records.push_back(rec);
+    for (std::size_t i = 0; i < w.replicas.size(); ++i) {
+      const auto& slot = w.replicas[i];
+      loads[i].running_requests = slot.model->running_requests();
+      loads[i].waiting_requests = slot.waiting.size();
+      loads[i].idle = slot.idle;
+    }
+    int target = w.router->route(*r, loads);
+    if (target < 0 || target >= static_cast<int>(w.replicas.size())) target = 0;
+    ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(target)];
+    w.queue_of(slot).push_back(*r);
+    slot.idle = false;  // claimed: the next arrival at the same instant goes elsewhere
+    slot.wake->notify_one();
+  }
+  sg4::this_actor::sleep_until(s.duration_s);
+  std::unique_lock lock(*w.mutex);
+  w.source_done = true;
+  w.stop_all();
+}
+
+void energy_meter_actor(World& w) {
+  sg4::this_actor::sleep_until(w.scenario.warmup_s);
+  w.energy_at_warmup_j = w.gpu_energy_j();
+  sg4::this_actor::sleep_until(w.scenario.duration_s);
+  w.energy_at_end_j = w.gpu_energy_j();
+}
+
+}  // namespace
+
+void check_servable(const Scenario& s) {
+  if (s.gpu.peak_flops(s.dtype) <= 0.0)
+    throw SimulationError(fmt::format("{} has no {} support; choose another hardware.dtype", s.gpu.name,
+                                      to_string(s.dtype)));
+  const CostModel cost = make_cost_model(s);
+  if (cost.kv_capacity_tokens() <= 0) {
+    const double have = s.tensor_parallel * s.gpu.hbm_bytes * (1.0 - s.cost.kv_reserve_fraction);
+    throw SimulationError(fmt::format(
+        "{} in {} needs {:.1f} GB of weights, but a replica of {} x {} has {:.1f} GB of usable HBM ({:.0f} % kept "
+        "in reserve), leaving no room for the KV cache; raise hardware.tensor_parallel, use hardware.dtype = "
+        "\"fp8\" or a GPU with more memory",
+        s.model.name, to_string(s.dtype), cost.weight_bytes() / 1e9, s.tensor_parallel, s.gpu.name, have / 1e9,
+        s.cost.kv_reserve_fraction * 100.0));
+  }
+  layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);  // throws std::invalid_argument
+}
+
+RunResult run_simulation(const Scenario& s, const RunOptions& options) {
+  try {
+    check_servable(s);
+  } catch (const std::invalid_argument& e) {
+    throw SimulationError(e.what());
+  }
+  xbt_log_control_set("root.thres:critical");
+  int argc = 1;
+  char name[] = "tokenfleet";
+  char* argv[] = {name, nullptr};
+  sg_host_energy_plugin_init();
+  sg4::Engine engine(&argc, argv);
+
+  TopologySpec topo_spec;
+  topo_spec.gpus_per_node = s.gpus_per_node;
+  topo_spec.gpus = s.replicas * s.tensor_parallel;
+  // Whole nodes: a replica never spans two nodes.
+  const int per_node = s.gpus_per_node / s.tensor_parallel;
+  const int nodes = (s.replicas + per_node - 1) / per_node;
+  topo_spec.gpus = nodes * s.gpus_per_node;
+  topo_spec.nvlink_Bps = s.gpu.nvlink_Bps;
+  topo_spec.network_Bps = s.network_Bps;
+  topo_spec.network_latency_s = s.network_latency_s;
+  const Topology topo = build_topology(topo_spec);
+  const PlatformHandles platform = build_platform(engine, topo, s.gpu);
+  const auto layout = layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);
+
+  World w(s, options);
+  w.policy = make_batching_policy(s.batching, s.limits);
+  w.router = make_router(s.router);
+  if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
+  if (!w.router) throw SimulationError("unknown router '" + s.router + "'");
+  w.mutex = sg4::Mutex::create();
+  w.replicas.resize(static_cast<std::size_t>(s.replicas));
+  for (int i = 0; i < s.replicas; ++i) {
+    auto& slot = w.replicas[static_cast<std::size_t>(i)];
+    slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
+    slot.wake = sg4::ConditionVariable::create();
+    for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
+  }
+  for (int i = 0; i < s.replicas; ++i) {
+    auto& slot = w.replicas[static_cast<std::size_t>(i)];
+    sg4::Actor::create(fmt::format("replica-{}", i), slot.gpus.front(), [&w, i] { replica_actor(w, i); });
+  }
+  sg4::Actor::create("source", platform.gpus.front(), [&w] { source_actor(w); });
+  sg4::Actor::create("energy-meter", platform.gpus.front(), [&w] { energy_meter_actor(w); });
+  engine.run();
+
+  if (!w.error.empty()) throw SimulationError(w.error);
+
+  RunResult result;
+  result.records = std::move(w.records);
+  RunTotals& t = result.totals;
+  t.replicas = s.replicas;
+  t.gpus = s.replicas * s.tensor_parallel;
+  t.peak_flops_per_gpu = s.gpu.peak_flops(s.dtype);
+  t.window_s = s.duration_s - s.warmup_s;
+  for (const auto& slot : w.replicas) {
+    const auto& wt = slot.model->window_totals();
+    t.busy_replica_s += wt.busy_s;
+    t.flops += wt.flops;
+    t.iterations += wt.iterations;
+    t.batched_requests += wt.batched_requests;
+  }
+  sg_host_energy_update_all();
+  double replica_energy = 0.0;
+  for (const auto& slot : w.replicas)
+    for (auto* h : slot.gpus) replica_energy += sg_host_get_consumed_energy(h);
+  t.energy_window_j = w.energy_at_end_j - w.energy_at_warmup_j;
+  t.energy_total_j = replica_energy;
+  t.simulated_s = sg4::Engine::get_clock();
+  return result;
+}
+
+}  // namespace tf

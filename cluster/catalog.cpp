@@ -1,0 +1,146 @@
+// The catalogue of GPUs and models. Figures: ../shared/reference/calibration.md (Nvidia data sheets
+// and public model cards), except where a comment says a figure is our assumption.
+#include "cluster/catalog.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <utility>
+
+namespace tf {
+
+std::optional<Dtype> parse_dtype(const std::string& s) {
+  if (s == "fp16") return Dtype::fp16;
+  if (s == "bf16") return Dtype::bf16;
+  if (s == "fp8") return Dtype::fp8;
+  return std::nullopt;
+}
+
+std::string to_string(Dtype d) {
+  switch (d) {
+    case Dtype::fp16: return "fp16";
+    case Dtype::bf16: return "bf16";
+    case Dtype::fp8: return "fp8";
+  }
+  return "unknown";
+}
+
+double bytes_per_element(Dtype d) {
+  switch (d) {
+    case Dtype::fp16:
+    case Dtype::bf16: return 2.0;
+    case Dtype::fp8: return 1.0;
+  }
+  return 2.0;
+}
+
+double GpuSpec::peak_flops(Dtype d) const {
+  return d == Dtype::fp8 ? fp8_flops : fp16_flops;
+}
+
+double ModelSpec::kv_bytes_per_token(Dtype d) const {
+  return 2.0 * layers * kv_heads * head_dim * bytes_per_element(d);
+}
+
+namespace {
+
+GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw, double nvlink, double idle,
+            double busy) {
+  GpuSpec g;
+  g.name = std::move(name);
+  g.fp16_flops = fp16;
+  g.fp8_flops = fp8;
+  g.hbm_bytes = hbm;
+  g.hbm_bandwidth_Bps = hbm_bw;
+  g.nvlink_Bps = nvlink;
+  g.idle_watts = idle;
+  g.busy_watts = busy;
+  return g;
+}
+
+ModelSpec model(std::string name, double params, double active, int layers, int d_model, int heads, int kv_heads,
+                int head_dim, long long context) {
+  ModelSpec m;
+  m.name = std::move(name);
+  m.params = params;
+  m.active_params = active;
+  m.layers = layers;
+  m.d_model = d_model;
+  m.heads = heads;
+  m.kv_heads = kv_heads;
+  m.head_dim = head_dim;
+  m.context_window = context;
+  return m;
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return s;
+}
+
+// Common short names for catalogue entries (all lowercase).
+const std::vector<std::pair<std::string, std::string>>& aliases() {
+  static const std::vector<std::pair<std::string, std::string>> a = {
+      {"a100", "a100-80gb"},     {"a100-80g", "a100-80gb"},  {"a100-sxm", "a100-80gb"},
+      {"a100-sxm-80gb", "a100-80gb"},
+      {"h100", "h100-sxm"},      {"h100-80gb", "h100-sxm"},  {"h200", "h200-sxm"},
+      {"h200-141gb", "h200-sxm"}, {"b200-sxm", "b200"},
+      {"llama2-7b", "llama-2-7b"}, {"llama2-13b", "llama-2-13b"}, {"llama2-70b", "llama-2-70b"},
+      {"llama3.1-8b", "llama-3.1-8b"}, {"llama3.1-70b", "llama-3.1-70b"}, {"llama3.1-405b", "llama-3.1-405b"},
+      {"gpt3-175b", "gpt-3-175b"}, {"gpt-3", "gpt-3-175b"},
+  };
+  return a;
+}
+
+template <class Spec>
+std::optional<Spec> find_in(const std::vector<Spec>& catalog, const std::string& name) {
+  std::string key = lower(name);
+  for (const auto& [alias, canonical] : aliases()) {
+    if (key == alias) {
+      key = canonical;
+      break;
+    }
+  }
+  for (const auto& s : catalog)
+    if (s.name == key) return s;
+  return std::nullopt;
+}
+
+}  // namespace
+
+const std::vector<GpuSpec>& gpu_catalog() {
+  // Idle power is NOT in calibration.md: it is our assumption, from figures commonly reported for idle
+  // datacenter GPUs in SXM boards (nvidia-smi at idle, roughly 10-15 % of maximum power).
+  //                                  fp16 FLOP/s  fp8 FLOP/s   HBM bytes  HBM B/s   NVLink B/s idle W  busy W
+  static const std::vector<GpuSpec> c = {
+      gpu("a100-80gb", 312e12, 0.0, 80e9, 2.039e12, 600e9, 50.0, 400.0),
+      gpu("h100-sxm", 989e12, 1979e12, 80e9, 3.35e12, 900e9, 75.0, 700.0),
+      gpu("h200-sxm", 989e12, 1979e12, 141e9, 4.8e12, 900e9, 75.0, 700.0),
+      gpu("b200", 2250e12, 4500e12, 180e9, 8.0e12, 1800e9, 120.0, 1000.0),
+  };
+  return c;
+}
+
+const std::vector<ModelSpec>& model_catalog() {
+  //                                    params   active   layers d_model heads kv_heads head_dim context
+  static const std::vector<ModelSpec> c = {
+      model("llama-2-7b", 6.74e9, 6.74e9, 32, 4096, 32, 32, 128, 4096),
+      model("llama-2-13b", 13.0e9, 13.0e9, 40, 5120, 40, 40, 128, 4096),
+      model("llama-2-70b", 69.0e9, 69.0e9, 80, 8192, 64, 8, 128, 4096),
+      model("llama-3.1-8b", 8.03e9, 8.03e9, 32, 4096, 32, 8, 128, 131072),
+      model("llama-3.1-70b", 70.6e9, 70.6e9, 80, 8192, 64, 8, 128, 131072),
+      model("llama-3.1-405b", 405e9, 405e9, 126, 16384, 128, 8, 128, 131072),
+      model("gpt-3-175b", 175e9, 175e9, 96, 12288, 96, 96, 128, 2048),
+      model("mixtral-8x7b", 46.7e9, 12.9e9, 32, 4096, 32, 8, 128, 32768),
+      // A GPT-4-class mixture of experts. Only the 1.8 T total parameters is a (widely reported) figure;
+      // everything else is our assumption: about 280 B active per token (rumoured 2 of 16 experts plus
+      // shared layers), 120 layers, d_model 12288, 96 heads, 8 KV heads, head dim 128, 128 k context.
+      model("gpt4-class", 1.8e12, 280e9, 120, 12288, 96, 8, 128, 131072),
+  };
+  return c;
+}
+
+std::optional<GpuSpec> find_gpu(const std::string& name) { return find_in(gpu_catalog(), name); }
+
+std::optional<ModelSpec> find_model(const std::string& name) { return find_in(model_catalog(), name); }
+
+}  // namespace tf

@@ -1,0 +1,31 @@
+#pragma once
+// Turns the topology graph (cluster/topology.hpp) into a SimGrid platform: one host per GPU (named like its
+// vertex, "gpu-<i>", one core at the GPU's FP16 peak), routers for the NVLink switches and the core switch,
+// one link per graph edge, and routes from the graph (a Dijkstra zone: one route per edge).
+//
+// Call order: xbt_log_control_set("root.thres:critical"), create the Engine, set --cfg options,
+// sg_host_energy_plugin_init() if energy is wanted, then build_platform(), then actors and Engine::run().
+// Every GPU host carries the energy plugin's properties ("wattage_per_state", "wattage_off").
+#include <string>
+#include <vector>
+
+#include <simgrid/s4u/Engine.hpp>
+#include <simgrid/s4u/Host.hpp>
+
+#include "cluster/catalog.hpp"
+#include "cluster/topology.hpp"
+
+namespace tf {
+
+struct PlatformHandles {
+  std::vector<simgrid::s4u::Host*> gpus;  // gpu-0 .. gpu-(n-1), in topology order
+};
+
+// Builds the platform as the Engine's root zone ("tokenfleet"). Call once per Engine (one per process).
+PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu);
+
+// The energy plugin's "wattage_per_state" value for a one-core GPU host: "<idle>:<busy>:<busy>"
+// (Idle:OneCore:AllCores, one power state).
+std::string wattage_per_state(const GpuSpec& gpu);
+
+}  // namespace tf

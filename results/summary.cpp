@@ -1,0 +1,214 @@
+#include "results/summary.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+namespace tf {
+
+namespace {
+
+double safe_div(double num, double den) { return den > 0.0 ? num / den : 0.0; }
+
+nlohmann::json stats_json(const LatencyStats& st) {
+  nlohmann::json j;
+  j["mean"] = st.mean;
+  j["p50"] = st.p50;
+  j["p90"] = st.p90;
+  j["p99"] = st.p99;
+  j["p99.9"] = st.p999;
+  j["max"] = st.max;
+  j["count"] = st.count;
+  return j;
+}
+
+std::string fmt_time(double t) { return fmt::format("{:.9f}", t); }
+
+}  // namespace
+
+double percentile_sorted(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return 0.0;
+  const std::size_t n = sorted.size();
+  if (n == 1) return sorted.front();
+  q = std::clamp(q, 0.0, 100.0);
+  const double pos = q / 100.0 * static_cast<double>(n - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  if (lo >= n - 1) return sorted.back();
+  const double frac = pos - static_cast<double>(lo);
+  return sorted[lo] + frac * (sorted[lo + 1] - sorted[lo]);
+}
+
+LatencyStats latency_stats(std::vector<double> values) {
+  LatencyStats st;
+  if (values.empty()) return st;
+  std::sort(values.begin(), values.end());
+  st.count = values.size();
+  st.mean = std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
+  st.p50 = percentile_sorted(values, 50.0);
+  st.p90 = percentile_sorted(values, 90.0);
+  st.p99 = percentile_sorted(values, 99.0);
+  st.p999 = percentile_sorted(values, 99.9);
+  st.max = values.back();
+  return st;
+}
+
+Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
+                  double warmup_s, const RunTotals& totals, const SloTargets& slo) {
+  Summary s;
+  s.scenario = scenario;
+  s.seed = seed;
+  s.slo = slo;
+  s.totals = totals;
+  s.requests_arrived = records.size();
+  s.window_s = totals.window_s;
+
+  std::vector<double> queue, ttft, tpot, e2e;
+  double output_tokens = 0.0, total_tokens = 0.0;
+  std::size_t slo_hits = 0;
+  for (const auto& r : records) {
+    if (!r.finished()) ++s.requests_unfinished;
+    if (r.arrival_s < warmup_s) continue;
+    ++s.requests_measured;
+    output_tokens += static_cast<double>(r.output_tokens);
+    total_tokens += static_cast<double>(r.prompt_tokens + r.output_tokens);
+    if (!r.finished()) continue;  // an unfinished request misses the SLO
+    queue.push_back(r.queue_s());
+    ttft.push_back(r.ttft_s());
+    e2e.push_back(r.e2e_s());
+    if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
+    const bool ttft_ok = slo.ttft_p99_s <= 0.0 || r.ttft_s() <= slo.ttft_p99_s;
+    const bool tpot_ok = slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= slo.tpot_p99_s;
+    if (ttft_ok && tpot_ok) ++slo_hits;
+  }
+
+  s.queue = latency_stats(std::move(queue));
+  s.ttft = latency_stats(std::move(ttft));
+  s.tpot = latency_stats(std::move(tpot));
+  s.e2e = latency_stats(std::move(e2e));
+
+  s.requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
+  s.output_tokens_per_s = safe_div(output_tokens, s.window_s);
+  s.total_tokens_per_s = safe_div(total_tokens, s.window_s);
+
+  s.slo_attainment = safe_div(static_cast<double>(slo_hits), static_cast<double>(s.requests_measured));
+  // With measured requests but none finished, the percentiles (all zero) say nothing: a set target is missed.
+  const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
+  s.ttft_p99_met = slo.ttft_p99_s <= 0.0 || (!none_finished && s.ttft.p99 <= slo.ttft_p99_s);
+  s.tpot_p99_met = slo.tpot_p99_s <= 0.0 || (!none_finished && s.tpot.p99 <= slo.tpot_p99_s);
+  s.slo_met = s.ttft_p99_met && s.tpot_p99_met;
+
+  s.mean_batch_size = safe_div(totals.batched_requests, totals.iterations);
+  s.mfu = safe_div(totals.flops, static_cast<double>(totals.gpus) * totals.peak_flops_per_gpu * s.window_s);
+  s.busy_fraction = safe_div(totals.busy_replica_s, static_cast<double>(totals.replicas) * s.window_s);
+  s.energy_kwh = totals.energy_window_j / 3.6e6;
+  s.energy_total_kwh = totals.energy_total_j / 3.6e6;
+  s.simulated_s = totals.simulated_s;
+  return s;
+}
+
+nlohmann::json to_json(const Summary& s) {
+  // nlohmann::json keeps keys sorted, so the dump is deterministic.
+  nlohmann::json j;
+  j["scenario"] = s.scenario;
+  j["seed"] = s.seed;
+  j["requests"] = {{"arrived", s.requests_arrived},
+                   {"measured", s.requests_measured},
+                   {"unfinished", s.requests_unfinished}};
+  j["window_s"] = s.window_s;
+  j["throughput"] = {{"requests_per_s", s.requests_per_s},
+                     {"output_tokens_per_s", s.output_tokens_per_s},
+                     {"total_tokens_per_s", s.total_tokens_per_s}};
+  j["latency_s"] = {{"queue", stats_json(s.queue)},
+                    {"ttft", stats_json(s.ttft)},
+                    {"tpot", stats_json(s.tpot)},
+                    {"e2e", stats_json(s.e2e)}};
+  j["slo"] = {{"ttft_p99_s", s.slo.ttft_p99_s},     {"tpot_p99_s", s.slo.tpot_p99_s},
+              {"attainment", s.slo_attainment},     {"ttft_p99_met", s.ttft_p99_met},
+              {"tpot_p99_met", s.tpot_p99_met},     {"met", s.slo_met}};
+  j["batching"] = {{"mean_batch_size", s.mean_batch_size}};
+  j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
+  j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
+  j["simulated_s"] = s.simulated_s;
+  return j;
+}
+
+void write_file_atomically(const std::string& path, const std::string& content) {
+  const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
+  auto fail = [&](const char* what, int err, bool remove_tmp) {
+    if (remove_tmp) std::remove(tmp.c_str());
+    throw std::runtime_error(fmt::format("cannot write {}: {}: {}", path, what, std::strerror(err)));
+  };
+  std::FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) fail("open", errno, false);
+  if (!content.empty() && std::fwrite(content.data(), 1, content.size(), f) != content.size()) {
+    const int err = errno;
+    std::fclose(f);
+    fail("write", err, true);
+  }
+  if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) {
+    const int err = errno;
+    std::fclose(f);
+    fail("flush", err, true);
+  }
+  if (std::fclose(f) != 0) fail("close", errno, true);
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno, true);
+}
+
+std::string requests_csv(const std::vector<RequestRecord>& records) {
+  std::vector<const RequestRecord*> order;
+  order.reserve(records.size());
+  for (const auto& r : records) order.push_back(&r);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const RequestRecord* a, const RequestRecord* b) { return a->id < b->id; });
+
+  std::string out = "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n";
+  for (const RequestRecord* r : order) {
+    const bool admitted = r->admitted_s >= 0.0;
+    const bool done = r->finished();
+    out += fmt::format("{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
+                       r->output_tokens, r->replica, admitted ? fmt_time(r->queue_s()) : std::string(),
+                       done ? fmt_time(r->ttft_s()) : std::string(), done ? fmt_time(r->tpot_s()) : std::string(),
+                       done ? fmt_time(r->e2e_s()) : std::string());
+  }
+  return out;
+}
+
+std::string summary_table(const Summary& s) {
+  auto ms = [](double sec) { return sec * 1000.0; };
+  auto target = [](double t) { return t > 0.0 ? fmt::format("{:.1f} ms", t * 1000.0) : std::string("none"); };
+  auto met = [](bool b) { return b ? "met" : "NOT met"; };
+  std::string out;
+  out += fmt::format("scenario {}  seed {}\n", s.scenario, s.seed);
+  out += fmt::format("{:<22}{} arrived, {} measured, {} unfinished\n", "requests", s.requests_arrived,
+                     s.requests_measured, s.requests_unfinished);
+  out += fmt::format("{:<22}{:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s (window {:.3f} s)\n", "throughput",
+                     s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s, s.window_s);
+  out += fmt::format("{:<22}{:>12}{:>12}{:>12}{:>12}{:>10}\n", "latency (ms)", "p50", "p90", "p99", "p99.9",
+                     "count");
+  auto row = [&](const char* name, const LatencyStats& st) {
+    out += fmt::format("  {:<20}{:>12.3f}{:>12.3f}{:>12.3f}{:>12.3f}{:>10}\n", name, ms(st.p50), ms(st.p90),
+                       ms(st.p99), ms(st.p999), st.count);
+  };
+  row("TTFT", s.ttft);
+  row("TPOT", s.tpot);
+  row("E2E", s.e2e);
+  out += fmt::format("{:<22}attainment {:.2f} %; TTFT p99 {} ({}), TPOT p99 {} ({}); SLO {}\n", "SLO",
+                     s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
+                     target(s.slo.tpot_p99_s), met(s.tpot_p99_met), met(s.slo_met));
+  out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
+  out += fmt::format("{:<22}{:.2f} %\n", "MFU", s.mfu * 100.0);
+  out += fmt::format("{:<22}{:.2f} %\n", "busy", s.busy_fraction * 100.0);
+  out += fmt::format("{:<22}{:.6f} kWh in window, {:.6f} kWh total\n", "energy", s.energy_kwh,
+                     s.energy_total_kwh);
+  out += fmt::format("{:<22}{:.3f} s\n", "simulated", s.simulated_s);
+  return out;
+}
+
+}  // namespace tf

@@ -1,0 +1,97 @@
+#pragma once
+// The state machine of one replica running continuous batching, in plain C++ (no SimGrid): the
+// replica actor in sim/engine.cpp drives it, and tests drive it directly.
+//
+// Time advances by steps, not iterations. A step is either one iteration that runs the prefills of
+// newly admitted requests (with one decode token for every running request), or a decode-only
+// stretch of k identical-shape iterations that lasts until the first running request finishes; its
+// duration comes in closed form from the cost model. A stretch can be cut short at an iteration
+// boundary when new work arrives that the batching policy would admit.
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "cluster/cost_model.hpp"
+#include "policies/batching.hpp"
+#include "results/records.hpp"
+#include "workloads/request.hpp"
+
+namespace tf {
+
+// Totals inside a time window [start, end]; an interval that straddles an edge counts in proportion.
+struct WindowTotals {
+  double busy_s = 0.0;
+  double flops = 0.0;
+  double iterations = 0.0;
+  double batched_requests = 0.0;
+};
+
+class ReplicaModel {
+ public:
+  enum class StepKind { none, prefill, decode };
+  struct Step {
+    StepKind kind = StepKind::none;
+    double start_s = 0.0;
+    double end_s = 0.0;
+    std::int64_t iterations = 0;
+  };
+
+  ReplicaModel(int index, const CostModel& cost, const BatchingPolicy& policy, double window_start_s,
+               double window_end_s);
+
+  // At an iteration boundary `now_s`: admits from the head of `waiting` what the policy allows (popping
+  // them) and plans the next step. With exact_iterations every step is a single iteration, costed by
+  // CostModel::iteration_time_s. A step of kind none means there is nothing to run.
+  const Step& begin_step(double now_s, std::deque<Request>& waiting, bool exact_iterations);
+
+  // Whether the policy would admit anything from `waiting` at the next boundary, the batch being as now.
+  bool could_admit(const std::deque<Request>& waiting) const;
+
+  // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
+  // `t_s`; returns the new end. Other steps are left as they are.
+  double end_at_boundary_after(double t_s);
+
+  // Applies the current step, which ended at its end_s: tokens generated, first tokens, completions.
+  // Appends the requests it finished to `finished`.
+  void finish_step(std::vector<RequestRecord>& finished);
+
+  const Step& step() const { return step_; }
+  bool busy() const { return !running_.empty(); }
+  int running_requests() const { return static_cast<int>(running_.size()); }
+  std::int64_t kv_reserved_tokens() const { return kv_reserved_; }
+  std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
+  const WindowTotals& window_totals() const { return totals_; }
+
+ private:
+  struct Running {
+    RequestRecord record;
+    std::int64_t generated = 0;  // output tokens produced so far
+  };
+  ReplicaView view() const;
+  void account(double start_s, double end_s, double flops, double iterations, double batched);
+
+  int index_;
+  const CostModel& cost_;
+  const BatchingPolicy& policy_;
+  double window_start_s_, window_end_s_;
+  std::int64_t kv_capacity_;
+  std::vector<Running> running_;
+  std::size_t newly_admitted_ = 0;      // the last entries of running_, prefilled by the current step
+  std::int64_t kv_reserved_ = 0;
+  std::int64_t context_tokens_ = 0;     // sum over running requests of prompt + generated
+  Step step_;
+  double step_flops_ = 0.0;
+  std::int64_t step_batch_ = 0;
+  WindowTotals totals_;
+};
+
+}  // namespace tf
+
+namespace tf {
+
+// Output tokens per second of one replica offered `requests` identical requests at once (the
+// "requests offered without limit" set-up of published serving benchmarks): its capacity.
+double saturated_output_tokens_per_s(const CostModel& cost, const BatchingPolicy& policy, std::int64_t prompt_tokens,
+                                     std::int64_t output_tokens, int requests);
+
+}  // namespace tf

@@ -1,0 +1,288 @@
+// Unit tests for results/: percentiles, summaries, JSON, CSV and the atomic writer.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "results/summary.hpp"
+
+namespace {
+
+using tf::RequestRecord;
+
+RequestRecord make(std::uint64_t id, double arrival, std::int64_t prompt, std::int64_t output, int replica,
+                   double admitted, double first, double finished) {
+  RequestRecord r;
+  r.id = id;
+  r.arrival_s = arrival;
+  r.prompt_tokens = prompt;
+  r.output_tokens = output;
+  r.replica = replica;
+  r.admitted_s = admitted;
+  r.first_token_s = first;
+  r.finished_s = finished;
+  return r;
+}
+
+// warm-up 10 s; id 0 arrives in the warm-up; ids 4 and 5 never finish (5 is never admitted).
+std::vector<RequestRecord> sample_records() {
+  return {
+      make(0, 5.0, 100, 10, 0, 5.0, 6.0, 7.0),
+      make(1, 10.0, 100, 11, 0, 10.5, 11.0, 12.0),   // queue 0.5, ttft 1.0, tpot 0.1, e2e 2.0
+      make(2, 12.0, 50, 1, 1, 12.0, 12.25, 12.25),   // queue 0, ttft 0.25, no tpot, e2e 0.25
+      make(3, 14.0, 200, 5, 1, 14.5, 14.5, 15.5),    // queue 0.5, ttft 0.5, tpot 0.25, e2e 1.5
+      make(4, 16.0, 10, 20, 0, 16.5, 17.0, -1.0),
+      make(5, 18.0, 30, 7, -1, -1.0, -1.0, -1.0),
+  };
+}
+
+tf::RunTotals sample_totals() {
+  tf::RunTotals t;
+  t.replicas = 2;
+  t.gpus = 8;
+  t.peak_flops_per_gpu = 1e15;
+  t.window_s = 100.0;
+  t.busy_replica_s = 150.0;
+  t.flops = 2e17;
+  t.iterations = 400.0;
+  t.batched_requests = 1000.0;
+  t.energy_window_j = 7.2e6;
+  t.energy_total_j = 1.08e7;
+  t.simulated_s = 123.0;
+  return t;
+}
+
+std::string make_temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "tokenfleet-results-XXXXXX").string();
+  char* d = mkdtemp(tmpl.data());
+  REQUIRE(d != nullptr);
+  return std::string(d);
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+TEST_CASE("percentile_sorted interpolates linearly between closest ranks", "[results]") {
+  const std::vector<double> v{1.0, 2.0, 3.0, 4.0};
+  CHECK(tf::percentile_sorted(v, 0.0) == Approx(1.0));
+  CHECK(tf::percentile_sorted(v, 50.0) == Approx(2.5));
+  CHECK(tf::percentile_sorted(v, 90.0) == Approx(3.7));
+  CHECK(tf::percentile_sorted(v, 99.0) == Approx(3.97));
+  CHECK(tf::percentile_sorted(v, 100.0) == Approx(4.0));
+  CHECK(tf::percentile_sorted(v, 25.0) == Approx(1.75));
+  CHECK(tf::percentile_sorted({7.0}, 99.9) == Approx(7.0));
+  const std::vector<double> w{10.0, 20.0, 30.0, 40.0, 50.0};
+  CHECK(tf::percentile_sorted(w, 50.0) == Approx(30.0));
+  CHECK(tf::percentile_sorted(w, 90.0) == Approx(46.0));
+}
+
+TEST_CASE("latency_stats on a small set and on an empty one", "[results]") {
+  const auto st = tf::latency_stats({4.0, 1.0, 3.0, 2.0});
+  CHECK(st.count == 4);
+  CHECK(st.mean == Approx(2.5));
+  CHECK(st.p50 == Approx(2.5));
+  CHECK(st.p90 == Approx(3.7));
+  CHECK(st.p99 == Approx(3.97));
+  CHECK(st.p999 == Approx(3.997));
+  CHECK(st.max == Approx(4.0));
+
+  const auto empty = tf::latency_stats({});
+  CHECK(empty.count == 0);
+  CHECK(empty.mean == 0.0);
+  CHECK(empty.p50 == 0.0);
+  CHECK(empty.p99 == 0.0);
+  CHECK(empty.p999 == 0.0);
+  CHECK(empty.max == 0.0);
+}
+
+TEST_CASE("summarize excludes warm-up arrivals and counts unfinished requests", "[results]") {
+  const auto s = tf::summarize("demo", 42, sample_records(), 10.0, sample_totals(), {});
+  CHECK(s.scenario == "demo");
+  CHECK(s.seed == 42);
+  CHECK(s.requests_arrived == 6);
+  CHECK(s.requests_measured == 5);
+  CHECK(s.requests_unfinished == 2);
+  CHECK(s.window_s == Approx(100.0));
+  // Measured: ids 1..5. Output tokens 11+1+5+20+7 = 44; prompt 100+50+200+10+30 = 390.
+  CHECK(s.requests_per_s == Approx(0.05));
+  CHECK(s.output_tokens_per_s == Approx(0.44));
+  CHECK(s.total_tokens_per_s == Approx(4.34));
+  // Latencies over ids 1, 2, 3 (finished, measured).
+  CHECK(s.ttft.count == 3);
+  CHECK(s.ttft.mean == Approx((1.0 + 0.25 + 0.5) / 3.0));
+  CHECK(s.ttft.p50 == Approx(0.5));
+  CHECK(s.ttft.p99 == Approx(0.5 + 0.98 * 0.5));  // pos 1.98 in {0.25, 0.5, 1.0}
+  CHECK(s.ttft.max == Approx(1.0));
+  CHECK(s.queue.count == 3);
+  CHECK(s.queue.mean == Approx(1.0 / 3.0));
+  CHECK(s.e2e.count == 3);
+  CHECK(s.e2e.max == Approx(2.0));
+  // TPOT only for output_tokens > 1: ids 1 (0.1) and 3 (0.25).
+  CHECK(s.tpot.count == 2);
+  CHECK(s.tpot.p50 == Approx(0.175));
+  CHECK(s.tpot.max == Approx(0.25));
+  // No targets: everything finished meets them; unfinished ones miss.
+  CHECK(s.slo_attainment == Approx(3.0 / 5.0));
+  CHECK(s.ttft_p99_met);
+  CHECK(s.tpot_p99_met);
+  CHECK(s.slo_met);
+}
+
+TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[results]") {
+  const auto recs = sample_records();
+  const auto totals = sample_totals();
+  SECTION("tight targets") {
+    // ttft <= 0.6: ids 2, 3 pass; tpot <= 0.2: id 1 passes, id 3 fails, id 2 has no TPOT.
+    const auto s = tf::summarize("demo", 1, recs, 10.0, totals, {0.6, 0.2});
+    CHECK(s.slo_attainment == Approx(1.0 / 5.0));  // only id 2
+    CHECK_FALSE(s.ttft_p99_met);                   // p99 0.99
+    CHECK_FALSE(s.tpot_p99_met);                   // p99 0.1 + 0.99 * 0.15 = 0.2485
+    CHECK_FALSE(s.slo_met);
+  }
+  SECTION("loose targets") {
+    const auto s = tf::summarize("demo", 1, recs, 10.0, totals, {1.0, 0.25});
+    CHECK(s.slo_attainment == Approx(3.0 / 5.0));
+    CHECK(s.ttft_p99_met);
+    CHECK(s.tpot_p99_met);
+    CHECK(s.slo_met);
+  }
+  SECTION("only a TTFT target") {
+    const auto s = tf::summarize("demo", 1, recs, 10.0, totals, {0.995, 0.0});
+    CHECK(s.slo_attainment == Approx(2.0 / 5.0));  // id 1 has ttft 1.0 > 0.995
+    CHECK(s.ttft_p99_met);                         // p99 0.99 <= 0.995
+    CHECK(s.tpot_p99_met);
+    CHECK(s.slo_met);
+  }
+  SECTION("nothing measured finished misses a set target") {
+    std::vector<RequestRecord> stuck{make(7, 20.0, 10, 10, -1, -1.0, -1.0, -1.0)};
+    const auto s = tf::summarize("demo", 1, stuck, 10.0, totals, {1.0, 0.0});
+    CHECK(s.requests_unfinished == 1);
+    CHECK(s.slo_attainment == 0.0);
+    CHECK_FALSE(s.ttft_p99_met);
+    CHECK(s.tpot_p99_met);
+    CHECK_FALSE(s.slo_met);
+  }
+}
+
+TEST_CASE("summarize derives batching, MFU, busy fraction and energy from the totals", "[results]") {
+  const auto s = tf::summarize("demo", 1, sample_records(), 10.0, sample_totals(), {});
+  CHECK(s.mean_batch_size == Approx(2.5));  // 1000 / 400
+  CHECK(s.mfu == Approx(0.25));             // 2e17 / (8 * 1e15 * 100)
+  CHECK(s.busy_fraction == Approx(0.75));   // 150 / (2 * 100)
+  CHECK(s.energy_kwh == Approx(2.0));       // 7.2e6 J
+  CHECK(s.energy_total_kwh == Approx(3.0)); // 1.08e7 J
+  CHECK(s.simulated_s == Approx(123.0));
+}
+
+TEST_CASE("summarize guards every division against zero", "[results]") {
+  const auto s = tf::summarize("empty", 0, {}, 0.0, tf::RunTotals{}, {});
+  CHECK(s.requests_arrived == 0);
+  CHECK(s.requests_measured == 0);
+  for (double v : {s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s, s.slo_attainment,
+                   s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh, s.ttft.p99}) {
+    CHECK(std::isfinite(v));
+    CHECK(v == 0.0);
+  }
+  CHECK(s.slo_met);
+}
+
+TEST_CASE("requests_csv writes one exact line per record", "[results]") {
+  const std::vector<RequestRecord> recs{
+      make(1, 10.0, 100, 11, 0, 10.5, 11.0, 12.0),
+      make(2, 12.5, 30, 7, -1, -1.0, -1.0, -1.0),
+      make(3, 13.0, 10, 20, 1, 13.25, 13.5, -1.0),
+  };
+  const std::string expected =
+      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n"
+      "1,10.000000000,100,11,0,0.500000000,1.000000000,0.100000000,2.000000000\n"
+      "2,12.500000000,30,7,-1,,,,\n"
+      "3,13.000000000,10,20,1,0.250000000,,,\n";
+  CHECK(tf::requests_csv(recs) == expected);
+  CHECK(tf::requests_csv({}) == "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n");
+}
+
+TEST_CASE("write_file_atomically writes the content and leaves no temporary file", "[results]") {
+  const std::string dir = make_temp_dir();
+  const std::string path = dir + "/summary.json";
+  tf::write_file_atomically(path, "first\n");
+  tf::write_file_atomically(path, "second content\n");  // replaces an existing file
+  CHECK(slurp(path) == "second content\n");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  CHECK(names == std::vector<std::string>{"summary.json"});
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("write_file_atomically throws for a path in a nonexistent folder", "[results]") {
+  const std::string dir = make_temp_dir();
+  const std::string missing = dir + "/no-such-folder";
+  const std::string path = missing + "/out.csv";
+  CHECK_THROWS_AS(tf::write_file_atomically(path, "x"), std::runtime_error);
+  CHECK_THROWS_WITH(tf::write_file_atomically(path, "x"), Catch::Contains(path));
+  CHECK_FALSE(std::filesystem::exists(missing));
+  CHECK(std::filesystem::is_empty(dir));
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("to_json holds the summary's keys and values", "[results]") {
+  const auto s = tf::summarize("demo", 42, sample_records(), 10.0, sample_totals(), {1.0, 0.25});
+  const nlohmann::json j = tf::to_json(s);
+  CHECK(j.at("scenario") == "demo");
+  CHECK(j.at("seed") == 42);
+  CHECK(j.at("requests").at("arrived") == 6);
+  CHECK(j.at("requests").at("measured") == 5);
+  CHECK(j.at("requests").at("unfinished") == 2);
+  CHECK(j.at("window_s").get<double>() == Approx(100.0));
+  CHECK(j.at("throughput").at("requests_per_s").get<double>() == Approx(0.05));
+  CHECK(j.at("throughput").at("output_tokens_per_s").get<double>() == Approx(0.44));
+  CHECK(j.at("throughput").at("total_tokens_per_s").get<double>() == Approx(4.34));
+  for (const char* k : {"queue", "ttft", "tpot", "e2e"}) {
+    const auto& st = j.at("latency_s").at(k);
+    for (const char* f : {"mean", "p50", "p90", "p99", "p99.9", "max", "count"}) CHECK(st.contains(f));
+  }
+  CHECK(j.at("latency_s").at("ttft").at("count") == 3);
+  CHECK(j.at("latency_s").at("ttft").at("p99").get<double>() == Approx(0.99));
+  CHECK(j.at("latency_s").at("tpot").at("count") == 2);
+  CHECK(j.at("latency_s").at("e2e").at("max").get<double>() == Approx(2.0));
+  CHECK(j.at("slo").at("ttft_p99_s").get<double>() == Approx(1.0));
+  CHECK(j.at("slo").at("tpot_p99_s").get<double>() == Approx(0.25));
+  CHECK(j.at("slo").at("attainment").get<double>() == Approx(0.6));
+  CHECK(j.at("slo").at("ttft_p99_met") == true);
+  CHECK(j.at("slo").at("tpot_p99_met") == true);
+  CHECK(j.at("slo").at("met") == true);
+  CHECK(j.at("batching").at("mean_batch_size").get<double>() == Approx(2.5));
+  CHECK(j.at("utilization").at("mfu").get<double>() == Approx(0.25));
+  CHECK(j.at("utilization").at("busy_fraction").get<double>() == Approx(0.75));
+  CHECK(j.at("energy").at("window_kwh").get<double>() == Approx(2.0));
+  CHECK(j.at("energy").at("total_kwh").get<double>() == Approx(3.0));
+  CHECK(j.at("simulated_s").get<double>() == Approx(123.0));
+  CHECK(j.size() == 11);
+  // Same input, same bytes.
+  CHECK(tf::to_json(s).dump(2) == j.dump(2));
+}
+
+TEST_CASE("summary_table shows the key figures", "[results]") {
+  const auto s = tf::summarize("demo", 42, sample_records(), 10.0, sample_totals(), {0.6, 0.2});
+  const std::string t = tf::summary_table(s);
+  CHECK_THAT(t, Catch::Contains("demo"));
+  CHECK_THAT(t, Catch::Contains("TTFT"));
+  CHECK_THAT(t, Catch::Contains("TPOT"));
+  CHECK_THAT(t, Catch::Contains("E2E"));
+  CHECK_THAT(t, Catch::Contains("990.000"));  // TTFT p99 in ms
+  CHECK_THAT(t, Catch::Contains("20.00 %"));  // SLO attainment
+  CHECK_THAT(t, Catch::Contains("NOT met"));
+  CHECK_THAT(t, Catch::Contains("25.00 %"));  // MFU
+  CHECK_THAT(t, Catch::Contains("75.00 %"));  // busy
+  CHECK(t == tf::summary_table(s));
+}

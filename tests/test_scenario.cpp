@@ -1,0 +1,489 @@
+// The scenario loader: good files load with the right values, bad ones give a ScenarioError that names
+// the file, the line and the key. Fixtures: tests/data/scenarios/.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "sim/scenario.hpp"
+#include "tests/helpers.hpp"
+
+using Catch::Matchers::Contains;
+using Catch::Matchers::EndsWith;
+
+namespace {
+
+std::string fixture(const std::string& name) { return tf::test::source_dir() + "/tests/data/scenarios/" + name; }
+
+// The ScenarioError a call throws; fails the test when it throws nothing (or something else).
+tf::ScenarioError error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const tf::ScenarioError& e) {
+    return e;
+  }
+  FAIL("expected a ScenarioError");
+  return tf::ScenarioError("", 0, "", "");
+}
+
+tf::ScenarioError file_error(const std::string& name, const std::vector<std::string>& overrides = {}) {
+  return error_of([&] { tf::load_scenario_file(fixture(name), overrides); });
+}
+
+tf::ScenarioError text_error(const std::string& text, const std::vector<std::string>& overrides = {}) {
+  return error_of([&] { tf::load_scenario_text(text, "t.toml", overrides); });
+}
+
+}  // namespace
+
+// --- good files -------------------------------------------------------------------------------
+
+TEST_CASE("scenario: the example chat-hour.toml loads with its values", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_file(tf::test::source_dir() + "/scenarios/chat-hour.toml");
+  CHECK(s.name == "chat-hour");
+  CHECK(s.seed == 1);
+  CHECK(s.duration_s == 3600.0);
+  CHECK(s.warmup_s == 300.0);
+  CHECK(s.model.name == "llama-3.1-70b");
+  CHECK(s.model.layers == 80);
+  CHECK(s.gpu.name == "h100-sxm");
+  CHECK(s.tensor_parallel == 4);
+  CHECK(s.dtype == tf::Dtype::fp8);
+  CHECK(s.gpus_per_node == 8);
+  CHECK(s.replicas == 8);
+  CHECK(s.workload.arrival.process == "poisson");
+  CHECK(s.workload.arrival.rate_per_s == 20.0);
+  CHECK(s.workload.prompt_tokens.dist == "lognormal");
+  CHECK(s.workload.prompt_tokens.mean == 1000.0);
+  CHECK(s.workload.prompt_tokens.percentile == 99.0);
+  CHECK(s.workload.prompt_tokens.percentile_value == 6000.0);
+  CHECK_FALSE(s.workload.prompt_tokens.has_mu_sigma);
+  CHECK(s.workload.prompt_tokens.min == 1.0);
+  CHECK(s.workload.prompt_tokens.max == 131072.0);  // the model's context window
+  CHECK(s.workload.output_tokens.mean == 250.0);
+  CHECK(s.workload.output_tokens.percentile_value == 1200.0);
+  CHECK(s.batching == "continuous");
+  CHECK(s.limits.max_batch == 256);
+  CHECK(s.limits.max_batched_tokens == 8192);
+  CHECK(s.router == "round-robin");
+  CHECK(s.slo.ttft_p99_s == 2.0);
+  CHECK(s.slo.tpot_p99_s == 0.2);
+  CHECK_THAT(s.source, EndsWith("chat-hour.toml"));
+}
+
+TEST_CASE("scenario: the built-in default equals scenarios/default.toml and loads", "[scenario]") {
+  CHECK(tf::test::read_file(tf::test::source_dir() + "/scenarios/default.toml") == tf::default_scenario_toml());
+  const tf::Scenario s = tf::load_scenario_text(tf::default_scenario_toml(), "<built-in default>");
+  CHECK(s.name == "default");
+  CHECK(s.seed == 1);
+  CHECK(s.duration_s == 600.0);
+  CHECK(s.warmup_s == 60.0);
+  CHECK(s.model.name == "llama-3.1-8b");
+  CHECK(s.gpu.name == "h100-sxm");
+  CHECK(s.dtype == tf::Dtype::fp16);
+  CHECK(s.tensor_parallel == 1);
+  CHECK(s.replicas == 4);
+  CHECK(s.workload.arrival.rate_per_s == 20.0);
+  CHECK(s.workload.prompt_tokens.percentile_value == 6000.0);
+  CHECK(s.workload.output_tokens.mean == 250.0);
+  CHECK(s.slo.ttft_p99_s == 2.0);
+  CHECK(s.slo.tpot_p99_s == 0.2);
+  CHECK(s.source == "<built-in default>");
+  // The file loads to the same scenario.
+  const tf::Scenario f = tf::load_scenario_file(tf::test::source_dir() + "/scenarios/default.toml");
+  CHECK(f.name == s.name);
+  CHECK(f.replicas == s.replicas);
+}
+
+TEST_CASE("scenario: a file with no sections gets the documented defaults", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_file(fixture("minimal.toml"));
+  const tf::CostParams cost;
+  CHECK(s.name == "minimal");
+  CHECK(s.seed == 1);
+  CHECK(s.duration_s == 600.0);
+  CHECK(s.warmup_s == 60.0);
+  CHECK(s.model.name == "llama-3.1-8b");
+  CHECK(s.gpu.name == "h100-sxm");
+  CHECK(s.tensor_parallel == 1);
+  CHECK(s.dtype == tf::Dtype::fp16);
+  CHECK(s.gpus_per_node == 8);
+  CHECK(s.network_Bps == Approx(50e9));
+  CHECK(s.network_latency_s == Approx(5e-6));
+  CHECK(s.replicas == 1);
+  CHECK(s.workload.arrival.process == "poisson");
+  CHECK(s.workload.arrival.rate_per_s == 1.0);
+  CHECK(s.workload.prompt_tokens.dist == "fixed");
+  CHECK(s.workload.prompt_tokens.value == 128.0);
+  CHECK(s.workload.output_tokens.dist == "fixed");
+  CHECK(s.workload.output_tokens.value == 128.0);
+  CHECK(s.batching == "continuous");
+  CHECK(s.limits.max_batch == 256);
+  CHECK(s.limits.max_batched_tokens == 8192);
+  CHECK(s.router == "round-robin");
+  CHECK(s.slo.ttft_p99_s == 0.0);
+  CHECK(s.slo.tpot_p99_s == 0.0);
+  CHECK(s.cost.mfu == cost.mfu);
+  CHECK(s.cost.mbu == cost.mbu);
+  CHECK(s.cost.overhead_s == Approx(cost.overhead_s));
+  CHECK(s.cost.allreduce_latency_s == Approx(cost.allreduce_latency_s));
+  CHECK(s.cost.kv_reserve_fraction == cost.kv_reserve_fraction);
+  CHECK(s.cost.attention_flops == cost.attention_flops);
+}
+
+TEST_CASE("scenario: an explicit model shape works, and explicit keys override a catalogue model", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_file(fixture("custom-model.toml"));
+  CHECK(s.model.name == "tiny-moe");
+  CHECK(s.model.params == 20e9);
+  CHECK(s.model.active_params == 5e9);
+  CHECK(s.model.layers == 24);
+  CHECK(s.model.d_model == 3072);
+  CHECK(s.model.heads == 24);  // d_model / head_dim
+  CHECK(s.model.kv_heads == 8);
+  CHECK(s.model.head_dim == 128);
+  CHECK(s.model.context_window == 16384);
+  CHECK(s.workload.prompt_tokens.dist == "uniform");
+  CHECK(s.workload.prompt_tokens.low == 100.0);
+  CHECK(s.workload.prompt_tokens.high == 200.0);
+  CHECK(s.workload.prompt_tokens.max == 16384.0);
+  CHECK(s.workload.output_tokens.dist == "exponential");
+  CHECK(s.workload.output_tokens.mean == 50.0);
+  CHECK(s.workload.output_tokens.max == 400.0);
+
+  const tf::Scenario o = tf::load_scenario_text("[model]\nname = \"llama-3.1-8b\"\ncontext_window = 8192\n", "t.toml");
+  CHECK(o.model.name == "llama-3.1-8b");
+  CHECK(o.model.layers == 32);
+  CHECK(o.model.context_window == 8192);
+  CHECK(o.workload.prompt_tokens.max == 8192.0);  // the default max follows the context window
+  CHECK(o.name == "t");                            // no name: the file's stem
+
+  // A model without a name but with a shape; active_params defaults to params.
+  const tf::Scenario n = tf::load_scenario_text(
+      "[model]\nparams = 1e9\nlayers = 16\nd_model = 2048\nheads = 16\nkv_heads = 4\nhead_dim = 128\n"
+      "context_window = 4096\n",
+      "t.toml");
+  CHECK(n.model.name == "custom");
+  CHECK(n.model.active_params == 1e9);
+  CHECK(n.model.heads == 16);
+}
+
+TEST_CASE("scenario: an explicit GPU works, in user units, with the cost section", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_file(fixture("custom-gpu.toml"));
+  CHECK(s.gpu.name == "x1000");
+  CHECK(s.gpu.fp16_flops == Approx(500e12));
+  CHECK(s.gpu.fp8_flops == Approx(1000.5e12));
+  CHECK(s.gpu.hbm_bytes == Approx(96e9));
+  CHECK(s.gpu.hbm_bandwidth_Bps == Approx(4e12));
+  CHECK(s.gpu.nvlink_Bps == Approx(450e9));
+  CHECK(s.gpu.idle_watts == 60.0);
+  CHECK(s.gpu.busy_watts == 550.0);
+  CHECK(s.tensor_parallel == 2);
+  CHECK(s.gpus_per_node == 4);
+  CHECK(s.dtype == tf::Dtype::bf16);
+  CHECK(s.network_Bps == Approx(25e9));
+  CHECK(s.network_latency_s == Approx(2.5e-6));
+  CHECK(s.cost.mfu == 0.6);
+  CHECK(s.cost.mbu == 0.7);
+  CHECK(s.cost.overhead_s == Approx(0.003));
+  CHECK(s.cost.allreduce_latency_s == Approx(8e-6));
+  CHECK(s.cost.kv_reserve_fraction == 0.05);
+  CHECK(s.cost.attention_flops);
+
+  // An inline table naming a catalogue GPU takes its figures and overrides the ones given.
+  const tf::Scenario i =
+      tf::load_scenario_text("[hardware]\ngpu = { name = \"h100-sxm\", hbm_gb = 94 }\n", "t.toml");
+  CHECK(i.gpu.name == "h100-sxm");
+  CHECK(i.gpu.hbm_bytes == Approx(94e9));
+  CHECK(i.gpu.fp16_flops == tf::find_gpu("h100-sxm")->fp16_flops);
+}
+
+TEST_CASE("scenario: every distribution form and integers where floats are expected", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_text(
+      "duration_s = 3600\nwarmup_s = 0\n[workload]\narrival = { rate_per_s = 3 }\n"
+      "prompt_tokens = { dist = \"lognormal\", mu = 6.5, sigma = 0.75, min = 16, max = 4000 }\n"
+      "output_tokens = { dist = \"lognormal\", mean = 300, p999 = 4000 }\n",
+      "t.toml");
+  CHECK(s.duration_s == 3600.0);
+  CHECK(s.warmup_s == 0.0);
+  CHECK(s.workload.arrival.process == "poisson");
+  CHECK(s.workload.arrival.rate_per_s == 3.0);
+  CHECK(s.workload.prompt_tokens.has_mu_sigma);
+  CHECK(s.workload.prompt_tokens.mu == 6.5);
+  CHECK(s.workload.prompt_tokens.sigma == 0.75);
+  CHECK(s.workload.prompt_tokens.min == 16.0);
+  CHECK(s.workload.prompt_tokens.max == 4000.0);
+  CHECK(s.workload.output_tokens.percentile == Approx(99.9));
+  CHECK(s.workload.output_tokens.percentile_value == 4000.0);
+
+  // p50 is the median: mu = ln(p50), sigma = sqrt(2 ln(mean / p50)).
+  const tf::Scenario m = tf::load_scenario_text(
+      "[workload]\nprompt_tokens = { dist = \"lognormal\", mean = 1000, p50 = 600 }\n"
+      "output_tokens = { dist = \"fixed\", value = 64 }\n",
+      "t.toml");
+  CHECK(m.workload.prompt_tokens.has_mu_sigma);
+  CHECK(m.workload.prompt_tokens.mu == Approx(std::log(600.0)));
+  CHECK(std::exp(m.workload.prompt_tokens.mu + 0.5 * std::pow(m.workload.prompt_tokens.sigma, 2)) ==
+        Approx(1000.0));
+  CHECK(m.workload.output_tokens.value == 64.0);
+}
+
+// --- bad files: file, line, key and message -------------------------------------------------
+
+TEST_CASE("scenario error: a missing file", "[scenario]") {
+  const auto e = file_error("no-such-file.toml");
+  CHECK_THAT(e.file(), EndsWith("no-such-file.toml"));
+  CHECK(e.line() == 0);
+  CHECK_THAT(e.what(), Contains("cannot open file"));
+}
+
+TEST_CASE("scenario error: a TOML syntax error gives its line", "[scenario]") {
+  const auto e = file_error("bad-syntax.toml");
+  CHECK(e.file() == fixture("bad-syntax.toml"));
+  CHECK(e.line() == 5);
+  CHECK_THAT(e.what(), Contains("bad-syntax.toml:5: "));
+}
+
+TEST_CASE("scenario error: an unknown top-level key", "[scenario]") {
+  const auto e = file_error("bad-unknown-top.toml");
+  CHECK(e.file() == fixture("bad-unknown-top.toml"));
+  CHECK(e.line() == 3);
+  CHECK(e.key() == "colour");
+  CHECK_THAT(e.what(), Contains("unknown key 'colour'"));
+  CHECK_THAT(e.what(), Contains("duration_s"));  // lists the known keys
+
+  const auto t = text_error("name = \"x\"\ndration_s = 60\n");
+  CHECK(t.line() == 2);
+  CHECK_THAT(t.what(), Contains("did you mean 'duration_s'?"));
+
+  const auto misplaced = text_error("replicas = 4\n");
+  CHECK_THAT(misplaced.what(), Contains("in [fleet]"));
+}
+
+TEST_CASE("scenario error: an unknown nested key, with a suggestion", "[scenario]") {
+  const auto e = file_error("bad-unknown-nested.toml");
+  CHECK(e.line() == 8);
+  CHECK(e.key() == "policy.max_bach");
+  CHECK_THAT(e.what(), Contains("did you mean 'max_batch'?"));
+  CHECK_THAT(e.what(), Contains("bad-unknown-nested.toml:8: policy.max_bach: unknown key 'max_bach'"));
+
+  const auto i = file_error("bad-unknown-inline.toml");
+  CHECK(i.line() == 4);
+  CHECK(i.key() == "workload.arrival.rat_per_s");
+  CHECK_THAT(i.what(), Contains("did you mean 'rate_per_s'?"));
+
+  const auto g = text_error("[hardware.gpu]\nname = \"h100-sxm\"\nhbm_gbs = 90\n");
+  CHECK(g.line() == 3);
+  CHECK(g.key() == "hardware.gpu.hbm_gbs");
+}
+
+TEST_CASE("scenario error: a wrong type", "[scenario]") {
+  const auto e = file_error("bad-wrong-type.toml");
+  CHECK(e.line() == 4);
+  CHECK(e.key() == "fleet.replicas");
+  CHECK_THAT(e.what(), Contains("expected an integer, got a string"));
+
+  const auto f = text_error("[fleet]\nreplicas = 2.5\n");
+  CHECK(f.line() == 2);
+  CHECK_THAT(f.what(), Contains("expected an integer, got a floating-point number"));
+
+  const auto n = text_error("duration_s = \"long\"\n");
+  CHECK(n.key() == "duration_s");
+  CHECK_THAT(n.what(), Contains("expected a number, got a string"));
+
+  const auto t = text_error("fleet = 3\n");
+  CHECK(t.key() == "fleet");
+  CHECK_THAT(t.what(), Contains("expected a table, got an integer"));
+}
+
+TEST_CASE("scenario error: a negative arrival rate", "[scenario]") {
+  const auto e = file_error("bad-negative-rate.toml");
+  CHECK(e.line() == 4);
+  CHECK(e.key() == "workload.arrival.rate_per_s");
+  CHECK_THAT(e.what(), Contains("expected a number greater than 0, got -5"));
+}
+
+TEST_CASE("scenario error: warm-up not shorter than the duration", "[scenario]") {
+  const auto e = file_error("bad-warmup.toml");
+  CHECK(e.line() == 3);
+  CHECK(e.key() == "warmup_s");
+  CHECK_THAT(e.what(), Contains("less than duration_s (600), got 600"));
+}
+
+TEST_CASE("scenario error: an unknown GPU lists the catalogue", "[scenario]") {
+  const auto e = file_error("bad-unknown-gpu.toml");
+  CHECK(e.line() == 4);
+  CHECK(e.key() == "hardware.gpu");
+  CHECK_THAT(e.what(), Contains("unknown GPU 'h900-sxm'"));
+  CHECK_THAT(e.what(), Contains("h100-sxm"));
+  CHECK_THAT(e.what(), Contains("a100-80gb"));
+}
+
+TEST_CASE("scenario error: an unknown model lists the catalogue", "[scenario]") {
+  const auto e = file_error("bad-unknown-model.toml");
+  CHECK(e.line() == 4);
+  CHECK(e.key() == "model.name");
+  CHECK_THAT(e.what(), Contains("unknown model 'llama-5-1t'"));
+  CHECK_THAT(e.what(), Contains("llama-3.1-70b"));
+}
+
+TEST_CASE("scenario error: fp8 on a GPU without fp8 (A100)", "[scenario]") {
+  const auto e = file_error("bad-fp8-a100.toml");
+  CHECK(e.line() == 6);
+  CHECK(e.key() == "hardware.dtype");
+  CHECK_THAT(e.what(), Contains("a100-80gb has no fp8 support"));
+}
+
+TEST_CASE("scenario error: tensor_parallel that does not divide gpus_per_node", "[scenario]") {
+  const auto e = file_error("bad-tp.toml");
+  CHECK(e.line() == 5);
+  CHECK(e.key() == "hardware.tensor_parallel");
+  CHECK_THAT(e.what(), Contains("must divide gpus_per_node (8)"));
+
+  const auto big = text_error("[hardware]\ntensor_parallel = 16\n");
+  CHECK(big.key() == "hardware.tensor_parallel");
+}
+
+TEST_CASE("scenario error: a lognormal p99 below its mean", "[scenario]") {
+  const auto e = file_error("bad-p99-below-mean.toml");
+  CHECK(e.line() == 12);
+  CHECK(e.key() == "workload.prompt_tokens.p99");
+  CHECK_THAT(e.what(), EndsWith("bad-p99-below-mean.toml:12: workload.prompt_tokens.p99: expected a number greater "
+                                "than the mean (1000), got 800"));
+
+  // A check only make_distribution() knows (a p99 too far above the mean) keeps file, line and key.
+  const auto far = text_error(
+      "[workload]\n\nprompt_tokens = { dist = \"lognormal\", mean = 10, p99 = 100000 }\n");
+  CHECK(far.line() == 3);
+  CHECK(far.key() == "workload.prompt_tokens.p99");
+  CHECK_THAT(far.what(), Contains("too far above"));
+}
+
+TEST_CASE("scenario error: two percentile keys in one distribution", "[scenario]") {
+  const auto e = file_error("bad-two-percentiles.toml");
+  CHECK(e.line() == 7);
+  CHECK(e.key() == "workload.output_tokens.p99");
+  CHECK_THAT(e.what(), Contains("only one percentile key is allowed, got p90 and p99"));
+}
+
+TEST_CASE("scenario error: other distribution mistakes", "[scenario]") {
+  const auto u = text_error("[workload]\nprompt_tokens = { dist = \"zipf\", value = 3 }\n");
+  CHECK(u.key() == "workload.prompt_tokens.dist");
+  CHECK_THAT(u.what(), Contains("unknown dist 'zipf'"));
+
+  const auto notused = text_error("[workload]\nprompt_tokens = { dist = \"fixed\", value = 3, mean = 4 }\n");
+  CHECK(notused.key() == "workload.prompt_tokens.mean");
+
+  const auto range = text_error("[workload]\nprompt_tokens = { dist = \"uniform\", low = 50, high = 10 }\n");
+  CHECK(range.key() == "workload.prompt_tokens.high");
+  CHECK(range.line() == 2);
+
+  const auto missing = text_error("[workload]\nprompt_tokens = { dist = \"exponential\" }\n");
+  CHECK(missing.key() == "workload.prompt_tokens.mean");
+  CHECK(missing.line() == 2);
+
+  const auto toolong = text_error("[workload]\noutput_tokens = { dist = \"fixed\", value = 3, max = 1e9 }\n");
+  CHECK(toolong.key() == "workload.output_tokens.max");
+}
+
+TEST_CASE("scenario error: unknown batching policy or router lists the registered ones", "[scenario]") {
+  const auto b = file_error("bad-unknown-policy.toml");
+  CHECK(b.line() == 4);
+  CHECK(b.key() == "policy.batching");
+  CHECK_THAT(b.what(), Contains("unknown batching policy \"static\""));
+  CHECK_THAT(b.what(), Contains("continuous"));
+
+  const auto r = file_error("bad-unknown-router.toml");
+  CHECK(r.line() == 4);
+  CHECK(r.key() == "policy.router");
+  CHECK_THAT(r.what(), Contains("round-robin"));
+  CHECK_THAT(r.what(), Contains("central-queue"));
+}
+
+TEST_CASE("scenario error: out-of-range values elsewhere", "[scenario]") {
+  CHECK(text_error("[cost]\nmfu = 1.5\n").key() == "cost.mfu");
+  CHECK_THAT(text_error("[cost]\nmfu = 1.5\n").what(), Contains("expected a number in (0, 1], got 1.5"));
+  CHECK(text_error("[cost]\nkv_reserve_fraction = 1\n").key() == "cost.kv_reserve_fraction");
+  CHECK(text_error("[fleet]\nreplicas = 0\n").key() == "fleet.replicas");
+  CHECK(text_error("seed = -1\n").key() == "seed");
+  CHECK(text_error("[slo]\nttft_p99_s = 0\n").key() == "slo.ttft_p99_s");
+  CHECK(text_error("[hardware]\ndtype = \"int4\"\n").key() == "hardware.dtype");
+  CHECK(text_error("[model]\nname = \"llama-3.1-8b\"\nkv_heads = 5\n").key() == "model.kv_heads");
+  const auto gpu = text_error("[hardware.gpu]\nname = \"z9\"\nfp16_tflops = 100\n");
+  CHECK(gpu.key() == "hardware.gpu.hbm_gb");
+  CHECK(gpu.line() == 1);
+  const auto model = text_error("[model]\nname = \"mine\"\nparams = 1e9\n");
+  CHECK(model.key() == "model.layers");
+}
+
+// --- --set overrides ------------------------------------------------------------------------
+
+TEST_CASE("scenario --set: integers, floats, strings, bare strings and inline tables", "[scenario]") {
+  const tf::Scenario s = tf::load_scenario_file(
+      tf::test::source_dir() + "/scenarios/chat-hour.toml",
+      {"fleet.replicas=12", "seed=7", "workload.arrival.rate_per_s=7.5", "name=\"renamed run\"",
+       "model.name=llama-2-7b", "hardware.dtype=fp16", "workload.prompt_tokens={ dist = \"fixed\", value = 64 }",
+       "slo.ttft_p99_s = 1", "policy.router = central-queue", "cost.attention_flops=true"});
+  CHECK(s.replicas == 12);
+  CHECK(s.seed == 7);
+  CHECK(s.workload.arrival.rate_per_s == 7.5);
+  CHECK(s.workload.arrival.process == "poisson");  // the rest of the inline table stays
+  CHECK(s.name == "renamed run");
+  CHECK(s.model.name == "llama-2-7b");
+  CHECK(s.dtype == tf::Dtype::fp16);
+  CHECK(s.workload.prompt_tokens.dist == "fixed");
+  CHECK(s.workload.prompt_tokens.value == 64.0);
+  CHECK(s.workload.prompt_tokens.max == 4096.0);  // llama-2-7b's context window
+  CHECK(s.slo.ttft_p99_s == 1.0);
+  CHECK(s.slo.tpot_p99_s == 0.2);
+  CHECK(s.router == "central-queue");
+  CHECK(s.cost.attention_flops);
+
+  // Sections absent from the file are created.
+  const tf::Scenario m = tf::load_scenario_file(fixture("minimal.toml"), {"cost.mfu=0.4", "hardware.gpu=h200"});
+  CHECK(m.cost.mfu == 0.4);
+  CHECK(m.gpu.name == "h200-sxm");
+}
+
+TEST_CASE("scenario --set: errors name --set and the key", "[scenario]") {
+  const auto unknown = file_error("minimal.toml", {"fleet.replica=3"});
+  CHECK(unknown.file() == "--set");
+  CHECK(unknown.line() == 0);
+  CHECK(unknown.key() == "fleet.replica");
+  CHECK_THAT(unknown.what(), Contains("did you mean 'replicas'?"));
+
+  const auto top = file_error("minimal.toml", {"nonsense.deep.key=1"});
+  CHECK(top.file() == "--set");
+  CHECK(top.key() == "nonsense");
+
+  const auto range = file_error("bad-unknown-nested.toml", {"fleet.replicaz=0"});
+  CHECK(range.file() != "--set");  // the file's own unknown key comes first
+  CHECK(range.line() == 8);
+
+  const auto value = file_error("minimal.toml", {"fleet.replicas=0"});
+  CHECK(value.file() == "--set");
+  CHECK(value.line() == 0);
+  CHECK(value.key() == "fleet.replicas");
+  CHECK_THAT(value.what(), Contains("--set: fleet.replicas: expected an integer at least 1, got 0"));
+
+  const auto bare = file_error("minimal.toml", {"fleet.replicas=many"});
+  CHECK(bare.file() == "--set");
+  CHECK_THAT(bare.what(), Contains("expected an integer, got a string (\"many\")"));
+
+  const auto inline_key = file_error("minimal.toml", {"workload.arrival={ process = \"poisson\", rat = 1 }"});
+  CHECK(inline_key.file() == "--set");
+  CHECK(inline_key.key() == "workload.arrival.rat");
+
+  const auto malformed = file_error("minimal.toml", {"fleet.replicas"});
+  CHECK(malformed.file() == "--set");
+  CHECK_THAT(malformed.what(), Contains("expected key=value"));
+
+  const auto into_scalar = file_error("minimal.toml", {"name.first=1"});
+  CHECK(into_scalar.file() == "--set");
+  CHECK(into_scalar.key() == "name.first");
+
+  // A value from the file that fails because of an override is still reported where it is.
+  const auto warm = file_error("bad-warmup.toml", {"warmup_s=10", "duration_s=5"});
+  CHECK(warm.file() == "--set");
+  CHECK(warm.key() == "warmup_s");
+}
