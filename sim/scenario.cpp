@@ -412,7 +412,7 @@ void Loader::walk(const toml::table& t, const std::string& path) {
         }
         if (!elsewhere.empty() || (path != "" && std::find(kTopKeys.begin(), kTopKeys.end(), key) != kTopKeys.end()))
           msg += elsewhere.empty() ? "; did you mean the top-level key?"
-                                   : fmt::format("; did you mean '{}' in [{}]?", key, elsewhere);
+                                   : fmt::format("; did you mean '{}.{}'?", elsewhere, key);
         else
           msg += fmt::format("; known keys{}: {}", path.empty() ? " at the top level" : " in [" + path + "]",
                              join(known));
@@ -470,9 +470,11 @@ ModelSpec Loader::read_model(const Section& top) {
   if (custom) {
     for (const std::string k : {"params", "layers", "d_model", "kv_heads", "head_dim", "context_window"})
       if (!m.has(k))
-        m.fail(k, fmt::format("missing: '{}' is not in the catalogue, so its shape must be given (params, layers, "
-                              "d_model, kv_heads, head_dim and context_window; known models: {})",
-                              model.name, catalogue_names(model_catalog())));
+        m.fail(k, fmt::format("missing: {}, so its shape must be given (params, layers, d_model, kv_heads, "
+                              "head_dim and context_window); to change a catalogue model, name it, e.g. "
+                              "model.name = \"llama-3.1-8b\" (known models: {})",
+                              name ? fmt::format("'{}' is not in the catalogue", *name) : "the model has no name",
+                              catalogue_names(model_catalog())));
   }
 
   const bool dense = custom || model.active_params == model.params;
@@ -537,10 +539,12 @@ GpuSpec Loader::read_gpu(const Section& hw) {
     for (const std::string k : {"fp16_tflops", "hbm_gb", "hbm_bandwidth_tbps", "nvlink_gbps", "idle_watts",
                                 "busy_watts"})
       if (!g.has(k))
-        g.fail(k, fmt::format("missing: '{}' is not in the catalogue, so its figures must be given (fp16_tflops, "
-                              "hbm_gb, hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops is "
-                              "optional; known GPUs: {})",
-                              gpu.name, known));
+        g.fail(k, fmt::format("missing: {}, so its figures must be given (fp16_tflops, hbm_gb, "
+                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops is optional); "
+                              "to change a catalogue GPU, name it, e.g. gpu = {{ name = \"h100-sxm\", hbm_gb = 94 }} "
+                              "(known GPUs: {})",
+                              name ? fmt::format("'{}' is not in the catalogue", *name) : "the GPU has no name",
+                              known));
   }
   gpu.fp16_flops = g.number_in("fp16_tflops", gpu.fp16_flops / 1e12, Section::greater_than(0)) * 1e12;
   gpu.fp8_flops = g.number_in("fp8_tflops", gpu.fp8_flops / 1e12, Section::at_least(0)) * 1e12;

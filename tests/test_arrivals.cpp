@@ -130,7 +130,7 @@ TEST_CASE("generator enforces at least one prompt and one output token", "[arriv
   }
 }
 
-TEST_CASE("generator: the same seed gives identical requests, another seed different ones",
+TEST_CASE("generator: the same seed gives identical requests - another seed different ones",
           "[arrivals][generator][determinism]") {
   const auto w = basic_workload(20.0);
   const auto a = generate_all(w, 7, 50.0), b = generate_all(w, 7, 50.0), c = generate_all(w, 8, 50.0);

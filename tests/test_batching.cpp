@@ -62,7 +62,7 @@ TEST_CASE("round-robin routes request i to replica i mod N", "[router]") {
   CHECK(got == std::vector<int>{0, 1, 2, 0, 1, 2, 0});
 }
 
-TEST_CASE("the central queue wakes an idle replica first, else the least loaded", "[router]") {
+TEST_CASE("the central queue wakes an idle replica first - else the least loaded", "[router]") {
   CentralQueueRouter r;
   CHECK(r.central_queue());
   std::vector<ReplicaLoad> loads(3);

@@ -42,43 +42,43 @@ void check_within(double simulated, double published) {
 
 }  // namespace
 
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 128/128 = 27,792 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 128/128 = 27792 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 128, 128), 27792);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 1000/1000 = 14,797 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 1000/1000 = 14797 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 1000, 1000), 14797);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 2048/2048 = 8,980 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 2048/2048 = 8980 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 2048, 2048), 8980);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP16 TP1 1000/1000 = 7,721 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP16 TP1 1000/1000 = 7721 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-8b", "h100-sxm", Dtype::fp16, 1, 1000, 1000), 7721);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B A100 FP16 TP1 1000/1000 = 3,753 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B A100 FP16 TP1 1000/1000 = 3753 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-8b", "a100-80gb", Dtype::fp16, 1, 1000, 1000), 3753);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 128/128 = 10,589 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 128/128 = 10589 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-70b", "h100-sxm", Dtype::fp8, 4, 128, 128), 10589);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 1000/1000 = 7,306 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 1000/1000 = 7306 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-70b", "h100-sxm", Dtype::fp8, 4, 1000, 1000), 7306);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP16 TP4 1000/1000 = 4,076 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP16 TP4 1000/1000 = 4076 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-70b", "h100-sxm", Dtype::fp16, 4, 1000, 1000), 4076);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B A100 FP16 TP4 1000/1000 = 1,890 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B A100 FP16 TP4 1000/1000 = 1890 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-70b", "a100-80gb", Dtype::fp16, 4, 1000, 1000), 1890);
 }
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP8 1000/1000 = 11,087 tok/s", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP8 1000/1000 = 11087 tok/s", "[calibration]") {
   check_within(simulated_throughput("llama-3.1-70b", "h100-sxm", Dtype::fp8, 8, 1000, 1000), 11087);
 }
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B H100 FP8 TP4, 2048 input tokens = 109 ms", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B H100 FP8 TP4 - 2048 input tokens = 109 ms", "[calibration]") {
   check_within(simulated_ttft("llama-2-70b", "h100-sxm", Dtype::fp8, 4, 2048), 0.109);
 }
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B A100 FP16 TP4, 2048 input tokens = 377 ms", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B A100 FP16 TP4 - 2048 input tokens = 377 ms", "[calibration]") {
   check_within(simulated_ttft("llama-2-70b", "a100-80gb", Dtype::fp16, 4, 2048), 0.377);
 }
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-7B A100 FP16, 2048 input tokens = 133 ms", "[calibration]") {
+TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-7B A100 FP16 - 2048 input tokens = 133 ms", "[calibration]") {
   check_within(simulated_ttft("llama-2-7b", "a100-80gb", Dtype::fp16, 1, 2048), 0.133);
 }
 TEST_CASE("calibration: a faster GPU is never slower: H200 >= H100 on the same replica", "[calibration]") {

@@ -51,7 +51,7 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
   CHECK(b200.busy_watts == 1000.0);
 }
 
-TEST_CASE("peak FLOP/s by dtype; no FP8 on A100", "[catalog]") {
+TEST_CASE("peak FLOP/s by dtype - no FP8 on A100", "[catalog]") {
   const auto h100 = *tf::find_gpu("h100-sxm");
   CHECK(h100.peak_flops(Dtype::fp16) == 989e12);
   CHECK(h100.peak_flops(Dtype::bf16) == 989e12);

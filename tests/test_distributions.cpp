@@ -164,7 +164,7 @@ TEST_CASE("lognormal by mu and sigma has mean exp(mu + sigma^2/2)", "[distributi
   CHECK(empirical_quantile(draw_real(*d, 6), 0.5) == Approx(std::exp(5.0)).epsilon(0.02));
 }
 
-TEST_CASE("samples are rounded to the nearest integer and clamped to [min, max]",
+TEST_CASE("samples are rounded to the nearest integer and clamped to min and max",
           "[distributions][clamp]") {
   tf::Rng rng = tf::make_stream(9, 1);
 
@@ -258,7 +258,7 @@ TEST_CASE("invalid distribution specs throw naming the field", "[distributions][
                     Contains("unknown dist 'foo' (expected fixed, uniform, exponential, lognormal)"));
 }
 
-TEST_CASE("the same seed gives the same sequence, another seed another",
+TEST_CASE("the same seed gives the same sequence - another seed another",
           "[distributions][determinism]") {
   auto d = tf::make_distribution(lognormal_mean_p99(1000, 6000));
   auto draw = [&](std::uint64_t seed) {

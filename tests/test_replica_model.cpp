@@ -17,7 +17,7 @@ struct Fixture {
 };
 }  // namespace
 
-TEST_CASE("a lone request: TTFT is one prefill iteration, the rest one closed-form stretch", "[replica]") {
+TEST_CASE("a lone request: TTFT is one prefill iteration - the rest one closed-form stretch", "[replica]") {
   Fixture f;
   std::deque<Request> q{Request{0, 0.0, 500, 100}};
   std::vector<RequestRecord> done;

@@ -175,7 +175,7 @@ TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[
   }
 }
 
-TEST_CASE("summarize derives batching, MFU, busy fraction and energy from the totals", "[results]") {
+TEST_CASE("summarize derives batching - MFU - busy fraction and energy from the totals", "[results]") {
   const auto s = tf::summarize("demo", 1, sample_records(), 10.0, sample_totals(), {});
   CHECK(s.mean_batch_size == Approx(2.5));  // 1000 / 400
   CHECK(s.mfu == Approx(0.25));             // 2e17 / (8 * 1e15 * 100)

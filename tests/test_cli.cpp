@@ -1,0 +1,145 @@
+// End-to-end through the tokenfleet binary, as a user runs it.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <map>
+#include <sstream>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "helpers.hpp"
+
+using namespace tf::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::istringstream l(line);
+    std::string cell;
+    while (std::getline(l, cell, ',')) cells.push_back(cell);
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// A smaller default run, for speed.
+const std::string kShort = " --set duration_s=200 --set warmup_s=20";
+
+}  // namespace
+
+TEST_CASE("tokenfleet run prints its summary and writes requests.csv and summary.json", "[cli]") {
+  const std::string out = temp_dir("run");
+  const auto r = run_command(binary() + " run --out " + out + kShort);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("TTFT") && Catch::Matchers::Contains("wall-clock"));
+  const auto rows = parse_csv(read_file(out + "/requests.csv"));
+  REQUIRE(rows.size() > 100);
+  CHECK(rows[0] == std::vector<std::string>{"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s",
+                                            "ttft_s", "tpot_s", "e2e_s"});
+  const auto j = nlohmann::json::parse(read_file(out + "/summary.json"));
+  CHECK(j["requests"]["arrived"].get<std::size_t>() == rows.size() - 1);
+  CHECK(j["latency_s"]["ttft"]["p99"].get<double>() > 0.0);
+  CHECK(j.dump().find("wall") == std::string::npos);  // wall-clock figures stay out of the files
+  fs::remove_all(out);
+}
+
+TEST_CASE("the same seed gives byte-identical output files - another seed does not", "[cli][determinism]") {
+  const std::string a = temp_dir("seed-a"), b = temp_dir("seed-b"), c = temp_dir("seed-c");
+  REQUIRE(run_command(binary() + " run --out " + a + kShort).exit_code == 0);
+  REQUIRE(run_command(binary() + " run --out " + b + kShort).exit_code == 0);
+  REQUIRE(run_command(binary() + " run --out " + c + kShort + " --set seed=2").exit_code == 0);
+  for (const char* f : {"/requests.csv", "/summary.json"}) {
+    INFO(f);
+    const std::string fa = read_file(a + f);
+    REQUIRE(!fa.empty());
+    CHECK(fa == read_file(b + f));
+    CHECK(fa != read_file(c + f));
+  }
+  fs::remove_all(a);
+  fs::remove_all(b);
+  fs::remove_all(c);
+}
+
+TEST_CASE("closed-form decode stretches and --exact-iterations give the same per-request latencies",
+          "[cli][exact]") {
+  // Tensor parallel 2 and the attention term on, so that every part of the cost model is exercised.
+  const std::string sets = kShort + " --set hardware.tensor_parallel=2 --set cost.attention_flops=true";
+  const std::string a = temp_dir("events"), b = temp_dir("exact");
+  const auto ra = run_command(binary() + " run --out " + a + sets);
+  const auto rb = run_command(binary() + " run --exact-iterations --out " + b + sets);
+  INFO(ra.output << rb.output);
+  REQUIRE(ra.exit_code == 0);
+  REQUIRE(rb.exit_code == 0);
+  const auto ea = parse_csv(read_file(a + "/requests.csv"));
+  const auto eb = parse_csv(read_file(b + "/requests.csv"));
+  REQUIRE(ea.size() == eb.size());
+  REQUIRE(ea.size() > 1000);
+  double worst = 0.0;
+  for (std::size_t i = 1; i < ea.size(); ++i) {
+    REQUIRE(ea[i].size() == 9);
+    for (std::size_t col = 0; col < 5; ++col) REQUIRE(ea[i][col] == eb[i][col]);  // same request, same replica
+    for (std::size_t col = 5; col < 9; ++col) {
+      const double x = std::stod(ea[i][col]), y = std::stod(eb[i][col]);
+      worst = std::max(worst, std::abs(x - y));
+    }
+  }
+  INFO("largest difference " << worst << " s");
+  CHECK(worst < 1e-6);
+  fs::remove_all(a);
+  fs::remove_all(b);
+}
+
+TEST_CASE("a bad scenario file is refused with file - line and key - and a non-zero exit", "[cli][errors]") {
+  const std::string dir = temp_dir("bad");
+  const std::string path = dir + "/bad.toml";
+  write_file(path, "name = \"x\"\nseed = 1\n[fleet]\nreplicas = 4\nreplicaz = 3\n");
+  const auto r = run_command(binary() + " run " + path + " --out " + dir + "/out");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains(path + ":5") && Catch::Matchers::Contains("fleet.replicaz"));
+  CHECK_FALSE(fs::exists(dir + "/out/summary.json"));
+  const auto v = run_command(binary() + " validate " + path);
+  CHECK(v.exit_code == 2);
+  const auto s = run_command(binary() + " run --set fleet.replicas=0");
+  CHECK(s.exit_code == 2);
+  CHECK_THAT(s.output, Catch::Matchers::Contains("fleet.replicas"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("an unservable scenario says why - exits 3 and leaves no summary behind", "[cli][errors]") {
+  const std::string out = temp_dir("unservable");
+  // A summary from an earlier run must not survive a failed run in the same folder.
+  REQUIRE(run_command(binary() + " run --out " + out + kShort).exit_code == 0);
+  REQUIRE(fs::exists(out + "/summary.json"));
+  const auto r = run_command(binary() + " run --out " + out + " --set model.name=llama-3.1-405b");
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("llama-3.1-405b") && Catch::Matchers::Contains("GB"));
+  CHECK_FALSE(fs::exists(out + "/summary.json"));
+  CHECK_FALSE(fs::exists(out + "/requests.csv"));
+  const auto v = run_command(binary() + " validate " + source_dir() + "/scenarios/default.toml --set model.name=llama-3.1-405b");
+  CHECK(v.exit_code == 3);
+  fs::remove_all(out);
+}
+
+TEST_CASE("validate checks without running - catalog lists the GPUs and models", "[cli]") {
+  const auto v = run_command(binary() + " validate " + source_dir() + "/scenarios/chat-hour.toml");
+  INFO(v.output);
+  CHECK(v.exit_code == 0);
+  CHECK_THAT(v.output, Catch::Matchers::Contains("KV capacity"));
+  CHECK_THAT(v.output, !Catch::Matchers::Contains("TTFT"));
+  const auto c = run_command(binary() + " catalog --json");
+  REQUIRE(c.exit_code == 0);
+  const auto j = nlohmann::json::parse(c.output);
+  CHECK(j["gpus"].size() == 4);
+  CHECK(j["models"].size() == 9);
+  const auto t = run_command(binary() + " catalog");
+  CHECK_THAT(t.output, Catch::Matchers::Contains("h200-sxm") && Catch::Matchers::Contains("gpt4-class"));
+}
