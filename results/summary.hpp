@@ -45,7 +45,7 @@ struct Summary {
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo);
 
-nlohmann::json to_json(const Summary& s);
+nlohmann::ordered_json to_json(const Summary& s);
 
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a
 // reader never sees a half-written file. Throws std::runtime_error on failure.

@@ -23,6 +23,7 @@ int command_run(const RunCommand& cmd);
 
 int command_validate(const std::string& scenario_path, const std::vector<std::string>& overrides);
 int command_catalog(bool json);
+int command_calibrate();
 
 struct BenchCommand {
   std::string scenario_path;            // empty: scenarios/bench-100.toml's text (built in)

@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   auto* catalog_cmd = app.add_subcommand("catalog", "list the GPUs and models tokenfleet knows, with their figures");
   catalog_cmd->add_flag("--json", catalog_json, "print as JSON");
 
+  auto* calibrate_cmd = app.add_subcommand(
+      "calibrate", "compare the cost model's defaults with published serving figures (throughput, TTFT)");
+
   tf::BenchCommand bench;
   auto* bench_cmd = app.add_subcommand(
       "bench", "benchmark: simulated requests per wall-clock second and peak memory (default: 100 replicas, one "
@@ -46,6 +49,7 @@ int main(int argc, char** argv) {
   if (*run_cmd) return tf::command_run(run);
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
+  if (*calibrate_cmd) return tf::command_calibrate();
   if (*bench_cmd) return tf::command_bench(bench);
   return 1;
 }

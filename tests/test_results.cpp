@@ -237,7 +237,7 @@ TEST_CASE("write_file_atomically throws for a path in a nonexistent folder", "[r
 
 TEST_CASE("to_json holds the summary's keys and values", "[results]") {
   const auto s = tf::summarize("demo", 42, sample_records(), 10.0, sample_totals(), {1.0, 0.25});
-  const nlohmann::json j = tf::to_json(s);
+  const auto j = tf::to_json(s);
   CHECK(j.at("scenario") == "demo");
   CHECK(j.at("seed") == 42);
   CHECK(j.at("requests").at("arrived") == 6);
