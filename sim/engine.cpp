@@ -1,5 +1,6 @@
 #include "sim/engine.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <deque>
 #include <memory>
@@ -32,7 +33,7 @@ struct ReplicaSlot {
   std::deque<Request> waiting;               // unused with a central queue
   sg4::ConditionVariablePtr wake;
   std::vector<sg4::Host*> gpus;
-  std::vector<sg4::ExecPtr> execs;           // keep the GPUs busy (for the energy plugin) during a step
+  std::vector<sg4::ExecPtr> execs;           // one per GPU while the replica is busy (energy plugin)
   bool idle = true;                          // waiting for work with nothing running
 };
 
@@ -66,13 +67,20 @@ struct World {
   }
 };
 
-void run_gpus(ReplicaSlot& slot, double duration_s) {
-  for (auto& e : slot.execs)
-    if (e->get_state() != sg4::Activity::State::FINISHED) e->cancel();
-  slot.execs.clear();
-  if (duration_s <= 0.0) return;
+// A replica's GPUs execute while it has a batch running and idle otherwise, so that SimGrid's host energy
+// plugin integrates busy power over busy time and idle power over idle time. One open-ended execution per
+// GPU and busy period (cancelled when the replica falls idle) costs far less than one per step.
+constexpr double kOpenEndedFlops = 1e30;
+
+void set_gpus_busy(ReplicaSlot& slot, bool busy) {
+  if (busy == !slot.execs.empty()) return;
+  if (!busy) {
+    for (auto& e : slot.execs) e->cancel();
+    slot.execs.clear();
+    return;
+  }
   for (auto* h : slot.gpus) {
-    slot.execs.push_back(sg4::Exec::init()->set_host(h)->set_flops_amount(duration_s * h->get_speed()));
+    slot.execs.push_back(sg4::Exec::init()->set_host(h)->set_flops_amount(kOpenEndedFlops));
     slot.execs.back()->start();
   }
 }
@@ -89,14 +97,14 @@ void replica_actor(World& w, int index) {
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty()) break;
       slot.idle = true;
-      run_gpus(slot, 0.0);
+      set_gpus_busy(slot, false);
       slot.wake->wait(lock);
       slot.idle = false;
       continue;
     }
     slot.idle = false;
     double end = step.end_s;
-    run_gpus(slot, end - now);
+    set_gpus_busy(slot, true);
     if (step.kind == ReplicaModel::StepKind::decode) {
       // Sleep until the stretch ends, unless new work that could join arrives first: then the stretch
       // ends at the next iteration boundary.
@@ -104,10 +112,7 @@ void replica_actor(World& w, int index) {
         if (!w.error.empty()) break;
         if (model.could_admit(queue)) {
           const double new_end = model.end_at_boundary_after(sg4::Engine::get_clock());
-          if (new_end < end) {
-            end = new_end;
-            run_gpus(slot, end - sg4::Engine::get_clock());
-          }
+          end = std::min(end, new_end);
           while (sg4::Engine::get_clock() < end && slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
           }
           break;
@@ -121,7 +126,7 @@ void replica_actor(World& w, int index) {
     model.finish_step(finished);
     for (const auto& rec : finished) w.records[rec.id] = rec;
   }
-  run_gpus(slot, 0.0);
+  set_gpus_busy(slot, false);
 }
 
 void source_actor(World& w) {
