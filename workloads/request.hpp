@@ -12,6 +12,10 @@ struct Request {
   std::int64_t output_tokens = 0;  // >= 1: the first output token comes out of the prefill iteration
   // Prefix blocks of the prompt (Mooncake traces: 512-token blocks; equal ids = shared prefix); empty when unknown.
   std::vector<std::int64_t> hash_ids{};
+  // Sessions: the visit this question belongs to (0, 1, 2, ... in order of arrival) and its place in it (1 = the
+  // visit's first question); 0 and 0 outside sessions.
+  std::uint64_t session = 0;
+  int turn = 0;
 };
 
 }  // namespace tf

@@ -138,6 +138,7 @@ class SessionSource final : public WorkloadSource {
       r.prompt_tokens = p.prompt_tokens;
       r.output_tokens = p.output_tokens;
       session = p.session;
+      r.turn = p.turn;
     } else {
       // A new visit: its number of questions, then its first question.
       session = next_session_++;
@@ -148,8 +149,10 @@ class SessionSource final : public WorkloadSource {
       st.context_tokens = r.prompt_tokens + r.output_tokens;
       sessions_.emplace(session, st);
       planned_visit_ = false;
+      r.turn = 1;
     }
     r.id = next_id_++;
+    r.session = session;
     open_.emplace(r.id, session);
     return r;
   }
@@ -186,13 +189,15 @@ class SessionSource final : public WorkloadSource {
     }
     st.context_tokens = next.prompt_tokens + next.output_tokens;
     --st.remaining;
-    pending_.push(Pending{t, seq_++, session, next.prompt_tokens, next.output_tokens});
+    ++st.turn;
+    pending_.push(Pending{t, seq_++, session, st.turn, next.prompt_tokens, next.output_tokens});
   }
 
   bool exhausted() override { return next_arrival_s() == kInf && open_.empty(); }
 
  private:
   struct State {
+    int turn = 1;                     // of the current question
     long long remaining = 0;          // questions still to ask after the current one
     std::int64_t context_tokens = 0;  // the conversation so far: last prompt + last answer
   };
@@ -200,6 +205,7 @@ class SessionSource final : public WorkloadSource {
     double time_s;
     std::uint64_t seq;
     std::uint64_t session;
+    int turn;
     std::int64_t prompt_tokens, output_tokens;
     bool operator>(const Pending& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
   };
