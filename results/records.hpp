@@ -43,6 +43,7 @@ struct RunTotals {
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event
+  std::uint64_t skipped_bad_rows = 0; // trace rows skipped as bad (workload.trace.skip_bad_rows = true)
 };
 
 struct SloTargets {

@@ -141,6 +141,7 @@ nlohmann::ordered_json to_json(const Summary& s) {
   j["batching"] = {{"mean_batch_size", s.mean_batch_size}};
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
   j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
+  j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows}};
   j["simulated_s"] = s.simulated_s;
   return j;
 }

@@ -72,6 +72,9 @@ int command_run(const RunCommand& cmd) {
     RunOptions options;
     options.exact_iterations = cmd.exact_iterations;
     result = run_simulation(s, options);
+  } catch (const WorkloadInputError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
   } catch (const SimulationError& e) {
     print_error(e.what());
     return exit_unservable;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <optional>
 
@@ -16,7 +17,7 @@
 #include "cluster/topology.hpp"
 #include "policies/router.hpp"
 #include "sim/replica_model.hpp"
-#include "workloads/generator.hpp"
+#include "workloads/source.hpp"
 
 namespace sg4 = simgrid::s4u;
 
@@ -48,6 +49,10 @@ struct World {
   sg4::MutexPtr mutex;
   bool source_done = false;
   std::string error;
+  bool input_error = false;                  // error is about the workload's input (a bad trace row)
+  std::unique_ptr<WorkloadSource> source;    // the requests, in arrival order
+  bool closed_loop = false;                  // the source wants completions (sessions)
+  sg4::ConditionVariablePtr source_wake;     // closed loop: an answer finished
   std::vector<RequestRecord> records;
   double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
 
@@ -170,35 +175,75 @@ void replica_actor(World& w, int index) {
     }
     finished.clear();
     model.finish_step(finished);
-    for (const auto& rec : finished) w.records[rec.id] = rec;
+    for (const auto& rec : finished) {
+      w.records[rec.id] = rec;
+      if (w.closed_loop) w.source->on_finished(rec.id, rec.finished_s);
+    }
+    if (w.closed_loop && !finished.empty()) w.source_wake->notify_all();
   }
   set_gpus_busy(slot, false);
 }
 
+// Hands one request to the router (the mutex is held). False when the run must stop.
+bool dispatch(World& w, const Request& r, std::int64_t capacity) {
+  const Scenario& s = w.scenario;
+  if (kv_reservation_tokens(r) > capacity) {
+    w.error = fmt::format(
+        "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
+        "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max, "
+        "workload.output_tokens.max) or give each replica more GPUs (hardware.tensor_parallel)",
+        r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel,
+        s.gpu.name, capacity, s.model.name, to_string(s.dtype));
+    w.stop_all();
+    return false;
+  }
+  RequestRecord rec;
+  rec.id = r.id;
+  rec.arrival_s = r.arrival_s;
+  rec.prompt_tokens = r.prompt_tokens;
+  rec.output_tokens = r.output_tokens;
+  w.records.push_back(rec);
+  w.route(r);
+  return true;
+}
+
+// Pulls requests from the workload source in arrival order. An open-loop source is read ahead one request and
+// slept on; a closed-loop one (sessions) is waited on with a condition variable, so that a completion can plan a
+// question earlier than the next planned arrival.
 void source_actor(World& w) {
   const Scenario& s = w.scenario;
-  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  WorkloadSource& src = *w.source;
   const std::int64_t capacity = w.cost.kv_capacity_tokens();
-  while (auto r = gen.next()) {
-    sg4::this_actor::sleep_until(r->arrival_s);
-    std::unique_lock lock(*w.mutex);
-    if (kv_reservation_tokens(*r) > capacity) {
-      w.error = fmt::format(
-          "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
-          "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max, "
-          "workload.output_tokens.max) or give each replica more GPUs (hardware.tensor_parallel)",
-          r->id, r->arrival_s, kv_reservation_tokens(*r), r->prompt_tokens, r->output_tokens, s.tensor_parallel,
-          s.gpu.name, capacity, s.model.name, to_string(s.dtype));
-      w.stop_all();
-      return;
+  try {
+    if (!w.closed_loop) {
+      while (auto r = src.next()) {
+        sg4::this_actor::sleep_until(r->arrival_s);
+        std::unique_lock lock(*w.mutex);
+        if (!dispatch(w, *r, capacity)) return;
+      }
+    } else {
+      std::unique_lock lock(*w.mutex);
+      for (;;) {
+        if (!w.error.empty()) return;
+        const double t = src.next_arrival_s();
+        if (t == std::numeric_limits<double>::infinity()) {
+          if (src.exhausted()) break;
+          w.source_wake->wait(lock);  // answers are still out: one may lead to a next question
+          continue;
+        }
+        if (sg4::Engine::get_clock() < t) {
+          w.source_wake->wait_until(lock, t);
+          continue;
+        }
+        if (!dispatch(w, src.take(), capacity)) return;
+      }
     }
-    RequestRecord rec;
-    rec.id = r->id;
-    rec.arrival_s = r->arrival_s;
-    rec.prompt_tokens = r->prompt_tokens;
-    rec.output_tokens = r->output_tokens;
-    w.records.push_back(rec);
-    w.route(*r);
+  } catch (const std::exception& e) {  // a bad trace row, found while streaming
+    std::unique_lock lock(*w.mutex);
+    w.error = e.what();
+    w.input_error = true;
+    w.stop_all();
+    return;
   }
   sg4::this_actor::sleep_until(s.duration_s);
   std::unique_lock lock(*w.mutex);
@@ -265,6 +310,13 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (!w.router) throw SimulationError("unknown router '" + s.router + "'");
   w.mutex = sg4::Mutex::create();
+  try {
+    w.source = make_workload_source(s.workload, s.seed, s.duration_s);
+  } catch (const std::exception& e) {
+    throw WorkloadInputError(e.what());
+  }
+  w.closed_loop = w.source->closed_loop();
+  w.source_wake = sg4::ConditionVariable::create();
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
@@ -280,7 +332,10 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   sg4::Actor::create("energy-meter", platform.gpus.front(), [&w] { energy_meter_actor(w); });
   engine.run();
 
-  if (!w.error.empty()) throw SimulationError(w.error);
+  if (!w.error.empty()) {
+    if (w.input_error) throw WorkloadInputError(w.error);
+    throw SimulationError(w.error);
+  }
 
   RunResult result;
   result.records = std::move(w.records);
@@ -307,6 +362,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.energy_window_j = w.energy_at_end_j - w.energy_at_warmup_j;
   t.energy_total_j = replica_energy;
   t.simulated_s = sg4::Engine::get_clock();
+  t.skipped_bad_rows = w.source->skipped_bad_rows();
   return result;
 }
 

@@ -26,6 +26,13 @@ class SimulationError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// The workload's input is wrong (a bad trace row found while streaming it): the same kind of error as a bad
+// scenario (exit code 2), carrying the file, line and field.
+class WorkloadInputError : public SimulationError {
+ public:
+  using SimulationError::SimulationError;
+};
+
 // Checks that the scenario can be served at all, before simulating: the model fits its replica, the
 // fleet can be laid out. Throws SimulationError with what is wrong and what to change.
 void check_servable(const Scenario& scenario);

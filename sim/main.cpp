@@ -6,6 +6,7 @@
 
 #include "sim/commands.hpp"
 #include "sim/size_command.hpp"
+#include "sim/workload_command.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"tokenfleet: simulate LLM inference on a GPU fleet and report latency, throughput, utilization "
@@ -86,10 +87,23 @@ int main(int argc, char** argv) {
   bench_cmd->add_option("--repeats", bench.repeats, "runs, each in a fresh process; the median is reported")
       ->check(CLI::Range(1, 50));
 
+  tf::WorkloadCommand workload;
+  auto* workload_cmd = app.add_subcommand(
+      "workload", "show what a scenario's workload sends (requests per hour, peak-to-mean, lengths) without "
+                  "simulating; --export writes the requests as plain CSV");
+  workload_cmd->add_option("scenario", workload.scenario_path, "scenario file (TOML)")->check(CLI::ExistingFile);
+  workload_cmd->add_option("--set,-s", workload.overrides, "override a scenario key")->take_all();
+  workload_cmd->add_option("--export", workload.export_path,
+                           "write the requests to this CSV file (arrival_s,prompt_tokens,output_tokens)");
+  workload_cmd->add_option("--service-s", workload.service_s,
+                           "sessions: assumed seconds from a question to the end of its answer (default 0)")
+      ->check(CLI::NonNegativeNumber);
+
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run_cmd) return tf::command_run(run);
+  if (*workload_cmd) return tf::command_workload(workload);
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
   if (*calibrate_cmd) return tf::command_calibrate();

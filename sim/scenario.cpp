@@ -10,7 +10,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cctype>
 #include <climits>
+#include <limits>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +24,7 @@
 #include <toml++/toml.h>
 
 #include "policies/router.hpp"
+#include "workloads/trace.hpp"
 
 namespace tf {
 
@@ -90,6 +93,16 @@ const std::vector<std::string> kModelShapeKeys = {"params",   "active_params", "
 const std::vector<std::string> kGpuFigureKeys = {"fp16_tflops", "fp8_tflops", "hbm_gb",     "hbm_bandwidth_tbps",
                                                  "nvlink_gbps", "idle_watts", "busy_watts"};
 const std::vector<std::string> kPercentileKeys = {"p50", "p90", "p95", "p99", "p999"};
+const std::vector<std::string> kDistributionKeys = {"dist", "value", "low",   "high",   "mean", "mu",  "sigma",
+                                                    "stddev", "trace", "format", "min", "max", "p50", "p90",
+                                                    "p95",  "p99",   "p999"};
+const std::vector<std::string> kArrivalKeys = {
+    "process",          "rate_per_s",        "requests_per_day", "cv",        "peak_to_mean", "peak_to_trough",
+    "peak_hour",        "second_peak_hour",  "second_peak_ratio", "hourly",   "rate_file",    "first_day",
+    "days",             "gaps",              "start_hour",       "spikes",    "burst"};
+const std::vector<std::string> kTraceKeys = {"path",         "format",         "speed",        "rate_scale",
+                                             "jitter_s",     "loop",           "window_start_s", "window_end_s",
+                                             "skip_bad_rows"};
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -104,12 +117,17 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"hardware", {"gpu", "tensor_parallel", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
       {"fleet", {"replicas"}},
-      {"workload", {"arrival", "prompt_tokens", "output_tokens"}},
-      {"workload.arrival", {"process", "rate_per_s"}},
-      {"workload.prompt_tokens",
-       with({"dist", "value", "low", "high", "mean", "mu", "sigma", "min", "max"}, kPercentileKeys)},
-      {"workload.output_tokens",
-       with({"dist", "value", "low", "high", "mean", "mu", "sigma", "min", "max"}, kPercentileKeys)},
+      {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace"}},
+      {"workload.arrival", kArrivalKeys},
+      {"workload.arrival.burst", {"multiple", "mean_burst_s", "mean_normal_s"}},
+      {"workload.prompt_tokens", kDistributionKeys},
+      {"workload.output_tokens", kDistributionKeys},
+      {"workload.session", {"questions", "think_time_s", "carry_context"}},
+      {"workload.session.questions", kDistributionKeys},
+      {"workload.session.think_time_s", kDistributionKeys},
+      {"workload.demand",
+       {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
+      {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
@@ -308,7 +326,13 @@ class Loader {
 
   ModelSpec read_model(const Section& top);
   GpuSpec read_gpu(const Section& hw);
-  DistributionSpec read_distribution(const Section& w, const std::string& k, long long context_window);
+  // A distribution table (or a plain number: a fixed value) at w.k. `lengths`: token lengths (integers, empirical
+  // allowed); otherwise a count or a time. Values and min/max are kept within [lo, hi].
+  DistributionSpec read_distribution(const Section& w, const std::string& k, DistributionSpec defaults, double lo,
+                                     double hi, bool lengths);
+  void read_workload(const Section& top, Scenario& s);
+  void read_arrival(const Section& w, ArrivalSpec& arrival, std::optional<double> demand_rate);
+  std::string resolve_path(const std::string& key, const std::string& path) const;
 
   std::string file_;
   toml::table root_;
@@ -563,7 +587,8 @@ GpuSpec Loader::read_gpu(const Section& hw) {
 std::string key_of_message(const Section& d, const std::string& message) {
   const auto colon = message.find(": ");
   std::string rest = colon == std::string::npos ? message : message.substr(colon + 2);
-  const std::string word = rest.substr(0, rest.find_first_of(" ("));
+  std::string word = rest.substr(0, rest.find_first_of(" ("));
+  if (!word.empty() && word.back() == ':') word.pop_back();
   if (d.has(word)) return word;
   if (!word.empty() && (word[0] == 'p' || word == "percentile"))
     for (const auto& p : kPercentileKeys)
@@ -571,46 +596,73 @@ std::string key_of_message(const Section& d, const std::string& message) {
   return d.has("dist") ? "dist" : "";
 }
 
-DistributionSpec Loader::read_distribution(const Section& w, const std::string& k, long long context_window) {
-  DistributionSpec spec;
-  spec.dist = "fixed";
-  spec.value = 128;
-  spec.min = 1;
-  spec.max = static_cast<double>(context_window);
+DistributionSpec Loader::read_distribution(const Section& w, const std::string& k, DistributionSpec defaults,
+                                           double lo, double hi, bool lengths) {
+  DistributionSpec spec = defaults;
+  const std::optional<double> upper = std::isfinite(hi) ? std::optional<double>(hi) : std::nullopt;
+  if (const toml::node* n = w.node(k); n && (n->is_integer() || n->is_floating_point())) {
+    spec = DistributionSpec{};
+    spec.dist = "fixed";
+    spec.value = w.number_in(k, 0, Section::Range{lo, upper, true, true});
+    spec.min = lo;
+    spec.max = hi;
+    return spec;
+  }
+  if (const toml::node* n = w.node(k); n && !n->is_table())
+    w.wrong_type(k, "a table (a distribution, e.g. { dist = \"exponential\", mean = 30 }) or a number");
   const Section d = w.table(k);
   if (!d.present()) return spec;
+  spec = DistributionSpec{};
+  spec.column = defaults.column;
 
+  const std::string dists = lengths ? "\"fixed\", \"uniform\", \"normal\", \"exponential\", \"geometric\", "
+                                      "\"lognormal\" or \"empirical\""
+                                    : "\"fixed\", \"uniform\", \"normal\", \"exponential\", \"geometric\" or "
+                                      "\"lognormal\"";
   const auto dist = d.string("dist");
-  if (!dist) d.fail("dist", "missing: say which distribution (dist = \"fixed\", \"uniform\", \"exponential\" or "
-                            "\"lognormal\")");
+  if (!dist) d.fail("dist", fmt::format("missing: say which distribution (dist = {})", dists));
   spec.dist = *dist;
   static const std::map<std::string, std::vector<std::string>> uses = {
       {"fixed", {"value"}},
       {"uniform", {"low", "high"}},
+      {"normal", {"mean", "stddev"}},
       {"exponential", {"mean"}},
+      {"geometric", {"mean"}},
       {"lognormal", with({"mean", "mu", "sigma"}, kPercentileKeys)},
+      {"empirical", {"trace", "format"}},
   };
   const auto used = uses.find(spec.dist);
-  if (used == uses.end()) {
-    try {
-      make_distribution(spec);
-    } catch (const std::invalid_argument& e) {
-      d.fail("dist", e.what());
-    }
-    d.fail("dist", fmt::format("unknown dist '{}'", spec.dist));
-  }
+  if (used == uses.end() || (!lengths && spec.dist == "empirical"))
+    d.fail("dist", fmt::format("unknown dist '{}' (expected {})", spec.dist, dists));
   // Keys that this distribution does not take.
-  for (const std::string key : {"value", "low", "high", "mean", "mu", "sigma", "p50", "p90", "p95", "p99", "p999"})
+  for (const auto& key : kDistributionKeys) {
+    if (key == "dist" || key == "min" || key == "max") continue;
     if (d.has(key) && std::find(used->second.begin(), used->second.end(), key) == used->second.end())
       d.fail(key, fmt::format("not used by dist = \"{}\" (it takes {}{})", spec.dist, join(used->second),
                               spec.dist == "lognormal" ? "" : ", min, max"));
+  }
   auto require = [&](const std::string& key, const std::string& why) {
     if (!d.has(key)) d.fail(key, fmt::format("missing: dist = \"{}\" needs {}", spec.dist, why));
   };
 
   if (spec.dist == "fixed") {
     require("value", "value");
-    spec.value = d.number_in("value", 0, Section::at_least(1));
+    spec.value = d.number_in("value", 0, Section::Range{lo, upper, true, true});
+  } else if (spec.dist == "normal") {
+    require("mean", "mean and stddev");
+    require("stddev", "mean and stddev");
+    spec.mean = d.number_in("mean", 0, Section::greater_than(0));
+    spec.stddev = d.number_in("stddev", 0, Section::greater_than(0));
+  } else if (spec.dist == "geometric") {
+    require("mean", "mean (at least 1)");
+    spec.mean = d.number_in("mean", 0, Section::at_least(1));
+  } else if (spec.dist == "empirical") {
+    require("trace", "trace, the file whose rows the lengths are drawn from");
+    spec.trace = resolve_path(d.key("trace"), *d.string("trace"));
+    spec.trace_format = d.string("format").value_or("");
+    if (!spec.trace_format.empty() && spec.trace_format != "auto" && spec.trace_format != "azure" &&
+        spec.trace_format != "mooncake" && spec.trace_format != "csv")
+      d.fail("format", fmt::format("expected \"azure\", \"mooncake\", \"csv\" or \"auto\", got \"{}\"", spec.trace_format));
   } else if (spec.dist == "uniform") {
     require("low", "low and high");
     require("high", "low and high");
@@ -662,9 +714,8 @@ DistributionSpec Loader::read_distribution(const Section& w, const std::string& 
     }
   }
   // Lengths are clamped to [min, max]; max defaults to (and may not exceed) the model's context window.
-  const double window = static_cast<double>(context_window);
-  spec.min = d.number_in("min", 1, Section::Range{1.0, window, true, true});
-  spec.max = d.number_in("max", window, Section::Range{spec.min, window, true, true});
+  spec.min = d.number_in("min", lo, Section::Range{lo, upper, true, true});
+  spec.max = d.number_in("max", hi, Section::Range{spec.min, upper, true, true});
 
   try {
     make_distribution(spec);
@@ -674,6 +725,280 @@ DistributionSpec Loader::read_distribution(const Section& w, const std::string& 
     d.fail(key, e.what());
   }
   return spec;
+}
+
+std::string Loader::resolve_path(const std::string& key, const std::string& path) const {
+  // Relative paths are relative to the scenario file's folder (a --set value or a built-in text: the working
+  // folder).
+  namespace fs = std::filesystem;
+  if (path.empty()) fail(key, "expected a file path, got an empty string");
+  const fs::path p(path);
+  if (p.is_absolute() || is_overridden(key) || file_.empty() || file_.front() == '<') return path;
+  const fs::path dir = fs::path(file_).parent_path();
+  return dir.empty() ? path : (dir / p).string();
+}
+
+// The key of a table that an error message of the workloads' factories is about: the first of the table's keys
+// (that the table has) named in the message, else `fallback`.
+std::string key_named_in(const Section& t, const std::vector<std::string>& keys, const std::string& message,
+                         const std::string& fallback) {
+  std::size_t best = std::string::npos;
+  std::string found = fallback;
+  for (const auto& k : keys) {
+    if (!t.has(k)) continue;
+    for (std::size_t pos = message.find(k); pos != std::string::npos; pos = message.find(k, pos + 1)) {
+      const bool start_ok = pos == 0 || !(std::isalnum(static_cast<unsigned char>(message[pos - 1])) || message[pos - 1] == '_');
+      const std::size_t e = pos + k.size();
+      const bool end_ok = e >= message.size() || !(std::isalnum(static_cast<unsigned char>(message[e])) || message[e] == '_');
+      if (start_ok && end_ok) {
+        if (pos < best) best = pos, found = k;
+        break;
+      }
+    }
+  }
+  return found;
+}
+
+void Loader::read_arrival(const Section& w, ArrivalSpec& arr, std::optional<double> demand_rate) {
+  const Section a = w.table("arrival");  // arr is default-constructed
+  arr.process = a.string("process").value_or("poisson");
+  if (arr.process != "poisson" && arr.process != "gamma" && arr.process != "diurnal")
+    a.fail("process", fmt::format("expected \"poisson\", \"gamma\" or \"diurnal\", got \"{}\"", arr.process));
+
+  // The daily curve.
+  const bool parametric = a.has("peak_to_mean") || a.has("peak_to_trough");
+  const int curves = int(parametric) + int(a.has("hourly")) + int(a.has("rate_file"));
+  if (curves > 1)
+    a.fail(a.has("rate_file") ? "rate_file" : "hourly",
+           "give one daily curve: peak_to_mean (or peak_to_trough), hourly or rate_file");
+  RateCurveSpec& c = arr.curve;
+  if (parametric) {
+    c.kind = "parametric";
+    if (a.has("peak_to_mean") && a.has("peak_to_trough"))
+      a.fail("peak_to_trough", "give peak_to_mean or peak_to_trough, not both");
+    c.peak_to_mean = a.number_in("peak_to_mean", 0, Section::at_least(1));
+    c.peak_to_trough = a.number_in("peak_to_trough", 0, Section::at_least(1));
+    c.peak_hour = a.number_in("peak_hour", 20, Section::Range{0.0, 24.0, true, false});
+    c.second_peak_hour = a.number_in("second_peak_hour", -1, Section::Range{0.0, 24.0, true, false});
+    c.second_peak_ratio = a.number_in("second_peak_ratio", 0.5, Section::Range{0.0, 1.0, false, true});
+    if (a.has("second_peak_ratio") && !a.has("second_peak_hour"))
+      a.fail("second_peak_ratio", "needs second_peak_hour");
+  } else {
+    for (const std::string k : {"peak_hour", "second_peak_hour", "second_peak_ratio"})
+      if (a.has(k)) a.fail(k, "belongs to a parametric daily curve: give peak_to_mean or peak_to_trough too");
+  }
+  if (a.has("hourly")) {
+    c.kind = "hourly";
+    const toml::node* n = a.node("hourly");
+    if (!n->is_array()) a.wrong_type("hourly", "an array of 24 numbers");
+    const toml::array& arr24 = *n->as_array();
+    if (arr24.size() != 24) a.fail("hourly", fmt::format("expected 24 weights (one per hour), got {}", arr24.size()));
+    for (std::size_t i = 0; i < arr24.size(); ++i) {
+      const toml::node& v = *arr24.get(i);
+      double x = 0;
+      if (v.is_integer()) x = static_cast<double>(v.as_integer()->get());
+      else if (v.is_floating_point()) x = v.as_floating_point()->get();
+      else a.fail("hourly", fmt::format("weight {} (hour {}): expected a number, got {}", i + 1, i, describe(v)));
+      if (!std::isfinite(x) || x < 0)
+        a.fail("hourly", fmt::format("weight {} (hour {}): expected a non-negative number, got {}", i + 1, i, num(x)));
+      c.hourly.push_back(x);
+    }
+  }
+  if (a.has("rate_file")) {
+    c.kind = "file";
+    c.path = resolve_path(a.key("rate_file"), *a.string("rate_file"));
+    c.first_day = static_cast<int>(a.integer_in("first_day", 0, 0, INT_MAX));
+    c.days = static_cast<int>(a.integer_in("days", 1, 1, INT_MAX));
+    c.gaps = a.string("gaps").value_or("fill");
+    if (c.gaps != "fill" && c.gaps != "zero") a.fail("gaps", fmt::format("expected \"fill\" or \"zero\", got \"{}\"", c.gaps));
+  } else {
+    for (const std::string k : {"first_day", "days", "gaps"})
+      if (a.has(k)) a.fail(k, "belongs to a rate file: give rate_file too");
+  }
+  c.start_hour = a.number_in("start_hour", 0, Section::Range{0.0, 24.0, true, false});
+  if (a.has("start_hour") && c.kind == "none") a.fail("start_hour", "needs a daily curve (process = \"diurnal\")");
+
+  // The rate: rate_per_s or requests_per_day, or the demand's, or (a rate file) the file's own.
+  if (a.has("rate_per_s") && a.has("requests_per_day"))
+    a.fail("requests_per_day", "give rate_per_s or requests_per_day, not both");
+  if (demand_rate && (a.has("rate_per_s") || a.has("requests_per_day")))
+    a.fail(a.has("rate_per_s") ? "rate_per_s" : "requests_per_day",
+           "the rate comes from workload.demand (visits and Q&A per visit); leave it out here");
+  const double default_rate = c.kind == "file" ? 0.0 : 1.0;
+  arr.rate_per_s = a.number_in("rate_per_s", default_rate, Section::greater_than(0));
+  if (a.has("requests_per_day")) arr.rate_per_s = a.number_in("requests_per_day", 0, Section::greater_than(0)) / 86400.0;
+  if (demand_rate) arr.rate_per_s = *demand_rate;
+
+  if (a.has("cv") && arr.process != "gamma") a.fail("cv", "only used by process = \"gamma\"");
+  arr.cv = a.number_in("cv", 1.0, Section::greater_than(0));
+
+  // Spikes: an array of { start_s, duration_s, multiple }.
+  if (const toml::node* n = a.node("spikes")) {
+    if (!n->is_array()) a.wrong_type("spikes", "an array of tables { start_s = ..., duration_s = ..., multiple = ... }");
+    const toml::array& list = *n->as_array();
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const toml::node& e = *list.get(i);
+      const std::string where = fmt::format("spikes: spike {}", i + 1);
+      if (!e.is_table()) a.fail("spikes", fmt::format("{}: expected a table {{ start_s, duration_s, multiple }}, got {}", where, describe(e)));
+      const toml::table& t = *e.as_table();
+      Spike sp;
+      for (auto&& [k, v] : t) {
+        const std::string key(k.str());
+        double x = 0;
+        if (key != "start_s" && key != "duration_s" && key != "multiple")
+          a.fail("spikes", fmt::format("{}: unknown key '{}' (known: start_s, duration_s, multiple)", where, key));
+        if (v.is_integer()) x = static_cast<double>(v.as_integer()->get());
+        else if (v.is_floating_point()) x = v.as_floating_point()->get();
+        else a.fail("spikes", fmt::format("{}: {}: expected a number, got {}", where, key, describe(v)));
+        (key == "start_s" ? sp.start_s : key == "duration_s" ? sp.duration_s : sp.multiple) = x;
+      }
+      for (const char* k : {"start_s", "duration_s", "multiple"})
+        if (!t.contains(k)) a.fail("spikes", fmt::format("{}: missing {} (a spike needs start_s, duration_s, multiple)", where, k));
+      arr.spikes.push_back(sp);
+    }
+  }
+  // Markov-modulated bursts.
+  const Section b = a.table("burst");
+  if (b.present()) {
+    if (!b.has("multiple")) b.fail("multiple", "missing: the rate in a burst over the rate outside bursts (> 1)");
+    arr.burst.multiple = b.number_in("multiple", 0, Section::at_least(1));
+    arr.burst.mean_burst_s = b.number_in("mean_burst_s", 60, Section::greater_than(0));
+    arr.burst.mean_normal_s = b.number_in("mean_normal_s", 600, Section::greater_than(0));
+  }
+
+  try {
+    make_arrival_process(arr);
+  } catch (const std::invalid_argument& e) {
+    const std::string key = key_named_in(a, kArrivalKeys, e.what(), a.has("process") ? "process" : "");
+    if (key.empty()) w.fail("arrival", e.what());
+    a.fail(key, e.what());
+  } catch (const std::runtime_error& e) {  // the rate file
+    a.fail("rate_file", e.what());
+  }
+}
+
+void Loader::read_workload(const Section& top, Scenario& s) {
+  const Section w = top.table("workload");
+  WorkloadSpec& ws = s.workload;  // default-constructed
+  ws.context_window = s.model.context_window;
+  const double window = static_cast<double>(s.model.context_window);
+  DistributionSpec length_default;
+  length_default.dist = "fixed";
+  length_default.value = 128;
+  length_default.min = 1;
+  length_default.max = window;
+
+  // Trace replay: arrivals and lengths come from the file.
+  const Section tr = w.table("trace");
+  if (tr.present()) {
+    for (const std::string k : {"arrival", "prompt_tokens", "output_tokens", "session", "demand"})
+      if (w.has(k))
+        w.fail(k, "not used with workload.trace: the trace gives the arrivals and the lengths");
+    TraceSpec& t = ws.trace;
+    t.enabled = true;
+    if (!tr.has("path")) tr.fail("path", "missing: the trace file to replay");
+    t.path = resolve_path(tr.key("path"), *tr.string("path"));
+    t.format = tr.string("format").value_or("");
+    if (!t.format.empty() && t.format != "auto" && t.format != "azure" && t.format != "mooncake" && t.format != "csv")
+      tr.fail("format", fmt::format("expected \"azure\", \"mooncake\", \"csv\" or \"auto\", got \"{}\"", t.format));
+    t.speed = tr.number_in("speed", 1.0, Section::greater_than(0));
+    t.rate_scale = tr.number_in("rate_scale", 1.0, Section::greater_than(0));
+    t.jitter_s = tr.number_in("jitter_s", 1.0, Section::at_least(0));
+    t.loop = tr.boolean("loop").value_or(false);
+    t.window_start_s = tr.number_in("window_start_s", 0.0, Section::at_least(0));
+    t.window_end_s = tr.number_in("window_end_s", std::numeric_limits<double>::infinity(),
+                                  Section::greater_than(t.window_start_s));
+    t.skip_bad_rows = tr.boolean("skip_bad_rows").value_or(false);
+    // Check that the file opens and its first row reads (the rest is read while simulating).
+    try {
+      TraceReader reader(t.path, t.format, t.skip_bad_rows);
+      TraceRow row;
+      reader.next(row);
+    } catch (const std::runtime_error& e) {
+      tr.fail("path", e.what());
+    }
+    return;
+  }
+
+  // Demand in the analytic estimate's units.
+  std::optional<double> demand_rate;
+  std::optional<double> demand_qa;
+  const Section dm = w.table("demand");
+  const bool sessions = w.has("session");
+  if (dm.present()) {
+    if (dm.has("visits_per_day") == dm.has("visits_per_year"))
+      dm.fail(dm.has("visits_per_day") ? "visits_per_year" : "visits_per_day",
+              "give exactly one of visits_per_day and visits_per_year");
+    const double visits_per_day = dm.has("visits_per_day")
+                                      ? dm.number_in("visits_per_day", 0, Section::greater_than(0))
+                                      : dm.number_in("visits_per_year", 0, Section::greater_than(0)) / 365.0;
+    const double qa = dm.number_in("qa_per_visit", 1.0, Section::at_least(1));
+    demand_qa = qa;
+    demand_rate = (sessions ? visits_per_day : visits_per_day * qa) / 86400.0;
+    // Tokens per Q&A: question + answer, or the total and the question.
+    if (dm.has("tokens_per_qa") && dm.has("answer_tokens"))
+      dm.fail("answer_tokens", "give question_tokens with answer_tokens or with tokens_per_qa, not all three");
+    const bool any_tokens = dm.has("question_tokens") || dm.has("answer_tokens") || dm.has("tokens_per_qa");
+    if (any_tokens) {
+      if (!dm.has("question_tokens"))
+        dm.fail("question_tokens", "missing: tokens per Q&A need question_tokens and answer_tokens (or tokens_per_qa)");
+      if (!dm.has("answer_tokens") && !dm.has("tokens_per_qa"))
+        dm.fail("answer_tokens", "missing: give answer_tokens or tokens_per_qa");
+      for (const std::string k : {"prompt_tokens", "output_tokens"})
+        if (w.has(k)) w.fail(k, "the lengths come from workload.demand (question_tokens, answer_tokens); leave this out");
+      const double q = dm.number_in("question_tokens", 0, Section::Range{1.0, window, true, true});
+      double a = 0;
+      if (dm.has("answer_tokens")) {
+        a = dm.number_in("answer_tokens", 0, Section::Range{1.0, window, true, true});
+      } else {
+        const double total = dm.number_in("tokens_per_qa", 0, Section::greater_than(q));
+        a = total - q;
+        if (a > window) dm.fail("tokens_per_qa", fmt::format("the answer ({}) exceeds the context window ({})", num(a), num(window)));
+      }
+      ws.prompt_tokens = length_default;
+      ws.prompt_tokens.value = std::round(q);
+      ws.output_tokens = length_default;
+      ws.output_tokens.value = std::max(1.0, std::round(a));
+    }
+  }
+
+  read_arrival(w, ws.arrival, demand_rate);
+  DistributionSpec pd = length_default, od = length_default;
+  if (dm.present() && dm.has("question_tokens")) pd = ws.prompt_tokens, od = ws.output_tokens;
+  pd.column = "prompt";
+  od.column = "output";
+  ws.prompt_tokens = read_distribution(w, "prompt_tokens", pd, 1.0, window, true);
+  ws.output_tokens = read_distribution(w, "output_tokens", od, 1.0, window, true);
+
+  // Sessions.
+  if (w.has("session")) {
+    const toml::node* n = w.node("session");
+    if (!n->is_table()) w.wrong_type("session", "a table { questions = ..., think_time_s = ..., carry_context = ... }");
+    const Section se = w.table("session");
+    SessionSpec& ss = ws.session;
+    ss.enabled = true;
+    DistributionSpec qd = ss.questions;
+    if (demand_qa) {
+      if (se.has("questions"))
+        se.fail("questions", "the questions per visit come from workload.demand.qa_per_visit; leave this out");
+      qd = DistributionSpec{};
+      if (*demand_qa == std::floor(*demand_qa)) {
+        qd.dist = "fixed";
+        qd.value = *demand_qa;
+      } else {
+        qd.dist = "geometric";
+        qd.mean = *demand_qa;
+      }
+    }
+    qd.min = 1;
+    qd.max = 1e18;
+    ss.questions = read_distribution(se, "questions", qd, 1.0, std::numeric_limits<double>::infinity(), false);
+    DistributionSpec td = ss.think_time_s;
+    td.min = 0;
+    td.max = std::numeric_limits<double>::infinity();
+    ss.think_time_s = read_distribution(se, "think_time_s", td, 0.0, std::numeric_limits<double>::infinity(), false);
+    ss.carry_context = se.boolean("carry_context").value_or(true);
+  }
 }
 
 Scenario Loader::build() {
@@ -726,18 +1051,7 @@ Scenario Loader::build() {
   const Section fleet = top.table("fleet");
   s.replicas = static_cast<int>(fleet.integer_in("replicas", 1, 1, INT_MAX));
 
-  const Section w = top.table("workload");
-  const Section a = w.table("arrival");
-  s.workload.arrival.process = a.string("process").value_or("poisson");
-  s.workload.arrival.rate_per_s = a.number_in("rate_per_s", 1.0, Section::greater_than(0));
-  try {
-    make_arrival_process(s.workload.arrival);
-  } catch (const std::invalid_argument& e) {
-    const std::string msg = e.what();
-    a.fail(msg.find("rate") != std::string::npos && a.has("rate_per_s") ? "rate_per_s" : "process", msg);
-  }
-  s.workload.prompt_tokens = read_distribution(w, "prompt_tokens", s.model.context_window);
-  s.workload.output_tokens = read_distribution(w, "output_tokens", s.model.context_window);
+  read_workload(top, s);
 
   const Section p = top.table("policy");
   s.limits.max_batch = static_cast<int>(p.integer_in("max_batch", 256, 1, INT_MAX));

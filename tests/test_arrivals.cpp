@@ -81,7 +81,7 @@ TEST_CASE("the next arrival is strictly after now", "[arrivals][poisson]") {
 TEST_CASE("invalid arrival specs throw naming the field", "[arrivals][errors]") {
   CHECK_THROWS_AS(tf::make_arrival_process({"x", 1.0}), std::invalid_argument);
   CHECK_THROWS_WITH(tf::make_arrival_process({"x", 1.0}),
-                    Contains("unknown arrival process 'x' (expected poisson)"));
+                    Contains("unknown arrival process 'x' (expected poisson, gamma, diurnal)"));
   CHECK_THROWS_WITH(tf::make_arrival_process({"poisson", 0.0}), Contains("rate_per_s (0)"));
   CHECK_THROWS_WITH(tf::make_arrival_process({"poisson", -2.0}), Contains("rate_per_s (-2)"));
   CHECK_THROWS_WITH(tf::make_arrival_process({"poisson", std::nan("")}), Contains("rate_per_s"));

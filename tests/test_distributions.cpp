@@ -255,7 +255,7 @@ TEST_CASE("invalid distribution specs throw naming the field", "[distributions][
   s = DistributionSpec{};
   s.dist = "foo";
   CHECK_THROWS_WITH(tf::make_distribution(s),
-                    Contains("unknown dist 'foo' (expected fixed, uniform, exponential, lognormal)"));
+                    Contains("unknown dist 'foo' (expected fixed, uniform, normal, exponential, geometric, lognormal, empirical)"));
 }
 
 TEST_CASE("the same seed gives the same sequence - another seed another",

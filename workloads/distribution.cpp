@@ -1,13 +1,16 @@
-// Token-length distributions: fixed, uniform, exponential, lognormal.
+// Token-length distributions: fixed, uniform, normal, exponential, geometric, lognormal, empirical.
 // Only uniform01() is used for randomness; every transform is our own so one seed gives the same
 // numbers with any standard library.
 #include "workloads/distribution.hpp"
+
+#include "workloads/trace.hpp"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 #include <numbers>
 #include <stdexcept>
 #include <utility>
@@ -69,6 +72,65 @@ class LognormalDistribution final : public LengthDistribution {
   double mu_, sigma_;
 };
 
+// N(mean, stddev^2) truncated to [0, inf), by the inverse CDF of one uniform draw restricted to the kept part.
+class TruncatedNormalDistribution final : public LengthDistribution {
+ public:
+  TruncatedNormalDistribution(double mean, double sd) : mu_(mean), sd_(sd) {
+    lower_ = 0.5 * std::erfc(mu_ / sd_ / std::numbers::sqrt2);  // Phi(-mu / sd)
+  }
+  double sample_real(Rng& rng) const override {
+    const double u = lower_ + uniform01(rng) * (1.0 - lower_);
+    return std::max(0.0, mu_ + sd_ * normal_quantile(u));
+  }
+  double mean() const override {
+    const double a = -mu_ / sd_;
+    const double phi = std::exp(-0.5 * a * a) / std::sqrt(2.0 * std::numbers::pi);
+    return mu_ + sd_ * phi / (1.0 - lower_);
+  }
+
+ private:
+  double mu_, sd_, lower_;
+};
+
+// Lengths 1, 2, 3, ... with P(k) = p (1 - p)^(k - 1), p = 1 / mean.
+class GeometricDistribution final : public LengthDistribution {
+ public:
+  explicit GeometricDistribution(double mean) : mean_(mean), p_(1.0 / mean) {}
+  double sample_real(Rng& rng) const override {
+    const double u = uniform01(rng);
+    if (p_ >= 1.0) return 1.0;
+    return 1.0 + std::floor(std::log(u) / std::log1p(-p_));
+  }
+  double mean() const override { return mean_; }
+
+ private:
+  double mean_, p_;
+};
+
+// One column of a trace's rows, each row equally likely.
+class EmpiricalDistribution final : public LengthDistribution {
+ public:
+  EmpiricalDistribution(std::shared_ptr<const LengthPairs> pairs, bool prompt)
+      : pairs_(std::move(pairs)), column_(prompt ? &pairs_->prompt : &pairs_->output) {
+    double sum = 0.0;
+    for (auto v : *column_) sum += v;
+    mean_ = sum / static_cast<double>(column_->size());
+  }
+  double sample_real(Rng& rng) const override {
+    const auto n = column_->size();
+    auto i = static_cast<std::size_t>(uniform01(rng) * static_cast<double>(n));
+    if (i >= n) i = n - 1;
+    return (*column_)[i];
+  }
+  double mean() const override { return mean_; }
+  const LengthPairs* pairs() const override { return pairs_.get(); }
+
+ private:
+  std::shared_ptr<const LengthPairs> pairs_;
+  const std::vector<std::int32_t>* column_;
+  double mean_ = 0.0;
+};
+
 void require_finite(const std::string& dist, const char* field, double v) {
   if (!std::isfinite(v)) fail(fmt::format("{}: {} ({}) must be a finite number", dist, field, v));
 }
@@ -102,13 +164,32 @@ std::unique_ptr<LengthDistribution> make_lognormal(const DistributionSpec& spec)
 
 }  // namespace
 
-long long LengthDistribution::sample(Rng& rng) const {
+std::shared_ptr<const LengthPairs> load_length_pairs(const std::string& path, const std::string& format) {
+  // Loaded once per (file, format) in a process: the scenario check and the run share it.
+  static std::map<std::string, std::shared_ptr<const LengthPairs>> cache;
+  const std::string key = format + "\n" + path;
+  if (auto it = cache.find(key); it != cache.end()) return it->second;
+  auto pairs = std::make_shared<LengthPairs>();
+  TraceReader reader(path, format, false);
+  TraceRow row;
+  constexpr std::int64_t kMax = std::numeric_limits<std::int32_t>::max();
+  while (reader.next(row)) {
+    pairs->prompt.push_back(static_cast<std::int32_t>(std::min(row.prompt_tokens, kMax)));
+    pairs->output.push_back(static_cast<std::int32_t>(std::min(row.output_tokens, kMax)));
+  }
+  if (pairs->prompt.empty()) throw TraceError(path, 0, "", "the trace has no rows");
+  cache[key] = pairs;
+  return pairs;
+}
+
+long long LengthDistribution::sample(Rng& rng) const { return clamp_length(sample_real(rng)); }
+
+long long LengthDistribution::clamp_length(double x) const {
   // Clamp in double first so the conversion to an integer never overflows.
   constexpr double kLargest = 9.0e18;
   double lo = std::clamp(std::ceil(min), -kLargest, kLargest);
   double hi = std::clamp(std::floor(max), -kLargest, kLargest);
   if (lo > hi) lo = hi = std::clamp(std::round(min), -kLargest, kLargest);  // no integer in [min, max]
-  double x = sample_real(rng);
   if (std::isnan(x)) x = lo;
   x = std::clamp(std::round(x), lo, hi);
   return static_cast<long long>(x);
@@ -202,8 +283,27 @@ std::unique_ptr<LengthDistribution> make_distribution(const DistributionSpec& sp
     dist = std::make_unique<ExponentialDistribution>(spec.mean);
   } else if (d == "lognormal") {
     dist = make_lognormal(spec);
+  } else if (d == "normal") {
+    require_positive(d, "mean", spec.mean);
+    require_positive(d, "stddev", spec.stddev);
+    dist = std::make_unique<TruncatedNormalDistribution>(spec.mean, spec.stddev);
+  } else if (d == "geometric") {
+    require_finite(d, "mean", spec.mean);
+    if (!(spec.mean >= 1.0)) fail(fmt::format("geometric: mean ({}) must be at least 1", spec.mean));
+    dist = std::make_unique<GeometricDistribution>(spec.mean);
+  } else if (d == "empirical") {
+    if (spec.trace.empty()) fail("empirical: trace (the file to draw lengths from) is missing");
+    if (spec.column != "prompt" && spec.column != "output")
+      fail(fmt::format("empirical: column ('{}') must be prompt or output", spec.column));
+    try {
+      dist = std::make_unique<EmpiricalDistribution>(load_length_pairs(spec.trace, spec.trace_format),
+                                                     spec.column == "prompt");
+    } catch (const std::runtime_error& e) {
+      fail(fmt::format("empirical: trace: {}", e.what()));
+    }
   } else {
-    fail(fmt::format("unknown dist '{}' (expected fixed, uniform, exponential, lognormal)", d));
+    fail(fmt::format("unknown dist '{}' (expected fixed, uniform, normal, exponential, geometric, lognormal, "
+                     "empirical)", d));
   }
   if (std::isnan(spec.min) || std::isnan(spec.max)) {
     fail(fmt::format("{}: min ({}) and max ({}) must be numbers", d, spec.min, spec.max));

@@ -1,7 +1,11 @@
 #pragma once
-// Token-length distributions: fixed, uniform, exponential, lognormal.
+// Token-length distributions: fixed, uniform, normal (truncated at zero), exponential, geometric, lognormal,
+// empirical (drawn from a trace's rows; two empirical distributions on the same trace are drawn jointly by the
+// workload source, so the prompt/output correlation survives).
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "workloads/random.hpp"
 
@@ -10,7 +14,10 @@ namespace tf {
 // What a scenario says about a distribution. Which fields matter depends on `dist`:
 //   fixed:       value
 //   uniform:     low, high (inclusive integers)
+//   normal:      mean, stddev (of the normal before truncation at zero)
 //   exponential: mean
+//   geometric:   mean (>= 1; lengths 1, 2, 3, ...)
+//   empirical:   trace (path), trace_format ("" = from the file), column ("prompt" or "output")
 //   lognormal:   either mean + a percentile (percentile in (0,100), percentile_value),
 //                e.g. { mean = 1000, p99 = 6000 }, or mu + sigma (of the underlying normal)
 // Every draw is rounded to an integer and clamped to [min, max].
@@ -23,9 +30,17 @@ struct DistributionSpec {
   double percentile_value = 0.0;  // the length at that percentile
   double mu = 0.0, sigma = 0.0;
   bool has_mu_sigma = false;
+  double stddev = 0.0;
+  std::string trace{}, trace_format{}, column = "prompt";
   double min = 1.0;
   double max = 1e18;
 };
+
+// The (prompt, output) pairs of a trace, loaded once per file and shared.
+struct LengthPairs {
+  std::vector<std::int32_t> prompt, output;
+};
+std::shared_ptr<const LengthPairs> load_length_pairs(const std::string& path, const std::string& format);
 
 class LengthDistribution {
  public:
@@ -36,6 +51,10 @@ class LengthDistribution {
   virtual double mean() const = 0;
   // A draw rounded to the nearest integer and clamped to [min, max].
   long long sample(Rng& rng) const;
+  // x rounded to the nearest integer and clamped to [min, max].
+  long long clamp_length(double x) const;
+  // Empirical distributions: the trace's pairs (the same object for two distributions on the same trace).
+  virtual const LengthPairs* pairs() const { return nullptr; }
   double min = 1.0, max = 1e18;
 };
 

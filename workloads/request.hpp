@@ -1,5 +1,6 @@
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace tf {
 
@@ -9,6 +10,8 @@ struct Request {
   double arrival_s = 0.0;
   std::int64_t prompt_tokens = 0;
   std::int64_t output_tokens = 0;  // >= 1: the first output token comes out of the prefill iteration
+  // Prefix blocks of the prompt (Mooncake traces: 512-token blocks; equal ids = shared prefix); empty when unknown.
+  std::vector<std::int64_t> hash_ids{};
 };
 
 }  // namespace tf

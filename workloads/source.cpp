@@ -1,0 +1,348 @@
+// Workload sources: synthetic, sessions, trace replay.
+#include "workloads/source.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+#include <vector>
+
+#include "workloads/trace.hpp"
+
+namespace tf {
+
+namespace {
+
+// Stream numbers under the scenario seed; fixed forever so that old seeds keep their meaning.
+constexpr std::uint64_t kArrivalStream = 1;
+constexpr std::uint64_t kPromptStream = 2;
+constexpr std::uint64_t kOutputStream = 3;
+constexpr std::uint64_t kQuestionsStream = 4;
+constexpr std::uint64_t kThinkStream = 5;
+constexpr std::uint64_t kTraceStream = 6;
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+[[noreturn]] void fail(const std::string& message) { throw std::invalid_argument(message); }
+
+void check_duration(double duration_s) {
+  if (std::isnan(duration_s) || duration_s < 0.0)
+    fail(fmt::format("duration_s ({}) must not be negative", duration_s));
+}
+
+// Prompt and output lengths: two distributions, drawn jointly (one row index) when both are empirical on the
+// same trace.
+class Lengths {
+ public:
+  Lengths(const WorkloadSpec& spec, std::uint64_t seed)
+      : prompt_(make_distribution(spec.prompt_tokens)),
+        output_(make_distribution(spec.output_tokens)),
+        prompt_rng_(make_stream(seed, kPromptStream)),
+        output_rng_(make_stream(seed, kOutputStream)) {
+    joint_ = prompt_->pairs() && prompt_->pairs() == output_->pairs();
+  }
+  void draw(Request& r) {
+    if (joint_) {
+      const LengthPairs& p = *prompt_->pairs();
+      auto i = static_cast<std::size_t>(uniform01(prompt_rng_) * static_cast<double>(p.prompt.size()));
+      if (i >= p.prompt.size()) i = p.prompt.size() - 1;
+      r.prompt_tokens = std::max<std::int64_t>(1, prompt_->clamp_length(p.prompt[i]));
+      r.output_tokens = std::max<std::int64_t>(1, output_->clamp_length(p.output[i]));
+      return;
+    }
+    r.prompt_tokens = std::max<std::int64_t>(1, prompt_->sample(prompt_rng_));
+    r.output_tokens = std::max<std::int64_t>(1, output_->sample(output_rng_));
+  }
+  const LengthDistribution& prompt() const { return *prompt_; }
+  const LengthDistribution& output() const { return *output_; }
+
+ private:
+  std::unique_ptr<LengthDistribution> prompt_, output_;
+  Rng prompt_rng_, output_rng_;
+  bool joint_ = false;
+};
+
+// ----- synthetic: arrival process x lengths --------------------------------------------------------
+class SyntheticSource final : public WorkloadSource {
+ public:
+  SyntheticSource(const WorkloadSpec& spec, std::uint64_t seed, double duration_s)
+      : arrivals_(make_arrival_process(spec.arrival)),
+        lengths_(spec, seed),
+        arrival_rng_(make_stream(seed, kArrivalStream)),
+        duration_s_(duration_s) {
+    check_duration(duration_s);
+  }
+  double next_arrival_s() override {
+    if (!planned_) {
+      if (now_s_ < duration_s_) now_s_ = arrivals_->next_arrival_s(now_s_, arrival_rng_);
+      planned_ = true;
+    }
+    return now_s_ < duration_s_ ? now_s_ : kInf;
+  }
+  Request take() override {
+    next_arrival_s();
+    planned_ = false;
+    Request r;
+    r.id = next_id_++;
+    r.arrival_s = now_s_;
+    lengths_.draw(r);
+    return r;
+  }
+  bool exhausted() override { return next_arrival_s() == kInf; }
+
+ private:
+  std::unique_ptr<ArrivalProcess> arrivals_;
+  Lengths lengths_;
+  Rng arrival_rng_;
+  double duration_s_;
+  double now_s_ = 0.0;
+  bool planned_ = false;
+  std::uint64_t next_id_ = 0;
+};
+
+// ----- sessions -----------------------------------------------------------------------------------
+class SessionSource final : public WorkloadSource {
+ public:
+  SessionSource(const WorkloadSpec& spec, std::uint64_t seed, double duration_s)
+      : spec_(spec),
+        visits_(make_arrival_process(spec.arrival)),
+        lengths_(spec, seed),
+        questions_(make_distribution(spec.session.questions)),
+        think_(make_distribution(spec.session.think_time_s)),
+        visit_rng_(make_stream(seed, kArrivalStream)),
+        questions_rng_(make_stream(seed, kQuestionsStream)),
+        think_rng_(make_stream(seed, kThinkStream)),
+        duration_s_(duration_s) {
+    check_duration(duration_s);
+  }
+
+  double next_arrival_s() override {
+    plan_visit();
+    const double follow = pending_.empty() ? kInf : pending_.top().time_s;
+    const double visit = next_visit_s_ < duration_s_ ? next_visit_s_ : kInf;
+    return std::min(follow, visit);
+  }
+
+  Request take() override {
+    plan_visit();
+    Request r;
+    std::uint64_t session = 0;
+    const double visit = next_visit_s_ < duration_s_ ? next_visit_s_ : kInf;
+    if (!pending_.empty() && pending_.top().time_s <= visit) {
+      const Pending p = pending_.top();
+      pending_.pop();
+      r.arrival_s = p.time_s;
+      r.prompt_tokens = p.prompt_tokens;
+      r.output_tokens = p.output_tokens;
+      session = p.session;
+    } else {
+      // A new visit: its number of questions, then its first question.
+      session = next_session_++;
+      State st;
+      st.remaining = std::max<long long>(1, questions_->sample(questions_rng_)) - 1;
+      r.arrival_s = visit;
+      lengths_.draw(r);
+      st.context_tokens = r.prompt_tokens + r.output_tokens;
+      sessions_.emplace(session, st);
+      planned_visit_ = false;
+    }
+    r.id = next_id_++;
+    open_.emplace(r.id, session);
+    return r;
+  }
+
+  bool closed_loop() const override { return true; }
+
+  void on_finished(std::uint64_t id, double time_s) override {
+    const auto it = open_.find(id);
+    if (it == open_.end()) return;
+    const std::uint64_t session = it->second;
+    open_.erase(it);
+    auto s = sessions_.find(session);
+    if (s == sessions_.end()) return;
+    State& st = s->second;
+    if (st.remaining <= 0) {
+      sessions_.erase(s);
+      return;
+    }
+    double think = think_->sample_real(think_rng_);
+    think = std::clamp(std::isnan(think) ? 0.0 : think, think_->min, think_->max);
+    const double t = time_s + think;
+    if (!(t < duration_s_)) {  // the session is cut at the end of the arrival period
+      sessions_.erase(s);
+      return;
+    }
+    Request next;
+    lengths_.draw(next);
+    if (spec_.session.carry_context) {
+      // The conversation so far, then the new question; the oldest part is dropped beyond the context window.
+      std::int64_t prompt = st.context_tokens + next.prompt_tokens;
+      prompt = std::min<std::int64_t>(prompt, static_cast<std::int64_t>(lengths_.prompt().max));
+      if (spec_.context_window > 0) prompt = std::min(prompt, spec_.context_window - next.output_tokens);
+      next.prompt_tokens = std::max<std::int64_t>(1, prompt);
+    }
+    st.context_tokens = next.prompt_tokens + next.output_tokens;
+    --st.remaining;
+    pending_.push(Pending{t, seq_++, session, next.prompt_tokens, next.output_tokens});
+  }
+
+  bool exhausted() override { return next_arrival_s() == kInf && open_.empty(); }
+
+ private:
+  struct State {
+    long long remaining = 0;          // questions still to ask after the current one
+    std::int64_t context_tokens = 0;  // the conversation so far: last prompt + last answer
+  };
+  struct Pending {
+    double time_s;
+    std::uint64_t seq;
+    std::uint64_t session;
+    std::int64_t prompt_tokens, output_tokens;
+    bool operator>(const Pending& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
+  };
+  void plan_visit() {
+    if (planned_visit_) return;
+    if (next_visit_s_ < duration_s_) next_visit_s_ = visits_->next_arrival_s(next_visit_s_, visit_rng_);
+    planned_visit_ = true;
+  }
+
+  WorkloadSpec spec_;
+  std::unique_ptr<ArrivalProcess> visits_;
+  Lengths lengths_;
+  std::unique_ptr<LengthDistribution> questions_, think_;
+  Rng visit_rng_, questions_rng_, think_rng_;
+  double duration_s_;
+  double next_visit_s_ = 0.0;
+  bool planned_visit_ = false;
+  std::priority_queue<Pending, std::vector<Pending>, std::greater<>> pending_;
+  std::unordered_map<std::uint64_t, State> sessions_;
+  std::unordered_map<std::uint64_t, std::uint64_t> open_;  // request id -> session
+  std::uint64_t next_id_ = 0, next_session_ = 0, seq_ = 0;
+};
+
+// ----- trace replay -------------------------------------------------------------------------------
+class TraceSource final : public WorkloadSource {
+ public:
+  TraceSource(const TraceSpec& spec, std::uint64_t seed, double duration_s)
+      : spec_(spec), reader_(spec.path, spec.format, spec.skip_bad_rows), rng_(make_stream(seed, kTraceStream)),
+        duration_s_(duration_s) {
+    check_duration(duration_s);
+    if (!(spec.speed > 0.0) || !std::isfinite(spec.speed)) fail(fmt::format("speed ({}) must be positive", spec.speed));
+    if (!(spec.rate_scale > 0.0) || !std::isfinite(spec.rate_scale))
+      fail(fmt::format("rate_scale ({}) must be positive", spec.rate_scale));
+    if (!(spec.jitter_s >= 0.0) || !std::isfinite(spec.jitter_s))
+      fail(fmt::format("jitter_s ({}) must not be negative", spec.jitter_s));
+    if (!(spec.window_start_s >= 0.0) || !(spec.window_end_s > spec.window_start_s))
+      fail(fmt::format("window_end_s ({}) must be greater than window_start_s ({})", spec.window_end_s,
+                       spec.window_start_s));
+    whole_ = std::floor(spec.rate_scale);
+    frac_ = spec.rate_scale - whole_;
+  }
+
+  double next_arrival_s() override {
+    fill();
+    if (heap_.empty() || !(heap_.top().time_s < duration_s_)) return kInf;
+    return heap_.top().time_s;
+  }
+  Request take() override {
+    fill();
+    Item it = heap_.top();
+    heap_.pop();
+    it.request.id = next_id_++;
+    it.request.arrival_s = it.time_s;
+    return std::move(it.request);
+  }
+  bool exhausted() override { return next_arrival_s() == kInf; }
+  std::uint64_t skipped_bad_rows() const override { return reader_.skipped_rows(); }
+
+ private:
+  struct Item {
+    double time_s;
+    std::uint64_t seq;
+    Request request;
+    bool operator>(const Item& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
+  };
+
+  // Reads rows until the earliest pending request can no longer be preceded by a later row's copies.
+  void fill() {
+    while (!done_ && (heap_.empty() || heap_.top().time_s > last_row_time_s_)) read_row();
+  }
+
+  void read_row() {
+    TraceRow row;
+    for (;;) {
+      if (!reader_.next(row) || row.time_s >= spec_.window_end_s) {
+        // End of this pass.
+        if (!spec_.loop || pass_rows_ == 0) {
+          if (spec_.loop && pass_rows_ == 0 && passes_ == 0)
+            throw TraceError(spec_.path, 0, "", "no rows in the chosen window: nothing to loop");
+          done_ = true;
+          return;
+        }
+        if (passes_ == 0) {
+          const double span = last_in_window_s_ - first_in_window_s_;
+          period_s_ = pass_rows_ >= 2 && span > 0.0 ? span * static_cast<double>(pass_rows_) /
+                                                           static_cast<double>(pass_rows_ - 1)
+                                                     : 0.0;
+          if (!(period_s_ > 0.0))
+            throw TraceError(spec_.path, 0, "", "cannot loop a trace window whose rows all have the same time");
+        }
+        ++passes_;
+        reader_.rewind();
+        pass_rows_ = 0;
+        // A pass starts a whole period after the previous one; stop once it starts after the end.
+        if ((static_cast<double>(passes_) * period_s_) / spec_.speed >= duration_s_) {
+          done_ = true;
+          return;
+        }
+        continue;
+      }
+      if (row.time_s < spec_.window_start_s) continue;
+      break;
+    }
+    if (passes_ == 0) {
+      if (pass_rows_ == 0) first_in_window_s_ = row.time_s;
+      last_in_window_s_ = row.time_s;
+    }
+    ++pass_rows_;
+    const double t = (static_cast<double>(passes_) * period_s_ + (row.time_s - spec_.window_start_s)) / spec_.speed;
+    last_row_time_s_ = t;
+    // Rate scale: floor(scale) copies, one more with probability frac(scale); the first at the row's time.
+    long long copies = static_cast<long long>(whole_);
+    if (frac_ > 0.0 && uniform01(rng_) < frac_) ++copies;
+    for (long long c = 0; c < copies; ++c) {
+      Item it;
+      it.time_s = c == 0 ? t : t + spec_.jitter_s * uniform01(rng_);
+      it.seq = seq_++;
+      it.request.prompt_tokens = row.prompt_tokens;
+      it.request.output_tokens = row.output_tokens;
+      it.request.hash_ids = row.hash_ids;
+      heap_.push(std::move(it));
+    }
+    if (t >= duration_s_) done_ = true;  // rows come in time order: nothing later arrives in time
+  }
+
+  TraceSpec spec_;
+  TraceReader reader_;
+  Rng rng_;
+  double duration_s_;
+  double whole_ = 1.0, frac_ = 0.0;
+  std::priority_queue<Item, std::vector<Item>, std::greater<>> heap_;
+  bool done_ = false;
+  double last_row_time_s_ = -kInf;
+  std::uint64_t pass_rows_ = 0, passes_ = 0, seq_ = 0, next_id_ = 0;
+  double first_in_window_s_ = 0.0, last_in_window_s_ = 0.0, period_s_ = 0.0;
+};
+
+}  // namespace
+
+std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
+  if (spec.trace.enabled) return std::make_unique<TraceSource>(spec.trace, seed, duration_s);
+  if (spec.session.enabled) return std::make_unique<SessionSource>(spec, seed, duration_s);
+  return std::make_unique<SyntheticSource>(spec, seed, duration_s);
+}
+
+}  // namespace tf

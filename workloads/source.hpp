@@ -1,0 +1,97 @@
+#pragma once
+// Workload sources: where the engine's source actor pulls requests from, in arrival order.
+//
+//   synthetic: an arrival process (poisson, gamma, diurnal; spikes, bursts) x token-length distributions;
+//   sessions:  closed loop: visits arrive by the arrival process; each visit asks several questions, the next one
+//              a think time after the previous answer finished (the engine reports completions);
+//   trace:     replay of a trace file (azure, mooncake, plain csv), streamed, with speed, rate scale, loop, window.
+//
+// Every random draw comes from streams of the scenario seed; the stream numbers are fixed forever.
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "workloads/arrival.hpp"
+#include "workloads/distribution.hpp"
+#include "workloads/request.hpp"
+
+namespace tf {
+
+struct SessionSpec {
+  bool enabled = false;
+  DistributionSpec questions;     // questions per visit (>= 1); default fixed 5
+  DistributionSpec think_time_s;  // seconds from an answer's end to the next question; default exponential, mean 30
+  bool carry_context = true;      // each prompt carries the conversation so far, capped by the context window
+  SessionSpec() {
+    questions.dist = "fixed";
+    questions.value = 5;
+    think_time_s.dist = "exponential";
+    think_time_s.mean = 30;
+    think_time_s.min = 0;
+  }
+};
+
+struct TraceSpec {
+  bool enabled = false;
+  std::string path;
+  std::string format;                 // azure | mooncake | csv | "" (from the file)
+  double speed = 1.0;                 // time runs this many times faster than in the trace
+  double rate_scale = 1.0;            // < 1: keep each row with this probability; > 1: replicate rows
+  double jitter_s = 1.0;              // replicated copies arrive uniformly within this long after their row
+  bool loop = false;                  // start again at the end, shifted by the trace's span plus one mean gap
+  double window_start_s = 0.0;        // only rows with time in [window_start_s, window_end_s) (trace time);
+  double window_end_s = std::numeric_limits<double>::infinity();  // window_start_s becomes time 0
+  bool skip_bad_rows = false;
+};
+
+struct WorkloadSpec {
+  ArrivalSpec arrival;
+  DistributionSpec prompt_tokens;
+  DistributionSpec output_tokens;
+  SessionSpec session;
+  TraceSpec trace;
+  std::int64_t context_window = 0;  // sessions: a prompt plus its answer never exceed this (0: no cap)
+};
+
+class WorkloadSource {
+ public:
+  virtual ~WorkloadSource() = default;
+  // The time of the next request planned so far; +infinity when none is planned now (a closed-loop source may
+  // plan more when an answer finishes) or the workload is over.
+  virtual double next_arrival_s() = 0;
+  // Takes the planned request (only when next_arrival_s() is finite); ids are 0, 1, 2, ... in arrival order.
+  virtual Request take() = 0;
+  // Closed loop: the source wants on_finished() for every request.
+  virtual bool closed_loop() const { return false; }
+  virtual void on_finished(std::uint64_t /*id*/, double /*time_s*/) {}
+  // Nothing planned, and nothing can be planned any more.
+  virtual bool exhausted() = 0;
+  // Trace rows skipped as bad (skip_bad_rows = true).
+  virtual std::uint64_t skipped_bad_rows() const { return 0; }
+
+  // Open loop convenience: the next request, or nothing when the workload is over.
+  std::optional<Request> next() {
+    if (next_arrival_s() == std::numeric_limits<double>::infinity()) return std::nullopt;
+    return take();
+  }
+};
+
+// Requests arrive in [0, duration_s). Throws std::invalid_argument (a bad spec) or TraceError (a bad trace).
+std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s);
+
+// Pulls every request of a source, in order, without a simulation: a closed-loop source is told that each answer
+// finishes `service_s` after its request arrived. Calls fn(request) for each.
+template <class Fn>
+void drain_source(WorkloadSource& source, double service_s, Fn&& fn) {
+  for (;;) {
+    // Every request is reported finished right after it is taken, so nothing planned means the workload is over.
+    if (source.next_arrival_s() == std::numeric_limits<double>::infinity()) return;
+    Request r = source.take();
+    fn(static_cast<const Request&>(r));
+    if (source.closed_loop()) source.on_finished(r.id, r.arrival_s + service_s);
+  }
+}
+
+}  // namespace tf

@@ -1,0 +1,277 @@
+// Trace readers, one row at a time.
+#include "workloads/trace.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <cmath>
+#include <string_view>
+
+namespace tf {
+
+namespace {
+
+std::string compose(const std::string& file, std::uint64_t line, const std::string& field, const std::string& what) {
+  std::string s = file;
+  if (line > 0) s += fmt::format(":{}", line);
+  s += ": ";
+  if (!field.empty()) s += field + ": ";
+  return s + what;
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  return s;
+}
+
+// Splits on commas into at most `max` views (the last keeps the rest); returns the number of cells.
+std::size_t split(std::string_view line, std::string_view* cells, std::size_t max) {
+  std::size_t n = 0;
+  std::size_t start = 0;
+  for (;;) {
+    const auto comma = line.find(',', start);
+    if (comma == std::string_view::npos || n + 1 == max) {
+      cells[n++] = trim(line.substr(start));
+      return comma == std::string_view::npos ? n : n + 1;  // n + 1: more cells than max
+    }
+    cells[n++] = trim(line.substr(start, comma - start));
+    start = comma + 1;
+  }
+}
+
+bool parse_int(std::string_view s, std::int64_t& v) {
+  if (s.empty()) return false;
+  if (s.front() == '+') s.remove_prefix(1);
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool parse_double(std::string_view s, double& v) {
+  if (s.empty()) return false;
+  if (s.front() == '+') s.remove_prefix(1);
+  const auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size() && std::isfinite(v);
+}
+
+// Days from 1970-01-01 to y-m-d (proleptic Gregorian; Howard Hinnant's algorithm).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+const char* kAzureHeader = "TIMESTAMP,ContextTokens,GeneratedTokens";
+
+}  // namespace
+
+TraceError::TraceError(const std::string& file, std::uint64_t line, const std::string& field, const std::string& what)
+    : std::runtime_error(compose(file, line, field, what)), line_(line) {}
+
+bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
+  const std::string_view s = trim(text);
+  // YYYY-MM-DD HH:MM:SS[.f...]
+  if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
+    return false;
+  std::int64_t y, mo, d, h, mi, se;
+  if (!parse_int(s.substr(0, 4), y) || !parse_int(s.substr(5, 2), mo) || !parse_int(s.substr(8, 2), d) ||
+      !parse_int(s.substr(11, 2), h) || !parse_int(s.substr(14, 2), mi) || !parse_int(s.substr(17, 2), se))
+    return false;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || h < 0 || mi < 0 || se < 0) return false;
+  std::int64_t frac_ns = 0;
+  if (s.size() > 19) {
+    if (s[19] != '.' || s.size() == 20 || s.size() > 29) return false;
+    std::int64_t scale = 100000000;
+    for (std::size_t i = 20; i < s.size(); ++i) {
+      if (s[i] < '0' || s[i] > '9') return false;
+      frac_ns += (s[i] - '0') * scale;
+      scale /= 10;
+    }
+  }
+  const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
+  ns = ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000000LL) + frac_ns;
+  return true;
+}
+
+std::string detect_trace_format(const std::string& path, const std::string& format) {
+  if (!format.empty() && format != "auto") {
+    if (format != "azure" && format != "mooncake" && format != "csv")
+      throw TraceError(path, 0, "format", fmt::format("expected azure, mooncake, csv or auto, got '{}'", format));
+    return format;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw TraceError(path, 0, "", "cannot open trace file");
+  const auto dot = path.rfind('.');
+  const std::string ext = dot == std::string::npos ? "" : path.substr(dot);
+  if (ext == ".jsonl" || ext == ".json") return "mooncake";
+  std::string line;
+  while (std::getline(in, line))
+    if (!trim(line).empty()) break;
+  const std::string_view first = trim(line);
+  if (first.rfind("TIMESTAMP", 0) == 0) return "azure";
+  if (!first.empty() && first.front() == '{') return "mooncake";
+  return "csv";
+}
+
+TraceReader::TraceReader(std::string path, const std::string& format, bool skip_bad_rows)
+    : path_(std::move(path)), format_(detect_trace_format(path_, format)), skip_bad_(skip_bad_rows) {
+  in_.open(path_, std::ios::binary);
+  if (!in_) throw TraceError(path_, 0, "", "cannot open trace file");
+}
+
+void TraceReader::rewind() {
+  in_.clear();
+  in_.seekg(0);
+  lineno_ = 0;
+  last_time_s_ = -1e300;
+  first_pass_ = false;
+}
+
+bool TraceReader::next(TraceRow& row) {
+  while (std::getline(in_, line_)) {
+    ++lineno_;
+    if (trim(line_).empty()) continue;
+    try {
+      if (parse(line_, row)) {
+        row.line = lineno_;
+        if (row.time_s < last_time_s_)
+          throw TraceError(path_, lineno_, format_ == "csv" ? "arrival_s" : "timestamp",
+                           fmt::format("timestamps out of order: {} s is before the previous row's {} s", row.time_s,
+                                       last_time_s_));
+        last_time_s_ = row.time_s;
+        if (first_pass_) ++good_;
+        return true;
+      }
+    } catch (const TraceError&) {
+      if (!skip_bad_) throw;
+      if (first_pass_) ++skipped_;
+    }
+  }
+  if (in_.bad()) throw TraceError(path_, lineno_, "", "read error");
+  return false;
+}
+
+bool TraceReader::parse(const std::string& line, TraceRow& row) {
+  if (format_ == "azure") return parse_azure(line, row);
+  if (format_ == "mooncake") return parse_mooncake(line, row);
+  return parse_plain(line, row);
+}
+
+namespace {
+
+void length_field(const std::string& path, std::uint64_t lineno, const char* name, std::string_view cell,
+                  std::int64_t& out) {
+  if (!parse_int(cell, out))
+    throw TraceError(path, lineno, name, fmt::format("expected a positive integer, got '{}'", cell));
+  if (out <= 0) throw TraceError(path, lineno, name, fmt::format("expected a positive integer, got {}", out));
+}
+
+}  // namespace
+
+bool TraceReader::parse_azure(const std::string& line, TraceRow& row) {
+  const std::string_view l = trim(line);
+  if (lineno_ == 1) {
+    if (l != kAzureHeader)
+      throw TraceError(path_, lineno_, "", fmt::format("expected the header {}, got '{}'", kAzureHeader, l));
+    return false;
+  }
+  std::string_view cells[4];
+  const std::size_t n = split(l, cells, 4);
+  if (n != 3)
+    throw TraceError(path_, lineno_, "", fmt::format("expected 3 columns ({}), got {}", kAzureHeader, n > 3 ? "more" : std::to_string(n)));
+  std::int64_t ns = 0;
+  if (!parse_timestamp_ns(std::string(cells[0]), ns))
+    throw TraceError(path_, lineno_, "TIMESTAMP",
+                     fmt::format("expected a time 'YYYY-MM-DD HH:MM:SS.fffffff', got '{}'", cells[0]));
+  length_field(path_, lineno_, "ContextTokens", cells[1], row.prompt_tokens);
+  length_field(path_, lineno_, "GeneratedTokens", cells[2], row.output_tokens);
+  if (!have_origin_) {
+    have_origin_ = true;
+    origin_ns_ = ns;
+  }
+  row.time_s = static_cast<double>(ns - origin_ns_) / 1e9;
+  row.hash_ids.clear();
+  return true;
+}
+
+bool TraceReader::parse_mooncake(const std::string& line, TraceRow& row) {
+  const auto j = nlohmann::json::parse(line, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    throw TraceError(path_, lineno_, "", "expected a JSON object on one line (timestamp, input_length, output_length, hash_ids)");
+  auto number = [&](const char* key) -> const nlohmann::json& {
+    const auto it = j.find(key);
+    if (it == j.end()) throw TraceError(path_, lineno_, key, "missing");
+    if (!it->is_number()) throw TraceError(path_, lineno_, key, fmt::format("expected a number, got {}", it->dump()));
+    return *it;
+  };
+  const auto& ts = number("timestamp");
+  const double ms = ts.get<double>();
+  if (!std::isfinite(ms) || ms < 0.0) throw TraceError(path_, lineno_, "timestamp", fmt::format("expected a non-negative number, got {}", ts.dump()));
+  for (const char* key : {"input_length", "output_length"}) {
+    const auto& v = number(key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() <= 0)
+      throw TraceError(path_, lineno_, key, fmt::format("expected a positive integer, got {}", v.dump()));
+  }
+  row.prompt_tokens = j["input_length"].get<std::int64_t>();
+  row.output_tokens = j["output_length"].get<std::int64_t>();
+  row.hash_ids.clear();
+  if (const auto it = j.find("hash_ids"); it != j.end()) {
+    if (!it->is_array()) throw TraceError(path_, lineno_, "hash_ids", "expected an array of integers");
+    row.hash_ids.reserve(it->size());
+    for (const auto& h : *it) {
+      if (!h.is_number_integer()) throw TraceError(path_, lineno_, "hash_ids", fmt::format("expected integers, got {}", h.dump()));
+      row.hash_ids.push_back(h.get<std::int64_t>());
+    }
+  }
+  if (!have_origin_) {
+    have_origin_ = true;
+    origin_ms_ = ms;
+  }
+  row.time_s = (ms - origin_ms_) / 1000.0;
+  return true;
+}
+
+bool TraceReader::parse_plain(const std::string& line, TraceRow& row) {
+  const std::string_view l = trim(line);
+  std::string_view cells[5];
+  const std::size_t n = split(l, cells, 5);
+  if (lineno_ == 1 && n >= 1 && cells[0] == "arrival_s") {
+    if (n < 3 || n > 4 || cells[1] != "prompt_tokens" || cells[2] != "output_tokens" || (n == 4 && cells[3] != "hash_ids"))
+      throw TraceError(path_, lineno_, "",
+                       fmt::format("expected the header arrival_s,prompt_tokens,output_tokens[,hash_ids], got '{}'", l));
+    return false;
+  }
+  if (n < 3 || n > 4)
+    throw TraceError(path_, lineno_, "",
+                     fmt::format("expected 3 columns (arrival_s,prompt_tokens,output_tokens) or 4 (with hash_ids), got {}",
+                                 n > 4 ? "more" : std::to_string(n)));
+  if (!parse_double(cells[0], row.time_s))
+    throw TraceError(path_, lineno_, "arrival_s", fmt::format("expected a number of seconds, got '{}'", cells[0]));
+  if (row.time_s < 0.0)
+    throw TraceError(path_, lineno_, "arrival_s", fmt::format("expected a non-negative number, got {}", row.time_s));
+  length_field(path_, lineno_, "prompt_tokens", cells[1], row.prompt_tokens);
+  length_field(path_, lineno_, "output_tokens", cells[2], row.output_tokens);
+  row.hash_ids.clear();
+  if (n == 4) {
+    std::string_view ids = cells[3];
+    while (!ids.empty()) {
+      const auto sp = ids.find(' ');
+      const std::string_view one = ids.substr(0, sp);
+      if (!one.empty()) {
+        std::int64_t v;
+        if (!parse_int(one, v))
+          throw TraceError(path_, lineno_, "hash_ids", fmt::format("expected integers separated by spaces, got '{}'", one));
+        row.hash_ids.push_back(v);
+      }
+      if (sp == std::string_view::npos) break;
+      ids.remove_prefix(sp + 1);
+    }
+  }
+  return true;
+}
+
+}  // namespace tf

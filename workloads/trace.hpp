@@ -1,0 +1,76 @@
+#pragma once
+// Trace readers: stream a request trace row by row (never the whole file in memory).
+//
+//   azure:    CSV with header TIMESTAMP,ContextTokens,GeneratedTokens; TIMESTAMP "YYYY-MM-DD HH:MM:SS[.fffffff]"
+//             (Azure LLM inference traces, 2023). Times are offsets from the first row's timestamp.
+//   mooncake: JSON lines with timestamp (milliseconds), input_length, output_length, hash_ids (Mooncake traces).
+//             Times are offsets from the first row's timestamp; hash_ids are kept.
+//   csv:      plain CSV arrival_s,prompt_tokens,output_tokens[,hash_ids] (what `tokenfleet workload --export`
+//             writes); the header is optional; times are taken as they are (no offset), hash_ids space-separated.
+//
+// Bad rows (not a number, negative or zero lengths, missing or extra columns, timestamps out of order, bad JSON)
+// throw TraceError naming the file, line and field, or, with skip_bad_rows, are skipped and counted.
+// Blank lines are ignored.
+#include <cstdint>
+#include <fstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+class TraceError : public std::runtime_error {
+ public:
+  TraceError(const std::string& file, std::uint64_t line, const std::string& field, const std::string& what);
+  std::uint64_t line() const { return line_; }
+
+ private:
+  std::uint64_t line_;
+};
+
+struct TraceRow {
+  double time_s = 0.0;
+  std::int64_t prompt_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::vector<std::int64_t> hash_ids;
+  std::uint64_t line = 0;
+};
+
+// "azure", "mooncake", "csv"; "" or "auto": from the file (.jsonl is mooncake; a CSV by its header).
+// Throws TraceError when the file cannot be read or its format not recognised.
+std::string detect_trace_format(const std::string& path, const std::string& format);
+
+class TraceReader {
+ public:
+  TraceReader(std::string path, const std::string& format, bool skip_bad_rows);
+  // The next good row; false at the end of the file.
+  bool next(TraceRow& row);
+  // Back to the first row (for looping); keeps the time origin and the counts.
+  void rewind();
+  std::uint64_t skipped_rows() const { return skipped_; }
+  std::uint64_t rows_read() const { return good_; }
+  const std::string& format() const { return format_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  bool parse(const std::string& line, TraceRow& row);  // throws TraceError on a bad row
+  bool parse_azure(const std::string& line, TraceRow& row);
+  bool parse_mooncake(const std::string& line, TraceRow& row);
+  bool parse_plain(const std::string& line, TraceRow& row);
+
+  std::string path_, format_;
+  bool skip_bad_;
+  std::ifstream in_;
+  std::string line_;
+  std::uint64_t lineno_ = 0, skipped_ = 0, good_ = 0;
+  bool have_origin_ = false;
+  std::int64_t origin_ns_ = 0;       // azure: first timestamp, nanoseconds since 1970
+  double origin_ms_ = 0.0;           // mooncake
+  double last_time_s_ = -1e300;      // for the order check (this pass)
+  bool first_pass_ = true;
+};
+
+// Parses "YYYY-MM-DD HH:MM:SS[.fraction]" to nanoseconds since 1970-01-01 (UTC, no leap seconds).
+bool parse_timestamp_ns(const std::string& text, std::int64_t& ns);
+
+}  // namespace tf
