@@ -10,16 +10,12 @@ int RoundRobinRouter::route(const Request&, const std::vector<ReplicaLoad>& repl
 }
 
 int CentralQueueRouter::route(const Request&, const std::vector<ReplicaLoad>& replicas) {
-  // Wake an idle replica if there is one (lowest index first), else the least loaded.
   int best = -1;
-  std::size_t best_load = 0;
   for (std::size_t i = 0; i < replicas.size(); ++i) {
     if (replicas[i].idle) return static_cast<int>(i);
-    const std::size_t load = static_cast<std::size_t>(replicas[i].running_requests) + replicas[i].waiting_requests;
-    if (best < 0 || load < best_load) {
+    if (!replicas[i].has_room) continue;
+    if (best < 0 || replicas[i].next_boundary_s < replicas[static_cast<std::size_t>(best)].next_boundary_s)
       best = static_cast<int>(i);
-      best_load = load;
-    }
   }
   return best;
 }

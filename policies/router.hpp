@@ -14,6 +14,9 @@ struct ReplicaLoad {
   int running_requests = 0;
   std::size_t waiting_requests = 0;
   bool idle = true;      // no batch running and nothing waiting
+  // Filled in for routers with a central queue only:
+  bool has_room = false;          // would admit the head of the central queue at its next boundary
+  double next_boundary_s = 0.0;   // when its next iteration boundary falls
 };
 
 class Router {
@@ -23,8 +26,9 @@ class Router {
   // True for a router that keeps one FIFO of its own: replicas take work from it when they have room.
   virtual bool central_queue() const { return false; }
   // Without a central queue: the replica the request goes to.
-  // With a central queue: the replica to wake up for it (one that is idle, else the least loaded),
-  // which takes the head of the queue at its next iteration boundary if it has room.
+  // With a central queue: the replica to wake up for the head of the queue (an idle one, else the one with
+  // room whose next iteration boundary comes first, which takes the head there), or -1 when no replica
+  // has room (the next one to finish a request takes it).
   virtual int route(const Request& request, const std::vector<ReplicaLoad>& replicas) = 0;
 };
 
@@ -38,7 +42,10 @@ class RoundRobinRouter final : public Router {
   std::size_t next_ = 0;
 };
 
-// One FIFO at the router; a replica takes work when it has room.
+// One FIFO at the router; a replica takes work when it has room, at its next iteration boundary. The head
+// goes to the replica that can take it first: an idle one (lowest index), else the one with room whose
+// boundary comes first (ties: lowest index). This is what replicas polling the queue at every iteration
+// would do, without waking them all.
 class CentralQueueRouter final : public Router {
  public:
   std::string name() const override { return "central-queue"; }

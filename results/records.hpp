@@ -37,6 +37,9 @@ struct RunTotals {
   double flops = 0.0;                // model FLOPs done inside the window
   double iterations = 0.0;           // replica iterations inside the window
   double batched_requests = 0.0;     // sum over those iterations of the requests in the batch
+  double served_prompt_tokens = 0.0; // prompt tokens prefilled inside the window
+  double served_output_tokens = 0.0; // output tokens produced inside the window
+  std::size_t completed_in_window = 0;  // requests that finished inside the window
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event

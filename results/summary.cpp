@@ -93,9 +93,12 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.tpot = latency_stats(std::move(tpot));
   s.e2e = latency_stats(std::move(e2e));
 
-  s.requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
-  s.output_tokens_per_s = safe_div(output_tokens, s.window_s);
-  s.total_tokens_per_s = safe_div(total_tokens, s.window_s);
+  s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
+  s.offered_output_tokens_per_s = safe_div(output_tokens, s.window_s);
+  s.offered_total_tokens_per_s = safe_div(total_tokens, s.window_s);
+  s.requests_per_s = safe_div(static_cast<double>(totals.completed_in_window), s.window_s);
+  s.output_tokens_per_s = safe_div(totals.served_output_tokens, s.window_s);
+  s.total_tokens_per_s = safe_div(totals.served_prompt_tokens + totals.served_output_tokens, s.window_s);
 
   s.slo_attainment = safe_div(static_cast<double>(slo_hits), static_cast<double>(s.requests_measured));
   // With measured requests but none finished, the percentiles (all zero) say nothing: a set target is missed.
@@ -124,7 +127,10 @@ nlohmann::ordered_json to_json(const Summary& s) {
   j["window_s"] = s.window_s;
   j["throughput"] = {{"requests_per_s", s.requests_per_s},
                      {"output_tokens_per_s", s.output_tokens_per_s},
-                     {"total_tokens_per_s", s.total_tokens_per_s}};
+                     {"total_tokens_per_s", s.total_tokens_per_s},
+                     {"offered_requests_per_s", s.offered_requests_per_s},
+                     {"offered_output_tokens_per_s", s.offered_output_tokens_per_s},
+                     {"offered_total_tokens_per_s", s.offered_total_tokens_per_s}};
   j["latency_s"] = {{"queue", stats_json(s.queue)},
                     {"ttft", stats_json(s.ttft)},
                     {"tpot", stats_json(s.tpot)},
@@ -189,8 +195,10 @@ std::string summary_table(const Summary& s) {
   out += fmt::format("scenario {}  seed {}\n", s.scenario, s.seed);
   out += fmt::format("{:<22}{} arrived, {} measured, {} unfinished\n", "requests", s.requests_arrived,
                      s.requests_measured, s.requests_unfinished);
-  out += fmt::format("{:<22}{:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s (window {:.3f} s)\n", "throughput",
+  out += fmt::format("{:<22}served {:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s (window {:.3f} s)\n", "throughput",
                      s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s, s.window_s);
+  out += fmt::format("{:<22}offered {:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s\n", "", s.offered_requests_per_s,
+                     s.offered_output_tokens_per_s, s.offered_total_tokens_per_s);
   out += fmt::format("{:<22}{:>12}{:>12}{:>12}{:>12}{:>10}\n", "latency (ms)", "p50", "p90", "p99", "p99.9",
                      "count");
   auto row = [&](const char* name, const LatencyStats& st) {

@@ -26,9 +26,14 @@ struct Summary {
   std::size_t requests_measured = 0;  // arrived at or after warmup_s
   std::size_t requests_unfinished = 0;
   double window_s = 0.0;
-  double requests_per_s = 0.0;        // measured requests / window
-  double output_tokens_per_s = 0.0;   // measured requests' output tokens / window
-  double total_tokens_per_s = 0.0;    // (prompt + output) tokens / window
+  // Served: what the fleet did inside the window (requests completed, tokens produced), per second.
+  double requests_per_s = 0.0;
+  double output_tokens_per_s = 0.0;
+  double total_tokens_per_s = 0.0;    // prompt tokens prefilled + output tokens produced
+  // Offered: what arrived in the window, whenever it was served (measured requests / window).
+  double offered_requests_per_s = 0.0;
+  double offered_output_tokens_per_s = 0.0;
+  double offered_total_tokens_per_s = 0.0;
   LatencyStats queue, ttft, tpot, e2e;
   SloTargets slo;
   double slo_attainment = 0.0;        // share of measured requests meeting both per-request targets

@@ -58,7 +58,50 @@ struct World {
 
   World(const Scenario& s, RunOptions o) : scenario(s), options(o), cost(make_cost_model(s)) {}
 
+  std::vector<ReplicaLoad> loads;
+
   std::deque<Request>& queue_of(ReplicaSlot& slot) { return router->central_queue() ? central : slot.waiting; }
+
+  std::vector<ReplicaLoad>& replica_loads(double now) {
+    loads.resize(replicas.size());
+    const bool central_queue = router->central_queue();
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      const auto& slot = replicas[i];
+      loads[i].running_requests = slot.model->running_requests();
+      loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size();
+      loads[i].idle = slot.idle;
+      if (central_queue && !slot.idle) {
+        loads[i].has_room = slot.model->could_admit(central);
+        loads[i].next_boundary_s = loads[i].has_room ? slot.model->next_boundary_after(now) : 0.0;
+      }
+    }
+    return loads;
+  }
+
+  // With a central queue: wake the replica that can take the head first (see CentralQueueRouter).
+  void wake_for_central_head() {
+    if (central.empty()) return;
+    const int target = router->route(central.front(), replica_loads(sg4::Engine::get_clock()));
+    if (target < 0 || target >= static_cast<int>(replicas.size())) return;  // no room: the next completion takes it
+    ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
+    slot.idle = false;  // claimed: another arrival at the same instant goes elsewhere
+    slot.wake->notify_one();
+  }
+
+  // An arriving request: to the router's replica, or into the central queue.
+  void route(const Request& r) {
+    if (router->central_queue()) {
+      central.push_back(r);
+      wake_for_central_head();
+      return;
+    }
+    int target = router->route(r, replica_loads(sg4::Engine::get_clock()));
+    if (target < 0 || target >= static_cast<int>(replicas.size())) target = 0;
+    ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
+    slot.waiting.push_back(r);
+    slot.idle = false;
+    slot.wake->notify_one();
+  }
 
   void stop_all() {
     for (auto& r : replicas) r.wake->notify_all();
@@ -98,7 +141,10 @@ void replica_actor(World& w, int index) {
   while (w.error.empty()) {
     std::deque<Request>& queue = w.queue_of(slot);
     const double now = sg4::Engine::get_clock();
+    const std::size_t queued_before = queue.size();
     const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
+    // Took the head of the central queue and left more: the next head goes to whoever can take it first.
+    if (w.router->central_queue() && queue.size() < queued_before) w.wake_for_central_head();
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty()) break;
       slot.idle = true;
@@ -139,7 +185,7 @@ void replica_actor(World& w, int index) {
 }
 
 // Hands one request to the router (the mutex is held). False when the run must stop.
-bool dispatch(World& w, const Request& r, std::int64_t capacity, std::vector<ReplicaLoad>& loads) {
+bool dispatch(World& w, const Request& r, std::int64_t capacity) {
   const Scenario& s = w.scenario;
   if (kv_reservation_tokens(r) > capacity) {
     w.error = fmt::format(
@@ -157,18 +203,7 @@ bool dispatch(World& w, const Request& r, std::int64_t capacity, std::vector<Rep
   rec.prompt_tokens = r.prompt_tokens;
   rec.output_tokens = r.output_tokens;
   w.records.push_back(rec);
-  for (std::size_t i = 0; i < w.replicas.size(); ++i) {
-    const auto& slot = w.replicas[i];
-    loads[i].running_requests = slot.model->running_requests();
-    loads[i].waiting_requests = slot.waiting.size();
-    loads[i].idle = slot.idle;
-  }
-  int target = w.router->route(r, loads);
-  if (target < 0 || target >= static_cast<int>(w.replicas.size())) target = 0;
-  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(target)];
-  w.queue_of(slot).push_back(r);
-  slot.idle = false;  // claimed: the next arrival at the same instant goes elsewhere
-  slot.wake->notify_one();
+  w.route(r);
   return true;
 }
 
@@ -179,13 +214,12 @@ void source_actor(World& w) {
   const Scenario& s = w.scenario;
   WorkloadSource& src = *w.source;
   const std::int64_t capacity = w.cost.kv_capacity_tokens();
-  std::vector<ReplicaLoad> loads(w.replicas.size());
   try {
     if (!w.closed_loop) {
       while (auto r = src.next()) {
         sg4::this_actor::sleep_until(r->arrival_s);
         std::unique_lock lock(*w.mutex);
-        if (!dispatch(w, *r, capacity, loads)) return;
+        if (!dispatch(w, *r, capacity)) return;
       }
     } else {
       std::unique_lock lock(*w.mutex);
@@ -201,7 +235,7 @@ void source_actor(World& w) {
           w.source_wake->wait_until(lock, t);
           continue;
         }
-        if (!dispatch(w, src.take(), capacity, loads)) return;
+        if (!dispatch(w, src.take(), capacity)) return;
       }
     }
   } catch (const std::exception& e) {  // a bad trace row, found while streaming
@@ -316,7 +350,11 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     t.flops += wt.flops;
     t.iterations += wt.iterations;
     t.batched_requests += wt.batched_requests;
+    t.served_prompt_tokens += wt.prompt_tokens;
+    t.served_output_tokens += wt.output_tokens;
   }
+  for (const auto& rec : result.records)
+    if (rec.finished() && rec.finished_s >= s.warmup_s && rec.finished_s < s.duration_s) ++t.completed_in_window;
   sg_host_energy_update_all();
   double replica_energy = 0.0;
   for (const auto& slot : w.replicas)

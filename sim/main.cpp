@@ -2,7 +2,10 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <iostream>
+
 #include "sim/commands.hpp"
+#include "sim/size_command.hpp"
 #include "sim/workload_command.hpp"
 
 int main(int argc, char** argv) {
@@ -31,6 +34,46 @@ int main(int argc, char** argv) {
   bool catalog_json = false;
   auto* catalog_cmd = app.add_subcommand("catalog", "list the GPUs and models tokenfleet knows, with their figures");
   catalog_cmd->add_flag("--json", catalog_json, "print as JSON");
+
+  tf::EstimateCommand estimate;
+  auto* estimate_cmd = app.add_subcommand(
+      "estimate", "the analytic estimate GPUs = 2 x P x D x k / (F x u x T), for a scenario's demand or a preset");
+  estimate_cmd->add_option("scenario", estimate.scenario_path, "scenario file (default: the built-in default)")
+      ->check(CLI::ExistingFile);
+  estimate_cmd->add_option("--preset", estimate.preset, "a built-in table: huafu-2024 (the report's 2023-2026 table)");
+  estimate_cmd->add_option("--set,-s", estimate.overrides,
+                           "override a scenario key, or with --preset a year's input: --set 2025.peak_multiple=2.5")
+      ->take_all();
+  estimate_cmd->add_option("--peak-multiple,-k", estimate.peak_multiple, "k for a scenario (default 4, the report's 2024)")
+      ->check(CLI::PositiveNumber);
+  estimate_cmd->add_option("--utilization,-u", estimate.utilization, "u for a scenario (default 0.34, the report's 2024)")
+      ->check(CLI::Range(1e-6, 1.0));
+
+  tf::SizeCommand size;
+  std::vector<std::string> gpu_prices;
+  auto* size_cmd = app.add_subcommand("size", "find the smallest fleet that meets the scenario's SLO targets");
+  size_cmd->add_option("scenario", size.scenario_path, "scenario file (default: the built-in default)")
+      ->check(CLI::ExistingFile);
+  size_cmd->add_option("--set,-s", size.overrides, "override a scenario key")->take_all();
+  size_cmd->add_option("--window", size.window, "evaluate the targets over the whole measurement window or its busiest hour")
+      ->check(CLI::IsMember({"whole", "day", "busiest-hour"}));
+  size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores)")
+      ->check(CLI::Range(1, 256));
+  size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096)")->check(CLI::Range(1, 1000000));
+  size_cmd->add_option("--seeds", size.seeds, "seeds per candidate (seed, seed+1, ...)")->check(CLI::Range(1, 100));
+  size_cmd->add_option("--pass-share", size.pass_share, "share of seeds that must meet the targets (default 1)")
+      ->check(CLI::Range(0.0, 1.0));
+  size_cmd->add_flag("--per-hour", size.per_hour, "also find the fleet each hour needs (an autoscaling schedule)");
+  size_cmd->add_option("--gpus", size.gpus, "size for each GPU type and rank them: --gpus h100-sxm,h200-sxm,b200")
+      ->delimiter(',');
+  size_cmd->add_option("--gpu-hour-price", gpu_prices, "$ per GPU-hour: --gpu-hour-price h100-sxm=2.5,b200=5")
+      ->delimiter(',');
+  size_cmd->add_option("--kwh-price", size.kwh_price, "$ per kWh")->check(CLI::NonNegativeNumber);
+  size_cmd->add_option("--peak-multiple,-k", size.peak_multiple, "k of the analytic estimate shown beside the answer")
+      ->check(CLI::PositiveNumber);
+  size_cmd->add_option("--utilization,-u", size.utilization, "u of the analytic estimate shown beside the answer")
+      ->check(CLI::Range(1e-6, 1.0));
+  size_cmd->add_option("--out,-o", size.out_dir, "folder for sizing.json and probes.csv");
 
   auto* calibrate_cmd = app.add_subcommand(
       "calibrate", "compare the cost model's defaults with published serving figures (throughput, TTFT)");
@@ -64,6 +107,31 @@ int main(int argc, char** argv) {
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
   if (*calibrate_cmd) return tf::command_calibrate();
+  if (*estimate_cmd) {
+    if (!estimate.preset.empty() && !estimate.scenario_path.empty()) {
+      std::cerr << "tokenfleet: error: estimate takes a scenario or --preset, not both\n";
+      return 2;
+    }
+    return tf::command_estimate(estimate);
+  }
+  if (*size_cmd) {
+    for (const auto& p : gpu_prices) {
+      const auto eq = p.find('=');
+      double price = -1.0;
+      if (eq != std::string::npos) {
+        try {
+          price = std::stod(p.substr(eq + 1));
+        } catch (const std::exception&) {
+        }
+      }
+      if (eq == std::string::npos || !(price >= 0.0)) {
+        std::cerr << "tokenfleet: error: --gpu-hour-price: expected GPU=dollars, got '" << p << "'\n";
+        return 2;
+      }
+      size.gpu_hour_price[p.substr(0, eq)] = price;
+    }
+    return tf::command_size(size);
+  }
   if (*bench_cmd) return tf::command_bench(bench);
   return 1;
 }

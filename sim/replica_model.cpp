@@ -58,6 +58,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     step_.end_s = now_s + cost_.iteration_time_s(shape);
     step_flops_ = cost_.iteration_flops(shape);
     step_batch_ = static_cast<std::int64_t>(running_.size());
+    step_prompt_tokens_ = shape.prefill_tokens;
     return step_;
   }
   if (running_.empty()) return step_;
@@ -83,13 +84,26 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   return step_;
 }
 
+std::int64_t ReplicaModel::iterations_by(double t_s) const {
+  // Iterations of the current decode stretch that have ended at the first boundary at or after t_s.
+  const std::int64_t b = step_batch_;
+  std::int64_t j = cost_.decode_iterations_done(b, context_tokens_, t_s - step_.start_s);
+  if (step_.start_s + cost_.decode_stretch_s(b, context_tokens_, j) < t_s) ++j;
+  return std::min(j, step_.iterations);
+}
+
+double ReplicaModel::next_boundary_after(double t_s) const {
+  if (step_.kind == StepKind::none) return t_s;
+  if (step_.kind != StepKind::decode || t_s >= step_.end_s) return std::max(t_s, step_.end_s);
+  const std::int64_t j = iterations_by(t_s);
+  if (j == step_.iterations) return step_.end_s;
+  return step_.start_s + cost_.decode_stretch_s(step_batch_, context_tokens_, j);
+}
+
 double ReplicaModel::end_at_boundary_after(double t_s) {
   if (step_.kind != StepKind::decode || t_s >= step_.end_s) return step_.end_s;
   const std::int64_t b = step_batch_;
-  const double elapsed = t_s - step_.start_s;
-  std::int64_t j = cost_.decode_iterations_done(b, context_tokens_, elapsed);
-  if (step_.start_s + cost_.decode_stretch_s(b, context_tokens_, j) < t_s) ++j;
-  j = std::min(j, step_.iterations);
+  const std::int64_t j = iterations_by(t_s);
   if (j == step_.iterations) return step_.end_s;
   step_.iterations = j;
   step_.end_s = step_.start_s + cost_.decode_stretch_s(b, context_tokens_, j);
@@ -97,7 +111,7 @@ double ReplicaModel::end_at_boundary_after(double t_s) {
   return step_.end_s;
 }
 
-void ReplicaModel::account(double start_s, double end_s, double flops, double iterations, double batched) {
+void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   const double length = end_s - start_s;
   if (length <= 0.0) return;
   const double lo = std::max(start_s, window_start_s_);
@@ -105,16 +119,25 @@ void ReplicaModel::account(double start_s, double end_s, double flops, double it
   if (hi <= lo) return;
   const double share = (hi - lo) / length;
   totals_.busy_s += hi - lo;
-  totals_.flops += flops * share;
-  totals_.iterations += iterations * share;
-  totals_.batched_requests += batched * share;
+  totals_.flops += work.flops * share;
+  totals_.iterations += work.iterations * share;
+  totals_.batched_requests += work.batched * share;
+  totals_.prompt_tokens += work.prompt_tokens * share;
+  totals_.output_tokens += work.output_tokens * share;
 }
 
 void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
   if (step_.kind == StepKind::none) return;
   const double end = step_.end_s;
   const std::int64_t k = step_.iterations;
-  account(step_.start_s, end, step_flops_, static_cast<double>(k), static_cast<double>(step_batch_ * k));
+  StepWork work;
+  work.flops = step_flops_;
+  work.iterations = static_cast<double>(k);
+  work.batched = static_cast<double>(step_batch_ * k);
+  // Every request in the batch produces one token per iteration; a prefill step also prefills its prompts.
+  work.output_tokens = static_cast<double>(step_batch_ * k);
+  work.prompt_tokens = step_.kind == StepKind::prefill ? static_cast<double>(step_prompt_tokens_) : 0.0;
+  account(step_.start_s, end, work);
   if (step_.kind == StepKind::prefill) {
     const std::size_t first_new = running_.size() - newly_admitted_;
     for (std::size_t i = 0; i < running_.size(); ++i) {

@@ -24,6 +24,8 @@ struct WindowTotals {
   double flops = 0.0;
   double iterations = 0.0;
   double batched_requests = 0.0;
+  double prompt_tokens = 0.0;   // prompt tokens prefilled
+  double output_tokens = 0.0;   // output tokens produced
 };
 
 class ReplicaModel {
@@ -51,6 +53,10 @@ class ReplicaModel {
   // `t_s`; returns the new end. Other steps are left as they are.
   double end_at_boundary_after(double t_s);
 
+  // The first iteration boundary at or after `t_s` of the current step (its end for a prefill step;
+  // `t_s` itself when nothing runs): when this replica could next take new work.
+  double next_boundary_after(double t_s) const;
+
   // Applies the current step, which ended at its end_s: tokens generated, first tokens, completions.
   // Appends the requests it finished to `finished`.
   void finish_step(std::vector<RequestRecord>& finished);
@@ -68,7 +74,11 @@ class ReplicaModel {
     std::int64_t generated = 0;  // output tokens produced so far
   };
   ReplicaView view() const;
-  void account(double start_s, double end_s, double flops, double iterations, double batched);
+  struct StepWork {
+    double flops = 0.0, iterations = 0.0, batched = 0.0, prompt_tokens = 0.0, output_tokens = 0.0;
+  };
+  void account(double start_s, double end_s, const StepWork& work);
+  std::int64_t iterations_by(double t_s) const;
 
   int index_;
   const CostModel& cost_;
@@ -81,6 +91,7 @@ class ReplicaModel {
   std::int64_t context_tokens_ = 0;     // sum over running requests of prompt + generated
   Step step_;
   double step_flops_ = 0.0;
+  std::int64_t step_prompt_tokens_ = 0;
   std::int64_t step_batch_ = 0;
   WindowTotals totals_;
 };

@@ -62,16 +62,20 @@ TEST_CASE("round-robin routes request i to replica i mod N", "[router]") {
   CHECK(got == std::vector<int>{0, 1, 2, 0, 1, 2, 0});
 }
 
-TEST_CASE("the central queue wakes an idle replica first - else the least loaded", "[router]") {
+TEST_CASE("the central queue goes to an idle replica first - else to the earliest boundary with room", "[router]") {
   CentralQueueRouter r;
   CHECK(r.central_queue());
   std::vector<ReplicaLoad> loads(3);
-  loads[0] = {3, 0, false};
-  loads[1] = {1, 1, false};
-  loads[2] = {0, 0, true};
-  CHECK(r.route(Request{}, loads) == 2);
-  loads[2] = {5, 0, false};
-  CHECK(r.route(Request{}, loads) == 1);
+  loads[0] = {3, 0, false, true, 5.0};
+  loads[1] = {1, 0, false, true, 2.0};
+  loads[2] = {0, 0, true, false, 0.0};
+  CHECK(r.route(Request{}, loads) == 2);  // idle
+  loads[2] = {5, 0, false, false, 0.5};
+  CHECK(r.route(Request{}, loads) == 1);  // room, and its boundary (2.0 s) comes before replica 0's (5.0 s)
+  loads[1].has_room = false;
+  CHECK(r.route(Request{}, loads) == 0);  // replica 2's boundary is earlier but it has no room
+  loads[0].has_room = false;
+  CHECK(r.route(Request{}, loads) == -1);  // nobody has room: the next completion takes it
   CHECK(make_router("central-queue") != nullptr);
   CHECK(make_router("round-robin") != nullptr);
   CHECK(make_router("nope") == nullptr);

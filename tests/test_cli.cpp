@@ -69,33 +69,58 @@ TEST_CASE("the same seed gives byte-identical output files - another seed does n
   fs::remove_all(c);
 }
 
-TEST_CASE("closed-form decode stretches and --exact-iterations give the same per-request latencies",
-          "[cli][exact]") {
-  // Tensor parallel 2 and the attention term on, so that every part of the cost model is exercised.
-  const std::string sets = kShort + " --set hardware.tensor_parallel=2 --set cost.attention_flops=true";
+namespace {
+
+// Runs the same scenario in event mode and in --exact-iterations mode and compares every request.
+void check_exact_equals_events(const std::string& sets, std::size_t min_requests) {
   const std::string a = temp_dir("events"), b = temp_dir("exact");
   const auto ra = run_command(binary() + " run --out " + a + sets);
   const auto rb = run_command(binary() + " run --exact-iterations --out " + b + sets);
-  INFO(ra.output << rb.output);
+  INFO(sets << "\n" << ra.output << rb.output);
   REQUIRE(ra.exit_code == 0);
   REQUIRE(rb.exit_code == 0);
   const auto ea = parse_csv(read_file(a + "/requests.csv"));
   const auto eb = parse_csv(read_file(b + "/requests.csv"));
   REQUIRE(ea.size() == eb.size());
-  REQUIRE(ea.size() > 1000);
+  REQUIRE(ea.size() > min_requests);
   double worst = 0.0;
+  std::size_t other_replica = 0;
   for (std::size_t i = 1; i < ea.size(); ++i) {
     REQUIRE(ea[i].size() == 9);
-    for (std::size_t col = 0; col < 5; ++col) REQUIRE(ea[i][col] == eb[i][col]);  // same request, same replica
+    for (std::size_t col = 0; col < 4; ++col) REQUIRE(ea[i][col] == eb[i][col]);  // same request
+    if (ea[i][4] != eb[i][4]) ++other_replica;
     for (std::size_t col = 5; col < 9; ++col) {
       const double x = std::stod(ea[i][col]), y = std::stod(eb[i][col]);
       worst = std::max(worst, std::abs(x - y));
     }
   }
-  INFO("largest difference " << worst << " s");
+  INFO("largest difference " << worst << " s, requests on another replica " << other_replica);
+  CHECK(other_replica == 0);
   CHECK(worst < 1e-6);
   fs::remove_all(a);
   fs::remove_all(b);
+}
+
+}  // namespace
+
+TEST_CASE("closed-form decode stretches and --exact-iterations give the same per-request latencies",
+          "[cli][exact]") {
+  // Tensor parallel 2 and the attention term on, so that every part of the cost model is exercised.
+  check_exact_equals_events(kShort + " --set hardware.tensor_parallel=2 --set cost.attention_flops=true", 1000);
+}
+
+TEST_CASE("the central queue gives the same requests to the same replicas in both modes", "[cli][exact]") {
+  check_exact_equals_events(kShort + " --set policy.router=central-queue", 1000);
+}
+
+TEST_CASE("the central queue with KV-limited replicas gives the same latencies in both modes", "[cli][exact]") {
+  // Llama-3.1-70B in FP8 on one H100: about 8,500 tokens of KV cache, so a few requests fill a replica.
+  check_exact_equals_events(
+      " --set duration_s=300 --set warmup_s=30 --set model.name=llama-3.1-70b --set hardware.dtype=fp8"
+      " --set policy.router=central-queue --set fleet.replicas=3 --set workload.arrival.rate_per_s=0.5"
+      " --set 'workload.prompt_tokens={dist=\"uniform\",low=200,high=2500}'"
+      " --set 'workload.output_tokens={dist=\"uniform\",low=50,high=1500}'",
+      100);
 }
 
 TEST_CASE("a bad scenario file is refused with file - line and key - and a non-zero exit", "[cli][errors]") {

@@ -5,7 +5,9 @@
 #include <cmath>
 #include <numeric>
 
+#include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
+#include "sim/replica_model.hpp"
 #include "sim/engine.hpp"
 #include "sim/scenario.hpp"
 
@@ -153,9 +155,27 @@ TEST_CASE("every request that arrives finishes - and the summary adds up", "[eng
   CHECK(sum.busy_fraction > 0.0);
   CHECK(sum.busy_fraction <= 1.0);
   CHECK(sum.mean_batch_size >= 1.0);
-  // Offered load = served load: output tokens/s over the window is the arrival rate x mean answer.
-  const double offered = s.workload.arrival.rate_per_s * 250.0;
-  CHECK(sum.output_tokens_per_s == Approx(offered).epsilon(0.1));
+  // Below capacity the fleet serves what is offered: output tokens produced in the window against the arrival
+  // rate x the mean answer (250 tokens).
+  CHECK(sum.offered_output_tokens_per_s == Approx(s.workload.arrival.rate_per_s * 250.0).epsilon(0.1));
+  CHECK(sum.output_tokens_per_s == Approx(sum.offered_output_tokens_per_s).epsilon(0.05));
+  CHECK(sum.requests_per_s == Approx(sum.offered_requests_per_s).epsilon(0.05));
+}
+
+TEST_CASE("an overloaded fleet serves less than is offered and its throughput says so", "[engine]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default");
+  s.duration_s = 60;
+  s.warmup_s = 10;
+  s.workload.arrival.rate_per_s = 200;
+  s.replicas = 2;
+  const RunResult r = run_simulation(s);
+  const Summary sum = summarize(s.name, s.seed, r.records, s.warmup_s, r.totals, s.slo);
+  CHECK(sum.requests_unfinished == 0);  // the run drains
+  CHECK(sum.output_tokens_per_s < 0.5 * sum.offered_output_tokens_per_s);
+  CHECK(sum.requests_per_s < 0.5 * sum.offered_requests_per_s);
+  // What was served cannot exceed what two saturated replicas can produce.
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  CHECK(sum.output_tokens_per_s <= 2 * 1.2 * saturated_output_tokens_per_s(cost, ContinuousBatching(s.limits), 1000, 250, 1024));
 }
 
 TEST_CASE("the host energy plugin's energy matches idle and busy power over idle and busy time", "[engine][energy]") {

@@ -54,6 +54,9 @@ tf::RunTotals sample_totals() {
   t.energy_window_j = 7.2e6;
   t.energy_total_j = 1.08e7;
   t.simulated_s = 123.0;
+  t.served_prompt_tokens = 300.0;
+  t.served_output_tokens = 30.0;
+  t.completed_in_window = 3;
   return t;
 }
 
@@ -115,9 +118,13 @@ TEST_CASE("summarize excludes warm-up arrivals and counts unfinished requests", 
   CHECK(s.requests_unfinished == 2);
   CHECK(s.window_s == Approx(100.0));
   // Measured: ids 1..5. Output tokens 11+1+5+20+7 = 44; prompt 100+50+200+10+30 = 390.
-  CHECK(s.requests_per_s == Approx(0.05));
-  CHECK(s.output_tokens_per_s == Approx(0.44));
-  CHECK(s.total_tokens_per_s == Approx(4.34));
+  CHECK(s.offered_requests_per_s == Approx(0.05));
+  CHECK(s.offered_output_tokens_per_s == Approx(0.44));
+  CHECK(s.offered_total_tokens_per_s == Approx(4.34));
+  // Served: what the engine counted inside the window (sample_totals), over the window.
+  CHECK(s.requests_per_s == Approx(3.0 / 100.0));
+  CHECK(s.output_tokens_per_s == Approx(30.0 / 100.0));
+  CHECK(s.total_tokens_per_s == Approx((300.0 + 30.0) / 100.0));
   // Latencies over ids 1, 2, 3 (finished, measured).
   CHECK(s.ttft.count == 3);
   CHECK(s.ttft.mean == Approx((1.0 + 0.25 + 0.5) / 3.0));
@@ -244,9 +251,11 @@ TEST_CASE("to_json holds the summary's keys and values", "[results]") {
   CHECK(j.at("requests").at("measured") == 5);
   CHECK(j.at("requests").at("unfinished") == 2);
   CHECK(j.at("window_s").get<double>() == Approx(100.0));
-  CHECK(j.at("throughput").at("requests_per_s").get<double>() == Approx(0.05));
-  CHECK(j.at("throughput").at("output_tokens_per_s").get<double>() == Approx(0.44));
-  CHECK(j.at("throughput").at("total_tokens_per_s").get<double>() == Approx(4.34));
+  CHECK(j.at("throughput").at("offered_requests_per_s").get<double>() == Approx(0.05));
+  CHECK(j.at("throughput").at("offered_output_tokens_per_s").get<double>() == Approx(0.44));
+  CHECK(j.at("throughput").at("offered_total_tokens_per_s").get<double>() == Approx(4.34));
+  CHECK(j.at("throughput").at("requests_per_s").get<double>() == Approx(0.03));
+  CHECK(j.at("throughput").at("output_tokens_per_s").get<double>() == Approx(0.3));
   for (const char* k : {"queue", "ttft", "tpot", "e2e"}) {
     const auto& st = j.at("latency_s").at(k);
     for (const char* f : {"mean", "p50", "p90", "p99", "p99.9", "max", "count"}) CHECK(st.contains(f));

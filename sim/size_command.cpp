@@ -1,0 +1,401 @@
+#include "sim/size_command.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster/catalog.hpp"
+#include "results/summary.hpp"
+#include "sim/commands.hpp"
+#include "sim/engine.hpp"
+#include "sim/estimate.hpp"
+#include "sim/scenario.hpp"
+#include "sim/sizing.hpp"
+
+namespace tf {
+
+namespace {
+
+void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+
+Scenario load(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return load_scenario_text(default_scenario_toml(), "<built-in default>", overrides);
+  return load_scenario_file(path, overrides);
+}
+
+std::string big(double v) {
+  if (v >= 1e6) return fmt::format("{:.3f} M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f} k", v / 1e3);
+  return fmt::format("{:.2f}", v);
+}
+
+int estimate_preset(const EstimateCommand& cmd) {
+  if (cmd.preset != "huafu-2024") {
+    print_error(fmt::format("unknown preset '{}' (expected huafu-2024)", cmd.preset));
+    return exit_bad_scenario;
+  }
+  auto years = huafu_2024_preset();
+  try {
+    apply_estimate_overrides(years, cmd.overrides);
+  } catch (const std::invalid_argument& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  std::cout << "Analytic estimate, preset huafu-2024 (Huafu Securities, August 2024; inputs as reconstructed in "
+               "analytic-estimate.md)\n"
+               "  GPUs = 2 x P x D x k / (F x u x T),  D = visits x Q&A per visit x tokens per Q&A\n\n";
+  std::cout << fmt::format("{:<34}", "");
+  for (const auto& y : years) std::cout << fmt::format("{:>16}", y.label);
+  std::cout << "\n";
+  auto row = [&](const std::string& name, auto get) {
+    std::cout << fmt::format("{:<34}", name);
+    for (const auto& y : years) std::cout << fmt::format("{:>16}", get(y, analytic_estimate(y)));
+    std::cout << "\n";
+  };
+  row("P, parameters", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.3g}", y.params); });
+  row("visits per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.visits_per_year); });
+  row("Q&A per visit", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.qa_per_visit); });
+  row("tokens per Q&A", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.tokens_per_qa); });
+  row("D, tokens per year", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.4g}", r.tokens); });
+  row("2 x P, FLOPs per token", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3g}", r.flops_per_token); });
+  row("k, peak multiple", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.peak_multiple); });
+  row("compute, FLOPs per year", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.4g}", r.compute_flops); });
+  row("F, FLOP/s per GPU", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.gpu_flops); });
+  row("u, utilization", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g} %", y.utilization * 100); });
+  row("T, seconds per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.seconds); });
+  row("FLOPs one GPU does per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.gpu_flops * y.utilization * y.seconds); });
+  row("GPUs (the report's formula)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus); });
+  std::cout << "\nThe same with other assumptions about FLOPs per token:\n";
+  row("2 x active params (MoE)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus_active); });
+  row("  ratio to the report", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3f}", r.gpus_active / r.gpus); });
+  row("2 x P + attention (Kaplan)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus_with_attention); });
+  row("  attention FLOPs per token", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3g}", r.attention_flops_per_token); });
+  row("  ratio to the report", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3f}", r.gpus_with_attention / r.gpus); });
+  std::cout << "\nactive parameters 280e9 and the attention shape (120 layers, d_attn 12288) are the gpt4-class "
+               "catalogue entry's assumptions; the attention term takes n_ctx = tokens per Q&A (override with "
+               "--set YEAR.context_tokens=...). The report states 1.48 M / 5.59 M / 13.41 M GPUs for 2024 / 2025 / "
+               "2026.\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+int command_estimate(const EstimateCommand& cmd) {
+  if (!cmd.preset.empty()) return estimate_preset(cmd);
+  Scenario s;
+  try {
+    s = load(cmd.scenario_path, cmd.overrides);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  if (!(cmd.peak_multiple > 0.0) || !(cmd.utilization > 0.0) || cmd.utilization > 1.0) {
+    print_error("--peak-multiple must be positive and --utilization in (0, 1]");
+    return exit_bad_scenario;
+  }
+  const Demand d = measure_demand(s);
+  const double f = s.gpu.peak_flops(s.dtype);
+  const RateEstimate r = analytic_estimate_rate(s.model.params, d.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
+  const RateEstimate active =
+      analytic_estimate_rate(s.model.active_params, d.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
+  std::cout << fmt::format(
+      "Analytic estimate for scenario '{}' ({})\n"
+      "  demand: {:.0f} requests in the {:.0f} s measurement window = {:.3f} requests/s; {:.1f} prompt + {:.1f} "
+      "output tokens per request = {:.1f} tokens/s\n"
+      "  2 x P = 2 x {:.4g} = {:.4g} FLOPs per token -> {:.4g} FLOP/s on average\n"
+      "  F = {:.4g} FLOP/s ({} {}), k = {:g}, u = {:g}\n"
+      "  GPUs = 2 x P x tokens/s x k / (F x u) = {:.2f}  ({:.2f} replicas of {} GPUs)\n"
+      "  with 2 x active parameters ({:.4g}): {:.2f} GPUs;  mean FLOPs at 100 % utilization and k = 1: {:.3f} GPUs\n",
+      s.name, s.source, d.requests, d.window_s, d.requests_per_s(), d.requests > 0 ? d.prompt_tokens / d.requests : 0.0,
+      d.requests > 0 ? d.output_tokens / d.requests : 0.0, d.tokens_per_s(), s.model.params, 2 * s.model.params,
+      r.flops_per_s, f, s.gpu.name, to_string(s.dtype), cmd.peak_multiple, cmd.utilization, r.gpus,
+      r.gpus / s.tensor_parallel, s.tensor_parallel, s.model.active_params, active.gpus, r.gpus_mean_at_full);
+  std::cout << "  (k and u default to the report's 2024 values, 4 and 34 %; `tokenfleet size` derives both by "
+               "simulation)\n";
+  return exit_ok;
+}
+
+namespace {
+
+struct GpuAnswer {
+  std::string gpu;
+  SizingResult sizing;
+  Scenario scenario;
+  double gpus = 0.0;
+  double gpu_hours = 0.0;     // over the measurement window
+  double energy_kwh = 0.0;    // over the measurement window (mean over seeds)
+  double cost = -1.0;         // -1: no price
+};
+
+double mean_of(const std::vector<Probe>& probes, double (*get)(const Probe&)) {
+  double s = 0.0;
+  for (const auto& p : probes) s += get(p);
+  return probes.empty() ? 0.0 : s / static_cast<double>(probes.size());
+}
+
+// "mean (seeds: min to max)" of a p99 latency across the seeds of one candidate.
+std::string spread(const std::vector<Probe>& probes, SizingWindow w, bool ttft) {
+  double lo = 1e300, hi = -1e300, sum = 0.0;
+  for (const auto& p : probes) {
+    const double v = (ttft ? p.evaluated(w).ttft_p99_s : p.evaluated(w).tpot_p99_s) * 1e3;
+    lo = std::min(lo, v);
+    hi = std::max(hi, v);
+    sum += v;
+  }
+  if (probes.size() <= 1) return fmt::format("{:.1f} ms", sum);
+  return fmt::format("{:.1f} ms (seeds: {:.1f} to {:.1f})", sum / static_cast<double>(probes.size()), lo, hi);
+}
+
+std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w) {
+  std::string out =
+      "gpu,replicas,gpus,seed,window_start_s,window_end_s,requests,ttft_p99_s,tpot_p99_s,attainment,mfu,"
+      "busy_fraction,energy_kwh,met,error\n";
+  for (const auto& a : answers)
+    for (const auto& p : a.sizing.probes) {
+      const auto& f = p.evaluated(w);
+      out += fmt::format("{},{},{},{},{:.3f},{:.3f},{},{:.9f},{:.9f},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\"\n", a.gpu,
+                         p.replicas, p.replicas * a.scenario.tensor_parallel, p.seed, f.start_s, f.end_s, f.requests,
+                         f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh,
+                         p.error.empty() && f.met ? 1 : 0, p.error);
+    }
+  return out;
+}
+
+}  // namespace
+
+int command_size(const SizeCommand& cmd) {
+  Scenario base;
+  try {
+    base = load(cmd.scenario_path, cmd.overrides);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  SizingOptions o;
+  if (cmd.window == "whole" || cmd.window == "day") {
+    o.window = SizingWindow::whole;
+  } else if (cmd.window == "busiest-hour") {
+    o.window = SizingWindow::busiest_hour;
+  } else {
+    print_error(fmt::format("--window: expected whole or busiest-hour, got '{}'", cmd.window));
+    return exit_bad_scenario;
+  }
+  o.jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  o.max_replicas = cmd.max_replicas;
+  o.seeds = cmd.seeds;
+  o.pass_share = cmd.pass_share;
+  o.per_hour = cmd.per_hour;
+
+  std::vector<std::string> gpus = cmd.gpus;
+  if (gpus.empty()) gpus.push_back(base.gpu.name);
+  for (const auto& [name, price] : cmd.gpu_hour_price)
+    if (!find_gpu(name)) {
+      print_error(fmt::format("--gpu-hour-price: unknown GPU '{}'", name));
+      return exit_bad_scenario;
+    }
+  namespace fs = std::filesystem;
+  if (!cmd.out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cmd.out_dir, ec);
+    if (ec) {
+      print_error(fmt::format("cannot create output folder {}: {}", cmd.out_dir, ec.message()));
+      return exit_io_error;
+    }
+    fs::remove(fs::path(cmd.out_dir) / "sizing.json", ec);
+    fs::remove(fs::path(cmd.out_dir) / "probes.csv", ec);
+  }
+
+  const Demand demand = measure_demand(base);
+  std::vector<GpuAnswer> answers;
+  nlohmann::ordered_json out;
+  out["scenario"] = base.name;
+  out["window"] = cmd.window;
+  out["seeds"] = o.seeds;
+  out["pass_share"] = o.pass_share;
+  out["targets"] = {{"ttft_p99_s", base.slo.ttft_p99_s}, {"tpot_p99_s", base.slo.tpot_p99_s}};
+  out["demand"] = {{"requests", demand.requests},
+                   {"window_s", demand.window_s},
+                   {"requests_per_s", demand.requests_per_s()},
+                   {"tokens_per_s", demand.tokens_per_s()},
+                   {"output_tokens_per_s", demand.output_tokens_per_s()}};
+  int status = exit_ok;
+  for (const std::string& gpu_name : gpus) {
+    GpuAnswer a;
+    a.scenario = base;
+    const auto gpu = find_gpu(gpu_name);
+    if (!gpu) {
+      print_error(fmt::format("--gpus: unknown GPU '{}'", gpu_name));
+      return exit_bad_scenario;
+    }
+    if (cmd.gpus.size() > 0) a.scenario.gpu = *gpu;
+    a.gpu = a.scenario.gpu.name;
+    const Scenario& s = a.scenario;
+    std::cout << fmt::format(
+        "Sizing '{}' on {} ({} x {} per replica, {}): smallest fleet with TTFT p99 <= {} and TPOT p99 <= {} over "
+        "{}; {} seed(s) per candidate, {} at a time\n",
+        s.name, a.gpu, s.tensor_parallel, a.gpu, to_string(s.dtype),
+        s.slo.ttft_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.ttft_p99_s * 1e3) : "-",
+        s.slo.tpot_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.tpot_p99_s * 1e3) : "-",
+        o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
+              << std::flush;
+    try {
+      a.sizing = size_fleet(s, o);
+    } catch (const ScenarioError& e) {
+      print_error(e.what());
+      return exit_bad_scenario;
+    } catch (const SimulationError& e) {
+      print_error(e.what());
+      return exit_unservable;
+    } catch (const std::invalid_argument& e) {
+      print_error(e.what());
+      return exit_unservable;
+    }
+    nlohmann::ordered_json g;
+    g["gpu"] = a.gpu;
+    if (!a.sizing.found) {
+      std::cout << "  no answer: " << a.sizing.reason << "\n\n";
+      g["found"] = false;
+      g["reason"] = a.sizing.reason;
+      out["results"].push_back(g);
+      status = exit_unservable;
+      answers.push_back(a);
+      continue;
+    }
+    const int n = a.sizing.replicas;
+    const auto& ap = a.sizing.answer_probes;
+    a.gpus = n * s.tensor_parallel;
+    a.gpu_hours = a.gpus * demand.window_s / 3600.0;
+    a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
+    const auto price = cmd.gpu_hour_price.find(a.gpu);
+    if (price != cmd.gpu_hour_price.end() || cmd.kwh_price > 0.0)
+      a.cost = (price != cmd.gpu_hour_price.end() ? price->second * a.gpu_hours : 0.0) + cmd.kwh_price * a.energy_kwh;
+
+    // Beside the answer: the analytic estimate, the effective peak multiple and utilization.
+    const double f = s.gpu.peak_flops(s.dtype);
+    const RateEstimate est =
+        analytic_estimate_rate(s.model.params, demand.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
+    const double flops_per_s = mean_of(ap, [](const Probe& p) { return p.window_s > 0 ? p.flops / p.window_s : 0.0; });
+    const double flops_fleet = flops_per_s / f;  // GPUs the mean FLOPs need at 100 % utilization
+    const double mfu = mean_of(ap, [](const Probe& p) { return p.mfu; });
+    const auto& w = ap.front().evaluated(o.window);
+    std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}\n", n, a.gpus, a.gpu);
+    std::cout << fmt::format("    TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   busy {:.1f} %   energy {:.2f} kWh\n",
+                             spread(ap, o.window, true), spread(ap, o.window, false), w.attainment * 100.0,
+                             mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0, a.energy_kwh);
+    if (!a.sizing.below_probes.empty()) {
+      const auto& b = a.sizing.below_probes.front().evaluated(o.window);
+      std::cout << fmt::format("    one replica fewer ({}) fails: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n", n - 1,
+                               b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3);
+    }
+    const bool constant_rate = s.workload.arrival.process == "poisson";
+    const double peak_multiple_vs_mean_fleet = constant_rate ? 1.0 : 0.0;
+    std::cout << fmt::format(
+        "  the analytic estimate for the same demand ({:.1f} tokens/s, 2 x P per token, k = {:g}, u = {:g}): {:.1f} "
+        "GPUs = {:.1f} replicas\n",
+        demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel);
+    std::cout << fmt::format(
+        "  effective utilization (FLOPs done / FLOPs the fleet could do): {:.2f} %\n"
+        "  effective peak multiple over the fleet the mean FLOPs need at 100 % utilization ({:.3f} GPUs): {:.1f}\n",
+        mfu * 100.0, flops_fleet, flops_fleet > 0 ? a.gpus / flops_fleet : 0.0);
+    if (constant_rate)
+      std::cout << "  effective peak multiple over the fleet the mean load needs at the same targets: 1.00 (the "
+                   "arrival rate is constant, so the mean load is the peak)\n";
+    g["found"] = true;
+    g["replicas"] = n;
+    g["gpus"] = a.gpus;
+    g["answer"] = nlohmann::ordered_json::array();
+    for (const auto& p : ap) {
+      nlohmann::ordered_json one;
+      one["seed"] = p.seed;
+      one["ttft_p99_s"] = p.evaluated(o.window).ttft_p99_s;
+      one["tpot_p99_s"] = p.evaluated(o.window).tpot_p99_s;
+      one["attainment"] = p.evaluated(o.window).attainment;
+      one["mfu"] = p.mfu;
+      one["busy_fraction"] = p.busy_fraction;
+      one["energy_kwh"] = p.energy_kwh;
+      g["answer"].push_back(one);
+    }
+    if (!a.sizing.below_probes.empty()) {
+      const auto& b = a.sizing.below_probes.front().evaluated(o.window);
+      g["one_fewer"] = {{"replicas", n - 1}, {"ttft_p99_s", b.ttft_p99_s}, {"tpot_p99_s", b.tpot_p99_s}, {"met", b.met}};
+    }
+    g["gpu_hours"] = a.gpu_hours;
+    g["energy_kwh"] = a.energy_kwh;
+    if (a.cost >= 0) g["cost"] = a.cost;
+    g["analytic_estimate"] = {{"peak_multiple", cmd.peak_multiple},
+                              {"utilization", cmd.utilization},
+                              {"gpus", est.gpus},
+                              {"replicas", est.gpus / s.tensor_parallel}};
+    g["effective"] = {{"utilization", mfu},
+                      {"mean_flops_gpus_at_full_utilization", flops_fleet},
+                      {"peak_multiple_vs_mean_flops_fleet", flops_fleet > 0 ? a.gpus / flops_fleet : 0.0}};
+    if (constant_rate) g["effective"]["peak_multiple_vs_mean_load_fleet"] = peak_multiple_vs_mean_fleet;
+    if (o.per_hour) {
+      const auto& hours = ap.front().hours;
+      double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;
+      int peak = 0;
+      std::cout << "  per hour (an autoscaling schedule; each hour's fleet meets the targets over its own requests "
+                   "in a whole-run simulation at that size):\n";
+      g["per_hour"] = nlohmann::ordered_json::array();
+      for (std::size_t h = 0; h < hours.size(); ++h) {
+        const int nh = a.sizing.per_hour_replicas[h];
+        const double len_h = (hours[h].end_s - hours[h].start_s) / 3600.0;
+        hourly_gpu_hours += nh * s.tensor_parallel * len_h;
+        fixed_gpu_hours += n * s.tensor_parallel * len_h;
+        peak = std::max(peak, nh);
+        std::cout << fmt::format("    {:>7.0f} s - {:>7.0f} s  {:>8} requests  {:>5} replicas  {}\n", hours[h].start_s,
+                                 hours[h].end_s, hours[h].requests, nh, std::string(static_cast<std::size_t>(std::min(60, nh)), '#'));
+        g["per_hour"].push_back({{"start_s", hours[h].start_s}, {"end_s", hours[h].end_s},
+                                 {"requests", hours[h].requests}, {"replicas", nh}});
+      }
+      std::cout << fmt::format("    GPU-hours: {:.1f} following the schedule, {:.1f} with a fixed fleet of {} replicas "
+                               "({:.1f} % saved)\n",
+                               hourly_gpu_hours, fixed_gpu_hours, n,
+                               fixed_gpu_hours > 0 ? 100.0 * (1.0 - hourly_gpu_hours / fixed_gpu_hours) : 0.0);
+      g["gpu_hours_per_hour_schedule"] = hourly_gpu_hours;
+      g["gpu_hours_fixed_fleet"] = fixed_gpu_hours;
+    }
+    std::cout << "\n";
+    out["results"].push_back(g);
+    answers.push_back(a);
+  }
+  if (answers.size() > 1) {
+    std::vector<const GpuAnswer*> ranked;
+    for (const auto& a : answers)
+      if (a.sizing.found) ranked.push_back(&a);
+    std::sort(ranked.begin(), ranked.end(), [](const GpuAnswer* x, const GpuAnswer* y) {
+      if (x->cost >= 0 && y->cost >= 0 && x->cost != y->cost) return x->cost < y->cost;
+      if (x->gpus != y->gpus) return x->gpus < y->gpus;
+      return x->energy_kwh < y->energy_kwh;
+    });
+    std::cout << fmt::format("Ranking ({}):\n  {:<4} {:<12} {:>9} {:>7} {:>12} {:>12} {:>12}\n",
+                             ranked.size() > 0 && ranked.front()->cost >= 0 ? "by cost" : "by GPUs, then energy", "rank",
+                             "gpu", "replicas", "GPUs", "GPU-hours", "energy kWh", "cost $");
+    int rank = 1;
+    for (const auto* a : ranked)
+      std::cout << fmt::format("  {:<4} {:<12} {:>9} {:>7.0f} {:>12.1f} {:>12.2f} {:>12}\n", rank++, a->gpu,
+                               a->sizing.replicas, a->gpus, a->gpu_hours, a->energy_kwh,
+                               a->cost >= 0 ? fmt::format("{:.2f}", a->cost) : "-");
+    for (const auto& a : answers)
+      if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
+  }
+  if (!cmd.out_dir.empty()) {
+    try {
+      write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
+      write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), out.dump(2) + "\n");
+      std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv)\n";
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return exit_io_error;
+    }
+  }
+  return status;
+}
+
+}  // namespace tf

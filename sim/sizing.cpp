@@ -1,0 +1,456 @@
+#include "sim/sizing.hpp"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster/cost_model.hpp"
+#include "results/summary.hpp"
+#include "sim/engine.hpp"
+#include "sim/replica_model.hpp"
+#include "workloads/generator.hpp"
+
+namespace tf {
+
+namespace {
+
+nlohmann::json window_json(const WindowFigures& w) {
+  return {{"start_s", w.start_s},       {"end_s", w.end_s},           {"requests", w.requests},
+          {"unfinished", w.unfinished}, {"ttft_p99_s", w.ttft_p99_s}, {"tpot_p99_s", w.tpot_p99_s},
+          {"attainment", w.attainment}, {"prompt_tokens", w.prompt_tokens}, {"output_tokens", w.output_tokens},
+          {"ttft_met", w.ttft_met},     {"tpot_met", w.tpot_met},     {"met", w.met}};
+}
+
+WindowFigures window_from_json(const nlohmann::json& j) {
+  WindowFigures w;
+  w.start_s = j.at("start_s");
+  w.end_s = j.at("end_s");
+  w.requests = j.at("requests");
+  w.unfinished = j.at("unfinished");
+  w.ttft_p99_s = j.at("ttft_p99_s");
+  w.tpot_p99_s = j.at("tpot_p99_s");
+  w.attainment = j.at("attainment");
+  w.prompt_tokens = j.at("prompt_tokens");
+  w.output_tokens = j.at("output_tokens");
+  w.ttft_met = j.at("ttft_met");
+  w.tpot_met = j.at("tpot_met");
+  w.met = j.at("met");
+  return w;
+}
+
+nlohmann::json probe_json(const Probe& p) {
+  nlohmann::json j = {{"replicas", p.replicas}, {"seed", p.seed},   {"error", p.error},
+                      {"mfu", p.mfu},           {"busy_fraction", p.busy_fraction}, {"flops", p.flops},
+                      {"energy_kwh", p.energy_kwh}, {"window_s", p.window_s}};
+  j["whole"] = window_json(p.whole);
+  j["busiest"] = window_json(p.busiest);
+  j["hours"] = nlohmann::json::array();
+  for (const auto& h : p.hours) j["hours"].push_back(window_json(h));
+  return j;
+}
+
+Probe probe_from_json(const nlohmann::json& j) {
+  Probe p;
+  p.replicas = j.at("replicas");
+  p.seed = j.at("seed");
+  p.error = j.at("error");
+  p.mfu = j.at("mfu");
+  p.busy_fraction = j.at("busy_fraction");
+  p.flops = j.at("flops");
+  p.energy_kwh = j.at("energy_kwh");
+  p.window_s = j.at("window_s");
+  p.whole = window_from_json(j.at("whole"));
+  p.busiest = window_from_json(j.at("busiest"));
+  for (const auto& h : j.at("hours")) p.hours.push_back(window_from_json(h));
+  return p;
+}
+
+// The simulation itself, in the child.
+Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
+  Scenario s = base;
+  s.replicas = replicas;
+  s.seed = seed;
+  Probe p;
+  p.replicas = replicas;
+  p.seed = seed;
+  const RunResult r = run_simulation(s);
+  const Summary sum = summarize(s.name, s.seed, r.records, s.warmup_s, r.totals, s.slo);
+  p.mfu = sum.mfu;
+  p.busy_fraction = sum.busy_fraction;
+  p.flops = r.totals.flops;
+  p.energy_kwh = sum.energy_kwh;
+  p.window_s = r.totals.window_s;
+  p.whole = window_figures(r.records, s.warmup_s, s.duration_s, s.slo);
+  p.busiest = p.whole;
+  const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
+  const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
+  std::size_t busiest_requests = 0;
+  bool have_full_hour = false;
+  for (int h = first_hour; h < end_hour; ++h) {
+    const double start = std::max(h * 3600.0, s.warmup_s), end = std::min((h + 1) * 3600.0, s.duration_s);
+    p.hours.push_back(window_figures(r.records, start, end, s.slo));
+    const auto& w = p.hours.back();
+    if (end - start >= 3600.0 && (!have_full_hour || w.requests > busiest_requests)) {
+      have_full_hour = true;
+      busiest_requests = w.requests;
+      p.busiest = w;
+    }
+  }
+  return p;
+}
+
+struct Child {
+  pid_t pid = -1;
+  int fd = -1;
+  int replicas = 0;
+  std::uint64_t seed = 0;
+};
+
+Child start_child(const Scenario& s, int replicas, std::uint64_t seed) {
+  Child c;
+  c.replicas = replicas;
+  c.seed = seed;
+  int fds[2];
+  if (pipe(fds) != 0) return c;
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string out;
+    try {
+      out = probe_json(simulate_probe(s, replicas, seed)).dump();
+    } catch (const std::exception& e) {
+      Probe p;
+      p.replicas = replicas;
+      p.seed = seed;
+      p.error = e.what();
+      out = probe_json(p).dump();
+    }
+    std::size_t done = 0;
+    while (done < out.size()) {
+      const ssize_t n = write(fds[1], out.data() + done, out.size() - done);
+      if (n <= 0) _exit(1);
+      done += static_cast<std::size_t>(n);
+    }
+    close(fds[1]);
+    _exit(0);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    return c;
+  }
+  c.pid = pid;
+  c.fd = fds[0];
+  return c;
+}
+
+Probe finish_child(const Child& c) {
+  Probe failed;
+  failed.replicas = c.replicas;
+  failed.seed = c.seed;
+  if (c.pid < 0) {
+    failed.error = "could not start a child process";
+    return failed;
+  }
+  std::string text;
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(c.fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
+  close(c.fd);
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) {
+    failed.error = WIFSIGNALED(status) ? fmt::format("the simulation crashed (signal {})", WTERMSIG(status))
+                                       : "the simulation process failed";
+    return failed;
+  }
+  try {
+    return probe_from_json(nlohmann::json::parse(text));
+  } catch (const std::exception& e) {
+    failed.error = std::string("unreadable probe result: ") + e.what();
+    return failed;
+  }
+}
+
+// Output tokens/s of one replica saturated with requests of the mean lengths.
+double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
+                          int max_batch) {
+  const auto prompt = std::max<std::int64_t>(1, std::llround(mean_prompt));
+  const auto output = std::max<std::int64_t>(1, std::llround(mean_output));
+  if (prompt + output > cost.kv_capacity_tokens()) return 0.0;
+  return saturated_output_tokens_per_s(cost, policy, prompt, output, 4 * std::max(1, max_batch));
+}
+
+double p99_of(std::vector<double> v) {
+  if (v.empty()) return 0.0;
+  std::sort(v.begin(), v.end());
+  return percentile_sorted(v, 99.0);
+}
+
+void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
+  if (!o.verbose) return;
+  if (!p.error.empty()) {
+    std::cout << fmt::format("  probe {:>5} replicas seed {:<4} error: {}\n", p.replicas, p.seed, p.error);
+    return;
+  }
+  const auto& w = p.evaluated(o.window);
+  std::cout << fmt::format("  probe {:>5} replicas seed {:<4} TTFT p99 {:>10.1f} ms  TPOT p99 {:>8.1f} ms  "
+                           "attainment {:>6.2f} %  MFU {:>5.1f} %  {}\n",
+                           p.replicas, p.seed, w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, w.attainment * 100.0,
+                           p.mfu * 100.0, pass ? "pass" : "fail")
+            << std::flush;
+}
+
+}  // namespace
+
+Demand measure_demand(const Scenario& s) {
+  Demand d;
+  d.window_s = s.duration_s - s.warmup_s;
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  while (auto r = gen.next()) {
+    if (r->arrival_s < s.warmup_s) continue;
+    d.requests += 1.0;
+    d.prompt_tokens += static_cast<double>(r->prompt_tokens);
+    d.output_tokens += static_cast<double>(r->output_tokens);
+  }
+  return d;
+}
+
+std::optional<std::string> unreachable_targets(const Scenario& s) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  std::vector<double> prompts;
+  double prompt_sum = 0.0;
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  while (auto r = gen.next()) {
+    prompts.push_back(static_cast<double>(r->prompt_tokens));
+    prompt_sum += static_cast<double>(r->prompt_tokens);
+  }
+  if (prompts.empty()) return std::string("the workload has no requests in the simulated span");
+  if (s.slo.tpot_p99_s > 0.0) {
+    // Alone in its replica, a request decodes one token per iteration of batch 1: no fleet does better.
+    IterationShape one;
+    one.decode_tokens = 1;
+    one.decode_context_tokens = static_cast<std::int64_t>(prompt_sum / static_cast<double>(prompts.size()));
+    const double t = cost.iteration_time_s(one);
+    if (t > s.slo.tpot_p99_s)
+      return fmt::format(
+          "the TPOT target ({:.1f} ms) is below the time of one decode iteration at batch 1 ({:.1f} ms for {} on {} x "
+          "{} in {}): no fleet of this GPU meets it, at any batch size; relax slo.tpot_p99_s or use faster hardware "
+          "(more tensor parallelism, FP8, a GPU with more memory bandwidth)",
+          s.slo.tpot_p99_s * 1e3, t * 1e3, s.model.name, s.tensor_parallel, s.gpu.name, to_string(s.dtype));
+  }
+  if (s.slo.ttft_p99_s > 0.0) {
+    // The 99th-percentile prompt alone takes at least one prefill iteration of its length.
+    const double p99_prompt = p99_of(prompts);
+    IterationShape pre;
+    pre.prefill_tokens = static_cast<std::int64_t>(p99_prompt);
+    pre.prefill_attention_context = p99_prompt * (p99_prompt + 1.0) / 2.0;
+    const double t = cost.iteration_time_s(pre);
+    if (t > s.slo.ttft_p99_s)
+      return fmt::format(
+          "the TTFT target ({:.1f} ms) is below the prefill time of the 99th-percentile prompt ({:.0f} tokens) alone on "
+          "an idle replica ({:.1f} ms for {} on {} x {} in {}): no fleet of this GPU meets it; relax slo.ttft_p99_s "
+          "or use faster hardware",
+          s.slo.ttft_p99_s * 1e3, p99_prompt, t * 1e3, s.model.name, s.tensor_parallel, s.gpu.name,
+          to_string(s.dtype));
+  }
+  return std::nullopt;
+}
+
+Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
+  return finish_child(start_child(s, replicas, seed));
+}
+
+std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int, std::uint64_t>>& candidates,
+                              int jobs) {
+  std::vector<Probe> out;
+  jobs = std::max(1, jobs);
+  for (std::size_t i = 0; i < candidates.size(); i += static_cast<std::size_t>(jobs)) {
+    std::vector<Child> running;
+    for (std::size_t k = i; k < std::min(candidates.size(), i + static_cast<std::size_t>(jobs)); ++k)
+      running.push_back(start_child(s, candidates[k].first, candidates[k].second));
+    for (const auto& c : running) out.push_back(finish_child(c));
+  }
+  return out;
+}
+
+SizingResult size_fleet(const Scenario& s, const SizingOptions& o) {
+  if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
+    throw ScenarioError(s.source, 0, "slo",
+                        "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
+  check_servable(s);
+  SizingResult result;
+  if (auto why = unreachable_targets(s)) {
+    result.reason = *why;
+    return result;
+  }
+  const int seeds = std::max(1, o.seeds);
+  const int needed = std::max(1, static_cast<int>(std::ceil(o.pass_share * seeds - 1e-9)));
+  std::map<int, std::vector<Probe>> cache;
+  std::string probe_error;
+
+  auto evaluate = [&](std::vector<int> ns) {
+    std::vector<std::pair<int, std::uint64_t>> todo;
+    std::sort(ns.begin(), ns.end());
+    ns.erase(std::unique(ns.begin(), ns.end()), ns.end());
+    for (int n : ns) {
+      if (cache.count(n)) continue;
+      for (int k = 0; k < seeds; ++k) todo.emplace_back(n, s.seed + static_cast<std::uint64_t>(k));
+    }
+    const auto probes = run_probes(s, todo, o.jobs);
+    for (const auto& p : probes) {
+      cache[p.replicas].push_back(p);
+      result.probes.push_back(p);
+      if (!p.error.empty() && probe_error.empty()) probe_error = p.error;
+    }
+  };
+  auto passes = [&](int n) {
+    int ok = 0;
+    for (const auto& p : cache.at(n))
+      if (p.error.empty() && p.evaluated(o.window).met) ++ok;
+    return ok >= needed;
+  };
+  auto report = [&](const std::vector<int>& ns) {
+    for (int n : ns)
+      for (const auto& p : cache.at(n)) print_probe(p, o, passes(n));
+  };
+
+  // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
+  const Demand demand = measure_demand(s);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const auto policy = make_batching_policy(s.batching, s.limits);
+  const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
+  const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
+  const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
+  int guess = capacity > 0.0 ? static_cast<int>(std::ceil(demand.output_tokens_per_s() / capacity)) : 1;
+  guess = std::clamp(guess, 1, o.max_replicas);
+
+  // Grow: from the guess, doubling, until a candidate meets the targets.
+  int lo = 0, hi = -1, next = guess;
+  const int jobs = std::max(1, o.jobs);
+  while (hi < 0) {
+    std::vector<int> round;
+    for (int k = 0, n = next; k < jobs && n <= o.max_replicas; ++k, n = std::min(o.max_replicas + 1, n * 2)) {
+      round.push_back(n);
+      if (n == o.max_replicas) break;
+    }
+    if (round.empty()) break;
+    evaluate(round);
+    report(round);
+    if (!probe_error.empty()) {
+      result.reason = "a probe could not be simulated: " + probe_error;
+      return result;
+    }
+    for (int n : round) {
+      if (passes(n)) {
+        hi = n;
+        break;
+      }
+      lo = std::max(lo, n);
+    }
+    if (hi < 0) {
+      if (round.back() >= o.max_replicas) break;
+      next = std::min(o.max_replicas, round.back() * 2);
+    }
+  }
+  if (hi < 0) {
+    const auto& worst = cache.at(lo).front();
+    const auto& w = worst.evaluated(o.window);
+    result.reason = fmt::format(
+        "no fleet of up to {} replicas ({} GPUs) meets the targets: at {} replicas TTFT p99 is {:.1f} ms (target "
+        "{:.1f} ms) and TPOT p99 {:.1f} ms (target {:.1f} ms); raise --max-replicas or relax the targets",
+        o.max_replicas, o.max_replicas * s.tensor_parallel, lo, w.ttft_p99_s * 1e3, s.slo.ttft_p99_s * 1e3,
+        w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3);
+    return result;
+  }
+  // The guess may already pass: then search below it. lo = 0 stands for "no replicas", which fails.
+  // Bisect: `jobs` points at a time, evenly spread between the largest failing and the smallest passing.
+  while (hi - lo > 1) {
+    std::vector<int> round;
+    for (int k = 1; k <= jobs; ++k) {
+      const int n = lo + static_cast<int>(std::llround(static_cast<double>(hi - lo) * k / (jobs + 1)));
+      if (n > lo && n < hi) round.push_back(n);
+    }
+    if (round.empty()) round.push_back(lo + (hi - lo) / 2);
+    std::sort(round.begin(), round.end());
+    round.erase(std::unique(round.begin(), round.end()), round.end());
+    evaluate(round);
+    report(round);
+    if (!probe_error.empty()) {
+      result.reason = "a probe could not be simulated: " + probe_error;
+      return result;
+    }
+    int new_hi = hi;
+    for (int n : round)
+      if (passes(n)) {
+        new_hi = n;
+        break;
+      }
+    hi = new_hi;
+    for (int n : round)
+      if (n < hi && !passes(n)) lo = std::max(lo, n);
+  }
+  result.found = true;
+  result.replicas = hi;
+  result.answer_probes = cache.at(hi);
+  if (hi > 1) result.below_probes = cache.at(hi - 1);
+
+  if (o.per_hour) {
+    // The fleet each hour needs: for every hour, the smallest candidate whose whole-day run meets the targets
+    // over the requests arriving in that hour (first seed), bisected hour by hour.
+    const std::size_t hours = cache.at(hi).front().hours.size();
+    auto hour_met = [&](int n, std::size_t h) {
+      const auto& p = cache.at(n).front();
+      return p.error.empty() && h < p.hours.size() && p.hours[h].met;
+    };
+    std::vector<int> h_lo(hours, 0), h_hi(hours, -1);
+    result.per_hour_replicas.assign(hours, 0);
+    for (std::size_t h = 0; h < hours; ++h) {
+      if (cache.at(hi).front().hours[h].requests == 0) {
+        h_hi[h] = 0;
+        continue;
+      }
+      for (const auto& [n, probes] : cache)
+        if (hour_met(n, h) && (h_hi[h] < 0 || n < h_hi[h])) h_hi[h] = n;
+    }
+    // Hours that even the answer does not meet (the answer meets the window as a whole): grow for them.
+    int grow = hi;
+    while (std::any_of(h_hi.begin(), h_hi.end(), [](int v) { return v < 0; }) && grow < o.max_replicas) {
+      grow = std::min(o.max_replicas, grow * 2);
+      evaluate({grow});
+      report({grow});
+      for (std::size_t h = 0; h < hours; ++h)
+        if (h_hi[h] < 0 && hour_met(grow, h)) h_hi[h] = grow;
+    }
+    for (int round = 0; round < 64; ++round) {
+      for (std::size_t h = 0; h < hours; ++h) {
+        if (h_hi[h] <= 0) continue;
+        for (const auto& [n, probes] : cache)
+          if (n < h_hi[h] && !hour_met(n, h)) h_lo[h] = std::max(h_lo[h], n);
+        for (const auto& [n, probes] : cache)
+          if (n > h_lo[h] && n < h_hi[h] && hour_met(n, h)) h_hi[h] = n;
+      }
+      std::set<int> mids;
+      for (std::size_t h = 0; h < hours; ++h)
+        if (h_hi[h] > 0 && h_hi[h] - h_lo[h] > 1) mids.insert(h_lo[h] + (h_hi[h] - h_lo[h]) / 2);
+      if (mids.empty()) break;
+      const std::vector<int> ns(mids.begin(), mids.end());
+      evaluate(ns);
+      report(ns);
+      if (!probe_error.empty()) break;
+    }
+    for (std::size_t h = 0; h < hours; ++h) result.per_hour_replicas[h] = std::max(0, h_hi[h]);
+  }
+  return result;
+}
+
+}  // namespace tf

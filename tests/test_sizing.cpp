@@ -1,0 +1,193 @@
+// Fleet sizing and the analytic estimate.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+
+#include "cluster/cost_model.hpp"
+#include "sim/engine.hpp"
+#include "sim/estimate.hpp"
+#include "sim/scenario.hpp"
+#include "sim/sizing.hpp"
+#include "workloads/generator.hpp"
+
+using namespace tf;
+
+namespace {
+
+SizingOptions quiet() {
+  SizingOptions o;
+  o.verbose = false;
+  o.jobs = 2;
+  return o;
+}
+
+double erlang_c(int c, double a) {
+  double sum = 0.0, term = 1.0;
+  for (int k = 0; k < c; ++k) {
+    if (k > 0) term *= a / k;
+    sum += term;
+  }
+  const double last = term * a / c;
+  const double rho = a / c;
+  return last / (1.0 - rho) / (sum + last / (1.0 - rho));
+}
+
+// p99 of the waiting time in M/M/c: P(W > t) = C(c, a) exp(-(c mu - lambda) t).
+double mmc_wait_p99(int c, double lambda, double mu) {
+  const double a = lambda / mu;
+  if (a >= c) return 1e300;
+  const double pc = erlang_c(c, a);
+  return pc <= 0.01 ? 0.0 : std::log(pc / 0.01) / (c * mu - lambda);
+}
+
+}  // namespace
+
+TEST_CASE("size: the answer n meets the targets and n - 1 does not (both simulated again)", "[sizing]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default",
+                                  {"duration_s=300", "warmup_s=30", "slo.ttft_p99_s=0.5", "slo.tpot_p99_s=0.015"});
+  const SizingResult r = size_fleet(s, quiet());
+  REQUIRE(r.found);
+  INFO("answer " << r.replicas);
+  REQUIRE(r.replicas >= 2);
+  const Probe at = run_probe(s, r.replicas, s.seed);
+  const Probe below = run_probe(s, r.replicas - 1, s.seed);
+  REQUIRE(at.error.empty());
+  REQUIRE(below.error.empty());
+  CHECK(at.whole.met);
+  CHECK(at.whole.ttft_p99_s <= 0.5);
+  CHECK(at.whole.tpot_p99_s <= 0.015);
+  CHECK_FALSE(below.whole.met);
+  // The probes the search ran agree with the fresh ones: same seed, same numbers.
+  CHECK(r.answer_probes.front().whole.ttft_p99_s == at.whole.ttft_p99_s);
+  CHECK(r.below_probes.front().whole.tpot_p99_s == below.whole.tpot_p99_s);
+}
+
+TEST_CASE("size: max batch 1 with the central queue agrees with the Erlang C fleet for a waiting-time target",
+          "[sizing][queueing]") {
+  const double lambda = 20.0;
+  const std::string text = R"(
+name = "erlang"
+seed = 5
+duration_s = 6000
+warmup_s = 300
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[fleet]
+replicas = 1
+[workload]
+arrival = { process = "poisson", rate_per_s = 20.0 }
+prompt_tokens = { dist = "fixed", value = 1 }
+output_tokens = { dist = "exponential", mean = 40, max = 100000 }
+[policy]
+max_batch = 1
+router = "central-queue"
+[slo]
+ttft_p99_s = 1.0
+)";
+  Scenario s = load_scenario_text(text, "erlang");
+  // The service time of each request by the cost model: one prefill iteration of 1 token, then one decode
+  // iteration of batch 1 per further token. Its mean over this workload gives mu.
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  IterationShape prefill;
+  prefill.prefill_tokens = 1;
+  prefill.prefill_attention_context = 1;
+  const double prefill_s = cost.iteration_time_s(prefill);
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  double service = 0.0, n = 0.0;
+  while (auto r = gen.next()) {
+    service += prefill_s + cost.decode_stretch_s(1, 2, r->output_tokens - 1);
+    n += 1.0;
+  }
+  const double mu = n / service;
+  // The Erlang C fleet for a p99 waiting-time target halfway (geometrically) between two fleet sizes, so
+  // that the answer is not on a knife's edge.
+  int c = static_cast<int>(std::ceil(lambda / mu)) + 1;
+  while (mmc_wait_p99(c, lambda, mu) > 1.0) ++c;
+  const double target_wait = std::sqrt(mmc_wait_p99(c, lambda, mu) * mmc_wait_p99(c - 1, lambda, mu));
+  INFO("mu " << mu << ", Erlang C fleet " << c << ", p99 wait at c " << mmc_wait_p99(c, lambda, mu) << ", at c-1 "
+             << mmc_wait_p99(c - 1, lambda, mu) << ", target " << target_wait);
+  REQUIRE(mmc_wait_p99(c - 1, lambda, mu) > 1.3 * target_wait);
+  REQUIRE(mmc_wait_p99(c, lambda, mu) < target_wait / 1.3);
+  s.slo.ttft_p99_s = target_wait + prefill_s;  // TTFT = wait + the prefill iteration
+  const SizingResult r = size_fleet(s, quiet());
+  REQUIRE(r.found);
+  CHECK(r.replicas == c);
+}
+
+TEST_CASE("size: a TPOT target below one decode iteration at batch 1 has no answer and says why", "[sizing]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default", {"slo.tpot_p99_s=0.005"});
+  const SizingResult r = size_fleet(s, quiet());
+  CHECK_FALSE(r.found);
+  CHECK_THAT(r.reason, Catch::Matchers::Contains("TPOT target") && Catch::Matchers::Contains("at any batch size"));
+  CHECK(r.probes.empty());
+}
+
+TEST_CASE("size: a scenario without latency targets is refused", "[sizing]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default");
+  s.slo = SloTargets{};
+  CHECK_THROWS_AS(size_fleet(s, quiet()), ScenarioError);
+}
+
+TEST_CASE("size: a search bound too small gives no answer with the figures at the bound", "[sizing]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default",
+                                  {"duration_s=200", "warmup_s=20", "slo.ttft_p99_s=0.5", "slo.tpot_p99_s=0.012"});
+  SizingOptions o = quiet();
+  o.max_replicas = 1;
+  const SizingResult r = size_fleet(s, o);
+  CHECK_FALSE(r.found);
+  CHECK_THAT(r.reason, Catch::Matchers::Contains("no fleet of up to 1 replicas"));
+}
+
+TEST_CASE("size: several seeds per candidate and a busiest-hour window", "[sizing]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default",
+                                  {"duration_s=300", "warmup_s=30", "slo.ttft_p99_s=0.5", "slo.tpot_p99_s=0.015"});
+  SizingOptions o = quiet();
+  o.seeds = 3;
+  const SizingResult r = size_fleet(s, o);
+  REQUIRE(r.found);
+  REQUIRE(r.answer_probes.size() == 3);
+  for (const auto& p : r.answer_probes) CHECK(p.whole.met);
+  // With every seed required, at least one seed fails one replica fewer.
+  bool any_fail = false;
+  for (const auto& p : r.below_probes) any_fail = any_fail || !p.whole.met;
+  CHECK(any_fail);
+  // The busiest hour of a run shorter than an hour is the whole window.
+  CHECK(r.answer_probes.front().busiest.requests == r.answer_probes.front().whole.requests);
+}
+
+TEST_CASE("estimate: the huafu-2024 preset reproduces 1.48 M / 5.59 M / 13.41 M GPUs", "[estimate]") {
+  const auto years = huafu_2024_preset();
+  REQUIRE(years.size() == 4);
+  auto three_digits = [](double v) { return std::round(v / 1e4) / 100.0; };  // millions, 3 significant digits
+  CHECK(three_digits(analytic_estimate(years[1]).gpus) == Approx(1.48));
+  CHECK(three_digits(analytic_estimate(years[2]).gpus) == Approx(5.59));
+  CHECK(three_digits(analytic_estimate(years[3]).gpus) == Approx(13.41));
+}
+
+TEST_CASE("estimate: the arithmetic of 2024 by hand", "[estimate]") {
+  const EstimateResult r = analytic_estimate(huafu_2024_preset()[1]);
+  // D = 28.8e9 visits x 5 Q&A x 4980 tokens = 7.1712e14 tokens.
+  CHECK(r.tokens == Approx(7.1712e14));
+  // 2 x 1.8e12 x 7.1712e14 x k 4 = 1.0326528e28 FLOPs.
+  CHECK(r.compute_flops == Approx(1.0326528e28));
+  // One GPU: (989 + 312) / 2 = 650.5 TFLOP/s x 0.34 x 31,536,000 s = 6.97485e21 FLOPs per year.
+  CHECK(r.gpus == Approx(1.0326528e28 / (650.5e12 * 0.34 * 31536000.0)));
+  CHECK(r.gpus == Approx(1.4805e6).epsilon(1e-4));
+  // 2 x active parameters scales by 280e9 / 1.8e12.
+  CHECK(r.gpus_active == Approx(r.gpus * 280e9 / 1.8e12));
+  // Kaplan's attention term at n_ctx = 4980: 2 x 120 x 4980 x 12288 FLOPs per token more.
+  CHECK(r.gpus_with_attention == Approx(r.gpus * (3.6e12 + 2.0 * 120 * 4980 * 12288) / 3.6e12));
+}
+
+TEST_CASE("estimate: overrides change one year and bad ones are refused", "[estimate]") {
+  auto years = huafu_2024_preset();
+  apply_estimate_overrides(years, {"2025.peak_multiple=2.5"});
+  CHECK(years[2].peak_multiple == 2.5);
+  CHECK(analytic_estimate(years[2]).gpus == Approx(5.590e6 * 2.5 / 3.5).epsilon(1e-3));
+  CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2031.peak_multiple=2"}), Catch::Matchers::Contains("unknown year"));
+  CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2025.peak=2"}), Catch::Matchers::Contains("unknown field"));
+  CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2025.utilization=abc"}), Catch::Matchers::Contains("expected a number"));
+  CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2025.utilization=1.5"}), Catch::Matchers::Contains("fraction"));
+}
