@@ -293,8 +293,35 @@ int command_size(const SizeCommand& cmd) {
       std::cout << fmt::format("    one replica fewer ({}) fails: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n", n - 1,
                                b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3);
     }
-    const bool constant_rate = s.workload.arrival.process == "poisson";
-    const double peak_multiple_vs_mean_fleet = constant_rate ? 1.0 : 0.0;
+    // The fleet the mean load needs at the same targets: the same lengths arriving as a Poisson stream at the
+    // mean rate of the measurement window (sessions become independent requests; not defined for a trace).
+    const auto& arr = s.workload.arrival;
+    const bool constant_rate = arr.process == "poisson" && arr.spikes.empty() && arr.burst.multiple <= 0.0 &&
+                               !s.workload.session.enabled && !s.workload.trace.enabled;
+    double peak_multiple_vs_mean_fleet = constant_rate ? 1.0 : 0.0;
+    int mean_fleet = constant_rate ? n : 0;
+    std::string mean_fleet_note;
+    if (!constant_rate && s.workload.trace.enabled) {
+      mean_fleet_note = "not computed for trace replay";
+    } else if (!constant_rate && demand.requests_per_s() > 0.0) {
+      Scenario flat = s;
+      flat.workload.arrival = ArrivalSpec{};
+      flat.workload.arrival.process = "poisson";
+      flat.workload.arrival.rate_per_s = demand.requests_per_s();
+      flat.workload.session.enabled = false;
+      std::cout << fmt::format("  the mean load ({:.3f} requests/s as a Poisson stream, same lengths) at the same "
+                               "targets:\n",
+                               demand.requests_per_s());
+      SizingOptions flat_options = o;
+      flat_options.per_hour = false;
+      const SizingResult mean_sizing = size_fleet(flat, flat_options);
+      if (mean_sizing.found) {
+        mean_fleet = mean_sizing.replicas;
+        peak_multiple_vs_mean_fleet = static_cast<double>(n) / mean_fleet;
+      } else {
+        mean_fleet_note = "the mean load itself has no answer: " + mean_sizing.reason;
+      }
+    }
     std::cout << fmt::format(
         "  the analytic estimate for the same demand ({:.1f} tokens/s, 2 x P per token, k = {:g}, u = {:g}): {:.1f} "
         "GPUs = {:.1f} replicas\n",
@@ -306,6 +333,12 @@ int command_size(const SizeCommand& cmd) {
     if (constant_rate)
       std::cout << "  effective peak multiple over the fleet the mean load needs at the same targets: 1.00 (the "
                    "arrival rate is constant, so the mean load is the peak)\n";
+    else if (mean_fleet > 0)
+      std::cout << fmt::format("  effective peak multiple over the fleet the mean load needs at the same targets ({} "
+                               "replicas): {:.2f}\n",
+                               mean_fleet, peak_multiple_vs_mean_fleet);
+    else
+      std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
     g["found"] = true;
     g["replicas"] = n;
     g["gpus"] = a.gpus;
@@ -335,7 +368,12 @@ int command_size(const SizeCommand& cmd) {
     g["effective"] = {{"utilization", mfu},
                       {"mean_flops_gpus_at_full_utilization", flops_fleet},
                       {"peak_multiple_vs_mean_flops_fleet", flops_fleet > 0 ? a.gpus / flops_fleet : 0.0}};
-    if (constant_rate) g["effective"]["peak_multiple_vs_mean_load_fleet"] = peak_multiple_vs_mean_fleet;
+    if (mean_fleet > 0) {
+      g["effective"]["mean_load_fleet_replicas"] = mean_fleet;
+      g["effective"]["peak_multiple_vs_mean_load_fleet"] = peak_multiple_vs_mean_fleet;
+    } else {
+      g["effective"]["peak_multiple_vs_mean_load_fleet_note"] = mean_fleet_note;
+    }
     if (o.per_hour) {
       const auto& hours = ap.front().hours;
       double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;

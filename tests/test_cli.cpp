@@ -168,3 +168,52 @@ TEST_CASE("validate checks without running - catalog lists the GPUs and models",
   const auto t = run_command(binary() + " catalog");
   CHECK_THAT(t.output, Catch::Matchers::Contains("h200-sxm") && Catch::Matchers::Contains("gpt4-class"));
 }
+
+TEST_CASE("tokenfleet size writes every probe and the answer - and ranks GPU types", "[cli][sizing]") {
+  const std::string out = temp_dir("size");
+  const auto r = run_command(binary() + " size --jobs 2 --out " + out + kShort +
+                             " --set slo.ttft_p99_s=0.5 --set slo.tpot_p99_s=0.02 --gpus h100-sxm,b200"
+                             " --gpu-hour-price h100-sxm=2.5,b200=6 --kwh-price 0.1");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("answer:") && Catch::Matchers::Contains("Ranking"));
+  const auto j = nlohmann::json::parse(read_file(out + "/sizing.json"));
+  REQUIRE(j["results"].size() == 2);
+  const auto rows = parse_csv(read_file(out + "/probes.csv"));
+  REQUIRE(rows.size() > 2);
+  for (const auto& g : j["results"]) {
+    REQUIRE(g["found"].get<bool>());
+    const int n = g["replicas"].get<int>();
+    // The answer's probe is in probes.csv and met the targets; one replica fewer is there too and did not.
+    bool answer_met = false, below_failed = n == 1;
+    for (std::size_t i = 1; i < rows.size(); ++i) {
+      if (rows[i][0] != g["gpu"].get<std::string>()) continue;
+      if (std::stoi(rows[i][1]) == n && rows[i][13] == "1") answer_met = true;
+      if (std::stoi(rows[i][1]) == n - 1 && rows[i][13] == "0") below_failed = true;
+    }
+    CHECK(answer_met);
+    CHECK(below_failed);
+    CHECK(g["cost"].get<double>() > 0.0);
+    CHECK(g["effective"]["utilization"].get<double>() > 0.0);
+  }
+  fs::remove_all(out);
+}
+
+TEST_CASE("tokenfleet size says why when no fleet can meet the targets and exits 3", "[cli][sizing]") {
+  const auto r = run_command(binary() + " size" + kShort + " --set slo.tpot_p99_s=0.001");
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("TPOT target") && Catch::Matchers::Contains("no fleet"));
+}
+
+TEST_CASE("tokenfleet estimate --preset huafu-2024 prints the report's three numbers", "[cli][estimate]") {
+  const auto r = run_command(binary() + " estimate --preset huafu-2024");
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("1.481 M") && Catch::Matchers::Contains("5.590 M") &&
+                           Catch::Matchers::Contains("13.410 M"));
+  const auto o = run_command(binary() + " estimate --preset huafu-2024 --set 2025.peak_multiple=2.5");
+  REQUIRE(o.exit_code == 0);
+  CHECK_THAT(o.output, Catch::Matchers::Contains("3.993 M"));  // 5.590 M x 2.5 / 3.5
+  const auto bad = run_command(binary() + " estimate --preset huafu-2024 --set 2025.nope=1");
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Matchers::Contains("unknown field"));
+}

@@ -191,3 +191,47 @@ TEST_CASE("estimate: overrides change one year and bad ones are refused", "[esti
   CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2025.utilization=abc"}), Catch::Matchers::Contains("expected a number"));
   CHECK_THROWS_WITH(apply_estimate_overrides(years, {"2025.utilization=1.5"}), Catch::Matchers::Contains("fraction"));
 }
+
+TEST_CASE("size --per-hour: each hour's fleet meets that hour's targets and one replica fewer does not", "[sizing]") {
+  const std::string text = R"(
+name = "two-hours"
+seed = 3
+duration_s = 7200
+warmup_s = 60
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+arrival = { process = "diurnal", rate_per_s = 10.0, peak_to_mean = 1.8, peak_hour = 1.5 }
+prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
+output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
+[slo]
+ttft_p99_s = 0.5
+tpot_p99_s = 0.013
+)";
+  const Scenario s = load_scenario_text(text, "two-hours");
+  SizingOptions o = quiet();
+  o.per_hour = true;
+  const SizingResult r = size_fleet(s, o);
+  REQUIRE(r.found);
+  REQUIRE(r.per_hour_replicas.size() == 2);
+  auto find = [&](int n) -> const Probe* {
+    for (const auto& p : r.probes)
+      if (p.replicas == n && p.seed == s.seed) return &p;
+    return nullptr;
+  };
+  for (std::size_t h = 0; h < 2; ++h) {
+    const int nh = r.per_hour_replicas[h];
+    INFO("hour " << h << " needs " << nh << " replicas; the whole window needs " << r.replicas);
+    REQUIRE(nh >= 1);
+    const Probe* at = find(nh);
+    REQUIRE(at != nullptr);
+    CHECK(at->hours[h].met);
+    if (nh > 1) {
+      const Probe* below = find(nh - 1);
+      REQUIRE(below != nullptr);
+      CHECK_FALSE(below->hours[h].met);
+    }
+  }
+}
