@@ -80,7 +80,8 @@ double CostModel::iteration_flops(const IterationShape& s) const {
 
 double CostModel::iteration_bytes(const IterationShape& s) const {
   const double kv = model_.kv_bytes_per_token(dtype_);
-  return weight_bytes() + kv * static_cast<double>(s.decode_context_tokens + s.prefill_tokens);
+  return weight_bytes() +
+         kv * static_cast<double>(s.decode_context_tokens + s.prefill_tokens + s.prefill_prefix_tokens);
 }
 
 double CostModel::iteration_time_s(const IterationShape& s) const {

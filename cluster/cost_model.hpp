@@ -27,6 +27,7 @@ struct IterationShape {
   double prefill_attention_context = 0.0;  // sum over prefill tokens of their position (sum p(p+1)/2)
   std::int64_t decode_tokens = 0;          // one per decoding request
   std::int64_t decode_context_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
+  std::int64_t prefill_prefix_tokens = 0;  // chunked prefill: KV of earlier chunks read by this iteration's chunks
 };
 
 class CostModel {

@@ -3,6 +3,7 @@
 // the running batch. They see plain data (no SimGrid) and are unit-tested on hand-made states.
 #include <cstdint>
 #include <deque>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -13,45 +14,72 @@ namespace tf {
 
 // A replica as a batching policy sees it, at an iteration boundary.
 struct ReplicaView {
-  int running_requests = 0;               // requests already in the batch (all decoding)
+  int running_requests = 0;               // requests in the batch (decoding, or prefilling in chunks)
   std::int64_t kv_reserved_tokens = 0;    // KV tokens reserved by running requests
   std::int64_t kv_capacity_tokens = 0;    // KV tokens the replica can hold
 };
 
+// The parameters of every batching policy (each policy reads those it needs; scenarios/README.md says which).
 struct BatchLimits {
   int max_batch = 256;                    // requests in one iteration
   std::int64_t max_batched_tokens = 8192; // tokens in one iteration (prefill tokens + one per decode)
+  int batch_size = 8;                     // static: requests per batch
+  double timeout_s = 0.1;                 // static: the longest a request waits for its batch to fill
+  double max_queue_delay_s = 0.01;        // dynamic: the longest the oldest request waits for more to join it
 };
 
 // KV tokens a request reserves when admitted: its prompt and every output token. Reserving the whole
 // answer up front means a running request never runs out of KV cache (no preemption needed).
 inline std::int64_t kv_reservation_tokens(const Request& r) { return r.prompt_tokens + r.output_tokens; }
 
+// What a batching policy decides at an iteration boundary.
+struct BatchDecision {
+  std::size_t admit = 0;   // requests from the head of the queue that join the next iteration (FIFO)
+  // With nothing admitted: look again at this time even if no request arrives (a batch timeout).
+  double wake_at_s = std::numeric_limits<double>::infinity();
+};
+
 class BatchingPolicy {
  public:
   virtual ~BatchingPolicy() = default;
   virtual std::string name() const = 0;
-  // How many requests from the head of `waiting` (FIFO) join the next iteration.
-  virtual std::size_t admit(const ReplicaView& replica, const std::deque<Request>& waiting) const = 0;
+  virtual BatchDecision decide(const ReplicaView& replica, const std::deque<Request>& waiting, double now_s) const = 0;
+  // Prompt tokens that one iteration may prefill beside `decode_tokens` decodes, in chunks; 0: no chunking
+  // (a newly admitted request's whole prompt runs in its first iteration).
+  virtual std::int64_t prefill_chunk_budget(std::int64_t /*decode_tokens*/) const { return 0; }
+  // How many requests from the head of `waiting` join the next iteration now.
+  std::size_t admit(const ReplicaView& replica, const std::deque<Request>& waiting, double now_s = 0.0) const {
+    return decide(replica, waiting, now_s).admit;
+  }
 };
 
 // Continuous (iteration-level) batching: requests join at every iteration boundary, in arrival order,
 // while the batch stays within max_batch requests, the iteration within max_batched_tokens tokens
 // (a prompt longer than that budget may still join as the only prefill of its iteration, so that it is
 // never stuck), and the reservations within the KV capacity. The first request that does not fit stops
-// admission (no overtaking).
+// admission (no overtaking). policies/continuous_batching.cpp.
 class ContinuousBatching final : public BatchingPolicy {
  public:
   explicit ContinuousBatching(BatchLimits limits) : limits_(limits) {}
   std::string name() const override { return "continuous"; }
-  std::size_t admit(const ReplicaView& replica, const std::deque<Request>& waiting) const override;
+  BatchDecision decide(const ReplicaView& replica, const std::deque<Request>& waiting, double now_s) const override;
   const BatchLimits& limits() const { return limits_; }
 
  private:
   BatchLimits limits_;
 };
 
-// Registry: the batching policy of that name, or nullptr when unknown.
+// Registry: one entry per policy file; policies/registry.cpp lists them.
+using BatchingFactory = std::unique_ptr<BatchingPolicy> (*)(const BatchLimits&);
+struct BatchingEntry {
+  const char* name;
+  const char* description;
+  BatchingFactory make;
+};
+const std::vector<BatchingEntry>& batching_registry();
+
+// The batching policy of that name, or nullptr when unknown. Throws std::invalid_argument naming the
+// parameter when a parameter is out of range for that policy.
 std::unique_ptr<BatchingPolicy> make_batching_policy(const std::string& name, const BatchLimits& limits);
 std::vector<std::string> batching_policy_names();
 

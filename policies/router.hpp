@@ -1,10 +1,12 @@
 #pragma once
-// Routers decide which replica gets an arriving request. Plain data, no SimGrid.
+// Routers decide which replica gets an arriving request. Plain data, no SimGrid. Each router is one file in
+// policies/, listed in policies/registry.cpp.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "workloads/random.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -13,10 +15,14 @@ namespace tf {
 struct ReplicaLoad {
   int running_requests = 0;
   std::size_t waiting_requests = 0;
-  bool idle = true;      // no batch running and nothing waiting
+  bool idle = true;                       // no batch running and nothing waiting
   // Filled in for routers with a central queue only:
-  bool has_room = false;          // would admit the head of the central queue at its next boundary
-  double next_boundary_s = 0.0;   // when its next iteration boundary falls
+  bool has_room = false;                  // would admit the head of the central queue at its next boundary
+  double next_boundary_s = 0.0;           // when its next iteration boundary falls
+  // Filled in for every router:
+  std::int64_t outstanding_tokens = 0;    // prompt tokens not yet prefilled + output tokens not yet produced,
+                                          // of its running and waiting requests
+  double kv_used_fraction = 0.0;          // KV reserved / KV capacity
 };
 
 class Router {
@@ -32,7 +38,7 @@ class Router {
   virtual int route(const Request& request, const std::vector<ReplicaLoad>& replicas) = 0;
 };
 
-// Round-robin: request i goes to replica i mod N.
+// Round-robin: request i goes to replica i mod N. (Declared here for tests; policies/router_round_robin.cpp.)
 class RoundRobinRouter final : public Router {
  public:
   std::string name() const override { return "round-robin"; }
@@ -45,7 +51,7 @@ class RoundRobinRouter final : public Router {
 // One FIFO at the router; a replica takes work when it has room, at its next iteration boundary. The head
 // goes to the replica that can take it first: an idle one (lowest index), else the one with room whose
 // boundary comes first (ties: lowest index). This is what replicas polling the queue at every iteration
-// would do, without waking them all.
+// would do, without waking them all. (policies/router_central_queue.cpp.)
 class CentralQueueRouter final : public Router {
  public:
   std::string name() const override { return "central-queue"; }
@@ -53,8 +59,26 @@ class CentralQueueRouter final : public Router {
   int route(const Request& request, const std::vector<ReplicaLoad>& replicas) override;
 };
 
-// Registry: the router of that name, or nullptr when unknown.
-std::unique_ptr<Router> make_router(const std::string& name);
+// Registry: routers get their own random stream, derived from the scenario seed.
+using RouterFactory = std::unique_ptr<Router> (*)(std::uint64_t seed);
+struct RouterEntry {
+  const char* name;
+  const char* description;
+  RouterFactory make;
+};
+const std::vector<RouterEntry>& router_registry();
+
+// The router of that name, or nullptr when unknown.
+std::unique_ptr<Router> make_router(const std::string& name, std::uint64_t seed = 1);
 std::vector<std::string> router_names();
+
+// The index of the smallest key, ties to the lowest index; -1 for an empty list. For routers.
+template <class Key>
+int argmin(const std::vector<ReplicaLoad>& replicas, Key key) {
+  int best = -1;
+  for (std::size_t i = 0; i < replicas.size(); ++i)
+    if (best < 0 || key(replicas[i]) < key(replicas[static_cast<std::size_t>(best)])) best = static_cast<int>(i);
+  return best;
+}
 
 }  // namespace tf

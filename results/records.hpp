@@ -16,6 +16,7 @@ struct RequestRecord {
   double admitted_s = -1.0;     // start of the iteration that runs its prefill
   double first_token_s = -1.0;  // end of that iteration
   double finished_s = -1.0;     // end of the iteration that produced its last token
+  bool rejected = false;        // turned away by admission control: never served, an SLO miss
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }

@@ -73,7 +73,8 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   double output_tokens = 0.0, total_tokens = 0.0;
   std::size_t slo_hits = 0;
   for (const auto& r : records) {
-    if (!r.finished()) ++s.requests_unfinished;
+    if (r.rejected) ++s.requests_rejected;
+    else if (!r.finished()) ++s.requests_unfinished;
     if (r.arrival_s < warmup_s) continue;
     ++s.requests_measured;
     output_tokens += static_cast<double>(r.output_tokens);
@@ -123,7 +124,8 @@ nlohmann::ordered_json to_json(const Summary& s) {
   j["seed"] = s.seed;
   j["requests"] = {{"arrived", s.requests_arrived},
                    {"measured", s.requests_measured},
-                   {"unfinished", s.requests_unfinished}};
+                   {"unfinished", s.requests_unfinished},
+                   {"rejected", s.requests_rejected}};
   j["window_s"] = s.window_s;
   j["throughput"] = {{"requests_per_s", s.requests_per_s},
                      {"output_tokens_per_s", s.output_tokens_per_s},
@@ -175,14 +177,14 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
   std::stable_sort(order.begin(), order.end(),
                    [](const RequestRecord* a, const RequestRecord* b) { return a->id < b->id; });
 
-  std::string out = "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n";
+  std::string out = "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n";
   for (const RequestRecord* r : order) {
     const bool admitted = r->admitted_s >= 0.0;
     const bool done = r->finished();
-    out += fmt::format("{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
                        r->output_tokens, r->replica, admitted ? fmt_time(r->queue_s()) : std::string(),
                        done ? fmt_time(r->ttft_s()) : std::string(), done ? fmt_time(r->tpot_s()) : std::string(),
-                       done ? fmt_time(r->e2e_s()) : std::string());
+                       done ? fmt_time(r->e2e_s()) : std::string(), r->rejected ? 1 : 0);
   }
   return out;
 }
@@ -193,8 +195,8 @@ std::string summary_table(const Summary& s) {
   auto met = [](bool b) { return b ? "met" : "NOT met"; };
   std::string out;
   out += fmt::format("scenario {}  seed {}\n", s.scenario, s.seed);
-  out += fmt::format("{:<22}{} arrived, {} measured, {} unfinished\n", "requests", s.requests_arrived,
-                     s.requests_measured, s.requests_unfinished);
+  out += fmt::format("{:<22}{} arrived, {} measured, {} unfinished, {} rejected\n", "requests", s.requests_arrived,
+                     s.requests_measured, s.requests_unfinished, s.requests_rejected);
   out += fmt::format("{:<22}served {:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s (window {:.3f} s)\n", "throughput",
                      s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s, s.window_s);
   out += fmt::format("{:<22}offered {:.3f} req/s, {:.1f} out tok/s, {:.1f} tok/s\n", "", s.offered_requests_per_s,

@@ -24,7 +24,8 @@ struct Summary {
   std::uint64_t seed = 0;
   std::size_t requests_arrived = 0;   // all requests, warm-up included
   std::size_t requests_measured = 0;  // arrived at or after warmup_s
-  std::size_t requests_unfinished = 0;
+  std::size_t requests_unfinished = 0;  // neither finished nor rejected (a drained run has none)
+  std::size_t requests_rejected = 0;    // turned away by admission control (SLO misses)
   double window_s = 0.0;
   // Served: what the fleet did inside the window (requests completed, tokens produced), per second.
   double requests_per_s = 0.0;

@@ -25,7 +25,7 @@ WindowFigures window_figures(const std::vector<RequestRecord>& records, double s
     w.prompt_tokens += static_cast<double>(r.prompt_tokens);
     w.output_tokens += static_cast<double>(r.output_tokens);
     if (!r.finished()) {
-      ++w.unfinished;
+      if (!r.rejected) ++w.unfinished;
       ttft.push_back(kNeverS);
       tpot.push_back(kNeverS);
       continue;

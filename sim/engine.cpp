@@ -36,6 +36,7 @@ struct ReplicaSlot {
   std::vector<sg4::Host*> gpus;
   std::vector<sg4::ExecPtr> execs;           // one per GPU while the replica is busy (energy plugin)
   bool idle = true;                          // waiting for work with nothing running
+  std::int64_t waiting_tokens = 0;           // prompt + output tokens of `waiting`
 };
 
 struct World {
@@ -54,6 +55,7 @@ struct World {
   bool closed_loop = false;                  // the source wants completions (sessions)
   sg4::ConditionVariablePtr source_wake;     // closed loop: an answer finished
   std::vector<RequestRecord> records;
+  std::size_t waiting_total = 0;             // requests waiting in all replica queues and the central queue
   double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
 
   World(const Scenario& s, RunOptions o) : scenario(s), options(o), cost(make_cost_model(s)) {}
@@ -70,8 +72,11 @@ struct World {
       loads[i].running_requests = slot.model->running_requests();
       loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size();
       loads[i].idle = slot.idle;
+      loads[i].outstanding_tokens = slot.model->outstanding_tokens() + slot.waiting_tokens;
+      loads[i].kv_used_fraction = static_cast<double>(slot.model->kv_reserved_tokens()) /
+                                  static_cast<double>(std::max<std::int64_t>(1, slot.model->kv_capacity_tokens()));
       if (central_queue && !slot.idle) {
-        loads[i].has_room = slot.model->could_admit(central);
+        loads[i].has_room = slot.model->could_admit(central, now);
         loads[i].next_boundary_s = loads[i].has_room ? slot.model->next_boundary_after(now) : 0.0;
       }
     }
@@ -88,17 +93,33 @@ struct World {
     slot.wake->notify_one();
   }
 
-  // An arriving request: to the router's replica, or into the central queue.
+  // Admission control: turned away, counted, an SLO miss.
+  void reject(const Request& r, int replica) {
+    RequestRecord& rec = records[r.id];
+    rec.rejected = true;
+    rec.replica = replica;
+  }
+
+  // An arriving request: to the router's replica, or into the central queue, unless admission control
+  // turns it away.
   void route(const Request& r) {
+    const bool global_full = scenario.max_queued > 0 && waiting_total >= static_cast<std::size_t>(scenario.max_queued);
     if (router->central_queue()) {
+      if (global_full) return reject(r, -1);
       central.push_back(r);
+      ++waiting_total;
       wake_for_central_head();
       return;
     }
     int target = router->route(r, replica_loads(sg4::Engine::get_clock()));
     if (target < 0 || target >= static_cast<int>(replicas.size())) target = 0;
     ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
+    if (global_full || (scenario.max_queued_per_replica > 0 &&
+                        slot.waiting.size() >= static_cast<std::size_t>(scenario.max_queued_per_replica)))
+      return reject(r, target);
     slot.waiting.push_back(r);
+    slot.waiting_tokens += r.prompt_tokens + r.output_tokens;
+    ++waiting_total;
     slot.idle = false;
     slot.wake->notify_one();
   }
@@ -142,14 +163,22 @@ void replica_actor(World& w, int index) {
     std::deque<Request>& queue = w.queue_of(slot);
     const double now = sg4::Engine::get_clock();
     const std::size_t queued_before = queue.size();
+    const std::int64_t outstanding_before = model.outstanding_tokens();
     const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
+    w.waiting_total -= queued_before - queue.size();
+    if (!w.router->central_queue()) slot.waiting_tokens -= model.outstanding_tokens() - outstanding_before;
     // Took the head of the central queue and left more: the next head goes to whoever can take it first.
     if (w.router->central_queue() && queue.size() < queued_before) w.wake_for_central_head();
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty()) break;
       slot.idle = true;
       set_gpus_busy(slot, false);
-      slot.wake->wait(lock);
+      const double wake_at = model.wake_at_s();
+      if (wake_at > now && wake_at < std::numeric_limits<double>::infinity()) {
+        slot.wake->wait_until(lock, wake_at);  // a batch timeout, unless an arrival comes first
+      } else {
+        slot.wake->wait(lock);
+      }
       slot.idle = false;
       continue;
     }
@@ -161,7 +190,7 @@ void replica_actor(World& w, int index) {
       // ends at the next iteration boundary.
       while (slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
         if (!w.error.empty()) break;
-        if (model.could_admit(queue)) {
+        if (model.could_admit(queue, sg4::Engine::get_clock())) {
           const double new_end = model.end_at_boundary_after(sg4::Engine::get_clock());
           end = std::min(end, new_end);
           while (sg4::Engine::get_clock() < end && slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
@@ -306,7 +335,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
 
   World w(s, options);
   w.policy = make_batching_policy(s.batching, s.limits);
-  w.router = make_router(s.router);
+  w.router = make_router(s.router, s.seed);
   if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (!w.router) throw SimulationError("unknown router '" + s.router + "'");
   w.mutex = sg4::Mutex::create();

@@ -22,21 +22,19 @@ ReplicaView ReplicaModel::view() const {
   return v;
 }
 
-bool ReplicaModel::could_admit(const std::deque<Request>& waiting) const {
-  return !waiting.empty() && policy_.admit(view(), waiting) > 0;
+bool ReplicaModel::could_admit(const std::deque<Request>& waiting, double now_s) const {
+  return !waiting.empty() && policy_.decide(view(), waiting, now_s).admit > 0;
 }
 
 const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Request>& waiting,
                                                    bool exact_iterations) {
   step_ = Step{};
   step_.start_s = step_.end_s = now_s;
-  newly_admitted_ = 0;
-  const std::size_t admit = waiting.empty() ? 0 : policy_.admit(view(), waiting);
-  if (admit > 0) {
-    IterationShape shape;
-    shape.decode_tokens = static_cast<std::int64_t>(running_.size());
-    shape.decode_context_tokens = context_tokens_;
-    for (std::size_t i = 0; i < admit; ++i) {
+  wake_at_s_ = std::numeric_limits<double>::infinity();
+  if (!waiting.empty()) {
+    const BatchDecision d = policy_.decide(view(), waiting, now_s);
+    wake_at_s_ = d.wake_at_s;
+    for (std::size_t i = 0; i < d.admit && !waiting.empty(); ++i) {
       const Request r = waiting.front();
       waiting.pop_front();
       Running run;
@@ -48,11 +46,35 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       run.record.admitted_s = now_s;
       running_.push_back(run);
       kv_reserved_ += kv_reservation_tokens(r);
-      const double p = static_cast<double>(r.prompt_tokens);
-      shape.prefill_tokens += r.prompt_tokens;
-      shape.prefill_attention_context += p * (p + 1.0) / 2.0;
+      outstanding_tokens_ += r.prompt_tokens + r.output_tokens;
     }
-    newly_admitted_ = admit;
+  }
+  if (running_.empty()) return step_;
+  // An iteration with prefill work: decodes (one token each) plus prompt chunks. Without chunking, a newly
+  // admitted request's whole prompt; with chunking, chunks within the policy's budget, in admission order.
+  std::int64_t decode_tokens = 0;
+  bool prefill_pending = false;
+  for (Running& r : running_) {
+    r.decoding = r.prefilled == r.record.prompt_tokens;
+    r.chunk = 0;
+    if (r.decoding) ++decode_tokens; else prefill_pending = true;
+  }
+  if (prefill_pending) {
+    IterationShape shape;
+    shape.decode_tokens = decode_tokens;
+    shape.decode_context_tokens = context_tokens_;
+    const std::int64_t budget = policy_.prefill_chunk_budget(decode_tokens);
+    std::int64_t left = budget > 0 ? budget : std::numeric_limits<std::int64_t>::max();
+    for (Running& r : running_) {
+      if (r.decoding || left <= 0) continue;
+      const std::int64_t chunk = std::min(r.record.prompt_tokens - r.prefilled, left);
+      r.chunk = chunk;
+      left -= chunk;
+      const double c = static_cast<double>(chunk), before = static_cast<double>(r.prefilled);
+      shape.prefill_tokens += chunk;
+      shape.prefill_attention_context += c * before + c * (c + 1.0) / 2.0;
+      shape.prefill_prefix_tokens += r.prefilled;
+    }
     step_.kind = StepKind::prefill;
     step_.iterations = 1;
     step_.end_s = now_s + cost_.iteration_time_s(shape);
@@ -61,7 +83,6 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     step_prompt_tokens_ = shape.prefill_tokens;
     return step_;
   }
-  if (running_.empty()) return step_;
   // Decode-only: every running request has produced its first token; the stretch lasts until the
   // first of them finishes.
   std::int64_t k = std::numeric_limits<std::int64_t>::max();
@@ -71,6 +92,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   step_.kind = StepKind::decode;
   step_.iterations = k;
   step_batch_ = b;
+  step_prompt_tokens_ = 0;
   if (exact_iterations) {
     IterationShape shape;
     shape.decode_tokens = b;
@@ -130,40 +152,44 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
   if (step_.kind == StepKind::none) return;
   const double end = step_.end_s;
   const std::int64_t k = step_.iterations;
+  std::int64_t produced = 0;
+  if (step_.kind == StepKind::prefill) {
+    for (Running& r : running_) {
+      if (r.decoding) {
+        r.generated += 1;
+        context_tokens_ += 1;
+        ++produced;
+      } else if (r.chunk > 0) {
+        r.prefilled += r.chunk;
+        if (r.prefilled == r.record.prompt_tokens) {  // the last chunk: out comes the first token
+          r.generated = 1;
+          r.record.first_token_s = end;
+          context_tokens_ += r.record.prompt_tokens + 1;
+          ++produced;
+        }
+      }
+    }
+    outstanding_tokens_ -= step_prompt_tokens_ + produced;
+  } else {
+    for (Running& r : running_) r.generated += k;
+    context_tokens_ += k * static_cast<std::int64_t>(running_.size());
+    outstanding_tokens_ -= k * static_cast<std::int64_t>(running_.size());
+    produced = k * static_cast<std::int64_t>(running_.size());
+  }
   StepWork work;
   work.flops = step_flops_;
   work.iterations = static_cast<double>(k);
   work.batched = static_cast<double>(step_batch_ * k);
-  // Every request in the batch produces one token per iteration; a prefill step also prefills its prompts.
-  work.output_tokens = static_cast<double>(step_batch_ * k);
+  work.output_tokens = static_cast<double>(produced);
   work.prompt_tokens = step_.kind == StepKind::prefill ? static_cast<double>(step_prompt_tokens_) : 0.0;
   account(step_.start_s, end, work);
-  if (step_.kind == StepKind::prefill) {
-    const std::size_t first_new = running_.size() - newly_admitted_;
-    for (std::size_t i = 0; i < running_.size(); ++i) {
-      Running& r = running_[i];
-      if (i >= first_new) {
-        r.generated = 1;
-        r.record.first_token_s = end;
-        context_tokens_ += r.record.prompt_tokens + 1;
-      } else {
-        r.generated += 1;
-        context_tokens_ += 1;
-      }
-    }
-  } else {
-    for (Running& r : running_) r.generated += k;
-    context_tokens_ += k * static_cast<std::int64_t>(running_.size());
-  }
-  newly_admitted_ = 0;
   // Remove finished requests, keeping the others in admission order.
   std::size_t out = 0;
   for (std::size_t i = 0; i < running_.size(); ++i) {
     Running& r = running_[i];
-    if (r.generated >= r.record.output_tokens) {
+    if (r.generated >= r.record.output_tokens && r.prefilled == r.record.prompt_tokens) {
       r.record.finished_s = end;
-      kv_reserved_ -= kv_reservation_tokens(Request{r.record.id, r.record.arrival_s, r.record.prompt_tokens,
-                                                    r.record.output_tokens});
+      kv_reserved_ -= r.record.prompt_tokens + r.record.output_tokens;  // kv_reservation_tokens
       context_tokens_ -= r.record.prompt_tokens + r.generated;
       finished.push_back(r.record);
     } else {

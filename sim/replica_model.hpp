@@ -46,8 +46,11 @@ class ReplicaModel {
   // CostModel::iteration_time_s. A step of kind none means there is nothing to run.
   const Step& begin_step(double now_s, std::deque<Request>& waiting, bool exact_iterations);
 
-  // Whether the policy would admit anything from `waiting` at the next boundary, the batch being as now.
-  bool could_admit(const std::deque<Request>& waiting) const;
+  // Whether the policy would admit anything from `waiting` at `now_s`, the batch being as now.
+  bool could_admit(const std::deque<Request>& waiting, double now_s = 0.0) const;
+  // After a step of kind none: when the policy wants to look at the queue again without a new arrival
+  // (a batch timeout); +infinity when only an arrival can change its mind.
+  double wake_at_s() const { return wake_at_s_; }
 
   // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
   // `t_s`; returns the new end. Other steps are left as they are.
@@ -66,12 +69,17 @@ class ReplicaModel {
   int running_requests() const { return static_cast<int>(running_.size()); }
   std::int64_t kv_reserved_tokens() const { return kv_reserved_; }
   std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
+  // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests.
+  std::int64_t outstanding_tokens() const { return outstanding_tokens_; }
   const WindowTotals& window_totals() const { return totals_; }
 
  private:
   struct Running {
     RequestRecord record;
     std::int64_t generated = 0;  // output tokens produced so far
+    std::int64_t prefilled = 0;  // prompt tokens prefilled so far
+    std::int64_t chunk = 0;      // prompt tokens prefilled by the current step
+    bool decoding = false;       // produces one token in the current step (its prefill was done before it)
   };
   ReplicaView view() const;
   struct StepWork {
@@ -86,9 +94,10 @@ class ReplicaModel {
   double window_start_s_, window_end_s_;
   std::int64_t kv_capacity_;
   std::vector<Running> running_;
-  std::size_t newly_admitted_ = 0;      // the last entries of running_, prefilled by the current step
   std::int64_t kv_reserved_ = 0;
-  std::int64_t context_tokens_ = 0;     // sum over running requests of prompt + generated
+  std::int64_t context_tokens_ = 0;     // sum over decoding requests of prompt + generated
+  std::int64_t outstanding_tokens_ = 0;
+  double wake_at_s_ = 0.0;
   Step step_;
   double step_flops_ = 0.0;
   std::int64_t step_prompt_tokens_ = 0;

@@ -128,7 +128,8 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"workload.demand",
        {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
       {"workload.trace", kTraceKeys},
-      {"policy", {"batching", "max_batch", "max_batched_tokens", "router"}},
+      {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
+                  "max_queue_delay_s", "max_queued_per_replica", "max_queued"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -1056,9 +1057,19 @@ Scenario Loader::build() {
   const Section p = top.table("policy");
   s.limits.max_batch = static_cast<int>(p.integer_in("max_batch", 256, 1, INT_MAX));
   s.limits.max_batched_tokens = p.integer_in("max_batched_tokens", 8192, 1, INT64_MAX);
+  s.limits.batch_size = static_cast<int>(p.integer_in("batch_size", s.limits.batch_size, 1, INT_MAX));
+  s.limits.timeout_s = p.number_in("timeout_s", s.limits.timeout_s, Section::at_least(0));
+  s.limits.max_queue_delay_s = p.number_in("max_queue_delay_s", s.limits.max_queue_delay_s, Section::at_least(0));
+  s.max_queued_per_replica = p.integer_in("max_queued_per_replica", 0, 0, INT64_MAX);
+  s.max_queued = p.integer_in("max_queued", 0, 0, INT64_MAX);
   s.batching = p.string("batching").value_or("continuous");
-  if (!make_batching_policy(s.batching, s.limits))
-    p.fail("batching", fmt::format("unknown batching policy \"{}\"; known: {}", s.batching, join(batching_policy_names())));
+  try {
+    if (!make_batching_policy(s.batching, s.limits))
+      p.fail("batching",
+             fmt::format("unknown batching policy \"{}\"; known: {}", s.batching, join(batching_policy_names())));
+  } catch (const std::invalid_argument& e) {
+    p.fail("batching", fmt::format("{}: {}", s.batching, e.what()));
+  }
   s.router = p.string("router").value_or("round-robin");
   if (!make_router(s.router))
     p.fail("router", fmt::format("unknown router \"{}\"; known: {}", s.router, join(router_names())));

@@ -34,6 +34,10 @@ struct Scenario {
   std::string batching = "continuous";
   BatchLimits limits;
   std::string router = "round-robin";
+  // Admission: requests beyond these many waiting (per replica, or in all, central queue included) are
+  // rejected, counted and reported; 0: no bound.
+  std::int64_t max_queued_per_replica = 0;
+  std::int64_t max_queued = 0;
 
   SloTargets slo;
   CostParams cost;

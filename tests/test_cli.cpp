@@ -44,7 +44,7 @@ TEST_CASE("tokenfleet run prints its summary and writes requests.csv and summary
   const auto rows = parse_csv(read_file(out + "/requests.csv"));
   REQUIRE(rows.size() > 100);
   CHECK(rows[0] == std::vector<std::string>{"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s",
-                                            "ttft_s", "tpot_s", "e2e_s"});
+                                            "ttft_s", "tpot_s", "e2e_s", "rejected"});
   const auto j = nlohmann::json::parse(read_file(out + "/summary.json"));
   CHECK(j["requests"]["arrived"].get<std::size_t>() == rows.size() - 1);
   CHECK(j["latency_s"]["ttft"]["p99"].get<double>() > 0.0);
@@ -86,7 +86,7 @@ void check_exact_equals_events(const std::string& sets, std::size_t min_requests
   double worst = 0.0;
   std::size_t other_replica = 0;
   for (std::size_t i = 1; i < ea.size(); ++i) {
-    REQUIRE(ea[i].size() == 9);
+    REQUIRE(ea[i].size() == 10);
     for (std::size_t col = 0; col < 4; ++col) REQUIRE(ea[i][col] == eb[i][col]);  // same request
     if (ea[i][4] != eb[i][4]) ++other_replica;
     for (std::size_t col = 5; col < 9; ++col) {

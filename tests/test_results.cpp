@@ -205,18 +205,19 @@ TEST_CASE("summarize guards every division against zero", "[results]") {
 }
 
 TEST_CASE("requests_csv writes one exact line per record", "[results]") {
-  const std::vector<RequestRecord> recs{
+  std::vector<RequestRecord> recs{
       make(1, 10.0, 100, 11, 0, 10.5, 11.0, 12.0),
       make(2, 12.5, 30, 7, -1, -1.0, -1.0, -1.0),
       make(3, 13.0, 10, 20, 1, 13.25, 13.5, -1.0),
   };
+  recs[1].rejected = true;
   const std::string expected =
-      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n"
-      "1,10.000000000,100,11,0,0.500000000,1.000000000,0.100000000,2.000000000\n"
-      "2,12.500000000,30,7,-1,,,,\n"
-      "3,13.000000000,10,20,1,0.250000000,,,\n";
+      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n"
+      "1,10.000000000,100,11,0,0.500000000,1.000000000,0.100000000,2.000000000,0\n"
+      "2,12.500000000,30,7,-1,,,,,1\n"
+      "3,13.000000000,10,20,1,0.250000000,,,,0\n";
   CHECK(tf::requests_csv(recs) == expected);
-  CHECK(tf::requests_csv({}) == "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s\n");
+  CHECK(tf::requests_csv({}) == "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n");
 }
 
 TEST_CASE("write_file_atomically writes the content and leaves no temporary file", "[results]") {

@@ -390,7 +390,7 @@ TEST_CASE("scenario error: unknown batching policy or router lists the registere
   const auto b = file_error("bad-unknown-policy.toml");
   CHECK(b.line() == 4);
   CHECK(b.key() == "policy.batching");
-  CHECK_THAT(b.what(), Contains("unknown batching policy \"static\""));
+  CHECK_THAT(b.what(), Contains("unknown batching policy \"speculative\""));
   CHECK_THAT(b.what(), Contains("continuous"));
 
   const auto r = file_error("bad-unknown-router.toml");

@@ -1,0 +1,28 @@
+// Continuous (iteration-level) batching (Orca, vLLM): see policies/batching.hpp.
+#include "policies/batching.hpp"
+
+namespace tf {
+
+BatchDecision ContinuousBatching::decide(const ReplicaView& replica, const std::deque<Request>& waiting,
+                                         double /*now_s*/) const {
+  BatchDecision d;
+  std::int64_t tokens = replica.running_requests;  // one decode token per running request
+  std::int64_t kv = replica.kv_reserved_tokens;
+  for (const Request& r : waiting) {
+    if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
+    const std::int64_t need = kv_reservation_tokens(r);
+    if (kv + need > replica.kv_capacity_tokens) break;
+    // A prompt over the token budget may still run as the only prefill of its iteration.
+    if (tokens + r.prompt_tokens > limits_.max_batched_tokens && d.admit > 0) break;
+    ++d.admit;
+    tokens += r.prompt_tokens;
+    kv += need;
+  }
+  return d;
+}
+
+std::unique_ptr<BatchingPolicy> make_continuous_batching(const BatchLimits& limits) {
+  return std::make_unique<ContinuousBatching>(limits);
+}
+
+}  // namespace tf

@@ -1,0 +1,19 @@
+// Least outstanding tokens: the replica with the least work left, counted in tokens (prompt tokens not yet
+// prefilled plus output tokens not yet produced, of its running and waiting requests).
+#include "policies/router.hpp"
+
+namespace tf {
+
+namespace {
+class LeastTokensRouter final : public Router {
+ public:
+  std::string name() const override { return "least-tokens"; }
+  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
+    return argmin(replicas, [](const ReplicaLoad& r) { return r.outstanding_tokens; });
+  }
+};
+}  // namespace
+
+std::unique_ptr<Router> make_least_tokens_router(std::uint64_t) { return std::make_unique<LeastTokensRouter>(); }
+
+}  // namespace tf

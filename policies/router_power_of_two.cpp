@@ -1,0 +1,35 @@
+// Power of two choices (Mitzenmacher): draw two distinct replicas at random, send to the one with fewer
+// requests, running plus waiting (ties: the first drawn).
+#include <cmath>
+
+#include "policies/router.hpp"
+
+namespace tf {
+
+namespace {
+class PowerOfTwoRouter final : public Router {
+ public:
+  explicit PowerOfTwoRouter(std::uint64_t seed) : rng_(make_stream(seed, 102)) {}
+  std::string name() const override { return "power-of-two"; }
+  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
+    const auto n = replicas.size();
+    if (n == 0) return -1;
+    if (n == 1) return 0;
+    const auto a = draw(n);
+    auto b = draw(n - 1);
+    if (b >= a) ++b;  // distinct
+    auto load = [&](std::size_t i) { return static_cast<std::size_t>(replicas[i].running_requests) + replicas[i].waiting_requests; };
+    return static_cast<int>(load(b) < load(a) ? b : a);
+  }
+
+ private:
+  std::size_t draw(std::size_t n) {
+    return std::min(n - 1, static_cast<std::size_t>(std::floor(uniform01(rng_) * static_cast<double>(n))));
+  }
+  Rng rng_;
+};
+}  // namespace
+
+std::unique_ptr<Router> make_power_of_two_router(std::uint64_t seed) { return std::make_unique<PowerOfTwoRouter>(seed); }
+
+}  // namespace tf

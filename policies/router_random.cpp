@@ -1,0 +1,26 @@
+// Random routing: each request to a replica drawn uniformly, from the router's own seeded stream.
+#include <cmath>
+
+#include "policies/router.hpp"
+
+namespace tf {
+
+namespace {
+class RandomRouter final : public Router {
+ public:
+  explicit RandomRouter(std::uint64_t seed) : rng_(make_stream(seed, 101)) {}
+  std::string name() const override { return "random"; }
+  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
+    if (replicas.empty()) return -1;
+    const auto n = static_cast<double>(replicas.size());
+    return static_cast<int>(std::min(n - 1.0, std::floor(uniform01(rng_) * n)));
+  }
+
+ private:
+  Rng rng_;
+};
+}  // namespace
+
+std::unique_ptr<Router> make_random_router(std::uint64_t seed) { return std::make_unique<RandomRouter>(seed); }
+
+}  // namespace tf

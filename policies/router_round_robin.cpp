@@ -1,0 +1,15 @@
+// Round-robin routing: request i goes to replica i mod N, whatever their load.
+#include "policies/router.hpp"
+
+namespace tf {
+
+int RoundRobinRouter::route(const Request&, const std::vector<ReplicaLoad>& replicas) {
+  if (replicas.empty()) return -1;
+  const int chosen = static_cast<int>(next_ % replicas.size());
+  ++next_;
+  return chosen;
+}
+
+std::unique_ptr<Router> make_round_robin_router(std::uint64_t) { return std::make_unique<RoundRobinRouter>(); }
+
+}  // namespace tf
