@@ -105,7 +105,11 @@ struct World {
   void route(const Request& r) {
     const bool global_full = scenario.max_queued > 0 && waiting_total >= static_cast<std::size_t>(scenario.max_queued);
     if (router->central_queue()) {
-      if (global_full) return reject(r, -1);
+      // A per-replica bound on a central queue bounds it at that many per replica.
+      const bool central_full =
+          scenario.max_queued_per_replica > 0 &&
+          central.size() >= static_cast<std::size_t>(scenario.max_queued_per_replica) * replicas.size();
+      if (global_full || central_full) return reject(r, -1);
       central.push_back(r);
       ++waiting_total;
       wake_for_central_head();

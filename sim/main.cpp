@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "sim/commands.hpp"
+#include "sim/compare.hpp"
 #include "sim/size_command.hpp"
 #include "sim/workload_command.hpp"
 
@@ -75,6 +76,19 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1e-6, 1.0));
   size_cmd->add_option("--out,-o", size.out_dir, "folder for sizing.json and probes.csv");
 
+  tf::CompareCommand compare;
+  auto* compare_cmd = app.add_subcommand(
+      "compare", "run the same requests under several batching policies and/or routers and compare them");
+  compare_cmd->add_option("scenario", compare.scenario_path, "scenario file (default: the built-in default)")
+      ->check(CLI::ExistingFile);
+  compare_cmd->add_option("--set,-s", compare.overrides, "override a scenario key")->take_all();
+  compare_cmd->add_option("--policies", compare.policies, "batching policies: --policies continuous,chunked-prefill,static")
+      ->delimiter(',');
+  compare_cmd->add_option("--routers", compare.routers, "routers: --routers round-robin,join-shortest-queue")
+      ->delimiter(',');
+  compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores)")->check(CLI::Range(1, 256));
+  compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
+
   auto* calibrate_cmd = app.add_subcommand(
       "calibrate", "compare the cost model's defaults with published serving figures (throughput, TTFT)");
 
@@ -107,6 +121,7 @@ int main(int argc, char** argv) {
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
   if (*calibrate_cmd) return tf::command_calibrate();
+  if (*compare_cmd) return tf::command_compare(compare);
   if (*estimate_cmd) {
     if (!estimate.preset.empty() && !estimate.scenario_path.empty()) {
       std::cerr << "tokenfleet: error: estimate takes a scenario or --preset, not both\n";

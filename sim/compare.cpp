@@ -1,0 +1,209 @@
+#include "sim/compare.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "policies/batching.hpp"
+#include "policies/router.hpp"
+#include "sim/child_process.hpp"
+#include "sim/commands.hpp"
+#include "sim/engine.hpp"
+
+namespace tf {
+
+namespace {
+
+LatencyStats stats_from(const nlohmann::json& j) {
+  LatencyStats s;
+  s.count = j.at("count");
+  s.mean = j.at("mean");
+  s.p50 = j.at("p50");
+  s.p90 = j.at("p90");
+  s.p99 = j.at("p99");
+  s.p999 = j.at("p99.9");
+  s.max = j.at("max");
+  return s;
+}
+
+// The Summary fields compare shows, back from a child's summary.json text.
+Summary summary_from_json(const nlohmann::json& j) {
+  Summary s;
+  s.scenario = j.at("scenario");
+  s.seed = j.at("seed");
+  s.requests_arrived = j.at("requests").at("arrived");
+  s.requests_measured = j.at("requests").at("measured");
+  s.requests_unfinished = j.at("requests").at("unfinished");
+  s.requests_rejected = j.at("requests").at("rejected");
+  s.window_s = j.at("window_s");
+  const auto& t = j.at("throughput");
+  s.requests_per_s = t.at("requests_per_s");
+  s.output_tokens_per_s = t.at("output_tokens_per_s");
+  s.total_tokens_per_s = t.at("total_tokens_per_s");
+  s.offered_requests_per_s = t.at("offered_requests_per_s");
+  s.offered_output_tokens_per_s = t.at("offered_output_tokens_per_s");
+  const auto& l = j.at("latency_s");
+  s.queue = stats_from(l.at("queue"));
+  s.ttft = stats_from(l.at("ttft"));
+  s.tpot = stats_from(l.at("tpot"));
+  s.e2e = stats_from(l.at("e2e"));
+  s.slo_attainment = j.at("slo").at("attainment");
+  s.slo_met = j.at("slo").at("met");
+  s.mean_batch_size = j.at("batching").at("mean_batch_size");
+  s.mfu = j.at("utilization").at("mfu");
+  s.busy_fraction = j.at("utilization").at("busy_fraction");
+  s.energy_kwh = j.at("energy").at("window_kwh");
+  return s;
+}
+
+void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+
+}  // namespace
+
+std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
+                                    const std::vector<std::string>& routers, int jobs) {
+  const std::vector<std::string> bs = batchings.empty() ? std::vector<std::string>{base.batching} : batchings;
+  const std::vector<std::string> rs = routers.empty() ? std::vector<std::string>{base.router} : routers;
+  for (const auto& b : bs) {
+    try {
+      if (!make_batching_policy(b, base.limits))
+        throw ScenarioError("--policies", 0, "policy.batching",
+                            fmt::format("unknown batching policy \"{}\"; known: {}", b,
+                                        fmt::join(batching_policy_names(), ", ")));
+    } catch (const std::invalid_argument& e) {
+      throw ScenarioError("--policies", 0, "policy.batching", fmt::format("{}: {}", b, e.what()));
+    }
+  }
+  for (const auto& r : rs)
+    if (!make_router(r))
+      throw ScenarioError("--routers", 0, "policy.router",
+                          fmt::format("unknown router \"{}\"; known: {}", r, fmt::join(router_names(), ", ")));
+  std::vector<CompareRow> rows;
+  std::vector<std::function<std::string()>> tasks;
+  for (const auto& b : bs)
+    for (const auto& r : rs) {
+      CompareRow row;
+      row.batching = b;
+      row.router = r;
+      rows.push_back(row);
+      Scenario s = base;
+      s.batching = b;
+      s.router = r;
+      tasks.push_back([s] {
+        const RunResult res = run_simulation(s);
+        return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
+      });
+    }
+  const auto results = run_in_children(tasks, jobs);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    rows[i].ok = results[i].ok;
+    rows[i].error = results[i].error;
+    if (rows[i].ok) {
+      try {
+        rows[i].summary = summary_from_json(nlohmann::json::parse(results[i].output));
+      } catch (const std::exception& e) {
+        rows[i].ok = false;
+        rows[i].error = std::string("unreadable result: ") + e.what();
+      }
+    }
+  }
+  return rows;
+}
+
+std::string compare_table(const std::vector<CompareRow>& rows) {
+  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8}\n",
+                                "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
+                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "rejected");
+  for (const auto& r : rows) {
+    if (!r.ok) {
+      out += fmt::format("{:<16} {:<20} error: {}\n", r.batching, r.router, r.error);
+      continue;
+    }
+    const Summary& s = r.summary;
+    out += fmt::format(
+        "{:<16} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
+        "{:>6.1f} {:>8} {:>8}\n",
+        r.batching, r.router, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
+        s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
+        s.busy_fraction * 100.0, 0, s.requests_rejected);
+  }
+  out += "(preempt: preemptions; requests reserve their whole KV at admission, so there are none yet)\n";
+  return out;
+}
+
+std::string compare_csv(const std::vector<CompareRow>& rows) {
+  std::string out =
+      "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,tpot_p90_s,"
+      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,energy_kwh,"
+      "preemptions,rejected,error\n";
+  for (const auto& r : rows) {
+    const Summary& s = r.summary;
+    out += fmt::format("{},{},{},{:.6f},{:.3f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.6f},{},{:.4f},"
+                       "{:.6f},{:.6f},{:.6f},{},{},\"{}\"\n",
+                       r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
+                       s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
+                       s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh, 0,
+                       s.requests_rejected, r.error);
+  }
+  return out;
+}
+
+int command_compare(const CompareCommand& cmd) {
+  Scenario s;
+  try {
+    s = cmd.scenario_path.empty() ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
+                                  : load_scenario_file(cmd.scenario_path, cmd.overrides);
+    check_servable(s);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return exit_unservable;
+  }
+  if (cmd.policies.empty() && cmd.routers.empty()) {
+    print_error("compare needs --policies a,b,... and/or --routers a,b,...");
+    return exit_bad_scenario;
+  }
+  namespace fs = std::filesystem;
+  if (!cmd.out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cmd.out_dir, ec);
+    if (ec) {
+      print_error(fmt::format("cannot create output folder {}: {}", cmd.out_dir, ec.message()));
+      return exit_io_error;
+    }
+    fs::remove(fs::path(cmd.out_dir) / "compare.csv", ec);
+  }
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  std::vector<CompareRow> rows;
+  try {
+    rows = run_compare(s, cmd.policies, cmd.routers, jobs);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  std::cout << fmt::format("Comparing on scenario '{}' ({}): the same requests under each policy, seed {}\n\n", s.name,
+                           s.source, s.seed)
+            << compare_table(rows);
+  int status = exit_ok;
+  for (const auto& r : rows)
+    if (!r.ok) status = exit_unservable;
+  if (!cmd.out_dir.empty()) {
+    try {
+      write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
+      std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return exit_io_error;
+    }
+  }
+  return status;
+}
+
+}  // namespace tf
