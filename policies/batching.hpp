@@ -17,6 +17,7 @@ struct ReplicaView {
   int running_requests = 0;               // requests in the batch (decoding, or prefilling in chunks)
   std::int64_t kv_reserved_tokens = 0;    // KV tokens reserved by running requests
   std::int64_t kv_capacity_tokens = 0;    // KV tokens the replica can hold
+  std::int64_t kv_block_tokens = 0;       // paged KV cache: tokens per block; 0: whole answers reserved
 };
 
 // The parameters of every batching policy (each policy reads those it needs; scenarios/README.md says which).
@@ -31,6 +32,14 @@ struct BatchLimits {
 // KV tokens a request reserves when admitted: its prompt and every output token. Reserving the whole
 // answer up front means a running request never runs out of KV cache (no preemption needed).
 inline std::int64_t kv_reservation_tokens(const Request& r) { return r.prompt_tokens + r.output_tokens; }
+
+// KV tokens a request needs to be admitted on this replica: the whole reservation, or with a paged cache the
+// blocks for its prompt (and its answer so far, when it comes back after a preemption) plus the next token.
+inline std::int64_t admission_kv_tokens(const ReplicaView& v, const Request& r) {
+  if (v.kv_block_tokens <= 0) return kv_reservation_tokens(r);
+  const std::int64_t b = v.kv_block_tokens;
+  return (r.prompt_tokens + r.generated_before + 1 + b - 1) / b * b;
+}
 
 // What a batching policy decides at an iteration boundary.
 struct BatchDecision {

@@ -24,8 +24,8 @@ class ChunkedPrefill final : public BatchingPolicy {
     std::int64_t kv = replica.kv_reserved_tokens;
     for (const Request& r : waiting) {
       if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
-      if (kv + kv_reservation_tokens(r) > replica.kv_capacity_tokens) break;
-      kv += kv_reservation_tokens(r);
+      if (kv + admission_kv_tokens(replica, r) > replica.kv_capacity_tokens) break;
+      kv += admission_kv_tokens(replica, r);
       ++d.admit;
     }
     return d;

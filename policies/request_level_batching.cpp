@@ -28,8 +28,8 @@ class RequestLevelBatching final : public BatchingPolicy {
     std::size_t fit = 0;
     for (const Request& r : waiting) {
       if (static_cast<int>(fit) >= size_) break;
-      if (kv + kv_reservation_tokens(r) > replica.kv_capacity_tokens) break;
-      kv += kv_reservation_tokens(r);
+      if (kv + admission_kv_tokens(replica, r) > replica.kv_capacity_tokens) break;
+      kv += admission_kv_tokens(replica, r);
       ++fit;
     }
     const double deadline = waiting.front().arrival_s + delay_s_;

@@ -41,6 +41,8 @@ struct RunTotals {
   double served_prompt_tokens = 0.0; // prompt tokens prefilled inside the window
   double served_output_tokens = 0.0; // output tokens produced inside the window
   std::size_t completed_in_window = 0;  // requests that finished inside the window
+  std::int64_t preemptions = 0;         // paged KV: running requests evicted to free blocks (whole run)
+  double recomputed_tokens = 0.0;       // tokens prefilled again after preemptions (whole run)
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event

@@ -114,6 +114,8 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.energy_kwh = totals.energy_window_j / 3.6e6;
   s.energy_total_kwh = totals.energy_total_j / 3.6e6;
   s.simulated_s = totals.simulated_s;
+  s.preemptions = totals.preemptions;
+  s.recomputed_tokens = totals.recomputed_tokens;
   return s;
 }
 
@@ -140,7 +142,9 @@ nlohmann::ordered_json to_json(const Summary& s) {
   j["slo"] = {{"ttft_p99_s", s.slo.ttft_p99_s},     {"tpot_p99_s", s.slo.tpot_p99_s},
               {"attainment", s.slo_attainment},     {"ttft_p99_met", s.ttft_p99_met},
               {"tpot_p99_met", s.tpot_p99_met},     {"met", s.slo_met}};
-  j["batching"] = {{"mean_batch_size", s.mean_batch_size}};
+  j["batching"] = {{"mean_batch_size", s.mean_batch_size},
+                   {"preemptions", s.preemptions},
+                   {"recomputed_tokens", s.recomputed_tokens}};
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
   j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
   j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows}};

@@ -55,6 +55,7 @@ Summary summary_from_json(const nlohmann::json& j) {
   s.slo_attainment = j.at("slo").at("attainment");
   s.slo_met = j.at("slo").at("met");
   s.mean_batch_size = j.at("batching").at("mean_batch_size");
+  s.preemptions = j.at("batching").at("preemptions");
   s.mfu = j.at("utilization").at("mfu");
   s.busy_fraction = j.at("utilization").at("busy_fraction");
   s.energy_kwh = j.at("energy").at("window_kwh");
@@ -130,9 +131,9 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
         "{:>6.1f} {:>8} {:>8}\n",
         r.batching, r.router, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
         s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
-        s.busy_fraction * 100.0, 0, s.requests_rejected);
+        s.busy_fraction * 100.0, s.preemptions, s.requests_rejected);
   }
-  out += "(preempt: preemptions; requests reserve their whole KV at admission, so there are none yet)\n";
+  out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\")\n";
   return out;
 }
 
@@ -147,8 +148,8 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
                        "{:.6f},{:.6f},{:.6f},{},{},\"{}\"\n",
                        r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
                        s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
-                       s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh, 0,
-                       s.requests_rejected, r.error);
+                       s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh,
+                       s.preemptions, s.requests_rejected, r.error);
   }
   return out;
 }

@@ -169,10 +169,11 @@ void replica_actor(World& w, int index) {
     const std::size_t queued_before = queue.size();
     const std::int64_t outstanding_before = model.outstanding_tokens();
     const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
-    w.waiting_total -= queued_before - queue.size();
+    // Requests taken (or, after a preemption, given back) change the queue and its tokens.
+    w.waiting_total = w.waiting_total + queue.size() - queued_before;
     if (!w.router->central_queue()) slot.waiting_tokens -= model.outstanding_tokens() - outstanding_before;
-    // Took the head of the central queue and left more: the next head goes to whoever can take it first.
-    if (w.router->central_queue() && queue.size() < queued_before) w.wake_for_central_head();
+    // The head of the central queue changed and more wait: it goes to whoever can take it first.
+    if (w.router->central_queue() && queue.size() != queued_before) w.wake_for_central_head();
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty()) break;
       slot.idle = true;
@@ -220,7 +221,10 @@ void replica_actor(World& w, int index) {
 // Hands one request to the router (the mutex is held). False when the run must stop.
 bool dispatch(World& w, const Request& r, std::int64_t capacity) {
   const Scenario& s = w.scenario;
-  if (kv_reservation_tokens(r) > capacity) {
+  // Alone on a replica, a request must fit: its whole reservation, or with a paged cache all its blocks.
+  const std::int64_t block = s.kv_block_tokens;
+  const std::int64_t need = block > 0 ? (kv_reservation_tokens(r) + block - 1) / block * block : kv_reservation_tokens(r);
+  if (need > capacity) {
     w.error = fmt::format(
         "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
         "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max, "
@@ -354,6 +358,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
+    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
   }
@@ -385,6 +390,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     t.batched_requests += wt.batched_requests;
     t.served_prompt_tokens += wt.prompt_tokens;
     t.served_output_tokens += wt.output_tokens;
+    t.preemptions += slot.model->preemptions();
+    t.recomputed_tokens += slot.model->recomputed_tokens();
   }
   for (const auto& rec : result.records)
     if (rec.finished() && rec.finished_s >= s.warmup_s && rec.finished_s < s.duration_s) ++t.completed_in_window;

@@ -19,6 +19,7 @@ ReplicaView ReplicaModel::view() const {
   v.running_requests = static_cast<int>(running_.size());
   v.kv_reserved_tokens = kv_reserved_;
   v.kv_capacity_tokens = kv_capacity_;
+  v.kv_block_tokens = block_tokens_;
   return v;
 }
 
@@ -32,7 +33,9 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   step_.start_s = step_.end_s = now_s;
   wake_at_s_ = std::numeric_limits<double>::infinity();
   if (!waiting.empty()) {
-    const BatchDecision d = policy_.decide(view(), waiting, now_s);
+    if (block_tokens_ > 0) preempt_to_fit(waiting);
+    const ReplicaView v = view();
+    const BatchDecision d = policy_.decide(v, waiting, now_s);
     wake_at_s_ = d.wake_at_s;
     for (std::size_t i = 0; i < d.admit && !waiting.empty(); ++i) {
       const Request r = waiting.front();
@@ -43,11 +46,18 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       run.record.prompt_tokens = r.prompt_tokens;
       run.record.output_tokens = r.output_tokens;
       run.record.replica = index_;
-      run.record.admitted_s = now_s;
+      run.record.admitted_s = r.admitted_s >= 0.0 ? r.admitted_s : now_s;
+      run.record.first_token_s = r.first_token_s;
+      run.g0 = r.generated_before;
+      run.generated = r.generated_before;
+      run.prefill_target = r.prompt_tokens + r.generated_before;
+      if (r.generated_before > 0) recomputed_tokens_ += static_cast<double>(run.prefill_target);
       running_.push_back(run);
-      kv_reserved_ += kv_reservation_tokens(r);
-      outstanding_tokens_ += r.prompt_tokens + r.output_tokens;
+      kv_reserved_ += admission_kv_tokens(v, r);
+      outstanding_tokens_ += run.prefill_target + r.output_tokens - r.generated_before;
     }
+  } else if (block_tokens_ > 0) {
+    preempt_to_fit(waiting);
   }
   if (running_.empty()) return step_;
   // An iteration with prefill work: decodes (one token each) plus prompt chunks. Without chunking, a newly
@@ -55,7 +65,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   std::int64_t decode_tokens = 0;
   bool prefill_pending = false;
   for (Running& r : running_) {
-    r.decoding = r.prefilled == r.record.prompt_tokens;
+    r.decoding = r.prefilled == r.prefill_target;
     r.chunk = 0;
     if (r.decoding) ++decode_tokens; else prefill_pending = true;
   }
@@ -67,7 +77,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     std::int64_t left = budget > 0 ? budget : std::numeric_limits<std::int64_t>::max();
     for (Running& r : running_) {
       if (r.decoding || left <= 0) continue;
-      const std::int64_t chunk = std::min(r.record.prompt_tokens - r.prefilled, left);
+      const std::int64_t chunk = std::min(r.prefill_target - r.prefilled, left);
       r.chunk = chunk;
       left -= chunk;
       const double c = static_cast<double>(chunk), before = static_cast<double>(r.prefilled);
@@ -88,6 +98,15 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   std::int64_t k = std::numeric_limits<std::int64_t>::max();
   for (const Running& r : running_) k = std::min(k, r.record.output_tokens - r.generated);
   if (exact_iterations) k = 1;
+  if (block_tokens_ > 0 && k > 1 && paged_blocks_tokens(k - 1) > kv_capacity_) {
+    // The stretch ends where the blocks run out: the largest k whose last iteration still fits.
+    std::int64_t lo = 1, hi = k;  // fits(lo), !fits(hi)
+    while (hi - lo > 1) {
+      const std::int64_t mid = lo + (hi - lo) / 2;
+      (paged_blocks_tokens(mid - 1) <= kv_capacity_ ? lo : hi) = mid;
+    }
+    k = lo;
+  }
   const auto b = static_cast<std::int64_t>(running_.size());
   step_.kind = StepKind::decode;
   step_.iterations = k;
@@ -133,6 +152,39 @@ double ReplicaModel::end_at_boundary_after(double t_s) {
   return step_.end_s;
 }
 
+std::int64_t ReplicaModel::kv_need_tokens(const Running& r, std::int64_t ahead) const {
+  // Prefilling: the prompt (and recomputed answer) plus the next token. Decoding: its context plus the token
+  // of the next iteration, `ahead` iterations further on.
+  if (r.prefilled < r.prefill_target) return r.prefill_target + 1;
+  return r.prefill_target + (r.generated - r.g0) + ahead;
+}
+
+std::int64_t ReplicaModel::paged_blocks_tokens(std::int64_t ahead) const {
+  std::int64_t blocks = 0;
+  for (const Running& r : running_) blocks += (kv_need_tokens(r, ahead) + block_tokens_ - 1) / block_tokens_;
+  return blocks * block_tokens_;
+}
+
+void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
+  while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_) {
+    Running v = running_.back();
+    running_.pop_back();
+    Request back;
+    back.id = v.record.id;
+    back.arrival_s = v.record.arrival_s;
+    back.prompt_tokens = v.record.prompt_tokens;
+    back.output_tokens = v.record.output_tokens;
+    back.generated_before = v.generated;
+    back.admitted_s = v.record.admitted_s;
+    back.first_token_s = v.record.first_token_s;
+    waiting.push_front(back);
+    if (v.prefilled == v.prefill_target) context_tokens_ -= v.prefill_target + v.generated - v.g0;
+    outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
+    ++preemptions_;
+  }
+  kv_reserved_ = paged_blocks_tokens(0);
+}
+
 void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   const double length = end_s - start_s;
   if (length <= 0.0) return;
@@ -161,10 +213,10 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
         ++produced;
       } else if (r.chunk > 0) {
         r.prefilled += r.chunk;
-        if (r.prefilled == r.record.prompt_tokens) {  // the last chunk: out comes the first token
-          r.generated = 1;
-          r.record.first_token_s = end;
-          context_tokens_ += r.record.prompt_tokens + 1;
+        if (r.prefilled == r.prefill_target) {  // the last chunk: out comes the (first, or next) token
+          r.generated = r.g0 + 1;
+          if (r.record.first_token_s < 0.0) r.record.first_token_s = end;
+          context_tokens_ += r.prefill_target + 1;
           ++produced;
         }
       }
@@ -187,10 +239,10 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
   std::size_t out = 0;
   for (std::size_t i = 0; i < running_.size(); ++i) {
     Running& r = running_[i];
-    if (r.generated >= r.record.output_tokens && r.prefilled == r.record.prompt_tokens) {
+    if (r.generated >= r.record.output_tokens && r.prefilled == r.prefill_target) {
       r.record.finished_s = end;
-      kv_reserved_ -= r.record.prompt_tokens + r.record.output_tokens;  // kv_reservation_tokens
-      context_tokens_ -= r.record.prompt_tokens + r.generated;
+      if (block_tokens_ <= 0) kv_reserved_ -= r.record.prompt_tokens + r.record.output_tokens;  // kv_reservation_tokens
+      context_tokens_ -= r.prefill_target + r.generated - r.g0;
       finished.push_back(r.record);
     } else {
       if (out != i) running_[out] = std::move(r);
@@ -198,6 +250,7 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
     }
   }
   running_.resize(out);
+  if (block_tokens_ > 0) kv_reserved_ = paged_blocks_tokens(0);
   step_.kind = StepKind::none;
 }
 

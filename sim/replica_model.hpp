@@ -52,6 +52,14 @@ class ReplicaModel {
   // (a batch timeout); +infinity when only an arrival can change its mind.
   double wake_at_s() const { return wake_at_s_; }
 
+  // A paged KV cache of blocks of `block_tokens` tokens instead of whole-answer reservations: a request is
+  // admitted when the blocks for its prompt fit, takes a block whenever its context crosses a block
+  // boundary, and when a step's blocks do not fit, the most recently admitted request is preempted (its
+  // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far).
+  void use_paged_kv(std::int64_t block_tokens) { block_tokens_ = block_tokens; }
+  std::int64_t preemptions() const { return preemptions_; }
+  double recomputed_tokens() const { return recomputed_tokens_; }
+
   // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
   // `t_s`; returns the new end. Other steps are left as they are.
   double end_at_boundary_after(double t_s);
@@ -80,7 +88,13 @@ class ReplicaModel {
     std::int64_t prefilled = 0;  // prompt tokens prefilled so far
     std::int64_t chunk = 0;      // prompt tokens prefilled by the current step
     bool decoding = false;       // produces one token in the current step (its prefill was done before it)
+    std::int64_t prefill_target = 0;  // tokens to prefill: the prompt, plus the answer so far after a preemption
+    std::int64_t g0 = 0;              // output tokens it had when admitted (after a preemption)
   };
+  // Paged KV: tokens of KV the request needs for `ahead` more iterations after the next one.
+  std::int64_t kv_need_tokens(const Running& r, std::int64_t ahead) const;
+  std::int64_t paged_blocks_tokens(std::int64_t ahead) const;  // the running batch's blocks, in tokens
+  void preempt_to_fit(std::deque<Request>& waiting);
   ReplicaView view() const;
   struct StepWork {
     double flops = 0.0, iterations = 0.0, batched = 0.0, prompt_tokens = 0.0, output_tokens = 0.0;
@@ -98,6 +112,9 @@ class ReplicaModel {
   std::int64_t context_tokens_ = 0;     // sum over decoding requests of prompt + generated
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;
+  std::int64_t block_tokens_ = 0;
+  std::int64_t preemptions_ = 0;
+  double recomputed_tokens_ = 0.0;
   Step step_;
   double step_flops_ = 0.0;
   std::int64_t step_prompt_tokens_ = 0;

@@ -129,7 +129,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
        {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
       {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
-                  "max_queue_delay_s", "max_queued_per_replica", "max_queued"}},
+                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -1062,6 +1062,13 @@ Scenario Loader::build() {
   s.limits.max_queue_delay_s = p.number_in("max_queue_delay_s", s.limits.max_queue_delay_s, Section::at_least(0));
   s.max_queued_per_replica = p.integer_in("max_queued_per_replica", 0, 0, INT64_MAX);
   s.max_queued = p.integer_in("max_queued", 0, 0, INT64_MAX);
+  {
+    const std::string kv = p.string("kv_cache").value_or("reserve");
+    if (kv != "reserve" && kv != "paged")
+      p.fail("kv_cache", fmt::format("expected \"reserve\" or \"paged\", got \"{}\"", kv));
+    const std::int64_t block = p.integer_in("kv_block_tokens", 16, 1, 1 << 20);
+    s.kv_block_tokens = kv == "paged" ? block : 0;
+  }
   s.batching = p.string("batching").value_or("continuous");
   try {
     if (!make_batching_policy(s.batching, s.limits))

@@ -38,6 +38,9 @@ struct Scenario {
   // rejected, counted and reported; 0: no bound.
   std::int64_t max_queued_per_replica = 0;
   std::int64_t max_queued = 0;
+  // KV cache: 0 reserves each request's whole answer at admission; > 0: a paged cache of blocks of this many
+  // tokens, with preemption (recompute) when the blocks run out.
+  std::int64_t kv_block_tokens = 0;
 
   SloTargets slo;
   CostParams cost;

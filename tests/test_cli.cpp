@@ -123,6 +123,21 @@ TEST_CASE("the central queue with KV-limited replicas gives the same latencies i
       100);
 }
 
+TEST_CASE("a paged KV cache with preemptions gives the same latencies in both modes", "[cli][exact][kv]") {
+  const std::string sets =
+      " --set duration_s=300 --set warmup_s=30 --set model.name=llama-3.1-70b --set hardware.dtype=fp8"
+      " --set fleet.replicas=3 --set workload.arrival.rate_per_s=1.5 --set policy.kv_cache=paged"
+      " --set 'workload.prompt_tokens={dist=\"uniform\",low=200,high=2500}'"
+      " --set 'workload.output_tokens={dist=\"uniform\",low=50,high=1500}'";
+  check_exact_equals_events(sets, 100);
+  const std::string out = temp_dir("paged");
+  REQUIRE(run_command(binary() + " run --out " + out + sets).exit_code == 0);
+  const auto j = nlohmann::json::parse(read_file(out + "/summary.json"));
+  CHECK(j["batching"]["preemptions"].get<int>() > 0);
+  CHECK(j["batching"]["recomputed_tokens"].get<double>() > 0);
+  fs::remove_all(out);
+}
+
 TEST_CASE("a bad scenario file is refused with file - line and key - and a non-zero exit", "[cli][errors]") {
   const std::string dir = temp_dir("bad");
   const std::string path = dir + "/bad.toml";

@@ -41,9 +41,15 @@ struct Observed {
 // Drives one replica through a stream of arrivals with the given policy (no SimGrid): arrivals join the
 // queue when their time has come; the replica steps from boundary to boundary (one iteration per step), or
 // sleeps until the next arrival or the policy's wake-up time.
-Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const std::vector<Request>& requests) {
-  const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, CostParams{});
+Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const std::vector<Request>& requests,
+               std::int64_t block_tokens = 0, std::int64_t* preemptions = nullptr) {
+  CostParams params;
+  // With a paged cache, leave little room for KV (80 GB x 0.25 - 16 GB of weights: about 30,000 tokens), so
+  // that blocks run out and requests are preempted.
+  if (block_tokens > 0) params.kv_reserve_fraction = 0.75;
+  const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, params);
   ReplicaModel model(0, cost, policy, 0.0, 1e18);
+  if (block_tokens > 0) model.use_paged_kv(block_tokens);
   std::deque<Request> waiting;
   Observed o;
   std::size_t next = 0;
@@ -67,6 +73,8 @@ Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const st
     now = step.end_s;
     model.finish_step(o.finished);
   }
+  if (model.kv_reserved_tokens() != 0) o.kv_within = false;  // every block back when all have finished
+  if (preemptions) *preemptions = model.preemptions();
   return o;
 }
 
@@ -132,6 +140,60 @@ TEST_CASE("every batching policy: conservation - clock - KV - batch limits - FIF
       CHECK(r.finished_s >= r.first_token_s);
     }
   }
+}
+
+TEST_CASE("paged KV cache: blocks within capacity and all returned - preemptions happen - every request finishes",
+          "[policies][kv]") {
+  const auto requests = random_requests(600, 8.0, 2);
+  for (const std::string& name : batching_policy_names()) {
+    INFO("policy " << name);
+    BatchLimits limits;
+    limits.max_batch = 64;
+    limits.max_batched_tokens = 4096;
+    const auto policy = make_batching_policy(name, limits);
+    std::int64_t preemptions = 0;
+    const Observed o = drive(*policy, limits, requests, 16, &preemptions);
+    CHECK(o.finished.size() == requests.size());
+    CHECK(o.kv_within);
+    CHECK(o.clock_monotonic);
+    CHECK(o.batch_within);
+    // A preempted request keeps its first admission and its first token.
+    for (const auto& r : o.finished) {
+      CHECK(r.first_token_s > r.admitted_s);
+      CHECK(r.finished_s >= r.first_token_s);
+    }
+    if (name == "continuous" || name == "chunked-prefill") CHECK(preemptions > 0);
+  }
+}
+
+TEST_CASE("paged KV admits more than whole-answer reservations and serves more when KV is the limit", "[policies][kv]") {
+  CostParams params;
+  params.kv_reserve_fraction = 0.75;
+  const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, params);
+  const ContinuousBatching policy({256, 8192});
+  // 200 requests of 1000 + 1000 tokens in about 30,000 tokens of KV: reserved whole, 15 fit at once; paged,
+  // up to 29 at first (then preemptions as answers grow).
+  auto run = [&](std::int64_t block) {
+    ReplicaModel m(0, cost, policy, 0.0, 1e18);
+    if (block > 0) m.use_paged_kv(block);
+    std::deque<Request> q;
+    for (std::uint64_t i = 0; i < 200; ++i) q.push_back(Request{i, 0.0, 1000, 1000});
+    std::vector<RequestRecord> done;
+    double now = 0.0;
+    int first_batch = 0;  // the largest batch
+    while (done.size() < 200) {
+      const auto& st = m.begin_step(now, q, false);
+      first_batch = std::max(first_batch, m.running_requests());
+      now = st.end_s;
+      m.finish_step(done);
+    }
+    return std::make_pair(first_batch, 200.0 * 1000.0 / now);
+  };
+  const auto reserve = run(0);
+  const auto paged = run(16);
+  INFO("largest batch " << reserve.first << " vs " << paged.first << "; tokens/s " << reserve.second << " vs " << paged.second);
+  CHECK(paged.first > reserve.first);
+  CHECK(paged.second > reserve.second);
 }
 
 TEST_CASE("static batching waits for a full batch or its timeout and lets nothing join a running batch", "[policies]") {

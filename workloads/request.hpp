@@ -16,6 +16,11 @@ struct Request {
   // visit's first question); 0 and 0 outside sessions.
   std::uint64_t session = 0;
   int turn = 0;
+  // A request preempted by a replica (paged KV cache, recompute) goes back to a queue with what it had done:
+  // its answer so far (recomputed with the prompt when it runs again), its first admission and first token.
+  std::int64_t generated_before = 0;
+  double admitted_s = -1.0;
+  double first_token_s = -1.0;
 };
 
 }  // namespace tf
