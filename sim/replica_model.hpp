@@ -9,11 +9,13 @@
 // boundary when new work arrives that the batching policy would admit.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
 #include "results/records.hpp"
+#include "results/timeseries.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -67,6 +69,8 @@ class ReplicaModel {
   std::int64_t kv_reserved_tokens() const { return kv_reserved_; }
   std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
   const WindowTotals& window_totals() const { return totals_; }
+  // Called with every step as it is accounted, over the whole run (for the time series); none by default.
+  void set_step_observer(std::function<void(const StepActivity&)> observer) { observer_ = std::move(observer); }
 
  private:
   struct Running {
@@ -94,6 +98,7 @@ class ReplicaModel {
   std::int64_t step_prompt_tokens_ = 0;
   std::int64_t step_batch_ = 0;
   WindowTotals totals_;
+  std::function<void(const StepActivity&)> observer_;
 };
 
 }  // namespace tf
