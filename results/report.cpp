@@ -287,6 +287,14 @@ Series cdf_series(std::vector<double> v, const std::string& title, const std::st
   return s;
 }
 
+double max_of(const std::vector<Series>& series) {
+  double m = 0.0;
+  for (const auto& s : series)
+    for (double v : s.y)
+      if (std::isfinite(v)) m = std::max(m, v);
+  return m;
+}
+
 std::string target_arrow(double y, const std::string& color) {
   return fmt::format("set arrow from graph 0, first {0:.9g} to graph 1, first {0:.9g} nohead lw 2 dt 2 lc rgb '{1}' "
                      "front",
@@ -399,7 +407,7 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
       if (ttft_target > 0) {
         p.extra.push_back(target_arrow(ttft_target, "#555555"));
         p.series.push_back({fmt::format("target p99 {}", fmt_ms(ttft_target)), {}, {}, "with lines lw 2 dt 2 lc rgb '#555555'"});
-        p.extra.push_back(fmt::format("set yrange [0:*]\nset offsets 0,0,{:.9g},0", ttft_target * 0.1));
+        p.extra.push_back(fmt::format("set yrange [0:{:.9g}]", 1.1 * std::max(ttft_target, max_of(p.series))));
       }
       p.caption = fmt::format("Percentiles of the requests that arrived in each {} window, against the p99 target "
                               "(dashed).",
@@ -413,7 +421,7 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
       if (tpot_target > 0) {
         p.extra.push_back(target_arrow(tpot_target * 1e3, "#555555"));
         p.series.push_back({fmt::format("target p99 {}", fmt_ms(tpot_target)), {}, {}, "with lines lw 2 dt 2 lc rgb '#555555'"});
-        p.extra.push_back(fmt::format("set yrange [0:*]\nset offsets 0,0,{:.9g},0", tpot_target * 1e3 * 0.1));
+        p.extra.push_back(fmt::format("set yrange [0:{:.9g}]", 1.1 * std::max(tpot_target * 1e3, max_of(p.series))));
       }
       p.caption = fmt::format("Percentiles of the requests that arrived in each {} window, against the p99 target "
                               "(dashed).",
@@ -422,28 +430,28 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
     }
     {  // batch size and running requests
       Plot p{"batch", "Batch size and requests in service over time", ax.label, "requests", "", {}, {}, ""};
-      p.series.push_back({"mean batch size (requests per iteration, per replica)", x, ts.column("mean_batch"),
+      p.series.push_back({"mean batch size (per replica)", x, ts.column("mean_batch"),
                           "with lines lw 2 lc rgb '#9467bd'"});
-      p.series.push_back({"requests running, whole fleet (time average)", x, ts.column("running_mean"),
+      p.series.push_back({"running, whole fleet", x, ts.column("running_mean"),
                           "with lines lw 2 lc rgb '#2ca02c'"});
-      p.extra.push_back("set yrange [0:*]\nset key bottom center horizontal outside");
+      p.extra.push_back("set yrange [0:*]");
       p.caption = "Mean batch size of the replicas' iterations and the requests admitted and not yet finished.";
       plots.push_back(p);
     }
     {  // KV usage and busy fraction
       Plot p{"kv", "KV cache in use and busy replicas over time", ax.label, "% of the fleet", "", {}, {}, ""};
-      p.series.push_back({"KV cache reserved (% of capacity)", x, scaled(ts.column("kv_used_fraction"), 100.0),
+      p.series.push_back({"KV cache reserved", x, scaled(ts.column("kv_used_fraction"), 100.0),
                           "with lines lw 2 lc rgb '#8c564b'"});
-      p.series.push_back({"busy replicas (% of replica time)", x, scaled(ts.column("busy_fraction"), 100.0),
+      p.series.push_back({"busy replica time", x, scaled(ts.column("busy_fraction"), 100.0),
                           "with lines lw 2 lc rgb '#17becf'"});
-      p.extra.push_back("set yrange [0:105]\nset key bottom center horizontal outside");
+      p.extra.push_back("set yrange [0:105]");
       p.caption = "Time averages per window: the KV cache reserved over the fleet's KV capacity, and the share of "
                   "replica time with a batch running.";
       plots.push_back(p);
     }
     {  // queue
       Plot p{"queue", "Requests waiting over time", ax.label, "requests queued (time average)", "", {}, {}, ""};
-      p.series.push_back({"queued (arrived, not yet admitted)", x, ts.column("queued_mean"),
+      p.series.push_back({"queued", x, ts.column("queued_mean"),
                           "with lines lw 2 lc rgb '#ff7f0e'"});
       p.extra.push_back("set yrange [0:*]");
       p.caption = "Requests that have arrived and wait for a replica to admit them, time average per window.";
@@ -455,7 +463,7 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
       p.series.push_back({"SLO attainment (%)", x, scaled(ts.column("slo_attainment"), 100.0),
                           "with lines lw 2 lc rgb '#2ca02c'"});
       p.series.push_back({"arrivals (right axis)", x, ts.column("arrivals"), "axes x1y2 with steps lw 1 lc rgb '#7f7f7f'"});
-      p.extra.push_back("set yrange [0:105]\nset y2range [0:*]\nset key bottom center horizontal outside");
+      p.extra.push_back("set yrange [0:105]\nset y2range [0:*]");
       p.caption = "Share of the requests arriving in each window that met both per-request targets, with the "
                   "arrivals per window.";
       plots.push_back(p);
@@ -618,7 +626,14 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     if (f.target > 0) {
       p.extra.push_back(target_arrow(f.target, "#555555"));
       p.series.push_back({fmt::format("target {:g} ms", f.target), {}, {}, "with lines lw 2 dt 2 lc rgb '#555555'"});
-      p.extra.push_back("set logscale y");
+      double lo = f.target, hi = f.target;
+      for (const auto& s : p.series)
+        for (double v : s.y)
+          if (std::isfinite(v) && v > 0) {
+            lo = std::min(lo, v);
+            hi = std::max(hi, v);
+          }
+      p.extra.push_back(fmt::format("set logscale y\nset yrange [{:.9g}:{:.9g}]", lo / 1.5, hi * 1.5));
     } else {
       p.extra.push_back("set yrange [0:105]");
     }
@@ -626,7 +641,6 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
       const double pad = std::max(1.0, 0.08 * (xmax - xmin));
       p.extra.push_back(fmt::format("set xrange [{:g}:{:g}]", std::max(0.0, xmin - pad), xmax + pad));
     }
-    p.extra.push_back("set key bottom center horizontal outside");
     p.caption = "Every simulated fleet size (filled: meets the p99 targets; open: misses); the answer is the solid "
                 "vertical line, the analytic estimate for the same demand the dotted one.";
     if (plotter.render(p, notes)) body += figure(p);
