@@ -8,5 +8,6 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential cmake pkg-config \
   libsimgrid-dev libboost-graph-dev libspdlog-dev libfmt-dev catch2 libcli11-dev \
-  libtomlplusplus-dev nlohmann-json3-dev >/dev/null
+  libtomlplusplus-dev nlohmann-json3-dev \
+  gnuplot-nox chromium zlib1g-dev util-linux bsdutils >/dev/null
 echo "dependencies installed"

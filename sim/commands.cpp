@@ -18,6 +18,7 @@
 #include "results/summary.hpp"
 #include "sim/calibration.hpp"
 #include "sim/engine.hpp"
+#include "sim/report_command.hpp"
 #include "sim/scenario.hpp"
 
 namespace tf {
@@ -64,14 +65,32 @@ int command_run(const RunCommand& cmd) {
     // Outputs of an earlier run must not pass for this run's if this one fails.
     fs::remove(out / "summary.json", ec);
     fs::remove(out / "requests.csv", ec);
+    fs::remove(out / "timeseries.csv", ec);
+    fs::remove(out / "report.html", ec);
   }
+  if (cmd.report && cmd.out_dir.empty()) {
+    print_error("--report needs --out DIR (the report is built from the files written there)");
+    return exit_bad_scenario;
+  }
+  install_interrupt_handlers();
   std::cout << describe(s) << "\n" << std::flush;
   const auto wall_start = std::chrono::steady_clock::now();
   RunResult result;
   try {
     RunOptions options;
     options.exact_iterations = cmd.exact_iterations;
+    if (!cmd.out_dir.empty()) options.timeseries_window_s = cmd.timeseries_window_s;
+    options.on_progress = progress_printer(cmd.quiet);
+    options.progress_every_s = s.duration_s / 1000.0;
+    options.interrupt_flag = interrupt_flag();
+    options.on_engine_started = install_interrupt_handlers;
     result = run_simulation(s, options);
+    end_progress_line();
+  } catch (const RunInterrupted& e) {
+    end_progress_line();
+    print_error(fmt::format("interrupted ({}): {}; no results written", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C",
+                            e.what()));
+    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
   } catch (const WorkloadInputError& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -89,6 +108,14 @@ int command_run(const RunCommand& cmd) {
   if (!cmd.out_dir.empty()) {
     try {
       write_file_atomically((out / "requests.csv").string(), requests_csv(result.records));
+      write_file_atomically((out / "timeseries.csv").string(),
+                            timeseries_csv(build_timeseries(result.records, result.activity,
+                                                            fleet_facts(s, result.records), result.totals.simulated_s)));
+      write_file_atomically((out / "scenario.toml").string(), scenario_text(cmd.scenario_path, cmd.overrides));
+      if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
+        print_error("interrupted while writing the results; no summary.json written");
+        return 128 + interrupt_signal();
+      }
       write_file_atomically((out / "summary.json").string(), to_json(summary).dump(2) + "\n");
     } catch (const std::exception& e) {
       print_error(e.what());
@@ -98,7 +125,10 @@ int command_run(const RunCommand& cmd) {
   std::cout << summary_table(summary);
   std::cout << fmt::format("wall-clock: {:.2f} s ({:.0f} simulated requests per wall-clock second)\n", wall_s,
                            static_cast<double>(summary.requests_arrived) / std::max(wall_s, 1e-9));
-  if (!cmd.out_dir.empty()) std::cout << "results written to " << cmd.out_dir << "/ (requests.csv, summary.json)\n";
+  if (!cmd.out_dir.empty())
+    std::cout << "results written to " << cmd.out_dir
+              << "/ (requests.csv, timeseries.csv, scenario.toml, summary.json)\n";
+  if (cmd.report) return make_report(cmd.out_dir);
   return exit_ok;
 }
 

@@ -18,6 +18,9 @@ struct RunCommand {
   std::vector<std::string> overrides;   // --set key=value
   std::string out_dir;                  // empty: print only
   bool exact_iterations = false;
+  double timeseries_window_s = 60.0;    // window of timeseries.csv
+  bool report = false;                  // also build report.html in out_dir
+  bool quiet = false;                   // no progress line
 };
 int command_run(const RunCommand& cmd);
 

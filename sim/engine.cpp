@@ -57,6 +57,9 @@ struct World {
   std::vector<RequestRecord> records;
   std::size_t waiting_total = 0;             // requests waiting in all replica queues and the central queue
   double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
+  std::size_t finished_count = 0;            // requests finished so far (progress)
+  bool interrupted = false;                  // stopped through RunOptions::interrupt_flag
+  ActivityBins activity;                     // the replicas' steps per window (time series)
 
   World(const Scenario& s, RunOptions o) : scenario(s), options(o), cost(make_cost_model(s)) {}
 
@@ -213,6 +216,7 @@ void replica_actor(World& w, int index) {
       w.records[rec.id] = rec;
       if (w.closed_loop) w.source->on_finished(rec.id, rec.finished_s);
     }
+    w.finished_count += finished.size();
     if (w.closed_loop && !finished.empty()) w.source_wake->notify_all();
   }
   set_gpus_busy(slot, false);
@@ -256,6 +260,7 @@ void source_actor(World& w) {
       while (auto r = src.next()) {
         sg4::this_actor::sleep_until(r->arrival_s);
         std::unique_lock lock(*w.mutex);
+        if (!w.error.empty()) return;  // the run was stopped (interrupted)
         if (!dispatch(w, *r, capacity)) return;
       }
     } else {
@@ -295,6 +300,30 @@ void energy_meter_actor(World& w) {
   w.energy_at_end_j = w.gpu_energy_j();
 }
 
+// A daemon (it ends with the last other actor and never moves the clock): reports progress and stops the run
+// when the interrupt flag is raised (Ctrl-C, SIGTERM).
+void monitor_actor(World& w, double every_s) {
+  sg4::Actor::self()->daemonize();
+  for (;;) {
+    sg4::this_actor::sleep_for(every_s);
+    if (w.options.interrupt_flag && *w.options.interrupt_flag != 0) {
+      // Stop the way a failed run stops (the actors see the error and end); killing actors that wait on
+      // condition variables crashes SimGrid 3.32.
+      std::unique_lock lock(*w.mutex);
+      w.interrupted = true;
+      if (w.error.empty())
+        w.error = fmt::format("stopped at {:.1f} s of simulated time, {} of the {} requests arrived so far finished",
+                              sg4::Engine::get_clock(), w.finished_count, w.records.size());
+      w.stop_all();
+      w.source_wake->notify_all();
+      return;
+    }
+    if (w.options.on_progress)
+      w.options.on_progress(
+          RunProgress{sg4::Engine::get_clock(), w.scenario.duration_s, w.records.size(), w.finished_count});
+  }
+}
+
 }  // namespace
 
 void check_servable(const Scenario& s) {
@@ -326,6 +355,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   char* argv[] = {name, nullptr};
   sg_host_energy_plugin_init();
   sg4::Engine engine(&argc, argv);
+  if (options.on_engine_started) options.on_engine_started();  // e.g. take SIGINT back from SimGrid
 
   TopologySpec topo_spec;
   topo_spec.gpus_per_node = s.gpus_per_node;
@@ -361,14 +391,23 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
+    if (options.timeseries_window_s > 0.0)
+      slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
   }
+  if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     sg4::Actor::create(fmt::format("replica-{}", i), slot.gpus.front(), [&w, i] { replica_actor(w, i); });
   }
   sg4::Actor::create("source", platform.gpus.front(), [&w] { source_actor(w); });
   sg4::Actor::create("energy-meter", platform.gpus.front(), [&w] { energy_meter_actor(w); });
+  if (options.on_progress || options.interrupt_flag) {
+    const double every_s = options.progress_every_s > 0.0 ? options.progress_every_s : s.duration_s / 1000.0;
+    sg4::Actor::create("monitor", platform.gpus.front(), [&w, every_s] { monitor_actor(w, every_s); });
+  }
   engine.run();
+
+  if (w.interrupted) throw RunInterrupted(w.error);
 
   if (!w.error.empty()) {
     if (w.input_error) throw WorkloadInputError(w.error);
@@ -403,6 +442,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.energy_total_j = replica_energy;
   t.simulated_s = sg4::Engine::get_clock();
   t.skipped_bad_rows = w.source->skipped_bad_rows();
+  result.activity = std::move(w.activity);
   return result;
 }
 

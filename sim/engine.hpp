@@ -2,22 +2,50 @@
 // The SimGrid engine: a source actor that generates requests and hands them to the router, and one
 // actor per replica that runs continuous batching through a ReplicaModel. One simulation per process
 // (SimGrid's engine cannot be restarted): call run_simulation at most once in a process.
+#include <csignal>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "results/records.hpp"
+#include "results/timeseries.hpp"
 #include "sim/scenario.hpp"
 
 namespace tf {
 
+// Where a run stands, for a progress line (simulated figures only; the caller adds wall-clock time).
+struct RunProgress {
+  double simulated_s = 0.0;
+  double duration_s = 0.0;
+  std::size_t arrived = 0;
+  std::size_t finished = 0;
+};
+
 struct RunOptions {
   bool exact_iterations = false;  // one SimGrid step per iteration instead of closed-form stretches
+  double timeseries_window_s = 0.0;  // > 0: the replicas' activity per window of this length (RunResult::activity)
+  // Called every progress_every_s of simulated time from inside the simulation (0: never).
+  std::function<void(const RunProgress&)> on_progress;
+  double progress_every_s = 0.0;
+  // Polled as often (every progress_every_s, or duration/1000 without progress): once non-zero the run stops
+  // and run_simulation throws RunInterrupted. Set from a signal handler.
+  const volatile std::sig_atomic_t* interrupt_flag = nullptr;
+  // Called once SimGrid's engine exists: SimGrid installs its own SIGINT handler (print and exit(1)), so
+  // whoever wants Ctrl-C must install theirs again here.
+  std::function<void()> on_engine_started;
 };
 
 struct RunResult {
   std::vector<RequestRecord> records;  // every request that arrived, in id (arrival) order
   RunTotals totals;
+  ActivityBins activity;               // filled when RunOptions::timeseries_window_s > 0
+};
+
+// The run was stopped through RunOptions::interrupt_flag; what = where it stood.
+class RunInterrupted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 // A scenario that cannot be served (model does not fit, request longer than the KV capacity...).

@@ -6,6 +6,7 @@
 
 #include "sim/commands.hpp"
 #include "sim/compare.hpp"
+#include "sim/report_command.hpp"
 #include "sim/size_command.hpp"
 #include "sim/workload_command.hpp"
 
@@ -25,6 +26,16 @@ int main(int argc, char** argv) {
       ->take_all();
   run_cmd->add_flag("--exact-iterations", run.exact_iterations,
                     "step every iteration instead of computing decode stretches in closed form (slower; for checks)");
+  run_cmd->add_option("--window", run.timeseries_window_s, "seconds per row of timeseries.csv (default 60)")
+      ->check(CLI::PositiveNumber);
+  run_cmd->add_flag("--report", run.report, "also build report.html (plots by gnuplot) in the --out folder");
+  run_cmd->add_flag("--quiet,-q", run.quiet, "no progress line on stderr");
+
+  std::string report_dir;
+  auto* report_cmd = app.add_subcommand(
+      "report", "build report.html (self-contained, SVG plots by gnuplot) from a results folder of run, size or "
+                "compare");
+  report_cmd->add_option("results_dir", report_dir, "folder written by --out")->required();
 
   std::string validate_path;
   std::vector<std::string> validate_overrides;
@@ -75,6 +86,7 @@ int main(int argc, char** argv) {
   size_cmd->add_option("--utilization,-u", size.utilization, "u of the analytic estimate shown beside the answer")
       ->check(CLI::Range(1e-6, 1.0));
   size_cmd->add_option("--out,-o", size.out_dir, "folder for sizing.json and probes.csv");
+  size_cmd->add_flag("--report", size.report, "also build report.html (SLO figures against fleet size) in --out");
 
   tf::CompareCommand compare;
   auto* compare_cmd = app.add_subcommand(
@@ -117,6 +129,7 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run_cmd) return tf::command_run(run);
+  if (*report_cmd) return tf::command_report(report_dir);
   if (*workload_cmd) return tf::command_workload(workload);
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);

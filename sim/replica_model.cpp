@@ -188,6 +188,9 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
 void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   const double length = end_s - start_s;
   if (length <= 0.0) return;
+  if (observer_)
+    observer_(StepActivity{start_s, end_s, static_cast<double>(step_batch_), static_cast<double>(kv_reserved_),
+                           work.iterations, work.flops, work.prompt_tokens, work.output_tokens});
   const double lo = std::max(start_s, window_start_s_);
   const double hi = std::min(end_s, window_end_s_);
   if (hi <= lo) return;

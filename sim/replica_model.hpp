@@ -9,11 +9,13 @@
 // boundary when new work arrives that the batching policy would admit.
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <vector>
 
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
 #include "results/records.hpp"
+#include "results/timeseries.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -80,6 +82,8 @@ class ReplicaModel {
   // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests.
   std::int64_t outstanding_tokens() const { return outstanding_tokens_; }
   const WindowTotals& window_totals() const { return totals_; }
+  // Called with every step as it is accounted, over the whole run (for the time series); none by default.
+  void set_step_observer(std::function<void(const StepActivity&)> observer) { observer_ = std::move(observer); }
 
  private:
   struct Running {
@@ -120,6 +124,7 @@ class ReplicaModel {
   std::int64_t step_prompt_tokens_ = 0;
   std::int64_t step_batch_ = 0;
   WindowTotals totals_;
+  std::function<void(const StepActivity&)> observer_;
 };
 
 }  // namespace tf

@@ -15,6 +15,7 @@
 #include "sim/commands.hpp"
 #include "sim/engine.hpp"
 #include "sim/estimate.hpp"
+#include "sim/report_command.hpp"
 #include "sim/scenario.hpp"
 #include "sim/sizing.hpp"
 
@@ -200,6 +201,10 @@ int command_size(const SizeCommand& cmd) {
       return exit_bad_scenario;
     }
   namespace fs = std::filesystem;
+  if (cmd.report && cmd.out_dir.empty()) {
+    print_error("--report needs --out DIR (the report is built from the files written there)");
+    return exit_bad_scenario;
+  }
   if (!cmd.out_dir.empty()) {
     std::error_code ec;
     fs::create_directories(cmd.out_dir, ec);
@@ -426,11 +431,17 @@ int command_size(const SizeCommand& cmd) {
   if (!cmd.out_dir.empty()) {
     try {
       write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
+      write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
+                            scenario_text(cmd.scenario_path, cmd.overrides));
       write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), out.dump(2) + "\n");
-      std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv)\n";
+      std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
     } catch (const std::exception& e) {
       print_error(e.what());
       return exit_io_error;
+    }
+    if (cmd.report) {
+      const int report_status = make_report(cmd.out_dir);
+      if (report_status != exit_ok) return report_status;
     }
   }
   return status;

@@ -30,6 +30,7 @@ struct SizeCommand {
   double peak_multiple = 4.0;             // for the analytic estimate printed beside the answer
   double utilization = 0.34;
   std::string out_dir;
+  bool report = false;                    // also build report.html in out_dir
 };
 int command_size(const SizeCommand& cmd);
 

@@ -1,0 +1,161 @@
+#include "results/timeseries.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include <fmt/format.h>
+
+#include "results/summary.hpp"
+
+namespace tf {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+// Calls f(bin index, overlap seconds) for every bin of width w that [a, b) overlaps, bins 0 .. n-1 (time
+// beyond the last bin counts in the last one).
+template <class F>
+void spread(double a, double b, double w, std::size_t n, F&& f) {
+  if (!(b > a) || n == 0) return;
+  auto first = static_cast<std::size_t>(std::max(0.0, std::floor(a / w)));
+  for (std::size_t i = std::min(first, n - 1); i < n; ++i) {
+    const double lo = std::max(a, static_cast<double>(i) * w);
+    const double hi = i + 1 == n ? b : std::min(b, static_cast<double>(i + 1) * w);
+    if (hi > lo) f(i, hi - lo);
+    if (hi >= b) break;
+  }
+}
+
+std::size_t bin_of(double t, double w, std::size_t n) {
+  if (!(t > 0.0)) return 0;
+  return std::min(n - 1, static_cast<std::size_t>(std::floor(t / w)));
+}
+
+std::string cell(double v, int digits) {
+  if (std::isnan(v)) return std::string();
+  return fmt::format("{:.{}f}", v, digits);
+}
+
+}  // namespace
+
+ActivityBins::ActivityBins(double window_s) : window_s_(window_s > 0.0 ? window_s : 60.0) {}
+
+void ActivityBins::add(const StepActivity& a) {
+  const double length = a.end_s - a.start_s;
+  if (!(length > 0.0)) return;
+  const auto last = static_cast<std::size_t>(std::floor(a.end_s / window_s_)) + 1;
+  if (bins_.size() < last) bins_.resize(last);
+  spread(a.start_s, a.end_s, window_s_, bins_.size(), [&](std::size_t i, double dt) {
+    const double share = dt / length;
+    Bin& b = bins_[i];
+    b.busy_replica_s += dt;
+    b.batch_request_s += a.batch_requests * dt;
+    b.kv_token_s += a.kv_reserved_tokens * dt;
+    b.iterations += a.iterations * share;
+    b.batched_requests += a.batch_requests * a.iterations * share;
+    b.flops += a.flops * share;
+    b.prompt_tokens += a.prompt_tokens * share;
+    b.output_tokens += a.output_tokens * share;
+  });
+}
+
+std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
+                                            const FleetFacts& fleet, double end_s) {
+  const double w = activity.window_s();
+  double last = end_s;
+  for (const auto& r : records) last = std::max({last, r.arrival_s, r.finished_s});
+  const auto n = static_cast<std::size_t>(std::max(1.0, std::ceil(last / w)));
+  std::vector<TimeseriesRow> rows(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    rows[i].start_s = static_cast<double>(i) * w;
+    rows[i].end_s = i + 1 == n ? std::max(last, rows[i].start_s) : static_cast<double>(i + 1) * w;
+  }
+  auto length = [&](std::size_t i) { return std::max(rows[i].end_s - rows[i].start_s, 1e-12); };
+
+  std::vector<std::vector<double>> ttft(n), tpot(n);
+  std::vector<std::size_t> meeting(n, 0);
+  std::vector<double> offered_tokens(n, 0.0);
+  for (const auto& r : records) {
+    const std::size_t a = bin_of(r.arrival_s, w, n);
+    ++rows[a].arrivals;
+    offered_tokens[a] += static_cast<double>(r.prompt_tokens + r.output_tokens);
+    const double admitted = r.admitted_s >= 0.0 ? r.admitted_s : last;
+    spread(r.arrival_s, admitted, w, n, [&](std::size_t i, double dt) { rows[i].queued_mean += dt; });
+    if (r.admitted_s >= 0.0) {
+      const double finished = r.finished() ? r.finished_s : last;
+      spread(r.admitted_s, finished, w, n, [&](std::size_t i, double dt) { rows[i].running_mean += dt; });
+    }
+    if (!r.finished()) continue;
+    ++rows[bin_of(r.finished_s, w, n)].completions;
+    ttft[a].push_back(r.ttft_s());
+    if (r.output_tokens > 1) tpot[a].push_back(r.tpot_s());
+    const bool ttft_ok = fleet.slo.ttft_p99_s <= 0.0 || r.ttft_s() <= fleet.slo.ttft_p99_s;
+    const bool tpot_ok = fleet.slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= fleet.slo.tpot_p99_s;
+    if (ttft_ok && tpot_ok) ++meeting[a];
+  }
+
+  const auto& bins = activity.bins();
+  const double replicas = std::max(1, fleet.replicas);
+  const double gpus = replicas * std::max(1, fleet.gpus_per_replica);
+  const double kv_capacity = replicas * fleet.kv_capacity_tokens_per_replica;
+  for (std::size_t i = 0; i < n; ++i) {
+    TimeseriesRow& row = rows[i];
+    const double len = length(i);
+    row.queued_mean /= len;
+    row.running_mean /= len;
+    std::sort(ttft[i].begin(), ttft[i].end());
+    std::sort(tpot[i].begin(), tpot[i].end());
+    row.ttft_p50_s = ttft[i].empty() ? kNaN : percentile_sorted(ttft[i], 50.0);
+    row.ttft_p99_s = ttft[i].empty() ? kNaN : percentile_sorted(ttft[i], 99.0);
+    row.tpot_p50_s = tpot[i].empty() ? kNaN : percentile_sorted(tpot[i], 50.0);
+    row.tpot_p99_s = tpot[i].empty() ? kNaN : percentile_sorted(tpot[i], 99.0);
+    row.slo_attainment =
+        row.arrivals == 0 ? kNaN : static_cast<double>(meeting[i]) / static_cast<double>(row.arrivals);
+    row.offered_tokens_per_s = offered_tokens[i] / len;
+    row.capacity_tokens_per_s = fleet.capacity_tokens_per_s;
+    // Activity recorded past the last row (none in a finished run) counts in the last row.
+    ActivityBins::Bin b;
+    if (i < bins.size()) b = bins[i];
+    if (i + 1 == n)
+      for (std::size_t j = n; j < bins.size(); ++j) {
+        b.busy_replica_s += bins[j].busy_replica_s;
+        b.batch_request_s += bins[j].batch_request_s;
+        b.kv_token_s += bins[j].kv_token_s;
+        b.iterations += bins[j].iterations;
+        b.batched_requests += bins[j].batched_requests;
+        b.flops += bins[j].flops;
+        b.prompt_tokens += bins[j].prompt_tokens;
+        b.output_tokens += bins[j].output_tokens;
+      }
+    row.busy_fraction = b.busy_replica_s / (replicas * len);
+    row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
+    row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
+    row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
+    row.served_output_tokens_per_s = b.output_tokens / len;
+    const double busy_gpu_s = b.busy_replica_s * std::max(1, fleet.gpus_per_replica);
+    row.power_w = (fleet.idle_watts_per_gpu * gpus * len +
+                   (fleet.busy_watts_per_gpu - fleet.idle_watts_per_gpu) * busy_gpu_s) /
+                  len;
+  }
+  return rows;
+}
+
+std::string timeseries_csv(const std::vector<TimeseriesRow>& rows) {
+  std::string out =
+      "start_s,end_s,arrivals,completions,queued_mean,running_mean,mean_batch,kv_used_fraction,busy_fraction,"
+      "ttft_p50_s,ttft_p99_s,tpot_p50_s,tpot_p99_s,slo_attainment,offered_tokens_per_s,served_tokens_per_s,"
+      "served_output_tokens_per_s,capacity_tokens_per_s,power_w\n";
+  for (const auto& r : rows) {
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell(r.start_s, 3),
+                       cell(r.end_s, 3), r.arrivals, r.completions, cell(r.queued_mean, 4), cell(r.running_mean, 4),
+                       cell(r.mean_batch, 4), cell(r.kv_used_fraction, 6), cell(r.busy_fraction, 6),
+                       cell(r.ttft_p50_s, 6), cell(r.ttft_p99_s, 6), cell(r.tpot_p50_s, 6), cell(r.tpot_p99_s, 6),
+                       cell(r.slo_attainment, 6), cell(r.offered_tokens_per_s, 3), cell(r.served_tokens_per_s, 3),
+                       cell(r.served_output_tokens_per_s, 3), cell(r.capacity_tokens_per_s, 3), cell(r.power_w, 3));
+  }
+  return out;
+}
+
+}  // namespace tf

@@ -1,0 +1,92 @@
+#pragma once
+// Time series of a run: one row per window of simulated time (one minute by default), written as timeseries.csv.
+//
+// Two sources feed it:
+// - the per-request records (arrivals, completions, queued and running requests as time averages, TTFT/TPOT
+//   percentiles and SLO attainment of the requests that arrived in the window, offered tokens);
+// - the replicas' steps, reported by the replica model as StepActivity and spread over the windows in
+//   proportion to time (busy fraction, mean batch size, KV cache in use, tokens served, power).
+// Plain C++: results/ depends on nothing else of ours.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "results/records.hpp"
+
+namespace tf {
+
+// One step of one replica: an interval during which the batch, and so the KV cache reserved, stayed the same.
+struct StepActivity {
+  double start_s = 0.0, end_s = 0.0;
+  double batch_requests = 0.0;        // requests in the batch
+  double kv_reserved_tokens = 0.0;    // KV cache reserved on the replica during the step
+  double iterations = 0.0;
+  double flops = 0.0;
+  double prompt_tokens = 0.0;         // prefilled during the step
+  double output_tokens = 0.0;         // produced during the step
+};
+
+// Step activity summed per window; steps that straddle a window edge are split in proportion to time.
+class ActivityBins {
+ public:
+  explicit ActivityBins(double window_s = 60.0);
+  double window_s() const { return window_s_; }
+  void add(const StepActivity& a);
+
+  struct Bin {
+    double busy_replica_s = 0.0;
+    double batch_request_s = 0.0;     // integral of the batch size over time
+    double kv_token_s = 0.0;          // integral of the KV tokens reserved over time
+    double iterations = 0.0;
+    double batched_requests = 0.0;    // sum over iterations of the batch size
+    double flops = 0.0;
+    double prompt_tokens = 0.0;
+    double output_tokens = 0.0;
+  };
+  const std::vector<Bin>& bins() const { return bins_; }
+
+ private:
+  double window_s_;
+  std::vector<Bin> bins_;
+};
+
+// What the time series needs to know about the fleet besides the records and the activity.
+struct FleetFacts {
+  int replicas = 0;
+  int gpus_per_replica = 1;
+  double kv_capacity_tokens_per_replica = 0.0;
+  double idle_watts_per_gpu = 0.0;
+  double busy_watts_per_gpu = 0.0;
+  double capacity_tokens_per_s = 0.0;  // prompt + output tokens/s the fleet serves when saturated (0: unknown)
+  SloTargets slo;
+};
+
+struct TimeseriesRow {
+  double start_s = 0.0, end_s = 0.0;
+  std::size_t arrivals = 0;           // requests that arrived in [start, end)
+  std::size_t completions = 0;        // requests that finished in [start, end) (the last window also takes its end)
+  double queued_mean = 0.0;           // time average of requests arrived and not yet admitted
+  double running_mean = 0.0;          // time average of requests admitted and not yet finished
+  double mean_batch = 0.0;            // requests per iteration, iteration-weighted (0 when no iteration)
+  double kv_used_fraction = 0.0;      // time average of KV reserved over the fleet's KV capacity
+  double busy_fraction = 0.0;         // busy replica-seconds over replicas x window length
+  // Latency of the requests that arrived in the window (unfinished ones left out); NaN when there are none.
+  double ttft_p50_s = 0.0, ttft_p99_s = 0.0, tpot_p50_s = 0.0, tpot_p99_s = 0.0;
+  double slo_attainment = 0.0;        // share of the window's arrivals meeting both per-request targets; NaN if none
+  double offered_tokens_per_s = 0.0;  // prompt + output tokens of the window's arrivals, per second
+  double served_tokens_per_s = 0.0;   // prompt tokens prefilled + output tokens produced in the window, per second
+  double served_output_tokens_per_s = 0.0;
+  double capacity_tokens_per_s = 0.0;
+  double power_w = 0.0;               // mean power of the fleet's GPUs in the window
+};
+
+// Rows from time 0 to the end of the run (`end_s`, the last event), `activity.window_s()` apart; the last one
+// may be shorter.
+std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
+                                            const FleetFacts& fleet, double end_s);
+
+// The CSV text, one row per window, with a header line; empty cells for NaN. Fixed formatting: the same rows
+// give the same bytes.
+std::string timeseries_csv(const std::vector<TimeseriesRow>& rows);
+
+}  // namespace tf

@@ -1,0 +1,346 @@
+// The offline report (results/report.cpp, `tokenfleet report`, `run --report`, `size --report`), and runs that
+// are stopped part-way (Ctrl-C, SIGTERM) and the progress line.
+#include <catch2/catch.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <regex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "helpers.hpp"
+
+using namespace tf::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+bool have(const std::string& tool) { return run_command("command -v " + tool + " >/dev/null").exit_code == 0; }
+
+// Every src="..." and href="..." of the page (only relative paths expected).
+std::vector<std::string> references(const std::string& html) {
+  std::vector<std::string> refs;
+  const std::regex re(R"re((?:src|href)="([^"]*)")re");
+  for (auto it = std::sregex_iterator(html.begin(), html.end(), re); it != std::sregex_iterator(); ++it)
+    refs.push_back((*it)[1].str());
+  return refs;
+}
+
+// The data points a gnuplot script's inline data blocks hold.
+std::size_t data_points(const std::string& gp) {
+  std::size_t n = 0;
+  bool in_block = false;
+  std::istringstream in(gp);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("$d", 0) == 0 && line.find("<< EOD") != std::string::npos) in_block = true;
+    else if (line == "EOD") in_block = false;
+    else if (in_block && !line.empty()) ++n;
+  }
+  return n;
+}
+
+// The longest polyline (number of segments) gnuplot drew inside a plot group of an SVG: data, not axes.
+std::size_t longest_data_path(const std::string& svg) {
+  std::size_t best = 0;
+  std::size_t pos = 0;
+  while ((pos = svg.find("<g id=\"gnuplot_plot_", pos)) != std::string::npos) {
+    const std::size_t end = svg.find("</g>\n\t</g>", pos);
+    const std::string group = svg.substr(pos, end == std::string::npos ? std::string::npos : end - pos);
+    std::size_t segs = 0;
+    for (std::size_t i = 0; (i = group.find(" L", i)) != std::string::npos; ++i) ++segs;
+    std::size_t uses = 0;
+    for (std::size_t i = 0; (i = group.find("<use ", i)) != std::string::npos; ++i) ++uses;
+    best = std::max({best, segs, uses});
+    pos += 10;
+  }
+  return best;
+}
+
+// Checks a built report folder: the page, its references, its plots.
+void check_report(const std::string& dir, std::size_t min_plots, const std::vector<std::string>& must_contain) {
+  const std::string html = read_file(dir + "/report.html");
+  REQUIRE(!html.empty());
+  CHECK(html.find("<title>") != std::string::npos);
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("http://") == std::string::npos);
+  CHECK(html.find("https://") == std::string::npos);
+  CHECK(html.find("@import") == std::string::npos);
+  for (const auto& s : must_contain) {
+    INFO(s);
+    CHECK(html.find(s) != std::string::npos);
+  }
+  std::size_t plots = 0;
+  for (const auto& ref : references(html)) {
+    INFO(ref);
+    CHECK(ref.find("://") == std::string::npos);
+    CHECK(fs::exists(fs::path(dir) / ref));
+    if (ref.size() > 4 && ref.substr(ref.size() - 4) == ".svg") {
+      ++plots;
+      const std::string svg = read_file(dir + "/" + ref);
+      CHECK(svg.find("<script") == std::string::npos);
+      CHECK(svg.find("href='http") == std::string::npos);
+      CHECK(svg.find("<title>") != std::string::npos);
+      // Axis labels and a legend: the script sets both labels and titles every series.
+      const std::string gp = read_file(dir + "/" + ref.substr(0, ref.size() - 4) + ".gp");
+      CHECK(gp.find("set xlabel '") != std::string::npos);
+      CHECK(gp.find("set ylabel '") != std::string::npos);
+      CHECK(gp.find("set title '") != std::string::npos);
+      CHECK(gp.find(" title '") != std::string::npos);
+      CHECK(std::regex_search(gp, std::regex(R"(set [xy]label '[^']*\([^)]+\))")));  // units in parentheses
+      CHECK(data_points(gp) >= 1);
+      CHECK(longest_data_path(svg) >= 1);
+    }
+  }
+  CHECK(plots >= min_plots);
+}
+
+// Decodes an 8-bit RGB or RGBA, non-interlaced PNG (what Chromium writes) into grey levels.
+bool decode_png_grey(const std::string& png, std::uint32_t& width, std::uint32_t& height, std::vector<double>& grey) {
+  if (png.size() < 8 || png.compare(0, 8, "\x89PNG\r\n\x1a\n") != 0) return false;
+  auto be32 = [&](std::size_t at) {
+    return (std::uint32_t(std::uint8_t(png[at])) << 24) | (std::uint32_t(std::uint8_t(png[at + 1])) << 16) |
+           (std::uint32_t(std::uint8_t(png[at + 2])) << 8) | std::uint32_t(std::uint8_t(png[at + 3]));
+  };
+  std::string idat;
+  int depth = 0, colour = 0, interlace = 0;
+  for (std::size_t at = 8; at + 8 <= png.size();) {
+    const std::uint32_t len = be32(at);
+    const std::string type = png.substr(at + 4, 4);
+    if (type == "IHDR") {
+      width = be32(at + 8);
+      height = be32(at + 12);
+      depth = std::uint8_t(png[at + 16]);
+      colour = std::uint8_t(png[at + 17]);
+      interlace = std::uint8_t(png[at + 20]);
+    } else if (type == "IDAT") {
+      idat += png.substr(at + 8, len);
+    }
+    at += 12 + len;
+  }
+  if (depth != 8 || (colour != 2 && colour != 6) || interlace != 0) return false;
+  const std::size_t bpp = colour == 6 ? 4 : 3, stride = width * bpp;
+  std::vector<unsigned char> raw((stride + 1) * height);
+  uLongf raw_len = raw.size();
+  if (uncompress(raw.data(), &raw_len, reinterpret_cast<const Bytef*>(idat.data()), idat.size()) != Z_OK) return false;
+  std::vector<unsigned char> prev(stride, 0), cur(stride);
+  grey.clear();
+  for (std::uint32_t y = 0; y < height; ++y) {
+    const unsigned char* line = raw.data() + y * (stride + 1);
+    const int filter = line[0];
+    for (std::size_t x = 0; x < stride; ++x) {
+      const int a = x >= bpp ? cur[x - bpp] : 0, b = prev[x], c = x >= bpp ? prev[x - bpp] : 0;
+      int v = line[1 + x];
+      switch (filter) {
+        case 1: v += a; break;
+        case 2: v += b; break;
+        case 3: v += (a + b) / 2; break;
+        case 4: {
+          const int p = a + b - c, pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
+          v += (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+          break;
+        }
+        default: break;
+      }
+      cur[x] = static_cast<unsigned char>(v & 0xff);
+    }
+    for (std::size_t x = 0; x < width; ++x)
+      grey.push_back((cur[x * bpp] + cur[x * bpp + 1] + cur[x * bpp + 2]) / 3.0);
+    prev.swap(cur);
+  }
+  return true;
+}
+
+const std::string kSmall = " --set duration_s=240 --set warmup_s=30";
+
+}  // namespace
+
+TEST_CASE("run --report builds a page whose references exist and whose plots hold data", "[report]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("report");
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = run_command(binary() + " run -q --report --out " + out + kSmall);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("report written to"));
+  WARN("run --report of a 240 s scenario took " << wall_s << " s of wall-clock time");
+  // Nine plots: load, TTFT, TPOT, CDF, batch, KV, queue, attainment, power; the summary and the scenario.
+  check_report(out, 9, {"Summary", "Scenario", "p99", "--set duration_s=240", "plots/load.svg", "plots/cdf.svg",
+                        "plots/ttft.svg", "plots/tpot.svg", "plots/kv.svg", "plots/queue.svg", "plots/batch.svg"});
+  // The load plot marks the peak; the TTFT plot shows the target.
+  CHECK(read_file(out + "/plots/load.gp").find("peak") != std::string::npos);
+  CHECK(read_file(out + "/plots/ttft.gp").find("target p99 2000.0 ms") != std::string::npos);
+
+  // `tokenfleet report DIR` rebuilds the same page, byte for byte.
+  const std::string first = read_file(out + "/report.html"), load = read_file(out + "/plots/load.svg");
+  const auto again = run_command(binary() + " report " + out);
+  INFO(again.output);
+  REQUIRE(again.exit_code == 0);
+  CHECK(read_file(out + "/report.html") == first);
+  CHECK(read_file(out + "/plots/load.svg") == load);
+  fs::remove_all(out);
+}
+
+TEST_CASE("tokenfleet report refuses a folder without results - and run --report needs --out", "[report]") {
+  const std::string empty = temp_dir("report-empty");
+  const auto r = run_command(binary() + " report " + empty);
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("holds no results"));
+  CHECK(!fs::exists(empty + "/report.html"));
+  const auto missing = run_command(binary() + " report " + empty + "/nope");
+  CHECK(missing.exit_code == 2);
+  const auto no_out = run_command(binary() + " run --report" + kSmall);
+  CHECK(no_out.exit_code == 2);
+  CHECK_THAT(no_out.output, Catch::Matchers::Contains("--report needs --out"));
+  fs::remove_all(empty);
+}
+
+TEST_CASE("size --report plots SLO figures against fleet size with the answer and the estimate", "[report]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("size-report");
+  const auto r = run_command(binary() + " size -j 2 --report --out " + out +
+                             " --set duration_s=120 --set warmup_s=10 --set workload.arrival.rate_per_s=30");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  check_report(out, 3, {"Fleet size", "analytic estimate", "plots/size-ttft.svg", "plots/size-tpot.svg",
+                        "plots/size-attainment.svg", "Scenario"});
+  const std::string gp = read_file(out + "/plots/size-ttft.gp");
+  CHECK(gp.find(": answer ") != std::string::npos);
+  CHECK(gp.find(": analytic estimate ") != std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST_CASE("the report renders in headless Chromium and the screenshot is not blank", "[report][chromium]") {
+  std::string chromium;
+  for (const char* c : {"chromium", "chromium-browser", "google-chrome"})
+    if (have(c)) {
+      chromium = c;
+      break;
+    }
+  if (chromium.empty() || !have("gnuplot")) {
+    WARN("skipped: chromium or gnuplot is not installed (apt-get install chromium gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("report-shot");
+  REQUIRE(run_command(binary() + " run -q --report --out " + out + kSmall).exit_code == 0);
+  const std::string profile = temp_dir("chromium-profile");
+  const std::string png = out + "/shot.png";
+  const auto shot = run_command(
+      "timeout 120 " + chromium +
+      " --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
+      "--disable-component-update --disable-sync --user-data-dir=" + profile + " --screenshot=" + png +
+      " --window-size=1400,2000 file://" + fs::absolute(out + "/report.html").string());
+  INFO(shot.output);
+  REQUIRE(shot.exit_code == 0);
+  std::uint32_t w = 0, h = 0;
+  std::vector<double> grey;
+  REQUIRE(decode_png_grey(read_file(png), w, h, grey));
+  CHECK(w == 1400);
+  CHECK(h == 2000);
+  REQUIRE(grey.size() == static_cast<std::size_t>(w) * h);
+  double mean = 0;
+  std::size_t dark = 0;
+  for (double g : grey) {
+    mean += g;
+    if (g < 128) ++dark;
+  }
+  mean /= static_cast<double>(grey.size());
+  double var = 0;
+  for (double g : grey) var += (g - mean) * (g - mean);
+  var /= static_cast<double>(grey.size());
+  INFO("mean " << mean << " variance " << var << " dark pixels " << dark);
+  CHECK(var > 100.0);                          // not one flat colour
+  CHECK(dark > grey.size() / 200);             // text and lines, more than 0.5 % of the page
+  CHECK(mean > 128.0);                         // a light page, not an error screen of one colour
+  fs::remove_all(out);
+  fs::remove_all(profile);
+}
+
+namespace {
+
+// Starts the binary with `args` (stdout and stderr to `log`), signals it after `after_s`, and returns its exit code.
+int run_and_signal(const std::vector<std::string>& args, const std::string& log, int sig, double after_s) {
+  std::fflush(nullptr);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "w", stdout);
+    (void)f;
+    dup2(fileno(stdout), 2);
+    std::vector<char*> argv;
+    std::string bin = binary();
+    argv.push_back(bin.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
+  kill(pid, sig);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
+}
+
+}  // namespace
+
+TEST_CASE("SIGINT and SIGTERM stop a run part-way with a message and no complete-looking summary", "[interrupt]") {
+  for (const int sig : {SIGINT, SIGTERM}) {
+    const std::string out = temp_dir("interrupt");
+    write_file(out + "/summary.json", "{\"from\": \"an earlier run\"}\n");  // must not survive as this run's
+    const std::string log = out + "/log.txt";
+    // About 4 million requests: far longer than the 1.5 s before the signal.
+    const int code = run_and_signal({"run", "--out", out, "--set", "duration_s=200000"}, log, sig, 1.5);
+    const std::string text = read_file(log);
+    INFO("signal " << sig << "\n" << text);
+    CHECK(code == 128 + sig);
+    CHECK_THAT(text, Catch::Matchers::Contains("interrupted"));
+    CHECK_THAT(text, Catch::Matchers::Contains("no results written"));
+    CHECK(!fs::exists(out + "/summary.json"));
+    CHECK(!fs::exists(out + "/requests.csv"));
+    CHECK(!fs::exists(out + "/timeseries.csv"));
+    for (const auto& e : fs::directory_iterator(out)) {
+      INFO(e.path());
+      CHECK(e.path().filename().string().find(".tmp") == std::string::npos);
+    }
+    fs::remove_all(out);
+  }
+}
+
+TEST_CASE("the progress line shows on a terminal only and --quiet turns it off", "[progress]") {
+  if (!have("script")) {
+    WARN("skipped: util-linux's script is not installed");
+    return;
+  }
+  // Not a terminal: no progress line even for a long run (stopped after 3 s).
+  const auto pipe = run_command("timeout -s INT 3 " + binary() + " run --set duration_s=200000");
+  INFO(pipe.output);
+  CHECK(pipe.output.find("requests done") == std::string::npos);
+  CHECK_THAT(pipe.output, Catch::Matchers::Contains("interrupted"));
+  // A terminal (script gives the run a pseudo-terminal): the line shows after two seconds.
+  const auto tty = run_command("script -qec 'timeout -s INT 4 " + binary() + " run --set duration_s=200000' /dev/null");
+  INFO(tty.output);
+  CHECK_THAT(tty.output, Catch::Matchers::Contains("requests done of"));
+  CHECK_THAT(tty.output, Catch::Matchers::Contains("left"));
+  const auto quiet =
+      run_command("script -qec 'timeout -s INT 4 " + binary() + " run --quiet --set duration_s=200000' /dev/null");
+  INFO(quiet.output);
+  CHECK(quiet.output.find("requests done") == std::string::npos);
+  CHECK_THAT(quiet.output, Catch::Matchers::Contains("interrupted"));
+}
