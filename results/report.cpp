@@ -692,12 +692,29 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
     body += "</tr>\n";
   }
   body += "</table>\n";
+  // Bars are labelled "batching / router" when the file has both columns (tokenfleet compare's compare.csv).
+  const bool two_labels = t.header.size() > 1 && t.header[0] == "batching" && t.header[1] == "router";
   std::string xtics = "set xtics (";
   for (std::size_t r = 0; r < t.rows(); ++r)
-    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_quote(t.cells[r][0]), r);
+    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_quote(two_labels ? t.cells[r][0] + " / " + t.cells[r][1] : t.cells[r][0]), r);
   xtics += ") rotate by -20";
+  // The figures worth a plot, with their units; other columns (flags, less telling percentiles) stay in the table.
+  static const std::vector<std::pair<std::string, std::string>> units = {
+      {"requests_per_s", "requests per second"}, {"output_tokens_per_s", "output tokens per second"},
+      {"ttft_p50_s", "TTFT p50 (s)"},           {"ttft_p99_s", "TTFT p99 (s)"},
+      {"tpot_p50_s", "TPOT p50 (s)"},           {"tpot_p99_s", "TPOT p99 (s)"},
+      {"e2e_p99_s", "end to end p99 (s)"},      {"slo_attainment", "SLO attainment (share of requests)"},
+      {"mfu", "MFU (fraction of peak FLOP/s)"}, {"busy_fraction", "busy fraction"},
+      {"preemptions", "preemptions (count)"},  {"rejected", "rejected requests (count)"}};
+  const bool known_layout = two_labels;
   for (std::size_t c = 1; c < t.header.size(); ++c) {
     const std::string& name = t.header[c];
+    std::string ylabel = name;
+    if (known_layout) {
+      const auto u = std::find_if(units.begin(), units.end(), [&](const auto& e) { return e.first == name; });
+      if (u == units.end()) continue;
+      ylabel = u->second;
+    }
     Series s{name, {}, {}, "with boxes fs solid 0.6 lc rgb '#1f77b4'"};
     for (std::size_t r = 0; r < t.rows(); ++r) {
       s.x.push_back(static_cast<double>(r));
@@ -706,10 +723,12 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
     if (finite_points(s) == 0) continue;
     std::string safe;
     for (char ch : name) safe += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '-';
-    Plot p{"compare-" + safe, name + " by " + t.header[0], t.header[0], name, "", {s}, {}, ""};
+    Plot p{"compare-" + safe, name + (two_labels ? " by batching and router" : " by " + t.header[0]),
+           two_labels ? "batching / router" : t.header[0], ylabel, "", {s}, {}, ""};
     p.extra.push_back(xtics);
     p.extra.push_back("set boxwidth 0.6\nset yrange [0:*]\nset xrange [-0.6:" + fmt::format("{}", t.rows() - 0.4) + "]");
-    p.caption = name + " for each " + t.header[0] + " (same workload, same random numbers).";
+    p.caption = name + " for each " + (two_labels ? std::string("policy") : t.header[0]) +
+                " (same workload, same random numbers).";
     if (plotter.render(p, notes)) body += figure(p);
   }
   plots.insert(plots.end(), plotter.written().begin(), plotter.written().end());

@@ -14,6 +14,7 @@
 #include "sim/child_process.hpp"
 #include "sim/commands.hpp"
 #include "sim/engine.hpp"
+#include "sim/report_command.hpp"
 
 namespace tf {
 
@@ -167,6 +168,10 @@ int command_compare(const CompareCommand& cmd) {
     print_error(e.what());
     return exit_unservable;
   }
+  if (cmd.report && cmd.out_dir.empty()) {
+    print_error("--report needs --out DIR");
+    return exit_bad_scenario;
+  }
   if (cmd.policies.empty() && cmd.routers.empty()) {
     print_error("compare needs --policies a,b,... and/or --routers a,b,...");
     return exit_bad_scenario;
@@ -199,6 +204,10 @@ int command_compare(const CompareCommand& cmd) {
     try {
       write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
       std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
+      if (cmd.report) {
+        const int rc = make_report(cmd.out_dir);
+        if (rc != exit_ok) return rc;
+      }
     } catch (const std::exception& e) {
       print_error(e.what());
       return exit_io_error;

@@ -31,6 +31,7 @@ struct CompareCommand {
   std::vector<std::string> routers;
   int jobs = 0;
   std::string out_dir;
+  bool report = false;  // also build report.html in out_dir
 };
 int command_compare(const CompareCommand& cmd);
 

@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores)")->check(CLI::Range(1, 256));
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
+  compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
 
   auto* calibrate_cmd = app.add_subcommand(
       "calibrate", "compare the cost model's defaults with published serving figures (throughput, TTFT)");

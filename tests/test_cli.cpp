@@ -232,3 +232,34 @@ TEST_CASE("tokenfleet estimate --preset huafu-2024 prints the report's three num
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.output, Catch::Matchers::Contains("unknown field"));
 }
+
+TEST_CASE("tokenfleet compare prints one row per policy and writes compare.csv and a report", "[cli][compare]") {
+  const std::string out = temp_dir("compare");
+  const auto r = run_command(binary() + " compare --jobs 2 --policies continuous,static --routers round-robin,least-tokens"
+                             " --out " + out + " --report" + kShort);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto rows = parse_csv(read_file(out + "/compare.csv"));
+  REQUIRE(rows.size() == 5);  // header and 2 x 2 combinations
+  CHECK(rows[1][0] == "continuous");
+  CHECK(rows[1][1] == "round-robin");
+  CHECK(rows[4][0] == "static");
+  CHECK(rows[4][1] == "least-tokens");
+  const std::string html = read_file(out + "/report.html");
+  REQUIRE(!html.empty());
+  // Every plot the page references exists.
+  std::size_t pos = 0, referenced = 0;
+  while ((pos = html.find("\"plots/", pos)) != std::string::npos) {
+    ++pos;  // past the quote
+    const auto end = html.find_first_of("\"'", pos);
+    const std::string file = html.substr(pos, end - pos);
+    CHECK(fs::exists(out + "/" + file));
+    ++referenced;
+    pos = end;
+  }
+  CHECK(referenced >= 8);
+  const auto bad = run_command(binary() + " compare --policies continuous,telepathic" + kShort);
+  CHECK(bad.exit_code == 2);
+  CHECK_THAT(bad.output, Catch::Matchers::Contains("telepathic") && Catch::Matchers::Contains("known"));
+  fs::remove_all(out);
+}
