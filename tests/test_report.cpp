@@ -344,3 +344,25 @@ TEST_CASE("the progress line shows on a terminal only and --quiet turns it off",
   CHECK(quiet.output.find("requests done") == std::string::npos);
   CHECK_THAT(quiet.output, Catch::Matchers::Contains("interrupted"));
 }
+
+TEST_CASE("a compare.csv gets one bar chart per figure - the compare --report hook", "[report]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("compare-report");
+  write_file(out + "/compare.csv",
+             "policy,ttft_p99_s,tpot_p99_s,attainment\ncontinuous,0.19,0.014,1.0\nstatic,0.9,0.02,0.97\n");
+  const auto r = run_command(binary() + " report " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = read_file(out + "/report.html");
+  CHECK(html.find("Policies side by side") != std::string::npos);
+  CHECK(html.find("<td>static</td>") != std::string::npos);
+  for (const char* f : {"compare-ttft-p99-s", "compare-tpot-p99-s", "compare-attainment"}) {
+    INFO(f);
+    CHECK(fs::exists(out + "/plots/" + f + ".svg"));
+    CHECK(data_points(read_file(out + "/plots/" + f + ".gp")) == 2);
+  }
+  fs::remove_all(out);
+}
