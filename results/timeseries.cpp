@@ -82,7 +82,9 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
     ++rows[a].arrivals;
     offered_tokens[a] += static_cast<double>(r.prompt_tokens + r.output_tokens);
     const double admitted = r.admitted_s >= 0.0 ? r.admitted_s : last;
-    spread(r.arrival_s, admitted, w, n, [&](std::size_t i, double dt) { rows[i].queued_mean += dt; });
+    // A rejected request never waited in a queue.
+    if (!r.rejected)
+      spread(r.arrival_s, admitted, w, n, [&](std::size_t i, double dt) { rows[i].queued_mean += dt; });
     if (r.admitted_s >= 0.0) {
       const double finished = r.finished() ? r.finished_s : last;
       spread(r.admitted_s, finished, w, n, [&](std::size_t i, double dt) { rows[i].running_mean += dt; });

@@ -187,12 +187,17 @@ int command_compare(const CompareCommand& cmd) {
     fs::remove(fs::path(cmd.out_dir) / "compare.csv", ec);
   }
   const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  install_interrupt_handlers();
   std::vector<CompareRow> rows;
   try {
     rows = run_compare(s, cmd.policies, cmd.routers, jobs);
   } catch (const ScenarioError& e) {
     print_error(e.what());
     return exit_bad_scenario;
+  }
+  if (*interrupt_flag() != 0) {
+    print_error(fmt::format("interrupted ({}); no results written", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C"));
+    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
   }
   std::cout << fmt::format("Comparing on scenario '{}' ({}): the same requests under each policy, seed {}\n\n", s.name,
                            s.source, s.seed)

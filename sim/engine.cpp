@@ -75,8 +75,8 @@ struct World {
       loads[i].running_requests = slot.model->running_requests();
       loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size();
       loads[i].idle = slot.idle;
-      loads[i].outstanding_tokens = slot.model->outstanding_tokens() + slot.waiting_tokens;
-      loads[i].kv_used_fraction = static_cast<double>(slot.model->kv_reserved_tokens()) /
+      loads[i].outstanding_tokens = slot.model->outstanding_tokens_at(now) + slot.waiting_tokens;
+      loads[i].kv_used_fraction = static_cast<double>(slot.model->kv_reserved_tokens_at(now)) /
                                   static_cast<double>(std::max<std::int64_t>(1, slot.model->kv_capacity_tokens()));
       if (central_queue && !slot.idle) {
         loads[i].has_room = slot.model->could_admit(central, now);
@@ -170,11 +170,10 @@ void replica_actor(World& w, int index) {
     std::deque<Request>& queue = w.queue_of(slot);
     const double now = sg4::Engine::get_clock();
     const std::size_t queued_before = queue.size();
-    const std::int64_t outstanding_before = model.outstanding_tokens();
     const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
     // Requests taken (or, after a preemption, given back) change the queue and its tokens.
     w.waiting_total = w.waiting_total + queue.size() - queued_before;
-    if (!w.router->central_queue()) slot.waiting_tokens -= model.outstanding_tokens() - outstanding_before;
+    if (!w.router->central_queue()) slot.waiting_tokens += model.last_queue_tokens_delta();
     // The head of the central queue changed and more wait: it goes to whoever can take it first.
     if (w.router->central_queue() && queue.size() != queued_before) w.wake_for_central_head();
     if (step.kind == ReplicaModel::StepKind::none) {

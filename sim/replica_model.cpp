@@ -32,6 +32,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   step_ = Step{};
   step_.start_s = step_.end_s = now_s;
   wake_at_s_ = std::numeric_limits<double>::infinity();
+  queue_tokens_delta_ = 0;
   if (!waiting.empty()) {
     if (block_tokens_ > 0) preempt_to_fit(waiting);
     const ReplicaView v = view();
@@ -40,6 +41,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     for (std::size_t i = 0; i < d.admit && !waiting.empty(); ++i) {
       const Request r = waiting.front();
       waiting.pop_front();
+      queue_tokens_delta_ -= r.prompt_tokens + r.output_tokens;
       Running run;
       run.record.id = r.id;
       run.record.arrival_s = r.arrival_s;
@@ -133,6 +135,22 @@ std::int64_t ReplicaModel::iterations_by(double t_s) const {
   return std::min(j, step_.iterations);
 }
 
+std::int64_t ReplicaModel::decode_iterations_ended_by(double now_s) const {
+  if (step_.kind != StepKind::decode || now_s <= step_.start_s) return 0;
+  if (now_s >= step_.end_s) return step_.iterations;
+  return std::min(step_.iterations, cost_.decode_iterations_done(step_batch_, context_tokens_, now_s - step_.start_s));
+}
+
+std::int64_t ReplicaModel::outstanding_tokens_at(double now_s) const {
+  return outstanding_tokens_ - decode_iterations_ended_by(now_s) * step_batch_;
+}
+
+std::int64_t ReplicaModel::kv_reserved_tokens_at(double now_s) const {
+  if (block_tokens_ <= 0) return kv_reserved_;
+  const std::int64_t j = decode_iterations_ended_by(now_s);
+  return j > 0 ? paged_blocks_tokens(j) : kv_reserved_;
+}
+
 double ReplicaModel::next_boundary_after(double t_s) const {
   if (step_.kind == StepKind::none) return t_s;
   if (step_.kind != StepKind::decode || t_s >= step_.end_s) return std::max(t_s, step_.end_s);
@@ -178,6 +196,7 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
     back.admitted_s = v.record.admitted_s;
     back.first_token_s = v.record.first_token_s;
     waiting.push_front(back);
+    queue_tokens_delta_ += back.prompt_tokens + back.output_tokens;
     if (v.prefilled == v.prefill_target) context_tokens_ -= v.prefill_target + v.generated - v.g0;
     outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
     ++preemptions_;

@@ -79,8 +79,15 @@ class ReplicaModel {
   int running_requests() const { return static_cast<int>(running_.size()); }
   std::int64_t kv_reserved_tokens() const { return kv_reserved_; }
   std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
-  // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests.
+  // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests, as of the
+  // last boundary; and as of `now_s`, counting the iterations of the current decode stretch ended by then
+  // (so that routers see the same load in the event mode and in --exact-iterations).
   std::int64_t outstanding_tokens() const { return outstanding_tokens_; }
+  std::int64_t outstanding_tokens_at(double now_s) const;
+  std::int64_t kv_reserved_tokens_at(double now_s) const;
+  // What the last begin_step took from its queue and gave back to it (preemptions), in prompt + output
+  // tokens of those requests.
+  std::int64_t last_queue_tokens_delta() const { return queue_tokens_delta_; }
   const WindowTotals& window_totals() const { return totals_; }
   // Called with every step as it is accounted, over the whole run (for the time series); none by default.
   void set_step_observer(std::function<void(const StepActivity&)> observer) { observer_ = std::move(observer); }
@@ -117,6 +124,8 @@ class ReplicaModel {
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;
   std::int64_t block_tokens_ = 0;
+  std::int64_t queue_tokens_delta_ = 0;
+  std::int64_t decode_iterations_ended_by(double now_s) const;
   std::int64_t preemptions_ = 0;
   double recomputed_tokens_ = 0.0;
   Step step_;

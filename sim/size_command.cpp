@@ -17,6 +17,7 @@
 #include "sim/estimate.hpp"
 #include "sim/report_command.hpp"
 #include "sim/scenario.hpp"
+#include "sim/report_command.hpp"
 #include "sim/sizing.hpp"
 
 namespace tf {
@@ -170,7 +171,23 @@ std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w) {
 
 }  // namespace
 
+namespace {
+int size_command(const SizeCommand& cmd);
+}  // namespace
+
 int command_size(const SizeCommand& cmd) {
+  try {
+    return size_command(cmd);
+  } catch (const RunInterrupted& e) {  // Ctrl-C or SIGTERM during a search: no results written
+    print_error(fmt::format("interrupted ({}): {}; no results written",
+                            interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C", e.what()));
+    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
+  }
+}
+
+namespace {
+
+int size_command(const SizeCommand& cmd) {
   Scenario base;
   try {
     base = load(cmd.scenario_path, cmd.overrides);
@@ -178,6 +195,7 @@ int command_size(const SizeCommand& cmd) {
     print_error(e.what());
     return exit_bad_scenario;
   }
+  install_interrupt_handlers();
   SizingOptions o;
   if (cmd.window == "whole" || cmd.window == "day") {
     o.window = SizingWindow::whole;
@@ -446,5 +464,7 @@ int command_size(const SizeCommand& cmd) {
   }
   return status;
 }
+
+}  // namespace
 
 }  // namespace tf

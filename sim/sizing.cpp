@@ -16,6 +16,7 @@
 #include "results/summary.hpp"
 #include "sim/engine.hpp"
 #include "sim/replica_model.hpp"
+#include "sim/report_command.hpp"
 #include "workloads/generator.hpp"
 
 namespace tf {
@@ -306,7 +307,10 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o) {
       if (cache.count(n)) continue;
       for (int k = 0; k < seeds; ++k) todo.emplace_back(n, s.seed + static_cast<std::uint64_t>(k));
     }
+    if (*interrupt_flag() != 0) throw RunInterrupted("the fleet search was interrupted");
     const auto probes = run_probes(s, todo, o.jobs);
+    // Ctrl-C or SIGTERM (install_interrupt_handlers): stop the search between rounds of probes.
+    if (*interrupt_flag() != 0) throw RunInterrupted("the fleet search was interrupted");
     for (const auto& p : probes) {
       cache[p.replicas].push_back(p);
       result.probes.push_back(p);

@@ -123,6 +123,16 @@ TEST_CASE("the central queue with KV-limited replicas gives the same latencies i
       100);
 }
 
+TEST_CASE("load-aware routers see the same loads in both modes", "[cli][exact]") {
+  for (const char* router : {"least-tokens", "least-kv", "join-shortest-queue"})
+    check_exact_equals_events(kShort + " --set policy.router=" + router + " --set policy.kv_cache=paged"
+                                       " --set model.name=llama-3.1-70b --set hardware.dtype=fp8"
+                                       " --set workload.arrival.rate_per_s=1.5 --set fleet.replicas=3"
+                                       " --set 'workload.prompt_tokens={dist=\"uniform\",low=200,high=2500}'"
+                                       " --set 'workload.output_tokens={dist=\"uniform\",low=50,high=1500}'",
+                              100);
+}
+
 TEST_CASE("a paged KV cache with preemptions gives the same latencies in both modes", "[cli][exact][kv]") {
   const std::string sets =
       " --set duration_s=300 --set warmup_s=30 --set model.name=llama-3.1-70b --set hardware.dtype=fp8"
@@ -261,5 +271,18 @@ TEST_CASE("tokenfleet compare prints one row per policy and writes compare.csv a
   const auto bad = run_command(binary() + " compare --policies continuous,telepathic" + kShort);
   CHECK(bad.exit_code == 2);
   CHECK_THAT(bad.output, Catch::Matchers::Contains("telepathic") && Catch::Matchers::Contains("known"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("Ctrl-C during tokenfleet size stops the search with a message and writes nothing", "[cli][sizing][signals]") {
+  const std::string out = temp_dir("size-int");
+  const auto r = run_command("timeout --preserve-status -s INT 2 " + binary() + " size " + source_dir() +
+                             "/scenarios/chat-day.toml --set duration_s=7200 --set slo.ttft_p99_s=1"
+                             " --set slo.tpot_p99_s=0.05 --jobs 1 --out " + out);
+  INFO(r.output);
+  CHECK(r.exit_code == 130);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("interrupted"));
+  CHECK_FALSE(fs::exists(out + "/sizing.json"));
+  CHECK_FALSE(fs::exists(out + "/probes.csv"));
   fs::remove_all(out);
 }

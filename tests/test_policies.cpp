@@ -256,6 +256,19 @@ TEST_CASE("every router sends each request to a replica and load-aware ones avoi
   }
   for (const char* name : {"join-shortest-queue", "least-tokens", "least-kv"})
     CHECK(make_router(name, 1)->route(Request{}, loads) == 2);
+  // Each load-aware router reads its own figure: make a different replica best on each.
+  std::vector<ReplicaLoad> mixed(4);
+  for (auto& l : mixed) l = ReplicaLoad{10, 5, false, false, 0.0, 10000, 0.8};
+  mixed[0].running_requests = 1;        // fewest requests: join-shortest-queue
+  mixed[0].waiting_requests = 0;
+  mixed[1].outstanding_tokens = 50;      // fewest outstanding tokens: least-tokens
+  mixed[3].kv_used_fraction = 0.1;       // least KV: least-kv
+  CHECK(make_router("join-shortest-queue", 1)->route(Request{}, mixed) == 0);
+  CHECK(make_router("least-tokens", 1)->route(Request{}, mixed) == 1);
+  CHECK(make_router("least-kv", 1)->route(Request{}, mixed) == 3);
+  // Ties go to the lowest index.
+  std::vector<ReplicaLoad> tied(3, ReplicaLoad{2, 1, false, false, 0.0, 100, 0.5});
+  for (const char* name : {"join-shortest-queue", "least-tokens", "least-kv"}) CHECK(make_router(name, 1)->route(Request{}, tied) == 0);
   // Power of two: replica 2 is chosen whenever it is drawn, about half the time (two of four drawn).
   auto p2c = make_router("power-of-two", 3);
   int twos = 0;
@@ -290,10 +303,26 @@ TEST_CASE("admission control rejects beyond the bound - counts them and scores t
     REQUIRE(r.ok);
     CHECK(r.summary.requests_rejected > 0);
     CHECK(r.summary.requests_unfinished == 0);
+    // Most requests are turned away: the p99 targets are missed, whatever the served ones saw.
+    CHECK(r.summary.requests_rejected > r.summary.requests_arrived / 50);
+    CHECK_FALSE(r.summary.slo_met);
     // Rejected requests are misses: attainment cannot exceed the share that was served.
     const double served_share = 1.0 - static_cast<double>(r.summary.requests_rejected) /
                                           static_cast<double>(r.summary.requests_arrived);
     CHECK(r.summary.slo_attainment <= served_share + 1e-9);
+  }
+}
+
+TEST_CASE("a global bound on waiting requests rejects beyond it", "[policies][engine]") {
+  const Scenario s = load_scenario_text(
+      policy_scenario("[policy]\nbatching = \"static\"\nbatch_size = 4\nmax_queued = 6\n"), "policies",
+      {"duration_s=200", "warmup_s=20"});
+  const auto rows = run_compare(s, {}, {"round-robin", "join-shortest-queue", "central-queue"}, 2);
+  for (const auto& r : rows) {
+    INFO(r.router << " " << r.error);
+    REQUIRE(r.ok);
+    CHECK(r.summary.requests_rejected > 0);
+    CHECK(r.summary.requests_unfinished == 0);
   }
 }
 
