@@ -157,19 +157,40 @@ TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[
     CHECK_FALSE(s.tpot_p99_met);                   // p99 0.1 + 0.99 * 0.15 = 0.2485
     CHECK_FALSE(s.slo_met);
   }
+  // The p99 targets are judged over every measured request: the 2 of 5 never finished count as beyond any
+  // target, so no target is met while they are there.
+  std::vector<RequestRecord> served;
+  for (const auto& r : recs)
+    if (r.finished()) served.push_back(r);
   SECTION("loose targets") {
     const auto s = tf::summarize("demo", 1, recs, 10.0, totals, {1.0, 0.25});
     CHECK(s.slo_attainment == Approx(3.0 / 5.0));
-    CHECK(s.ttft_p99_met);
-    CHECK(s.tpot_p99_met);
-    CHECK(s.slo_met);
+    CHECK_FALSE(s.ttft_p99_met);
+    CHECK_FALSE(s.slo_met);
+    const auto f = tf::summarize("demo", 1, served, 10.0, totals, {1.0, 0.25});
+    CHECK(f.ttft_p99_met);
+    CHECK(f.tpot_p99_met);
+    CHECK(f.slo_met);
   }
   SECTION("only a TTFT target") {
-    const auto s = tf::summarize("demo", 1, recs, 10.0, totals, {0.995, 0.0});
-    CHECK(s.slo_attainment == Approx(2.0 / 5.0));  // id 1 has ttft 1.0 > 0.995
+    const auto s = tf::summarize("demo", 1, served, 10.0, totals, {0.995, 0.0});
+    CHECK(s.slo_attainment == Approx(2.0 / 3.0));  // id 1 has ttft 1.0 > 0.995
     CHECK(s.ttft_p99_met);                         // p99 0.99 <= 0.995
     CHECK(s.tpot_p99_met);
     CHECK(s.slo_met);
+  }
+  SECTION("a rejected request is a miss for the p99 targets") {
+    std::vector<RequestRecord> with_rejects = served;
+    for (int i = 0; i < 3; ++i) {
+      RequestRecord r = make(100 + i, 20.0, 10, 10, -1, -1.0, -1.0, -1.0);
+      r.rejected = true;
+      with_rejects.push_back(r);
+    }
+    const auto s = tf::summarize("demo", 1, with_rejects, 10.0, totals, {1.0, 0.25});
+    CHECK(s.requests_rejected == 3);
+    CHECK(s.requests_unfinished == 0);
+    CHECK_FALSE(s.slo_met);
+    CHECK(s.ttft.count == 3);  // the latency figures describe the served requests
   }
   SECTION("nothing measured finished misses a set target") {
     std::vector<RequestRecord> stuck{make(7, 20.0, 10, 10, -1, -1.0, -1.0, -1.0)};
@@ -268,9 +289,9 @@ TEST_CASE("to_json holds the summary's keys and values", "[results]") {
   CHECK(j.at("slo").at("ttft_p99_s").get<double>() == Approx(1.0));
   CHECK(j.at("slo").at("tpot_p99_s").get<double>() == Approx(0.25));
   CHECK(j.at("slo").at("attainment").get<double>() == Approx(0.6));
-  CHECK(j.at("slo").at("ttft_p99_met") == true);
-  CHECK(j.at("slo").at("tpot_p99_met") == true);
-  CHECK(j.at("slo").at("met") == true);
+  CHECK(j.at("slo").at("ttft_p99_met") == false);  // 2 of 5 never finished
+  CHECK(j.at("slo").at("tpot_p99_met") == false);
+  CHECK(j.at("slo").at("met") == false);
   CHECK(j.at("batching").at("mean_batch_size").get<double>() == Approx(2.5));
   CHECK(j.at("utilization").at("mfu").get<double>() == Approx(0.25));
   CHECK(j.at("utilization").at("busy_fraction").get<double>() == Approx(0.75));
