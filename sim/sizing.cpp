@@ -1,8 +1,5 @@
 #include "sim/sizing.hpp"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +11,7 @@
 
 #include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
+#include "sim/child_process.hpp"
 #include "sim/engine.hpp"
 #include "sim/replica_model.hpp"
 #include "sim/report_command.hpp"
@@ -108,80 +106,6 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
   return p;
 }
 
-struct Child {
-  pid_t pid = -1;
-  int fd = -1;
-  int replicas = 0;
-  std::uint64_t seed = 0;
-};
-
-Child start_child(const Scenario& s, int replicas, std::uint64_t seed) {
-  Child c;
-  c.replicas = replicas;
-  c.seed = seed;
-  int fds[2];
-  if (pipe(fds) != 0) return c;
-  std::fflush(nullptr);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(fds[0]);
-    std::string out;
-    try {
-      out = probe_json(simulate_probe(s, replicas, seed)).dump();
-    } catch (const std::exception& e) {
-      Probe p;
-      p.replicas = replicas;
-      p.seed = seed;
-      p.error = e.what();
-      out = probe_json(p).dump();
-    }
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = write(fds[1], out.data() + done, out.size() - done);
-      if (n <= 0) _exit(1);
-      done += static_cast<std::size_t>(n);
-    }
-    close(fds[1]);
-    _exit(0);
-  }
-  close(fds[1]);
-  if (pid < 0) {
-    close(fds[0]);
-    return c;
-  }
-  c.pid = pid;
-  c.fd = fds[0];
-  return c;
-}
-
-Probe finish_child(const Child& c) {
-  Probe failed;
-  failed.replicas = c.replicas;
-  failed.seed = c.seed;
-  if (c.pid < 0) {
-    failed.error = "could not start a child process";
-    return failed;
-  }
-  std::string text;
-  char buf[65536];
-  ssize_t n;
-  while ((n = read(c.fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<std::size_t>(n));
-  close(c.fd);
-  int status = 0;
-  waitpid(c.pid, &status, 0);
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) {
-    failed.error = WIFSIGNALED(status) ? fmt::format("the simulation crashed (signal {})", WTERMSIG(status))
-                                       : "the simulation process failed";
-    return failed;
-  }
-  try {
-    return probe_from_json(nlohmann::json::parse(text));
-  } catch (const std::exception& e) {
-    failed.error = std::string("unreadable probe result: ") + e.what();
-    return failed;
-  }
-}
-
 // Output tokens/s of one replica saturated with requests of the mean lengths.
 double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
                           int max_batch) {
@@ -268,18 +192,30 @@ std::optional<std::string> unreachable_targets(const Scenario& s) {
 }
 
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
-  return finish_child(start_child(s, replicas, seed));
+  return run_probes(s, {{replicas, seed}}, 1).front();
 }
 
 std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int, std::uint64_t>>& candidates,
                               int jobs) {
+  std::vector<std::function<std::string()>> tasks;
+  for (const auto& [replicas, seed] : candidates)
+    tasks.push_back([&s, replicas = replicas, seed = seed] { return probe_json(simulate_probe(s, replicas, seed)).dump(); });
+  const auto results = run_in_children(tasks, jobs);
   std::vector<Probe> out;
-  jobs = std::max(1, jobs);
-  for (std::size_t i = 0; i < candidates.size(); i += static_cast<std::size_t>(jobs)) {
-    std::vector<Child> running;
-    for (std::size_t k = i; k < std::min(candidates.size(), i + static_cast<std::size_t>(jobs)); ++k)
-      running.push_back(start_child(s, candidates[k].first, candidates[k].second));
-    for (const auto& c : running) out.push_back(finish_child(c));
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    Probe p;
+    p.replicas = candidates[i].first;
+    p.seed = candidates[i].second;
+    if (!results[i].ok) {
+      p.error = results[i].error;
+    } else {
+      try {
+        p = probe_from_json(nlohmann::json::parse(results[i].output));
+      } catch (const std::exception& e) {
+        p.error = std::string("unreadable probe result: ") + e.what();
+      }
+    }
+    out.push_back(p);
   }
   return out;
 }
