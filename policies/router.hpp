@@ -31,6 +31,9 @@ class Router {
   virtual std::string name() const = 0;
   // True for a router that keeps one FIFO of its own: replicas take work from it when they have room.
   virtual bool central_queue() const { return false; }
+  // False for a router that ignores the replicas' loads: the engine then skips computing them (they cost a
+  // pass over the fleet per arrival).
+  virtual bool uses_loads() const { return true; }
   // Without a central queue: the replica the request goes to.
   // With a central queue: the replica to wake up for the head of the queue (an idle one, else the one with
   // room whose next iteration boundary comes first, which takes the head there), or -1 when no replica
@@ -42,6 +45,7 @@ class Router {
 class RoundRobinRouter final : public Router {
  public:
   std::string name() const override { return "round-robin"; }
+  bool uses_loads() const override { return false; }
   int route(const Request& request, const std::vector<ReplicaLoad>& replicas) override;
 
  private:

@@ -10,6 +10,7 @@ class RandomRouter final : public Router {
  public:
   explicit RandomRouter(std::uint64_t seed) : rng_(make_stream(seed, 101)) {}
   std::string name() const override { return "random"; }
+  bool uses_loads() const override { return false; }
   int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
     if (replicas.empty()) return -1;
     const auto n = static_cast<double>(replicas.size());

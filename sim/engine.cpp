@@ -118,7 +118,8 @@ struct World {
       wake_for_central_head();
       return;
     }
-    int target = router->route(r, replica_loads(sg4::Engine::get_clock()));
+    if (!router->uses_loads()) loads.resize(replicas.size());  // sized, not filled: the router ignores them
+    int target = router->route(r, router->uses_loads() ? replica_loads(sg4::Engine::get_clock()) : loads);
     if (target < 0 || target >= static_cast<int>(replicas.size())) target = 0;
     ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
     if (global_full || (scenario.max_queued_per_replica > 0 &&
