@@ -37,6 +37,7 @@ struct ReplicaSlot {
   std::vector<sg4::ExecPtr> execs;           // one per GPU while the replica is busy (energy plugin)
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // prompt + output tokens of `waiting`
+  bool exited = false;                       // its actor has ended (the run is draining)
 };
 
 struct World {
@@ -74,11 +75,13 @@ struct World {
       const auto& slot = replicas[i];
       loads[i].running_requests = slot.model->running_requests();
       loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size();
-      loads[i].idle = slot.idle;
+      loads[i].idle = slot.idle && !slot.exited;
       loads[i].outstanding_tokens = slot.model->outstanding_tokens_at(now) + slot.waiting_tokens;
       loads[i].kv_used_fraction = static_cast<double>(slot.model->kv_reserved_tokens_at(now)) /
                                   static_cast<double>(std::max<std::int64_t>(1, slot.model->kv_capacity_tokens()));
-      if (central_queue && !slot.idle) {
+      loads[i].has_room = false;
+      loads[i].next_boundary_s = 0.0;
+      if (central_queue && !slot.idle && !slot.exited) {
         loads[i].has_room = slot.model->could_admit(central, now);
         loads[i].next_boundary_s = loads[i].has_room ? slot.model->next_boundary_after(now) : 0.0;
       }
@@ -178,7 +181,10 @@ void replica_actor(World& w, int index) {
     // The head of the central queue changed and more wait: it goes to whoever can take it first.
     if (w.router->central_queue() && queue.size() != queued_before) w.wake_for_central_head();
     if (step.kind == ReplicaModel::StepKind::none) {
-      if (w.source_done && queue.empty()) break;
+      if (w.source_done && queue.empty()) {
+        slot.exited = true;  // the router must not send work here any more
+        break;
+      }
       slot.idle = true;
       set_gpus_busy(slot, false);
       const double wake_at = model.wake_at_s();

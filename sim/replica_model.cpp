@@ -53,7 +53,6 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       run.g0 = r.generated_before;
       run.generated = r.generated_before;
       run.prefill_target = r.prompt_tokens + r.generated_before;
-      if (r.generated_before > 0) recomputed_tokens_ += static_cast<double>(run.prefill_target);
       running_.push_back(run);
       kv_reserved_ += admission_kv_tokens(v, r);
       outstanding_tokens_ += run.prefill_target + r.output_tokens - r.generated_before;
@@ -197,7 +196,10 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
     back.first_token_s = v.record.first_token_s;
     waiting.push_front(back);
     queue_tokens_delta_ += back.prompt_tokens + back.output_tokens;
-    if (v.prefilled == v.prefill_target) context_tokens_ -= v.prefill_target + v.generated - v.g0;
+    // The KV it held is thrown away and will be computed again: its prefilled tokens, and its answer so far.
+    const bool was_decoding = v.prefilled == v.prefill_target;
+    recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
+    if (was_decoding) context_tokens_ -= v.prefill_target + v.generated - v.g0;
     outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
     ++preemptions_;
   }

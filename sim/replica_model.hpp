@@ -60,6 +60,7 @@ class ReplicaModel {
   // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far).
   void use_paged_kv(std::int64_t block_tokens) { block_tokens_ = block_tokens; }
   std::int64_t preemptions() const { return preemptions_; }
+  // KV tokens thrown away by preemptions (to be computed again): prefilled chunks and answers so far.
   double recomputed_tokens() const { return recomputed_tokens_; }
 
   // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
