@@ -23,14 +23,31 @@
 
 namespace tf {
 
-namespace {
-
-Scenario load(const std::string& path, const std::vector<std::string>& overrides) {
+Scenario load_scenario_or_default(const std::string& path, const std::vector<std::string>& overrides) {
   if (path.empty()) return load_scenario_text(default_scenario_toml(), "<built-in default>", overrides);
   return load_scenario_file(path, overrides);
 }
 
-void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    print_error(fmt::format("cannot create output folder {}: {}", dir, ec.message()));
+    return exit_io_error;
+  }
+  for (const char* name : outputs) fs::remove(fs::path(dir) / name, ec);
+  return exit_ok;
+}
+
+int interrupted_exit(const std::string& detail) {
+  const char* what = interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C";
+  print_error(detail.empty() ? fmt::format("interrupted ({}); no results written", what)
+                             : fmt::format("interrupted ({}): {}; no results written", what, detail));
+  return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
+}
+
+namespace {
 
 std::string describe(const Scenario& s) {
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
@@ -48,7 +65,7 @@ std::string describe(const Scenario& s) {
 int command_run(const RunCommand& cmd) {
   Scenario s;
   try {
-    s = load(cmd.scenario_path, cmd.overrides);
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   } catch (const ScenarioError& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -56,17 +73,9 @@ int command_run(const RunCommand& cmd) {
   namespace fs = std::filesystem;
   const fs::path out = cmd.out_dir;
   if (!cmd.out_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec) {
-      print_error(fmt::format("cannot create output folder {}: {}", cmd.out_dir, ec.message()));
-      return exit_io_error;
-    }
-    // Outputs of an earlier run must not pass for this run's if this one fails.
-    fs::remove(out / "summary.json", ec);
-    fs::remove(out / "requests.csv", ec);
-    fs::remove(out / "timeseries.csv", ec);
-    fs::remove(out / "report.html", ec);
+    const int rc =
+        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "report.html"});
+    if (rc != exit_ok) return rc;
   }
   if (cmd.report && cmd.out_dir.empty()) {
     print_error("--report needs --out DIR (the report is built from the files written there)");
@@ -88,9 +97,7 @@ int command_run(const RunCommand& cmd) {
     end_progress_line();
   } catch (const RunInterrupted& e) {
     end_progress_line();
-    print_error(fmt::format("interrupted ({}): {}; no results written", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C",
-                            e.what()));
-    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
+    return interrupted_exit(e.what());
   } catch (const WorkloadInputError& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -135,7 +142,7 @@ int command_run(const RunCommand& cmd) {
 int command_validate(const std::string& path, const std::vector<std::string>& overrides) {
   Scenario s;
   try {
-    s = load(path, overrides);
+    s = load_scenario_or_default(path, overrides);
     check_servable(s);
   } catch (const ScenarioError& e) {
     print_error(e.what());

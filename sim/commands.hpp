@@ -1,5 +1,7 @@
 #pragma once
 // The sub-commands of the tokenfleet binary. Each returns the process exit code.
+#include <initializer_list>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -12,6 +14,21 @@ enum ExitCode : int {
   exit_io_error = 4,        // outputs could not be written
   exit_internal_error = 5,  // a bug: requests left unfinished, ...
 };
+
+// What every command shares.
+inline void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+
+struct Scenario;
+// The scenario file with its --set overrides, or the built-in default when no path is given. Throws
+// ScenarioError.
+Scenario load_scenario_or_default(const std::string& path, const std::vector<std::string>& overrides);
+
+// Creates an --out folder and removes the outputs an earlier run left there (they must not pass for this
+// run's if this one fails). exit_ok, or exit_io_error after saying why.
+int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs);
+
+// After Ctrl-C or SIGTERM: says so (with `detail` when given) and returns the exit code, 128 + the signal.
+int interrupted_exit(const std::string& detail);
 
 struct RunCommand {
   std::string scenario_path;            // empty: the built-in default

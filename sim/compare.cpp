@@ -63,8 +63,6 @@ Summary summary_from_json(const nlohmann::json& j) {
   return s;
 }
 
-void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
-
 }  // namespace
 
 std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
@@ -158,8 +156,7 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
 int command_compare(const CompareCommand& cmd) {
   Scenario s;
   try {
-    s = cmd.scenario_path.empty() ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
-                                  : load_scenario_file(cmd.scenario_path, cmd.overrides);
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
     check_servable(s);
   } catch (const ScenarioError& e) {
     print_error(e.what());
@@ -178,13 +175,8 @@ int command_compare(const CompareCommand& cmd) {
   }
   namespace fs = std::filesystem;
   if (!cmd.out_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(cmd.out_dir, ec);
-    if (ec) {
-      print_error(fmt::format("cannot create output folder {}: {}", cmd.out_dir, ec.message()));
-      return exit_io_error;
-    }
-    fs::remove(fs::path(cmd.out_dir) / "compare.csv", ec);
+    const int rc = prepare_output_dir(cmd.out_dir, {"compare.csv"});
+    if (rc != exit_ok) return rc;
   }
   const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   install_interrupt_handlers();
@@ -195,10 +187,7 @@ int command_compare(const CompareCommand& cmd) {
     print_error(e.what());
     return exit_bad_scenario;
   }
-  if (*interrupt_flag() != 0) {
-    print_error(fmt::format("interrupted ({}); no results written", interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C"));
-    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
-  }
+  if (*interrupt_flag() != 0) return interrupted_exit("");
   std::cout << fmt::format("Comparing on scenario '{}' ({}): the same requests under each policy, seed {}\n\n", s.name,
                            s.source, s.seed)
             << compare_table(rows);

@@ -24,13 +24,6 @@ namespace tf {
 
 namespace {
 
-void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
-
-Scenario load(const std::string& path, const std::vector<std::string>& overrides) {
-  if (path.empty()) return load_scenario_text(default_scenario_toml(), "<built-in default>", overrides);
-  return load_scenario_file(path, overrides);
-}
-
 std::string big(double v) {
   if (v >= 1e6) return fmt::format("{:.3f} M", v / 1e6);
   if (v >= 1e3) return fmt::format("{:.1f} k", v / 1e3);
@@ -92,7 +85,7 @@ int command_estimate(const EstimateCommand& cmd) {
   if (!cmd.preset.empty()) return estimate_preset(cmd);
   Scenario s;
   try {
-    s = load(cmd.scenario_path, cmd.overrides);
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   } catch (const ScenarioError& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -179,9 +172,7 @@ int command_size(const SizeCommand& cmd) {
   try {
     return size_command(cmd);
   } catch (const RunInterrupted& e) {  // Ctrl-C or SIGTERM during a search: no results written
-    print_error(fmt::format("interrupted ({}): {}; no results written",
-                            interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C", e.what()));
-    return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
+    return interrupted_exit(e.what());
   }
 }
 
@@ -190,7 +181,7 @@ namespace {
 int size_command(const SizeCommand& cmd) {
   Scenario base;
   try {
-    base = load(cmd.scenario_path, cmd.overrides);
+    base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   } catch (const ScenarioError& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -224,14 +215,8 @@ int size_command(const SizeCommand& cmd) {
     return exit_bad_scenario;
   }
   if (!cmd.out_dir.empty()) {
-    std::error_code ec;
-    fs::create_directories(cmd.out_dir, ec);
-    if (ec) {
-      print_error(fmt::format("cannot create output folder {}: {}", cmd.out_dir, ec.message()));
-      return exit_io_error;
-    }
-    fs::remove(fs::path(cmd.out_dir) / "sizing.json", ec);
-    fs::remove(fs::path(cmd.out_dir) / "probes.csv", ec);
+    const int rc = prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv"});
+    if (rc != exit_ok) return rc;
   }
 
   const Demand demand = measure_demand(base);

@@ -2,6 +2,8 @@
 // and prints what a capacity planner wants to see; optionally exports the requests as plain CSV.
 #include "sim/workload_command.hpp"
 
+#include "sim/commands.hpp"
+
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -48,8 +50,6 @@ double histogram_percentile(const std::vector<std::uint64_t>& counts, std::uint6
 }
 
 namespace {
-
-void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
 
 struct LengthHistogram {
   std::vector<std::uint64_t> counts;
