@@ -253,7 +253,7 @@ int size_command(const SizeCommand& cmd) {
         o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
               << std::flush;
     try {
-      a.sizing = size_fleet(s, o);
+      a.sizing = size_fleet(s, o, &demand);
     } catch (const ScenarioError& e) {
       print_error(e.what());
       return exit_bad_scenario;

@@ -140,31 +140,31 @@ void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
 Demand measure_demand(const Scenario& s) {
   Demand d;
   d.window_s = s.duration_s - s.warmup_s;
-  RequestGenerator gen(s.workload, s.seed, s.duration_s);
-  while (auto r = gen.next()) {
-    if (r->arrival_s < s.warmup_s) continue;
-    d.requests += 1.0;
-    d.prompt_tokens += static_cast<double>(r->prompt_tokens);
-    d.output_tokens += static_cast<double>(r->output_tokens);
-  }
-  return d;
-}
-
-std::optional<std::string> unreachable_targets(const Scenario& s) {
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
   std::vector<double> prompts;
   double prompt_sum = 0.0;
   RequestGenerator gen(s.workload, s.seed, s.duration_s);
   while (auto r = gen.next()) {
     prompts.push_back(static_cast<double>(r->prompt_tokens));
     prompt_sum += static_cast<double>(r->prompt_tokens);
+    if (r->arrival_s < s.warmup_s) continue;
+    d.requests += 1.0;
+    d.prompt_tokens += static_cast<double>(r->prompt_tokens);
+    d.output_tokens += static_cast<double>(r->output_tokens);
   }
-  if (prompts.empty()) return std::string("the workload has no requests in the simulated span");
+  d.all_requests = static_cast<double>(prompts.size());
+  d.all_prompt_mean = prompts.empty() ? 0.0 : prompt_sum / static_cast<double>(prompts.size());
+  d.all_prompt_p99 = p99_of(std::move(prompts));
+  return d;
+}
+
+std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& demand) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  if (demand.all_requests <= 0.0) return std::string("the workload has no requests in the simulated span");
   if (s.slo.tpot_p99_s > 0.0) {
     // Alone in its replica, a request decodes one token per iteration of batch 1: no fleet does better.
     IterationShape one;
     one.decode_tokens = 1;
-    one.decode_context_tokens = static_cast<std::int64_t>(prompt_sum / static_cast<double>(prompts.size()));
+    one.decode_context_tokens = static_cast<std::int64_t>(demand.all_prompt_mean);
     const double t = cost.iteration_time_s(one);
     if (t > s.slo.tpot_p99_s)
       return fmt::format(
@@ -175,7 +175,7 @@ std::optional<std::string> unreachable_targets(const Scenario& s) {
   }
   if (s.slo.ttft_p99_s > 0.0) {
     // The 99th-percentile prompt alone takes at least one prefill iteration of its length.
-    const double p99_prompt = p99_of(prompts);
+    const double p99_prompt = demand.all_prompt_p99;
     IterationShape pre;
     pre.prefill_tokens = static_cast<std::int64_t>(p99_prompt);
     pre.prefill_attention_context = p99_prompt * (p99_prompt + 1.0) / 2.0;
@@ -220,13 +220,14 @@ std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int
   return out;
 }
 
-SizingResult size_fleet(const Scenario& s, const SizingOptions& o) {
+SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand* known_demand) {
   if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
     throw ScenarioError(s.source, 0, "slo",
                         "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
   check_servable(s);
   SizingResult result;
-  if (auto why = unreachable_targets(s)) {
+  const Demand demand = known_demand ? *known_demand : measure_demand(s);
+  if (auto why = unreachable_targets(s, demand)) {
     result.reason = *why;
     return result;
   }
@@ -265,7 +266,6 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o) {
   };
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
-  const Demand demand = measure_demand(s);
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
   const auto policy = make_batching_policy(s.batching, s.limits);
   const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;

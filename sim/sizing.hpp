@@ -57,14 +57,20 @@ struct Demand {
   double prompt_tokens = 0.0;
   double output_tokens = 0.0;
   double window_s = 0.0;                  // measurement window
+  // Over every request, warm-up included (for unreachable_targets):
+  double all_requests = 0.0;
+  double all_prompt_mean = 0.0;
+  double all_prompt_p99 = 0.0;
   double requests_per_s() const { return window_s > 0 ? requests / window_s : 0.0; }
   double tokens_per_s() const { return window_s > 0 ? (prompt_tokens + output_tokens) / window_s : 0.0; }
   double output_tokens_per_s() const { return window_s > 0 ? output_tokens / window_s : 0.0; }
 };
+// One pass over the scenario's requests.
 Demand measure_demand(const Scenario& s);
 
 // Throws SimulationError / ScenarioError for scenarios that cannot be sized at all (no SLO target...).
-SizingResult size_fleet(const Scenario& s, const SizingOptions& options);
+// `demand`: measure_demand(s) when the caller has it already (it depends only on the workload and the seed).
+SizingResult size_fleet(const Scenario& s, const SizingOptions& options, const Demand* demand = nullptr);
 
 // Runs one candidate in a child process.
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed);
@@ -72,6 +78,6 @@ Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed);
 std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int, std::uint64_t>>& candidates, int jobs);
 
 // Why no fleet can meet the targets, whatever its size, from the cost model alone; nothing when it may.
-std::optional<std::string> unreachable_targets(const Scenario& s);
+std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& demand);
 
 }  // namespace tf
