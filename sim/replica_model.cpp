@@ -53,9 +53,13 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       run.g0 = r.generated_before;
       run.generated = r.generated_before;
       run.prefill_target = r.prompt_tokens + r.generated_before;
+      if (r.kv == Request::Kv::device) {  // its KV is here already: it decodes from the next iteration on
+        run.prefilled = run.prefill_target;
+        context_tokens_ += run.prefill_target;
+      }
       running_.push_back(run);
       kv_reserved_ += admission_kv_tokens(v, r);
-      outstanding_tokens_ += run.prefill_target + r.output_tokens - r.generated_before;
+      outstanding_tokens_ += (run.prefill_target - run.prefilled) + r.output_tokens - r.generated_before;
     }
   } else if (block_tokens_ > 0) {
     preempt_to_fit(waiting);

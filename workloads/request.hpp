@@ -21,6 +21,11 @@ struct Request {
   std::int64_t generated_before = 0;
   double admitted_s = -1.0;
   double first_token_s = -1.0;
+  // Where its KV cache is when it joins a replica's queue: nowhere (its prefill computes it: a new request, or
+  // one preempted with recompute), in host memory (preempted with swap: copied back over PCIe before it runs
+  // again), or already on the replica's GPUs (disaggregated serving: moved there from a prefill replica).
+  enum class Kv { none, host, device };
+  Kv kv = Kv::none;
 };
 
 }  // namespace tf
