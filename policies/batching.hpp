@@ -56,6 +56,9 @@ class BatchingPolicy {
   // Prompt tokens that one iteration may prefill beside `decode_tokens` decodes, in chunks; 0: no chunking
   // (a newly admitted request's whole prompt runs in its first iteration).
   virtual std::int64_t prefill_chunk_budget(std::int64_t /*decode_tokens*/) const { return 0; }
+  // True for disaggregated serving: prefill and decode run on separate pools of replicas, and the engine moves
+  // each request's KV cache from one to the other (policies/disaggregated.cpp).
+  virtual bool disaggregates() const { return false; }
   // How many requests from the head of `waiting` join the next iteration now.
   std::size_t admit(const ReplicaView& replica, const std::deque<Request>& waiting, double now_s = 0.0) const {
     return decide(replica, waiting, now_s).admit;

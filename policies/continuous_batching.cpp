@@ -12,10 +12,12 @@ BatchDecision ContinuousBatching::decide(const ReplicaView& replica, const std::
     if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
     const std::int64_t need = admission_kv_tokens(replica, r);
     if (kv + need > replica.kv_capacity_tokens) break;
+    // A request whose KV cache is already here (moved from a prefill replica) only decodes: one token.
+    const std::int64_t new_tokens = r.kv == Request::Kv::device ? 1 : r.prompt_tokens;
     // A prompt over the token budget may still run as the only prefill of its iteration.
-    if (tokens + r.prompt_tokens > limits_.max_batched_tokens && d.admit > 0) break;
+    if (tokens + new_tokens > limits_.max_batched_tokens && d.admit > 0) break;
     ++d.admit;
-    tokens += r.prompt_tokens;
+    tokens += new_tokens;
     kv += need;
   }
   return d;

@@ -9,6 +9,7 @@ std::unique_ptr<BatchingPolicy> make_continuous_batching(const BatchLimits&);
 std::unique_ptr<BatchingPolicy> make_static_batching(const BatchLimits&);
 std::unique_ptr<BatchingPolicy> make_dynamic_batching(const BatchLimits&);
 std::unique_ptr<BatchingPolicy> make_chunked_prefill(const BatchLimits&);
+std::unique_ptr<BatchingPolicy> make_disaggregated_serving(const BatchLimits&);
 
 std::unique_ptr<Router> make_round_robin_router(std::uint64_t);
 std::unique_ptr<Router> make_central_queue_router(std::uint64_t);
@@ -27,6 +28,9 @@ const std::vector<BatchingEntry>& batching_registry() {
        make_static_batching},
       {"dynamic", "request-level: up to max_batch, dispatched after max_queue_delay_s, run to completion",
        make_dynamic_batching},
+      {"disaggregated",
+       "separate prefill and decode pools (policy.prefill_replicas); the KV cache moves over the network between them",
+       make_disaggregated_serving},
   };
   return entries;
 }

@@ -17,6 +17,10 @@ struct RequestRecord {
   double first_token_s = -1.0;  // end of that iteration
   double finished_s = -1.0;     // end of the iteration that produced its last token
   bool rejected = false;        // turned away by admission control: never served, an SLO miss
+  // Disaggregated serving: the replica that ran its prefill (`replica` decoded it) and how long its KV cache took
+  // to move between them (included in its time to first token); -1 otherwise.
+  int prefill_replica = -1;
+  double kv_transfer_s = -1.0;
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }
@@ -43,6 +47,8 @@ struct RunTotals {
   std::size_t completed_in_window = 0;  // requests that finished inside the window
   std::int64_t preemptions = 0;         // paged KV: running requests evicted to free blocks (whole run)
   double recomputed_tokens = 0.0;       // tokens prefilled again after preemptions (whole run)
+  std::int64_t kv_transfers = 0;        // disaggregated serving: KV caches moved from prefill to decode replicas
+  double kv_transfer_bytes = 0.0;       // and their bytes (whole run)
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event

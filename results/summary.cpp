@@ -69,7 +69,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.requests_arrived = records.size();
   s.window_s = totals.window_s;
 
-  std::vector<double> queue, ttft, tpot, e2e;
+  std::vector<double> queue, ttft, tpot, e2e, kv_transfer;
   std::size_t missed = 0;  // measured requests never served (rejected, or unfinished): beyond any target
   double output_tokens = 0.0, total_tokens = 0.0;
   std::size_t slo_hits = 0;
@@ -84,6 +84,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
       ++missed;
       continue;
     }
+    if (r.kv_transfer_s >= 0.0) kv_transfer.push_back(r.kv_transfer_s);
     queue.push_back(r.queue_s());
     ttft.push_back(r.ttft_s());
     e2e.push_back(r.e2e_s());
@@ -107,6 +108,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.ttft = latency_stats(std::move(ttft));
   s.tpot = latency_stats(std::move(tpot));
   s.e2e = latency_stats(std::move(e2e));
+  s.kv_transfer = latency_stats(std::move(kv_transfer));
 
   s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
   s.offered_output_tokens_per_s = safe_div(output_tokens, s.window_s);
@@ -153,6 +155,10 @@ nlohmann::ordered_json to_json(const Summary& s) {
                     {"ttft", stats_json(s.ttft)},
                     {"tpot", stats_json(s.tpot)},
                     {"e2e", stats_json(s.e2e)}};
+  if (s.kv_transfer.count > 0) {
+    j["latency_s"]["kv_transfer"] = stats_json(s.kv_transfer);
+    j["kv_transfers"] = {{"count", s.totals.kv_transfers}, {"bytes", s.totals.kv_transfer_bytes}};
+  }
   j["slo"] = {{"ttft_p99_s", s.slo.ttft_p99_s},     {"tpot_p99_s", s.slo.tpot_p99_s},
               {"attainment", s.slo_attainment},     {"ttft_p99_met", s.ttft_p99_met},
               {"tpot_p99_met", s.tpot_p99_met},     {"met", s.slo_met}};
@@ -195,14 +201,18 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
   std::stable_sort(order.begin(), order.end(),
                    [](const RequestRecord* a, const RequestRecord* b) { return a->id < b->id; });
 
-  std::string out = "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n";
+  std::string out =
+      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected,prefill_replica,"
+      "kv_transfer_s\n";
   for (const RequestRecord* r : order) {
     const bool admitted = r->admitted_s >= 0.0;
     const bool done = r->finished();
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
+    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
                        r->output_tokens, r->replica, admitted ? fmt_time(r->queue_s()) : std::string(),
                        done ? fmt_time(r->ttft_s()) : std::string(), done ? fmt_time(r->tpot_s()) : std::string(),
-                       done ? fmt_time(r->e2e_s()) : std::string(), r->rejected ? 1 : 0);
+                       done ? fmt_time(r->e2e_s()) : std::string(), r->rejected ? 1 : 0,
+                       r->prefill_replica >= 0 ? std::to_string(r->prefill_replica) : std::string(),
+                       r->kv_transfer_s >= 0.0 ? fmt_time(r->kv_transfer_s) : std::string());
   }
   return out;
 }
@@ -228,6 +238,7 @@ std::string summary_table(const Summary& s) {
   row("TTFT", s.ttft);
   row("TPOT", s.tpot);
   row("E2E", s.e2e);
+  if (s.kv_transfer.count > 0) row("KV transfer", s.kv_transfer);
   out += fmt::format("{:<22}attainment {:.2f} %; TTFT p99 {} ({}), TPOT p99 {} ({}); SLO {}\n", "SLO",
                      s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
                      target(s.slo.tpot_p99_s), met(s.tpot_p99_met), met(s.slo_met));

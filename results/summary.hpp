@@ -38,6 +38,7 @@ struct Summary {
   double offered_output_tokens_per_s = 0.0;
   double offered_total_tokens_per_s = 0.0;
   LatencyStats queue, ttft, tpot, e2e;
+  LatencyStats kv_transfer;           // disaggregated serving: KV moves of the measured requests (count 0 otherwise)
   SloTargets slo;
   double slo_attainment = 0.0;        // share of measured requests meeting both per-request targets
   bool ttft_p99_met = true, tpot_p99_met = true, slo_met = true;

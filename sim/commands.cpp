@@ -57,7 +57,12 @@ std::string describe(const Scenario& s) {
       "{}",
       s.name, s.source, s.model.name, s.replicas, s.tensor_parallel, s.gpu.name, to_string(s.dtype),
       s.replicas * s.tensor_parallel, s.duration_s - s.warmup_s, s.warmup_s, cost.kv_capacity_tokens(), s.batching,
-      s.limits.max_batch, s.limits.max_batched_tokens, s.router);
+      s.limits.max_batch, s.limits.max_batched_tokens, s.router) +
+         (prefill_pool_size(s) > 0
+              ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) picked by {}",
+                            prefill_pool_size(s), prefill_pool_size(s) - 1, s.replicas - prefill_pool_size(s),
+                            decode_router_of(s))
+              : std::string());
 }
 
 }  // namespace

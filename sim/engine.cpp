@@ -31,6 +31,7 @@ CostModel make_cost_model(const Scenario& s) {
 
 struct ReplicaSlot {
   std::unique_ptr<ReplicaModel> model;
+  int pool = 0;                              // its pool in World::pools (1: the decode pool when disaggregated)
   std::deque<Request> waiting;               // unused with a central queue
   sg4::ConditionVariablePtr wake;
   std::vector<sg4::Host*> gpus;
@@ -38,6 +39,17 @@ struct ReplicaSlot {
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // prompt + output tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
+  int incoming = 0;                          // disaggregated: KV caches on their way here
+  std::int64_t incoming_tokens = 0;          // and their requests' prompt + output tokens
+};
+
+// Replicas that a router spreads requests over: the whole fleet, or with disaggregated serving the prefill pool
+// (arrivals) and the decode pool (requests whose prefill ended). Router indices are positions in `members`.
+struct Pool {
+  std::unique_ptr<Router> router;
+  std::vector<int> members;                  // replica indices
+  std::deque<Request> central;               // with a central-queue router
+  std::vector<ReplicaLoad> loads;
 };
 
 struct World {
@@ -45,9 +57,16 @@ struct World {
   RunOptions options;
   CostModel cost;
   std::unique_ptr<BatchingPolicy> policy;
-  std::unique_ptr<Router> router;
+  std::vector<Pool> pools;                   // [0]: where arrivals go; [1]: the decode pool when disaggregated
   std::vector<ReplicaSlot> replicas;
-  std::deque<Request> central;
+  // Disaggregated serving: prefill replicas whose actor has not ended, KV transfers under way, and the KV
+  // bytes of one token (for the whole replica; each GPU sends its tensor-parallel share).
+  bool disaggregated = false;
+  int prefill_active = 0;
+  int transfers_in_flight = 0;
+  double kv_bytes_per_token = 0.0;
+  std::int64_t kv_transfers = 0;
+  double kv_transfer_bytes = 0.0;
   sg4::MutexPtr mutex;
   bool source_done = false;
   std::string error;
@@ -64,39 +83,72 @@ struct World {
 
   World(const Scenario& s, RunOptions o) : scenario(s), options(o), cost(make_cost_model(s)) {}
 
-  std::vector<ReplicaLoad> loads;
+  bool central_queue(const ReplicaSlot& slot) const {
+    return pools[static_cast<std::size_t>(slot.pool)].router->central_queue();
+  }
+  std::deque<Request>& queue_of(ReplicaSlot& slot) {
+    Pool& pool = pools[static_cast<std::size_t>(slot.pool)];
+    return pool.router->central_queue() ? pool.central : slot.waiting;
+  }
 
-  std::deque<Request>& queue_of(ReplicaSlot& slot) { return router->central_queue() ? central : slot.waiting; }
-
-  std::vector<ReplicaLoad>& replica_loads(double now) {
-    loads.resize(replicas.size());
-    const bool central_queue = router->central_queue();
-    for (std::size_t i = 0; i < replicas.size(); ++i) {
-      const auto& slot = replicas[i];
+  std::vector<ReplicaLoad>& replica_loads(Pool& pool, double now) {
+    auto& loads = pool.loads;
+    loads.resize(pool.members.size());
+    const bool central_queue = pool.router->central_queue();
+    for (std::size_t i = 0; i < pool.members.size(); ++i) {
+      const auto& slot = replicas[static_cast<std::size_t>(pool.members[i])];
       loads[i].running_requests = slot.model->running_requests();
-      loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size();
-      loads[i].idle = slot.idle && !slot.exited;
-      loads[i].outstanding_tokens = slot.model->outstanding_tokens_at(now) + slot.waiting_tokens;
+      loads[i].waiting_requests = central_queue ? 0 : slot.waiting.size() + static_cast<std::size_t>(slot.incoming);
+      loads[i].idle = slot.idle && !slot.exited && slot.incoming == 0;
+      loads[i].outstanding_tokens = slot.model->outstanding_tokens_at(now) + slot.waiting_tokens + slot.incoming_tokens;
       loads[i].kv_used_fraction = static_cast<double>(slot.model->kv_reserved_tokens_at(now)) /
                                   static_cast<double>(std::max<std::int64_t>(1, slot.model->kv_capacity_tokens()));
       loads[i].has_room = false;
       loads[i].next_boundary_s = 0.0;
       if (central_queue && !slot.idle && !slot.exited) {
-        loads[i].has_room = slot.model->could_admit(central, now);
+        loads[i].has_room = slot.model->could_admit(pool.central, now);
         loads[i].next_boundary_s = loads[i].has_room ? slot.model->next_boundary_after(now) : 0.0;
       }
     }
     return loads;
   }
 
+  // The replica (an index in `replicas`) the pool's router picks for `r`; -1 when a central queue has no room.
+  int pick(Pool& pool, const Request& r) {
+    if (!pool.router->uses_loads()) pool.loads.resize(pool.members.size());  // sized, not filled: ignored
+    const int k = pool.router->route(
+        r, pool.router->uses_loads() ? replica_loads(pool, sg4::Engine::get_clock()) : pool.loads);
+    if (k < 0 || k >= static_cast<int>(pool.members.size())) return -1;
+    return pool.members[static_cast<std::size_t>(k)];
+  }
+
   // With a central queue: wake the replica that can take the head first (see CentralQueueRouter).
-  void wake_for_central_head() {
-    if (central.empty()) return;
-    const int target = router->route(central.front(), replica_loads(sg4::Engine::get_clock()));
-    if (target < 0 || target >= static_cast<int>(replicas.size())) return;  // no room: the next completion takes it
+  void wake_for_central_head(Pool& pool) {
+    if (pool.central.empty()) return;
+    const int target = pick(pool, pool.central.front());
+    if (target < 0) return;  // no room: the next completion takes it
     ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
     slot.idle = false;  // claimed: another arrival at the same instant goes elsewhere
     slot.wake->notify_one();
+  }
+
+  // Puts a request in a replica's own queue and wakes it.
+  void enqueue(ReplicaSlot& slot, const Request& r) {
+    slot.waiting.push_back(r);
+    slot.waiting_tokens += r.prompt_tokens + r.output_tokens;
+    ++waiting_total;
+    slot.idle = false;
+    slot.wake->notify_one();
+  }
+
+  // Whether nothing more can come to this replica once the source is done: always, except for a decode replica
+  // while prefill replicas still run or KV caches are on their way.
+  bool upstream_done(const ReplicaSlot& slot) const {
+    return slot.pool == 0 || (prefill_active == 0 && transfers_in_flight == 0);
+  }
+  void wake_decode_pool() {
+    if (pools.size() > 1)
+      for (int i : pools[1].members) replicas[static_cast<std::size_t>(i)].wake->notify_all();
   }
 
   // Admission control: turned away, counted, an SLO miss.
@@ -108,31 +160,30 @@ struct World {
 
   // An arriving request: to the router's replica, or into the central queue, unless admission control
   // turns it away.
-  void route(const Request& r) {
+  // With disaggregated serving arrivals go to the prefill pool, which runs their prompt and first token only.
+  void route(const Request& arrival) {
+    Request r = arrival;
+    if (disaggregated) r.output_tokens = 1;
+    Pool& pool = pools.front();
     const bool global_full = scenario.max_queued > 0 && waiting_total >= static_cast<std::size_t>(scenario.max_queued);
-    if (router->central_queue()) {
+    if (pool.router->central_queue()) {
       // A per-replica bound on a central queue bounds it at that many per replica.
       const bool central_full =
           scenario.max_queued_per_replica > 0 &&
-          central.size() >= static_cast<std::size_t>(scenario.max_queued_per_replica) * replicas.size();
+          pool.central.size() >= static_cast<std::size_t>(scenario.max_queued_per_replica) * pool.members.size();
       if (global_full || central_full) return reject(r, -1);
-      central.push_back(r);
+      pool.central.push_back(r);
       ++waiting_total;
-      wake_for_central_head();
+      wake_for_central_head(pool);
       return;
     }
-    if (!router->uses_loads()) loads.resize(replicas.size());  // sized, not filled: the router ignores them
-    int target = router->route(r, router->uses_loads() ? replica_loads(sg4::Engine::get_clock()) : loads);
-    if (target < 0 || target >= static_cast<int>(replicas.size())) target = 0;
+    int target = pick(pool, r);
+    if (target < 0) target = pool.members.front();
     ReplicaSlot& slot = replicas[static_cast<std::size_t>(target)];
     if (global_full || (scenario.max_queued_per_replica > 0 &&
                         slot.waiting.size() >= static_cast<std::size_t>(scenario.max_queued_per_replica)))
       return reject(r, target);
-    slot.waiting.push_back(r);
-    slot.waiting_tokens += r.prompt_tokens + r.output_tokens;
-    ++waiting_total;
-    slot.idle = false;
-    slot.wake->notify_one();
+    enqueue(slot, r);
   }
 
   void stop_all() {
@@ -165,6 +216,61 @@ void set_gpus_busy(ReplicaSlot& slot, bool busy) {
   }
 }
 
+// Disaggregated serving: the KV cache of a request whose prefill ended on replica `from` moves to decode replica
+// `to` over the simulated network, each GPU sending its tensor-parallel share to its counterpart (so transfers that
+// share links slow each other down). One short-lived actor per transfer; the request then joins `to`'s queue with
+// its KV in place, its first token delivered when the transfer ends.
+void kv_transfer_actor(World& w, Request r, int from, int to, double bytes, double start_s) {
+  const auto& src = w.replicas[static_cast<std::size_t>(from)].gpus;
+  const auto& dst = w.replicas[static_cast<std::size_t>(to)].gpus;
+  std::vector<sg4::CommPtr> comms;
+  const auto share = static_cast<std::uint64_t>(std::ceil(bytes / static_cast<double>(src.size())));
+  for (std::size_t g = 0; g < src.size(); ++g) comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
+  sg4::Comm::wait_all(comms);
+  std::unique_lock lock(*w.mutex);
+  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(to)];
+  const double end_s = sg4::Engine::get_clock();
+  --w.transfers_in_flight;
+  --slot.incoming;
+  slot.incoming_tokens -= r.prompt_tokens + r.output_tokens;
+  if (!w.error.empty()) return;
+  w.records[r.id].kv_transfer_s = end_s - start_s;
+  r.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
+  w.enqueue(slot, r);
+  if (w.transfers_in_flight == 0 && w.prefill_active == 0) w.wake_decode_pool();  // they may be done
+}
+
+// A request's prefill (and first token) ended on prefill replica `from`: pick its decode replica and move its KV.
+void hand_off(World& w, const RequestRecord& prefilled, int from) {
+  const RequestRecord& rec = w.records[prefilled.id];
+  Request r;
+  r.id = rec.id;
+  r.arrival_s = rec.arrival_s;
+  r.prompt_tokens = rec.prompt_tokens;
+  r.output_tokens = rec.output_tokens;
+  r.generated_before = 1;
+  r.admitted_s = prefilled.admitted_s;
+  r.kv = Request::Kv::device;
+  const int to = w.pick(w.pools[1], r);
+  if (to < 0) {  // the scenario refuses central-queue decode routers; never silently lose the request
+    w.error = fmt::format("internal error: no decode replica for request {}", r.id);
+    w.stop_all();
+    return;
+  }
+  w.records[r.id].prefill_replica = from;
+  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(to)];
+  ++slot.incoming;
+  slot.incoming_tokens += r.prompt_tokens + r.output_tokens;
+  ++w.transfers_in_flight;
+  // The prompt's KV exists; the first output token's is written by its first decode iteration.
+  const double bytes = static_cast<double>(r.prompt_tokens) * w.kv_bytes_per_token;
+  ++w.kv_transfers;
+  w.kv_transfer_bytes += bytes;
+  const double now = sg4::Engine::get_clock();
+  sg4::Actor::create("kv-transfer", w.replicas[static_cast<std::size_t>(from)].gpus.front(),
+                     [&w, r, from, to, bytes, now] { kv_transfer_actor(w, r, from, to, bytes, now); });
+}
+
 void replica_actor(World& w, int index) {
   ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(index)];
   ReplicaModel& model = *slot.model;
@@ -177,12 +283,15 @@ void replica_actor(World& w, int index) {
     const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
     // Requests taken (or, after a preemption, given back) change the queue and its tokens.
     w.waiting_total = w.waiting_total + queue.size() - queued_before;
-    if (!w.router->central_queue()) slot.waiting_tokens += model.last_queue_tokens_delta();
+    const bool central_queue = w.central_queue(slot);
+    if (!central_queue) slot.waiting_tokens += model.last_queue_tokens_delta();
     // The head of the central queue changed and more wait: it goes to whoever can take it first.
-    if (w.router->central_queue() && queue.size() != queued_before) w.wake_for_central_head();
+    if (central_queue && queue.size() != queued_before) w.wake_for_central_head(w.pools[static_cast<std::size_t>(slot.pool)]);
     if (step.kind == ReplicaModel::StepKind::none) {
-      if (w.source_done && queue.empty()) {
+      if (w.source_done && queue.empty() && w.upstream_done(slot)) {
         slot.exited = true;  // the router must not send work here any more
+        if (w.disaggregated && slot.pool == 0 && --w.prefill_active == 0 && w.transfers_in_flight == 0)
+          w.wake_decode_pool();
         break;
       }
       slot.idle = true;
@@ -218,12 +327,23 @@ void replica_actor(World& w, int index) {
     }
     finished.clear();
     model.finish_step(finished);
+    std::size_t done = 0;
     for (const auto& rec : finished) {
-      w.records[rec.id] = rec;
+      RequestRecord& out = w.records[rec.id];
+      if (w.disaggregated && slot.pool == 0 && out.output_tokens > 1) {  // prefilled: on to a decode replica
+        hand_off(w, rec, index);
+        continue;
+      }
+      const int prefill_replica = out.prefill_replica;
+      const double kv_transfer_s = out.kv_transfer_s;
+      out = rec;
+      out.prefill_replica = prefill_replica;
+      out.kv_transfer_s = kv_transfer_s;
+      ++done;
       if (w.closed_loop) w.source->on_finished(rec.id, rec.finished_s);
     }
-    w.finished_count += finished.size();
-    if (w.closed_loop && !finished.empty()) w.source_wake->notify_all();
+    w.finished_count += done;
+    if (w.closed_loop && done > 0) w.source_wake->notify_all();
   }
   set_gpus_busy(slot, false);
 }
@@ -362,6 +482,14 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   sg_host_energy_plugin_init();
   sg4::Engine engine(&argc, argv);
   if (options.on_engine_started) options.on_engine_started();  // e.g. take SIGINT back from SimGrid
+  // Network transfers (disaggregated serving's KV caches) as plain bandwidth and latency: CM02 without TCP's window
+  // bound and without the empirical factors of SimGrid's default (LV08) model, so that one transfer alone takes
+  // exactly the route's latency plus bytes / its narrowest link, and transfers sharing a link share it fairly.
+  sg4::Engine::set_config("network/model:CM02");
+  sg4::Engine::set_config("network/latency-factor:1");
+  sg4::Engine::set_config("network/bandwidth-factor:1");
+  sg4::Engine::set_config("network/TCP-gamma:1e30");
+  sg4::Engine::set_config("network/crosstraffic:0");
 
   TopologySpec topo_spec;
   topo_spec.gpus_per_node = s.gpus_per_node;
@@ -379,9 +507,25 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
 
   World w(s, options);
   w.policy = make_batching_policy(s.batching, s.limits);
-  w.router = make_router(s.router, s.seed);
   if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
-  if (!w.router) throw SimulationError("unknown router '" + s.router + "'");
+  w.disaggregated = w.policy->disaggregates();
+  const int prefill_replicas = w.disaggregated ? prefill_pool_size(s) : s.replicas;
+  if (w.disaggregated && prefill_replicas <= 0)
+    throw SimulationError(fmt::format("disaggregated serving needs at least 2 replicas (one prefill, one decode), "
+                                      "not {}", s.replicas));
+  w.pools.resize(w.disaggregated ? 2 : 1);
+  // The decode pool's router draws from its own stream, so that the prefill pool's draws stay as they are.
+  w.pools[0].router = make_router(s.router, s.seed);
+  if (!w.pools[0].router) throw SimulationError("unknown router '" + s.router + "'");
+  if (w.disaggregated) {
+    w.pools[1].router = make_router(decode_router_of(s), s.seed + 0x9e3779b97f4a7c15ULL);
+    if (!w.pools[1].router || w.pools[1].router->central_queue())
+      throw SimulationError("disaggregated serving needs a decode router that picks a replica, not '" +
+                            decode_router_of(s) + "'");
+    w.prefill_active = prefill_replicas;
+    w.kv_bytes_per_token = s.model.kv_bytes_per_token(s.dtype);
+  }
+  for (int i = 0; i < s.replicas; ++i) w.pools[w.disaggregated && i >= prefill_replicas ? 1 : 0].members.push_back(i);
   w.mutex = sg4::Mutex::create();
   try {
     w.source = make_workload_source(s.workload, s.seed, s.duration_s);
@@ -393,6 +537,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
+    slot.pool = w.disaggregated && i >= prefill_replicas ? 1 : 0;
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
     if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens);
     slot.wake = sg4::ConditionVariable::create();
@@ -438,6 +583,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     t.preemptions += slot.model->preemptions();
     t.recomputed_tokens += slot.model->recomputed_tokens();
   }
+  t.kv_transfers = w.kv_transfers;
+  t.kv_transfer_bytes = w.kv_transfer_bytes;
   for (const auto& rec : result.records)
     if (rec.finished() && rec.finished_s >= s.warmup_s && rec.finished_s < s.duration_s) ++t.completed_in_window;
   sg_host_energy_update_all();
@@ -453,3 +600,4 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
 }
 
 }  // namespace tf
+

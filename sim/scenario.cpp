@@ -129,7 +129,8 @@ const std::vector<std::string>* known_keys(const std::string& path) {
        {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
       {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
-                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens"}},
+                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens",
+                  "prefill_replicas", "decode_router"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -1080,6 +1081,29 @@ Scenario Loader::build() {
   s.router = p.string("router").value_or("round-robin");
   if (!make_router(s.router))
     p.fail("router", fmt::format("unknown router \"{}\"; known: {}", s.router, join(router_names())));
+  {
+    const auto policy = make_batching_policy(s.batching, s.limits);
+    const bool disaggregated = policy && policy->disaggregates();
+    for (const char* key : {"prefill_replicas", "decode_router"})
+      if (!disaggregated && p.has(key))
+        p.fail(key, fmt::format("only for policy.batching = \"disaggregated\" (batching is \"{}\")", s.batching));
+    if (disaggregated) {
+      if (s.replicas < 2)
+        p.fail("batching", fmt::format("disaggregated serving needs at least 2 replicas (one prefill, one decode); "
+                                       "fleet.replicas is {}",
+                                       s.replicas));
+      const std::int64_t prefill =
+          p.integer_in("prefill_replicas", default_prefill_replicas(s.replicas), 1, s.replicas - 1);
+      s.prefill_share = static_cast<double>(prefill) / static_cast<double>(s.replicas);
+      s.decode_router = p.string("decode_router").value_or("");  // empty: follows policy.router
+      const auto decode = make_router(decode_router_of(s));
+      if (!decode)
+        p.fail("decode_router", fmt::format("unknown router \"{}\"; known: {}", s.decode_router, join(router_names())));
+      if (decode->central_queue())
+        p.fail("decode_router", "central-queue cannot pick a decode replica: the KV cache must know where to go "
+                                "when the prefill ends; choose a router that picks a replica (least-tokens, least-kv, ...)");
+    }
+  }
 
   const Section slo = top.table("slo");
   s.slo.ttft_p99_s = slo.number_in("ttft_p99_s", 0.0, Section::greater_than(0));
@@ -1101,6 +1125,37 @@ Scenario Loader::build() {
 }
 
 }  // namespace
+
+namespace {
+// Without policy.prefill_replicas a quarter of the fleet prefills: conversation traffic spends most of its GPU time
+// decoding.
+constexpr double kDefaultPrefillShare = 0.25;
+}  // namespace
+
+int default_prefill_replicas(int replicas) {
+  if (replicas < 2) return 0;
+  return static_cast<int>(
+      std::clamp<long long>(std::llround(kDefaultPrefillShare * static_cast<double>(replicas)), 1, replicas - 1));
+}
+
+int prefill_pool_size(const Scenario& s) {
+  bool disaggregated = false;
+  try {
+    const auto policy = make_batching_policy(s.batching, s.limits);
+    disaggregated = policy && policy->disaggregates();
+  } catch (const std::invalid_argument&) {
+  }
+  if (!disaggregated || s.replicas < 2) return 0;
+  if (s.prefill_share <= 0.0) return default_prefill_replicas(s.replicas);  // e.g. compare --policies disaggregated
+  const auto n = std::llround(s.prefill_share * static_cast<double>(s.replicas));
+  return static_cast<int>(std::clamp<long long>(n, 1, s.replicas - 1));
+}
+
+std::string decode_router_of(const Scenario& s) {
+  if (!s.decode_router.empty()) return s.decode_router;
+  const auto router = make_router(s.router);
+  return router && router->central_queue() ? "least-tokens" : s.router;
+}
 
 Scenario load_scenario_text(const std::string& toml_text, const std::string& source_name,
                             const std::vector<std::string>& overrides) {

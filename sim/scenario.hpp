@@ -41,12 +41,27 @@ struct Scenario {
   // KV cache: 0 reserves each request's whole answer at admission; > 0: a paged cache of blocks of this many
   // tokens, with preemption (recompute) when the blocks run out.
   std::int64_t kv_block_tokens = 0;
+  // Disaggregated serving (batching = "disaggregated"): the share of the replicas that prefill (the first ones,
+  // so the first nodes), and the router that picks a decode replica when a prefill ends. prefill_share is
+  // prefill_replicas / fleet.replicas as loaded, so that a fleet of another size (tokenfleet size) keeps the
+  // proportion (0: the default share); see prefill_pool_size. decode_router: as given (empty: see decode_router_of).
+  double prefill_share = 0.0;
+  std::string decode_router;
 
   SloTargets slo;
   CostParams cost;
 
   std::string source;  // file the scenario came from ("<built-in default>" otherwise)
 };
+
+// Disaggregated serving: how many of the scenario's replicas prefill (at least 1, leaving at least 1 to decode);
+// 0 when the scenario does not disaggregate or has fewer than 2 replicas.
+int prefill_pool_size(const Scenario& s);
+// Without policy.prefill_replicas: a quarter of the replicas (rounded, at least 1 and leaving 1 to decode).
+int default_prefill_replicas(int replicas);
+// The router that picks decode replicas: policy.decode_router, else policy.router, except that a central queue
+// (which cannot say where a KV cache goes before there is room) gives least-tokens.
+std::string decode_router_of(const Scenario& s);
 
 // An error in a scenario: file, line (0 when unknown), key, and what was expected.
 class ScenarioError : public std::runtime_error {

@@ -25,6 +25,7 @@ std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
     std::istringstream l(line);
     std::string cell;
     while (std::getline(l, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.emplace_back();  // getline drops a last empty cell
     rows.push_back(cells);
   }
   return rows;
@@ -44,7 +45,8 @@ TEST_CASE("tokenfleet run prints its summary and writes requests.csv and summary
   const auto rows = parse_csv(read_file(out + "/requests.csv"));
   REQUIRE(rows.size() > 100);
   CHECK(rows[0] == std::vector<std::string>{"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s",
-                                            "ttft_s", "tpot_s", "e2e_s", "rejected"});
+                                            "ttft_s", "tpot_s", "e2e_s", "rejected", "prefill_replica",
+                                            "kv_transfer_s"});
   const auto j = nlohmann::json::parse(read_file(out + "/summary.json"));
   CHECK(j["requests"]["arrived"].get<std::size_t>() == rows.size() - 1);
   CHECK(j["latency_s"]["ttft"]["p99"].get<double>() > 0.0);
@@ -86,10 +88,12 @@ void check_exact_equals_events(const std::string& sets, std::size_t min_requests
   double worst = 0.0;
   std::size_t other_replica = 0;
   for (std::size_t i = 1; i < ea.size(); ++i) {
-    REQUIRE(ea[i].size() == 10);
+    REQUIRE(ea[i].size() == 12);
     for (std::size_t col = 0; col < 4; ++col) REQUIRE(ea[i][col] == eb[i][col]);  // same request
-    if (ea[i][4] != eb[i][4]) ++other_replica;
-    for (std::size_t col = 5; col < 9; ++col) {
+    if (ea[i][4] != eb[i][4] || ea[i][10] != eb[i][10]) ++other_replica;  // decode (or only) and prefill replica
+    for (std::size_t col : {5, 6, 7, 8, 11}) {  // queue, TTFT, TPOT, E2E, KV transfer (disaggregated only)
+      REQUIRE(ea[i][col].empty() == eb[i][col].empty());
+      if (ea[i][col].empty()) continue;
       const double x = std::stod(ea[i][col]), y = std::stod(eb[i][col]);
       worst = std::max(worst, std::abs(x - y));
     }
@@ -121,6 +125,13 @@ TEST_CASE("the central queue with KV-limited replicas gives the same latencies i
       " --set 'workload.prompt_tokens={dist=\"uniform\",low=200,high=2500}'"
       " --set 'workload.output_tokens={dist=\"uniform\",low=50,high=1500}'",
       100);
+}
+
+TEST_CASE("disaggregated serving gives the same latencies and KV transfers in both modes", "[cli][exact]") {
+  // Two prefill replicas on node 0 and two decode replicas (least-kv) on node 1: transfers share the link.
+  check_exact_equals_events(kShort + " --set policy.batching=disaggregated --set policy.prefill_replicas=2"
+                                     " --set policy.decode_router=least-kv --set hardware.tensor_parallel=4",
+                            1000);
 }
 
 TEST_CASE("load-aware routers see the same loads in both modes", "[cli][exact]") {

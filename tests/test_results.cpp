@@ -232,13 +232,17 @@ TEST_CASE("requests_csv writes one exact line per record", "[results]") {
       make(3, 13.0, 10, 20, 1, 13.25, 13.5, -1.0),
   };
   recs[1].rejected = true;
-  const std::string expected =
-      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n"
-      "1,10.000000000,100,11,0,0.500000000,1.000000000,0.100000000,2.000000000,0\n"
-      "2,12.500000000,30,7,-1,,,,,1\n"
-      "3,13.000000000,10,20,1,0.250000000,,,,0\n";
+  recs[0].prefill_replica = 3;  // disaggregated: prefilled on replica 3, KV moved to replica 0 in 2.5 ms
+  recs[0].kv_transfer_s = 0.0025;
+  const std::string header =
+      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected,prefill_replica,"
+      "kv_transfer_s\n";
+  const std::string expected = header +
+      "1,10.000000000,100,11,0,0.500000000,1.000000000,0.100000000,2.000000000,0,3,0.002500000\n"
+      "2,12.500000000,30,7,-1,,,,,1,,\n"
+      "3,13.000000000,10,20,1,0.250000000,,,,0,,\n";
   CHECK(tf::requests_csv(recs) == expected);
-  CHECK(tf::requests_csv({}) == "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected\n");
+  CHECK(tf::requests_csv({}) == header);
 }
 
 TEST_CASE("write_file_atomically writes the content and leaves no temporary file", "[results]") {

@@ -487,3 +487,38 @@ TEST_CASE("scenario --set: errors name --set and the key", "[scenario]") {
   CHECK(warm.file() == "--set");
   CHECK(warm.key() == "warmup_s");
 }
+
+TEST_CASE("scenario: disaggregated serving keys are checked", "[scenario]") {
+  const std::string base = "[fleet]\nreplicas = 4\n[policy]\n";
+  {
+    const tf::Scenario s = tf::load_scenario_text(base + "batching = \"disaggregated\"\n", "t.toml");
+    CHECK(tf::prefill_pool_size(s) == 1);  // a quarter of 4
+    CHECK(tf::decode_router_of(s) == "round-robin");  // the router
+    tf::Scenario bigger = s;
+    bigger.replicas = 12;  // tokenfleet size keeps the share
+    CHECK(tf::prefill_pool_size(bigger) == 3);
+    bigger.replicas = 2;
+    CHECK(tf::prefill_pool_size(bigger) == 1);
+  }
+  {
+    const tf::Scenario s = tf::load_scenario_text(
+        base + "batching = \"disaggregated\"\nprefill_replicas = 3\nrouter = \"central-queue\"\n", "t.toml");
+    CHECK(tf::prefill_pool_size(s) == 3);
+    CHECK(tf::decode_router_of(s) == "least-tokens");  // a central queue cannot pick where the KV goes
+  }
+  CHECK(tf::prefill_pool_size(tf::load_scenario_text(base, "t.toml")) == 0);
+  auto e = text_error(base + "prefill_replicas = 2\n");
+  CHECK(e.key() == "policy.prefill_replicas");
+  CHECK_THAT(e.what(), Contains("disaggregated"));
+  e = text_error(base + "batching = \"disaggregated\"\nprefill_replicas = 4\n");
+  CHECK(e.key() == "policy.prefill_replicas");
+  CHECK(e.line() == 5);
+  e = text_error(base + "batching = \"disaggregated\"\ndecode_router = \"central-queue\"\n");
+  CHECK(e.key() == "policy.decode_router");
+  e = text_error(base + "batching = \"disaggregated\"\ndecode_router = \"nearest\"\n");
+  CHECK(e.key() == "policy.decode_router");
+  CHECK_THAT(e.what(), Contains("least-kv"));
+  e = text_error("[fleet]\nreplicas = 1\n[policy]\nbatching = \"disaggregated\"\n");
+  CHECK(e.key() == "policy.batching");
+  CHECK_THAT(e.what(), Contains("at least 2 replicas"));
+}
