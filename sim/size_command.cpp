@@ -292,7 +292,11 @@ int size_command(const SizeCommand& cmd) {
     const double flops_fleet = flops_per_s / f;  // GPUs the mean FLOPs need at 100 % utilization
     const double mfu = mean_of(ap, [](const Probe& p) { return p.mfu; });
     const auto& w = ap.front().evaluated(o.window);
-    std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}\n", n, a.gpus, a.gpu);
+    Scenario at_answer = s;
+    at_answer.replicas = n;
+    const int prefill = prefill_pool_size(at_answer);  // disaggregated: the pools at that size
+    std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu,
+                             prefill > 0 ? fmt::format(" ({} prefill + {} decode)", prefill, n - prefill) : "");
     std::cout << fmt::format("    TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   busy {:.1f} %   energy {:.2f} kWh\n",
                              spread(ap, o.window, true), spread(ap, o.window, false), w.attainment * 100.0,
                              mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0, a.energy_kwh);
@@ -349,6 +353,7 @@ int size_command(const SizeCommand& cmd) {
       std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
     g["found"] = true;
     g["replicas"] = n;
+    if (prefill > 0) g["prefill_replicas"] = prefill;
     g["gpus"] = a.gpus;
     g["answer"] = nlohmann::ordered_json::array();
     for (const auto& p : ap) {

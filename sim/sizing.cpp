@@ -272,10 +272,21 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
   const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
   int guess = capacity > 0.0 ? static_cast<int>(std::ceil(demand.output_tokens_per_s() / capacity)) : 1;
-  guess = std::clamp(guess, 1, o.max_replicas);
+  // Disaggregated serving needs a prefill and a decode replica: its search starts at 2.
+  Scenario two = s;
+  two.replicas = 2;
+  const int min_replicas = prefill_pool_size(two) > 0 ? 2 : 1;
+  if (o.max_replicas < min_replicas) {
+    result.reason = fmt::format("disaggregated serving needs at least {} replicas (a prefill and a decode one), but "
+                                "--max-replicas is {}",
+                                min_replicas, o.max_replicas);
+    return result;
+  }
+  guess = std::clamp(guess, min_replicas, o.max_replicas);
 
-  // Grow: from the guess, doubling, until a candidate meets the targets.
-  int lo = 0, hi = -1, next = guess;
+  // Grow: from the guess, doubling, until a candidate meets the targets. lo = min_replicas - 1 stands for a
+  // fleet too small to serve at all, which fails.
+  int lo = min_replicas - 1, hi = -1, next = guess;
   const int jobs = std::max(1, o.jobs);
   while (hi < 0) {
     std::vector<int> round;
@@ -312,7 +323,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
         w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3);
     return result;
   }
-  // The guess may already pass: then search below it. lo = 0 stands for "no replicas", which fails.
+  // The guess may already pass: then search below it, down to lo (which fails).
   // Bisect: `jobs` points at a time, evenly spread between the largest failing and the smallest passing.
   while (hi - lo > 1) {
     std::vector<int> round;
@@ -342,7 +353,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   result.found = true;
   result.replicas = hi;
   result.answer_probes = cache.at(hi);
-  if (hi > 1) result.below_probes = cache.at(hi - 1);
+  if (hi > min_replicas) result.below_probes = cache.at(hi - 1);
 
   if (o.per_hour) {
     // The fleet each hour needs: for every hour, the smallest candidate whose whole-day run meets the targets
@@ -352,7 +363,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
       const auto& p = cache.at(n).front();
       return p.error.empty() && h < p.hours.size() && p.hours[h].met;
     };
-    std::vector<int> h_lo(hours, 0), h_hi(hours, -1);
+    std::vector<int> h_lo(hours, min_replicas - 1), h_hi(hours, -1);
     result.per_hour_replicas.assign(hours, 0);
     for (std::size_t h = 0; h < hours; ++h) {
       if (cache.at(hi).front().hours[h].requests == 0) {
