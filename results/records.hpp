@@ -43,6 +43,9 @@ struct RunTotals {
   std::size_t completed_in_window = 0;  // requests that finished inside the window
   std::int64_t preemptions = 0;         // paged KV: running requests evicted to free blocks (whole run)
   double recomputed_tokens = 0.0;       // tokens prefilled again after preemptions (whole run)
+  std::int64_t swapped_out_tokens = 0;  // KV tokens copied to host memory by swap preemptions (whole run)
+  std::int64_t swapped_in_tokens = 0;   // KV tokens copied back to the GPUs (whole run)
+  double swap_s = 0.0;                  // replica time spent in swap steps, summed over replicas (whole run)
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event

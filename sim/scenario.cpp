@@ -91,7 +91,7 @@ const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s",
 const std::vector<std::string> kModelShapeKeys = {"params",   "active_params", "layers",   "d_model",
                                                   "heads",    "kv_heads",      "head_dim", "context_window"};
 const std::vector<std::string> kGpuFigureKeys = {"fp16_tflops", "fp8_tflops", "hbm_gb",     "hbm_bandwidth_tbps",
-                                                 "nvlink_gbps", "idle_watts", "busy_watts"};
+                                                 "nvlink_gbps", "pcie_gbps",  "idle_watts", "busy_watts"};
 const std::vector<std::string> kPercentileKeys = {"p50", "p90", "p95", "p99", "p999"};
 const std::vector<std::string> kDistributionKeys = {"dist", "value", "low",   "high",   "mean", "mu",  "sigma",
                                                     "stddev", "trace", "format", "min", "max", "p50", "p90",
@@ -129,7 +129,8 @@ const std::vector<std::string>* known_keys(const std::string& path) {
        {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
       {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
-                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens"}},
+                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens",
+                  "preemption"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -565,7 +566,7 @@ GpuSpec Loader::read_gpu(const Section& hw) {
                                 "busy_watts"})
       if (!g.has(k))
         g.fail(k, fmt::format("missing: {}, so its figures must be given (fp16_tflops, hbm_gb, "
-                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops is optional); "
+                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops and pcie_gbps are optional); "
                               "to change a catalogue GPU, name it, e.g. gpu = {{ name = \"h100-sxm\", hbm_gb = 94 }} "
                               "(known GPUs: {})",
                               name ? fmt::format("'{}' is not in the catalogue", *name) : "the GPU has no name",
@@ -576,6 +577,7 @@ GpuSpec Loader::read_gpu(const Section& hw) {
   gpu.hbm_bytes = g.number_in("hbm_gb", gpu.hbm_bytes / 1e9, Section::greater_than(0)) * 1e9;
   gpu.hbm_bandwidth_Bps = g.number_in("hbm_bandwidth_tbps", gpu.hbm_bandwidth_Bps / 1e12, Section::greater_than(0)) * 1e12;
   gpu.nvlink_Bps = g.number_in("nvlink_gbps", gpu.nvlink_Bps / 1e9, Section::at_least(0)) * 1e9;
+  gpu.pcie_Bps = g.number_in("pcie_gbps", gpu.pcie_Bps / 1e9, Section::at_least(0)) * 1e9;
   gpu.idle_watts = g.number_in("idle_watts", gpu.idle_watts, Section::at_least(0));
   gpu.busy_watts = g.number_in("busy_watts", gpu.busy_watts, Section::at_least(0));
   if (gpu.busy_watts < gpu.idle_watts)
@@ -1080,6 +1082,25 @@ Scenario Loader::build() {
   s.router = p.string("router").value_or("round-robin");
   if (!make_router(s.router))
     p.fail("router", fmt::format("unknown router \"{}\"; known: {}", s.router, join(router_names())));
+  {
+    // Preemption with a paged cache: recompute (the KV is thrown away) or swap (copied to host memory over PCIe).
+    const std::string pre = p.string("preemption").value_or("recompute");
+    if (pre != "recompute" && pre != "swap")
+      p.fail("preemption", fmt::format("expected \"recompute\" or \"swap\", got \"{}\"", pre));
+    s.swap_preemption = pre == "swap";
+    if (s.swap_preemption && s.kv_block_tokens <= 0)
+      p.fail("preemption", "\"swap\" needs policy.kv_cache = \"paged\": the reserved cache (the default) never "
+                           "preempts a request");
+    if (s.swap_preemption && s.gpu.pcie_Bps <= 0)
+      p.fail("preemption", fmt::format("\"swap\" copies KV over PCIe, but {} has no PCIe bandwidth; give "
+                                       "hardware.gpu.pcie_gbps",
+                                       s.gpu.name));
+    if (s.swap_preemption && make_router(s.router)->central_queue())
+      p.fail("preemption", fmt::format("\"swap\" keeps a preempted request's KV in its replica's host memory, but "
+                                       "policy.router = \"{}\" may hand it to another replica; use "
+                                       "preemption = \"recompute\" or another router",
+                                       s.router));
+  }
 
   const Section slo = top.table("slo");
   s.slo.ttft_p99_s = slo.number_in("ttft_p99_s", 0.0, Section::greater_than(0));

@@ -39,8 +39,11 @@ struct Scenario {
   std::int64_t max_queued_per_replica = 0;
   std::int64_t max_queued = 0;
   // KV cache: 0 reserves each request's whole answer at admission; > 0: a paged cache of blocks of this many
-  // tokens, with preemption (recompute) when the blocks run out.
+  // tokens, with preemption when the blocks run out.
   std::int64_t kv_block_tokens = 0;
+  // Paged cache: a running request preempted while decoding has its KV copied to host memory over PCIe and back
+  // when it runs again (swap), instead of thrown away and computed again (recompute, the default).
+  bool swap_preemption = false;
 
   SloTargets slo;
   CostParams cost;

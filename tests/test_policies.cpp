@@ -42,7 +42,8 @@ struct Observed {
 // queue when their time has come; the replica steps from boundary to boundary (one iteration per step), or
 // sleeps until the next arrival or the policy's wake-up time.
 Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const std::vector<Request>& requests,
-               std::int64_t block_tokens = 0, std::int64_t* preemptions = nullptr) {
+               std::int64_t block_tokens = 0, std::int64_t* preemptions = nullptr, bool swap = false,
+               std::int64_t* swapped_out = nullptr) {
   CostParams params;
   // With a paged cache, leave little room for KV (80 GB x 0.25 - 16 GB of weights: about 30,000 tokens), so
   // that blocks run out and requests are preempted.
@@ -50,6 +51,7 @@ Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const st
   const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, params);
   ReplicaModel model(0, cost, policy, 0.0, 1e18);
   if (block_tokens > 0) model.use_paged_kv(block_tokens);
+  model.use_swap_preemption(swap);
   std::deque<Request> waiting;
   Observed o;
   std::size_t next = 0;
@@ -75,6 +77,7 @@ Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const st
   }
   if (model.kv_reserved_tokens() != 0) o.kv_within = false;  // every block back when all have finished
   if (preemptions) *preemptions = model.preemptions();
+  if (swapped_out) *swapped_out = model.swapped_out_tokens();
   return o;
 }
 
@@ -163,6 +166,32 @@ TEST_CASE("paged KV cache: blocks within capacity and all returned - preemptions
       CHECK(r.finished_s >= r.first_token_s);
     }
     if (name == "continuous" || name == "chunked-prefill") CHECK(preemptions > 0);
+  }
+}
+
+TEST_CASE("paged KV cache with swap preemption: blocks within capacity and all returned - every request finishes",
+          "[policies][kv][swap]") {
+  const auto requests = random_requests(600, 8.0, 2);
+  for (const std::string& name : batching_policy_names()) {
+    INFO("policy " << name);
+    BatchLimits limits;
+    limits.max_batch = 64;
+    limits.max_batched_tokens = 4096;
+    const auto policy = make_batching_policy(name, limits);
+    std::int64_t preemptions = 0, swapped_out = 0;
+    const Observed o = drive(*policy, limits, requests, 16, &preemptions, true, &swapped_out);
+    CHECK(o.finished.size() == requests.size());
+    CHECK(o.kv_within);  // swapped-out KV leaves the blocks, swapped-in KV takes them again, never beyond capacity
+    CHECK(o.clock_monotonic);
+    CHECK(o.batch_within);
+    for (const auto& r : o.finished) {
+      CHECK(r.first_token_s > r.admitted_s);
+      CHECK(r.finished_s >= r.first_token_s);
+    }
+    if (name == "continuous" || name == "chunked-prefill") {
+      CHECK(preemptions > 0);
+      CHECK(swapped_out > 0);
+    }
   }
 }
 
