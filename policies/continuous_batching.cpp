@@ -11,7 +11,7 @@ BatchDecision ContinuousBatching::decide(const ReplicaView& replica, const std::
   for (const Request& r : waiting) {
     if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
     const std::int64_t need = admission_kv_tokens(replica, r);
-    if (kv + need > replica.kv_capacity_tokens) break;
+    if (!kv_admissible(replica, kv + need, replica.running_requests == 0 && d.admit == 0)) break;
     // A prompt over the token budget may still run as the only prefill of its iteration.
     if (tokens + r.prompt_tokens > limits_.max_batched_tokens && d.admit > 0) break;
     ++d.admit;

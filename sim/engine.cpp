@@ -394,7 +394,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
-    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens);
+    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens, s.kv_watermark);
     if (s.kv_block_tokens > 0 && s.swap_preemption) slot.model->use_swap_preemption(true);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);

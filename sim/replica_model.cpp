@@ -15,6 +15,15 @@ ReplicaModel::ReplicaModel(int index, const CostModel& cost, const BatchingPolic
       window_end_s_(window_end_s),
       kv_capacity_(cost.kv_capacity_tokens()) {}
 
+void ReplicaModel::use_paged_kv(std::int64_t block_tokens, double watermark) {
+  block_tokens_ = block_tokens;
+  // Whole blocks, as vLLM counts them: int(watermark x blocks of the cache).
+  watermark_tokens_ = 0;
+  if (block_tokens > 0)
+    watermark_tokens_ =
+        static_cast<std::int64_t>(watermark * static_cast<double>(kv_capacity_ / block_tokens)) * block_tokens;
+}
+
 void ReplicaModel::use_swap_preemption(bool swap) {
   if (swap && !(cost_.gpu().pcie_Bps > 0.0))
     throw std::invalid_argument("swap preemption needs the GPU's PCIe bandwidth (pcie_Bps), but " + cost_.gpu().name +
@@ -28,6 +37,7 @@ ReplicaView ReplicaModel::view() const {
   v.kv_reserved_tokens = kv_reserved_;
   v.kv_capacity_tokens = kv_capacity_;
   v.kv_block_tokens = block_tokens_;
+  v.kv_watermark_tokens = watermark_tokens_;
   return v;
 }
 

@@ -62,7 +62,8 @@ class ReplicaModel {
   // boundary, and when a step's blocks do not fit, the most recently admitted request is preempted (its
   // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far, or with
   // use_swap_preemption has its KV copied to host memory).
-  void use_paged_kv(std::int64_t block_tokens) { block_tokens_ = block_tokens; }
+  // `watermark` (a fraction of the blocks, vLLM's default 0.01) is left free by admissions (kv_admissible).
+  void use_paged_kv(std::int64_t block_tokens, double watermark = 0.0);
   std::int64_t preemptions() const { return preemptions_; }
   // KV tokens thrown away by preemptions (to be computed again): prefilled chunks and answers so far.
   double recomputed_tokens() const { return recomputed_tokens_; }
@@ -139,6 +140,7 @@ class ReplicaModel {
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;
   std::int64_t block_tokens_ = 0;
+  std::int64_t watermark_tokens_ = 0;
   std::int64_t queue_tokens_delta_ = 0;
   std::int64_t decode_iterations_ended_by(double now_s) const;
   std::int64_t preemptions_ = 0;

@@ -130,7 +130,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
                   "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens",
-                  "preemption"}},
+                  "preemption", "kv_watermark"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -1070,6 +1070,7 @@ Scenario Loader::build() {
       p.fail("kv_cache", fmt::format("expected \"reserve\" or \"paged\", got \"{}\"", kv));
     const std::int64_t block = p.integer_in("kv_block_tokens", 16, 1, 1 << 20);
     s.kv_block_tokens = kv == "paged" ? block : 0;
+    s.kv_watermark = p.number_in("kv_watermark", 0.01, Section::Range{0.0, 0.5, true, false});
   }
   s.batching = p.string("batching").value_or("continuous");
   try {

@@ -44,6 +44,8 @@ struct Scenario {
   // Paged cache: a running request preempted while decoding has its KV copied to host memory over PCIe and back
   // when it runs again (swap), instead of thrown away and computed again (recompute, the default).
   bool swap_preemption = false;
+  // Paged cache: the fraction of its blocks that admission leaves free (vLLM's watermark).
+  double kv_watermark = 0.01;
 
   SloTargets slo;
   CostParams cost;

@@ -526,3 +526,13 @@ TEST_CASE("scenario error: swap preemption with the reserved cache names policy.
   CHECK(q.key() == "policy.preemption");
   CHECK_THAT(q.what(), Contains("central-queue"));
 }
+
+TEST_CASE("scenario: policy.kv_watermark - a fraction in 0 to 0.5 - default 0.01", "[scenario][kv]") {
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\n", "t.toml").kv_watermark == 0.01);
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0\n", "t.toml").kv_watermark == 0.0);
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0.2\n", "t.toml").kv_watermark == 0.2);
+  const auto e = text_error("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0.5\n");
+  CHECK(e.key() == "policy.kv_watermark");
+  CHECK(e.line() == 3);
+  CHECK(text_error("[policy]\nkv_watermark = -0.1\n").key() == "policy.kv_watermark");
+}
