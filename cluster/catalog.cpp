@@ -43,8 +43,8 @@ double ModelSpec::kv_bytes_per_token(Dtype d) const {
 
 namespace {
 
-GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw, double nvlink, double idle,
-            double busy) {
+GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw, double nvlink, double pcie,
+            double idle, double busy) {
   GpuSpec g;
   g.name = std::move(name);
   g.fp16_flops = fp16;
@@ -52,6 +52,7 @@ GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw
   g.hbm_bytes = hbm;
   g.hbm_bandwidth_Bps = hbm_bw;
   g.nvlink_Bps = nvlink;
+  g.pcie_Bps = pcie;
   g.idle_watts = idle;
   g.busy_watts = busy;
   return g;
@@ -110,12 +111,17 @@ std::optional<Spec> find_in(const std::vector<Spec>& catalog, const std::string&
 const std::vector<GpuSpec>& gpu_catalog() {
   // Idle power is NOT in calibration.md: it is our assumption, from figures commonly reported for idle
   // datacenter GPUs in SXM boards (nvidia-smi at idle, roughly 10-15 % of maximum power).
-  //                                  fp16 FLOP/s  fp8 FLOP/s   HBM bytes  HBM B/s   NVLink B/s idle W  busy W
+  // PCIe (the link to host memory, used by swap-to-host preemption) is per direction and the link's nominal
+  // rate, not a measured copy rate: the data sheets give both directions together, "PCIe Gen4: 64 GB/s" for
+  // A100 80GB SXM and "PCIe Gen5: 128 GB/s" for H100 SXM and H200 SXM, i.e. x16 links of 32 and 64 GB/s each
+  // way. B200: HGX B200 boards attach each GPU to its host by PCIe Gen5 x16 (our reading; the B200 figure in
+  // the HGX data sheet is for the board), so 64 GB/s each way as for Hopper.
+  //                                  fp16 FLOP/s  fp8 FLOP/s   HBM bytes  HBM B/s   NVLink B/s PCIe B/s idle W busy W
   static const std::vector<GpuSpec> c = {
-      gpu("a100-80gb", 312e12, 0.0, 80e9, 2.039e12, 600e9, 50.0, 400.0),
-      gpu("h100-sxm", 989e12, 1979e12, 80e9, 3.35e12, 900e9, 75.0, 700.0),
-      gpu("h200-sxm", 989e12, 1979e12, 141e9, 4.8e12, 900e9, 75.0, 700.0),
-      gpu("b200", 2250e12, 4500e12, 180e9, 8.0e12, 1800e9, 120.0, 1000.0),
+      gpu("a100-80gb", 312e12, 0.0, 80e9, 2.039e12, 600e9, 32e9, 50.0, 400.0),
+      gpu("h100-sxm", 989e12, 1979e12, 80e9, 3.35e12, 900e9, 64e9, 75.0, 700.0),
+      gpu("h200-sxm", 989e12, 1979e12, 141e9, 4.8e12, 900e9, 64e9, 75.0, 700.0),
+      gpu("b200", 2250e12, 4500e12, 180e9, 8.0e12, 1800e9, 64e9, 120.0, 1000.0),
   };
   return c;
 }

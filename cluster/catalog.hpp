@@ -21,6 +21,7 @@ struct GpuSpec {
   double hbm_bytes = 0.0;             // memory per GPU
   double hbm_bandwidth_Bps = 0.0;     // bytes/s
   double nvlink_Bps = 0.0;            // NVLink bandwidth per GPU, both directions together, bytes/s
+  double pcie_Bps = 0.0;              // PCIe link to the host, per direction, bytes/s (nominal); 0 when unknown
   double idle_watts = 0.0;
   double busy_watts = 0.0;            // at full load (the data sheet's max power)
   // Peak FLOP/s for a dtype; 0 when unsupported (FP8 on A100).

@@ -18,6 +18,7 @@ struct ReplicaView {
   std::int64_t kv_reserved_tokens = 0;    // KV tokens reserved by running requests
   std::int64_t kv_capacity_tokens = 0;    // KV tokens the replica can hold
   std::int64_t kv_block_tokens = 0;       // paged KV cache: tokens per block; 0: whole answers reserved
+  std::int64_t kv_watermark_tokens = 0;   // paged KV cache: tokens (whole blocks) admission leaves free
 };
 
 // The parameters of every batching policy (each policy reads those it needs; scenarios/README.md says which).
@@ -39,6 +40,16 @@ inline std::int64_t admission_kv_tokens(const ReplicaView& v, const Request& r) 
   if (v.kv_block_tokens <= 0) return kv_reservation_tokens(r);
   const std::int64_t b = v.kv_block_tokens;
   return (r.prompt_tokens + r.generated_before + 1 + b - 1) / b * b;
+}
+
+// Whether the replica can hold `reserved_tokens` of KV after admitting more requests: within its capacity and, with
+// a paged cache, leaving the watermark free (vLLM's watermark: a request admitted into the last free blocks would
+// be preempted at once as the running answers grow). An empty batch (`batch_empty`: nothing running and nothing
+// admitted yet) ignores the watermark, so that a request that fits the replica alone is never stuck. Every batching
+// policy's KV check goes through here.
+inline bool kv_admissible(const ReplicaView& v, std::int64_t reserved_tokens, bool batch_empty) {
+  const std::int64_t watermark = v.kv_block_tokens > 0 && !batch_empty ? v.kv_watermark_tokens : 0;
+  return reserved_tokens <= v.kv_capacity_tokens - watermark;
 }
 
 // What a batching policy decides at an iteration boundary.

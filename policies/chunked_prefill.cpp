@@ -24,7 +24,8 @@ class ChunkedPrefill final : public BatchingPolicy {
     std::int64_t kv = replica.kv_reserved_tokens;
     for (const Request& r : waiting) {
       if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
-      if (kv + admission_kv_tokens(replica, r) > replica.kv_capacity_tokens) break;
+      if (!kv_admissible(replica, kv + admission_kv_tokens(replica, r), replica.running_requests == 0 && d.admit == 0))
+        break;
       kv += admission_kv_tokens(replica, r);
       ++d.admit;
     }

@@ -11,9 +11,10 @@ BatchDecision ContinuousBatching::decide(const ReplicaView& replica, const std::
   for (const Request& r : waiting) {
     if (replica.running_requests + static_cast<std::int64_t>(d.admit) + 1 > limits_.max_batch) break;
     const std::int64_t need = admission_kv_tokens(replica, r);
-    if (kv + need > replica.kv_capacity_tokens) break;
-    // A request whose KV cache is already here (moved from a prefill replica) only decodes: one token.
-    const std::int64_t new_tokens = r.kv == Request::Kv::device ? 1 : r.prompt_tokens;
+    if (!kv_admissible(replica, kv + need, replica.running_requests == 0 && d.admit == 0)) break;
+    // A request whose KV cache is already here (moved from a prefill replica, or swapped back in from host memory
+    // in a step of its own) only decodes: one token.
+    const std::int64_t new_tokens = r.kv == Request::Kv::none ? r.prompt_tokens : 1;
     // A prompt over the token budget may still run as the only prefill of its iteration.
     if (tokens + new_tokens > limits_.max_batched_tokens && d.admit > 0) break;
     ++d.admit;

@@ -28,7 +28,7 @@ class RequestLevelBatching final : public BatchingPolicy {
     std::size_t fit = 0;
     for (const Request& r : waiting) {
       if (static_cast<int>(fit) >= size_) break;
-      if (kv + admission_kv_tokens(replica, r) > replica.kv_capacity_tokens) break;
+      if (!kv_admissible(replica, kv + admission_kv_tokens(replica, r), fit == 0)) break;  // nothing runs here
       kv += admission_kv_tokens(replica, r);
       ++fit;
     }

@@ -49,6 +49,9 @@ struct RunTotals {
   double recomputed_tokens = 0.0;       // tokens prefilled again after preemptions (whole run)
   std::int64_t kv_transfers = 0;        // disaggregated serving: KV caches moved from prefill to decode replicas
   double kv_transfer_bytes = 0.0;       // and their bytes (whole run)
+  std::int64_t swapped_out_tokens = 0;  // KV tokens copied to host memory by swap preemptions (whole run)
+  std::int64_t swapped_in_tokens = 0;   // KV tokens copied back to the GPUs (whole run)
+  double swap_s = 0.0;                  // replica time spent in swap steps, summed over replicas (whole run)
   double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event

@@ -132,6 +132,9 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.simulated_s = totals.simulated_s;
   s.preemptions = totals.preemptions;
   s.recomputed_tokens = totals.recomputed_tokens;
+  s.swapped_out_tokens = totals.swapped_out_tokens;
+  s.swapped_in_tokens = totals.swapped_in_tokens;
+  s.swap_s = totals.swap_s;
   return s;
 }
 
@@ -164,7 +167,10 @@ nlohmann::ordered_json to_json(const Summary& s) {
               {"tpot_p99_met", s.tpot_p99_met},     {"met", s.slo_met}};
   j["batching"] = {{"mean_batch_size", s.mean_batch_size},
                    {"preemptions", s.preemptions},
-                   {"recomputed_tokens", s.recomputed_tokens}};
+                   {"recomputed_tokens", s.recomputed_tokens},
+                   {"swapped_out_tokens", s.swapped_out_tokens},
+                   {"swapped_in_tokens", s.swapped_in_tokens},
+                   {"swap_s", s.swap_s}};
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
   j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
   j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows}};
@@ -243,6 +249,10 @@ std::string summary_table(const Summary& s) {
                      s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
                      target(s.slo.tpot_p99_s), met(s.tpot_p99_met), met(s.slo_met));
   out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
+  if (s.preemptions > 0)
+    out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",
+                       "paged KV", s.preemptions, s.recomputed_tokens, s.swapped_out_tokens, s.swapped_in_tokens,
+                       s.swap_s);
   out += fmt::format("{:<22}{:.2f} %\n", "MFU", s.mfu * 100.0);
   out += fmt::format("{:<22}{:.2f} %\n", "busy", s.busy_fraction * 100.0);
   out += fmt::format("{:<22}{:.6f} kWh in window, {:.6f} kWh total\n", "energy", s.energy_kwh,

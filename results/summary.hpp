@@ -26,8 +26,11 @@ struct Summary {
   std::size_t requests_measured = 0;  // arrived at or after warmup_s
   std::size_t requests_unfinished = 0;  // neither finished nor rejected (a drained run has none)
   std::size_t requests_rejected = 0;    // turned away by admission control (SLO misses)
-  std::int64_t preemptions = 0;         // paged KV cache: evictions (recompute)
+  std::int64_t preemptions = 0;         // paged KV cache: evictions (recompute or swap)
   double recomputed_tokens = 0.0;
+  std::int64_t swapped_out_tokens = 0;  // swap preemption: KV tokens copied to host memory and back
+  std::int64_t swapped_in_tokens = 0;
+  double swap_s = 0.0;                  // replica time spent copying them, summed over replicas
   double window_s = 0.0;
   // Served: what the fleet did inside the window (requests completed, tokens produced), per second.
   double requests_per_s = 0.0;

@@ -182,6 +182,7 @@ int command_catalog(bool json) {
                            {"hbm_gb", g.hbm_bytes / 1e9},
                            {"hbm_bandwidth_tbps", g.hbm_bandwidth_Bps / 1e12},
                            {"nvlink_gbps", g.nvlink_Bps / 1e9},
+                           {"pcie_gbps", g.pcie_Bps / 1e9},
                            {"idle_watts", g.idle_watts},
                            {"busy_watts", g.busy_watts}});
     }
@@ -200,14 +201,15 @@ int command_catalog(bool json) {
     return exit_ok;
   }
   std::cout << "GPUs (dense peak; power: idle / busy)\n";
-  std::cout << fmt::format("  {:<12} {:>10} {:>10} {:>8} {:>10} {:>12} {:>12}\n", "name", "FP16 TF/s", "FP8 TF/s",
-                           "HBM GB", "HBM TB/s", "NVLink GB/s", "power W");
+  std::cout << fmt::format("  {:<12} {:>10} {:>10} {:>8} {:>10} {:>12} {:>11} {:>12}\n", "name", "FP16 TF/s",
+                           "FP8 TF/s", "HBM GB", "HBM TB/s", "NVLink GB/s", "PCIe GB/s*", "power W");
   for (const auto& g : gpu_catalog()) {
-    std::cout << fmt::format("  {:<12} {:>10.0f} {:>10} {:>8.0f} {:>10.3f} {:>12.0f} {:>12}\n", g.name,
+    std::cout << fmt::format("  {:<12} {:>10.0f} {:>10} {:>8.0f} {:>10.3f} {:>12.0f} {:>11.0f} {:>12}\n", g.name,
                              g.fp16_flops / 1e12, g.fp8_flops > 0 ? fmt::format("{:.0f}", g.fp8_flops / 1e12) : "-",
-                             g.hbm_bytes / 1e9, g.hbm_bandwidth_Bps / 1e12, g.nvlink_Bps / 1e9,
+                             g.hbm_bytes / 1e9, g.hbm_bandwidth_Bps / 1e12, g.nvlink_Bps / 1e9, g.pcie_Bps / 1e9,
                              fmt::format("{:.0f} / {:.0f}", g.idle_watts, g.busy_watts));
   }
+  std::cout << "  * PCIe to the host, per direction (the link's nominal rate; swap-to-host preemption)\n";
   std::cout << "\nModels\n";
   std::cout << fmt::format("  {:<16} {:>10} {:>10} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12}\n", "name", "params",
                            "active", "layers", "d_model", "heads", "kv_heads", "head_dim", "context",

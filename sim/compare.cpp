@@ -57,6 +57,7 @@ Summary summary_from_json(const nlohmann::json& j) {
   s.slo_met = j.at("slo").at("met");
   s.mean_batch_size = j.at("batching").at("mean_batch_size");
   s.preemptions = j.at("batching").at("preemptions");
+  s.swapped_out_tokens = j.at("batching").at("swapped_out_tokens");
   s.mfu = j.at("utilization").at("mfu");
   s.busy_fraction = j.at("utilization").at("busy_fraction");
   s.energy_kwh = j.at("energy").at("window_kwh");
@@ -116,9 +117,9 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>8}\n",
+  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "rejected");
+                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "swapped", "rejected");
   for (const auto& r : rows) {
     if (!r.ok) {
       out += fmt::format("{:<16} {:<20} error: {}\n", r.batching, r.router, r.error);
@@ -127,12 +128,13 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     const Summary& s = r.summary;
     out += fmt::format(
         "{:<16} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
-        "{:>6.1f} {:>8} {:>8}\n",
+        "{:>6.1f} {:>8} {:>10} {:>8}\n",
         r.batching, r.router, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
         s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
-        s.busy_fraction * 100.0, s.preemptions, s.requests_rejected);
+        s.busy_fraction * 100.0, s.preemptions, s.swapped_out_tokens, s.requests_rejected);
   }
-  out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\")\n";
+  out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\"; swapped: KV\n"
+         " tokens those preemptions copied to host memory, policy.preemption = \"swap\")\n";
   return out;
 }
 
@@ -140,15 +142,15 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
   std::string out =
       "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,tpot_p90_s,"
       "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,energy_kwh,"
-      "preemptions,rejected,error\n";
+      "preemptions,swapped_out_tokens,rejected,error\n";
   for (const auto& r : rows) {
     const Summary& s = r.summary;
     out += fmt::format("{},{},{},{:.6f},{:.3f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.6f},{},{:.4f},"
-                       "{:.6f},{:.6f},{:.6f},{},{},\"{}\"\n",
+                       "{:.6f},{:.6f},{:.6f},{},{},{},\"{}\"\n",
                        r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
                        s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
                        s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh,
-                       s.preemptions, s.requests_rejected, r.error);
+                       s.preemptions, s.swapped_out_tokens, s.requests_rejected, r.error);
   }
   return out;
 }

@@ -539,7 +539,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     slot.pool = w.disaggregated && i >= prefill_replicas ? 1 : 0;
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
-    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens);
+    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens, s.kv_watermark);
+    if (s.kv_block_tokens > 0 && s.swap_preemption) slot.model->use_swap_preemption(true);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
@@ -582,6 +583,9 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     t.served_output_tokens += wt.output_tokens;
     t.preemptions += slot.model->preemptions();
     t.recomputed_tokens += slot.model->recomputed_tokens();
+    t.swapped_out_tokens += slot.model->swapped_out_tokens();
+    t.swapped_in_tokens += slot.model->swapped_in_tokens();
+    t.swap_s += slot.model->swap_s();
   }
   t.kv_transfers = w.kv_transfers;
   t.kv_transfer_bytes = w.kv_transfer_bytes;

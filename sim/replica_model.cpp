@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <stdexcept>
 
 namespace tf {
 
@@ -14,12 +15,29 @@ ReplicaModel::ReplicaModel(int index, const CostModel& cost, const BatchingPolic
       window_end_s_(window_end_s),
       kv_capacity_(cost.kv_capacity_tokens()) {}
 
+void ReplicaModel::use_paged_kv(std::int64_t block_tokens, double watermark) {
+  block_tokens_ = block_tokens;
+  // Whole blocks, as vLLM counts them: int(watermark x blocks of the cache).
+  watermark_tokens_ = 0;
+  if (block_tokens > 0)
+    watermark_tokens_ =
+        static_cast<std::int64_t>(watermark * static_cast<double>(kv_capacity_ / block_tokens)) * block_tokens;
+}
+
+void ReplicaModel::use_swap_preemption(bool swap) {
+  if (swap && !(cost_.gpu().pcie_Bps > 0.0))
+    throw std::invalid_argument("swap preemption needs the GPU's PCIe bandwidth (pcie_Bps), but " + cost_.gpu().name +
+                                " has none");
+  swap_ = swap;
+}
+
 ReplicaView ReplicaModel::view() const {
   ReplicaView v;
   v.running_requests = static_cast<int>(running_.size());
   v.kv_reserved_tokens = kv_reserved_;
   v.kv_capacity_tokens = kv_capacity_;
   v.kv_block_tokens = block_tokens_;
+  v.kv_watermark_tokens = watermark_tokens_;
   return v;
 }
 
@@ -56,6 +74,11 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       if (r.kv == Request::Kv::device) {  // its KV is here already: it decodes from the next iteration on
         run.prefilled = run.prefill_target;
         context_tokens_ += run.prefill_target;
+      } else if (r.kv == Request::Kv::host) {  // swapped out: its KV comes back (swap step), then it decodes on
+        run.prefilled = run.prefill_target;
+        context_tokens_ += run.prefill_target;
+        swap_tokens_pending_ += run.prefill_target;
+        swapped_in_tokens_ += run.prefill_target;
       }
       running_.push_back(run);
       kv_reserved_ += admission_kv_tokens(v, r);
@@ -65,6 +88,21 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     preempt_to_fit(waiting);
   }
   if (running_.empty()) return step_;
+  if (swap_tokens_pending_ > 0) {
+    // The copies of this boundary (out: the requests just preempted; in: those just admitted back) run before
+    // the next iteration, each GPU moving its 1/t share over its own PCIe link. No tokens come out of it.
+    const double bytes = static_cast<double>(swap_tokens_pending_) * cost_.model().kv_bytes_per_token(cost_.dtype());
+    const double seconds = bytes / (cost_.tensor_parallel() * cost_.gpu().pcie_Bps);
+    swap_tokens_pending_ = 0;
+    step_.kind = StepKind::swap;
+    step_.iterations = 0;
+    step_.end_s = now_s + seconds;
+    step_flops_ = 0.0;
+    step_batch_ = static_cast<std::int64_t>(running_.size());
+    step_prompt_tokens_ = 0;
+    swap_s_ += seconds;
+    return step_;
+  }
   // An iteration with prefill work: decodes (one token each) plus prompt chunks. Without chunking, a newly
   // admitted request's whole prompt; with chunking, chunks within the policy's budget, in admission order.
   std::int64_t decode_tokens = 0;
@@ -198,11 +236,20 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
     back.generated_before = v.generated;
     back.admitted_s = v.record.admitted_s;
     back.first_token_s = v.record.first_token_s;
+    const bool was_decoding = v.prefilled == v.prefill_target;
+    if (swap_ && was_decoding) {
+      // Its KV (prompt and answer so far) is copied to host memory; its blocks here are freed.
+      back.kv = Request::Kv::host;
+      const std::int64_t context = v.prefill_target + v.generated - v.g0;
+      swap_tokens_pending_ += context;
+      swapped_out_tokens_ += context;
+    } else {
+      // The KV it held is thrown away and will be computed again: its prefilled tokens, and its answer so far.
+      // (With swap too when it was still prefilling its prompt in chunks: vLLM recomputes those as well.)
+      recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
+    }
     waiting.push_front(back);
     queue_tokens_delta_ += back.prompt_tokens + back.output_tokens;
-    // The KV it held is thrown away and will be computed again: its prefilled tokens, and its answer so far.
-    const bool was_decoding = v.prefilled == v.prefill_target;
-    recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
     if (was_decoding) context_tokens_ -= v.prefill_target + v.generated - v.g0;
     outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
     ++preemptions_;
@@ -230,6 +277,11 @@ void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
 
 void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
   if (step_.kind == StepKind::none) return;
+  if (step_.kind == StepKind::swap) {  // busy time, no tokens and no iteration; nothing finishes
+    account(step_.start_s, step_.end_s, StepWork{});
+    step_.kind = StepKind::none;
+    return;
+  }
   const double end = step_.end_s;
   const std::int64_t k = step_.iterations;
   std::int64_t produced = 0;

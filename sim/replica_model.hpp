@@ -6,7 +6,8 @@
 // newly admitted requests (with one decode token for every running request), or a decode-only
 // stretch of k identical-shape iterations that lasts until the first running request finishes; its
 // duration comes in closed form from the cost model. A stretch can be cut short at an iteration
-// boundary when new work arrives that the batching policy would admit.
+// boundary when new work arrives that the batching policy would admit. With a paged KV cache and swap
+// preemption, a step can also be a swap: KV copied between GPU and host memory over PCIe, no tokens produced.
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -32,7 +33,9 @@ struct WindowTotals {
 
 class ReplicaModel {
  public:
-  enum class StepKind { none, prefill, decode };
+  // swap: KV copied out to host memory (preempted requests) and back in (requests resuming), over PCIe, before
+  // the next iteration; it runs alone (vLLM v0 issues the copies before the forward pass and waits for them).
+  enum class StepKind { none, prefill, decode, swap };
   struct Step {
     StepKind kind = StepKind::none;
     double start_s = 0.0;
@@ -57,11 +60,23 @@ class ReplicaModel {
   // A paged KV cache of blocks of `block_tokens` tokens instead of whole-answer reservations: a request is
   // admitted when the blocks for its prompt fit, takes a block whenever its context crosses a block
   // boundary, and when a step's blocks do not fit, the most recently admitted request is preempted (its
-  // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far).
-  void use_paged_kv(std::int64_t block_tokens) { block_tokens_ = block_tokens; }
+  // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far, or with
+  // use_swap_preemption has its KV copied to host memory).
+  // `watermark` (a fraction of the blocks, vLLM's default 0.01) is left free by admissions (kv_admissible).
+  void use_paged_kv(std::int64_t block_tokens, double watermark = 0.0);
   std::int64_t preemptions() const { return preemptions_; }
   // KV tokens thrown away by preemptions (to be computed again): prefilled chunks and answers so far.
   double recomputed_tokens() const { return recomputed_tokens_; }
+  // Swap instead of recompute (paged cache): a request preempted while decoding has its KV (prompt and answer so
+  // far) copied to host memory; it goes back to the front of the queue with Request::Kv::host and, when admitted
+  // again, its KV is copied back and it decodes on without a prefill. A request preempted while its prompt is
+  // still being prefilled in chunks is recomputed as before (as vLLM does). Each GPU copies its 1/t share of the
+  // KV over its own PCIe link, so a swap step lasts bytes / (t x GpuSpec::pcie_Bps). Throws
+  // std::invalid_argument when the GPU has no PCIe bandwidth.
+  void use_swap_preemption(bool swap);
+  std::int64_t swapped_out_tokens() const { return swapped_out_tokens_; }
+  std::int64_t swapped_in_tokens() const { return swapped_in_tokens_; }
+  double swap_s() const { return swap_s_; }  // time spent in swap steps, whole run
 
   // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
   // `t_s`; returns the new end. Other steps are left as they are.
@@ -125,10 +140,15 @@ class ReplicaModel {
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;
   std::int64_t block_tokens_ = 0;
+  std::int64_t watermark_tokens_ = 0;
   std::int64_t queue_tokens_delta_ = 0;
   std::int64_t decode_iterations_ended_by(double now_s) const;
   std::int64_t preemptions_ = 0;
   double recomputed_tokens_ = 0.0;
+  bool swap_ = false;
+  std::int64_t swap_tokens_pending_ = 0;  // KV tokens to copy (out and in) before the next iteration
+  std::int64_t swapped_out_tokens_ = 0, swapped_in_tokens_ = 0;
+  double swap_s_ = 0.0;
   Step step_;
   double step_flops_ = 0.0;
   std::int64_t step_prompt_tokens_ = 0;

@@ -91,7 +91,7 @@ const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s",
 const std::vector<std::string> kModelShapeKeys = {"params",   "active_params", "layers",   "d_model",
                                                   "heads",    "kv_heads",      "head_dim", "context_window"};
 const std::vector<std::string> kGpuFigureKeys = {"fp16_tflops", "fp8_tflops", "hbm_gb",     "hbm_bandwidth_tbps",
-                                                 "nvlink_gbps", "idle_watts", "busy_watts"};
+                                                 "nvlink_gbps", "pcie_gbps",  "idle_watts", "busy_watts"};
 const std::vector<std::string> kPercentileKeys = {"p50", "p90", "p95", "p99", "p999"};
 const std::vector<std::string> kDistributionKeys = {"dist", "value", "low",   "high",   "mean", "mu",  "sigma",
                                                     "stddev", "trace", "format", "min", "max", "p50", "p90",
@@ -130,7 +130,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"workload.trace", kTraceKeys},
       {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
                   "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens",
-                  "prefill_replicas", "decode_router"}},
+                  "prefill_replicas", "decode_router", "preemption", "kv_watermark"}},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };
@@ -566,7 +566,7 @@ GpuSpec Loader::read_gpu(const Section& hw) {
                                 "busy_watts"})
       if (!g.has(k))
         g.fail(k, fmt::format("missing: {}, so its figures must be given (fp16_tflops, hbm_gb, "
-                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops is optional); "
+                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops and pcie_gbps are optional); "
                               "to change a catalogue GPU, name it, e.g. gpu = {{ name = \"h100-sxm\", hbm_gb = 94 }} "
                               "(known GPUs: {})",
                               name ? fmt::format("'{}' is not in the catalogue", *name) : "the GPU has no name",
@@ -577,6 +577,7 @@ GpuSpec Loader::read_gpu(const Section& hw) {
   gpu.hbm_bytes = g.number_in("hbm_gb", gpu.hbm_bytes / 1e9, Section::greater_than(0)) * 1e9;
   gpu.hbm_bandwidth_Bps = g.number_in("hbm_bandwidth_tbps", gpu.hbm_bandwidth_Bps / 1e12, Section::greater_than(0)) * 1e12;
   gpu.nvlink_Bps = g.number_in("nvlink_gbps", gpu.nvlink_Bps / 1e9, Section::at_least(0)) * 1e9;
+  gpu.pcie_Bps = g.number_in("pcie_gbps", gpu.pcie_Bps / 1e9, Section::at_least(0)) * 1e9;
   gpu.idle_watts = g.number_in("idle_watts", gpu.idle_watts, Section::at_least(0));
   gpu.busy_watts = g.number_in("busy_watts", gpu.busy_watts, Section::at_least(0));
   if (gpu.busy_watts < gpu.idle_watts)
@@ -1069,6 +1070,7 @@ Scenario Loader::build() {
       p.fail("kv_cache", fmt::format("expected \"reserve\" or \"paged\", got \"{}\"", kv));
     const std::int64_t block = p.integer_in("kv_block_tokens", 16, 1, 1 << 20);
     s.kv_block_tokens = kv == "paged" ? block : 0;
+    s.kv_watermark = p.number_in("kv_watermark", 0.01, Section::Range{0.0, 0.5, true, false});
   }
   s.batching = p.string("batching").value_or("continuous");
   try {
@@ -1103,6 +1105,23 @@ Scenario Loader::build() {
         p.fail("decode_router", "central-queue cannot pick a decode replica: the KV cache must know where to go "
                                 "when the prefill ends; choose a router that picks a replica (least-tokens, least-kv, ...)");
     }
+    // Preemption with a paged cache: recompute (the KV is thrown away) or swap (copied to host memory over PCIe).
+    const std::string pre = p.string("preemption").value_or("recompute");
+    if (pre != "recompute" && pre != "swap")
+      p.fail("preemption", fmt::format("expected \"recompute\" or \"swap\", got \"{}\"", pre));
+    s.swap_preemption = pre == "swap";
+    if (s.swap_preemption && s.kv_block_tokens <= 0)
+      p.fail("preemption", "\"swap\" needs policy.kv_cache = \"paged\": the reserved cache (the default) never "
+                           "preempts a request");
+    if (s.swap_preemption && s.gpu.pcie_Bps <= 0)
+      p.fail("preemption", fmt::format("\"swap\" copies KV over PCIe, but {} has no PCIe bandwidth; give "
+                                       "hardware.gpu.pcie_gbps",
+                                       s.gpu.name));
+    if (s.swap_preemption && make_router(s.router)->central_queue())
+      p.fail("preemption", fmt::format("\"swap\" keeps a preempted request's KV in its replica's host memory, but "
+                                       "policy.router = \"{}\" may hand it to another replica; use "
+                                       "preemption = \"recompute\" or another router",
+                                       s.router));
   }
 
   const Section slo = top.table("slo");

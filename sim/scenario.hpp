@@ -39,7 +39,7 @@ struct Scenario {
   std::int64_t max_queued_per_replica = 0;
   std::int64_t max_queued = 0;
   // KV cache: 0 reserves each request's whole answer at admission; > 0: a paged cache of blocks of this many
-  // tokens, with preemption (recompute) when the blocks run out.
+  // tokens, with preemption when the blocks run out.
   std::int64_t kv_block_tokens = 0;
   // Disaggregated serving (batching = "disaggregated"): the share of the replicas that prefill (the first ones,
   // so the first nodes), and the router that picks a decode replica when a prefill ends. prefill_share is
@@ -47,6 +47,11 @@ struct Scenario {
   // proportion (0: the default share); see prefill_pool_size. decode_router: as given (empty: see decode_router_of).
   double prefill_share = 0.0;
   std::string decode_router;
+  // Paged cache: a running request preempted while decoding has its KV copied to host memory over PCIe and back
+  // when it runs again (swap), instead of thrown away and computed again (recompute, the default).
+  bool swap_preemption = false;
+  // Paged cache: the fraction of its blocks that admission leaves free (vLLM's watermark).
+  double kv_watermark = 0.01;
 
   SloTargets slo;
   CostParams cost;

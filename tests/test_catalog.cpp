@@ -24,6 +24,7 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
   CHECK(a100.hbm_bytes == 80e9);
   CHECK(a100.hbm_bandwidth_Bps == 2.039e12);
   CHECK(a100.nvlink_Bps == 600e9);
+  CHECK(a100.pcie_Bps == 32e9);  // PCIe per direction, nominal
   CHECK(a100.busy_watts == 400.0);
 
   const auto h100 = *tf::find_gpu("h100-sxm");
@@ -32,6 +33,7 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
   CHECK(h100.hbm_bytes == 80e9);
   CHECK(h100.hbm_bandwidth_Bps == 3.35e12);
   CHECK(h100.nvlink_Bps == 900e9);
+  CHECK(h100.pcie_Bps == 64e9);  // PCIe per direction, nominal
   CHECK(h100.busy_watts == 700.0);
 
   const auto h200 = *tf::find_gpu("h200-sxm");
@@ -40,6 +42,7 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
   CHECK(h200.hbm_bytes == 141e9);
   CHECK(h200.hbm_bandwidth_Bps == 4.8e12);
   CHECK(h200.nvlink_Bps == 900e9);
+  CHECK(h200.pcie_Bps == 64e9);  // PCIe per direction, nominal
   CHECK(h200.busy_watts == 700.0);
 
   const auto b200 = *tf::find_gpu("b200");
@@ -48,6 +51,7 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
   CHECK(b200.hbm_bytes == 180e9);
   CHECK(b200.hbm_bandwidth_Bps == 8.0e12);
   CHECK(b200.nvlink_Bps == 1800e9);
+  CHECK(b200.pcie_Bps == 64e9);  // PCIe per direction, nominal
   CHECK(b200.busy_watts == 1000.0);
 }
 

@@ -42,14 +42,16 @@ struct Observed {
 // queue when their time has come; the replica steps from boundary to boundary (one iteration per step), or
 // sleeps until the next arrival or the policy's wake-up time.
 Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const std::vector<Request>& requests,
-               std::int64_t block_tokens = 0, std::int64_t* preemptions = nullptr) {
+               std::int64_t block_tokens = 0, std::int64_t* preemptions = nullptr, bool swap = false,
+               std::int64_t* swapped_out = nullptr, double watermark = 0.0) {
   CostParams params;
   // With a paged cache, leave little room for KV (80 GB x 0.25 - 16 GB of weights: about 30,000 tokens), so
   // that blocks run out and requests are preempted.
   if (block_tokens > 0) params.kv_reserve_fraction = 0.75;
   const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, params);
   ReplicaModel model(0, cost, policy, 0.0, 1e18);
-  if (block_tokens > 0) model.use_paged_kv(block_tokens);
+  if (block_tokens > 0) model.use_paged_kv(block_tokens, watermark);
+  model.use_swap_preemption(swap);
   std::deque<Request> waiting;
   Observed o;
   std::size_t next = 0;
@@ -75,6 +77,7 @@ Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const st
   }
   if (model.kv_reserved_tokens() != 0) o.kv_within = false;  // every block back when all have finished
   if (preemptions) *preemptions = model.preemptions();
+  if (swapped_out) *swapped_out = model.swapped_out_tokens();
   return o;
 }
 
@@ -163,6 +166,89 @@ TEST_CASE("paged KV cache: blocks within capacity and all returned - preemptions
       CHECK(r.finished_s >= r.first_token_s);
     }
     if (name == "continuous" || name == "chunked-prefill") CHECK(preemptions > 0);
+  }
+}
+
+TEST_CASE("paged KV cache with swap preemption: blocks within capacity and all returned - every request finishes",
+          "[policies][kv][swap]") {
+  const auto requests = random_requests(600, 8.0, 2);
+  for (const std::string& name : batching_policy_names()) {
+    INFO("policy " << name);
+    BatchLimits limits;
+    limits.max_batch = 64;
+    limits.max_batched_tokens = 4096;
+    const auto policy = make_batching_policy(name, limits);
+    std::int64_t preemptions = 0, swapped_out = 0;
+    const Observed o = drive(*policy, limits, requests, 16, &preemptions, true, &swapped_out);
+    CHECK(o.finished.size() == requests.size());
+    CHECK(o.kv_within);  // swapped-out KV leaves the blocks, swapped-in KV takes them again, never beyond capacity
+    CHECK(o.clock_monotonic);
+    CHECK(o.batch_within);
+    for (const auto& r : o.finished) {
+      CHECK(r.first_token_s > r.admitted_s);
+      CHECK(r.finished_s >= r.first_token_s);
+    }
+    if (name == "continuous" || name == "chunked-prefill") {
+      CHECK(preemptions > 0);
+      CHECK(swapped_out > 0);
+    }
+  }
+}
+
+TEST_CASE("KV watermark: admission leaves the watermark free - except into an empty batch", "[policies][kv]") {
+  ReplicaView v;
+  v.kv_capacity_tokens = 1000;
+  v.kv_block_tokens = 16;
+  v.kv_watermark_tokens = 160;  // 10 blocks
+  v.running_requests = 1;
+  v.kv_reserved_tokens = 700;
+  // A prompt of 128 tokens takes 9 blocks (144 tokens) with its next token: 844 fits the cache but not 1000 - 160.
+  const std::deque<Request> q{Request{0, 0.0, 128, 50}};
+  BatchLimits limits;
+  for (const std::string& name : {std::string("continuous"), std::string("chunked-prefill")}) {
+    INFO(name);
+    const auto policy = make_batching_policy(name, limits);
+    CHECK(policy->admit(v, q) == 0);
+    ReplicaView no_watermark = v;
+    no_watermark.kv_watermark_tokens = 0;
+    CHECK(policy->admit(no_watermark, q) == 1);
+    ReplicaView smaller = v;
+    smaller.kv_reserved_tokens = 696;  // 696 + 144 = 840 = 1000 - 160: just leaves the watermark
+    CHECK(policy->admit(smaller, q) == 1);
+    // Into an empty batch a request that fits the replica alone is admitted whatever the watermark.
+    ReplicaView empty = v;
+    empty.running_requests = 0;
+    empty.kv_reserved_tokens = 0;
+    const std::deque<Request> big{Request{1, 0.0, 950, 50}, Request{2, 0.0, 10, 5}};
+    CHECK(policy->admit(empty, big) == 1);  // 960 tokens; the second (16 more) would eat into the watermark
+    // The reserved cache (no blocks) has no watermark.
+    ReplicaView reserved = v;
+    reserved.kv_block_tokens = 0;
+    reserved.kv_reserved_tokens = 700;
+    CHECK(policy->admit(reserved, std::deque<Request>{Request{3, 0.0, 128, 50}}) == 1);  // 878 <= 1000
+  }
+  CHECK(kv_admissible(v, 840, false));
+  CHECK_FALSE(kv_admissible(v, 841, false));
+  CHECK(kv_admissible(v, 1000, true));
+  CHECK_FALSE(kv_admissible(v, 1001, true));
+}
+
+TEST_CASE("KV watermark: leaving 5 % of the blocks free gives fewer preemptions than none", "[policies][kv]") {
+  const auto requests = random_requests(600, 8.0, 2);
+  BatchLimits limits;
+  limits.max_batch = 64;
+  limits.max_batched_tokens = 4096;
+  for (const std::string& name : {std::string("continuous"), std::string("chunked-prefill")}) {
+    INFO(name);
+    const auto policy = make_batching_policy(name, limits);
+    std::int64_t none = 0, five = 0;
+    const Observed a = drive(*policy, limits, requests, 16, &none, false, nullptr, 0.0);
+    const Observed b = drive(*policy, limits, requests, 16, &five, false, nullptr, 0.05);
+    INFO("preemptions: watermark 0 " << none << ", 0.05 " << five);
+    CHECK(a.finished.size() == requests.size());
+    CHECK(b.finished.size() == requests.size());
+    CHECK(b.kv_within);
+    CHECK(five < none);
   }
 }
 

@@ -322,3 +322,27 @@ TEST_CASE("summary_table shows the key figures", "[results]") {
   CHECK_THAT(t, Catch::Contains("75.00 %"));  // busy
   CHECK(t == tf::summary_table(s));
 }
+
+TEST_CASE("summary: preemptions with recomputed and swapped tokens - in summary.json order and in the table",
+          "[results][kv]") {
+  auto totals = sample_totals();
+  const auto none = tf::summarize("demo", 42, sample_records(), 10.0, totals, {});
+  CHECK_THAT(tf::summary_table(none), !Catch::Contains("paged KV"));  // no preemptions: no line
+  totals.preemptions = 7;
+  totals.recomputed_tokens = 1200.0;
+  totals.swapped_out_tokens = 3400;
+  totals.swapped_in_tokens = 3000;
+  totals.swap_s = 0.25;
+  const auto s = tf::summarize("demo", 42, sample_records(), 10.0, totals, {});
+  const auto j = tf::to_json(s);
+  std::vector<std::string> keys;
+  for (const auto& [k, v] : j.at("batching").items()) keys.push_back(k);
+  CHECK(keys == std::vector<std::string>{"mean_batch_size", "preemptions", "recomputed_tokens", "swapped_out_tokens",
+                                         "swapped_in_tokens", "swap_s"});
+  CHECK(j.at("batching").at("preemptions") == 7);
+  CHECK(j.at("batching").at("swapped_out_tokens") == 3400);
+  CHECK(j.at("batching").at("swapped_in_tokens") == 3000);
+  CHECK(j.at("batching").at("swap_s").get<double>() == 0.25);
+  CHECK_THAT(tf::summary_table(s),
+             Catch::Contains("7 preemptions; 1200 tokens recomputed; 3400 tokens swapped out, 3000 in (0.250 s)"));
+}

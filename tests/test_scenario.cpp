@@ -522,3 +522,52 @@ TEST_CASE("scenario: disaggregated serving keys are checked", "[scenario]") {
   CHECK(e.key() == "policy.batching");
   CHECK_THAT(e.what(), Contains("at least 2 replicas"));
 }
+
+// --- preemption (paged KV cache) ----------------------------------------------------------------
+
+TEST_CASE("scenario: policy.preemption - swap with the paged cache - pcie_gbps of a GPU", "[scenario][kv]") {
+  const tf::Scenario d = tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\n", "t.toml");
+  CHECK_FALSE(d.swap_preemption);  // recompute by default
+  const tf::Scenario s =
+      tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\npreemption = \"swap\"\n", "t.toml");
+  CHECK(s.swap_preemption);
+  CHECK(s.gpu.pcie_Bps == 64e9);  // h100-sxm, the default GPU
+  const tf::Scenario r =
+      tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\npreemption = \"recompute\"\n", "t.toml");
+  CHECK_FALSE(r.swap_preemption);
+  // A GPU's PCIe figure can be given (gigabytes per second, per direction), and is optional for a custom GPU.
+  const tf::Scenario g =
+      tf::load_scenario_text("[hardware]\ngpu = { name = \"h100-sxm\", pcie_gbps = 32 }\n", "t.toml");
+  CHECK(g.gpu.pcie_Bps == Approx(32e9));
+  const tf::Scenario c = tf::load_scenario_file(fixture("custom-gpu.toml"));
+  CHECK(c.gpu.pcie_Bps == 0.0);
+}
+
+TEST_CASE("scenario error: swap preemption with the reserved cache names policy.preemption", "[scenario][kv]") {
+  const auto e = text_error("[policy]\nbatching = \"continuous\"\npreemption = \"swap\"\n");
+  CHECK(e.key() == "policy.preemption");
+  CHECK(e.line() == 3);
+  CHECK_THAT(e.what(), Contains("t.toml:3") && Contains("kv_cache = \"paged\""));
+  const auto v = text_error("[policy]\nkv_cache = \"paged\"\npreemption = \"evict\"\n");
+  CHECK(v.key() == "policy.preemption");
+  CHECK_THAT(v.what(), Contains("\"recompute\" or \"swap\""));
+  // Swap needs the GPU's PCIe bandwidth.
+  const auto p = text_error("[hardware]\ngpu = { name = \"h100-sxm\", pcie_gbps = 0 }\n[policy]\nkv_cache = "
+                            "\"paged\"\npreemption = \"swap\"\n");
+  CHECK(p.key() == "policy.preemption");
+  CHECK_THAT(p.what(), Contains("pcie_gbps"));
+  // The central queue may hand a swapped-out request to a replica that does not hold its KV.
+  const auto q = text_error("[policy]\nkv_cache = \"paged\"\npreemption = \"swap\"\nrouter = \"central-queue\"\n");
+  CHECK(q.key() == "policy.preemption");
+  CHECK_THAT(q.what(), Contains("central-queue"));
+}
+
+TEST_CASE("scenario: policy.kv_watermark - a fraction in 0 to 0.5 - default 0.01", "[scenario][kv]") {
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\n", "t.toml").kv_watermark == 0.01);
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0\n", "t.toml").kv_watermark == 0.0);
+  CHECK(tf::load_scenario_text("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0.2\n", "t.toml").kv_watermark == 0.2);
+  const auto e = text_error("[policy]\nkv_cache = \"paged\"\nkv_watermark = 0.5\n");
+  CHECK(e.key() == "policy.kv_watermark");
+  CHECK(e.line() == 3);
+  CHECK(text_error("[policy]\nkv_watermark = -0.1\n").key() == "policy.kv_watermark");
+}
