@@ -706,7 +706,7 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
       {"e2e_p99_s", "end to end p99 (s)"},      {"slo_attainment", "SLO attainment (share of requests)"},
       {"mfu", "MFU (fraction of peak FLOP/s)"}, {"busy_fraction", "busy fraction"},
       {"preemptions", "preemptions (count)"},  {"swapped_out_tokens", "KV tokens swapped to host (count)"},
-      {"rejected", "rejected requests (count)"}};
+      {"rejected", "rejected requests (count)"}, {"kv_transfer_p99_s", "KV transfer p99 (s)"}};
   const bool known_layout = two_labels;
   for (std::size_t c = 1; c < t.header.size(); ++c) {
     const std::string& name = t.header[c];

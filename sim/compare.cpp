@@ -53,6 +53,7 @@ Summary summary_from_json(const nlohmann::json& j) {
   s.ttft = stats_from(l.at("ttft"));
   s.tpot = stats_from(l.at("tpot"));
   s.e2e = stats_from(l.at("e2e"));
+  if (l.contains("kv_transfer")) s.kv_transfer = stats_from(l.at("kv_transfer"));
   s.slo_attainment = j.at("slo").at("attainment");
   s.slo_met = j.at("slo").at("met");
   s.mean_batch_size = j.at("batching").at("mean_batch_size");
@@ -117,9 +118,10 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8}\n",
+  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8} {:>8}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "swapped", "rejected");
+                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "swapped", "rejected",
+                                "KV p99");
   for (const auto& r : rows) {
     if (!r.ok) {
       out += fmt::format("{:<16} {:<20} error: {}\n", r.batching, r.router, r.error);
@@ -128,13 +130,15 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     const Summary& s = r.summary;
     out += fmt::format(
         "{:<16} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
-        "{:>6.1f} {:>8} {:>10} {:>8}\n",
+        "{:>6.1f} {:>8} {:>10} {:>8} {:>8}\n",
         r.batching, r.router, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
         s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
-        s.busy_fraction * 100.0, s.preemptions, s.swapped_out_tokens, s.requests_rejected);
+        s.busy_fraction * 100.0, s.preemptions, s.swapped_out_tokens, s.requests_rejected,
+        s.kv_transfer.count > 0 ? fmt::format("{:.1f}ms", s.kv_transfer.p99 * 1e3) : std::string("-"));
   }
   out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\"; swapped: KV\n"
-         " tokens those preemptions copied to host memory, policy.preemption = \"swap\")\n";
+         " tokens those preemptions copied to host memory, policy.preemption = \"swap\"; KV p99: disaggregated\n"
+         " serving's KV cache transfers from prefill to decode replicas, included in TTFT)\n";
   return out;
 }
 
@@ -142,15 +146,16 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
   std::string out =
       "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,tpot_p90_s,"
       "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,energy_kwh,"
-      "preemptions,swapped_out_tokens,rejected,error\n";
+      "preemptions,swapped_out_tokens,rejected,kv_transfer_p99_s,error\n";
   for (const auto& r : rows) {
     const Summary& s = r.summary;
     out += fmt::format("{},{},{},{:.6f},{:.3f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.6f},{},{:.4f},"
-                       "{:.6f},{:.6f},{:.6f},{},{},{},\"{}\"\n",
+                       "{:.6f},{:.6f},{:.6f},{},{},{},{},\"{}\"\n",
                        r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
                        s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
                        s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh,
-                       s.preemptions, s.swapped_out_tokens, s.requests_rejected, r.error);
+                       s.preemptions, s.swapped_out_tokens, s.requests_rejected,
+                       s.kv_transfer.count > 0 ? fmt::format("{:.9f}", s.kv_transfer.p99) : std::string(), r.error);
   }
   return out;
 }
