@@ -52,6 +52,22 @@ struct Pool {
   std::vector<ReplicaLoad> loads;
 };
 
+// Disaggregated serving: one KV cache on its way from a prefill replica to a decode replica.
+struct KvTransfer {
+  Request request;
+  int from = 0, to = 0;
+  double bytes = 0.0;
+  double start_s = 0.0;
+};
+
+// An actor that moves KV caches, one at a time. Workers are kept and reused (creating an actor per transfer cost
+// more than the rest of the simulation together); a new one is made only when every worker is busy, so that a
+// transfer always starts at once.
+struct TransferWorker {
+  sg4::ConditionVariablePtr wake;
+  std::optional<KvTransfer> job;
+};
+
 struct World {
   const Scenario& scenario;
   RunOptions options;
@@ -67,6 +83,9 @@ struct World {
   double kv_bytes_per_token = 0.0;
   std::int64_t kv_transfers = 0;
   double kv_transfer_bytes = 0.0;
+  std::vector<std::unique_ptr<TransferWorker>> transfer_workers;
+  std::vector<TransferWorker*> idle_transfer_workers;
+  bool transfers_over = false;               // no transfer will come any more: the workers end
   sg4::MutexPtr mutex;
   bool source_done = false;
   std::string error;
@@ -146,9 +165,13 @@ struct World {
   bool upstream_done(const ReplicaSlot& slot) const {
     return slot.pool == 0 || (prefill_active == 0 && transfers_in_flight == 0);
   }
-  void wake_decode_pool() {
-    if (pools.size() > 1)
-      for (int i : pools[1].members) replicas[static_cast<std::size_t>(i)].wake->notify_all();
+  // Disaggregated: once the prefill pool has ended and no KV cache is on its way, the decode replicas may end
+  // (they are woken to see it), and so may the transfer workers.
+  void check_transfers_over() {
+    if (!disaggregated || prefill_active != 0 || transfers_in_flight != 0) return;
+    transfers_over = true;
+    for (int i : pools[1].members) replicas[static_cast<std::size_t>(i)].wake->notify_all();
+    for (auto* worker : idle_transfer_workers) worker->wake->notify_all();
   }
 
   // Admission control: turned away, counted, an SLO miss.
@@ -188,6 +211,7 @@ struct World {
 
   void stop_all() {
     for (auto& r : replicas) r.wake->notify_all();
+    for (auto& t : transfer_workers) t->wake->notify_all();
   }
 
   double gpu_energy_j() const {
@@ -218,26 +242,40 @@ void set_gpus_busy(ReplicaSlot& slot, bool busy) {
 
 // Disaggregated serving: the KV cache of a request whose prefill ended on replica `from` moves to decode replica
 // `to` over the simulated network, each GPU sending its tensor-parallel share to its counterpart (so transfers that
-// share links slow each other down). One short-lived actor per transfer; the request then joins `to`'s queue with
-// its KV in place, its first token delivered when the transfer ends.
-void kv_transfer_actor(World& w, Request r, int from, int to, double bytes, double start_s) {
-  const auto& src = w.replicas[static_cast<std::size_t>(from)].gpus;
-  const auto& dst = w.replicas[static_cast<std::size_t>(to)].gpus;
+// share links slow each other down); the request then joins `to`'s queue with its KV in place, its first token
+// delivered when the transfer ends. Runs in a transfer worker, with the mutex held except during the transfer.
+void move_kv(World& w, KvTransfer t, std::unique_lock<sg4::Mutex>& lock) {
+  const auto& src = w.replicas[static_cast<std::size_t>(t.from)].gpus;
+  const auto& dst = w.replicas[static_cast<std::size_t>(t.to)].gpus;
   std::vector<sg4::CommPtr> comms;
-  const auto share = static_cast<std::uint64_t>(std::ceil(bytes / static_cast<double>(src.size())));
+  const auto share = static_cast<std::uint64_t>(std::ceil(t.bytes / static_cast<double>(src.size())));
+  lock.unlock();
   for (std::size_t g = 0; g < src.size(); ++g) comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
   sg4::Comm::wait_all(comms);
-  std::unique_lock lock(*w.mutex);
-  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(to)];
+  lock.lock();
+  ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(t.to)];
   const double end_s = sg4::Engine::get_clock();
   --w.transfers_in_flight;
   --slot.incoming;
-  slot.incoming_tokens -= r.prompt_tokens + r.output_tokens;
+  slot.incoming_tokens -= t.request.prompt_tokens + t.request.output_tokens;
   if (!w.error.empty()) return;
-  w.records[r.id].kv_transfer_s = end_s - start_s;
-  r.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
-  w.enqueue(slot, r);
-  if (w.transfers_in_flight == 0 && w.prefill_active == 0) w.wake_decode_pool();  // they may be done
+  w.records[t.request.id].kv_transfer_s = end_s - t.start_s;
+  t.request.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
+  w.enqueue(slot, t.request);
+}
+
+void transfer_worker_actor(World& w, TransferWorker& me) {
+  std::unique_lock lock(*w.mutex);
+  for (;;) {
+    while (!me.job && !w.transfers_over && w.error.empty()) me.wake->wait(lock);
+    if (!me.job || !w.error.empty()) break;
+    KvTransfer t = std::move(*me.job);
+    me.job.reset();
+    move_kv(w, std::move(t), lock);
+    if (!w.error.empty()) break;
+    w.idle_transfer_workers.push_back(&me);
+    w.check_transfers_over();
+  }
 }
 
 // A request's prefill (and first token) ended on prefill replica `from`: pick its decode replica and move its KV.
@@ -266,9 +304,21 @@ void hand_off(World& w, const RequestRecord& prefilled, int from) {
   const double bytes = static_cast<double>(r.prompt_tokens) * w.kv_bytes_per_token;
   ++w.kv_transfers;
   w.kv_transfer_bytes += bytes;
-  const double now = sg4::Engine::get_clock();
-  sg4::Actor::create("kv-transfer", w.replicas[static_cast<std::size_t>(from)].gpus.front(),
-                     [&w, r, from, to, bytes, now] { kv_transfer_actor(w, r, from, to, bytes, now); });
+  KvTransfer t{r, from, to, bytes, sg4::Engine::get_clock()};
+  if (!w.idle_transfer_workers.empty()) {
+    TransferWorker* worker = w.idle_transfer_workers.back();
+    w.idle_transfer_workers.pop_back();
+    worker->job = std::move(t);
+    worker->wake->notify_one();
+    return;
+  }
+  w.transfer_workers.push_back(std::make_unique<TransferWorker>());
+  TransferWorker* worker = w.transfer_workers.back().get();
+  worker->wake = sg4::ConditionVariable::create();
+  worker->job = std::move(t);
+  sg4::Actor::create(fmt::format("kv-transfer-{}", w.transfer_workers.size()),
+                     w.replicas[static_cast<std::size_t>(from)].gpus.front(),
+                     [&w, worker] { transfer_worker_actor(w, *worker); });
 }
 
 void replica_actor(World& w, int index) {
@@ -290,8 +340,10 @@ void replica_actor(World& w, int index) {
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty() && w.upstream_done(slot)) {
         slot.exited = true;  // the router must not send work here any more
-        if (w.disaggregated && slot.pool == 0 && --w.prefill_active == 0 && w.transfers_in_flight == 0)
-          w.wake_decode_pool();
+        if (w.disaggregated && slot.pool == 0) {
+          --w.prefill_active;
+          w.check_transfers_over();
+        }
         break;
       }
       slot.idle = true;
