@@ -29,6 +29,17 @@ CostModel make_cost_model(const Scenario& s) {
   return CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
 }
 
+// Disaggregated serving: one KV cache on its way from a prefill replica to a decode replica. It waits at the prefill
+// replica (held there) until the decode replica has room for it, then moves.
+struct KvTransfer {
+  Request request;
+  int from = 0, to = 0;
+  double bytes = 0.0;
+  double start_s = 0.0;
+  std::int64_t held_tokens = 0;  // KV it keeps on the prefill replica until it has moved
+  std::int64_t kv_tokens = 0;    // KV it needs on the decode replica (reserved from the start of the move)
+};
+
 struct ReplicaSlot {
   std::unique_ptr<ReplicaModel> model;
   int pool = 0;                              // its pool in World::pools (1: the decode pool when disaggregated)
@@ -39,8 +50,12 @@ struct ReplicaSlot {
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // prompt + output tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
-  int incoming = 0;                          // disaggregated: KV caches on their way here
-  std::int64_t incoming_tokens = 0;          // and their requests' prompt + output tokens
+  // Disaggregated, decode replicas: requests whose KV caches are waiting to move here or moving (and the tokens
+  // they will cost), the moves waiting for room here (FIFO), and the KV reserved for the moves under way.
+  int incoming = 0;
+  std::int64_t incoming_tokens = 0;
+  std::deque<KvTransfer> pending;
+  std::int64_t incoming_kv = 0;
 };
 
 // Replicas that a router spreads requests over: the whole fleet, or with disaggregated serving the prefill pool
@@ -52,20 +67,13 @@ struct Pool {
   std::vector<ReplicaLoad> loads;
 };
 
-// Disaggregated serving: one KV cache on its way from a prefill replica to a decode replica.
-struct KvTransfer {
-  Request request;
-  int from = 0, to = 0;
-  double bytes = 0.0;
-  double start_s = 0.0;
-};
-
 // An actor that moves KV caches, one at a time. Workers are kept and reused (creating an actor per transfer cost
 // more than the rest of the simulation together); a new one is made only when every worker is busy, so that a
 // transfer always starts at once.
 struct TransferWorker {
   sg4::ConditionVariablePtr wake;
   std::optional<KvTransfer> job;
+  std::vector<sg4::CommPtr> comms;  // of the move under way (cancelled when the run stops)
 };
 
 struct World {
@@ -154,7 +162,7 @@ struct World {
   // Puts a request in a replica's own queue and wakes it.
   void enqueue(ReplicaSlot& slot, const Request& r) {
     slot.waiting.push_back(r);
-    slot.waiting_tokens += r.prompt_tokens + r.output_tokens;
+    slot.waiting_tokens += queued_work_tokens(r);
     ++waiting_total;
     slot.idle = false;
     slot.wake->notify_one();
@@ -211,7 +219,25 @@ struct World {
 
   void stop_all() {
     for (auto& r : replicas) r.wake->notify_all();
-    for (auto& t : transfer_workers) t->wake->notify_all();
+    for (auto& t : transfer_workers) {
+      for (auto& c : t->comms) c->cancel();  // an interrupted run does not wait for the moves under way
+      t->wake->notify_all();
+    }
+  }
+
+  // KV tokens a request takes when admitted on a replica of this scenario (as ReplicaModel counts them).
+  std::int64_t admission_kv(const Request& r) const {
+    ReplicaView v;
+    v.kv_block_tokens = scenario.kv_block_tokens;
+    return admission_kv_tokens(v, r);
+  }
+
+  // Wakes a replica to look at its queue again (some of its KV was freed): with a central queue, whoever can take
+  // the head first.
+  void wake_replica(ReplicaSlot& slot) {
+    Pool& pool = pools[static_cast<std::size_t>(slot.pool)];
+    if (pool.router->central_queue()) wake_for_central_head(pool);
+    else slot.wake->notify_one();
   }
 
   double gpu_energy_j() const {
@@ -244,24 +270,32 @@ void set_gpus_busy(ReplicaSlot& slot, bool busy) {
 // `to` over the simulated network, each GPU sending its tensor-parallel share to its counterpart (so transfers that
 // share links slow each other down); the request then joins `to`'s queue with its KV in place, its first token
 // delivered when the transfer ends. Runs in a transfer worker, with the mutex held except during the transfer.
-void move_kv(World& w, KvTransfer t, std::unique_lock<sg4::Mutex>& lock) {
+void move_kv(World& w, TransferWorker& me, KvTransfer t, std::unique_lock<sg4::Mutex>& lock) {
   const auto& src = w.replicas[static_cast<std::size_t>(t.from)].gpus;
   const auto& dst = w.replicas[static_cast<std::size_t>(t.to)].gpus;
-  std::vector<sg4::CommPtr> comms;
   const auto share = static_cast<std::uint64_t>(std::ceil(t.bytes / static_cast<double>(src.size())));
+  me.comms.clear();
+  for (std::size_t g = 0; g < src.size(); ++g) me.comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
   lock.unlock();
-  for (std::size_t g = 0; g < src.size(); ++g) comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
-  sg4::Comm::wait_all(comms);
+  try {
+    sg4::Comm::wait_all(me.comms);
+  } catch (const simgrid::Exception&) {  // cancelled: the run was stopped
+  }
   lock.lock();
+  me.comms.clear();
   ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(t.to)];
+  ReplicaSlot& prefill = w.replicas[static_cast<std::size_t>(t.from)];
   const double end_s = sg4::Engine::get_clock();
   --w.transfers_in_flight;
   --slot.incoming;
-  slot.incoming_tokens -= t.request.prompt_tokens + t.request.output_tokens;
+  slot.incoming_tokens -= queued_work_tokens(t.request);
+  slot.incoming_kv -= t.kv_tokens;
+  prefill.model->release_kv(t.held_tokens);
   if (!w.error.empty()) return;
   w.records[t.request.id].kv_transfer_s = end_s - t.start_s;
   t.request.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
   w.enqueue(slot, t.request);
+  w.wake_replica(prefill);  // it may have been waiting for that KV to go
 }
 
 void transfer_worker_actor(World& w, TransferWorker& me) {
@@ -271,10 +305,50 @@ void transfer_worker_actor(World& w, TransferWorker& me) {
     if (!me.job || !w.error.empty()) break;
     KvTransfer t = std::move(*me.job);
     me.job.reset();
-    move_kv(w, std::move(t), lock);
+    move_kv(w, me, std::move(t), lock);
     if (!w.error.empty()) break;
     w.idle_transfer_workers.push_back(&me);
     w.check_transfers_over();
+  }
+}
+
+// Hands a move to an idle transfer worker, or to a new one when all are busy: it starts now.
+void start_move(World& w, KvTransfer t) {
+  if (!w.idle_transfer_workers.empty()) {
+    TransferWorker* worker = w.idle_transfer_workers.back();
+    w.idle_transfer_workers.pop_back();
+    worker->job = std::move(t);
+    worker->wake->notify_one();
+    return;
+  }
+  w.transfer_workers.push_back(std::make_unique<TransferWorker>());
+  TransferWorker* worker = w.transfer_workers.back().get();
+  worker->wake = sg4::ConditionVariable::create();
+  const int from = t.from;
+  worker->job = std::move(t);
+  sg4::Actor::create(fmt::format("kv-transfer-{}", w.transfer_workers.size()),
+                     w.replicas[static_cast<std::size_t>(from)].gpus.front(),
+                     [&w, worker] { transfer_worker_actor(w, *worker); });
+}
+
+// Starts the KV moves waiting for room at a decode replica, in order, while its KV cache has room for them: what
+// its running requests use now, the moves under way and the moved requests waiting in its queue leave room.
+// Called whenever that room may have grown (its requests finished or were preempted) or a move joined the queue.
+void start_moves(World& w, ReplicaSlot& slot) {
+  if (slot.pending.empty()) return;
+  const double now = sg4::Engine::get_clock();
+  std::int64_t used = slot.model->kv_reserved_tokens_at(now) + slot.incoming_kv;
+  for (const Request& q : slot.waiting)
+    if (q.kv == Request::Kv::device) used += w.admission_kv(q);
+  while (!slot.pending.empty()) {
+    KvTransfer& t = slot.pending.front();
+    // A replica with nothing running or coming takes any request (each fits alone: checked on arrival).
+    if (used > 0 && used + t.kv_tokens > slot.model->kv_capacity_tokens()) break;
+    used += t.kv_tokens;
+    slot.incoming_kv += t.kv_tokens;
+    t.start_s = now;
+    start_move(w, std::move(t));
+    slot.pending.pop_front();
   }
 }
 
@@ -298,27 +372,21 @@ void hand_off(World& w, const RequestRecord& prefilled, int from) {
   w.records[r.id].prefill_replica = from;
   ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(to)];
   ++slot.incoming;
-  slot.incoming_tokens += r.prompt_tokens + r.output_tokens;
+  slot.incoming_tokens += queued_work_tokens(r);
   ++w.transfers_in_flight;
-  // The prompt's KV exists; the first output token's is written by its first decode iteration.
+  // The prompt's KV exists; the first output token's is written by its first decode iteration. The prefill replica
+  // keeps what it reserved for the request (its prompt and first token) until the move ends.
   const double bytes = static_cast<double>(r.prompt_tokens) * w.kv_bytes_per_token;
   ++w.kv_transfers;
   w.kv_transfer_bytes += bytes;
-  KvTransfer t{r, from, to, bytes, sg4::Engine::get_clock()};
-  if (!w.idle_transfer_workers.empty()) {
-    TransferWorker* worker = w.idle_transfer_workers.back();
-    w.idle_transfer_workers.pop_back();
-    worker->job = std::move(t);
-    worker->wake->notify_one();
-    return;
-  }
-  w.transfer_workers.push_back(std::make_unique<TransferWorker>());
-  TransferWorker* worker = w.transfer_workers.back().get();
-  worker->wake = sg4::ConditionVariable::create();
-  worker->job = std::move(t);
-  sg4::Actor::create(fmt::format("kv-transfer-{}", w.transfer_workers.size()),
-                     w.replicas[static_cast<std::size_t>(from)].gpus.front(),
-                     [&w, worker] { transfer_worker_actor(w, *worker); });
+  Request prefill_request = r;
+  prefill_request.output_tokens = 1;
+  prefill_request.generated_before = 0;
+  prefill_request.kv = Request::Kv::none;
+  KvTransfer t{r, from, to, bytes, 0.0, w.admission_kv(prefill_request), w.admission_kv(r)};
+  w.replicas[static_cast<std::size_t>(from)].model->hold_kv(t.held_tokens);
+  slot.pending.push_back(std::move(t));
+  start_moves(w, slot);
 }
 
 void replica_actor(World& w, int index) {
@@ -337,6 +405,7 @@ void replica_actor(World& w, int index) {
     if (!central_queue) slot.waiting_tokens += model.last_queue_tokens_delta();
     // The head of the central queue changed and more wait: it goes to whoever can take it first.
     if (central_queue && queue.size() != queued_before) w.wake_for_central_head(w.pools[static_cast<std::size_t>(slot.pool)]);
+    start_moves(w, slot);  // a preemption may have made room for KV caches waiting to come here
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty() && w.upstream_done(slot)) {
         slot.exited = true;  // the router must not send work here any more
@@ -396,6 +465,7 @@ void replica_actor(World& w, int index) {
     }
     w.finished_count += done;
     if (w.closed_loop && done > 0) w.source_wake->notify_all();
+    start_moves(w, slot);  // finished requests may have made room for KV caches waiting to come here
   }
   set_gpus_busy(slot, false);
 }
@@ -560,6 +630,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   World w(s, options);
   w.policy = make_batching_policy(s.batching, s.limits);
   if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
+  if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
   w.disaggregated = w.policy->disaggregates();
   const int prefill_replicas = w.disaggregated ? prefill_pool_size(s) : s.replicas;
   if (w.disaggregated && prefill_replicas <= 0)

@@ -35,7 +35,7 @@ ReplicaView ReplicaModel::view() const {
   ReplicaView v;
   v.running_requests = static_cast<int>(running_.size());
   v.kv_reserved_tokens = kv_reserved_;
-  v.kv_capacity_tokens = kv_capacity_;
+  v.kv_capacity_tokens = kv_capacity_ - held_;
   v.kv_block_tokens = block_tokens_;
   v.kv_watermark_tokens = watermark_tokens_;
   return v;
@@ -59,7 +59,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     for (std::size_t i = 0; i < d.admit && !waiting.empty(); ++i) {
       const Request r = waiting.front();
       waiting.pop_front();
-      queue_tokens_delta_ -= r.prompt_tokens + r.output_tokens;
+      queue_tokens_delta_ -= queued_work_tokens(r);
       Running run;
       run.record.id = r.id;
       run.record.arrival_s = r.arrival_s;
@@ -141,12 +141,12 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   std::int64_t k = std::numeric_limits<std::int64_t>::max();
   for (const Running& r : running_) k = std::min(k, r.record.output_tokens - r.generated);
   if (exact_iterations) k = 1;
-  if (block_tokens_ > 0 && k > 1 && paged_blocks_tokens(k - 1) > kv_capacity_) {
+  if (block_tokens_ > 0 && k > 1 && paged_blocks_tokens(k - 1) > kv_capacity_ - held_) {
     // The stretch ends where the blocks run out: the largest k whose last iteration still fits.
     std::int64_t lo = 1, hi = k;  // fits(lo), !fits(hi)
     while (hi - lo > 1) {
       const std::int64_t mid = lo + (hi - lo) / 2;
-      (paged_blocks_tokens(mid - 1) <= kv_capacity_ ? lo : hi) = mid;
+      (paged_blocks_tokens(mid - 1) <= kv_capacity_ - held_ ? lo : hi) = mid;
     }
     k = lo;
   }
@@ -187,9 +187,9 @@ std::int64_t ReplicaModel::outstanding_tokens_at(double now_s) const {
 }
 
 std::int64_t ReplicaModel::kv_reserved_tokens_at(double now_s) const {
-  if (block_tokens_ <= 0) return kv_reserved_;
+  if (block_tokens_ <= 0) return kv_reserved_ + held_;
   const std::int64_t j = decode_iterations_ended_by(now_s);
-  return j > 0 ? paged_blocks_tokens(j) : kv_reserved_;
+  return (j > 0 ? paged_blocks_tokens(j) : kv_reserved_) + held_;
 }
 
 double ReplicaModel::next_boundary_after(double t_s) const {
@@ -225,7 +225,7 @@ std::int64_t ReplicaModel::paged_blocks_tokens(std::int64_t ahead) const {
 }
 
 void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
-  while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_) {
+  while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_ - held_) {
     Running v = running_.back();
     running_.pop_back();
     Request back;
@@ -249,7 +249,7 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
       recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
     }
     waiting.push_front(back);
-    queue_tokens_delta_ += back.prompt_tokens + back.output_tokens;
+    queue_tokens_delta_ += queued_work_tokens(back);
     if (was_decoding) context_tokens_ -= v.prefill_target + v.generated - v.g0;
     outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
     ++preemptions_;

@@ -93,16 +93,22 @@ class ReplicaModel {
   const Step& step() const { return step_; }
   bool busy() const { return !running_.empty(); }
   int running_requests() const { return static_cast<int>(running_.size()); }
-  std::int64_t kv_reserved_tokens() const { return kv_reserved_; }
+  // KV tokens in use: reserved (or in blocks) by the running requests, plus any held (below).
+  std::int64_t kv_reserved_tokens() const { return kv_reserved_ + held_; }
   std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
+  // Disaggregated serving: a prefill replica keeps a finished prefill's KV cache until it has moved to its decode
+  // replica. Held tokens count as used: admission and the paged cache see that much less room.
+  void hold_kv(std::int64_t tokens) { held_ += tokens; }
+  void release_kv(std::int64_t tokens) { held_ -= tokens; }
+  std::int64_t held_kv_tokens() const { return held_; }
   // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests, as of the
   // last boundary; and as of `now_s`, counting the iterations of the current decode stretch ended by then
   // (so that routers see the same load in the event mode and in --exact-iterations).
   std::int64_t outstanding_tokens() const { return outstanding_tokens_; }
   std::int64_t outstanding_tokens_at(double now_s) const;
   std::int64_t kv_reserved_tokens_at(double now_s) const;
-  // What the last begin_step took from its queue and gave back to it (preemptions), in prompt + output
-  // tokens of those requests.
+  // What the last begin_step took from its queue and gave back to it (preemptions), in queued_work_tokens of
+  // those requests.
   std::int64_t last_queue_tokens_delta() const { return queue_tokens_delta_; }
   const WindowTotals& window_totals() const { return totals_; }
   // Called with every step as it is accounted, over the whole run (for the time series); none by default.
@@ -136,6 +142,7 @@ class ReplicaModel {
   std::int64_t kv_capacity_;
   std::vector<Running> running_;
   std::int64_t kv_reserved_ = 0;
+  std::int64_t held_ = 0;
   std::int64_t context_tokens_ = 0;     // sum over decoding requests of prompt + generated
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;

@@ -1117,11 +1117,7 @@ Scenario Loader::build() {
       p.fail("preemption", fmt::format("\"swap\" copies KV over PCIe, but {} has no PCIe bandwidth; give "
                                        "hardware.gpu.pcie_gbps",
                                        s.gpu.name));
-    if (s.swap_preemption && make_router(s.router)->central_queue())
-      p.fail("preemption", fmt::format("\"swap\" keeps a preempted request's KV in its replica's host memory, but "
-                                       "policy.router = \"{}\" may hand it to another replica; use "
-                                       "preemption = \"recompute\" or another router",
-                                       s.router));
+    if (const std::string why = policy_conflict(s); !why.empty()) p.fail("preemption", why);
   }
 
   const Section slo = top.table("slo");
@@ -1168,6 +1164,18 @@ int prefill_pool_size(const Scenario& s) {
   if (s.prefill_share <= 0.0) return default_prefill_replicas(s.replicas);  // e.g. compare --policies disaggregated
   const auto n = std::llround(s.prefill_share * static_cast<double>(s.replicas));
   return static_cast<int>(std::clamp<long long>(n, 1, s.replicas - 1));
+}
+
+std::string policy_conflict(const Scenario& s) {
+  if (!s.swap_preemption) return "";
+  // With disaggregated serving only decode replicas preempt running answers: their router is the one that matters.
+  const std::string router = prefill_pool_size(s) > 0 ? decode_router_of(s) : s.router;
+  const auto r = make_router(router);
+  if (r && r->central_queue())
+    return fmt::format("\"swap\" keeps a preempted request's KV in its replica's host memory, but router \"{}\" may "
+                       "hand it to another replica; use preemption = \"recompute\" or another router",
+                       router);
+  return "";
 }
 
 std::string decode_router_of(const Scenario& s) {

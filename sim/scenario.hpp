@@ -67,6 +67,9 @@ int default_prefill_replicas(int replicas);
 // The router that picks decode replicas: policy.decode_router, else policy.router, except that a central queue
 // (which cannot say where a KV cache goes before there is room) gives least-tokens.
 std::string decode_router_of(const Scenario& s);
+// Why the scenario's policies cannot work together (empty when they can): checked when a scenario loads, and again
+// by the engine, since compare and size change policies after loading.
+std::string policy_conflict(const Scenario& s);
 
 // An error in a scenario: file, line (0 when unknown), key, and what was expected.
 class ScenarioError : public std::runtime_error {

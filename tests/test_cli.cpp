@@ -134,6 +134,20 @@ TEST_CASE("disaggregated serving gives the same latencies and KV transfers in bo
                             1000);
 }
 
+TEST_CASE("disaggregated serving under KV pressure with swap gives the same latencies in both modes",
+          "[cli][exact]") {
+  // One H100 per replica of Llama-3.1-70B in FP8 (about 8,500 tokens of KV): moves wait for room on the decode
+  // replicas, whose paged caches preempt and swap.
+  check_exact_equals_events(
+      " --set duration_s=300 --set warmup_s=30 --set model.name=llama-3.1-70b --set hardware.dtype=fp8"
+      " --set fleet.replicas=4 --set workload.arrival.rate_per_s=2 --set policy.kv_cache=paged"
+      " --set policy.preemption=swap --set policy.batching=disaggregated --set policy.prefill_replicas=1"
+      " --set policy.decode_router=least-kv"
+      " --set 'workload.prompt_tokens={dist=\"uniform\",low=200,high=2500}'"
+      " --set 'workload.output_tokens={dist=\"uniform\",low=50,high=1500}'",
+      500);
+}
+
 TEST_CASE("load-aware routers see the same loads in both modes", "[cli][exact]") {
   for (const char* router : {"least-tokens", "least-kv", "join-shortest-queue"})
     check_exact_equals_events(kShort + " --set policy.router=" + router + " --set policy.kv_cache=paged"

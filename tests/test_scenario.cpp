@@ -518,6 +518,18 @@ TEST_CASE("scenario: disaggregated serving keys are checked", "[scenario]") {
   e = text_error(base + "batching = \"disaggregated\"\ndecode_router = \"nearest\"\n");
   CHECK(e.key() == "policy.decode_router");
   CHECK_THAT(e.what(), Contains("least-kv"));
+  // Swap keeps a preempted request's KV on its replica: refused with a central queue, which compare can set after
+  // loading (the engine checks again); with disaggregation only the decode router matters.
+  {
+    tf::Scenario swap = tf::load_scenario_text(base + "kv_cache = \"paged\"\npreemption = \"swap\"\n", "t.toml");
+    CHECK(tf::policy_conflict(swap).empty());
+    swap.router = "central-queue";
+    CHECK_THAT(tf::policy_conflict(swap), Contains("central-queue"));
+    swap.batching = "disaggregated";  // decode router: least-tokens
+    CHECK(tf::policy_conflict(swap).empty());
+    swap.decode_router = "central-queue";
+    CHECK_FALSE(tf::policy_conflict(swap).empty());
+  }
   e = text_error("[fleet]\nreplicas = 1\n[policy]\nbatching = \"disaggregated\"\n");
   CHECK(e.key() == "policy.batching");
   CHECK_THAT(e.what(), Contains("at least 2 replicas"));

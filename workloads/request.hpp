@@ -28,4 +28,10 @@ struct Request {
   Kv kv = Kv::none;
 };
 
+// The tokens a queued request still costs a replica: its prompt (and answer so far, computed again) and the rest
+// of its answer; only the rest of its answer when its KV cache is kept (swapped to host, or moved to this replica).
+inline std::int64_t queued_work_tokens(const Request& r) {
+  return r.kv == Request::Kv::none ? r.prompt_tokens + r.output_tokens : r.output_tokens - r.generated_before;
+}
+
 }  // namespace tf
