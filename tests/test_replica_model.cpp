@@ -314,3 +314,53 @@ TEST_CASE("swap beats recompute when prompts are long and answers short - and in
   CHECK(sw_none.preemptions == 0);
   CHECK(sw_none.end_s == rec_none.end_s);
 }
+
+TEST_CASE("a request whose KV cache arrives with it decodes at once - and the same answer as after its own prefill",
+          "[replica][disaggregated]") {
+  // Disaggregated serving: the decode replica gets the request with its prompt's KV and first token made elsewhere.
+  Fixture local, moved;
+  std::vector<RequestRecord> done;
+  std::deque<Request> q{Request{0, 0.0, 500, 100}};
+  // Prefilled here: one prefill step, then the decode stretch of the other 99 tokens.
+  local.model.begin_step(1.0, q, false);
+  local.model.finish_step(done);
+  const auto& here = local.model.begin_step(2.0, q, false);
+  REQUIRE(here.kind == ReplicaModel::StepKind::decode);
+  const double decode_here = here.end_s - 2.0;
+  Request r{0, 0.0, 500, 100};
+  r.kv = Request::Kv::device;
+  r.generated_before = 1;
+  r.admitted_s = 0.5;
+  r.first_token_s = 0.9;
+  std::deque<Request> mq{r};
+  const auto& s = moved.model.begin_step(2.0, mq, false);
+  REQUIRE(s.kind == ReplicaModel::StepKind::decode);  // no prefill step
+  CHECK(mq.empty());
+  CHECK(s.iterations == 99);
+  CHECK_THAT(s.end_s - 2.0, WithinRel(decode_here, 1e-12));  // the same context: prompt + first token
+  CHECK(moved.model.outstanding_tokens() == 99);
+  CHECK(moved.model.kv_reserved_tokens() == 600);  // its whole answer reserved, as if prefilled here
+  CHECK(moved.model.last_queue_tokens_delta() == -queued_work_tokens(r));
+  CHECK(queued_work_tokens(r) == 99);
+  moved.model.finish_step(done);
+  REQUIRE(done.size() == 1);
+  CHECK(done[0].admitted_s == 0.5);     // kept from its prefill replica
+  CHECK(done[0].first_token_s == 0.9);  // kept: it arrived with the KV
+  CHECK(done[0].finished_s == s.end_s);
+  CHECK(moved.model.kv_reserved_tokens() == 0);
+}
+
+TEST_CASE("KV held for a move counts as used until released", "[replica][disaggregated]") {
+  Fixture f;
+  const std::int64_t capacity = f.model.kv_capacity_tokens();
+  f.model.hold_kv(capacity - 1000);
+  CHECK(f.model.kv_reserved_tokens() == capacity - 1000);
+  std::deque<Request> q{Request{0, 0.0, 800, 300}};  // needs 1,100 tokens: does not fit beside the held KV
+  CHECK_FALSE(f.model.could_admit(q));
+  CHECK(f.model.begin_step(0.0, q, false).kind == ReplicaModel::StepKind::none);
+  CHECK(q.size() == 1);
+  f.model.release_kv(capacity - 1000);
+  CHECK(f.model.could_admit(q));
+  CHECK(f.model.begin_step(0.0, q, false).kind == ReplicaModel::StepKind::prefill);
+  CHECK(f.model.kv_reserved_tokens() == 1100);
+}
