@@ -1018,7 +1018,11 @@ Scenario Loader::build() {
   s.seed = static_cast<std::uint64_t>(top.integer_in("seed", 1, 0, INT64_MAX));
   s.duration_s = top.number_in("duration_s", 600.0, Section::greater_than(0));
   s.warmup_s = top.number_in("warmup_s", std::min(60.0, s.duration_s / 10.0), Section::at_least(0));
-  if (s.warmup_s >= s.duration_s) {
+  // Without duration_s a trace replayed once sets it (below, once the trace is read), and the warm-up is judged then.
+  const Section trace_table = top.table("workload").table("trace");
+  const bool duration_from_trace = !top.has("duration_s") && trace_table.present() &&
+                                   !trace_table.boolean("loop").value_or(false);
+  if (s.warmup_s >= s.duration_s && !duration_from_trace) {
     if (top.has("warmup_s"))
       top.fail("warmup_s", fmt::format("expected a number less than duration_s ({}), got {}", num(s.duration_s),
                                        num(s.warmup_s)));
@@ -1055,6 +1059,28 @@ Scenario Loader::build() {
   s.replicas = static_cast<int>(fleet.integer_in("replicas", 1, 1, INT_MAX));
 
   read_workload(top, s);
+  // A trace replayed once without duration_s: the run lasts until its last row has arrived (a looped trace keeps
+  // the default, since it never ends).
+  const TraceSpec& trace = s.workload.trace;
+  if (duration_from_trace) {
+    const Section tr = top.table("workload").table("trace");
+    double span = 0.0;
+    try {
+      span = trace_span_s(trace);
+    } catch (const std::runtime_error& e) {
+      tr.fail("path", e.what());
+    }
+    // A little past the last arrival (its copies with rate_scale > 1 come up to jitter_s later).
+    s.duration_s = span + (trace.rate_scale > 1.0 ? trace.jitter_s : 0.0) + 1e-3;
+    s.duration_from_trace = true;
+    if (!top.has("warmup_s")) {
+      s.warmup_s = std::min(60.0, s.duration_s / 10.0);
+    } else if (s.warmup_s >= s.duration_s) {
+      top.fail("warmup_s", fmt::format("expected a number less than duration_s, which is the trace's span ({} s) "
+                                       "when duration_s is left out; got {}",
+                                       num(s.duration_s), num(s.warmup_s)));
+    }
+  }
 
   const Section p = top.table("policy");
   s.limits.max_batch = static_cast<int>(p.integer_in("max_batch", 256, 1, INT_MAX));

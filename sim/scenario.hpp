@@ -19,6 +19,7 @@ struct Scenario {
   std::uint64_t seed = 1;
   double duration_s = 600.0;   // requests arrive in [0, duration_s); the run then drains
   double warmup_s = 60.0;      // requests arriving before this are left out of the statistics
+  bool duration_from_trace = false;  // duration_s was left out and is the replayed trace's span
 
   ModelSpec model;
   GpuSpec gpu;

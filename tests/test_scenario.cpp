@@ -583,3 +583,20 @@ TEST_CASE("scenario: policy.kv_watermark - a fraction in 0 to 0.5 - default 0.01
   CHECK(e.line() == 3);
   CHECK(text_error("[policy]\nkv_watermark = -0.1\n").key() == "policy.kv_watermark");
 }
+
+TEST_CASE("scenario: a trace replayed without duration_s lasts until its last row arrives", "[scenario][trace]") {
+  const std::string trace = tf::test::shared_dir() + "/data/traces/azure-llm-2023-code.csv";
+  const std::string base = "[workload]\ntrace = { path = \"" + trace + "\" }\n";
+  const tf::Scenario s = tf::load_scenario_text(base, "t.toml");
+  CHECK(s.duration_from_trace);
+  CHECK(s.duration_s == Approx(tf::trace_span_s(s.workload.trace) + 1e-3));
+  CHECK(s.duration_s > 3000.0);  // the code trace spans about an hour
+  CHECK(s.warmup_s == 60.0);
+  // Given, it is kept; a looped trace keeps the default; a warm-up beyond the span is refused.
+  CHECK(tf::load_scenario_text("duration_s = 100\n" + base, "t.toml").duration_s == 100.0);
+  const std::string looped = "[workload]\ntrace = { path = \"" + trace + "\", loop = true }\n";
+  CHECK(tf::load_scenario_text(looped, "t.toml").duration_s == 600.0);
+  const auto e = text_error("warmup_s = 5000\n" + base);
+  CHECK(e.key() == "warmup_s");
+  CHECK_THAT(e.what(), Contains("trace's span"));
+}

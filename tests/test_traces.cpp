@@ -205,3 +205,26 @@ TEST_CASE("a looped trace repeats with a period of its span plus one mean gap", 
     CHECK(got[base.size() + i].hash_ids == base[i].hash_ids);
   }
 }
+
+TEST_CASE("a trace's span is when its last row arrives - with window and speed", "[trace][span]") {
+  // The independent truth: the timestamps read straight from the file (read_azure, above).
+  const auto truth = read_azure(trace_path("azure-llm-2023-conv.csv"));
+  const double last = static_cast<double>(truth.back().ticks - truth.front().ticks) * 1e-7;
+  tf::TraceSpec spec = spec_of(trace_path("azure-llm-2023-conv.csv"));
+  CHECK(tf::trace_span_s(spec) == Approx(last).margin(1e-9));
+  spec.speed = 4.0;
+  CHECK(tf::trace_span_s(spec) == Approx(last / 4.0).margin(1e-9));
+  // A window [600, 1200): the last row before 1200 s, counted from 600 s.
+  spec.speed = 1.0;
+  spec.window_start_s = 600.0;
+  spec.window_end_s = 1200.0;
+  double last_in = 0.0;
+  for (const auto& row : truth) {
+    const double t = static_cast<double>(row.ticks - truth.front().ticks) * 1e-7;
+    if (t >= 600.0 && t < 1200.0) last_in = t;
+  }
+  CHECK(tf::trace_span_s(spec) == Approx(last_in - 600.0).margin(1e-9));
+  spec.window_start_s = 1e7;  // no rows in the window
+  spec.window_end_s = 2e7;
+  CHECK(tf::trace_span_s(spec) == 0.0);
+}

@@ -345,6 +345,18 @@ class TraceSource final : public WorkloadSource {
 
 }  // namespace
 
+double trace_span_s(const TraceSpec& spec) {
+  TraceReader reader(spec.path, spec.format, spec.skip_bad_rows);
+  TraceRow row;
+  double last = -1.0;
+  while (reader.next(row)) {
+    if (row.time_s < spec.window_start_s) continue;
+    if (row.time_s >= spec.window_end_s) break;  // rows come in time order
+    last = row.time_s;
+  }
+  return last < 0.0 ? 0.0 : (last - spec.window_start_s) / spec.speed;
+}
+
 std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   if (spec.trace.enabled) return std::make_unique<TraceSource>(spec.trace, seed, duration_s);
   if (spec.session.enabled) return std::make_unique<SessionSource>(spec, seed, duration_s);

@@ -81,6 +81,11 @@ class WorkloadSource {
 // Requests arrive in [0, duration_s). Throws std::invalid_argument (a bad spec) or TraceError (a bad trace).
 std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s);
 
+// When the last row of a trace (inside its window) is replayed, in seconds after the replay starts (window start
+// and speed applied): how long a run must last to replay it all. Reads the whole file; 0 for a trace without rows in
+// the window. Throws TraceError on a bad row (unless spec.skip_bad_rows).
+double trace_span_s(const TraceSpec& spec);
+
 // Pulls every request of a source, in order, without a simulation: a closed-loop source is told that each answer
 // finishes `service_s` after its request arrived. Calls fn(request) for each.
 template <class Fn>
