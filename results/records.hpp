@@ -56,6 +56,7 @@ struct RunTotals {
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event
   std::uint64_t skipped_bad_rows = 0; // trace rows skipped as bad (workload.trace.skip_bad_rows = true)
+  std::uint64_t clamped_rows = 0;     // trace rows whose lengths were cut (workload.trace.max_*_tokens)
 };
 
 struct SloTargets {

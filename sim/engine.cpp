@@ -479,8 +479,9 @@ bool dispatch(World& w, const Request& r, std::int64_t capacity) {
   if (need > capacity) {
     w.error = fmt::format(
         "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
-        "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max, "
-        "workload.output_tokens.max) or give each replica more GPUs (hardware.tensor_parallel)",
+        "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max and "
+        "workload.output_tokens.max, or for a trace workload.trace.max_prompt_tokens and max_output_tokens) or give "
+        "each replica more GPUs (hardware.tensor_parallel)",
         r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel,
         s.gpu.name, capacity, s.model.name, to_string(s.dtype));
     w.stop_all();
@@ -722,6 +723,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.energy_total_j = replica_energy;
   t.simulated_s = sg4::Engine::get_clock();
   t.skipped_bad_rows = w.source->skipped_bad_rows();
+  t.clamped_rows = w.source->clamped_rows();
   result.activity = std::move(w.activity);
   return result;
 }

@@ -102,7 +102,7 @@ const std::vector<std::string> kArrivalKeys = {
     "days",             "gaps",              "start_hour",       "spikes",    "burst"};
 const std::vector<std::string> kTraceKeys = {"path",         "format",         "speed",        "rate_scale",
                                              "jitter_s",     "loop",           "window_start_s", "window_end_s",
-                                             "skip_bad_rows"};
+                                             "skip_bad_rows", "max_prompt_tokens", "max_output_tokens"};
 
 std::vector<std::string> with(std::vector<std::string> a, const std::vector<std::string>& b) {
   a.insert(a.end(), b.begin(), b.end());
@@ -912,6 +912,8 @@ void Loader::read_workload(const Section& top, Scenario& s) {
     t.window_end_s = tr.number_in("window_end_s", std::numeric_limits<double>::infinity(),
                                   Section::greater_than(t.window_start_s));
     t.skip_bad_rows = tr.boolean("skip_bad_rows").value_or(false);
+    t.max_prompt_tokens = tr.integer_in("max_prompt_tokens", 0, 0, INT64_MAX);
+    t.max_output_tokens = tr.integer_in("max_output_tokens", 0, 0, INT64_MAX);
     // Check that the file opens and its first row reads (the rest is read while simulating).
     try {
       TraceReader reader(t.path, t.format, t.skip_bad_rows);

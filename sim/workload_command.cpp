@@ -139,7 +139,7 @@ int command_workload(const WorkloadCommand& cmd) {
   std::vector<double> per_hour(hours, 0.0), per_minute(minutes, 0.0);
   LengthHistogram prompt, output;
   double prompt_tokens = 0.0, output_tokens = 0.0;
-  std::uint64_t count = 0, skipped = 0;
+  std::uint64_t count = 0, skipped = 0, clamped = 0;
 
   std::FILE* out = nullptr;
   std::string tmp;
@@ -192,6 +192,7 @@ int command_workload(const WorkloadCommand& cmd) {
       }
     });
     skipped = source->skipped_bad_rows();
+    clamped = source->clamped_rows();
   } catch (const std::system_error& e) {
     drop_export();
     print_error(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
@@ -217,6 +218,7 @@ int command_workload(const WorkloadCommand& cmd) {
                            duration, describe_workload(s));
   std::cout << fmt::format("requests              {} ({:.4g}/s mean)\n", count, count / duration);
   if (skipped) std::cout << fmt::format("bad trace rows        {} skipped\n", skipped);
+  if (clamped) std::cout << fmt::format("trace rows cut        {} (to max_prompt_tokens / max_output_tokens)\n", clamped);
   std::cout << fmt::format("tokens per day        {:.4g} prompt + {:.4g} output = {:.4g}\n",
                            prompt_tokens / duration * 86400.0, output_tokens / duration * 86400.0,
                            (prompt_tokens + output_tokens) / duration * 86400.0);

@@ -228,3 +228,24 @@ TEST_CASE("a trace's span is when its last row arrives - with window and speed",
   spec.window_end_s = 2e7;
   CHECK(tf::trace_span_s(spec) == 0.0);
 }
+
+TEST_CASE("max_prompt_tokens and max_output_tokens cut a trace's lengths and count the rows cut", "[trace][clamp]") {
+  const auto truth = read_azure(trace_path("azure-llm-2023-conv.csv"));
+  tf::WorkloadSpec w;
+  w.trace = spec_of(trace_path("azure-llm-2023-conv.csv"));
+  w.trace.enabled = true;
+  w.trace.max_prompt_tokens = 2000;
+  w.trace.max_output_tokens = 300;
+  auto src = tf::make_workload_source(w, 1, 1e9);
+  std::vector<tf::Request> got;
+  while (auto r = src->next()) got.push_back(*r);
+  REQUIRE(got.size() == truth.size());  // nothing dropped
+  std::uint64_t cut = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    CHECK(got[i].prompt_tokens == std::min<long long>(truth[i].prompt, 2000));
+    CHECK(got[i].output_tokens == std::min<long long>(truth[i].output, 300));
+    if (truth[i].prompt > 2000 || truth[i].output > 300) ++cut;
+  }
+  CHECK(cut > 1000);  // the conversation trace has many prompts over 2,000 tokens
+  CHECK(src->clamped_rows() == cut);
+}

@@ -17,6 +17,7 @@ class RequestGenerator {
   // (session) workload is told that every answer finishes the moment its question arrives.
   std::optional<Request> next();
   std::uint64_t skipped_bad_rows() const { return source_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const { return source_->clamped_rows(); }
 
  private:
   std::unique_ptr<WorkloadSource> source_;

@@ -263,6 +263,7 @@ class TraceSource final : public WorkloadSource {
   }
   bool exhausted() override { return next_arrival_s() == kInf; }
   std::uint64_t skipped_bad_rows() const override { return reader_.skipped_rows(); }
+  std::uint64_t clamped_rows() const override { return clamped_; }
 
  private:
   struct Item {
@@ -316,6 +317,11 @@ class TraceSource final : public WorkloadSource {
     ++pass_rows_;
     const double t = (static_cast<double>(passes_) * period_s_ + (row.time_s - spec_.window_start_s)) / spec_.speed;
     last_row_time_s_ = t;
+    const std::int64_t prompt =
+        spec_.max_prompt_tokens > 0 ? std::min(row.prompt_tokens, spec_.max_prompt_tokens) : row.prompt_tokens;
+    const std::int64_t output =
+        spec_.max_output_tokens > 0 ? std::min(row.output_tokens, spec_.max_output_tokens) : row.output_tokens;
+    if (prompt != row.prompt_tokens || output != row.output_tokens) ++clamped_;
     // Rate scale: floor(scale) copies, one more with probability frac(scale); the first at the row's time.
     long long copies = static_cast<long long>(whole_);
     if (frac_ > 0.0 && uniform01(rng_) < frac_) ++copies;
@@ -323,8 +329,8 @@ class TraceSource final : public WorkloadSource {
       Item it;
       it.time_s = c == 0 ? t : t + spec_.jitter_s * uniform01(rng_);
       it.seq = seq_++;
-      it.request.prompt_tokens = row.prompt_tokens;
-      it.request.output_tokens = row.output_tokens;
+      it.request.prompt_tokens = prompt;
+      it.request.output_tokens = output;
       it.request.hash_ids = row.hash_ids;
       heap_.push(std::move(it));
     }
@@ -339,7 +345,7 @@ class TraceSource final : public WorkloadSource {
   std::priority_queue<Item, std::vector<Item>, std::greater<>> heap_;
   bool done_ = false;
   double last_row_time_s_ = -kInf;
-  std::uint64_t pass_rows_ = 0, passes_ = 0, seq_ = 0, next_id_ = 0;
+  std::uint64_t pass_rows_ = 0, passes_ = 0, seq_ = 0, next_id_ = 0, clamped_ = 0;
   double first_in_window_s_ = 0.0, last_in_window_s_ = 0.0, period_s_ = 0.0;
 };
 

@@ -44,6 +44,9 @@ struct TraceSpec {
   double window_start_s = 0.0;        // only rows with time in [window_start_s, window_end_s) (trace time);
   double window_end_s = std::numeric_limits<double>::infinity();  // window_start_s becomes time 0
   bool skip_bad_rows = false;
+  // Lengths longer than these are cut to them (0: as recorded); each row cut is counted (clamped_rows).
+  std::int64_t max_prompt_tokens = 0;
+  std::int64_t max_output_tokens = 0;
 };
 
 struct WorkloadSpec {
@@ -70,6 +73,8 @@ class WorkloadSource {
   virtual bool exhausted() = 0;
   // Trace rows skipped as bad (skip_bad_rows = true).
   virtual std::uint64_t skipped_bad_rows() const { return 0; }
+  // Trace replay: rows whose lengths were cut to workload.trace.max_prompt_tokens / max_output_tokens.
+  virtual std::uint64_t clamped_rows() const { return 0; }
 
   // Open loop convenience: the next request, or nothing when the workload is over.
   std::optional<Request> next() {
