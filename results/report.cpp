@@ -480,12 +480,30 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
   }
   if (fs::exists(dir / "requests.csv")) {
     const Table req = read_csv(dir / "requests.csv");
-    Plot p{"cdf", "Latency distributions (all finished requests)", "latency (s, log scale)",
+    // The measured requests only, as in summary.json: requests.csv is in arrival order, and the first
+    // (arrived - measured) rows arrived during the warm-up.
+    std::size_t warmup_rows = 0;
+    if (summary.contains("requests") && summary["requests"].contains("arrived") &&
+        summary["requests"].contains("measured")) {
+      const auto arrived = summary["requests"]["arrived"].get<std::size_t>();
+      const auto measured = summary["requests"]["measured"].get<std::size_t>();
+      if (arrived == req.rows() && measured <= arrived) warmup_rows = arrived - measured;
+    }
+    auto measured_column = [&](const std::string& name) {
+      std::vector<double> v = req.column(name);
+      v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(warmup_rows, v.size())));
+      return v;
+    };
+    Plot p{"cdf", "Latency distributions (measured requests)", "latency (s, log scale)",
            "share of requests at or below (%)", "", {}, {}, ""};
-    p.series.push_back(cdf_series(req.column("tpot_s"), "TPOT", "with lines lw 2 lc rgb '#9467bd'"));
-    p.series.push_back(cdf_series(req.column("ttft_s"), "TTFT", "with lines lw 2 lc rgb '#1f77b4'"));
-    p.series.push_back(cdf_series(req.column("e2e_s"), "end to end", "with lines lw 2 lc rgb '#2ca02c'"));
-    p.series.push_back(cdf_series(req.column("queue_s"), "queueing delay", "with lines lw 2 lc rgb '#ff7f0e'"));
+    p.series.push_back(cdf_series(measured_column("tpot_s"), "TPOT", "with lines lw 2 lc rgb '#9467bd'"));
+    p.series.push_back(cdf_series(measured_column("ttft_s"), "TTFT", "with lines lw 2 lc rgb '#1f77b4'"));
+    p.series.push_back(cdf_series(measured_column("e2e_s"), "end to end", "with lines lw 2 lc rgb '#2ca02c'"));
+    p.series.push_back(cdf_series(measured_column("queue_s"), "queueing delay", "with lines lw 2 lc rgb '#ff7f0e'"));
+    if (req.col("kv_transfer_s") >= 0) {  // disaggregated serving: the KV caches' moves
+      Series kv = cdf_series(measured_column("kv_transfer_s"), "KV transfer", "with lines lw 2 lc rgb '#8c564b'");
+      if (!kv.x.empty()) p.series.push_back(std::move(kv));
+    }
     p.extra.push_back("set logscale x\nset yrange [0:100]\nset format x '%g'");
     if (ttft_target > 0) {
       p.extra.push_back(fmt::format("set arrow from first {0:.9g}, graph 0 to first {0:.9g}, graph 1 nohead dt 2 lw 2 "
@@ -499,8 +517,9 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
                                     tpot_target));
       p.series.push_back({fmt::format("TPOT target {}", fmt_ms(tpot_target)), {}, {}, "with lines lw 2 dt 2 lc rgb '#9467bd'"});
     }
-    p.caption = "Cumulative distributions over every finished request (warm-up included; zero values, such as no "
-                "queueing, are left out of the log axis), with the p99 targets dashed.";
+    p.caption = "Cumulative distributions over the measured requests (those arriving after the warm-up, as in the "
+                "summary; zero values, such as no queueing, are left out of the log axis), with the p99 targets "
+                "dashed; with disaggregated serving, the KV caches' moves between pools too.";
     // After the load and latency-over-time plots.
     plots.insert(plots.begin() + static_cast<long>(std::min<std::size_t>(plots.size(), 3)), p);
   }
