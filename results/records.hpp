@@ -57,6 +57,7 @@ struct RunTotals {
   double simulated_s = 0.0;          // time of the last event
   std::uint64_t skipped_bad_rows = 0; // trace rows skipped as bad (workload.trace.skip_bad_rows = true)
   std::uint64_t clamped_rows = 0;     // trace rows whose lengths were cut (workload.trace.max_*_tokens)
+  std::uint64_t questions_cut = 0;    // sessions: follow-up questions not asked, their visit cut at duration_s
 };
 
 struct SloTargets {

@@ -173,7 +173,9 @@ nlohmann::ordered_json to_json(const Summary& s) {
                    {"swap_s", s.swap_s}};
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
   j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
-  j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows}, {"clamped_rows", s.totals.clamped_rows}};
+  j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows},
+                   {"clamped_rows", s.totals.clamped_rows},
+                   {"questions_cut", s.totals.questions_cut}};
   j["simulated_s"] = s.simulated_s;
   return j;
 }

@@ -724,6 +724,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.simulated_s = sg4::Engine::get_clock();
   t.skipped_bad_rows = w.source->skipped_bad_rows();
   t.clamped_rows = w.source->clamped_rows();
+  t.questions_cut = w.source->questions_cut();
   result.activity = std::move(w.activity);
   return result;
 }

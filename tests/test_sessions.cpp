@@ -161,3 +161,27 @@ session = { questions = 3, think_time_s = 10 }
   CHECK(turns[2] <= turns[1]);
   CHECK(turns[3] <= turns[2]);
 }
+
+TEST_CASE("sessions: questions cut at the end of the arrival period are counted - with those asked they keep the mean",
+          "[sessions]") {
+  // 3,000 visits in 600 s, about 5 questions each a minute apart: many visits are still going at 600 s. Their
+  // remaining questions are not asked (arrivals end at duration_s), but counted; asked + cut per visit must then
+  // match the geometric mean of 5, while the questions asked alone fall short of it.
+  tf::WorkloadSpec w = session_workload();
+  w.arrival.rate_per_s = 5.0;
+  w.session.think_time_s.mean = 60.0;
+  auto src = tf::make_workload_source(w, 7, 600.0);
+  std::set<std::uint64_t> visits;
+  double asked = 0.0;
+  tf::drain_source(*src, 2.0, [&](const tf::Request& r) {
+    visits.insert(r.session);
+    asked += 1.0;
+  });
+  const double n = static_cast<double>(visits.size());
+  const double cut = static_cast<double>(src->questions_cut());
+  INFO(n << " visits, " << asked << " questions asked, " << cut << " cut");
+  CHECK(cut > 0.1 * asked);
+  const double bound = 4.0 * std::sqrt(0.8) / 0.2 / std::sqrt(n);  // 4 sd of the mean of geometric(p = 0.2)
+  CHECK(std::abs((asked + cut) / n - 5.0) < bound);
+  CHECK(5.0 - asked / n > bound);
+}

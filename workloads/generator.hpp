@@ -18,6 +18,7 @@ class RequestGenerator {
   std::optional<Request> next();
   std::uint64_t skipped_bad_rows() const { return source_->skipped_bad_rows(); }
   std::uint64_t clamped_rows() const { return source_->clamped_rows(); }
+  std::uint64_t questions_cut() const { return source_->questions_cut(); }
 
  private:
   std::unique_ptr<WorkloadSource> source_;

@@ -174,7 +174,8 @@ class SessionSource final : public WorkloadSource {
     double think = think_->sample_real(think_rng_);
     think = std::clamp(std::isnan(think) ? 0.0 : think, think_->min, think_->max);
     const double t = time_s + think;
-    if (!(t < duration_s_)) {  // the session is cut at the end of the arrival period
+    if (!(t < duration_s_)) {  // the session is cut at the end of the arrival period: counted, not asked
+      questions_cut_ += static_cast<std::uint64_t>(st.remaining);
       sessions_.erase(s);
       return;
     }
@@ -194,6 +195,7 @@ class SessionSource final : public WorkloadSource {
   }
 
   bool exhausted() override { return next_arrival_s() == kInf && open_.empty(); }
+  std::uint64_t questions_cut() const override { return questions_cut_; }
 
  private:
   struct State {
@@ -220,6 +222,7 @@ class SessionSource final : public WorkloadSource {
   Lengths lengths_;
   std::unique_ptr<LengthDistribution> questions_, think_;
   Rng visit_rng_, questions_rng_, think_rng_;
+  std::uint64_t questions_cut_ = 0;
   double duration_s_;
   double next_visit_s_ = 0.0;
   bool planned_visit_ = false;

@@ -75,6 +75,8 @@ class WorkloadSource {
   virtual std::uint64_t skipped_bad_rows() const { return 0; }
   // Trace replay: rows whose lengths were cut to workload.trace.max_prompt_tokens / max_output_tokens.
   virtual std::uint64_t clamped_rows() const { return 0; }
+  // Sessions: questions never asked because their visit was cut at duration_s (the arrival period ends).
+  virtual std::uint64_t questions_cut() const { return 0; }
 
   // Open loop convenience: the next request, or nothing when the workload is over.
   std::optional<Request> next() {
