@@ -96,6 +96,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       Scenario s = base;
       s.batching = b;
       s.router = r;
+      if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
       tasks.push_back([s] {
         const RunResult res = run_simulation(s);
         return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
@@ -118,27 +119,29 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  std::string out = fmt::format("{:<16} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8} {:>8}\n",
+  std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8} {:>8}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
                                 "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "swapped", "rejected",
                                 "KV p99");
   for (const auto& r : rows) {
     if (!r.ok) {
-      out += fmt::format("{:<16} {:<20} error: {}\n", r.batching, r.router, r.error);
+      out += fmt::format("{:<20} {:<20} error: {}\n", r.batching, r.router, r.error);
       continue;
     }
     const Summary& s = r.summary;
     out += fmt::format(
-        "{:<16} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
+        "{:<20} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
         "{:>6.1f} {:>8} {:>10} {:>8} {:>8}\n",
-        r.batching, r.router, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
+        r.pools.empty() ? r.batching : r.batching + " " + r.pools, r.router, s.requests_per_s, s.output_tokens_per_s,
+        s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
         s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
         s.busy_fraction * 100.0, s.preemptions, s.swapped_out_tokens, s.requests_rejected,
         s.kv_transfer.count > 0 ? fmt::format("{:.1f}ms", s.kv_transfer.p99 * 1e3) : std::string("-"));
   }
   out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\"; swapped: KV\n"
          " tokens those preemptions copied to host memory, policy.preemption = \"swap\"; KV p99: disaggregated\n"
-         " serving's KV cache transfers from prefill to decode replicas, included in TTFT)\n";
+         " serving's KV cache transfers from prefill to decode replicas, included in TTFT; disaggregated P+D: P prefill\n"
+         " and D decode replicas, policy.prefill_replicas)\n";
   return out;
 }
 

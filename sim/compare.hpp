@@ -11,6 +11,7 @@ namespace tf {
 
 struct CompareRow {
   std::string batching, router;
+  std::string pools;  // disaggregated: "P+D" prefill and decode replicas; empty otherwise
   bool ok = false;
   std::string error;
   Summary summary;  // the figures compare shows (latencies, throughput, SLO, utilization, rejections)
