@@ -183,10 +183,16 @@ struct World {
   }
 
   // Admission control: turned away, counted, an SLO miss.
+  // Sessions: a rejected question ends as an answer would, so the visit goes on (its next question a think time
+  // later) and the source knows it is no longer out.
   void reject(const Request& r, int replica) {
     RequestRecord& rec = records[r.id];
     rec.rejected = true;
     rec.replica = replica;
+    if (closed_loop) {
+      source->on_finished(r.id, sg4::Engine::get_clock());
+      source_wake->notify_all();
+    }
   }
 
   // An arriving request: to the router's replica, or into the central queue, unless admission control
@@ -217,10 +223,13 @@ struct World {
     enqueue(slot, r);
   }
 
+  // Wakes every replica and transfer worker: to see that the arrivals have ended, or that the run stops (an error
+  // or an interrupt: then the KV moves under way are cancelled, and not waited for).
   void stop_all() {
     for (auto& r : replicas) r.wake->notify_all();
     for (auto& t : transfer_workers) {
-      for (auto& c : t->comms) c->cancel();  // an interrupted run does not wait for the moves under way
+      if (!error.empty())
+        for (auto& c : t->comms) c->cancel();
       t->wake->notify_all();
     }
   }

@@ -244,3 +244,14 @@ decode_router = "least-kv"
   }
   CHECK(waited > 1.0);  // some KV caches waited for room (the prefill itself takes well under a second)
 }
+
+TEST_CASE("a KV transfer under way when arrivals end runs to its end", "[disaggregated]") {
+  // The last request arrives 0.1 s before duration_s on a thin link (10 Gb/s): its move is still under way when
+  // arrivals end, and must take its whole time (ending the arrivals once cut it short).
+  const Scenario s = two_node_scenario("99.9,3000,20\n", 10.0);
+  const RunResult r = run_simulation(s);
+  REQUIRE(r.records.size() == 1);
+  REQUIRE(r.records[0].finished());
+  CHECK(r.records[0].first_token_s > s.duration_s);
+  CHECK(r.records[0].kv_transfer_s == Approx(lone_transfer_s(3000, 10.0)).epsilon(1e-6));
+}

@@ -185,3 +185,42 @@ TEST_CASE("sessions: questions cut at the end of the arrival period are counted 
   CHECK(std::abs((asked + cut) / n - 5.0) < bound);
   CHECK(5.0 - asked / n > bound);
 }
+
+TEST_CASE("sessions with admission control: a rejected question is followed by the next one and the run drains",
+          "[sessions][engine]") {
+  // One replica, at most 2 waiting: under 20 visits a second of long prompts most questions are turned away. Each
+  // rejected one leads, as an answer would, to the visit's next question a think time later (before, the run never
+  // ended: the source waited for an answer that would never come).
+  const std::string text = R"(
+name = "sessions-rejected"
+duration_s = 120
+warmup_s = 10
+[model]
+name = "llama-3.1-8b"
+[fleet]
+replicas = 1
+[workload]
+arrival = { process = "poisson", rate_per_s = 20.0 }
+prompt_tokens = { dist = "fixed", value = 2000 }
+output_tokens = { dist = "fixed", value = 50 }
+session = { questions = 3, think_time_s = 5 }
+[policy]
+max_queued = 2
+)";
+  const tf::Scenario s = tf::load_scenario_text(text, "sessions.toml");
+  const tf::RunResult result = tf::run_simulation(s);
+  std::size_t rejected = 0, finished = 0, turns[4] = {0, 0, 0, 0};
+  for (const auto& r : result.records) {
+    if (r.rejected) ++rejected;
+    else if (r.finished()) ++finished;
+    // Turn k's prompt carries the conversation: k questions of 2,000 tokens and k - 1 answers of 50.
+    const auto k = static_cast<std::size_t>((r.prompt_tokens + 50) / 2050);
+    REQUIRE(r.prompt_tokens == static_cast<std::int64_t>(2050 * k - 50));
+    ++turns[k];
+  }
+  CHECK(rejected + finished == result.records.size());  // drained: nothing left waiting or running
+  CHECK(rejected > result.records.size() / 2);
+  // Every visit goes on to its third question, rejected or not, except those cut at duration_s (the last ~10 s).
+  CHECK(turns[2] > turns[1] * 8 / 10);
+  CHECK(turns[3] > turns[1] * 8 / 10);
+}

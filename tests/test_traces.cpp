@@ -248,4 +248,15 @@ TEST_CASE("max_prompt_tokens and max_output_tokens cut a trace's lengths and cou
   }
   CHECK(cut > 1000);  // the conversation trace has many prompts over 2,000 tokens
   CHECK(src->clamped_rows() == cut);
+  // Only the rows replayed count: not those after duration_s (10 minutes) nor those thinned out (rate_scale 0.5).
+  w.trace.rate_scale = 0.5;
+  auto part = tf::make_workload_source(w, 1, 600.0);
+  std::uint64_t cut_replayed = 0, replayed = 0;
+  while (auto r = part->next()) {
+    ++replayed;
+    if (r->prompt_tokens == 2000 || r->output_tokens == 300) ++cut_replayed;  // at a cap: cut (or exactly it)
+  }
+  CHECK(replayed < truth.size() / 4);
+  CHECK(part->clamped_rows() <= cut_replayed);
+  CHECK(part->clamped_rows() > cut_replayed * 9 / 10);  // rows exactly at a cap are the only difference
 }

@@ -260,6 +260,7 @@ class TraceSource final : public WorkloadSource {
     fill();
     Item it = heap_.top();
     heap_.pop();
+    if (it.clamped_row) ++clamped_;  // counted once per row replayed (on its first copy)
     it.request.id = next_id_++;
     it.request.arrival_s = it.time_s;
     return std::move(it.request);
@@ -273,6 +274,7 @@ class TraceSource final : public WorkloadSource {
     double time_s;
     std::uint64_t seq;
     Request request;
+    bool clamped_row = false;  // the first copy of a row whose lengths were cut
     bool operator>(const Item& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
   };
 
@@ -324,7 +326,7 @@ class TraceSource final : public WorkloadSource {
         spec_.max_prompt_tokens > 0 ? std::min(row.prompt_tokens, spec_.max_prompt_tokens) : row.prompt_tokens;
     const std::int64_t output =
         spec_.max_output_tokens > 0 ? std::min(row.output_tokens, spec_.max_output_tokens) : row.output_tokens;
-    if (prompt != row.prompt_tokens || output != row.output_tokens) ++clamped_;
+    const bool clamped = prompt != row.prompt_tokens || output != row.output_tokens;
     // Rate scale: floor(scale) copies, one more with probability frac(scale); the first at the row's time.
     long long copies = static_cast<long long>(whole_);
     if (frac_ > 0.0 && uniform01(rng_) < frac_) ++copies;
@@ -332,6 +334,7 @@ class TraceSource final : public WorkloadSource {
       Item it;
       it.time_s = c == 0 ? t : t + spec_.jitter_s * uniform01(rng_);
       it.seq = seq_++;
+      it.clamped_row = clamped && c == 0;
       it.request.prompt_tokens = prompt;
       it.request.output_tokens = output;
       it.request.hash_ids = row.hash_ids;
