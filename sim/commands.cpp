@@ -51,6 +51,7 @@ namespace {
 
 std::string describe(const Scenario& s) {
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const int prefill = prefill_pool_size(s);
   return fmt::format(
       "scenario '{}' ({}): {} on {} replica(s) of {} x {} ({}), {} GPUs; {:.0f} s simulated after {:.0f} s "
       "warm-up{}\n  KV capacity per replica: {} tokens; batching {} (max_batch {}, max_batched_tokens {}); router "
@@ -59,11 +60,10 @@ std::string describe(const Scenario& s) {
       s.replicas * s.tensor_parallel, s.duration_s - s.warmup_s, s.warmup_s,
       s.duration_from_trace ? " (duration_s left out: the whole trace)" : "", cost.kv_capacity_tokens(), s.batching,
       s.limits.max_batch, s.limits.max_batched_tokens, s.router) +
-         (prefill_pool_size(s) > 0
-              ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) picked by {}",
-                            prefill_pool_size(s), prefill_pool_size(s) - 1, s.replicas - prefill_pool_size(s),
-                            decode_router_of(s))
-              : std::string());
+         (prefill > 0 ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) "
+                                    "picked by {}",
+                                    prefill, prefill - 1, s.replicas - prefill, decode_router_of(s))
+                      : std::string());
 }
 
 }  // namespace

@@ -83,9 +83,9 @@ struct World {
   std::unique_ptr<BatchingPolicy> policy;
   std::vector<Pool> pools;                   // [0]: where arrivals go; [1]: the decode pool when disaggregated
   std::vector<ReplicaSlot> replicas;
-  // Disaggregated serving: prefill replicas whose actor has not ended, KV transfers under way, and the KV
-  // bytes of one token (for the whole replica; each GPU sends its tensor-parallel share).
-  bool disaggregated = false;
+  // Disaggregated serving (a decode pool beside the prefill pool): prefill replicas whose actor has not ended, KV
+  // transfers under way, and the KV bytes of one token (for the whole replica; each GPU sends its share).
+  bool disaggregated() const { return pools.size() > 1; }
   int prefill_active = 0;
   int transfers_in_flight = 0;
   double kv_bytes_per_token = 0.0;
@@ -176,7 +176,7 @@ struct World {
   // Disaggregated: once the prefill pool has ended and no KV cache is on its way, the decode replicas may end
   // (they are woken to see it), and so may the transfer workers.
   void check_transfers_over() {
-    if (!disaggregated || prefill_active != 0 || transfers_in_flight != 0) return;
+    if (!disaggregated() || prefill_active != 0 || transfers_in_flight != 0) return;
     transfers_over = true;
     for (int i : pools[1].members) replicas[static_cast<std::size_t>(i)].wake->notify_all();
     for (auto* worker : idle_transfer_workers) worker->wake->notify_all();
@@ -200,7 +200,7 @@ struct World {
   // With disaggregated serving arrivals go to the prefill pool, which runs their prompt and first token only.
   void route(const Request& arrival) {
     Request r = arrival;
-    if (disaggregated) r.output_tokens = 1;
+    if (disaggregated()) r.output_tokens = 1;
     Pool& pool = pools.front();
     const bool global_full = scenario.max_queued > 0 && waiting_total >= static_cast<std::size_t>(scenario.max_queued);
     if (pool.router->central_queue()) {
@@ -418,7 +418,7 @@ void replica_actor(World& w, int index) {
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty() && w.upstream_done(slot)) {
         slot.exited = true;  // the router must not send work here any more
-        if (w.disaggregated && slot.pool == 0) {
+        if (w.disaggregated() && slot.pool == 0) {
           --w.prefill_active;
           w.check_transfers_over();
         }
@@ -460,7 +460,7 @@ void replica_actor(World& w, int index) {
     std::size_t done = 0;
     for (const auto& rec : finished) {
       RequestRecord& out = w.records[rec.id];
-      if (w.disaggregated && slot.pool == 0 && out.output_tokens > 1) {  // prefilled: on to a decode replica
+      if (w.disaggregated() && slot.pool == 0 && out.output_tokens > 1) {  // prefilled: on to a decode replica
         hand_off(w, rec, index);
         continue;
       }
@@ -641,16 +641,16 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   w.policy = make_batching_policy(s.batching, s.limits);
   if (!w.policy) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
-  w.disaggregated = w.policy->disaggregates();
-  const int prefill_replicas = w.disaggregated ? prefill_pool_size(s) : s.replicas;
-  if (w.disaggregated && prefill_replicas <= 0)
+  const bool disaggregated = w.policy->disaggregates();
+  const int prefill_replicas = disaggregated ? prefill_pool_size(s) : s.replicas;
+  if (disaggregated && prefill_replicas <= 0)
     throw SimulationError(fmt::format("disaggregated serving needs at least 2 replicas (one prefill, one decode), "
                                       "not {}", s.replicas));
-  w.pools.resize(w.disaggregated ? 2 : 1);
+  w.pools.resize(disaggregated ? 2 : 1);
   // The decode pool's router draws from its own stream, so that the prefill pool's draws stay as they are.
   w.pools[0].router = make_router(s.router, s.seed);
   if (!w.pools[0].router) throw SimulationError("unknown router '" + s.router + "'");
-  if (w.disaggregated) {
+  if (disaggregated) {
     w.pools[1].router = make_router(decode_router_of(s), s.seed + 0x9e3779b97f4a7c15ULL);
     if (!w.pools[1].router || w.pools[1].router->central_queue())
       throw SimulationError("disaggregated serving needs a decode router that picks a replica, not '" +
@@ -658,7 +658,6 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     w.prefill_active = prefill_replicas;
     w.kv_bytes_per_token = s.model.kv_bytes_per_token(s.dtype);
   }
-  for (int i = 0; i < s.replicas; ++i) w.pools[w.disaggregated && i >= prefill_replicas ? 1 : 0].members.push_back(i);
   w.mutex = sg4::Mutex::create();
   try {
     w.source = make_workload_source(s.workload, s.seed, s.duration_s);
@@ -670,7 +669,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
   for (int i = 0; i < s.replicas; ++i) {
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
-    slot.pool = w.disaggregated && i >= prefill_replicas ? 1 : 0;
+    slot.pool = i < prefill_replicas ? 0 : 1;  // without disaggregation every replica is in pool 0
+    w.pools[static_cast<std::size_t>(slot.pool)].members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.policy, s.warmup_s, s.duration_s);
     if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens, s.kv_watermark);
     if (s.kv_block_tokens > 0 && s.swap_preemption) slot.model->use_swap_preemption(true);

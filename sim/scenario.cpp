@@ -1065,12 +1065,11 @@ Scenario Loader::build() {
   // the default, since it never ends).
   const TraceSpec& trace = s.workload.trace;
   if (duration_from_trace) {
-    const Section tr = top.table("workload").table("trace");
     double span = 0.0;
     try {
       span = trace_span_s(trace);
     } catch (const std::runtime_error& e) {
-      tr.fail("path", e.what());
+      trace_table.fail("path", e.what());
     }
     // A little past the last arrival (its copies with rate_scale > 1 come up to jitter_s later).
     s.duration_s = span + (trace.rate_scale > 1.0 ? trace.jitter_s : 0.0) + 1e-3;

@@ -146,53 +146,34 @@ TEST_CASE("every batching policy: conservation - clock - KV - batch limits - FIF
 }
 
 TEST_CASE("paged KV cache: blocks within capacity and all returned - preemptions happen - every request finishes",
-          "[policies][kv]") {
-  const auto requests = random_requests(600, 8.0, 2);
-  for (const std::string& name : batching_policy_names()) {
-    INFO("policy " << name);
-    BatchLimits limits;
-    limits.max_batch = 64;
-    limits.max_batched_tokens = 4096;
-    const auto policy = make_batching_policy(name, limits);
-    std::int64_t preemptions = 0;
-    const Observed o = drive(*policy, limits, requests, 16, &preemptions);
-    CHECK(o.finished.size() == requests.size());
-    CHECK(o.kv_within);
-    CHECK(o.clock_monotonic);
-    CHECK(o.batch_within);
-    // A preempted request keeps its first admission and its first token.
-    for (const auto& r : o.finished) {
-      CHECK(r.first_token_s > r.admitted_s);
-      CHECK(r.finished_s >= r.first_token_s);
-    }
-    if (name == "continuous" || name == "chunked-prefill") CHECK(preemptions > 0);
-  }
-}
-
-TEST_CASE("paged KV cache with swap preemption: blocks within capacity and all returned - every request finishes",
           "[policies][kv][swap]") {
+  // With recompute and with swap preemption: swapped-out KV leaves the blocks, swapped-in KV takes them again,
+  // never beyond capacity.
   const auto requests = random_requests(600, 8.0, 2);
-  for (const std::string& name : batching_policy_names()) {
-    INFO("policy " << name);
-    BatchLimits limits;
-    limits.max_batch = 64;
-    limits.max_batched_tokens = 4096;
-    const auto policy = make_batching_policy(name, limits);
-    std::int64_t preemptions = 0, swapped_out = 0;
-    const Observed o = drive(*policy, limits, requests, 16, &preemptions, true, &swapped_out);
-    CHECK(o.finished.size() == requests.size());
-    CHECK(o.kv_within);  // swapped-out KV leaves the blocks, swapped-in KV takes them again, never beyond capacity
-    CHECK(o.clock_monotonic);
-    CHECK(o.batch_within);
-    for (const auto& r : o.finished) {
-      CHECK(r.first_token_s > r.admitted_s);
-      CHECK(r.finished_s >= r.first_token_s);
+  for (const bool swap : {false, true})
+    for (const std::string& name : batching_policy_names()) {
+      INFO("policy " << name << (swap ? " with swap" : " with recompute"));
+      BatchLimits limits;
+      limits.max_batch = 64;
+      limits.max_batched_tokens = 4096;
+      const auto policy = make_batching_policy(name, limits);
+      std::int64_t preemptions = 0, swapped_out = 0;
+      const Observed o = drive(*policy, limits, requests, 16, &preemptions, swap, &swapped_out);
+      CHECK(o.finished.size() == requests.size());
+      CHECK(o.kv_within);
+      CHECK(o.clock_monotonic);
+      CHECK(o.batch_within);
+      // A preempted request keeps its first admission and its first token.
+      for (const auto& r : o.finished) {
+        CHECK(r.first_token_s > r.admitted_s);
+        CHECK(r.finished_s >= r.first_token_s);
+      }
+      if (!swap) CHECK(swapped_out == 0);
+      if (name == "continuous" || name == "chunked-prefill") {
+        CHECK(preemptions > 0);
+        if (swap) CHECK(swapped_out > 0);
+      }
     }
-    if (name == "continuous" || name == "chunked-prefill") {
-      CHECK(preemptions > 0);
-      CHECK(swapped_out > 0);
-    }
-  }
 }
 
 TEST_CASE("KV watermark: admission leaves the watermark free - except into an empty batch", "[policies][kv]") {
