@@ -1,4 +1,4 @@
-// The catalogue of GPUs and models. Figures: ../shared/reference/calibration.md (Nvidia data sheets
+// The catalogue of GPUs and models. Figures: docs/reference/calibration.md (Nvidia data sheets
 // and public model cards), except where a comment says a figure is our assumption.
 #include "cluster/catalog.hpp"
 

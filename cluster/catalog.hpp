@@ -1,5 +1,5 @@
 #pragma once
-// The catalogue of GPUs and models tokenfleet knows. Figures: ../shared/reference/calibration.md
+// The catalogue of GPUs and models tokenfleet knows. Figures: docs/reference/calibration.md
 // (data sheets and model cards); power at idle is our assumption, stated in catalog.cpp.
 #include <optional>
 #include <string>

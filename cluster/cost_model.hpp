@@ -11,7 +11,7 @@
 namespace tf {
 
 struct CostParams {
-  // Calibrated against ../shared/reference/calibration.md (TensorRT-LLM throughput and TTFT tables);
+  // Calibrated against docs/reference/calibration.md (TensorRT-LLM throughput and TTFT tables);
   // tests/test_calibration.cpp checks the figures and README.md lists the errors.
   double mfu = 0.60;                  // achievable fraction of peak FLOP/s
   double mbu = 0.80;                  // achievable fraction of HBM bandwidth

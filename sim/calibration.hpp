@@ -1,5 +1,5 @@
 #pragma once
-// Published serving figures (../shared/reference/calibration.md) and what the cost model predicts for
+// Published serving figures (docs/reference/calibration.md) and what the cost model predicts for
 // them with its default parameters. Used by `tokenfleet calibrate` and tests/test_calibration.cpp.
 #include <string>
 #include <vector>

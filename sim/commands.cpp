@@ -314,7 +314,7 @@ int command_bench(const BenchCommand& cmd) {
 namespace tf {
 
 int command_calibrate() {
-  std::cout << "The cost model's default parameters against published figures (../shared/reference/calibration.md).\n"
+  std::cout << "The cost model's default parameters against published figures (docs/reference/calibration.md).\n"
                "throughput: output tokens/s of one replica offered 1024 identical requests at once (max_batch 256, "
                "max_batched_tokens 8192); ttft: one prefill iteration at batch 1.\n\n";
   std::cout << fmt::format("{:<42} {:<10} {:<14} {:<10} {:<5} {:>3} {:>11} {:>11} {:>11} {:>8} {}\n", "source", "kind",

@@ -24,7 +24,7 @@ EstimateResult analytic_estimate(const EstimateInputs& in) {
 }
 
 std::vector<EstimateInputs> huafu_2024_preset() {
-  // Reconstruction in ../shared/reference/analytic-estimate.md: P = 1.8 T (GPT-4), 5 Q&A per visit, visits
+  // Reconstruction in docs/reference/analytic-estimate.md: P = 1.8 T (GPT-4), 5 Q&A per visit, visits
   // growing 60 / 50 / 30 %, F the mean of a two-generation GPU mix, u rising from 30 to 42 %.
   // The gpt4-class shape (active parameters, layers, d_model) is the catalogue's assumption.
   auto year = [](const char* label, double visits, double tokens_per_qa, double k, double f_tflops, double u) {

@@ -1,5 +1,5 @@
 #pragma once
-// The analytic estimate that tokenfleet validates (../shared/reference/analytic-estimate.md):
+// The analytic estimate that tokenfleet validates (docs/reference/analytic-estimate.md):
 //   compute demand [FLOP/period] = 2 x P x D x k
 //   GPUs                         = compute demand / (F x u x T)
 // Plain C++: no SimGrid.

@@ -11,7 +11,7 @@
 namespace tf::test {
 
 inline std::string source_dir() { return TF_SOURCE_DIR; }
-inline std::string shared_dir() { return TF_SHARED_DIR; }
+inline std::string data_dir() { return TF_DATA_DIR; }
 inline std::string binary() { return TF_BINARY; }
 
 struct CommandResult {

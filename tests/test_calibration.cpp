@@ -1,5 +1,5 @@
 // Calibration: the cost model's defaults against published figures in
-// ../shared/reference/calibration.md. One test case per figure, named after it.
+// docs/reference/calibration.md. One test case per figure, named after it.
 #include <catch2/catch.hpp>
 
 #include <cmath>

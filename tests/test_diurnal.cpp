@@ -147,7 +147,7 @@ TEST_CASE("histospline: non-negative, continuous and each window's mean exact", 
 TEST_CASE("rate file: per-hour counts follow a ServeGen day, scaled to a mean rate", "[diurnal][ratefile]") {
   for (const auto& [file, day] : {std::pair<std::string, int>{"servegen-deepseek-r1-rate.csv", 0},
                                   std::pair<std::string, int>{"servegen-m-large-rate.csv", 2}}) {
-    const std::string path = tf::test::shared_dir() + "/data/diurnal/" + file;
+    const std::string path = tf::test::data_dir() + "/diurnal/" + file;
     INFO(path);
     const auto rows = read_rates(path);
     REQUIRE(rows.size() >= static_cast<std::size_t>(144 * (day + 1)));
@@ -168,7 +168,7 @@ TEST_CASE("rate file: per-hour counts follow a ServeGen day, scaled to a mean ra
 }
 
 TEST_CASE("rate file: zero-rate gap windows are filled from the same window of the other days", "[diurnal][ratefile]") {
-  const std::string path = tf::test::shared_dir() + "/data/diurnal/servegen-m-mid-rate.csv";
+  const std::string path = tf::test::data_dir() + "/diurnal/servegen-m-mid-rate.csv";
   const auto rows = read_rates(path);
   const int day = 3;
   tf::RateCurveSpec c;
@@ -205,7 +205,7 @@ TEST_CASE("rate file errors name the file and line", "[diurnal][ratefile][errors
   CHECK_THROWS_WITH(tf::read_rate_file(dir + "/none.csv"), Contains("cannot open"));
   tf::RateCurveSpec c;
   c.kind = "file";
-  c.path = tf::test::shared_dir() + "/data/diurnal/servegen-deepseek-r1-rate.csv";
+  c.path = tf::test::data_dir() + "/diurnal/servegen-deepseek-r1-rate.csv";
   c.first_day = 1;
   CHECK_THROWS_WITH(tf::make_rate_curve(c), Contains("first_day (1)"));
 }

@@ -83,7 +83,7 @@ TEST_CASE("geometric lengths: mean and P(1) = 1 / mean", "[distributions][geomet
 
 TEST_CASE("empirical lengths reproduce the trace's percentiles and keep the prompt-output correlation",
           "[distributions][empirical]") {
-  const std::string path = tf::test::shared_dir() + "/data/traces/azure-llm-2023-conv.csv";
+  const std::string path = tf::test::data_dir() + "/traces/azure-llm-2023-conv.csv";
   // The trace's own pairs, read here.
   std::vector<double> tp, to;
   {

@@ -585,7 +585,7 @@ TEST_CASE("scenario: policy.kv_watermark - a fraction in 0 to 0.5 - default 0.01
 }
 
 TEST_CASE("scenario: a trace replayed without duration_s lasts until its last row arrives", "[scenario][trace]") {
-  const std::string trace = tf::test::shared_dir() + "/data/traces/azure-llm-2023-code.csv";
+  const std::string trace = tf::test::data_dir() + "/traces/azure-llm-2023-code.csv";
   const std::string base = "[workload]\ntrace = { path = \"" + trace + "\" }\n";
   const tf::Scenario s = tf::load_scenario_text(base, "t.toml");
   CHECK(s.duration_from_trace);

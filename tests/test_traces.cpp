@@ -1,4 +1,4 @@
-// Trace replay: the real traces in ../shared/data replayed exactly (checked against a parser of the test's own),
+// Trace replay: the real traces in data/ replayed exactly (checked against a parser of the test's own),
 // every kind of bad row, and speed, rate scale, loop and window.
 #include <catch2/catch.hpp>
 
@@ -20,7 +20,7 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string trace_path(const std::string& name) { return tf::test::shared_dir() + "/data/traces/" + name; }
+std::string trace_path(const std::string& name) { return tf::test::data_dir() + "/traces/" + name; }
 std::string fixture(const std::string& name) { return tf::test::source_dir() + "/tests/data/traces/" + name; }
 
 std::vector<tf::Request> replay(const tf::TraceSpec& t, double duration_s = 1e9, std::uint64_t* skipped = nullptr) {

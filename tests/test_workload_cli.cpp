@@ -71,7 +71,7 @@ TEST_CASE("export then replay of the export is the identity", "[cli][workload][e
 TEST_CASE("export of a mooncake replay keeps hash_ids and reads back identically", "[cli][workload][export]") {
   const std::string dir = temp_dir("export-mc");
   const std::string scen =
-      write_scenario(dir, "mc.toml", "trace = { path = \"" + shared_dir() + "/data/traces/mooncake-synthetic.jsonl\" }");
+      write_scenario(dir, "mc.toml", "trace = { path = \"" + data_dir() + "/traces/mooncake-synthetic.jsonl\" }");
   REQUIRE(run_command(binary() + " workload " + scen + " --set duration_s=100000 --export " + dir + "/a.csv").exit_code == 0);
   const std::string a = read_file(dir + "/a.csv");
   CHECK(lines(a) == 3993 + 1);
