@@ -1,7 +1,7 @@
 // Disaggregated serving (DistServe, Splitwise): separate pools of prefill and decode replicas. Each replica batches
 // continuously (see ContinuousBatching); what makes it disaggregated is the engine's: a prefill replica runs a
 // request's prompt and first token only, then its KV cache moves over the simulated network to a decode replica,
-// which decodes the rest (sim/engine.cpp). Pool sizes: policy.prefill_replicas; the decode replica is chosen by
+// which decodes the rest (sim/engine/engine.cpp). Pool sizes: policy.prefill_replicas; the decode replica is chosen by
 // policy.decode_router when the prefill ends.
 #include "policies/batching.hpp"
 

@@ -6,7 +6,7 @@
 
 #include <fmt/format.h>
 
-#include "sim/calibration.hpp"
+#include "sim/study/calibration.hpp"
 
 using namespace tf;
 

@@ -15,9 +15,9 @@
 #include "cluster/cost_model.hpp"
 #include "helpers.hpp"
 #include "results/summary.hpp"
-#include "sim/child_process.hpp"
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/study/child_process.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/scenario/scenario.hpp"
 
 using namespace tf;
 using namespace tf::test;

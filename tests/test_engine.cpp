@@ -7,9 +7,9 @@
 
 #include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
-#include "sim/replica_model.hpp"
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/replica/replica_model.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/scenario/scenario.hpp"
 
 using namespace tf;
 

@@ -10,9 +10,9 @@
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
-#include "sim/compare.hpp"
-#include "sim/replica_model.hpp"
-#include "sim/scenario.hpp"
+#include "sim/study/compare.hpp"
+#include "sim/replica/replica_model.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "workloads/random.hpp"
 
 using namespace tf;

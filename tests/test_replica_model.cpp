@@ -6,7 +6,7 @@
 
 #include "cluster/catalog.hpp"
 #include "cluster/cost_model.hpp"
-#include "sim/replica_model.hpp"
+#include "sim/replica/replica_model.hpp"
 
 using namespace tf;
 using Catch::Matchers::WithinRel;

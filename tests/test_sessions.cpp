@@ -7,8 +7,8 @@
 #include <set>
 #include <vector>
 
-#include "sim/engine.hpp"
-#include "sim/scenario.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "workloads/source.hpp"
 
 namespace {

@@ -4,10 +4,10 @@
 #include <cmath>
 
 #include "cluster/cost_model.hpp"
-#include "sim/engine.hpp"
-#include "sim/estimate.hpp"
-#include "sim/scenario.hpp"
-#include "sim/sizing.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/study/estimate.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/study/sizing.hpp"
 #include "workloads/generator.hpp"
 
 using namespace tf;

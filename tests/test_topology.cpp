@@ -10,7 +10,7 @@
 #include <xbt/log.h>
 
 #include "cluster/catalog.hpp"
-#include "cluster/platform.hpp"
+#include "cluster/platform/platform.hpp"
 #include "cluster/topology.hpp"
 
 using Catch::Matchers::Contains;

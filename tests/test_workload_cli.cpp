@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
-#include "sim/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 using namespace tf::test;
 using Catch::Matchers::Contains;

@@ -4,11 +4,8 @@
 
 #include <iostream>
 
-#include "sim/commands.hpp"
-#include "sim/compare.hpp"
-#include "sim/report_command.hpp"
-#include "sim/size_command.hpp"
-#include "sim/workload_command.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/study/compare.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"tokenfleet: simulate LLM inference on a GPU fleet and report latency, throughput, utilization "

@@ -1,6 +1,6 @@
 #pragma once
 // The state machine of one replica running continuous batching, in plain C++ (no SimGrid): the
-// replica actor in sim/engine.cpp drives it, and tests drive it directly.
+// replica actor in sim/engine/engine.cpp drives it, and tests drive it directly.
 //
 // Time advances by steps, not iterations. A step is either one iteration that runs the prefills of
 // newly admitted requests (with one decode token for every running request), or a decode-only

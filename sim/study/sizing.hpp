@@ -2,6 +2,7 @@
 // Fleet sizing: the smallest number of replicas that meets the scenario's SLO targets, found by
 // simulation (grow, then bisect), with every candidate simulated in a child process of its own
 // (SimGrid: one engine per process) and the same random numbers for every candidate.
+#include <csignal>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -9,7 +10,7 @@
 #include <vector>
 
 #include "results/window.hpp"
-#include "sim/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace tf {
 
@@ -23,6 +24,8 @@ struct SizingOptions {
   double pass_share = 1.0;       // share of seeds that must meet the targets
   bool per_hour = false;         // also find the fleet each hour of the day needs
   bool verbose = true;           // print each probe on stdout as it completes
+  // Polled between rounds of probes: once non-zero, size_fleet throws RunInterrupted (set from a signal handler).
+  const volatile std::sig_atomic_t* interrupt_flag = nullptr;
 };
 
 // What one simulated candidate gave.

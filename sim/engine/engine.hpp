@@ -10,7 +10,7 @@
 
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
-#include "sim/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace tf {
 

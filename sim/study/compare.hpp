@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "results/summary.hpp"
-#include "sim/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 namespace tf {
 
@@ -24,16 +24,5 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 
 std::string compare_table(const std::vector<CompareRow>& rows);
 std::string compare_csv(const std::vector<CompareRow>& rows);
-
-struct CompareCommand {
-  std::string scenario_path;
-  std::vector<std::string> overrides;
-  std::vector<std::string> policies;
-  std::vector<std::string> routers;
-  int jobs = 0;
-  std::string out_dir;
-  bool report = false;  // also build report.html in out_dir
-};
-int command_compare(const CompareCommand& cmd);
 
 }  // namespace tf

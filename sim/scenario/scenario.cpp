@@ -5,7 +5,7 @@
 // unknown keys (recording the line of every key on the way), then read each section with typed getters
 // that check type and range. Distributions and arrival processes are finally checked by the workloads'
 // own factories, whose errors are re-thrown here with the key they concern.
-#include "sim/scenario.hpp"
+#include "sim/scenario/scenario.hpp"
 
 #include <fmt/format.h>
 

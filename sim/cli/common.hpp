@@ -1,5 +1,6 @@
 #pragma once
-// The sub-commands of the tokenfleet binary. Each returns the process exit code.
+// What every command shares: exit codes, the error line, loading the scenario, preparing --out, the interrupted
+// exit, and the one-paragraph description of a scenario.
 #include <initializer_list>
 #include <iostream>
 #include <string>
@@ -30,26 +31,11 @@ int prepare_output_dir(const std::string& dir, std::initializer_list<const char*
 // After Ctrl-C or SIGTERM: says so (with `detail` when given) and returns the exit code, 128 + the signal.
 int interrupted_exit(const std::string& detail);
 
-struct RunCommand {
-  std::string scenario_path;            // empty: the built-in default
-  std::vector<std::string> overrides;   // --set key=value
-  std::string out_dir;                  // empty: print only
-  bool exact_iterations = false;
-  double timeseries_window_s = 60.0;    // window of timeseries.csv
-  bool report = false;                  // also build report.html in out_dir
-  bool quiet = false;                   // no progress line
-};
-int command_run(const RunCommand& cmd);
+// The scenario in a paragraph: model, fleet, KV capacity, policies (run, validate, bench print it first).
+std::string describe_scenario(const Scenario& s);
 
-int command_validate(const std::string& scenario_path, const std::vector<std::string>& overrides);
-int command_catalog(bool json);
-int command_calibrate();
-
-struct BenchCommand {
-  std::string scenario_path;            // empty: scenarios/bench-100.toml's text (built in)
-  std::vector<std::string> overrides;
-  int repeats = 3;
-};
-int command_bench(const BenchCommand& cmd);
+// The text written as scenario.toml beside the results: the scenario file as given (or the built-in default)
+// and, as comments, the --set overrides applied on top.
+std::string scenario_text(const std::string& scenario_path, const std::vector<std::string>& overrides);
 
 }  // namespace tf

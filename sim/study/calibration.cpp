@@ -1,8 +1,8 @@
-#include "sim/calibration.hpp"
+#include "sim/study/calibration.hpp"
 
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
-#include "sim/replica_model.hpp"
+#include "sim/replica/replica_model.hpp"
 
 namespace tf {
 

@@ -1,4 +1,4 @@
-#include "sim/estimate.hpp"
+#include "sim/study/estimate.hpp"
 
 #include <cmath>
 #include <stdexcept>

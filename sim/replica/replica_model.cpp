@@ -1,4 +1,4 @@
-#include "sim/replica_model.hpp"
+#include "sim/replica/replica_model.hpp"
 
 #include <algorithm>
 #include <limits>

@@ -1,4 +1,4 @@
-#include "sim/engine.hpp"
+#include "sim/engine/engine.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -13,10 +13,10 @@
 #include <xbt/log.h>
 
 #include "cluster/cost_model.hpp"
-#include "cluster/platform.hpp"
+#include "cluster/platform/platform.hpp"
 #include "cluster/topology.hpp"
 #include "policies/router.hpp"
-#include "sim/replica_model.hpp"
+#include "sim/replica/replica_model.hpp"
 #include "workloads/source.hpp"
 
 namespace sg4 = simgrid::s4u;

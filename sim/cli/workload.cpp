@@ -1,9 +1,5 @@
 // `tokenfleet workload`: pulls every request of a scenario's workload source (no simulation), in constant memory,
 // and prints what a capacity planner wants to see; optionally exports the requests as plain CSV.
-#include "sim/workload_command.hpp"
-
-#include "sim/commands.hpp"
-
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -18,8 +14,9 @@
 
 #include <fmt/format.h>
 
-#include "sim/commands.hpp"
-#include "sim/scenario.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+#include "sim/scenario/scenario.hpp"
 #include "workloads/source.hpp"
 #include "workloads/trace.hpp"
 

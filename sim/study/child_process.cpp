@@ -1,4 +1,4 @@
-#include "sim/child_process.hpp"
+#include "sim/study/child_process.hpp"
 
 #include <sys/wait.h>
 #include <unistd.h>

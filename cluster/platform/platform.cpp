@@ -1,5 +1,5 @@
 // The SimGrid platform built from the topology graph, with the s4u NetZone API.
-#include "cluster/platform.hpp"
+#include "cluster/platform/platform.hpp"
 
 #include <stdexcept>
 

@@ -1,4 +1,4 @@
-#include "sim/sizing.hpp"
+#include "sim/study/sizing.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,10 +11,9 @@
 
 #include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
-#include "sim/child_process.hpp"
-#include "sim/engine.hpp"
-#include "sim/replica_model.hpp"
-#include "sim/report_command.hpp"
+#include "sim/study/child_process.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/replica/replica_model.hpp"
 #include "workloads/generator.hpp"
 
 namespace tf {
@@ -244,10 +243,10 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
       if (cache.count(n)) continue;
       for (int k = 0; k < seeds; ++k) todo.emplace_back(n, s.seed + static_cast<std::uint64_t>(k));
     }
-    if (*interrupt_flag() != 0) throw RunInterrupted("the fleet search was interrupted");
+    if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
     const auto probes = run_probes(s, todo, o.jobs);
-    // Ctrl-C or SIGTERM (install_interrupt_handlers): stop the search between rounds of probes.
-    if (*interrupt_flag() != 0) throw RunInterrupted("the fleet search was interrupted");
+    // Ctrl-C or SIGTERM (SizingOptions::interrupt_flag): stop the search between rounds of probes.
+    if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
     for (const auto& p : probes) {
       cache[p.replicas].push_back(p);
       result.probes.push_back(p);

@@ -1,0 +1,64 @@
+// `tokenfleet catalog`: the GPUs and models tokenfleet knows.
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster/catalog.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+
+namespace tf {
+
+int command_catalog(bool json) {
+  if (json) {
+    nlohmann::ordered_json j;
+    for (const auto& g : gpu_catalog()) {
+      j["gpus"].push_back({{"name", g.name},
+                           {"fp16_tflops", g.fp16_flops / 1e12},
+                           {"fp8_tflops", g.fp8_flops / 1e12},
+                           {"hbm_gb", g.hbm_bytes / 1e9},
+                           {"hbm_bandwidth_tbps", g.hbm_bandwidth_Bps / 1e12},
+                           {"nvlink_gbps", g.nvlink_Bps / 1e9},
+                           {"pcie_gbps", g.pcie_Bps / 1e9},
+                           {"idle_watts", g.idle_watts},
+                           {"busy_watts", g.busy_watts}});
+    }
+    for (const auto& m : model_catalog()) {
+      j["models"].push_back({{"name", m.name},
+                             {"params", m.params},
+                             {"active_params", m.active_params},
+                             {"layers", m.layers},
+                             {"d_model", m.d_model},
+                             {"heads", m.heads},
+                             {"kv_heads", m.kv_heads},
+                             {"head_dim", m.head_dim},
+                             {"context_window", m.context_window}});
+    }
+    std::cout << j.dump(2) << "\n";
+    return exit_ok;
+  }
+  std::cout << "GPUs (dense peak; power: idle / busy)\n";
+  std::cout << fmt::format("  {:<12} {:>10} {:>10} {:>8} {:>10} {:>12} {:>11} {:>12}\n", "name", "FP16 TF/s",
+                           "FP8 TF/s", "HBM GB", "HBM TB/s", "NVLink GB/s", "PCIe GB/s*", "power W");
+  for (const auto& g : gpu_catalog()) {
+    std::cout << fmt::format("  {:<12} {:>10.0f} {:>10} {:>8.0f} {:>10.3f} {:>12.0f} {:>11.0f} {:>12}\n", g.name,
+                             g.fp16_flops / 1e12, g.fp8_flops > 0 ? fmt::format("{:.0f}", g.fp8_flops / 1e12) : "-",
+                             g.hbm_bytes / 1e9, g.hbm_bandwidth_Bps / 1e12, g.nvlink_Bps / 1e9, g.pcie_Bps / 1e9,
+                             fmt::format("{:.0f} / {:.0f}", g.idle_watts, g.busy_watts));
+  }
+  std::cout << "  * PCIe to the host, per direction (the link's nominal rate; swap-to-host preemption)\n";
+  std::cout << "\nModels\n";
+  std::cout << fmt::format("  {:<16} {:>10} {:>10} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12}\n", "name", "params",
+                           "active", "layers", "d_model", "heads", "kv_heads", "head_dim", "context",
+                           "KV B/token*");
+  for (const auto& m : model_catalog()) {
+    std::cout << fmt::format("  {:<16} {:>9.2f}B {:>9.2f}B {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12.0f}\n", m.name,
+                             m.params / 1e9, m.active_params / 1e9, m.layers, m.d_model, m.heads, m.kv_heads,
+                             m.head_dim, m.context_window, m.kv_bytes_per_token(Dtype::fp16));
+  }
+  std::cout << "  * KV-cache bytes per token in FP16 (half in FP8)\n";
+  return exit_ok;
+}
+
+}  // namespace tf

@@ -1,0 +1,92 @@
+#pragma once
+// The sub-commands of the tokenfleet binary, one file each in sim/cli/ (run.cpp, validate.cpp, ...). Each returns
+// the process exit code (sim/cli/common.hpp); sim/cli/main.cpp parses the command line into these structs.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace tf {
+
+struct RunCommand {
+  std::string scenario_path;            // empty: the built-in default
+  std::vector<std::string> overrides;   // --set key=value
+  std::string out_dir;                  // empty: print only
+  bool exact_iterations = false;
+  double timeseries_window_s = 60.0;    // window of timeseries.csv
+  bool report = false;                  // also build report.html in out_dir
+  bool quiet = false;                   // no progress line
+};
+int command_run(const RunCommand& cmd);
+
+int command_validate(const std::string& scenario_path, const std::vector<std::string>& overrides);
+int command_catalog(bool json);
+int command_calibrate();
+
+struct BenchCommand {
+  std::string scenario_path;            // empty: scenarios/bench-100.toml's text (built in)
+  std::vector<std::string> overrides;
+  int repeats = 3;
+};
+int command_bench(const BenchCommand& cmd);
+
+struct EstimateCommand {
+  std::string scenario_path;              // a scenario (its demand, model and GPU), or
+  std::string preset;                     // a built-in preset: "huafu-2024"
+  std::vector<std::string> overrides;     // --set: scenario keys, or YEAR.field=value with a preset
+  double peak_multiple = 4.0;             // k for a scenario (the report's 2024 value)
+  double utilization = 0.34;              // u for a scenario (the report's 2024 value)
+};
+int command_estimate(const EstimateCommand& cmd);
+
+struct SizeCommand {
+  std::string scenario_path;
+  std::vector<std::string> overrides;
+  std::string window = "whole";           // whole | busiest-hour
+  int jobs = 0;                           // 0: the number of cores
+  int max_replicas = 4096;
+  int seeds = 1;
+  double pass_share = 1.0;
+  bool per_hour = false;
+  std::vector<std::string> gpus;          // size for each of these GPU types
+  std::map<std::string, double> gpu_hour_price;  // $ per GPU-hour, by GPU name
+  double kwh_price = 0.0;                 // $ per kWh
+  double peak_multiple = 4.0;             // for the analytic estimate printed beside the answer
+  double utilization = 0.34;
+  std::string out_dir;
+  bool report = false;                    // also build report.html in out_dir
+};
+int command_size(const SizeCommand& cmd);
+
+struct CompareCommand {
+  std::string scenario_path;
+  std::vector<std::string> overrides;
+  std::vector<std::string> policies;
+  std::vector<std::string> routers;
+  int jobs = 0;
+  std::string out_dir;
+  bool report = false;  // also build report.html in out_dir
+};
+int command_compare(const CompareCommand& cmd);
+
+struct WorkloadCommand {
+  std::string scenario_path;           // empty: the built-in default
+  std::vector<std::string> overrides;  // --set key=value
+  std::string export_path;             // --export: plain CSV arrival_s,prompt_tokens,output_tokens[,hash_ids]
+  double service_s = 0.0;              // sessions: assumed time from a question to its answer's end
+};
+
+// Prints requests per hour (with a text chart), peak-to-mean ratios, length percentiles and tokens per day;
+// writes the export if asked (atomically: a failed run leaves no file). Returns the exit code.
+int command_workload(const WorkloadCommand& cmd);
+
+// Percentile q (0..100) of the values whose counts are in `counts` (counts[v] = how many equal v), linear
+// interpolation between closest ranks (as results/summary's percentile_sorted). 0 when empty.
+double histogram_percentile(const std::vector<std::uint64_t>& counts, std::uint64_t total, double q);
+
+// `tokenfleet report DIR`; make_report builds the page of a results folder for run, size and compare --report
+// and prints where it is (exit_ok, or exit_io_error when it could not be built).
+int make_report(const std::string& results_dir);
+int command_report(const std::string& results_dir);
+
+}  // namespace tf

@@ -1,0 +1,74 @@
+#include "sim/cli/common.hpp"
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "cluster/cost_model.hpp"
+#include "sim/cli/signals.hpp"
+#include "sim/scenario/scenario.hpp"
+
+namespace tf {
+
+Scenario load_scenario_or_default(const std::string& path, const std::vector<std::string>& overrides) {
+  if (path.empty()) return load_scenario_text(default_scenario_toml(), "<built-in default>", overrides);
+  return load_scenario_file(path, overrides);
+}
+
+int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) {
+    print_error(fmt::format("cannot create output folder {}: {}", dir, ec.message()));
+    return exit_io_error;
+  }
+  for (const char* name : outputs) fs::remove(fs::path(dir) / name, ec);
+  return exit_ok;
+}
+
+int interrupted_exit(const std::string& detail) {
+  const char* what = interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C";
+  print_error(detail.empty() ? fmt::format("interrupted ({}); no results written", what)
+                             : fmt::format("interrupted ({}): {}; no results written", what, detail));
+  return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);
+}
+
+std::string describe_scenario(const Scenario& s) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const int prefill = prefill_pool_size(s);
+  return fmt::format(
+      "scenario '{}' ({}): {} on {} replica(s) of {} x {} ({}), {} GPUs; {:.0f} s simulated after {:.0f} s "
+      "warm-up{}\n  KV capacity per replica: {} tokens; batching {} (max_batch {}, max_batched_tokens {}); router "
+      "{}",
+      s.name, s.source, s.model.name, s.replicas, s.tensor_parallel, s.gpu.name, to_string(s.dtype),
+      s.replicas * s.tensor_parallel, s.duration_s - s.warmup_s, s.warmup_s,
+      s.duration_from_trace ? " (duration_s left out: the whole trace)" : "", cost.kv_capacity_tokens(), s.batching,
+      s.limits.max_batch, s.limits.max_batched_tokens, s.router) +
+         (prefill > 0 ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) "
+                                    "picked by {}",
+                                    prefill, prefill - 1, s.replicas - prefill, decode_router_of(s))
+                      : std::string());
+}
+
+std::string scenario_text(const std::string& scenario_path, const std::vector<std::string>& overrides) {
+  std::string text;
+  if (scenario_path.empty()) {
+    text = default_scenario_toml();
+  } else {
+    std::ifstream in(scenario_path, std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    text = ss.str();
+  }
+  std::string head = fmt::format("# scenario: {}\n", scenario_path.empty() ? "<built-in default>" : scenario_path);
+  for (const auto& o : overrides) head += "# --set " + o + "\n";
+  if (!overrides.empty()) head += "# (the overrides above apply on top of the text below)\n";
+  return head + "\n" + text;
+}
+
+}  // namespace tf

@@ -1,0 +1,77 @@
+// `tokenfleet compare`: the same requests under several policies, side by side.
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+
+#include "results/summary.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+#include "sim/cli/signals.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/study/compare.hpp"
+
+namespace tf {
+
+int command_compare(const CompareCommand& cmd) {
+  Scenario s;
+  try {
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+    check_servable(s);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return exit_unservable;
+  }
+  if (cmd.report && cmd.out_dir.empty()) {
+    print_error("--report needs --out DIR");
+    return exit_bad_scenario;
+  }
+  if (cmd.policies.empty() && cmd.routers.empty()) {
+    print_error("compare needs --policies a,b,... and/or --routers a,b,...");
+    return exit_bad_scenario;
+  }
+  namespace fs = std::filesystem;
+  if (!cmd.out_dir.empty()) {
+    const int rc = prepare_output_dir(cmd.out_dir, {"compare.csv"});
+    if (rc != exit_ok) return rc;
+  }
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  install_interrupt_handlers();
+  std::vector<CompareRow> rows;
+  try {
+    rows = run_compare(s, cmd.policies, cmd.routers, jobs);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  if (*interrupt_flag() != 0) return interrupted_exit("");
+  std::cout << fmt::format("Comparing on scenario '{}' ({}): the same requests under each policy, seed {}\n\n", s.name,
+                           s.source, s.seed)
+            << compare_table(rows);
+  int status = exit_ok;
+  for (const auto& r : rows)
+    if (!r.ok) status = exit_unservable;
+  if (!cmd.out_dir.empty()) {
+    try {
+      write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
+      std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
+      if (cmd.report) {
+        const int rc = make_report(cmd.out_dir);
+        if (rc != exit_ok) return rc;
+      }
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return exit_io_error;
+    }
+  }
+  return status;
+}
+
+}  // namespace tf

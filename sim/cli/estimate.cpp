@@ -1,0 +1,118 @@
+// `tokenfleet estimate`: the analytic estimate for a scenario, or the report's table (--preset).
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster/catalog.hpp"
+#include "results/summary.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/study/estimate.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/study/sizing.hpp"
+
+namespace tf {
+
+namespace {
+
+std::string big(double v) {
+  if (v >= 1e6) return fmt::format("{:.3f} M", v / 1e6);
+  if (v >= 1e3) return fmt::format("{:.1f} k", v / 1e3);
+  return fmt::format("{:.2f}", v);
+}
+
+int estimate_preset(const EstimateCommand& cmd) {
+  if (cmd.preset != "huafu-2024") {
+    print_error(fmt::format("unknown preset '{}' (expected huafu-2024)", cmd.preset));
+    return exit_bad_scenario;
+  }
+  auto years = huafu_2024_preset();
+  try {
+    apply_estimate_overrides(years, cmd.overrides);
+  } catch (const std::invalid_argument& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  std::cout << "Analytic estimate, preset huafu-2024 (Huafu Securities, August 2024; inputs as reconstructed in "
+               "analytic-estimate.md)\n"
+               "  GPUs = 2 x P x D x k / (F x u x T),  D = visits x Q&A per visit x tokens per Q&A\n\n";
+  std::cout << fmt::format("{:<34}", "");
+  for (const auto& y : years) std::cout << fmt::format("{:>16}", y.label);
+  std::cout << "\n";
+  auto row = [&](const std::string& name, auto get) {
+    std::cout << fmt::format("{:<34}", name);
+    for (const auto& y : years) std::cout << fmt::format("{:>16}", get(y, analytic_estimate(y)));
+    std::cout << "\n";
+  };
+  row("P, parameters", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.3g}", y.params); });
+  row("visits per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.visits_per_year); });
+  row("Q&A per visit", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.qa_per_visit); });
+  row("tokens per Q&A", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.tokens_per_qa); });
+  row("D, tokens per year", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.4g}", r.tokens); });
+  row("2 x P, FLOPs per token", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3g}", r.flops_per_token); });
+  row("k, peak multiple", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g}", y.peak_multiple); });
+  row("compute, FLOPs per year", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.4g}", r.compute_flops); });
+  row("F, FLOP/s per GPU", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.gpu_flops); });
+  row("u, utilization", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:g} %", y.utilization * 100); });
+  row("T, seconds per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.seconds); });
+  row("FLOPs one GPU does per year", [](const EstimateInputs& y, const EstimateResult&) { return fmt::format("{:.4g}", y.gpu_flops * y.utilization * y.seconds); });
+  row("GPUs (the report's formula)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus); });
+  std::cout << "\nThe same with other assumptions about FLOPs per token:\n";
+  row("2 x active params (MoE)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus_active); });
+  row("  ratio to the report", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3f}", r.gpus_active / r.gpus); });
+  row("2 x P + attention (Kaplan)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus_with_attention); });
+  row("  attention FLOPs per token", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3g}", r.attention_flops_per_token); });
+  row("  ratio to the report", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3f}", r.gpus_with_attention / r.gpus); });
+  std::cout << "\nactive parameters 280e9 and the attention shape (120 layers, d_attn 12288) are the gpt4-class "
+               "catalogue entry's assumptions; the attention term takes n_ctx = tokens per Q&A (override with "
+               "--set YEAR.context_tokens=...). The report states 1.48 M / 5.59 M / 13.41 M GPUs for 2024 / 2025 / "
+               "2026.\n";
+  return exit_ok;
+}
+
+}  // namespace
+
+int command_estimate(const EstimateCommand& cmd) {
+  if (!cmd.preset.empty()) return estimate_preset(cmd);
+  Scenario s;
+  try {
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  if (!(cmd.peak_multiple > 0.0) || !(cmd.utilization > 0.0) || cmd.utilization > 1.0) {
+    print_error("--peak-multiple must be positive and --utilization in (0, 1]");
+    return exit_bad_scenario;
+  }
+  const Demand d = measure_demand(s);
+  const double f = s.gpu.peak_flops(s.dtype);
+  const RateEstimate r = analytic_estimate_rate(s.model.params, d.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
+  const RateEstimate active =
+      analytic_estimate_rate(s.model.active_params, d.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
+  std::cout << fmt::format(
+      "Analytic estimate for scenario '{}' ({})\n"
+      "  demand: {:.0f} requests in the {:.0f} s measurement window = {:.3f} requests/s; {:.1f} prompt + {:.1f} "
+      "output tokens per request = {:.1f} tokens/s\n"
+      "  2 x P = 2 x {:.4g} = {:.4g} FLOPs per token -> {:.4g} FLOP/s on average\n"
+      "  F = {:.4g} FLOP/s ({} {}), k = {:g}, u = {:g}\n"
+      "  GPUs = 2 x P x tokens/s x k / (F x u) = {:.2f}  ({:.2f} replicas of {} GPUs)\n"
+      "  with 2 x active parameters ({:.4g}): {:.2f} GPUs;  mean FLOPs at 100 % utilization and k = 1: {:.3f} GPUs\n",
+      s.name, s.source, d.requests, d.window_s, d.requests_per_s(), d.requests > 0 ? d.prompt_tokens / d.requests : 0.0,
+      d.requests > 0 ? d.output_tokens / d.requests : 0.0, d.tokens_per_s(), s.model.params, 2 * s.model.params,
+      r.flops_per_s, f, s.gpu.name, to_string(s.dtype), cmd.peak_multiple, cmd.utilization, r.gpus,
+      r.gpus / s.tensor_parallel, s.tensor_parallel, s.model.active_params, active.gpus, r.gpus_mean_at_full);
+  std::cout << "  (k and u default to the report's 2024 values, 4 and 34 %; `tokenfleet size` derives both by "
+               "simulation)\n";
+  return exit_ok;
+}
+
+}  // namespace tf

@@ -1,0 +1,98 @@
+// `tokenfleet run`: one simulation, its outputs (requests.csv, timeseries.csv, scenario.toml, summary.json).
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "results/summary.hpp"
+#include "results/timeseries.hpp"
+#include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+#include "sim/cli/signals.hpp"
+#include "sim/engine/engine.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/study/fleet_facts.hpp"
+
+namespace tf {
+
+int command_run(const RunCommand& cmd) {
+  Scenario s;
+  try {
+    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  namespace fs = std::filesystem;
+  const fs::path out = cmd.out_dir;
+  if (!cmd.out_dir.empty()) {
+    const int rc =
+        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "report.html"});
+    if (rc != exit_ok) return rc;
+  }
+  if (cmd.report && cmd.out_dir.empty()) {
+    print_error("--report needs --out DIR (the report is built from the files written there)");
+    return exit_bad_scenario;
+  }
+  install_interrupt_handlers();
+  std::cout << describe_scenario(s) << "\n" << std::flush;
+  const auto wall_start = std::chrono::steady_clock::now();
+  RunResult result;
+  try {
+    RunOptions options;
+    options.exact_iterations = cmd.exact_iterations;
+    if (!cmd.out_dir.empty()) options.timeseries_window_s = cmd.timeseries_window_s;
+    options.on_progress = progress_printer(cmd.quiet);
+    options.progress_every_s = s.duration_s / 1000.0;
+    options.interrupt_flag = interrupt_flag();
+    options.on_engine_started = install_interrupt_handlers;
+    result = run_simulation(s, options);
+    end_progress_line();
+  } catch (const RunInterrupted& e) {
+    end_progress_line();
+    return interrupted_exit(e.what());
+  } catch (const WorkloadInputError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const SimulationError& e) {
+    print_error(e.what());
+    return exit_unservable;
+  }
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo);
+  if (summary.requests_unfinished > 0) {
+    print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
+                            summary.requests_unfinished, summary.requests_arrived));
+    return exit_internal_error;
+  }
+  if (!cmd.out_dir.empty()) {
+    try {
+      write_file_atomically((out / "requests.csv").string(), requests_csv(result.records));
+      write_file_atomically((out / "timeseries.csv").string(),
+                            timeseries_csv(build_timeseries(result.records, result.activity,
+                                                            fleet_facts(s, result.records), result.totals.simulated_s)));
+      write_file_atomically((out / "scenario.toml").string(), scenario_text(cmd.scenario_path, cmd.overrides));
+      if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
+        print_error("interrupted while writing the results; no summary.json written");
+        return 128 + interrupt_signal();
+      }
+      write_file_atomically((out / "summary.json").string(), to_json(summary).dump(2) + "\n");
+    } catch (const std::exception& e) {
+      print_error(e.what());
+      return exit_io_error;
+    }
+  }
+  std::cout << summary_table(summary);
+  std::cout << fmt::format("wall-clock: {:.2f} s ({:.0f} simulated requests per wall-clock second)\n", wall_s,
+                           static_cast<double>(summary.requests_arrived) / std::max(wall_s, 1e-9));
+  if (!cmd.out_dir.empty())
+    std::cout << "results written to " << cmd.out_dir
+              << "/ (requests.csv, timeseries.csv, scenario.toml, summary.json)\n";
+  if (cmd.report) return make_report(cmd.out_dir);
+  return exit_ok;
+}
+
+}  // namespace tf

@@ -1,0 +1,40 @@
+#include "sim/study/fleet_facts.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "cluster/cost_model.hpp"
+#include "policies/batching.hpp"
+#include "sim/replica/replica_model.hpp"
+
+namespace tf {
+
+FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& records) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  FleetFacts f;
+  f.replicas = s.replicas;
+  f.gpus_per_replica = s.tensor_parallel;
+  f.kv_capacity_tokens_per_replica = static_cast<double>(cost.kv_capacity_tokens());
+  f.idle_watts_per_gpu = s.gpu.idle_watts;
+  f.busy_watts_per_gpu = s.gpu.busy_watts;
+  f.slo = s.slo;
+  // Capacity: one saturated replica at the run's mean lengths, times the replicas (prompt + output tokens/s).
+  double prompt = 0, output = 0;
+  for (const auto& r : records) {
+    prompt += static_cast<double>(r.prompt_tokens);
+    output += static_cast<double>(r.output_tokens);
+  }
+  if (!records.empty() && output > 0) {
+    const auto n = static_cast<double>(records.size());
+    const auto p = std::max<std::int64_t>(1, std::llround(prompt / n));
+    const auto o = std::max<std::int64_t>(1, std::llround(output / n));
+    const auto policy = make_batching_policy(s.batching, s.limits);
+    if (policy && p + o <= cost.kv_capacity_tokens()) {
+      const double out_per_s =
+          saturated_output_tokens_per_s(cost, *policy, p, o, 4 * std::max(1, s.limits.max_batch));
+      f.capacity_tokens_per_s = out_per_s * static_cast<double>(p + o) / static_cast<double>(o) * s.replicas;
+    }
+  }
+  return f;
+}
+}  // namespace tf
