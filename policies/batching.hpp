@@ -32,7 +32,7 @@ struct BatchLimits {
 
 // KV tokens a request reserves when admitted: its prompt and every output token. Reserving the whole
 // answer up front means a running request never runs out of KV cache (no preemption needed).
-inline std::int64_t kv_reservation_tokens(const Request& r) { return r.prompt_tokens + r.output_tokens; }
+inline std::int64_t kv_reservation_tokens(const Request& r) { return r.prompt_tokens + tokens_to_produce(r); }
 
 // KV tokens a request needs to be admitted on this replica: the whole reservation, or with a paged cache the
 // blocks for its prompt (and its answer so far, when it comes back after a preemption) plus the next token.

@@ -1,6 +1,7 @@
 // The continuous batching policy on hand-made replica states (no SimGrid).
 #include <catch2/catch.hpp>
 
+#include "policies/admission.hpp"
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
 
@@ -79,4 +80,34 @@ TEST_CASE("the central queue goes to an idle replica first - else to the earlies
   CHECK(make_router("central-queue") != nullptr);
   CHECK(make_router("round-robin") != nullptr);
   CHECK(make_router("nope") == nullptr);
+}
+
+TEST_CASE("queue-bound admission turns away what would exceed the fleet's or the queue's bound", "[admission]") {
+  const Request r{};
+  AdmissionView v;
+  SECTION("no bounds: everything is let in") {
+    const QueueBoundAdmission open(0, 0);
+    v.waiting_total = 1000000;
+    v.queue_length = 1000000;
+    CHECK(open.admit(r, v));
+  }
+  SECTION("max_queued bounds the whole fleet's waiting requests") {
+    const QueueBoundAdmission fleet(10, 0);
+    v.waiting_total = 9;
+    CHECK(fleet.admit(r, v));
+    v.waiting_total = 10;  // it would be the 11th
+    CHECK_FALSE(fleet.admit(r, v));
+  }
+  SECTION("max_queued_per_replica bounds a replica's queue, and a central queue at that many per replica") {
+    const QueueBoundAdmission per(0, 3);
+    v.queue_length = 2;
+    CHECK(per.admit(r, v));
+    v.queue_length = 3;
+    CHECK_FALSE(per.admit(r, v));
+    v.queue_replicas = 4;  // a central queue feeding 4 replicas holds 12
+    v.queue_length = 11;
+    CHECK(per.admit(r, v));
+    v.queue_length = 12;
+    CHECK_FALSE(per.admit(r, v));
+  }
 }

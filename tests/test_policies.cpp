@@ -33,7 +33,7 @@ std::vector<Request> random_requests(int n, double rate, std::uint64_t seed) {
 }
 
 struct Observed {
-  std::vector<RequestRecord> finished;
+  std::vector<Request> finished;
   bool clock_monotonic = true, kv_within = true, batch_within = true, work_conserving = true;
   std::size_t max_wait_beyond_deadline = 0;
 };
@@ -132,7 +132,7 @@ TEST_CASE("every batching policy: conservation - clock - KV - batch limits - FIF
     CHECK(o.batch_within);
     CHECK(o.work_conserving);
     // FIFO: admission times never decrease in arrival order.
-    std::vector<RequestRecord> by_id = o.finished;
+    std::vector<Request> by_id = o.finished;
     std::sort(by_id.begin(), by_id.end(), [](const auto& a, const auto& b) { return a.id < b.id; });
     bool fifo = true;
     for (std::size_t i = 1; i < by_id.size(); ++i) fifo = fifo && by_id[i].admitted_s >= by_id[i - 1].admitted_s;
@@ -245,7 +245,7 @@ TEST_CASE("paged KV admits more than whole-answer reservations and serves more w
     if (block > 0) m.use_paged_kv(block);
     std::deque<Request> q;
     for (std::uint64_t i = 0; i < 200; ++i) q.push_back(Request{i, 0.0, 1000, 1000});
-    std::vector<RequestRecord> done;
+    std::vector<Request> done;
     double now = 0.0;
     int first_batch = 0;  // the largest batch
     while (done.size() < 200) {
@@ -287,7 +287,7 @@ TEST_CASE("chunked prefill spreads a long prompt over iterations within the toke
   const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, CostParams{});
   ReplicaModel m(0, cost, *p, 0.0, 1e9);
   std::deque<Request> q{Request{0, 0.0, 100, 50}, Request{1, 0.0, 2000, 10}};
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   double now = 0.0;
   int prefill_steps = 0;
   while (done.size() < 2) {

@@ -7,6 +7,7 @@
 #include "cluster/catalog.hpp"
 #include "cluster/cost_model.hpp"
 #include "sim/replica/replica_model.hpp"
+#include "sim/replica/request_row.hpp"
 
 using namespace tf;
 using Catch::Matchers::WithinRel;
@@ -22,7 +23,7 @@ struct Fixture {
 TEST_CASE("a lone request: TTFT is one prefill iteration - the rest one closed-form stretch", "[replica]") {
   Fixture f;
   std::deque<Request> q{Request{0, 0.0, 500, 100}};
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   const auto& s1 = f.model.begin_step(1.0, q, false);
   REQUIRE(s1.kind == ReplicaModel::StepKind::prefill);
   IterationShape prefill;
@@ -56,18 +57,18 @@ TEST_CASE("a lone request: TTFT is one prefill iteration - the rest one closed-f
 TEST_CASE("a one-token answer finishes with its prefill", "[replica]") {
   Fixture f;
   std::deque<Request> q{Request{0, 0.0, 100, 1}};
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   f.model.begin_step(0.0, q, false);
   f.model.finish_step(done);
   REQUIRE(done.size() == 1);
   CHECK(done[0].finished_s == done[0].first_token_s);
-  CHECK(done[0].tpot_s() == 0.0);
+  CHECK(to_record(done[0]).tpot_s() == 0.0);
 }
 
 TEST_CASE("a stretch cut short ends at the first iteration boundary after the arrival", "[replica]") {
   Fixture f;
   std::deque<Request> q{Request{0, 0.0, 100, 1000}};
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   f.model.begin_step(0.0, q, false);
   f.model.finish_step(done);
   const double t0 = f.model.step().end_s;
@@ -91,7 +92,7 @@ TEST_CASE("requests and KV reservations are conserved through a busy replica", "
   std::deque<Request> q;
   for (std::uint64_t i = 0; i < 2000; ++i)
     q.push_back(Request{i, 0.0, static_cast<std::int64_t>(50 + (i * 37) % 3000), static_cast<std::int64_t>(1 + (i * 91) % 700)});
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   double now = 0.0, last = -1.0;
   while (true) {
     const auto& s = f.model.begin_step(now, q, false);
@@ -131,7 +132,7 @@ struct Logged {
 
 struct PreemptionRun {
   std::vector<Logged> steps;
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   std::int64_t prompt = 0, preemptions = 0, swapped_out = 0, swapped_in = 0;
   double recomputed = 0.0, swap_s = 0.0, end_s = 0.0;
   int count(ReplicaModel::StepKind k) const {
@@ -203,7 +204,7 @@ TEST_CASE("swap preemption: the preempted request resumes without recomputing - 
   // The swap-in is followed by a decode, not a prefill, and the preempted request keeps its first token.
   for (std::size_t i = 0; i + 1 < r.steps.size(); ++i)
     if (r.steps[i].kind == K::swap) CHECK(r.steps[i + 1].kind == K::decode);
-  const RequestRecord& second = r.done[0].id == 1 ? r.done[0] : r.done[1];
+  const Request& second = r.done[0].id == 1 ? r.done[0] : r.done[1];
   CHECK(second.first_token_s == r.steps[0].end_s);
   CHECK(second.admitted_s == 0.0);
   CHECK(second.finished_s == r.end_s);
@@ -255,7 +256,7 @@ DrainRun drain(bool swap, std::int64_t prompt, std::int64_t output, int n) {
   m.use_swap_preemption(swap);
   std::deque<Request> q;
   for (int i = 0; i < n; ++i) q.push_back(Request{static_cast<std::uint64_t>(i), 0.0, prompt, output});
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   double now = 0.0;
   while (true) {
     const auto& s = m.begin_step(now, q, false);
@@ -319,7 +320,7 @@ TEST_CASE("a request whose KV cache arrives with it decodes at once - and the sa
           "[replica][disaggregated]") {
   // Disaggregated serving: the decode replica gets the request with its prompt's KV and first token made elsewhere.
   Fixture local, moved;
-  std::vector<RequestRecord> done;
+  std::vector<Request> done;
   std::deque<Request> q{Request{0, 0.0, 500, 100}};
   // Prefilled here: one prefill step, then the decode stretch of the other 99 tokens.
   local.model.begin_step(1.0, q, false);

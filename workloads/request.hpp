@@ -4,7 +4,9 @@
 
 namespace tf {
 
-// One inference request: plain data, never an actor.
+// One inference request from its arrival to its end: plain data, never an actor. The same object travels from the
+// workload through the router, the queues and the replicas (and, with disaggregated serving, the KV transfer),
+// gathering where it stands; its row in requests.csv is made from it once, when it ends (sim/replica/request_row.hpp).
 struct Request {
   std::uint64_t id = 0;
   double arrival_s = 0.0;
@@ -26,12 +28,26 @@ struct Request {
   // again), or already on the replica's GPUs (disaggregated serving: moved there from a prefill replica).
   enum class Kv { none, host, device };
   Kv kv = Kv::none;
+  // Disaggregated serving, on its way through a prefill replica: only its prompt and first token run there.
+  bool prefill_only = false;
+  // Where it ended up: the replica that served it (that decoded it, with disaggregated serving; -1: none), the end
+  // of the iteration that produced its last token (-1: not finished), whether admission control turned it away,
+  // and with disaggregated serving the replica that ran its prefill and how long its KV cache took to move.
+  int replica = -1;
+  double finished_s = -1.0;
+  bool rejected = false;
+  int prefill_replica = -1;
+  double kv_transfer_s = -1.0;
 };
+
+// Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill
+// replica.
+inline std::int64_t tokens_to_produce(const Request& r) { return r.prefill_only ? 1 : r.output_tokens; }
 
 // The tokens a queued request still costs a replica: its prompt (and answer so far, computed again) and the rest
 // of its answer; only the rest of its answer when its KV cache is kept (swapped to host, or moved to this replica).
 inline std::int64_t queued_work_tokens(const Request& r) {
-  return r.kv == Request::Kv::none ? r.prompt_tokens + r.output_tokens : r.output_tokens - r.generated_before;
+  return r.kv == Request::Kv::none ? r.prompt_tokens + tokens_to_produce(r) : tokens_to_produce(r) - r.generated_before;
 }
 
 }  // namespace tf

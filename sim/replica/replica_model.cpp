@@ -57,17 +57,10 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     const BatchDecision d = policy_.decide(v, waiting, now_s);
     wake_at_s_ = d.wake_at_s;
     for (std::size_t i = 0; i < d.admit && !waiting.empty(); ++i) {
-      const Request r = waiting.front();
+      Request r = std::move(waiting.front());
       waiting.pop_front();
       queue_tokens_delta_ -= queued_work_tokens(r);
       Running run;
-      run.record.id = r.id;
-      run.record.arrival_s = r.arrival_s;
-      run.record.prompt_tokens = r.prompt_tokens;
-      run.record.output_tokens = r.output_tokens;
-      run.record.replica = index_;
-      run.record.admitted_s = r.admitted_s >= 0.0 ? r.admitted_s : now_s;
-      run.record.first_token_s = r.first_token_s;
       run.g0 = r.generated_before;
       run.generated = r.generated_before;
       run.prefill_target = r.prompt_tokens + r.generated_before;
@@ -80,9 +73,12 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
         swap_tokens_pending_ += run.prefill_target;
         swapped_in_tokens_ += run.prefill_target;
       }
-      running_.push_back(run);
       kv_reserved_ += admission_kv_tokens(v, r);
-      outstanding_tokens_ += (run.prefill_target - run.prefilled) + r.output_tokens - r.generated_before;
+      outstanding_tokens_ += (run.prefill_target - run.prefilled) + tokens_to_produce(r) - r.generated_before;
+      r.replica = index_;
+      if (r.admitted_s < 0.0) r.admitted_s = now_s;  // its first admission (it keeps it after a preemption)
+      run.request = std::move(r);
+      running_.push_back(std::move(run));
     }
   } else if (block_tokens_ > 0) {
     preempt_to_fit(waiting);
@@ -139,7 +135,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   // Decode-only: every running request has produced its first token; the stretch lasts until the
   // first of them finishes.
   std::int64_t k = std::numeric_limits<std::int64_t>::max();
-  for (const Running& r : running_) k = std::min(k, r.record.output_tokens - r.generated);
+  for (const Running& r : running_) k = std::min(k, tokens_to_produce(r.request) - r.generated);
   if (exact_iterations) k = 1;
   if (block_tokens_ > 0 && k > 1 && paged_blocks_tokens(k - 1) > kv_capacity_ - held_) {
     // The stretch ends where the blocks run out: the largest k whose last iteration still fits.
@@ -226,16 +222,12 @@ std::int64_t ReplicaModel::paged_blocks_tokens(std::int64_t ahead) const {
 
 void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
   while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_ - held_) {
-    Running v = running_.back();
+    Running v = std::move(running_.back());
     running_.pop_back();
-    Request back;
-    back.id = v.record.id;
-    back.arrival_s = v.record.arrival_s;
-    back.prompt_tokens = v.record.prompt_tokens;
-    back.output_tokens = v.record.output_tokens;
+    // Back to the front of the queue with what it had done (its first admission and first token stay with it).
+    Request back = std::move(v.request);
     back.generated_before = v.generated;
-    back.admitted_s = v.record.admitted_s;
-    back.first_token_s = v.record.first_token_s;
+    back.kv = Request::Kv::none;
     const bool was_decoding = v.prefilled == v.prefill_target;
     if (swap_ && was_decoding) {
       // Its KV (prompt and answer so far) is copied to host memory; its blocks here are freed.
@@ -248,10 +240,10 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
       // (With swap too when it was still prefilling its prompt in chunks: vLLM recomputes those as well.)
       recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
     }
-    waiting.push_front(back);
     queue_tokens_delta_ += queued_work_tokens(back);
+    waiting.push_front(std::move(back));
     if (was_decoding) context_tokens_ -= v.prefill_target + v.generated - v.g0;
-    outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (v.record.output_tokens - v.generated);
+    outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (tokens_to_produce(back) - v.generated);
     ++preemptions_;
   }
   kv_reserved_ = paged_blocks_tokens(0);
@@ -275,7 +267,7 @@ void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   totals_.output_tokens += work.output_tokens * share;
 }
 
-void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
+void ReplicaModel::finish_step(std::vector<Request>& finished) {
   if (step_.kind == StepKind::none) return;
   if (step_.kind == StepKind::swap) {  // busy time, no tokens and no iteration; nothing finishes
     account(step_.start_s, step_.end_s, StepWork{});
@@ -295,7 +287,7 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
         r.prefilled += r.chunk;
         if (r.prefilled == r.prefill_target) {  // the last chunk: out comes the (first, or next) token
           r.generated = r.g0 + 1;
-          if (r.record.first_token_s < 0.0) r.record.first_token_s = end;
+          if (r.request.first_token_s < 0.0) r.request.first_token_s = end;
           context_tokens_ += r.prefill_target + 1;
           ++produced;
         }
@@ -319,11 +311,11 @@ void ReplicaModel::finish_step(std::vector<RequestRecord>& finished) {
   std::size_t out = 0;
   for (std::size_t i = 0; i < running_.size(); ++i) {
     Running& r = running_[i];
-    if (r.generated >= r.record.output_tokens && r.prefilled == r.prefill_target) {
-      r.record.finished_s = end;
-      if (block_tokens_ <= 0) kv_reserved_ -= r.record.prompt_tokens + r.record.output_tokens;  // kv_reservation_tokens
+    if (r.generated >= tokens_to_produce(r.request) && r.prefilled == r.prefill_target) {
+      r.request.finished_s = end;
+      if (block_tokens_ <= 0) kv_reserved_ -= kv_reservation_tokens(r.request);
       context_tokens_ -= r.prefill_target + r.generated - r.g0;
-      finished.push_back(r.record);
+      finished.push_back(std::move(r.request));
     } else {
       if (out != i) running_[out] = std::move(r);
       ++out;
@@ -345,7 +337,7 @@ double saturated_output_tokens_per_s(const CostModel& cost, const BatchingPolicy
   for (int i = 0; i < requests; ++i)
     waiting.push_back(Request{static_cast<std::uint64_t>(i), 0.0, prompt_tokens, output_tokens});
   double now = 0.0;
-  std::vector<RequestRecord> finished;
+  std::vector<Request> finished;
   while (true) {
     const auto& step = model.begin_step(now, waiting, false);
     if (step.kind == ReplicaModel::StepKind::none) break;

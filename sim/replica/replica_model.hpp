@@ -87,8 +87,8 @@ class ReplicaModel {
   double next_boundary_after(double t_s) const;
 
   // Applies the current step, which ended at its end_s: tokens generated, first tokens, completions.
-  // Appends the requests it finished to `finished`.
-  void finish_step(std::vector<RequestRecord>& finished);
+  // Appends the requests it finished to `finished` (their finished_s set).
+  void finish_step(std::vector<Request>& finished);
 
   const Step& step() const { return step_; }
   bool busy() const { return !running_.empty(); }
@@ -116,7 +116,7 @@ class ReplicaModel {
 
  private:
   struct Running {
-    RequestRecord record;
+    Request request;             // its replica, first admission and first token are kept in it as they happen
     std::int64_t generated = 0;  // output tokens produced so far
     std::int64_t prefilled = 0;  // prompt tokens prefilled so far
     std::int64_t chunk = 0;      // prompt tokens prefilled by the current step

@@ -1,0 +1,169 @@
+// Disaggregated serving: a request's KV cache moves from its prefill replica to a decode replica over the SimGrid
+// network, each GPU sending its tensor-parallel share to its counterpart (so transfers that share links slow each
+// other down); the request then joins the decode replica's queue with its KV in place, its first token delivered
+// when the transfer ends. Backpressure: the KV stays held on the prefill replica until the decode replica has room.
+#include <cmath>
+
+#include <fmt/format.h>
+
+#include "sim/engine/world.hpp"
+
+namespace tf::engine {
+
+namespace {
+
+// KV tokens a request takes when admitted on a replica of this scenario (as ReplicaModel counts them).
+std::int64_t admission_kv(const Scenario& s, const Request& r) {
+  ReplicaView v;
+  v.kv_block_tokens = s.kv_block_tokens;
+  return admission_kv_tokens(v, r);
+}
+
+}  // namespace
+
+void KvMover::enable(int prefill_replicas, double kv_bytes_per_token) {
+  enabled_ = true;
+  prefill_active_ = prefill_replicas;
+  kv_bytes_per_token_ = kv_bytes_per_token;
+}
+
+bool KvMover::upstream_done(const ReplicaSlot& slot) const {
+  return slot.pool->role != Pool::Role::decode || (prefill_active_ == 0 && in_flight_ == 0);
+}
+
+void KvMover::prefill_replica_ended() {
+  --prefill_active_;
+  check_transfers_over();
+}
+
+void KvMover::check_transfers_over() {
+  if (!enabled_ || prefill_active_ != 0 || in_flight_ != 0) return;
+  over_ = true;
+  for (int i : w_.decode_pool().members) w_.replicas[static_cast<std::size_t>(i)].wake->notify_all();
+  for (auto* worker : idle_workers_) worker->wake->notify_all();
+}
+
+void KvMover::stop(bool cancel) {
+  for (auto& t : workers_) {
+    if (cancel)
+      for (auto& c : t->comms) c->cancel();
+    t->wake->notify_all();
+  }
+}
+
+// Runs in a transfer worker, with the mutex held except during the transfer.
+void KvMover::move(TransferWorker& me, KvTransfer t, std::unique_lock<sg4::Mutex>& lock) {
+  const auto& src = w_.replicas[static_cast<std::size_t>(t.from)].gpus;
+  const auto& dst = w_.replicas[static_cast<std::size_t>(t.to)].gpus;
+  const auto share = static_cast<std::uint64_t>(std::ceil(t.bytes / static_cast<double>(src.size())));
+  me.comms.clear();
+  for (std::size_t g = 0; g < src.size(); ++g) me.comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
+  lock.unlock();
+  try {
+    sg4::Comm::wait_all(me.comms);
+  } catch (const simgrid::Exception&) {  // cancelled: the run was stopped
+  }
+  lock.lock();
+  me.comms.clear();
+  ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(t.to)];
+  ReplicaSlot& prefill = w_.replicas[static_cast<std::size_t>(t.from)];
+  const double end_s = sg4::Engine::get_clock();
+  --in_flight_;
+  --slot.incoming;
+  slot.incoming_tokens -= queued_work_tokens(t.request);
+  slot.incoming_kv -= t.kv_tokens;
+  prefill.model->release_kv(t.held_tokens);
+  if (!w_.error.empty()) return;
+  t.request.kv_transfer_s = end_s - t.start_s;
+  t.request.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
+  w_.dispatcher.enqueue(slot, std::move(t.request));
+  w_.dispatcher.wake_replica(prefill);  // it may have been waiting for that KV to go
+}
+
+void TransferWorkerActor::operator()() {
+  KvMover& kv = w_.kv;
+  std::unique_lock lock(*w_.mutex);
+  for (;;) {
+    while (!me_.job && !kv.over_ && w_.error.empty()) me_.wake->wait(lock);
+    if (!me_.job || !w_.error.empty()) break;
+    KvTransfer t = std::move(*me_.job);
+    me_.job.reset();
+    kv.move(me_, std::move(t), lock);
+    if (!w_.error.empty()) break;
+    kv.idle_workers_.push_back(&me_);
+    kv.check_transfers_over();
+  }
+}
+
+// Hands a move to an idle transfer worker, or to a new one when all are busy: it starts now.
+void KvMover::start_move(KvTransfer t) {
+  if (!idle_workers_.empty()) {
+    TransferWorker* worker = idle_workers_.back();
+    idle_workers_.pop_back();
+    worker->job = std::move(t);
+    worker->wake->notify_one();
+    return;
+  }
+  workers_.push_back(std::make_unique<TransferWorker>());
+  TransferWorker* worker = workers_.back().get();
+  worker->wake = sg4::ConditionVariable::create();
+  const int from = t.from;
+  worker->job = std::move(t);
+  sg4::Actor::create(fmt::format("kv-transfer-{}", workers_.size()),
+                     w_.replicas[static_cast<std::size_t>(from)].gpus.front(), TransferWorkerActor(w_, *worker));
+}
+
+// Room at a decode replica: what its running requests use now, the moves under way and the moved requests waiting in
+// its queue leave room. Called whenever that room may have grown (its requests finished or were preempted) or a
+// move joined the queue.
+void KvMover::start_moves(ReplicaSlot& slot) {
+  if (slot.pending.empty()) return;
+  const double now = sg4::Engine::get_clock();
+  std::int64_t used = slot.model->kv_reserved_tokens_at(now) + slot.incoming_kv;
+  for (const Request& q : slot.waiting)
+    if (q.kv == Request::Kv::device) used += admission_kv(w_.scenario, q);
+  while (!slot.pending.empty()) {
+    KvTransfer& t = slot.pending.front();
+    // A replica with nothing running or coming takes any request (each fits alone: checked on arrival).
+    if (used > 0 && used + t.kv_tokens > slot.model->kv_capacity_tokens()) break;
+    used += t.kv_tokens;
+    slot.incoming_kv += t.kv_tokens;
+    t.start_s = now;
+    start_move(std::move(t));
+    slot.pending.pop_front();
+  }
+}
+
+void KvMover::hand_off(Request r, int from) {
+  r.prefill_only = false;
+  r.finished_s = -1.0;
+  r.first_token_s = -1.0;  // it reaches the user with the KV cache, at the decode replica (move)
+  r.generated_before = 1;
+  r.kv = Request::Kv::device;
+  r.prefill_replica = from;
+  const int to = w_.dispatcher.pick(w_.decode_pool(), r);
+  if (to < 0) {  // the scenario refuses central-queue decode routers; never silently lose the request
+    w_.fail(fmt::format("internal error: no decode replica for request {}", r.id));
+    return;
+  }
+  ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(to)];
+  ++slot.incoming;
+  slot.incoming_tokens += queued_work_tokens(r);
+  ++in_flight_;
+  // The prompt's KV exists; the first output token's is written by its first decode iteration. The prefill replica
+  // keeps what it reserved for the request (its prompt and first token) until the move ends.
+  const double bytes = static_cast<double>(r.prompt_tokens) * kv_bytes_per_token_;
+  ++transfers_;
+  bytes_ += bytes;
+  Request prefill_request = r;
+  prefill_request.prefill_only = true;
+  prefill_request.generated_before = 0;
+  prefill_request.kv = Request::Kv::none;
+  const std::int64_t held = admission_kv(w_.scenario, prefill_request);
+  const std::int64_t kv_tokens = admission_kv(w_.scenario, r);
+  w_.replicas[static_cast<std::size_t>(from)].model->hold_kv(held);
+  slot.pending.push_back(KvTransfer{std::move(r), from, to, bytes, 0.0, held, kv_tokens});
+  start_moves(slot);
+}
+
+}  // namespace tf::engine
