@@ -3,6 +3,7 @@
 
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
+#include "policies/kv_cache.hpp"
 #include "policies/router.hpp"
 
 using namespace tf;
@@ -110,4 +111,31 @@ TEST_CASE("queue-bound admission turns away what would exceed the fleet's or the
     v.queue_length = 12;
     CHECK_FALSE(per.admit(r, v));
   }
+}
+
+TEST_CASE("KV-cache policies: reserve holds exact tokens and never preempts, paged counts whole blocks", "[kv]") {
+  const ReserveKvCache reserve;
+  CHECK_FALSE(reserve.paged());
+  CHECK(reserve.in_blocks(17) == 17);
+  CHECK(reserve.watermark_tokens(10000) == 0);
+  CHECK(reserve.on_preempt(true) == KvCachePolicy::Preemption::none);
+
+  const PagedKvCache recompute(16, 0.01, false);
+  CHECK(recompute.paged());
+  CHECK(recompute.in_blocks(16) == 16);
+  CHECK(recompute.in_blocks(17) == 32);
+  // 10,000 tokens = 625 blocks of 16; int(0.01 x 625) = 6 blocks = 96 tokens (vLLM's count).
+  CHECK(recompute.watermark_tokens(10000) == 96);
+  CHECK(recompute.on_preempt(true) == KvCachePolicy::Preemption::recompute);
+  CHECK(recompute.victim(5) == 4);  // the most recently admitted
+
+  const PagedKvCache swap(16, 0.0, true);
+  CHECK(swap.watermark_tokens(10000) == 0);
+  CHECK(swap.on_preempt(true) == KvCachePolicy::Preemption::swap);
+  CHECK(swap.on_preempt(false) == KvCachePolicy::Preemption::recompute);  // still prefilling: recomputed
+
+  CHECK_THROWS_AS(PagedKvCache(0, 0.01, false), std::invalid_argument);
+  CHECK_THROWS_AS(PagedKvCache(16, 0.5, false), std::invalid_argument);
+  CHECK(make_kv_cache_policy(0, 0.01, true)->name() == "reserve");
+  CHECK(make_kv_cache_policy(16, 0.01, true)->name() == "paged");
 }

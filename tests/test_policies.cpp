@@ -50,8 +50,7 @@ Observed drive(const BatchingPolicy& policy, const BatchLimits& limits, const st
   if (block_tokens > 0) params.kv_reserve_fraction = 0.75;
   const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, params);
   ReplicaModel model(0, cost, policy, 0.0, 1e18);
-  if (block_tokens > 0) model.use_paged_kv(block_tokens, watermark);
-  model.use_swap_preemption(swap);
+  if (block_tokens > 0) model.use_kv_cache(std::make_shared<PagedKvCache>(block_tokens, watermark, swap));
   std::deque<Request> waiting;
   Observed o;
   std::size_t next = 0;
@@ -242,7 +241,7 @@ TEST_CASE("paged KV admits more than whole-answer reservations and serves more w
   // up to 29 at first (then preemptions as answers grow).
   auto run = [&](std::int64_t block) {
     ReplicaModel m(0, cost, policy, 0.0, 1e18);
-    if (block > 0) m.use_paged_kv(block);
+    if (block > 0) m.use_kv_cache(std::make_shared<PagedKvCache>(block, 0.0, false));
     std::deque<Request> q;
     for (std::uint64_t i = 0; i < 200; ++i) q.push_back(Request{i, 0.0, 1000, 1000});
     std::vector<Request> done;

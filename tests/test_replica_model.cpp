@@ -146,8 +146,7 @@ struct PreemptionRun {
 PreemptionRun two_requests_one_preempted(const CostModel& cost, bool swap) {
   const ContinuousBatching policy({256, 1 << 20});
   ReplicaModel m(0, cost, policy, 0.0, 1e9);
-  m.use_paged_kv(16);
-  m.use_swap_preemption(swap);
+  m.use_kv_cache(std::make_shared<PagedKvCache>(16, 0.0, swap));
   PreemptionRun run;
   run.prompt = (cost.kv_capacity_tokens() / 16 / 2 - 2) * 16;
   std::deque<Request> q{Request{0, 0.0, run.prompt, 100}, Request{1, 0.0, run.prompt, 100}};
@@ -252,8 +251,7 @@ DrainRun drain(bool swap, std::int64_t prompt, std::int64_t output, int n) {
   const CostModel cost(*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, little_kv());
   const ContinuousBatching policy({256, 8192});
   ReplicaModel m(0, cost, policy, 0.0, 1e18);
-  m.use_paged_kv(16);
-  m.use_swap_preemption(swap);
+  m.use_kv_cache(std::make_shared<PagedKvCache>(16, 0.0, swap));
   std::deque<Request> q;
   for (int i = 0; i < n; ++i) q.push_back(Request{static_cast<std::uint64_t>(i), 0.0, prompt, output});
   std::vector<Request> done;

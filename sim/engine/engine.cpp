@@ -81,6 +81,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   if (!w.batching) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
   w.admission = std::make_unique<QueueBoundAdmission>(s.max_queued, s.max_queued_per_replica);
+  const std::shared_ptr<const KvCachePolicy> kv_cache =
+      make_kv_cache_policy(s.kv_block_tokens, s.kv_watermark, s.kv_block_tokens > 0 && s.swap_preemption);
   const bool disaggregated = w.batching->disaggregates();
   const int prefill_replicas = disaggregated ? prefill_pool_size(s) : s.replicas;
   if (disaggregated && prefill_replicas <= 0)
@@ -115,8 +117,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     slot.pool = i < prefill_replicas ? &w.arrivals() : &w.decode_pool();  // without disaggregation: all arrivals
     slot.pool->members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
-    if (s.kv_block_tokens > 0) slot.model->use_paged_kv(s.kv_block_tokens, s.kv_watermark);
-    if (s.kv_block_tokens > 0 && s.swap_preemption) slot.model->use_swap_preemption(true);
+    slot.model->use_kv_cache(kv_cache);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)

@@ -13,22 +13,16 @@ ReplicaModel::ReplicaModel(int index, const CostModel& cost, const BatchingPolic
       policy_(policy),
       window_start_s_(window_start_s),
       window_end_s_(window_end_s),
-      kv_capacity_(cost.kv_capacity_tokens()) {}
+      kv_capacity_(cost.kv_capacity_tokens()),
+      kv_(std::make_shared<ReserveKvCache>()) {}
 
-void ReplicaModel::use_paged_kv(std::int64_t block_tokens, double watermark) {
-  block_tokens_ = block_tokens;
-  // Whole blocks, as vLLM counts them: int(watermark x blocks of the cache).
-  watermark_tokens_ = 0;
-  if (block_tokens > 0)
-    watermark_tokens_ =
-        static_cast<std::int64_t>(watermark * static_cast<double>(kv_capacity_ / block_tokens)) * block_tokens;
-}
-
-void ReplicaModel::use_swap_preemption(bool swap) {
-  if (swap && !(cost_.gpu().pcie_Bps > 0.0))
+void ReplicaModel::use_kv_cache(std::shared_ptr<const KvCachePolicy> kv) {
+  if (kv->on_preempt(true) == KvCachePolicy::Preemption::swap && !(cost_.gpu().pcie_Bps > 0.0))
     throw std::invalid_argument("swap preemption needs the GPU's PCIe bandwidth (pcie_Bps), but " + cost_.gpu().name +
                                 " has none");
-  swap_ = swap;
+  kv_ = std::move(kv);
+  block_tokens_ = kv_->block_tokens();
+  watermark_tokens_ = kv_->watermark_tokens(kv_capacity_);
 }
 
 ReplicaView ReplicaModel::view() const {
@@ -222,14 +216,15 @@ std::int64_t ReplicaModel::paged_blocks_tokens(std::int64_t ahead) const {
 
 void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
   while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_ - held_) {
-    Running v = std::move(running_.back());
-    running_.pop_back();
+    const std::size_t victim = kv_->victim(running_.size());
+    Running v = std::move(running_[victim]);
+    running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(victim));
     // Back to the front of the queue with what it had done (its first admission and first token stay with it).
     Request back = std::move(v.request);
     back.generated_before = v.generated;
     back.kv = Request::Kv::none;
     const bool was_decoding = v.prefilled == v.prefill_target;
-    if (swap_ && was_decoding) {
+    if (kv_->on_preempt(was_decoding) == KvCachePolicy::Preemption::swap) {
       // Its KV (prompt and answer so far) is copied to host memory; its blocks here are freed.
       back.kv = Request::Kv::host;
       const std::int64_t context = v.prefill_target + v.generated - v.g0;

@@ -11,10 +11,12 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <vector>
 
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
+#include "policies/kv_cache.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "workloads/request.hpp"
@@ -57,23 +59,18 @@ class ReplicaModel {
   // (a batch timeout); +infinity when only an arrival can change its mind.
   double wake_at_s() const { return wake_at_s_; }
 
-  // A paged KV cache of blocks of `block_tokens` tokens instead of whole-answer reservations: a request is
-  // admitted when the blocks for its prompt fit, takes a block whenever its context crosses a block
-  // boundary, and when a step's blocks do not fit, the most recently admitted request is preempted (its
-  // blocks freed; it goes back to the front of the queue and recomputes its prompt and answer so far, or with
-  // use_swap_preemption has its KV copied to host memory).
-  // `watermark` (a fraction of the blocks, vLLM's default 0.01) is left free by admissions (kv_admissible).
-  void use_paged_kv(std::int64_t block_tokens, double watermark = 0.0);
+  // The KV-cache policy (policies/kv_cache.hpp; whole-answer reservations by default). With a paged cache a request
+  // is admitted when the blocks for its prompt fit (leaving the policy's watermark free), takes a block whenever
+  // its context crosses a block boundary, and when a step's blocks do not fit, the policy's victim is preempted:
+  // its blocks freed, it goes back to the front of the queue and recomputes its prompt and answer so far, or with
+  // swap has its KV copied to host memory over PCIe (each GPU its 1/t share over its own link, so a swap step lasts
+  // bytes / (t x GpuSpec::pcie_Bps)) and, when admitted again, copied back before it decodes on without a prefill.
+  // Throws std::invalid_argument for swap on a GPU without PCIe bandwidth.
+  void use_kv_cache(std::shared_ptr<const KvCachePolicy> kv);
+  const KvCachePolicy& kv_cache() const { return *kv_; }
   std::int64_t preemptions() const { return preemptions_; }
   // KV tokens thrown away by preemptions (to be computed again): prefilled chunks and answers so far.
   double recomputed_tokens() const { return recomputed_tokens_; }
-  // Swap instead of recompute (paged cache): a request preempted while decoding has its KV (prompt and answer so
-  // far) copied to host memory; it goes back to the front of the queue with Request::Kv::host and, when admitted
-  // again, its KV is copied back and it decodes on without a prefill. A request preempted while its prompt is
-  // still being prefilled in chunks is recomputed as before (as vLLM does). Each GPU copies its 1/t share of the
-  // KV over its own PCIe link, so a swap step lasts bytes / (t x GpuSpec::pcie_Bps). Throws
-  // std::invalid_argument when the GPU has no PCIe bandwidth.
-  void use_swap_preemption(bool swap);
   std::int64_t swapped_out_tokens() const { return swapped_out_tokens_; }
   std::int64_t swapped_in_tokens() const { return swapped_in_tokens_; }
   double swap_s() const { return swap_s_; }  // time spent in swap steps, whole run
@@ -146,13 +143,13 @@ class ReplicaModel {
   std::int64_t context_tokens_ = 0;     // sum over decoding requests of prompt + generated
   std::int64_t outstanding_tokens_ = 0;
   double wake_at_s_ = 0.0;
-  std::int64_t block_tokens_ = 0;
-  std::int64_t watermark_tokens_ = 0;
+  std::int64_t block_tokens_ = 0;      // kv_'s, kept at hand
+  std::int64_t watermark_tokens_ = 0;  // kv_'s for this replica's capacity
   std::int64_t queue_tokens_delta_ = 0;
   std::int64_t decode_iterations_ended_by(double now_s) const;
   std::int64_t preemptions_ = 0;
   double recomputed_tokens_ = 0.0;
-  bool swap_ = false;
+  std::shared_ptr<const KvCachePolicy> kv_;
   std::int64_t swap_tokens_pending_ = 0;  // KV tokens to copy (out and in) before the next iteration
   std::int64_t swapped_out_tokens_ = 0, swapped_in_tokens_ = 0;
   double swap_s_ = 0.0;

@@ -1,0 +1,25 @@
+// The paged KV cache (vLLM's PagedAttention), with recompute or swap preemption and an admission watermark: see
+// policies/kv_cache.hpp.
+#include <stdexcept>
+
+#include "policies/kv_cache.hpp"
+
+namespace tf {
+
+PagedKvCache::PagedKvCache(std::int64_t block_tokens, double watermark, bool swap)
+    : block_tokens_(block_tokens), watermark_(watermark), swap_(swap) {
+  if (block_tokens < 1) throw std::invalid_argument("paged KV cache: block_tokens must be at least 1");
+  if (!(watermark >= 0.0 && watermark < 0.5))
+    throw std::invalid_argument("paged KV cache: the watermark must be in [0, 0.5)");
+}
+
+std::int64_t PagedKvCache::watermark_tokens(std::int64_t capacity_tokens) const {
+  // Whole blocks, as vLLM counts them: int(watermark x blocks of the cache).
+  return static_cast<std::int64_t>(watermark_ * static_cast<double>(capacity_tokens / block_tokens_)) * block_tokens_;
+}
+
+KvCachePolicy::Preemption PagedKvCache::on_preempt(bool was_decoding) const {
+  return swap_ && was_decoding ? Preemption::swap : Preemption::recompute;
+}
+
+}  // namespace tf
