@@ -4,6 +4,7 @@
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
 #include "policies/kv_cache.hpp"
+#include "policies/queue_order.hpp"
 #include "policies/router.hpp"
 
 using namespace tf;
@@ -138,4 +139,48 @@ TEST_CASE("KV-cache policies: reserve holds exact tokens and never preempts, pag
   CHECK_THROWS_AS(PagedKvCache(16, 0.5, false), std::invalid_argument);
   CHECK(make_kv_cache_policy(0, 0.01, true)->name() == "reserve");
   CHECK(make_kv_cache_policy(16, 0.01, true)->name() == "paged");
+}
+
+namespace {
+Request req(std::uint64_t id, std::int64_t prompt, int priority = 0) {
+  Request r{id, 0.0, prompt, 10};
+  r.priority = priority;
+  return r;
+}
+std::vector<std::uint64_t> ids(const std::deque<Request>& q) {
+  std::vector<std::uint64_t> v;
+  for (const auto& r : q) v.push_back(r.id);
+  return v;
+}
+}  // namespace
+
+TEST_CASE("queue orders keep a queue in their order as requests join, ties in arrival order", "[queue-order]") {
+  SECTION("fifo: arrival order whatever the lengths") {
+    const auto order = make_queue_order("fifo");
+    std::deque<Request> q;
+    for (auto r : {req(0, 500), req(1, 10), req(2, 300)}) order->insert(q, r);
+    CHECK(ids(q) == std::vector<std::uint64_t>{0, 1, 2});
+  }
+  SECTION("shortest-prompt-first: by prompt tokens, equal prompts by arrival") {
+    const auto order = make_queue_order("shortest-prompt-first");
+    std::deque<Request> q;
+    for (auto r : {req(0, 500), req(1, 10), req(2, 300), req(3, 10), req(4, 900)}) order->insert(q, r);
+    CHECK(ids(q) == std::vector<std::uint64_t>{1, 3, 2, 0, 4});
+  }
+  SECTION("priority: class 0 before class 1, arrival order within a class") {
+    const auto order = make_queue_order("priority");
+    std::deque<Request> q;
+    for (auto r : {req(0, 5, 1), req(1, 5, 0), req(2, 5, 2), req(3, 5, 1), req(4, 5, 0)}) order->insert(q, r);
+    CHECK(ids(q) == std::vector<std::uint64_t>{1, 4, 0, 3, 2});
+  }
+  SECTION("a preempted request put back at the head keeps its place; later arrivals queue behind it unless before it") {
+    const auto order = make_queue_order("shortest-prompt-first");
+    std::deque<Request> q;
+    order->insert(q, req(1, 100));
+    q.push_front(req(0, 800));  // preempted: back to the head, as the replica model does
+    order->insert(q, req(2, 200));
+    CHECK(ids(q) == std::vector<std::uint64_t>{0, 1, 2});
+  }
+  CHECK(make_queue_order("lifo") == nullptr);
+  CHECK(queue_order_names() == std::vector<std::string>{"fifo", "shortest-prompt-first", "priority"});
 }

@@ -18,6 +18,9 @@ struct Request {
   // visit's first question); 0 and 0 outside sessions.
   std::uint64_t session = 0;
   int turn = 0;
+  // Priority class for the priority queue order: 0 is the most urgent, then 1, 2, ... (from the workload's
+  // priority shares or a trace's priority column; 0 otherwise).
+  int priority = 0;
   // A request preempted by a replica (paged KV cache, recompute) goes back to a queue with what it had done:
   // its answer so far (recomputed with the prompt when it runs again), its first admission and first token.
   std::int64_t generated_before = 0;

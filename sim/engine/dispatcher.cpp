@@ -50,7 +50,7 @@ void Dispatcher::wake_for_central_head(Pool& pool) {
 
 void Dispatcher::enqueue(ReplicaSlot& slot, Request r) {
   slot.waiting_tokens += queued_work_tokens(r);
-  slot.waiting.push_back(std::move(r));
+  w_.order->insert(slot.waiting, std::move(r));
   ++w_.waiting_total;
   slot.idle = false;
   slot.wake->notify_one();
@@ -82,7 +82,7 @@ void Dispatcher::route(const Request& arrival) {
     fleet.queue_length = pool.central.size();
     fleet.queue_replicas = pool.members.size();
     if (!w_.admission->admit(r, fleet)) return reject(std::move(r), -1);
-    pool.central.push_back(std::move(r));
+    w_.order->insert(pool.central, std::move(r));
     ++w_.waiting_total;
     wake_for_central_head(pool);
     return;

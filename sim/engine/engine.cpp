@@ -81,6 +81,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   if (!w.batching) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
   w.admission = std::make_unique<QueueBoundAdmission>(s.max_queued, s.max_queued_per_replica);
+  w.order = make_queue_order(s.queue_order);
+  if (!w.order) throw SimulationError("unknown queue order '" + s.queue_order + "'");
   const std::shared_ptr<const KvCachePolicy> kv_cache =
       make_kv_cache_policy(s.kv_block_tokens, s.kv_watermark, s.kv_block_tokens > 0 && s.swap_preemption);
   const bool disaggregated = w.batching->disaggregates();

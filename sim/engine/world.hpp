@@ -16,6 +16,7 @@
 #include "cluster/cost_model.hpp"
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
+#include "policies/queue_order.hpp"
 #include "policies/router.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
@@ -159,6 +160,7 @@ struct World {
   CostModel cost;
   std::unique_ptr<BatchingPolicy> batching;
   std::unique_ptr<AdmissionPolicy> admission;
+  std::unique_ptr<QueueOrder> order;         // keeps every queue (replica or central) in its order
   std::vector<Pool> pools;                   // arrivals() first; decode_pool() second when disaggregated
   std::vector<ReplicaSlot> replicas;
   Pool& arrivals() { return pools.front(); }

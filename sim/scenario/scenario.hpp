@@ -35,6 +35,8 @@ struct Scenario {
   std::string batching = "continuous";
   BatchLimits limits;
   std::string router = "round-robin";
+  // The order in which waiting requests are offered to the batching policy (policies/queue_order.hpp).
+  std::string queue_order = "fifo";
   // Admission: requests beyond these many waiting (per replica, or in all, central queue included) are
   // rejected, counted and reported; 0: no bound.
   std::int64_t max_queued_per_replica = 0;
