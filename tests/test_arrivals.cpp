@@ -184,3 +184,32 @@ TEST_CASE("generator rejects invalid specs", "[arrivals][generator][errors]") {
   CHECK_THROWS_WITH(tf::RequestGenerator(w, 1, 10.0), Contains("unknown dist 'foo'"));
   CHECK_THROWS_WITH(tf::RequestGenerator(basic_workload(1.0), 1, -5.0), Contains("duration_s (-5)"));
 }
+
+TEST_CASE("priority shares give each class its share of the requests and leave the requests as they were",
+          "[workload][priority]") {
+  tf::WorkloadSpec plain = basic_workload(50.0);
+  tf::WorkloadSpec classed = plain;
+  classed.priority_shares = {0.2, 0.5, 0.3};
+  const auto a = generate_all(plain, 9, 400.0);
+  const auto b = generate_all(classed, 9, 400.0);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(a.size() > 15000);
+  std::vector<double> count(3, 0.0);
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    CHECK(a[i].priority == 0);
+    // The classes come from a stream of their own: arrivals and lengths are the same draws as without them.
+    REQUIRE(b[i].arrival_s == a[i].arrival_s);
+    REQUIRE(b[i].prompt_tokens == a[i].prompt_tokens);
+    REQUIRE(b[i].output_tokens == a[i].output_tokens);
+    REQUIRE(b[i].priority >= 0);
+    REQUIRE(b[i].priority <= 2);
+    count[static_cast<std::size_t>(b[i].priority)] += 1.0;
+  }
+  const double n = static_cast<double>(a.size());
+  for (std::size_t c = 0; c < 3; ++c) {
+    const double p = classed.priority_shares[c];
+    const double sigma = std::sqrt(p * (1.0 - p) / n);
+    INFO("class " << c << ": " << count[c] / n << " of the requests, share " << p);
+    CHECK(std::abs(count[c] / n - p) < 4.0 * sigma);  // a binomial share within 4 sigma
+  }
+}

@@ -23,6 +23,7 @@ constexpr std::uint64_t kOutputStream = 3;
 constexpr std::uint64_t kQuestionsStream = 4;
 constexpr std::uint64_t kThinkStream = 5;
 constexpr std::uint64_t kTraceStream = 6;
+constexpr std::uint64_t kPriorityStream = 7;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
@@ -369,10 +370,55 @@ double trace_span_s(const TraceSpec& spec) {
   return last < 0.0 ? 0.0 : (last - spec.window_start_s) / spec.speed;
 }
 
-std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
+namespace {
+
+// Gives each request of another source its priority class, drawn by the shares from a stream of its own (so the
+// other streams' draws, and so the requests, stay as they are).
+class PriorityClasses final : public WorkloadSource {
+ public:
+  PriorityClasses(std::unique_ptr<WorkloadSource> inner, std::vector<double> shares, std::uint64_t seed)
+      : inner_(std::move(inner)), shares_(std::move(shares)), rng_(make_stream(seed, kPriorityStream)) {}
+  double next_arrival_s() override { return inner_->next_arrival_s(); }
+  Request take() override {
+    Request r = inner_->take();
+    const double u = uniform01(rng_);
+    double cumulative = 0.0;
+    r.priority = static_cast<int>(shares_.size()) - 1;  // what rounding leaves over goes to the last class
+    for (std::size_t c = 0; c + 1 < shares_.size(); ++c) {
+      cumulative += shares_[c];
+      if (u < cumulative) {
+        r.priority = static_cast<int>(c);
+        break;
+      }
+    }
+    return r;
+  }
+  bool closed_loop() const override { return inner_->closed_loop(); }
+  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
+  bool exhausted() override { return inner_->exhausted(); }
+  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
+  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+
+ private:
+  std::unique_ptr<WorkloadSource> inner_;
+  std::vector<double> shares_;
+  Rng rng_;
+};
+
+std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   if (spec.trace.enabled) return std::make_unique<TraceSource>(spec.trace, seed, duration_s);
   if (spec.session.enabled) return std::make_unique<SessionSource>(spec, seed, duration_s);
   return std::make_unique<SyntheticSource>(spec, seed, duration_s);
+}
+
+}  // namespace
+
+std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
+  auto source = make_plain_source(spec, seed, duration_s);
+  if (spec.priority_shares.size() > 1)
+    return std::make_unique<PriorityClasses>(std::move(source), spec.priority_shares, seed);
+  return source;
 }
 
 }  // namespace tf

@@ -56,6 +56,9 @@ struct WorkloadSpec {
   SessionSpec session;
   TraceSpec trace;
   std::int64_t context_window = 0;  // sessions: a prompt plus its answer never exceed this (0: no cap)
+  // Priority classes (for the priority queue order): request i is of class c with probability priority_shares[c]
+  // (they sum to 1), drawn from a stream of its own; empty: every request is of class 0.
+  std::vector<double> priority_shares;
 };
 
 class WorkloadSource {
