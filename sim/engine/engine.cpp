@@ -8,6 +8,7 @@
 #include <memory>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <simgrid/plugins/energy.h>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
@@ -136,7 +137,18 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     const double every_s = options.progress_every_s > 0.0 ? options.progress_every_s : s.duration_s / 1000.0;
     sg4::Actor::create("monitor", platform.gpus.front(), engine::MonitorActor(w, every_s));
   }
+  spdlog::debug("engine: {} replica(s) of {} x {} on {} node(s) ({} GPU hosts); pools: {}; batching {}, queue order {}, "
+                "KV cache {} ({} tokens per replica), admission {}; {} requests arrive in [0, {} s)",
+                s.replicas, s.tensor_parallel, s.gpu.name, nodes, platform.gpus.size(),
+                disaggregated ? fmt::format("{} prefill ({}) + {} decode ({})", prefill_replicas, s.router,
+                                            s.replicas - prefill_replicas, decode_router_of(s))
+                              : fmt::format("one of {} ({})", s.replicas, s.router),
+                w.batching->name(), w.order->name(), kv_cache->name(), w.cost.kv_capacity_tokens(),
+                w.admission->name(), w.closed_loop ? "closed-loop" : "open-loop", s.duration_s);
   engine.run();
+  spdlog::debug("engine: ended at {:.6f} s of simulated time: {} requests arrived, {} finished{}{}", sg4::Engine::get_clock(),
+                w.records.size(), w.finished_count, w.disaggregated() ? fmt::format(", {} KV transfers", w.kv.transfers()) : "",
+                w.error.empty() ? "" : "; stopped: " + w.error);
 
   if (w.interrupted) throw RunInterrupted(w.error);
 
