@@ -71,9 +71,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"workload.demand",
        {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
       {"workload.trace", kTraceKeys},
-      {"policy", {"batching", "max_batch", "max_batched_tokens", "router", "batch_size", "timeout_s",
-                  "max_queue_delay_s", "max_queued_per_replica", "max_queued", "kv_cache", "kv_block_tokens",
-                  "prefill_replicas", "decode_router", "preemption", "kv_watermark"}},
+      {"policy", policy_keys()},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
   };

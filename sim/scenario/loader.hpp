@@ -55,6 +55,9 @@ inline std::vector<std::string> with(std::vector<std::string> a, const std::vect
 
 // Known keys of the table at `path`, or nothing when `path` is not a table of the schema (loader.cpp).
 const std::vector<std::string>* known_keys(const std::string& path);
+// The keys of [policy]: the engine's settings, the key that chooses each kind of policy, and every parameter of a
+// registered policy (policy.cpp).
+std::vector<std::string> policy_keys();
 
 std::string join(const std::vector<std::string>& v, const std::string& sep = ", ");
 std::string dotted(const std::string& parent, const std::string& key);
@@ -190,9 +193,11 @@ class Loader {
     std::string path_;
   };
 
-  [[noreturn]] void fail(const std::string& path, const std::string& msg) const {
-    if (is_overridden(path)) throw ScenarioError("--set", 0, path, msg);
-    throw ScenarioError(file_, line_of(path), path, msg);
+  [[noreturn]] void fail(const std::string& path, const std::string& msg) const { throw error(path, msg); }
+  // The error fail() throws, for a remark that is not one (Scenario::notes): "file:line: key: msg".
+  ScenarioError error(const std::string& path, const std::string& msg) const {
+    if (is_overridden(path)) return ScenarioError("--set", 0, path, msg);
+    return ScenarioError(file_, line_of(path), path, msg);
   }
 
  private:
