@@ -80,3 +80,21 @@ TEST_CASE("the central queue goes to an idle replica first - else to the earlies
   CHECK(make_router("round-robin") != nullptr);
   CHECK(make_router("nope") == nullptr);
 }
+
+TEST_CASE("least-waiting routes to the fewest waiting requests - ties to fewer running, then the lowest index",
+          "[router]") {
+  auto r = make_router("least-waiting", 1);
+  REQUIRE(r != nullptr);
+  CHECK(r->name() == "least-waiting");
+  CHECK(r->uses_loads());
+  CHECK_FALSE(r->central_queue());
+  std::vector<ReplicaLoad> loads(3);
+  loads[0].running_requests = 10, loads[0].waiting_requests = 1;
+  loads[1].running_requests = 1, loads[1].waiting_requests = 2;  // join-shortest-queue's pick (3 < 11)
+  loads[2].running_requests = 4, loads[2].waiting_requests = 1;
+  CHECK(r->route(Request{}, loads) == 2);  // one waiting, like replica 0, but fewer running
+  CHECK(make_router("join-shortest-queue", 1)->route(Request{}, loads) == 1);
+  loads[0].running_requests = 4;
+  CHECK(r->route(Request{}, loads) == 0);  // a full tie: the lowest index
+  CHECK(r->route(Request{}, {}) == -1);
+}
