@@ -301,7 +301,8 @@ void PolicyRegistry::add(const PolicyKindInfo& kind, PolicyInfo info, std::any f
   for (const ParamSpec& p : info.params) {
     if (!seen.insert(p.name).second) problems_.push_back(fmt::format("{}: parameter '{}' declared twice", who, p.name));
     if (const std::string why = p.problem(p.default_value); !why.empty())
-      problems_.push_back(fmt::format("{}: parameter '{}': its default {}: {}", who, p.name, value_text(p.default_value), why));
+      problems_.push_back(
+          fmt::format("{}: parameter '{}': its default {}: {}", who, p.name, value_text(p.default_value), why));
     for (const PolicyKindInfo& k : kinds_)
       if (p.name == k.key)
         problems_.push_back(fmt::format("{}: parameter '{}' is the key that chooses a {}", who, p.name, k.noun));

@@ -161,9 +161,10 @@ class PolicyRegistry {
   std::vector<std::string> problems_;
 };
 
-// The values a policy is built with: each parameter it declares, from `given` when there (checked: std::invalid_argument
-// "max_batched_tokens: expected an integer at least 16, got 8"), else its default. Keys of `given` that the policy
-// does not take are left out: whether they are an error is the scenario loader's rule (sim/scenario/policy.cpp).
+// The values a policy is built with: each parameter it declares, from `given` when there (checked:
+// std::invalid_argument "max_batched_tokens: expected an integer at least 16, got 8"), else its default. Keys of
+// `given` that the policy does not take are left out: whether they are an error is the scenario loader's rule
+// (sim/scenario/policy.cpp).
 PolicyParams resolve_params(const PolicyInfo& info, const PolicyParams& given);
 
 // Registers a policy of kind Base with PolicyRegistry::global(); one of these at namespace scope in the policy's file.

@@ -11,7 +11,8 @@ class LeastWaitingRouter final : public Router {
  public:
   std::string name() const override { return "least-waiting"; }
   int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    return argmin(replicas, [](const ReplicaLoad& r) { return std::make_pair(r.waiting_requests, r.running_requests); });
+    return argmin(replicas,
+                  [](const ReplicaLoad& r) { return std::make_pair(r.waiting_requests, r.running_requests); });
   }
 };
 
