@@ -1,13 +1,17 @@
 #pragma once
 // Batching policies decide, at an iteration boundary of one replica, which waiting requests join
-// the running batch. They see plain data (no SimGrid) and are unit-tested on hand-made states.
+// the running batch. They see plain data (no SimGrid) and are unit-tested on hand-made states. Each is one file
+// in policies/ that registers itself (policies/registry.hpp) with its parameters' schema.
+#include <climits>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "policies/registry.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -21,14 +25,56 @@ struct ReplicaView {
   std::int64_t kv_watermark_tokens = 0;   // paged KV cache: tokens (whole blocks) admission leaves free
 };
 
-// The parameters of every batching policy (each policy reads those it needs; scenarios/README.md says which).
+// The parameters of today's batching policies as one struct, for the code that reads them directly (the analytic
+// capacity reads max_batch) and for tests. The policies themselves are built from a PolicyParams (their schema's
+// values); a BatchLimits converts to one holding all five, so make_batching_policy(name, limits) still works. A new
+// parameter does not go here: it goes in its policy's schema, in the policy's file.
 struct BatchLimits {
   int max_batch = 256;                    // requests in one iteration
   std::int64_t max_batched_tokens = 8192; // tokens in one iteration (prefill tokens + one per decode)
   int batch_size = 8;                     // static: requests per batch
   double timeout_s = 0.1;                 // static: the longest a request waits for its batch to fill
   double max_queue_delay_s = 0.01;        // dynamic: the longest the oldest request waits for more to join it
+
+  operator PolicyParams() const {  // NOLINT(google-explicit-constructor): the old calls keep compiling
+    PolicyParams p;
+    p.set("max_batch", max_batch)
+        .set("max_batched_tokens", max_batched_tokens)
+        .set("batch_size", batch_size)
+        .set("timeout_s", timeout_s)
+        .set("max_queue_delay_s", max_queue_delay_s);
+    return p;
+  }
 };
+
+// The BatchLimits of a policy's parameters: those given, the others BatchLimits' defaults.
+inline BatchLimits batch_limits(const PolicyParams& p) {
+  BatchLimits l;
+  if (p.has("max_batch")) l.max_batch = static_cast<int>(p.integer("max_batch"));
+  if (p.has("max_batched_tokens")) l.max_batched_tokens = p.integer("max_batched_tokens");
+  if (p.has("batch_size")) l.batch_size = static_cast<int>(p.integer("batch_size"));
+  if (p.has("timeout_s")) l.timeout_s = p.number("timeout_s");
+  if (p.has("max_queue_delay_s")) l.max_queue_delay_s = p.number("max_queue_delay_s");
+  return l;
+}
+
+// The parameters several batching policies take, declared once; each policy's schema refers to them (and may
+// narrow the range: chunked-prefill takes max_batched_tokens_param().at_least(16)).
+inline const ParamSpec& max_batch_param() {
+  static const ParamSpec p =
+      ParamSpec::integer("max_batch", BatchLimits{}.max_batch,
+                         "most requests in one iteration (dynamic: in one batch)")
+          .at_least(1)
+          .at_most(INT_MAX);
+  return p;
+}
+inline const ParamSpec& max_batched_tokens_param() {
+  static const ParamSpec p =
+      ParamSpec::integer("max_batched_tokens", BatchLimits{}.max_batched_tokens,
+                         "most tokens in one iteration (prefill tokens plus one per decoding request)")
+          .at_least(1);
+  return p;
+}
 
 // KV tokens a request reserves when admitted: its prompt and every output token. Reserving the whole
 // answer up front means a running request never runs out of KV cache (no preemption needed).
@@ -92,18 +138,23 @@ class ContinuousBatching final : public BatchingPolicy {
   BatchLimits limits_;
 };
 
-// Registry: one entry per policy file; policies/registry.cpp lists them.
-using BatchingFactory = std::unique_ptr<BatchingPolicy> (*)(const BatchLimits&);
-struct BatchingEntry {
-  const char* name;
-  const char* description;
-  BatchingFactory make;
+// The kind "batching" in the registry: policy.batching chooses one; its factory takes the parameter values.
+template <>
+struct PolicyKind<BatchingPolicy> {
+  static PolicyKindInfo info() {
+    return {"batching", "batching", "batching policy", "continuous",
+            "which waiting requests join the next iteration of a replica"};
+  }
+  using Factory = std::function<std::unique_ptr<BatchingPolicy>(const PolicyParams&)>;
 };
-const std::vector<BatchingEntry>& batching_registry();
 
-// The batching policy of that name, or nullptr when unknown. Throws std::invalid_argument naming the
-// parameter when a parameter is out of range for that policy.
-std::unique_ptr<BatchingPolicy> make_batching_policy(const std::string& name, const BatchLimits& limits);
-std::vector<std::string> batching_policy_names();
+// The batching policy of that name built with `params` (its parameters not there take their defaults; a
+// BatchLimits converts), or nullptr when unknown. Throws std::invalid_argument naming the parameter when a value is
+// of the wrong type or out of range for that policy ("max_batched_tokens: expected an integer at least 16, got 8").
+inline std::unique_ptr<BatchingPolicy> make_batching_policy(const std::string& name, const PolicyParams& params) {
+  return make_policy<BatchingPolicy>(name, params);
+}
+// The registered batching policies, sorted.
+inline std::vector<std::string> batching_policy_names() { return policy_names<BatchingPolicy>(); }
 
 }  // namespace tf

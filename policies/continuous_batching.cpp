@@ -24,8 +24,11 @@ BatchDecision ContinuousBatching::decide(const ReplicaView& replica, const std::
   return d;
 }
 
-std::unique_ptr<BatchingPolicy> make_continuous_batching(const BatchLimits& limits) {
-  return std::make_unique<ContinuousBatching>(limits);
-}
+namespace {
+const RegisterPolicy<BatchingPolicy> registered{
+    "continuous", "iteration-level batching: requests join at every iteration boundary",
+    {max_batch_param(), max_batched_tokens_param()},
+    [](const PolicyParams& p) { return std::make_unique<ContinuousBatching>(batch_limits(p)); }};
+}  // namespace
 
 }  // namespace tf

@@ -22,10 +22,12 @@ class DisaggregatedServing final : public BatchingPolicy {
   ContinuousBatching continuous_;
 };
 
-}  // namespace
+const RegisterPolicy<BatchingPolicy> registered{
+    "disaggregated",
+    "separate prefill and decode pools (policy.prefill_replicas); the KV cache moves over the network between them",
+    {max_batch_param(), max_batched_tokens_param()},
+    [](const PolicyParams& p) { return std::make_unique<DisaggregatedServing>(batch_limits(p)); }};
 
-std::unique_ptr<BatchingPolicy> make_disaggregated_serving(const BatchLimits& limits) {
-  return std::make_unique<DisaggregatedServing>(limits);
-}
+}  // namespace
 
 }  // namespace tf

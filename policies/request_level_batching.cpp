@@ -4,11 +4,6 @@
 //   dynamic: (a model server's dynamic batcher) up to max_batch requests, dispatched once the oldest has
 //            waited max_queue_delay_s or the batch is full.
 // Both keep FIFO order and the KV reservations within capacity.
-#include <algorithm>
-#include <stdexcept>
-
-#include <fmt/format.h>
-
 #include "policies/batching.hpp"
 
 namespace tf {
@@ -48,18 +43,28 @@ class RequestLevelBatching final : public BatchingPolicy {
   double delay_s_;
 };
 
+const RegisterPolicy<BatchingPolicy> static_batching{
+    "static", "request-level: batches of batch_size (or fewer after timeout_s) run to completion",
+    {ParamSpec::integer("batch_size", BatchLimits{}.batch_size, "requests per batch").at_least(1).at_most(INT_MAX),
+     ParamSpec::number("timeout_s", BatchLimits{}.timeout_s,
+                       "once the oldest waiting request has waited this long, a smaller batch goes")
+         .at_least(0)},
+    [](const PolicyParams& p) {
+      return std::make_unique<RequestLevelBatching>("static", static_cast<int>(p.integer("batch_size")),
+                                                    p.number("timeout_s"));
+    }};
+
+const RegisterPolicy<BatchingPolicy> dynamic_batching{
+    "dynamic", "request-level: up to max_batch, dispatched after max_queue_delay_s, run to completion",
+    {max_batch_param(),
+     ParamSpec::number("max_queue_delay_s", BatchLimits{}.max_queue_delay_s,
+                       "the longest the oldest request waits for others to join its batch")
+         .at_least(0)},
+    [](const PolicyParams& p) {
+      return std::make_unique<RequestLevelBatching>("dynamic", static_cast<int>(p.integer("max_batch")),
+                                                    p.number("max_queue_delay_s"));
+    }};
+
 }  // namespace
-
-std::unique_ptr<BatchingPolicy> make_static_batching(const BatchLimits& l) {
-  if (l.batch_size < 1) throw std::invalid_argument(fmt::format("batch_size must be at least 1, got {}", l.batch_size));
-  if (!(l.timeout_s >= 0.0)) throw std::invalid_argument(fmt::format("timeout_s must not be negative, got {}", l.timeout_s));
-  return std::make_unique<RequestLevelBatching>("static", l.batch_size, l.timeout_s);
-}
-
-std::unique_ptr<BatchingPolicy> make_dynamic_batching(const BatchLimits& l) {
-  if (!(l.max_queue_delay_s >= 0.0))
-    throw std::invalid_argument(fmt::format("max_queue_delay_s must not be negative, got {}", l.max_queue_delay_s));
-  return std::make_unique<RequestLevelBatching>("dynamic", l.max_batch, l.max_queue_delay_s);
-}
 
 }  // namespace tf

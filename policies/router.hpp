@@ -1,11 +1,13 @@
 #pragma once
 // Routers decide which replica gets an arriving request. Plain data, no SimGrid. Each router is one file in
-// policies/, listed in policies/registry.cpp.
+// policies/ that registers itself (policies/registry.hpp; docs/adding-a-policy.md walks through one).
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "policies/registry.hpp"
 #include "workloads/random.hpp"
 #include "workloads/request.hpp"
 
@@ -63,18 +65,26 @@ class CentralQueueRouter final : public Router {
   int route(const Request& request, const std::vector<ReplicaLoad>& replicas) override;
 };
 
-// Registry: routers get their own random stream, derived from the scenario seed.
-using RouterFactory = std::unique_ptr<Router> (*)(std::uint64_t seed);
-struct RouterEntry {
-  const char* name;
-  const char* description;
-  RouterFactory make;
+// The kind "router" in the registry: policy.router chooses one. Its factory takes the parameter values and a seed:
+// a router draws from its own random stream, derived from the scenario seed (make_stream(seed, ...)).
+template <>
+struct PolicyKind<Router> {
+  static PolicyKindInfo info() {
+    return {"router", "router", "router", "round-robin", "which replica gets an arriving request"};
+  }
+  using Factory = std::function<std::unique_ptr<Router>(const PolicyParams&, std::uint64_t seed)>;
 };
-const std::vector<RouterEntry>& router_registry();
 
-// The router of that name, or nullptr when unknown.
-std::unique_ptr<Router> make_router(const std::string& name, std::uint64_t seed = 1);
-std::vector<std::string> router_names();
+// The router of that name, or nullptr when unknown; its parameters take their defaults, or the values in `params`
+// (std::invalid_argument naming the parameter for a value of the wrong type or out of range).
+inline std::unique_ptr<Router> make_router(const std::string& name, const PolicyParams& params, std::uint64_t seed) {
+  return make_policy<Router>(name, params, seed);
+}
+inline std::unique_ptr<Router> make_router(const std::string& name, std::uint64_t seed = 1) {
+  return make_router(name, PolicyParams{}, seed);
+}
+// The registered routers, sorted.
+inline std::vector<std::string> router_names() { return policy_names<Router>(); }
 
 // The index of the smallest key, ties to the lowest index; -1 for an empty list. For routers.
 template <class Key>

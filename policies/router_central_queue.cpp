@@ -14,6 +14,10 @@ int CentralQueueRouter::route(const Request&, const std::vector<ReplicaLoad>& re
   return best;
 }
 
-std::unique_ptr<Router> make_central_queue_router(std::uint64_t) { return std::make_unique<CentralQueueRouter>(); }
+namespace {
+const RegisterPolicy<Router> registered{
+    "central-queue", "one FIFO at the router; a replica takes work when it has room", {},
+    [](const PolicyParams&, std::uint64_t) { return std::make_unique<CentralQueueRouter>(); }};
+}  // namespace
 
 }  // namespace tf

@@ -11,10 +11,10 @@ class JoinShortestQueueRouter final : public Router {
     return argmin(replicas, [](const ReplicaLoad& r) { return static_cast<std::size_t>(r.running_requests) + r.waiting_requests; });
   }
 };
-}  // namespace
 
-std::unique_ptr<Router> make_join_shortest_queue_router(std::uint64_t) {
-  return std::make_unique<JoinShortestQueueRouter>();
-}
+const RegisterPolicy<Router> registered{
+    "join-shortest-queue", "the replica with the fewest running plus waiting requests", {},
+    [](const PolicyParams&, std::uint64_t) { return std::make_unique<JoinShortestQueueRouter>(); }};
+}  // namespace
 
 }  // namespace tf

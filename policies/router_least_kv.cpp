@@ -11,8 +11,10 @@ class LeastKvRouter final : public Router {
     return argmin(replicas, [](const ReplicaLoad& r) { return std::make_pair(r.kv_used_fraction, r.waiting_requests); });
   }
 };
-}  // namespace
 
-std::unique_ptr<Router> make_least_kv_router(std::uint64_t) { return std::make_unique<LeastKvRouter>(); }
+const RegisterPolicy<Router> registered{
+    "least-kv", "the replica with the least KV cache reserved", {},
+    [](const PolicyParams&, std::uint64_t) { return std::make_unique<LeastKvRouter>(); }};
+}  // namespace
 
 }  // namespace tf

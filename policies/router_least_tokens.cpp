@@ -12,8 +12,10 @@ class LeastTokensRouter final : public Router {
     return argmin(replicas, [](const ReplicaLoad& r) { return r.outstanding_tokens; });
   }
 };
-}  // namespace
 
-std::unique_ptr<Router> make_least_tokens_router(std::uint64_t) { return std::make_unique<LeastTokensRouter>(); }
+const RegisterPolicy<Router> registered{
+    "least-tokens", "the replica with the fewest outstanding tokens", {},
+    [](const PolicyParams&, std::uint64_t) { return std::make_unique<LeastTokensRouter>(); }};
+}  // namespace
 
 }  // namespace tf

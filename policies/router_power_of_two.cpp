@@ -28,8 +28,10 @@ class PowerOfTwoRouter final : public Router {
   }
   Rng rng_;
 };
-}  // namespace
 
-std::unique_ptr<Router> make_power_of_two_router(std::uint64_t seed) { return std::make_unique<PowerOfTwoRouter>(seed); }
+const RegisterPolicy<Router> registered{
+    "power-of-two", "the less loaded of two replicas drawn at random", {},
+    [](const PolicyParams&, std::uint64_t seed) { return std::make_unique<PowerOfTwoRouter>(seed); }};
+}  // namespace
 
 }  // namespace tf

@@ -20,8 +20,10 @@ class RandomRouter final : public Router {
  private:
   Rng rng_;
 };
-}  // namespace
 
-std::unique_ptr<Router> make_random_router(std::uint64_t seed) { return std::make_unique<RandomRouter>(seed); }
+const RegisterPolicy<Router> registered{
+    "random", "a replica drawn uniformly at random", {},
+    [](const PolicyParams&, std::uint64_t seed) { return std::make_unique<RandomRouter>(seed); }};
+}  // namespace
 
 }  // namespace tf

@@ -10,6 +10,10 @@ int RoundRobinRouter::route(const Request&, const std::vector<ReplicaLoad>& repl
   return chosen;
 }
 
-std::unique_ptr<Router> make_round_robin_router(std::uint64_t) { return std::make_unique<RoundRobinRouter>(); }
+namespace {
+const RegisterPolicy<Router> registered{
+    "round-robin", "request i to replica i mod N", {},
+    [](const PolicyParams&, std::uint64_t) { return std::make_unique<RoundRobinRouter>(); }};
+}  // namespace
 
 }  // namespace tf

@@ -183,4 +183,21 @@ TEST_CASE("queue orders keep a queue in their order as requests join, ties in ar
   }
   CHECK(make_queue_order("lifo") == nullptr);
   CHECK(queue_order_names() == std::vector<std::string>{"fifo", "shortest-prompt-first", "priority"});
+
+TEST_CASE("least-waiting routes to the fewest waiting requests - ties to fewer running, then the lowest index",
+          "[router]") {
+  auto r = make_router("least-waiting", 1);
+  REQUIRE(r != nullptr);
+  CHECK(r->name() == "least-waiting");
+  CHECK(r->uses_loads());
+  CHECK_FALSE(r->central_queue());
+  std::vector<ReplicaLoad> loads(3);
+  loads[0].running_requests = 10, loads[0].waiting_requests = 1;
+  loads[1].running_requests = 1, loads[1].waiting_requests = 2;  // join-shortest-queue's pick (3 < 11)
+  loads[2].running_requests = 4, loads[2].waiting_requests = 1;
+  CHECK(r->route(Request{}, loads) == 2);  // one waiting, like replica 0, but fewer running
+  CHECK(make_router("join-shortest-queue", 1)->route(Request{}, loads) == 1);
+  loads[0].running_requests = 4;
+  CHECK(r->route(Request{}, loads) == 0);  // a full tie: the lowest index
+  CHECK(r->route(Request{}, {}) == -1);
 }

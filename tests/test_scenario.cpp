@@ -600,3 +600,97 @@ TEST_CASE("scenario: a trace replayed without duration_s lasts until its last ro
   CHECK(e.key() == "warmup_s");
   CHECK_THAT(e.what(), Contains("trace's span"));
 }
+
+// --- policy parameters (checked against the registry's schemas) ---------------------------------------------------
+
+TEST_CASE("scenario: policy parameters are read into policy_params and limits, checked against the schema",
+          "[scenario][registry]") {
+  const tf::Scenario s =
+      tf::load_scenario_text("[policy]\nbatching = \"static\"\nbatch_size = 4\ntimeout_s = 1\n", "t.toml");
+  CHECK(s.batching == "static");
+  CHECK(s.policy_params.integer("batch_size") == 4);
+  CHECK(s.policy_params.number("timeout_s") == 1.0);  // an integer where a number is expected
+  CHECK(s.policy_params.values().size() == 2);        // what was given; the policy's defaults fill the rest
+  CHECK(s.limits.batch_size == 4);
+  CHECK(s.limits.timeout_s == 1.0);
+  CHECK(s.limits.max_batch == 256);
+  CHECK(s.notes.empty());
+  CHECK(tf::make_batching_policy(s.batching, s.policy_params)->name() == "static");
+
+  // Out of range: the message names file, line and key, in the loader's words.
+  auto e = text_error("[policy]\nbatching = \"static\"\nbatch_size = 0\n");
+  CHECK(e.key() == "policy.batch_size");
+  CHECK(e.line() == 3);
+  CHECK(std::string(e.what()) == "t.toml:3: policy.batch_size: expected an integer at least 1, got 0");
+  e = text_error("[policy]\nbatching = \"dynamic\"\nmax_queue_delay_s = -1\n");
+  CHECK(std::string(e.what()) == "t.toml:3: policy.max_queue_delay_s: expected a number at least 0, got -1");
+  // A shared parameter whose range this policy narrows: the policy is named.
+  e = text_error("[policy]\nbatching = \"chunked-prefill\"\nmax_batched_tokens = 8\n");
+  CHECK(e.key() == "policy.max_batched_tokens");
+  CHECK(std::string(e.what()) ==
+        "t.toml:3: policy.max_batched_tokens: expected an integer at least 16 for chunked-prefill, got 8");
+  // Types come from the schema too.
+  e = text_error("[policy]\nbatching = \"static\"\ntimeout_s = \"fast\"\n");
+  CHECK(std::string(e.what()) == "t.toml:3: policy.timeout_s: expected a number, got a string (\"fast\")");
+  e = text_error("[policy]\nmax_batch = 2.5\n");
+  CHECK(std::string(e.what()) == "t.toml:2: policy.max_batch: expected an integer, got a floating-point number (2.5)");
+  // From --set.
+  e = text_error("[policy]\nbatching = \"static\"\n", {"policy.batch_size=-3"});
+  CHECK(std::string(e.what()) == "--set: policy.batch_size: expected an integer at least 1, got -3");
+}
+
+TEST_CASE("scenario: a parameter only other policies take is kept - checked against theirs - and noted",
+          "[scenario][registry]") {
+  // The rule (sim/scenario/policy.cpp): compare --policies and --set policy.batching switch policies on a file that
+  // stays as it is, so a parameter of another policy of the kind is not an error; it must suit that policy, and
+  // the scenario says it is unused by the chosen one.
+  const tf::Scenario s = tf::load_scenario_text("[policy]\nbatch_size = 16\ntimeout_s = 0.2\n", "t.toml");
+  CHECK(s.batching == "continuous");
+  CHECK(s.policy_params.integer("batch_size") == 16);
+  REQUIRE(s.notes.size() == 2);
+  CHECK(s.notes[0] ==
+        "t.toml:2: policy.batch_size: batching policy \"continuous\" does not take it (it takes max_batch, "
+        "max_batched_tokens); kept for static, should compare --policies or --set policy.batching choose it");
+  CHECK_THAT(s.notes[1], Contains("t.toml:3: policy.timeout_s:"));
+  // ... and reaches that policy when it is chosen.
+  tf::Scenario switched = s;
+  switched.batching = "static";
+  const auto* info = tf::PolicyRegistry::global().find("batching", "static");
+  CHECK(tf::resolve_params(*info, switched.policy_params).integer("batch_size") == 16);
+  CHECK(tf::make_batching_policy(switched.batching, switched.policy_params) != nullptr);
+
+  // Checked against the policies that take it: an error when none would accept it.
+  auto e = text_error("[policy]\nbatch_size = 0\n");
+  CHECK(e.key() == "policy.batch_size");
+  CHECK(std::string(e.what()) == "t.toml:2: policy.batch_size: expected an integer at least 1 for static, got 0");
+  // It suits one of them (continuous's range for max_batched_tokens, though not chunked-prefill's): kept.
+  const tf::Scenario st =
+      tf::load_scenario_text("[policy]\nbatching = \"static\"\nmax_batched_tokens = 8\n", "t.toml");
+  REQUIRE(st.notes.size() == 1);
+  CHECK_THAT(st.notes[0], Contains("kept for chunked-prefill, continuous, disaggregated"));
+  e = text_error("[policy]\nbatching = \"static\"\nmax_batched_tokens = 0\n");
+  CHECK_THAT(e.what(), Contains("policy.max_batched_tokens: expected an integer at least"));
+
+  // Switching with --set on a file that gives another policy's parameters (the shipped ones give max_batch and
+  // max_batched_tokens) works: noted, not refused.
+  const tf::Scenario def =
+      tf::load_scenario_text(tf::default_scenario_toml(), "<built-in default>", {"policy.batching=static"});
+  CHECK(def.batching == "static");
+  CHECK(def.notes.size() == 2);
+  // A key no policy takes is still an unknown key.
+  e = text_error("[policy]\nbatch_sise = 4\n");
+  CHECK_THAT(e.what(), Contains("unknown key 'batch_sise'; did you mean 'batch_size'?"));
+}
+
+TEST_CASE("scenario: every registered parameter is a key of [policy]", "[scenario][registry]") {
+  const tf::PolicyRegistry& registry = tf::PolicyRegistry::global();
+  for (const tf::PolicyKindInfo& kind : registry.kinds())
+    for (const tf::PolicyInfo* p : registry.policies(kind.name)) {
+      std::string text = "[fleet]\nreplicas = 2\n[policy]\n" + kind.key + " = \"" + p->name + "\"\n";
+      for (const tf::ParamSpec& spec : p->params) text += spec.name + " = " + tf::value_text(spec.default_value) + "\n";
+      INFO(text);
+      const tf::Scenario s = tf::load_scenario_text(text, "t.toml");
+      CHECK(s.notes.empty());
+      CHECK(s.policy_params.values().size() == p->params.size());
+    }
+}

@@ -21,6 +21,9 @@ int command_run(const RunCommand& cmd);
 
 int command_validate(const std::string& scenario_path, const std::vector<std::string>& overrides);
 int command_catalog(bool json);
+// `tokenfleet policies`: the registered policies by kind, with their parameters; markdown: scenarios/README.md's
+// generated tables (sim/cli/policies.cpp).
+int command_policies(bool markdown);
 int command_calibrate();
 
 struct BenchCommand {

@@ -44,6 +44,12 @@ int main(int argc, char** argv) {
   auto* catalog_cmd = app.add_subcommand("catalog", "list the GPUs and models tokenfleet knows, with their figures");
   catalog_cmd->add_flag("--json", catalog_json, "print as JSON");
 
+  bool policies_markdown = false;
+  auto* policies_cmd = app.add_subcommand(
+      "policies", "list the batching policies and routers by kind, with their parameters (type, default, range)");
+  policies_cmd->add_flag("--markdown", policies_markdown,
+                         "print the tables of scenarios/README.md's [policy] section (scripts/update-policy-docs.sh)");
+
   tf::EstimateCommand estimate;
   auto* estimate_cmd = app.add_subcommand(
       "estimate", "the analytic estimate GPUs = 2 x P x D x k / (F x u x T), for a scenario's demand or a preset");
@@ -131,6 +137,7 @@ int main(int argc, char** argv) {
   if (*workload_cmd) return tf::command_workload(workload);
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
+  if (*policies_cmd) return tf::command_policies(policies_markdown);
   if (*calibrate_cmd) return tf::command_calibrate();
   if (*compare_cmd) return tf::command_compare(compare);
   if (*estimate_cmd) {

@@ -32,11 +32,17 @@ struct Scenario {
   int replicas = 1;
   WorkloadSpec workload;
 
+  // The policies (policies/registry.hpp): the batching policy and the router by name, and the [policy] parameters
+  // given, checked against the schemas of the policies that take them. Build them with
+  // make_batching_policy(batching, policy_params) and make_router(router, policy_params, seed): parameters left out
+  // take the policy's defaults. `limits` is the same batching parameters as a struct (given, else the defaults), for
+  // code that reads max_batch and the like directly.
   std::string batching = "continuous";
   BatchLimits limits;
   std::string router = "round-robin";
   // The order in which waiting requests are offered to the batching policy (policies/queue_order.hpp).
   std::string queue_order = "fifo";
+  PolicyParams policy_params;
   // Admission: requests beyond these many waiting (per replica, or in all, central queue included) are
   // rejected, counted and reported; 0: no bound.
   std::int64_t max_queued_per_replica = 0;
@@ -60,6 +66,9 @@ struct Scenario {
   CostParams cost;
 
   std::string source;  // file the scenario came from ("<built-in default>" otherwise)
+  // Remarks about the file that are not errors, as "file:line: key: what": a [policy] parameter that the chosen
+  // policies do not take (kept, and checked, for a switch to a policy that does: compare --policies, --set).
+  std::vector<std::string> notes;
 };
 
 // Disaggregated serving: how many of the scenario's replicas prefill (at least 1, leaving at least 1 to decode);

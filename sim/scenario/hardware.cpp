@@ -1,0 +1,99 @@
+// [hardware] and [hardware.gpu]: the GPU (a catalogue name, or a table of figures), tensor parallelism, the
+// number format and the network.
+#include "sim/scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace tf::loader {
+
+namespace {
+
+GpuSpec read_gpu(const Section& hw) {
+  const toml::node* n = hw.node("gpu");
+  if (!n) return *find_gpu("h100-sxm");
+  const std::string known = catalogue_names(gpu_catalog());
+  if (n->is_string()) {
+    const std::string name = n->as_string()->get();
+    if (auto found = find_gpu(name)) return *found;
+    hw.fail("gpu", fmt::format("unknown GPU '{}'; known GPUs: {} (or give a table: gpu = {{ name = ..., {} }})", name,
+                               known, join(kGpuFigureKeys, " = ..., ") + " = ..."));
+  }
+  if (!n->is_table()) hw.wrong_type("gpu", "a string (a catalogue GPU) or a table (an explicit GPU)");
+
+  const Section g = hw.table("gpu");
+  const auto name = g.string("name");
+  const bool any_figure =
+      std::any_of(kGpuFigureKeys.begin(), kGpuFigureKeys.end(), [&](const std::string& k) { return g.has(k); });
+  GpuSpec gpu;
+  bool custom = false;
+  if (name) {
+    if (auto found = find_gpu(*name)) {
+      gpu = *found;
+    } else if (!any_figure) {
+      g.fail("name", fmt::format("unknown GPU '{}'; known GPUs: {} (or give its figures: {})", *name, known,
+                                 join(kGpuFigureKeys)));
+    } else {
+      custom = true;
+      gpu.name = *name;
+    }
+  } else {
+    custom = true;
+    gpu.name = "custom-gpu";
+  }
+  if (custom) {
+    for (const std::string k : {"fp16_tflops", "hbm_gb", "hbm_bandwidth_tbps", "nvlink_gbps", "idle_watts",
+                                "busy_watts"})
+      if (!g.has(k))
+        g.fail(k, fmt::format("missing: {}, so its figures must be given (fp16_tflops, hbm_gb, "
+                              "hbm_bandwidth_tbps, nvlink_gbps, idle_watts, busy_watts; fp8_tflops and pcie_gbps are optional); "
+                              "to change a catalogue GPU, name it, e.g. gpu = {{ name = \"h100-sxm\", hbm_gb = 94 }} "
+                              "(known GPUs: {})",
+                              name ? fmt::format("'{}' is not in the catalogue", *name) : "the GPU has no name",
+                              known));
+  }
+  gpu.fp16_flops = g.number_in("fp16_tflops", gpu.fp16_flops / 1e12, Section::greater_than(0)) * 1e12;
+  gpu.fp8_flops = g.number_in("fp8_tflops", gpu.fp8_flops / 1e12, Section::at_least(0)) * 1e12;
+  gpu.hbm_bytes = g.number_in("hbm_gb", gpu.hbm_bytes / 1e9, Section::greater_than(0)) * 1e9;
+  gpu.hbm_bandwidth_Bps = g.number_in("hbm_bandwidth_tbps", gpu.hbm_bandwidth_Bps / 1e12, Section::greater_than(0)) * 1e12;
+  gpu.nvlink_Bps = g.number_in("nvlink_gbps", gpu.nvlink_Bps / 1e9, Section::at_least(0)) * 1e9;
+  gpu.pcie_Bps = g.number_in("pcie_gbps", gpu.pcie_Bps / 1e9, Section::at_least(0)) * 1e9;
+  gpu.idle_watts = g.number_in("idle_watts", gpu.idle_watts, Section::at_least(0));
+  gpu.busy_watts = g.number_in("busy_watts", gpu.busy_watts, Section::at_least(0));
+  if (gpu.busy_watts < gpu.idle_watts)
+    g.fail(g.has("busy_watts") ? "busy_watts" : "idle_watts",
+           fmt::format("busy_watts ({}) cannot be below idle_watts ({})", num(gpu.busy_watts), num(gpu.idle_watts)));
+  return gpu;
+}
+
+}  // namespace
+
+void read_hardware(const Section& top, Scenario& s) {
+  const Section hw = top.table("hardware");
+  s.gpu = read_gpu(hw);
+  s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", 8, 1, INT_MAX));
+  s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", 1, 1, INT_MAX));
+  if (s.tensor_parallel > s.gpus_per_node || s.gpus_per_node % s.tensor_parallel != 0) {
+    hw.fail(hw.has("tensor_parallel") ? "tensor_parallel" : "gpus_per_node",
+            fmt::format("tensor_parallel ({}) must divide gpus_per_node ({}): a replica takes GPUs of one node",
+                        s.tensor_parallel, s.gpus_per_node));
+  }
+  if (s.tensor_parallel > 1 && s.gpu.nvlink_Bps <= 0)
+    hw.fail("tensor_parallel",
+            fmt::format("tensor_parallel ({}) needs NVLink, but {} has nvlink_gbps = 0", s.tensor_parallel, s.gpu.name));
+  if (auto dtype = hw.string("dtype")) {
+    auto d = parse_dtype(*dtype);
+    if (!d) hw.fail("dtype", fmt::format("expected one of fp16, bf16, fp8, got \"{}\"", *dtype));
+    s.dtype = *d;
+  }
+  if (s.gpu.peak_flops(s.dtype) <= 0)
+    hw.fail(hw.has("dtype") ? "dtype" : "gpu",
+            fmt::format("{} has no {} support (its {} peak is 0); use hardware.dtype = \"fp16\" or \"bf16\"",
+                        s.gpu.name, to_string(s.dtype), to_string(s.dtype)));
+  s.network_Bps = hw.number_in("network_gbps", 400.0, Section::greater_than(0)) * 1e9 / 8.0;
+  s.network_latency_s = hw.number_in("network_latency_us", 5.0, Section::at_least(0)) * 1e-6;
+}
+
+}  // namespace tf::loader

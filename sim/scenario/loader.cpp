@@ -1,0 +1,265 @@
+// The scenario loader's TOML core: toml++ in, then the --set overrides applied to the parsed table, the walk over
+// every table that finds unknown keys (recording the line of every key on the way), and the typed getters
+// (sim/scenario/loader.hpp) whose errors name the file, the line and the dotted key (ScenarioError). Each section
+// is then read by its own file (loader.hpp lists them). Every key is documented in scenarios/README.md.
+#include "sim/scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string_view>
+#include <toml++/toml.h>
+
+namespace tf {
+
+namespace {
+
+std::string compose(const std::string& file, int line, const std::string& key, const std::string& what) {
+  std::string s = file;
+  if (line > 0) s += fmt::format(":{}", line);
+  s += ": ";
+  if (!key.empty()) s += key + ": ";
+  return s + what;
+}
+
+}  // namespace
+
+ScenarioError::ScenarioError(std::string file, int line, std::string key, const std::string& what)
+    : std::runtime_error(compose(file, line, key, what)), file_(std::move(file)), line_(line), key_(std::move(key)) {}
+
+namespace loader {
+
+namespace {
+
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<std::size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+// Known keys of the table at `path`, or nothing when `path` is not a table of the schema.
+const std::vector<std::string>* known_keys(const std::string& path) {
+  static const std::map<std::string, std::vector<std::string>> schema = {
+      {"", kTopKeys},
+      {"model", with({"name"}, kModelShapeKeys)},
+      {"hardware", {"gpu", "tensor_parallel", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
+      {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
+      {"fleet", {"replicas"}},
+      {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace"}},
+      {"workload.arrival", kArrivalKeys},
+      {"workload.arrival.burst", {"multiple", "mean_burst_s", "mean_normal_s"}},
+      {"workload.prompt_tokens", kDistributionKeys},
+      {"workload.output_tokens", kDistributionKeys},
+      {"workload.session", {"questions", "think_time_s", "carry_context"}},
+      {"workload.session.questions", kDistributionKeys},
+      {"workload.session.think_time_s", kDistributionKeys},
+      {"workload.demand",
+       {"visits_per_day", "visits_per_year", "qa_per_visit", "question_tokens", "answer_tokens", "tokens_per_qa"}},
+      {"workload.trace", kTraceKeys},
+      {"policy", policy_keys()},
+      {"slo", {"ttft_p99_s", "tpot_p99_s"}},
+      {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
+  };
+  auto it = schema.find(path);
+  return it == schema.end() ? nullptr : &it->second;
+}
+
+std::string join(const std::vector<std::string>& v, const std::string& sep) {
+  std::string s;
+  for (std::size_t i = 0; i < v.size(); ++i) s += (i ? sep : "") + v[i];
+  return s;
+}
+
+std::string dotted(const std::string& parent, const std::string& key) {
+  return parent.empty() ? key : parent + "." + key;
+}
+
+std::string parent_of(const std::string& path) {
+  const auto dot = path.rfind('.');
+  return dot == std::string::npos ? std::string() : path.substr(0, dot);
+}
+
+std::string trim(std::string_view s) {
+  const auto b = s.find_first_not_of(" \t\r\n");
+  if (b == std::string_view::npos) return {};
+  const auto e = s.find_last_not_of(" \t\r\n");
+  return std::string(s.substr(b, e - b + 1));
+}
+
+std::string describe(const toml::node& n) {
+  switch (n.type()) {
+    case toml::node_type::string: return fmt::format("a string (\"{}\")", n.as_string()->get());
+    case toml::node_type::integer: return fmt::format("an integer ({})", n.as_integer()->get());
+    case toml::node_type::floating_point: return fmt::format("a floating-point number ({})", n.as_floating_point()->get());
+    case toml::node_type::boolean: return fmt::format("a boolean ({})", n.as_boolean()->get());
+    case toml::node_type::table: return "a table";
+    case toml::node_type::array: return "an array";
+    case toml::node_type::date: return "a date";
+    case toml::node_type::time: return "a time";
+    case toml::node_type::date_time: return "a date-time";
+    default: return "nothing";
+  }
+}
+
+// --- overrides --------------------------------------------------------------------------------
+
+void Loader::apply_overrides(const std::vector<std::string>& overrides) {
+  for (const std::string& item : overrides) {
+    const auto eq = item.find('=');
+    std::vector<std::string> parts;
+    if (eq != std::string::npos) {
+      std::string_view keys(item.data(), eq);
+      std::size_t start = 0;
+      while (true) {
+        const auto dot = keys.find('.', start);
+        parts.push_back(trim(keys.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start)));
+        if (dot == std::string_view::npos) break;
+        start = dot + 1;
+      }
+    }
+    if (eq == std::string::npos || std::any_of(parts.begin(), parts.end(), [](auto& p) { return p.empty(); }))
+      throw ScenarioError("--set", 0, trim(item.substr(0, eq == std::string::npos ? item.size() : eq)),
+                          fmt::format("expected key=value with a dotted key, such as fleet.replicas=12; got '{}'", item));
+    const std::string text = item.substr(eq + 1);
+
+    // The value as TOML (12, 7.5, true, "str", {a = 1}); else the text itself as a bare string.
+    toml::table parsed;
+    bool as_toml = false;
+    try {
+      parsed = toml::parse(std::string_view("x = " + text), std::string_view("--set"));
+      as_toml = parsed.size() == 1 && parsed.get("x") != nullptr;
+    } catch (const toml::parse_error&) {
+    }
+    if (!as_toml) {
+      parsed = toml::table{};
+      parsed.insert_or_assign("x", trim(text));
+    }
+
+    toml::table* cur = &root_;
+    std::string path;
+    for (std::size_t i = 0; i + 1 < parts.size(); ++i) {
+      path = dotted(path, parts[i]);
+      toml::node* n = cur->get(parts[i]);
+      if (!n) {
+        cur->insert_or_assign(parts[i], toml::table{});
+        overridden_.insert(path);
+        n = cur->get(parts[i]);
+      }
+      if (!n->is_table())
+        throw ScenarioError("--set", 0, dotted(path, join({parts.begin() + static_cast<long>(i) + 1, parts.end()}, ".")),
+                            fmt::format("cannot set a key inside '{}', which is {}, not a table", path, describe(*n)));
+      cur = n->as_table();
+    }
+    const std::string& last = parts.back();
+    parsed.get("x")->visit([&](auto& value) { cur->insert_or_assign(last, value); });
+    overridden_.insert(dotted(path, last));
+  }
+}
+
+// --- unknown keys -----------------------------------------------------------------------------
+
+void Loader::walk(const toml::table& t, const std::string& path) {
+  const std::vector<std::string>& known = *known_keys(path);
+  for (auto&& [k, v] : t) {
+    const std::string key(k.str());
+    const std::string full = dotted(path, key);
+    int line = static_cast<int>(k.source().begin.line);
+    if (line <= 0) line = static_cast<int>(v.source().begin.line);
+    lines_[full] = line;
+    if (std::find(known.begin(), known.end(), key) == known.end()) {
+      std::string best;
+      std::size_t best_d = 3;
+      for (const auto& cand : known) {
+        const std::size_t d = edit_distance(key, cand);
+        if (d < best_d) best_d = d, best = cand;
+      }
+      std::string msg = fmt::format("unknown key '{}'", key);
+      if (!best.empty()) {
+        msg += fmt::format("; did you mean '{}'?", best);
+      } else {
+        // The right key in the wrong table?
+        std::string elsewhere;
+        for (const std::string table : {"", "model", "hardware", "hardware.gpu", "fleet", "workload",
+                                         "workload.arrival", "workload.prompt_tokens", "policy", "slo", "cost"}) {
+          const auto& ks = *known_keys(table);
+          if (table != path && std::find(ks.begin(), ks.end(), key) != ks.end()) {
+            elsewhere = table;
+            break;
+          }
+        }
+        if (!elsewhere.empty() || (path != "" && std::find(kTopKeys.begin(), kTopKeys.end(), key) != kTopKeys.end()))
+          msg += elsewhere.empty() ? "; did you mean the top-level key?"
+                                   : fmt::format("; did you mean '{}.{}'?", elsewhere, key);
+        else
+          msg += fmt::format("; known keys{}: {}", path.empty() ? " at the top level" : " in [" + path + "]",
+                             join(known));
+      }
+      unknown_.push_back({is_overridden(full) ? INT_MAX : line, full, msg});
+      continue;
+    }
+    if (v.is_table() && known_keys(full)) walk(*v.as_table(), full);
+  }
+}
+
+void Loader::check_unknown_keys() {
+  walk(root_, "");
+  if (unknown_.empty()) return;
+  // The first in the file; overrides after the file's keys.
+  const auto first = std::min_element(unknown_.begin(), unknown_.end(), [](const Unknown& a, const Unknown& b) {
+    return a.line != b.line ? a.line < b.line : a.path < b.path;
+  });
+  fail(first->path, first->message);
+}
+
+std::string Loader::resolve_path(const std::string& key, const std::string& path) const {
+  namespace fs = std::filesystem;
+  if (path.empty()) fail(key, "expected a file path, got an empty string");
+  const fs::path p(path);
+  if (p.is_absolute() || is_overridden(key) || file_.empty() || file_.front() == '<') return path;
+  const fs::path dir = fs::path(file_).parent_path();
+  return dir.empty() ? path : (dir / p).string();
+}
+
+}  // namespace loader
+
+Scenario load_scenario_text(const std::string& toml_text, const std::string& source_name,
+                            const std::vector<std::string>& overrides) {
+  toml::table root;
+  try {
+    root = toml::parse(std::string_view(toml_text), std::string_view(source_name));
+  } catch (const toml::parse_error& e) {
+    throw ScenarioError(source_name, static_cast<int>(e.source().begin.line), "",
+                        fmt::format("TOML syntax error: {}", e.description()));
+  }
+  loader::Loader loader(source_name, std::move(root));
+  loader.apply_overrides(overrides);
+  loader.check_unknown_keys();
+  return loader.build();
+}
+
+Scenario load_scenario_file(const std::string& path, const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) throw ScenarioError(path, 0, "", "cannot open file (it is a directory)");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ScenarioError(path, 0, "", "cannot open file");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return load_scenario_text(ss.str(), path, overrides);
+}
+
+}  // namespace tf

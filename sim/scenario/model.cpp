@@ -1,0 +1,71 @@
+// [model]: a catalogue model by name, changed key by key, or an explicit shape.
+#include "sim/scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <climits>
+
+namespace tf::loader {
+
+ModelSpec read_model(const Section& top) {
+  const Section m = top.table("model");
+  const auto name = m.string("name");
+  const bool any_shape =
+      std::any_of(kModelShapeKeys.begin(), kModelShapeKeys.end(), [&](const std::string& k) { return m.has(k); });
+
+  ModelSpec model;
+  bool custom = false;
+  if (name) {
+    if (auto found = find_model(*name)) {
+      model = *found;
+    } else if (!any_shape) {
+      m.fail("name", fmt::format("unknown model '{}'; known models: {} (or give an explicit shape: {})", *name,
+                                 catalogue_names(model_catalog()), join(kModelShapeKeys)));
+    } else {
+      custom = true;
+      model.name = *name;
+    }
+  } else if (any_shape) {
+    custom = true;
+    model.name = "custom";
+  } else {
+    model = *find_model("llama-3.1-8b");
+  }
+  if (custom) {
+    for (const std::string k : {"params", "layers", "d_model", "kv_heads", "head_dim", "context_window"})
+      if (!m.has(k))
+        m.fail(k, fmt::format("missing: {}, so its shape must be given (params, layers, d_model, kv_heads, "
+                              "head_dim and context_window); to change a catalogue model, name it, e.g. "
+                              "model.name = \"llama-3.1-8b\" (known models: {})",
+                              name ? fmt::format("'{}' is not in the catalogue", *name) : "the model has no name",
+                              catalogue_names(model_catalog())));
+  }
+
+  const bool dense = custom || model.active_params == model.params;
+  model.params = m.number_in("params", model.params, Section::greater_than(0));
+  model.active_params = m.number_in("active_params", dense ? model.params : model.active_params,
+                                    Section::greater_than(0));
+  if (model.active_params > model.params)
+    m.fail(m.has("active_params") ? "active_params" : "params",
+           fmt::format("active_params ({}) cannot exceed params ({})", num(model.active_params), num(model.params)));
+  model.layers = static_cast<int>(m.integer_in("layers", model.layers, 1, INT_MAX));
+  model.d_model = static_cast<int>(m.integer_in("d_model", model.d_model, 1, INT_MAX));
+  model.head_dim = static_cast<int>(m.integer_in("head_dim", model.head_dim, 1, INT_MAX));
+  if (!m.has("heads") && (custom || m.has("d_model") || m.has("head_dim"))) {
+    if (model.d_model % model.head_dim != 0)
+      m.fail(m.has("head_dim") ? "head_dim" : "d_model",
+             fmt::format("d_model ({}) is not a multiple of head_dim ({}); give heads explicitly", model.d_model,
+                         model.head_dim));
+    model.heads = model.d_model / model.head_dim;
+  }
+  model.heads = static_cast<int>(m.integer_in("heads", model.heads, 1, INT_MAX));
+  model.kv_heads = static_cast<int>(m.integer_in("kv_heads", model.kv_heads, 1, INT_MAX));
+  if (model.kv_heads > model.heads || model.heads % model.kv_heads != 0)
+    m.fail(m.has("kv_heads") ? "kv_heads" : "heads",
+           fmt::format("kv_heads ({}) must divide heads ({})", model.kv_heads, model.heads));
+  model.context_window = m.integer_in("context_window", model.context_window, 1, INT64_MAX);
+  return model;
+}
+
+}  // namespace tf::loader

@@ -1,0 +1,117 @@
+// [workload]: a replayed trace (workload_trace.cpp), or an arrival process (workload_arrival.cpp) with length
+// distributions (workload_distribution.cpp), given directly or as demand in the analytic estimate's units
+// (workload.demand), optionally as sessions of several questions.
+#include "sim/scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+
+namespace tf::loader {
+
+void read_workload(const Section& top, Scenario& s) {
+  const Section w = top.table("workload");
+  WorkloadSpec& ws = s.workload;  // default-constructed
+  ws.context_window = s.model.context_window;
+  const double window = static_cast<double>(s.model.context_window);
+  DistributionSpec length_default;
+  length_default.dist = "fixed";
+  length_default.value = 128;
+  length_default.min = 1;
+  length_default.max = window;
+
+  // Trace replay: arrivals and lengths come from the file.
+  const Section tr = w.table("trace");
+  if (tr.present()) {
+    for (const std::string k : {"arrival", "prompt_tokens", "output_tokens", "session", "demand"})
+      if (w.has(k))
+        w.fail(k, "not used with workload.trace: the trace gives the arrivals and the lengths");
+    read_trace(tr, ws.trace);
+    return;
+  }
+
+  // Demand in the analytic estimate's units.
+  std::optional<double> demand_rate;
+  std::optional<double> demand_qa;
+  const Section dm = w.table("demand");
+  const bool sessions = w.has("session");
+  if (dm.present()) {
+    if (dm.has("visits_per_day") == dm.has("visits_per_year"))
+      dm.fail(dm.has("visits_per_day") ? "visits_per_year" : "visits_per_day",
+              "give exactly one of visits_per_day and visits_per_year");
+    const double visits_per_day = dm.has("visits_per_day")
+                                      ? dm.number_in("visits_per_day", 0, Section::greater_than(0))
+                                      : dm.number_in("visits_per_year", 0, Section::greater_than(0)) / 365.0;
+    const double qa = dm.number_in("qa_per_visit", 1.0, Section::at_least(1));
+    demand_qa = qa;
+    demand_rate = (sessions ? visits_per_day : visits_per_day * qa) / 86400.0;
+    // Tokens per Q&A: question + answer, or the total and the question.
+    if (dm.has("tokens_per_qa") && dm.has("answer_tokens"))
+      dm.fail("answer_tokens", "give question_tokens with answer_tokens or with tokens_per_qa, not all three");
+    const bool any_tokens = dm.has("question_tokens") || dm.has("answer_tokens") || dm.has("tokens_per_qa");
+    if (any_tokens) {
+      if (!dm.has("question_tokens"))
+        dm.fail("question_tokens", "missing: tokens per Q&A need question_tokens and answer_tokens (or tokens_per_qa)");
+      if (!dm.has("answer_tokens") && !dm.has("tokens_per_qa"))
+        dm.fail("answer_tokens", "missing: give answer_tokens or tokens_per_qa");
+      for (const std::string k : {"prompt_tokens", "output_tokens"})
+        if (w.has(k)) w.fail(k, "the lengths come from workload.demand (question_tokens, answer_tokens); leave this out");
+      const double q = dm.number_in("question_tokens", 0, Section::Range{1.0, window, true, true});
+      double a = 0;
+      if (dm.has("answer_tokens")) {
+        a = dm.number_in("answer_tokens", 0, Section::Range{1.0, window, true, true});
+      } else {
+        const double total = dm.number_in("tokens_per_qa", 0, Section::greater_than(q));
+        a = total - q;
+        if (a > window) dm.fail("tokens_per_qa", fmt::format("the answer ({}) exceeds the context window ({})", num(a), num(window)));
+      }
+      ws.prompt_tokens = length_default;
+      ws.prompt_tokens.value = std::round(q);
+      ws.output_tokens = length_default;
+      ws.output_tokens.value = std::max(1.0, std::round(a));
+    }
+  }
+
+  read_arrival(w, ws.arrival, demand_rate);
+  DistributionSpec pd = length_default, od = length_default;
+  if (dm.present() && dm.has("question_tokens")) pd = ws.prompt_tokens, od = ws.output_tokens;
+  pd.column = "prompt";
+  od.column = "output";
+  ws.prompt_tokens = read_distribution(w, "prompt_tokens", pd, 1.0, window, true);
+  ws.output_tokens = read_distribution(w, "output_tokens", od, 1.0, window, true);
+
+  // Sessions.
+  if (w.has("session")) {
+    const toml::node* n = w.node("session");
+    if (!n->is_table()) w.wrong_type("session", "a table { questions = ..., think_time_s = ..., carry_context = ... }");
+    const Section se = w.table("session");
+    SessionSpec& ss = ws.session;
+    ss.enabled = true;
+    DistributionSpec qd = ss.questions;
+    if (demand_qa) {
+      if (se.has("questions"))
+        se.fail("questions", "the questions per visit come from workload.demand.qa_per_visit; leave this out");
+      qd = DistributionSpec{};
+      if (*demand_qa == std::floor(*demand_qa)) {
+        qd.dist = "fixed";
+        qd.value = *demand_qa;
+      } else {
+        qd.dist = "geometric";
+        qd.mean = *demand_qa;
+      }
+    }
+    qd.min = 1;
+    qd.max = 1e18;
+    ss.questions = read_distribution(se, "questions", qd, 1.0, std::numeric_limits<double>::infinity(), false);
+    DistributionSpec td = ss.think_time_s;
+    td.min = 0;
+    td.max = std::numeric_limits<double>::infinity();
+    ss.think_time_s = read_distribution(se, "think_time_s", td, 0.0, std::numeric_limits<double>::infinity(), false);
+    ss.carry_context = se.boolean("carry_context").value_or(true);
+  }
+}
+
+}  // namespace tf::loader

@@ -1,0 +1,40 @@
+// [workload.trace]: a trace file replayed (arrivals and lengths from its rows).
+#include "sim/scenario/loader.hpp"
+
+#include <fmt/format.h>
+
+#include <climits>
+#include <limits>
+
+#include "workloads/trace.hpp"
+
+namespace tf::loader {
+
+void read_trace(const Section& tr, TraceSpec& t) {
+  t.enabled = true;
+  if (!tr.has("path")) tr.fail("path", "missing: the trace file to replay");
+  t.path = tr.loader().resolve_path(tr.key("path"), *tr.string("path"));
+  t.format = tr.string("format").value_or("");
+  if (!t.format.empty() && t.format != "auto" && t.format != "azure" && t.format != "mooncake" && t.format != "csv")
+    tr.fail("format", fmt::format("expected \"azure\", \"mooncake\", \"csv\" or \"auto\", got \"{}\"", t.format));
+  t.speed = tr.number_in("speed", 1.0, Section::greater_than(0));
+  t.rate_scale = tr.number_in("rate_scale", 1.0, Section::greater_than(0));
+  t.jitter_s = tr.number_in("jitter_s", 1.0, Section::at_least(0));
+  t.loop = tr.boolean("loop").value_or(false);
+  t.window_start_s = tr.number_in("window_start_s", 0.0, Section::at_least(0));
+  t.window_end_s = tr.number_in("window_end_s", std::numeric_limits<double>::infinity(),
+                                Section::greater_than(t.window_start_s));
+  t.skip_bad_rows = tr.boolean("skip_bad_rows").value_or(false);
+  t.max_prompt_tokens = tr.integer_in("max_prompt_tokens", 0, 0, INT64_MAX);
+  t.max_output_tokens = tr.integer_in("max_output_tokens", 0, 0, INT64_MAX);
+  // Check that the file opens and its first row reads (the rest is read while simulating).
+  try {
+    TraceReader reader(t.path, t.format, t.skip_bad_rows);
+    TraceRow row;
+    reader.next(row);
+  } catch (const std::runtime_error& e) {
+    tr.fail("path", e.what());
+  }
+}
+
+}  // namespace tf::loader
