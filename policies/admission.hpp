@@ -3,9 +3,11 @@
 // (counted, reported, an SLO miss). Plain data, no SimGrid; the engine asks it once per arrival.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "policies/registry.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -36,6 +38,16 @@ class QueueBoundAdmission final : public AdmissionPolicy {
 
  private:
   std::int64_t max_queued_, max_queued_per_replica_;
+};
+
+// The kind "admission" in the registry: policy.admission chooses one.
+template <>
+struct PolicyKind<AdmissionPolicy> {
+  static PolicyKindInfo info() {
+    return {"admission", "admission", "admission policy", "queue-bound",
+            "whether an arriving request is let in or turned away (counted, an SLO miss)"};
+  }
+  using Factory = std::function<std::unique_ptr<AdmissionPolicy>(const PolicyParams&)>;
 };
 
 }  // namespace tf

@@ -11,4 +11,18 @@ bool QueueBoundAdmission::admit(const Request& /*request*/, const AdmissionView&
   return true;
 }
 
+namespace {
+
+const RegisterPolicy<AdmissionPolicy> registered{
+    "queue-bound", "turns away a request that would make a queue longer than its bound (0: no bound)",
+    {ParamSpec::integer("max_queued_per_replica", 0,
+                        "most requests waiting in a replica's queue (a central queue: this many per replica)")
+         .at_least(0),
+     ParamSpec::integer("max_queued", 0, "most requests waiting in the whole fleet").at_least(0)},
+    [](const PolicyParams& p) {
+      return std::make_unique<QueueBoundAdmission>(p.integer("max_queued"), p.integer("max_queued_per_replica"));
+    }};
+
+}  // namespace
+
 }  // namespace tf

@@ -11,9 +11,11 @@
 //   watermark of the blocks free.
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
+#include "policies/registry.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -68,7 +70,18 @@ class PagedKvCache final : public KvCachePolicy {
   bool swap_;
 };
 
-// The scenario's KV-cache policy: block_tokens 0 gives reserve, otherwise paged.
+// The kind "kv-cache" in the registry: policy.kv_cache chooses one.
+template <>
+struct PolicyKind<KvCachePolicy> {
+  static PolicyKindInfo info() {
+    return {"kv-cache", "kv_cache", "KV-cache policy", "reserve",
+            "how a replica holds its requests' KV caches, and what happens when they outgrow it"};
+  }
+  using Factory = std::function<std::unique_ptr<KvCachePolicy>(const PolicyParams&)>;
+};
+
+// The scenario's KV-cache policy from the registry: block_tokens 0 gives reserve, otherwise paged with these
+// parameters.
 std::unique_ptr<KvCachePolicy> make_kv_cache_policy(std::int64_t block_tokens, double watermark, bool swap);
 
 }  // namespace tf

@@ -22,4 +22,24 @@ KvCachePolicy::Preemption PagedKvCache::on_preempt(bool was_decoding) const {
   return swap_ && was_decoding ? Preemption::swap : Preemption::recompute;
 }
 
+namespace {
+
+const RegisterPolicy<KvCachePolicy> registered{
+    "paged", "blocks of kv_block_tokens (vLLM's PagedAttention); the last admitted request is preempted when full",
+    {ParamSpec::integer("kv_block_tokens", 16, "tokens per KV block").at_least(1).at_most(1 << 20),
+     ParamSpec::number("kv_watermark", 0.01,
+                       "the fraction of the blocks that admission leaves free (vLLM's watermark), except into an "
+                       "empty replica")
+         .at_least(0.0)
+         .less_than(0.5),
+     ParamSpec::string("preemption", "recompute", {"recompute", "swap"},
+                       "what becomes of a preempted request's KV: thrown away and computed again, or (while decoding) "
+                       "copied to host memory over PCIe and back")},
+    [](const PolicyParams& p) {
+      return std::make_unique<PagedKvCache>(p.integer("kv_block_tokens"), p.number("kv_watermark"),
+                                            p.string("preemption") == "swap");
+    }};
+
+}  // namespace
+
 }  // namespace tf

@@ -4,10 +4,12 @@
 // join it. A request preempted by its replica goes back to the head of that replica's queue whatever the order (as
 // vLLM does), so that preemption never costs it its place. Plain data, no SimGrid.
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "policies/registry.hpp"
 #include "workloads/request.hpp"
 
 namespace tf {
@@ -24,32 +26,27 @@ class QueueOrder {
   virtual void insert(std::deque<Request>& queue, Request r) const;
 };
 
-// First come, first served: the order of arrival (what every engine does by default). policies/queue_order_fifo.cpp.
-class FifoOrder final : public QueueOrder {
- public:
-  std::string name() const override { return "fifo"; }
-  bool before(const Request&, const Request&) const override { return false; }
-  void insert(std::deque<Request>& queue, Request r) const override { queue.push_back(std::move(r)); }
-};
+// The orders, one file each: fifo (policies/queue_order_fifo.cpp: first come, first served, every engine's
+// default), shortest-prompt-first (policies/queue_order_shortest_prompt.cpp: fewer prompt tokens first, ties in
+// arrival order; lowers mean TTFT under load and can starve long prompts while shorter ones keep coming), priority
+// (policies/queue_order_priority.cpp: a lower Request::priority first, 0 the most urgent, arrival order within a
+// class, as vLLM's priority scheduling).
 
-// Shortest prompt first: fewer prompt tokens first (ties: arrival order). Lowers mean time to first token under
-// load, and can starve long prompts while shorter ones keep coming. policies/queue_order_fifo.cpp.
-class ShortestPromptFirstOrder final : public QueueOrder {
- public:
-  std::string name() const override { return "shortest-prompt-first"; }
-  bool before(const Request& a, const Request& b) const override { return a.prompt_tokens < b.prompt_tokens; }
-};
-
-// Priority classes: a lower Request::priority first (0 is the most urgent), arrival order within a class (vLLM's
-// priority scheduling). policies/queue_order_fifo.cpp.
-class PriorityOrder final : public QueueOrder {
- public:
-  std::string name() const override { return "priority"; }
-  bool before(const Request& a, const Request& b) const override { return a.priority < b.priority; }
+// The kind "queue-order" in the registry: policy.queue_order chooses one.
+template <>
+struct PolicyKind<QueueOrder> {
+  static PolicyKindInfo info() {
+    return {"queue-order", "queue_order", "queue order", "fifo",
+            "the order in which waiting requests are offered to the batching policy"};
+  }
+  using Factory = std::function<std::unique_ptr<QueueOrder>(const PolicyParams&)>;
 };
 
 // The queue order of that name, or nullptr when unknown.
-std::unique_ptr<QueueOrder> make_queue_order(const std::string& name);
-std::vector<std::string> queue_order_names();
+inline std::unique_ptr<QueueOrder> make_queue_order(const std::string& name, const PolicyParams& params = {}) {
+  return make_policy<QueueOrder>(name, params);
+}
+// The registered queue orders, sorted.
+inline std::vector<std::string> queue_order_names() { return policy_names<QueueOrder>(); }
 
 }  // namespace tf

@@ -1,4 +1,7 @@
-// First come, first served (see policies/queue_order.hpp), the generic ordered insertion, and the lookup by name.
+// First come, first served: the order of arrival (see policies/queue_order.hpp), and the ordered insertion that
+// every other queue order uses.
+#include <iterator>
+
 #include "policies/queue_order.hpp"
 
 namespace tf {
@@ -9,13 +12,18 @@ void QueueOrder::insert(std::deque<Request>& queue, Request r) const {
   queue.insert(at, std::move(r));
 }
 
-std::unique_ptr<QueueOrder> make_queue_order(const std::string& name) {
-  if (name == "fifo") return std::make_unique<FifoOrder>();
-  if (name == "shortest-prompt-first") return std::make_unique<ShortestPromptFirstOrder>();
-  if (name == "priority") return std::make_unique<PriorityOrder>();
-  return nullptr;
-}
+namespace {
 
-std::vector<std::string> queue_order_names() { return {"fifo", "shortest-prompt-first", "priority"}; }
+class FifoOrder final : public QueueOrder {
+ public:
+  std::string name() const override { return "fifo"; }
+  bool before(const Request&, const Request&) const override { return false; }
+  void insert(std::deque<Request>& queue, Request r) const override { queue.push_back(std::move(r)); }
+};
+
+const RegisterPolicy<QueueOrder> registered{"fifo", "first come, first served: the order of arrival", {},
+                                            [](const PolicyParams&) { return std::make_unique<FifoOrder>(); }};
+
+}  // namespace
 
 }  // namespace tf

@@ -182,7 +182,7 @@ TEST_CASE("queue orders keep a queue in their order as requests join, ties in ar
     CHECK(ids(q) == std::vector<std::uint64_t>{0, 1, 2});
   }
   CHECK(make_queue_order("lifo") == nullptr);
-  CHECK(queue_order_names() == std::vector<std::string>{"fifo", "shortest-prompt-first", "priority"});
+  CHECK(queue_order_names() == std::vector<std::string>{"fifo", "priority", "shortest-prompt-first"});
 }
 
 TEST_CASE("least-waiting routes to the fewest waiting requests - ties to fewer running, then the lowest index",

@@ -12,7 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "policies/admission.hpp"
 #include "policies/batching.hpp"
+#include "policies/kv_cache.hpp"
+#include "policies/queue_order.hpp"
 #include "policies/router.hpp"
 #include "tests/helpers.hpp"
 
@@ -50,6 +53,9 @@ TEST_CASE("registry: every policy written in policies/ is registered (none dropp
   std::multiset<std::string> registered;
   for (const auto& name : batching_policy_names()) registered.insert("BatchingPolicy:" + name);
   for (const auto& name : router_names()) registered.insert("Router:" + name);
+  for (const auto& name : policy_names<KvCachePolicy>()) registered.insert("KvCachePolicy:" + name);
+  for (const auto& name : policy_names<QueueOrder>()) registered.insert("QueueOrder:" + name);
+  for (const auto& name : policy_names<AdmissionPolicy>()) registered.insert("AdmissionPolicy:" + name);
   const auto written = registrations_in_sources();
   CHECK(written.size() >= 12);  // the scan itself found them
   CHECK(registered == written);

@@ -78,10 +78,15 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const auto layout = layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);
 
   World w(s, options);
-  w.batching = make_batching_policy(s.batching, s.limits);
+  w.batching = make_batching_policy(s.batching, s.policy_params);
   if (!w.batching) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
-  w.admission = std::make_unique<QueueBoundAdmission>(s.max_queued, s.max_queued_per_replica);
+  {
+    PolicyParams bounds = s.policy_params;
+    bounds.set("max_queued", s.max_queued).set("max_queued_per_replica", s.max_queued_per_replica);
+    w.admission = make_policy<AdmissionPolicy>(s.admission, bounds);
+    if (!w.admission) throw SimulationError("unknown admission policy '" + s.admission + "'");
+  }
   w.order = make_queue_order(s.queue_order);
   if (!w.order) throw SimulationError("unknown queue order '" + s.queue_order + "'");
   const std::shared_ptr<const KvCachePolicy> kv_cache =
@@ -95,12 +100,12 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   // The decode pool's router draws from its own stream, so that the prefill pool's draws stay as they are.
   Pool& arrivals = w.arrivals();
   arrivals.role = disaggregated ? Pool::Role::prefill : Pool::Role::serve;
-  arrivals.router = make_router(s.router, s.seed);
+  arrivals.router = make_router(s.router, s.policy_params, s.seed);
   if (!arrivals.router) throw SimulationError("unknown router '" + s.router + "'");
   if (disaggregated) {
     Pool& decode = w.decode_pool();
     decode.role = Pool::Role::decode;
-    decode.router = make_router(decode_router_of(s), s.seed + 0x9e3779b97f4a7c15ULL);
+    decode.router = make_router(decode_router_of(s), s.policy_params, s.seed + 0x9e3779b97f4a7c15ULL);
     if (!decode.router || decode.router->central_queue())
       throw SimulationError("disaggregated serving needs a decode router that picks a replica, not '" +
                             decode_router_of(s) + "'");

@@ -60,7 +60,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"hardware", {"gpu", "tensor_parallel", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
       {"fleet", {"replicas"}},
-      {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace"}},
+      {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace", "priority_shares"}},
       {"workload.arrival", kArrivalKeys},
       {"workload.arrival.burst", {"multiple", "mean_burst_s", "mean_normal_s"}},
       {"workload.prompt_tokens", kDistributionKeys},

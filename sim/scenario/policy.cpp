@@ -16,9 +16,7 @@ namespace tf::loader {
 namespace {
 
 // The settings of [policy] that belong to the engine rather than to a policy (read below as before the registry).
-const std::vector<std::string> kEngineSettings = {"max_queued_per_replica", "max_queued",  "kv_cache",
-                                                  "kv_block_tokens",        "kv_watermark", "preemption",
-                                                  "prefill_replicas",       "decode_router"};
+const std::vector<std::string> kEngineSettings = {"prefill_replicas", "decode_router"};
 
 bool same_range(const ParamSpec& a, const ParamSpec& b) {
   return a.min == b.min && a.max == b.max && a.min_inclusive == b.min_inclusive && a.max_inclusive == b.max_inclusive &&
@@ -117,6 +115,8 @@ void read_policy(const Section& top, Scenario& s) {
     chosen.push_back(info);
     if (kind.name == "batching") s.batching = name;
     if (kind.name == "router") s.router = name;
+    if (kind.name == "queue-order") s.queue_order = name;
+    if (kind.name == "admission") s.admission = name;
   }
   read_policy_parameters(p, chosen, s);
   s.limits = batch_limits(s.policy_params);
@@ -124,9 +124,8 @@ void read_policy(const Section& top, Scenario& s) {
   s.max_queued_per_replica = p.integer_in("max_queued_per_replica", 0, 0, INT64_MAX);
   s.max_queued = p.integer_in("max_queued", 0, 0, INT64_MAX);
   {
+    // The KV-cache policy (policies/kv_cache_*.cpp): its parameters were checked against its schema above.
     const std::string kv = p.string("kv_cache").value_or("reserve");
-    if (kv != "reserve" && kv != "paged")
-      p.fail("kv_cache", fmt::format("expected \"reserve\" or \"paged\", got \"{}\"", kv));
     const std::int64_t block = p.integer_in("kv_block_tokens", 16, 1, 1 << 20);
     s.kv_block_tokens = kv == "paged" ? block : 0;
     s.kv_watermark = p.number_in("kv_watermark", 0.01, Section::Range{0.0, 0.5, true, false});
@@ -167,8 +166,6 @@ void read_policy(const Section& top, Scenario& s) {
     }
     // Preemption with a paged cache: recompute (the KV is thrown away) or swap (copied to host memory over PCIe).
     const std::string pre = p.string("preemption").value_or("recompute");
-    if (pre != "recompute" && pre != "swap")
-      p.fail("preemption", fmt::format("expected \"recompute\" or \"swap\", got \"{}\"", pre));
     s.swap_preemption = pre == "swap";
     if (s.swap_preemption && s.kv_block_tokens <= 0)
       p.fail("preemption", "\"swap\" needs policy.kv_cache = \"paged\": the reserved cache (the default) never "

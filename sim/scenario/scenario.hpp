@@ -42,6 +42,8 @@ struct Scenario {
   std::string router = "round-robin";
   // The order in which waiting requests are offered to the batching policy (policies/queue_order.hpp).
   std::string queue_order = "fifo";
+  // Admission control (policies/admission.hpp), with the bounds below as its parameters.
+  std::string admission = "queue-bound";
   PolicyParams policy_params;
   // Admission: requests beyond these many waiting (per replica, or in all, central queue included) are
   // rejected, counted and reported; 0: no bound.

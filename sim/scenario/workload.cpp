@@ -12,9 +12,39 @@
 
 namespace tf::loader {
 
+namespace {
+
+// workload.priority_shares = [0.2, 0.8]: request classes 0, 1, ... (for policy.queue_order = "priority") by share.
+std::vector<double> read_priority_shares(const Section& w) {
+  const toml::node* n = w.node("priority_shares");
+  if (!n) return {};
+  const char* expected = "an array of 2 to 16 shares, each in (0, 1], summing to 1 (class 0 first): [0.2, 0.8]";
+  if (!n->is_array()) w.wrong_type("priority_shares", expected);
+  std::vector<double> shares;
+  double sum = 0.0;
+  for (const toml::node& e : *n->as_array()) {
+    double v = 0.0;
+    if (e.is_integer()) v = static_cast<double>(e.as_integer()->get());
+    else if (e.is_floating_point()) v = e.as_floating_point()->get();
+    else w.fail("priority_shares", fmt::format("expected {}, got an element that is not a number", expected));
+    if (!(v > 0.0 && v <= 1.0))
+      w.fail("priority_shares", fmt::format("expected {}, got a share of {}", expected, v));
+    shares.push_back(v);
+    sum += v;
+  }
+  if (shares.size() < 2 || shares.size() > 16)
+    w.fail("priority_shares", fmt::format("expected {}, got {} share(s)", expected, shares.size()));
+  if (std::abs(sum - 1.0) > 1e-9)
+    w.fail("priority_shares", fmt::format("expected {}, got shares summing to {}", expected, sum));
+  return shares;
+}
+
+}  // namespace
+
 void read_workload(const Section& top, Scenario& s) {
   const Section w = top.table("workload");
   WorkloadSpec& ws = s.workload;  // default-constructed
+  ws.priority_shares = read_priority_shares(w);
   ws.context_window = s.model.context_window;
   const double window = static_cast<double>(s.model.context_window);
   DistributionSpec length_default;
@@ -30,7 +60,7 @@ void read_workload(const Section& top, Scenario& s) {
       if (w.has(k))
         w.fail(k, "not used with workload.trace: the trace gives the arrivals and the lengths");
     read_trace(tr, ws.trace);
-    return;
+    return;  // priority shares apply to a trace as to any other workload
   }
 
   // Demand in the analytic estimate's units.
