@@ -62,10 +62,30 @@ bool CsvReader::more_line() {
 
 bool CsvReader::next(std::vector<std::string_view>& fields) {
   fields.clear();
-  spans_.clear();
-  unquoted_.clear();
   if (!std::getline(*in_, record_)) return false;
   line_ = next_line_++;
+  // The common case, a record without quoted fields: views straight into the line.
+  const char* const data = record_.data();
+  const std::size_t n = record_.size();
+  std::size_t start = 0;
+  for (;;) {
+    if (start < n && data[start] == '"') return next_quoted(fields);
+    std::size_t i = start;
+    while (i < n && data[i] != ',') ++i;
+    if (i == n) {
+      const std::size_t end = n > start && data[n - 1] == '\r' ? n - 1 : n;
+      fields.emplace_back(data + start, end - start);
+      return true;
+    }
+    fields.emplace_back(data + start, i - start);
+    start = i + 1;
+  }
+}
+
+bool CsvReader::next_quoted(std::vector<std::string_view>& fields) {
+  fields.clear();
+  spans_.clear();
+  unquoted_.clear();
   std::uint64_t line = line_;  // the physical line being read
   std::size_t line_start = 0;  // where it starts in record_
   std::size_t pos = 0;

@@ -135,6 +135,7 @@ class CsvReader {
     bool unquoted_buffer;  // in unquoted_ (a field whose doubled quotes were undone), else in record_
     std::size_t offset, size;
   };
+  bool next_quoted(std::vector<std::string_view>& fields);  // next()'s record again, with its quoted fields
   bool more_line();  // appends the next physical line to record_ (with the LF between); false at the end
 
   std::istream* in_;

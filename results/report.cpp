@@ -17,6 +17,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "io/csv.hpp"
 #include "results/summary.hpp"
 
 namespace tf {
@@ -102,32 +103,20 @@ struct Table {
   }
 };
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.push_back(cell);
-      cell.clear();
-    } else if (c != '\r') {
-      cell += c;
-    }
-  }
-  out.push_back(cell);
-  return out;
-}
-
+// A CSV file (io/csv.hpp: quoted fields, doubled quotes, CRLF); blank lines are left out.
 Table read_csv(const fs::path& p) {
   Table t;
-  std::istringstream in(read_text(p));
-  std::string line;
-  if (!std::getline(in, line)) throw ReportError(p.string() + ": empty file");
-  t.header = split_csv_line(line);
-  while (std::getline(in, line))
-    if (!line.empty()) t.cells.push_back(split_csv_line(line));
+  try {
+    std::vector<std::vector<std::string>> rows = parse_csv(read_text(p));
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [](const auto& r) { return r.size() == 1 && r.front().empty(); }),
+               rows.end());
+    if (rows.empty()) throw ReportError(p.string() + ": empty file");
+    t.header = std::move(rows.front());
+    t.cells.assign(std::make_move_iterator(rows.begin() + 1), std::make_move_iterator(rows.end()));
+  } catch (const CsvError& e) {
+    throw ReportError(fmt::format("{}:{}: column {}: {}", p.string(), e.line(), e.column(), e.reason()));
+  }
   return t;
 }
 

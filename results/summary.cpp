@@ -11,6 +11,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "io/csv.hpp"
+
 namespace tf {
 
 namespace {
@@ -29,7 +31,6 @@ nlohmann::ordered_json stats_json(const LatencyStats& st) {
   return j;
 }
 
-std::string fmt_time(double t) { return fmt::format("{:.9f}", t); }
 
 }  // namespace
 
@@ -209,18 +210,24 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
   std::stable_sort(order.begin(), order.end(),
                    [](const RequestRecord* a, const RequestRecord* b) { return a->id < b->id; });
 
-  std::string out =
-      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected,prefill_replica,"
-      "kv_transfer_s\n";
+  std::string out;
+  out.reserve(96 * (records.size() + 1));
+  CsvWriter w(out);
+  w.row({"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s", "tpot_s", "e2e_s",
+         "rejected", "prefill_replica", "kv_transfer_s"});
+  auto time = [&w](bool known, double t) { known ? w.format("{:.9f}", t) : w.empty(); };
   for (const RequestRecord* r : order) {
-    const bool admitted = r->admitted_s >= 0.0;
     const bool done = r->finished();
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
-                       r->output_tokens, r->replica, admitted ? fmt_time(r->queue_s()) : std::string(),
-                       done ? fmt_time(r->ttft_s()) : std::string(), done ? fmt_time(r->tpot_s()) : std::string(),
-                       done ? fmt_time(r->e2e_s()) : std::string(), r->rejected ? 1 : 0,
-                       r->prefill_replica >= 0 ? std::to_string(r->prefill_replica) : std::string(),
-                       r->kv_transfer_s >= 0.0 ? fmt_time(r->kv_transfer_s) : std::string());
+    w.integer(r->id).format("{:.9f}", r->arrival_s).integer(r->prompt_tokens).integer(r->output_tokens);
+    w.integer(r->replica);
+    time(r->admitted_s >= 0.0, r->queue_s());
+    time(done, r->ttft_s());
+    time(done, r->tpot_s());
+    time(done, r->e2e_s());
+    w.integer(r->rejected ? 1 : 0);
+    r->prefill_replica >= 0 ? w.integer(r->prefill_replica) : w.empty();
+    time(r->kv_transfer_s >= 0.0, r->kv_transfer_s);
+    w.end_row();
   }
   return out;
 }

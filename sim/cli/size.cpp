@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/catalog.hpp"
+#include "io/csv.hpp"
 #include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
@@ -55,16 +56,18 @@ std::string spread(const std::vector<Probe>& probes, SizingWindow w, bool ttft) 
 }
 
 std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w) {
-  std::string out =
-      "gpu,replicas,gpus,seed,window_start_s,window_end_s,requests,ttft_p99_s,tpot_p99_s,attainment,mfu,"
-      "busy_fraction,energy_kwh,met,error\n";
+  std::string out;
+  CsvWriter csv(out);
+  csv.row({"gpu", "replicas", "gpus", "seed", "window_start_s", "window_end_s", "requests", "ttft_p99_s", "tpot_p99_s",
+           "attainment", "mfu", "busy_fraction", "energy_kwh", "met", "error"});
   for (const auto& a : answers)
     for (const auto& p : a.sizing.probes) {
       const auto& f = p.evaluated(w);
-      out += fmt::format("{},{},{},{},{:.3f},{:.3f},{},{:.9f},{:.9f},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\"\n", a.gpu,
-                         p.replicas, p.replicas * a.scenario.tensor_parallel, p.seed, f.start_s, f.end_s, f.requests,
-                         f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh,
-                         p.error.empty() && f.met ? 1 : 0, p.error);
+      csv.field(a.gpu).integer(p.replicas).integer(p.replicas * a.scenario.tensor_parallel).integer(p.seed);
+      csv.format("{:.3f}", f.start_s).format("{:.3f}", f.end_s).integer(f.requests);
+      csv.format("{:.9f}", f.ttft_p99_s).format("{:.9f}", f.tpot_p99_s).format("{:.6f}", f.attainment);
+      csv.format("{:.6f}", p.mfu).format("{:.6f}", p.busy_fraction).format("{:.6f}", p.energy_kwh);
+      csv.integer(p.error.empty() && f.met ? 1 : 0).quoted(p.error).end_row();
     }
   return out;
 }

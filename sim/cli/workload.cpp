@@ -13,7 +13,9 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "io/csv.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -157,10 +159,21 @@ int command_workload(const WorkloadCommand& cmd) {
         tmp.clear();
         return exit_io_error;
       }
-      std::fputs(hashes ? "arrival_s,prompt_tokens,output_tokens,hash_ids\n" : "arrival_s,prompt_tokens,output_tokens\n",
-                 out);
     }
-    fmt::memory_buffer line;
+    std::string line;
+    CsvWriter csv(line);
+    auto write_line = [&] {
+      if (std::fwrite(line.data(), 1, line.size(), out) != line.size())
+        throw std::system_error(errno, std::generic_category(), "write");
+      line.clear();
+    };
+    if (out) {
+      if (hashes)
+        csv.row({"arrival_s", "prompt_tokens", "output_tokens", "hash_ids"});
+      else
+        csv.row({"arrival_s", "prompt_tokens", "output_tokens"});
+      write_line();
+    }
     drain_source(*source, cmd.service_s, [&](const Request& r) {
       ++count;
       const auto h = static_cast<std::size_t>(r.arrival_s / 3600.0);
@@ -172,20 +185,11 @@ int command_workload(const WorkloadCommand& cmd) {
       prompt_tokens += static_cast<double>(r.prompt_tokens);
       output_tokens += static_cast<double>(r.output_tokens);
       if (out) {
-        line.clear();
         // {} is the shortest text that reads back as the same double.
-        fmt::format_to(std::back_inserter(line), "{},{},{}", r.arrival_s, r.prompt_tokens, r.output_tokens);
-        if (hashes) {
-          line.push_back(',');
-          for (std::size_t i = 0; i < r.hash_ids.size(); ++i)
-          {
-            if (i) line.push_back(' ');
-            fmt::format_to(std::back_inserter(line), "{}", r.hash_ids[i]);
-          }
-        }
-        line.push_back('\n');
-        if (std::fwrite(line.data(), 1, line.size(), out) != line.size())
-          throw std::system_error(errno, std::generic_category(), "write");
+        csv.format("{}", r.arrival_s).integer(r.prompt_tokens).integer(r.output_tokens);
+        if (hashes) csv.format("{}", fmt::join(r.hash_ids, " "));  // one field, the ids separated by spaces
+        csv.end_row();
+        write_line();
       }
     });
     skipped = source->skipped_bad_rows();

@@ -9,6 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "io/csv.hpp"
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
 #include "sim/study/child_process.hpp"
@@ -144,19 +145,24 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
 }
 
 std::string compare_csv(const std::vector<CompareRow>& rows) {
-  std::string out =
-      "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,tpot_p90_s,"
-      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,energy_kwh,"
-      "preemptions,swapped_out_tokens,rejected,kv_transfer_p99_s,error\n";
+  std::string out;
+  CsvWriter w(out);
+  w.row({"batching", "router", "ok", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
+         "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "slo_attainment", "slo_met",
+         "mean_batch_size", "mfu", "busy_fraction", "energy_kwh", "preemptions", "swapped_out_tokens", "rejected",
+         "kv_transfer_p99_s", "error"});
   for (const auto& r : rows) {
     const Summary& s = r.summary;
-    out += fmt::format("{},{},{},{:.6f},{:.3f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.6f},{},{:.4f},"
-                       "{:.6f},{:.6f},{:.6f},{},{},{},{},\"{}\"\n",
-                       r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
-                       s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
-                       s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh,
-                       s.preemptions, s.swapped_out_tokens, s.requests_rejected,
-                       s.kv_transfer.count > 0 ? fmt::format("{:.9f}", s.kv_transfer.p99) : std::string(), r.error);
+    w.field(r.batching).field(r.router).integer(r.ok ? 1 : 0);
+    w.format("{:.6f}", s.requests_per_s).format("{:.3f}", s.output_tokens_per_s);
+    for (const double v : {s.ttft.p50, s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99})
+      w.format("{:.9f}", v);
+    w.format("{:.6f}", s.slo_attainment).integer(s.slo_met ? 1 : 0).format("{:.4f}", s.mean_batch_size);
+    w.format("{:.6f}", s.mfu).format("{:.6f}", s.busy_fraction).format("{:.6f}", s.energy_kwh);
+    w.integer(s.preemptions).integer(s.swapped_out_tokens).integer(s.requests_rejected);
+    s.kv_transfer.count > 0 ? w.format("{:.9f}", s.kv_transfer.p99) : w.empty();
+    // The error text in quotes, as it has always been written; quotes inside it doubled.
+    w.quoted(r.error).end_row();
   }
   return out;
 }
