@@ -13,6 +13,17 @@ namespace tf {
 // q in [0, 100]. `sorted` must be sorted ascending and non-empty.
 double percentile_sorted(const std::vector<double>& sorted, double q);
 
+// The per-request SLO check: a finished request meets the targets when its time to first token is within
+// slo.ttft_p99_s and, for an answer of more than one token, its time per output token within slo.tpot_p99_s (a
+// target of 0 is none). A request never served (rejected, unfinished) meets none. The p99 targets are judged
+// over the requests, each of them checked by this; attainment is the share that meets it.
+inline bool meets_slo(const RequestRecord& r, const SloTargets& slo) {
+  if (!r.finished()) return false;
+  const bool ttft_ok = slo.ttft_p99_s <= 0.0 || r.ttft_s() <= slo.ttft_p99_s;
+  const bool tpot_ok = slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= slo.tpot_p99_s;
+  return ttft_ok && tpot_ok;
+}
+
 struct LatencyStats {
   std::size_t count = 0;
   double mean = 0.0, p50 = 0.0, p90 = 0.0, p99 = 0.0, p999 = 0.0, max = 0.0;

@@ -97,9 +97,7 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
     ++rows[bin_of(r.finished_s, w, n)].completions;
     ttft[a].push_back(r.ttft_s());
     if (r.output_tokens > 1) tpot[a].push_back(r.tpot_s());
-    const bool ttft_ok = fleet.slo.ttft_p99_s <= 0.0 || r.ttft_s() <= fleet.slo.ttft_p99_s;
-    const bool tpot_ok = fleet.slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= fleet.slo.tpot_p99_s;
-    if (ttft_ok && tpot_ok) ++meeting[a];
+    if (meets_slo(r, fleet.slo)) ++meeting[a];
   }
 
   const auto& bins = activity.bins();

@@ -203,6 +203,28 @@ TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[
   }
 }
 
+TEST_CASE("meets_slo: the one per-request check that summary, windows and the time series count", "[results][slo]") {
+  using tf::meets_slo;
+  const auto recs = sample_records();
+  // id 1: ttft 1.0, tpot 0.1; id 2: ttft 0.25, one token; id 3: ttft 0.5, tpot 0.25; id 4 unfinished.
+  CHECK(meets_slo(recs[1], {1.0, 0.1}));           // both targets met exactly
+  CHECK_FALSE(meets_slo(recs[1], {0.99, 0.1}));    // TTFT just over
+  CHECK_FALSE(meets_slo(recs[3], {1.0, 0.2}));     // TPOT over
+  CHECK(meets_slo(recs[3], {1.0, 0.0}));           // no TPOT target
+  CHECK(meets_slo(recs[2], {0.25, 1e-9}));         // a one-token answer has no TPOT to judge
+  CHECK(meets_slo(recs[1], {0.0, 0.0}));           // no targets: a finished request meets them
+  CHECK_FALSE(meets_slo(recs[4], {0.0, 0.0}));     // never finished: meets none
+  RequestRecord rejected = recs[5];
+  rejected.rejected = true;
+  CHECK_FALSE(meets_slo(rejected, {10.0, 10.0}));
+  // summarize's attainment is the share of measured requests that meet it.
+  std::size_t meeting = 0, measured = 0;
+  for (const auto& r : recs)
+    if (r.arrival_s >= 10.0) ++measured, meeting += meets_slo(r, {0.6, 0.2}) ? 1 : 0;
+  CHECK(tf::summarize("demo", 1, recs, 10.0, sample_totals(), {0.6, 0.2}).slo_attainment ==
+        Approx(static_cast<double>(meeting) / static_cast<double>(measured)));
+}
+
 TEST_CASE("summarize derives batching - MFU - busy fraction and energy from the totals", "[results]") {
   const auto s = tf::summarize("demo", 1, sample_records(), 10.0, sample_totals(), {});
   CHECK(s.mean_batch_size == Approx(2.5));  // 1000 / 400
