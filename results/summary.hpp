@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/json.hpp"
 #include "results/records.hpp"
 
 namespace tf {
@@ -29,6 +30,8 @@ struct LatencyStats {
   double mean = 0.0, p50 = 0.0, p90 = 0.0, p99 = 0.0, p999 = 0.0, max = 0.0;
 };
 LatencyStats latency_stats(std::vector<double> values);
+
+TF_JSON_FIELDS(SloTargets, ttft_p99_s, tpot_p99_s)
 
 struct Summary {
   std::string scenario;
@@ -68,6 +71,14 @@ struct Summary {
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo);
 
+// summary.json: one pair of conversions writes it (keys in a fixed order) and reads it back. Of the run's totals it
+// holds the KV transfers (with disaggregated serving) and the workload's counts; the rest of `totals` is not
+// written, and reads back as zero.
+void to_json(nlohmann::ordered_json& j, const LatencyStats& st);
+void from_json(const nlohmann::ordered_json& j, LatencyStats& st);
+void to_json(nlohmann::ordered_json& j, const Summary& s);
+void from_json(const nlohmann::ordered_json& j, Summary& s);
+// The same as a value: what summary.json holds.
 nlohmann::ordered_json to_json(const Summary& s);
 
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a

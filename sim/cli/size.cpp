@@ -12,6 +12,7 @@
 
 #include "cluster/catalog.hpp"
 #include "io/csv.hpp"
+#include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
@@ -132,17 +133,14 @@ int size_command(const SizeCommand& cmd) {
 
   const Demand demand = measure_demand(base);
   std::vector<GpuAnswer> answers;
-  nlohmann::ordered_json out;
-  out["scenario"] = base.name;
-  out["window"] = cmd.window;
-  out["seeds"] = o.seeds;
-  out["pass_share"] = o.pass_share;
-  out["targets"] = {{"ttft_p99_s", base.slo.ttft_p99_s}, {"tpot_p99_s", base.slo.tpot_p99_s}};
-  out["demand"] = {{"requests", demand.requests},
-                   {"window_s", demand.window_s},
-                   {"requests_per_s", demand.requests_per_s()},
-                   {"tokens_per_s", demand.tokens_per_s()},
-                   {"output_tokens_per_s", demand.output_tokens_per_s()}};
+  SizingReport out;  // sizing.json
+  out.scenario = base.name;
+  out.window = cmd.window;
+  out.seeds = o.seeds;
+  out.pass_share = o.pass_share;
+  out.targets = base.slo;
+  out.demand = {demand.requests, demand.window_s, demand.requests_per_s(), demand.tokens_per_s(),
+                demand.output_tokens_per_s()};
   int status = exit_ok;
   for (const std::string& gpu_name : gpus) {
     GpuAnswer a;
@@ -175,13 +173,13 @@ int size_command(const SizeCommand& cmd) {
       print_error(e.what());
       return exit_unservable;
     }
-    nlohmann::ordered_json g;
-    g["gpu"] = a.gpu;
+    SizingGpuResult g;
+    g.gpu = a.gpu;
     if (!a.sizing.found) {
       std::cout << "  no answer: " << a.sizing.reason << "\n\n";
-      g["found"] = false;
-      g["reason"] = a.sizing.reason;
-      out["results"].push_back(g);
+      g.found = false;
+      g.reason = a.sizing.reason;
+      out.results.push_back(g);
       status = exit_unservable;
       answers.push_back(a);
       continue;
@@ -262,49 +260,35 @@ int size_command(const SizeCommand& cmd) {
                                mean_fleet, peak_multiple_vs_mean_fleet);
     else
       std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
-    g["found"] = true;
-    g["replicas"] = n;
-    if (prefill > 0) g["prefill_replicas"] = prefill;
-    g["gpus"] = a.gpus;
-    g["answer"] = nlohmann::ordered_json::array();
+    g.found = true;
+    g.replicas = n;
+    g.prefill_replicas = prefill;
+    g.gpus = a.gpus;
     for (const auto& p : ap) {
-      nlohmann::ordered_json one;
-      one["seed"] = p.seed;
-      one["ttft_p99_s"] = p.evaluated(o.window).ttft_p99_s;
-      one["tpot_p99_s"] = p.evaluated(o.window).tpot_p99_s;
-      one["attainment"] = p.evaluated(o.window).attainment;
-      one["mfu"] = p.mfu;
-      one["busy_fraction"] = p.busy_fraction;
-      one["energy_kwh"] = p.energy_kwh;
-      g["answer"].push_back(one);
+      const auto& f = p.evaluated(o.window);
+      g.answer.push_back({p.seed, f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh});
     }
     if (!a.sizing.below_probes.empty()) {
       const auto& b = a.sizing.below_probes.front().evaluated(o.window);
-      g["one_fewer"] = {{"replicas", n - 1}, {"ttft_p99_s", b.ttft_p99_s}, {"tpot_p99_s", b.tpot_p99_s}, {"met", b.met}};
+      g.one_fewer = SizingOneFewer{n - 1, b.ttft_p99_s, b.tpot_p99_s, b.met};
     }
-    g["gpu_hours"] = a.gpu_hours;
-    g["energy_kwh"] = a.energy_kwh;
-    if (a.cost >= 0) g["cost"] = a.cost;
-    g["analytic_estimate"] = {{"peak_multiple", cmd.peak_multiple},
-                              {"utilization", cmd.utilization},
-                              {"gpus", est.gpus},
-                              {"replicas", est.gpus / s.tensor_parallel}};
-    g["effective"] = {{"utilization", mfu},
-                      {"mean_flops_gpus_at_full_utilization", flops_fleet},
-                      {"peak_multiple_vs_mean_flops_fleet", flops_fleet > 0 ? a.gpus / flops_fleet : 0.0}};
-    if (mean_fleet > 0) {
-      g["effective"]["mean_load_fleet_replicas"] = mean_fleet;
-      g["effective"]["peak_multiple_vs_mean_load_fleet"] = peak_multiple_vs_mean_fleet;
-    } else {
-      g["effective"]["peak_multiple_vs_mean_load_fleet_note"] = mean_fleet_note;
-    }
+    g.gpu_hours = a.gpu_hours;
+    g.energy_kwh = a.energy_kwh;
+    if (a.cost >= 0) g.cost = a.cost;
+    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel};
+    g.effective.utilization = mfu;
+    g.effective.mean_flops_gpus_at_full_utilization = flops_fleet;
+    g.effective.peak_multiple_vs_mean_flops_fleet = flops_fleet > 0 ? a.gpus / flops_fleet : 0.0;
+    g.effective.mean_load_fleet_replicas = std::max(0, mean_fleet);
+    g.effective.peak_multiple_vs_mean_load_fleet = peak_multiple_vs_mean_fleet;
+    g.effective.peak_multiple_vs_mean_load_fleet_note = mean_fleet_note;
     if (o.per_hour) {
       const auto& hours = ap.front().hours;
       double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;
       int peak = 0;
       std::cout << "  per hour (an autoscaling schedule; each hour's fleet meets the targets over its own requests "
                    "in a whole-run simulation at that size):\n";
-      g["per_hour"] = nlohmann::ordered_json::array();
+      g.per_hour.emplace();
       for (std::size_t h = 0; h < hours.size(); ++h) {
         const int nh = a.sizing.per_hour_replicas[h];
         const double len_h = (hours[h].end_s - hours[h].start_s) / 3600.0;
@@ -313,18 +297,17 @@ int size_command(const SizeCommand& cmd) {
         peak = std::max(peak, nh);
         std::cout << fmt::format("    {:>7.0f} s - {:>7.0f} s  {:>8} requests  {:>5} replicas  {}\n", hours[h].start_s,
                                  hours[h].end_s, hours[h].requests, nh, std::string(static_cast<std::size_t>(std::min(60, nh)), '#'));
-        g["per_hour"].push_back({{"start_s", hours[h].start_s}, {"end_s", hours[h].end_s},
-                                 {"requests", hours[h].requests}, {"replicas", nh}});
+        g.per_hour->push_back({hours[h].start_s, hours[h].end_s, hours[h].requests, nh});
       }
       std::cout << fmt::format("    GPU-hours: {:.1f} following the schedule, {:.1f} with a fixed fleet of {} replicas "
                                "({:.1f} % saved)\n",
                                hourly_gpu_hours, fixed_gpu_hours, n,
                                fixed_gpu_hours > 0 ? 100.0 * (1.0 - hourly_gpu_hours / fixed_gpu_hours) : 0.0);
-      g["gpu_hours_per_hour_schedule"] = hourly_gpu_hours;
-      g["gpu_hours_fixed_fleet"] = fixed_gpu_hours;
+      g.gpu_hours_per_hour_schedule = hourly_gpu_hours;
+      g.gpu_hours_fixed_fleet = fixed_gpu_hours;
     }
     std::cout << "\n";
-    out["results"].push_back(g);
+    out.results.push_back(g);
     answers.push_back(a);
   }
   if (answers.size() > 1) {
@@ -352,7 +335,7 @@ int size_command(const SizeCommand& cmd) {
       write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
       write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
                             scenario_text(cmd.scenario_path, cmd.overrides));
-      write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), out.dump(2) + "\n");
+      write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), nlohmann::ordered_json(out).dump(2) + "\n");
       std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
     } catch (const std::exception& e) {
       print_error(e.what());

@@ -17,55 +17,6 @@
 
 namespace tf {
 
-namespace {
-
-LatencyStats stats_from(const nlohmann::json& j) {
-  LatencyStats s;
-  s.count = j.at("count");
-  s.mean = j.at("mean");
-  s.p50 = j.at("p50");
-  s.p90 = j.at("p90");
-  s.p99 = j.at("p99");
-  s.p999 = j.at("p99.9");
-  s.max = j.at("max");
-  return s;
-}
-
-// The Summary fields compare shows, back from a child's summary.json text.
-Summary summary_from_json(const nlohmann::json& j) {
-  Summary s;
-  s.scenario = j.at("scenario");
-  s.seed = j.at("seed");
-  s.requests_arrived = j.at("requests").at("arrived");
-  s.requests_measured = j.at("requests").at("measured");
-  s.requests_unfinished = j.at("requests").at("unfinished");
-  s.requests_rejected = j.at("requests").at("rejected");
-  s.window_s = j.at("window_s");
-  const auto& t = j.at("throughput");
-  s.requests_per_s = t.at("requests_per_s");
-  s.output_tokens_per_s = t.at("output_tokens_per_s");
-  s.total_tokens_per_s = t.at("total_tokens_per_s");
-  s.offered_requests_per_s = t.at("offered_requests_per_s");
-  s.offered_output_tokens_per_s = t.at("offered_output_tokens_per_s");
-  const auto& l = j.at("latency_s");
-  s.queue = stats_from(l.at("queue"));
-  s.ttft = stats_from(l.at("ttft"));
-  s.tpot = stats_from(l.at("tpot"));
-  s.e2e = stats_from(l.at("e2e"));
-  if (l.contains("kv_transfer")) s.kv_transfer = stats_from(l.at("kv_transfer"));
-  s.slo_attainment = j.at("slo").at("attainment");
-  s.slo_met = j.at("slo").at("met");
-  s.mean_batch_size = j.at("batching").at("mean_batch_size");
-  s.preemptions = j.at("batching").at("preemptions");
-  s.swapped_out_tokens = j.at("batching").at("swapped_out_tokens");
-  s.mfu = j.at("utilization").at("mfu");
-  s.busy_fraction = j.at("utilization").at("busy_fraction");
-  s.energy_kwh = j.at("energy").at("window_kwh");
-  return s;
-}
-
-}  // namespace
-
 std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
                                     const std::vector<std::string>& routers, int jobs) {
   const std::vector<std::string> bs = batchings.empty() ? std::vector<std::string>{base.batching} : batchings;
@@ -107,7 +58,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
     rows[i].error = results[i].error;
     if (rows[i].ok) {
       try {
-        rows[i].summary = summary_from_json(nlohmann::json::parse(results[i].output));
+        rows[i].summary = nlohmann::ordered_json::parse(results[i].output).get<Summary>();
       } catch (const std::exception& e) {
         rows[i].ok = false;
         rows[i].error = std::string("unreadable result: ") + e.what();

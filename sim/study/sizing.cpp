@@ -20,57 +20,6 @@ namespace tf {
 
 namespace {
 
-nlohmann::json window_json(const WindowFigures& w) {
-  return {{"start_s", w.start_s},       {"end_s", w.end_s},           {"requests", w.requests},
-          {"unfinished", w.unfinished}, {"ttft_p99_s", w.ttft_p99_s}, {"tpot_p99_s", w.tpot_p99_s},
-          {"attainment", w.attainment}, {"prompt_tokens", w.prompt_tokens}, {"output_tokens", w.output_tokens},
-          {"ttft_met", w.ttft_met},     {"tpot_met", w.tpot_met},     {"met", w.met}};
-}
-
-WindowFigures window_from_json(const nlohmann::json& j) {
-  WindowFigures w;
-  w.start_s = j.at("start_s");
-  w.end_s = j.at("end_s");
-  w.requests = j.at("requests");
-  w.unfinished = j.at("unfinished");
-  w.ttft_p99_s = j.at("ttft_p99_s");
-  w.tpot_p99_s = j.at("tpot_p99_s");
-  w.attainment = j.at("attainment");
-  w.prompt_tokens = j.at("prompt_tokens");
-  w.output_tokens = j.at("output_tokens");
-  w.ttft_met = j.at("ttft_met");
-  w.tpot_met = j.at("tpot_met");
-  w.met = j.at("met");
-  return w;
-}
-
-nlohmann::json probe_json(const Probe& p) {
-  nlohmann::json j = {{"replicas", p.replicas}, {"seed", p.seed},   {"error", p.error},
-                      {"mfu", p.mfu},           {"busy_fraction", p.busy_fraction}, {"flops", p.flops},
-                      {"energy_kwh", p.energy_kwh}, {"window_s", p.window_s}};
-  j["whole"] = window_json(p.whole);
-  j["busiest"] = window_json(p.busiest);
-  j["hours"] = nlohmann::json::array();
-  for (const auto& h : p.hours) j["hours"].push_back(window_json(h));
-  return j;
-}
-
-Probe probe_from_json(const nlohmann::json& j) {
-  Probe p;
-  p.replicas = j.at("replicas");
-  p.seed = j.at("seed");
-  p.error = j.at("error");
-  p.mfu = j.at("mfu");
-  p.busy_fraction = j.at("busy_fraction");
-  p.flops = j.at("flops");
-  p.energy_kwh = j.at("energy_kwh");
-  p.window_s = j.at("window_s");
-  p.whole = window_from_json(j.at("whole"));
-  p.busiest = window_from_json(j.at("busiest"));
-  for (const auto& h : j.at("hours")) p.hours.push_back(window_from_json(h));
-  return p;
-}
-
 // The simulation itself, in the child.
 Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
   Scenario s = base;
@@ -198,7 +147,7 @@ std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int
                               int jobs) {
   std::vector<std::function<std::string()>> tasks;
   for (const auto& [replicas, seed] : candidates)
-    tasks.push_back([&s, replicas = replicas, seed = seed] { return probe_json(simulate_probe(s, replicas, seed)).dump(); });
+    tasks.push_back([&s, replicas = replicas, seed = seed] { return nlohmann::json(simulate_probe(s, replicas, seed)).dump(); });
   const auto results = run_in_children(tasks, jobs);
   std::vector<Probe> out;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -209,7 +158,7 @@ std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int
       p.error = results[i].error;
     } else {
       try {
-        p = probe_from_json(nlohmann::json::parse(results[i].output));
+        p = nlohmann::json::parse(results[i].output).get<Probe>();
       } catch (const std::exception& e) {
         p.error = std::string("unreadable probe result: ") + e.what();
       }
