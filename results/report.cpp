@@ -749,7 +749,9 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
   return body;
 }
 
-ReportResult build_report(const std::string& results_dir) {
+namespace {
+
+ReportResult build_report_files(const std::string& results_dir) {
   const fs::path dir = results_dir;
   if (!fs::is_directory(dir)) throw ReportError(results_dir + ": not a folder");
   const bool run = fs::exists(dir / "summary.json");
@@ -802,6 +804,18 @@ ReportResult build_report(const std::string& results_dir) {
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);
   return result;
+}
+
+}  // namespace
+
+ReportResult build_report(const std::string& results_dir) {
+  try {
+    return build_report_files(results_dir);
+  } catch (const ReportError&) {
+    throw;
+  } catch (const std::exception& e) {  // a file not written, a folder not read: the report failed
+    throw ReportError(e.what());
+  }
 }
 
 }  // namespace tf

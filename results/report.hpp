@@ -31,8 +31,9 @@ struct ReportResult {
 // Whether gnuplot can be run (`gnuplot` on the PATH, or $TOKENFLEET_GNUPLOT).
 bool gnuplot_available();
 
-// Builds RESULTS_DIR/report.html and RESULTS_DIR/plots/. Throws ReportError when the folder holds no results,
-// a file cannot be read or gnuplot fails. Every file is written to a temporary name and renamed.
+// Builds RESULTS_DIR/report.html and RESULTS_DIR/plots/. Throws ReportError (and nothing else) when the folder
+// holds no results, a file cannot be read or written or gnuplot fails. Every file is written to a temporary name
+// and renamed.
 ReportResult build_report(const std::string& results_dir);
 
 // The hook for `compare --report`: from a CSV whose first column names the policy (or variant) and whose other

@@ -242,7 +242,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
   auto fail = [&](const char* what, int err, bool remove_tmp) {
     if (remove_tmp) std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write {}: {}: {}", path, what, std::strerror(err)));
+    throw WriteError(fmt::format("cannot write {}: {}: {}", path, what, std::strerror(err)));
   };
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail("open", errno, false);

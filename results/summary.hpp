@@ -1,5 +1,6 @@
 #pragma once
 // Statistics over the measured requests (those that arrived at or after warmup_s), and writers.
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -81,8 +82,14 @@ void from_json(const nlohmann::ordered_json& j, Summary& s);
 // The same as a value: what summary.json holds.
 nlohmann::ordered_json to_json(const Summary& s);
 
+// An output file could not be written (exit code 4).
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a
-// reader never sees a half-written file. Throws std::runtime_error on failure.
+// reader never sees a half-written file. Throws WriteError on failure.
 void write_file_atomically(const std::string& path, const std::string& content);
 
 // Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s

@@ -65,21 +65,11 @@ BenchSample bench_once(const Scenario& s) {
   return sample;
 }
 
-}  // namespace
-
-int command_bench(const BenchCommand& cmd) {
-  Scenario s;
-  try {
-    s = cmd.scenario_path.empty() ? load_scenario_file(std::string(TF_DEFAULT_BENCH_SCENARIO), cmd.overrides)
-                                  : load_scenario_file(cmd.scenario_path, cmd.overrides);
-    check_servable(s);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  } catch (const std::exception& e) {
-    print_error(e.what());
-    return exit_unservable;
-  }
+int bench_command(const BenchCommand& cmd) {
+  const Scenario s = cmd.scenario_path.empty()
+                         ? load_scenario_file(std::string(TF_DEFAULT_BENCH_SCENARIO), cmd.overrides)
+                         : load_scenario_file(cmd.scenario_path, cmd.overrides);
+  check_servable(s);
   std::cout << describe_scenario(s) << "\n";
   std::vector<BenchSample> samples;
   for (int i = 0; i < cmd.repeats; ++i) {
@@ -101,4 +91,11 @@ int command_bench(const BenchCommand& cmd) {
                            median.simulated_s / median.wall_s, median.peak_rss_mb);
   return exit_ok;
 }
+
+}  // namespace
+
+int command_bench(const BenchCommand& cmd) {
+  return guarded([&] { return bench_command(cmd); });
+}
+
 }  // namespace tf

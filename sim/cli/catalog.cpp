@@ -38,7 +38,9 @@ void from_json(const nlohmann::ordered_json& j, GpuSpec& g) {
 
 TF_JSON_FIELDS(ModelSpec, name, params, active_params, layers, d_model, heads, kv_heads, head_dim, context_window)
 
-int command_catalog(bool json) {
+namespace {
+
+int catalog_command(bool json) {
   if (json) {
     nlohmann::ordered_json j;
     j["gpus"] = gpu_catalog();
@@ -67,6 +69,12 @@ int command_catalog(bool json) {
   }
   std::cout << "  * KV-cache bytes per token in FP16 (half in FP8)\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_catalog(bool json) {
+  return guarded([&] { return catalog_command(json); });
 }
 
 }  // namespace tf

@@ -80,23 +80,14 @@ int size_command(const SizeCommand& cmd);
 }  // namespace
 
 int command_size(const SizeCommand& cmd) {
-  try {
-    return size_command(cmd);
-  } catch (const RunInterrupted& e) {  // Ctrl-C or SIGTERM during a search: no results written
-    return interrupted_exit(e.what());
-  }
+  // Ctrl-C or SIGTERM during a search (RunInterrupted): a message, and no results written.
+  return guarded([&] { return size_command(cmd); });
 }
 
 namespace {
 
 int size_command(const SizeCommand& cmd) {
-  Scenario base;
-  try {
-    base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+  const Scenario base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   install_interrupt_handlers();
   SizingOptions o;
   o.interrupt_flag = interrupt_flag();
@@ -161,18 +152,7 @@ int size_command(const SizeCommand& cmd) {
         s.slo.tpot_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.tpot_p99_s * 1e3) : "-",
         o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
               << std::flush;
-    try {
-      a.sizing = size_fleet(s, o, &demand);
-    } catch (const ScenarioError& e) {
-      print_error(e.what());
-      return exit_bad_scenario;
-    } catch (const SimulationError& e) {
-      print_error(e.what());
-      return exit_unservable;
-    } catch (const std::invalid_argument& e) {
-      print_error(e.what());
-      return exit_unservable;
-    }
+    a.sizing = size_fleet(s, o, &demand);
     SizingGpuResult g;
     g.gpu = a.gpu;
     if (!a.sizing.found) {
@@ -331,16 +311,12 @@ int size_command(const SizeCommand& cmd) {
       if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
   }
   if (!cmd.out_dir.empty()) {
-    try {
-      write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
-      write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
-                            scenario_text(cmd.scenario_path, cmd.overrides));
-      write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), nlohmann::ordered_json(out).dump(2) + "\n");
-      std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
-    } catch (const std::exception& e) {
-      print_error(e.what());
-      return exit_io_error;
-    }
+    write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
+    write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
+                          scenario_text(cmd.scenario_path, cmd.overrides));
+    write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(),
+                          nlohmann::ordered_json(out).dump(2) + "\n");
+    std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
     if (cmd.report) {
       const int report_status = make_report(cmd.out_dir);
       if (report_status != exit_ok) return report_status;

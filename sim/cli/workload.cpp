@@ -16,8 +16,10 @@
 #include <fmt/ranges.h>
 
 #include "io/csv.hpp"
+#include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
+#include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "workloads/source.hpp"
 #include "workloads/trace.hpp"
@@ -120,17 +122,10 @@ double peak_to_mean(const std::vector<double>& v) {
   return sum > 0.0 ? mx / (sum / static_cast<double>(v.size())) : 0.0;
 }
 
-}  // namespace
-
-int command_workload(const WorkloadCommand& cmd) {
-  Scenario s;
-  try {
-    s = cmd.scenario_path.empty() ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
-                                  : load_scenario_file(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+int workload_command(const WorkloadCommand& cmd) {
+  const Scenario s = cmd.scenario_path.empty()
+                         ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
+                         : load_scenario_file(cmd.scenario_path, cmd.overrides);
   const auto wall_start = std::chrono::steady_clock::now();
   const double duration = s.duration_s;
   const auto hours = static_cast<std::size_t>(std::ceil(duration / 3600.0));
@@ -194,14 +189,12 @@ int command_workload(const WorkloadCommand& cmd) {
     });
     skipped = source->skipped_bad_rows();
     clamped = source->clamped_rows();
-  } catch (const std::system_error& e) {
+  } catch (const std::system_error& e) {  // writing the export
     drop_export();
-    print_error(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
-    return exit_io_error;
-  } catch (const std::exception& e) {  // a bad spec (checked already) or a bad trace row
+    throw WriteError(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
+  } catch (const std::exception& e) {  // a bad spec (checked already) or a bad trace row: the input is wrong
     drop_export();
-    print_error(e.what());
-    return exit_bad_scenario;
+    throw WorkloadInputError(e.what());
   }
   if (out) {
     const bool ok = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
@@ -263,6 +256,12 @@ int command_workload(const WorkloadCommand& cmd) {
                            count, wall_s, count / std::max(wall_s, 1e-9), usage.ru_maxrss / 1024.0);
   if (!cmd.export_path.empty()) std::cout << "requests written to " << cmd.export_path << "\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_workload(const WorkloadCommand& cmd) {
+  return guarded([&] { return workload_command(cmd); });
 }
 
 }  // namespace tf
