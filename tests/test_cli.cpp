@@ -369,3 +369,27 @@ TEST_CASE("Ctrl-C during tokenfleet size stops the search with a message and wri
   CHECK_FALSE(fs::exists(out + "/probes.csv"));
   fs::remove_all(out);
 }
+
+TEST_CASE("tokenfleet bench runs each repeat in a child and reports its figures - a failing run says why", "[cli][bench]") {
+  const auto r = run_command(binary() + " bench " + source_dir() + "/scenarios/default.toml --repeats 2" + kShort);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Every run simulates the same requests: the figures that came back from the two children agree.
+  std::vector<std::string> counts;
+  std::istringstream in(r.output);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("run ", 0) == 0) counts.push_back(line.substr(line.find(": ") + 2, line.find(" requests") - line.find(": ") - 2));
+  REQUIRE(counts.size() == 2);
+  CHECK(counts[0] == counts[1]);
+  CHECK(std::stoi(counts[0]) > 100);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("median of 2:") && Catch::Matchers::Contains("peak RSS"));
+  const std::string dir = temp_dir("bench-bad");
+  write_file(dir + "/bad.toml", "name = \"b\"\nduration_s = 100\n[fleet]\nreplicas = 2\n[workload]\ntrace = { path = \"" +
+                                    source_dir() + "/tests/data/traces/bad-negative.csv\" }\n");
+  const auto bad = run_command(binary() + " bench " + dir + "/bad.toml --repeats 1");
+  CHECK(bad.exit_code == 3);
+  CHECK_THAT(bad.output, Catch::Matchers::Contains("bad-negative.csv:3: output_tokens") &&
+                             Catch::Matchers::Contains("benchmark run failed"));
+  fs::remove_all(dir);
+}
