@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "io/csv.hpp"
 #include "results/sizing_report.hpp"
@@ -190,6 +192,8 @@ class Plotter {
     const fs::path script = dir_ / (p.name + ".gp");
     write_atomically(script, gp);
     const std::string cmd = gnuplot_command() + " " + shell_quote(script.string()) + " 2>&1";
+    spdlog::debug("report: {}", cmd);
+    const auto started = std::chrono::steady_clock::now();
     std::string output;
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) throw ReportError("cannot run gnuplot");
@@ -197,6 +201,9 @@ class Plotter {
     std::size_t n;
     while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
     const int status = pclose(pipe);
+    spdlog::debug("report: gnuplot {}: exit status {}, {:.3f} s, {} series", script.filename().string(), status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                  with_data.size());
     const fs::path tmp = dir_ / (p.name + ".svg.tmp");
     if (status != 0 || !fs::exists(tmp) || fs::file_size(tmp) == 0) {
       std::error_code ec;
@@ -803,6 +810,8 @@ ReportResult build_report_files(const std::string& results_dir) {
   html += body + "</body>\n</html>\n";
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);
+  spdlog::info("report: wrote {} ({} bytes, {} plots, {} notes)", result.html_path, html.size(), result.plots.size(),
+               result.notes.size());
   return result;
 }
 

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "results/summary.hpp"
 #include "results/timeseries.hpp"
@@ -46,6 +47,8 @@ int run_command(const RunCommand& cmd) {
   const RunResult result = run_simulation(s, options);  // interrupted: guarded() ends the progress line
   end_progress_line();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock", result.records.size(),
+               result.totals.simulated_s, wall_s);
   const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo);
   if (summary.requests_unfinished > 0) {
     print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
@@ -53,16 +56,22 @@ int run_command(const RunCommand& cmd) {
     return exit_internal_error;
   }
   if (!cmd.out_dir.empty()) {
-    write_file_atomically((out / "requests.csv").string(), requests_csv(result.records));
-    write_file_atomically((out / "timeseries.csv").string(),
-                          timeseries_csv(build_timeseries(result.records, result.activity,
-                                                          fleet_facts(s, result.records), result.totals.simulated_s)));
-    write_file_atomically((out / "scenario.toml").string(), scenario_text(cmd.scenario_path, cmd.overrides));
+    auto write = [&](const char* name, const std::string& content) {
+      const auto started = std::chrono::steady_clock::now();
+      const std::string path = (out / name).string();
+      write_file_atomically(path, content);
+      spdlog::info("run: wrote {} ({} bytes, {:.3f} s to write)", path, content.size(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
+    write("requests.csv", requests_csv(result.records));
+    write("timeseries.csv", timeseries_csv(build_timeseries(result.records, result.activity,
+                                                            fleet_facts(s, result.records), result.totals.simulated_s)));
+    write("scenario.toml", scenario_text(cmd.scenario_path, cmd.overrides));
     if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
       print_error("interrupted while writing the results; no summary.json written");
       return 128 + interrupt_signal();
     }
-    write_file_atomically((out / "summary.json").string(), to_json(summary).dump(2) + "\n");
+    write("summary.json", to_json(summary).dump(2) + "\n");
   }
   std::cout << summary_table(summary);
   std::cout << fmt::format("wall-clock: {:.2f} s ({:.0f} simulated requests per wall-clock second)\n", wall_s,

@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "io/csv.hpp"
 #include "policies/batching.hpp"
@@ -52,6 +53,8 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
         return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
       });
     }
+  spdlog::info("compare: {} combination(s) ({} batching x {} router), {} at a time", rows.size(), bs.size(), rs.size(),
+               jobs);
   const auto results = run_in_children(tasks, jobs);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     rows[i].ok = results[i].ok;
@@ -64,6 +67,14 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
         rows[i].error = std::string("unreadable result: ") + e.what();
       }
     }
+    const CompareRow& r = rows[i];
+    if (r.ok)
+      spdlog::info("compare: {} / {}{}: {:.3f} requests/s, TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms, SLO attainment "
+                   "{:.2f} %",
+                   r.batching, r.router, r.pools.empty() ? "" : " (" + r.pools + ")", r.summary.requests_per_s,
+                   r.summary.ttft.p99 * 1e3, r.summary.tpot.p99 * 1e3, r.summary.slo_attainment * 100.0);
+    else
+      spdlog::info("compare: {} / {}: not served: {}", r.batching, r.router, r.error);
   }
   return rows;
 }

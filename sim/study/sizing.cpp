@@ -7,7 +7,9 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
@@ -67,6 +69,22 @@ double p99_of(std::vector<double> v) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
   return percentile_sorted(v, 99.0);
+}
+
+// Why a probe passed or failed, for the log.
+std::string probe_verdict(const Probe& p, SizingWindow window, const SloTargets& slo) {
+  if (!p.error.empty()) return "error: " + p.error;
+  const auto& w = p.evaluated(window);
+  std::vector<std::string> why;
+  if (!w.ttft_met)
+    why.push_back(fmt::format("TTFT p99 {:.1f} ms > target {:.1f} ms", w.ttft_p99_s * 1e3, slo.ttft_p99_s * 1e3));
+  if (!w.tpot_met)
+    why.push_back(fmt::format("TPOT p99 {:.1f} ms > target {:.1f} ms", w.tpot_p99_s * 1e3, slo.tpot_p99_s * 1e3));
+  if (w.unfinished > 0) why.push_back(fmt::format("{} of {} requests unfinished", w.unfinished, w.requests));
+  if (why.empty())
+    return fmt::format("meets the targets: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms over {} requests in [{:.0f}, {:.0f}) s",
+                       w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, w.requests, w.start_s, w.end_s);
+  return fmt::format("misses: {}", fmt::join(why, "; "));
 }
 
 void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
@@ -210,7 +228,11 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   };
   auto report = [&](const std::vector<int>& ns) {
     for (int n : ns)
-      for (const auto& p : cache.at(n)) print_probe(p, o, passes(n));
+      for (const auto& p : cache.at(n)) {
+        spdlog::debug("sizing {}: probe {} replicas, seed {}: {}; candidate {}", s.gpu.name, p.replicas, p.seed,
+                      probe_verdict(p, o.window, s.slo), passes(n) ? "passes" : "fails");
+        print_probe(p, o, passes(n));
+      }
   };
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
@@ -231,6 +253,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
     return result;
   }
   guess = std::clamp(guess, min_replicas, o.max_replicas);
+  spdlog::info("sizing {} on {}: first guess {} replicas ({:.1f} output tokens/s offered, {:.1f} per saturated "
+               "replica); {} seed(s) per candidate, {} needed to pass; bound {} replicas",
+               s.name, s.gpu.name, guess, demand.output_tokens_per_s(), capacity, seeds, needed, o.max_replicas);
 
   // Grow: from the guess, doubling, until a candidate meets the targets. lo = min_replicas - 1 stands for a
   // fleet too small to serve at all, which fails.
@@ -257,10 +282,12 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
       lo = std::max(lo, n);
     }
     if (hi < 0) {
+      spdlog::info("sizing {}: growing: {} replicas fail", s.gpu.name, lo);
       if (round.back() >= o.max_replicas) break;
       next = std::min(o.max_replicas, round.back() * 2);
     }
   }
+  if (hi >= 0) spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   if (hi < 0) {
     const auto& worst = cache.at(lo).front();
     const auto& w = worst.evaluated(o.window);
@@ -297,7 +324,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
     hi = new_hi;
     for (int n : round)
       if (n < hi && !passes(n)) lo = std::max(lo, n);
+    spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   }
+  spdlog::info("sizing {}: answer {} replicas", s.gpu.name, hi);
   result.found = true;
   result.replicas = hi;
   result.answer_probes = cache.at(hi);
@@ -343,6 +372,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
         if (h_hi[h] > 0 && h_hi[h] - h_lo[h] > 1) mids.insert(h_lo[h] + (h_hi[h] - h_lo[h]) / 2);
       if (mids.empty()) break;
       const std::vector<int> ns(mids.begin(), mids.end());
+      spdlog::debug("sizing {}: per hour, round {}: probing {}", s.gpu.name, round + 1, fmt::join(ns, ", "));
       evaluate(ns);
       report(ns);
       if (!probe_error.empty()) break;
