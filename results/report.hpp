@@ -2,7 +2,7 @@
 // The offline report: a self-contained HTML page (report.html) with SVG plots made by gnuplot (plots/*.svg),
 // built from the files a run, a sizing or a comparison wrote into its results folder. No scripts, no fonts or
 // styles from the network: the folder opens from a USB stick. Plain C++ (gnuplot runs as a child process);
-// results/ depends on nothing else of ours.
+// results/ depends on nothing of ours but io/.
 //
 // What a folder holds decides what the page shows:
 // - a run (summary.json, timeseries.csv, requests.csv, scenario.toml): the scenario, the summary table,

@@ -2,7 +2,7 @@
 // sizing.json, what `tokenfleet size --out` writes and the report reads: the demand, the targets and, for each
 // GPU type, the answer with its figures per seed, one replica fewer, the analytic estimate, the effective figures
 // and the per-hour schedule. One definition per type serves writing and reading (keys in the order listed).
-// Plain data: results/ depends on nothing else of ours.
+// Plain data: results/ depends on nothing of ours but io/.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
