@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,10 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "io/csv.hpp"
+#include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 
 namespace tf {
@@ -102,32 +106,20 @@ struct Table {
   }
 };
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> out;
-  std::string cell;
-  bool quoted = false;
-  for (char c : line) {
-    if (c == '"') {
-      quoted = !quoted;
-    } else if (c == ',' && !quoted) {
-      out.push_back(cell);
-      cell.clear();
-    } else if (c != '\r') {
-      cell += c;
-    }
-  }
-  out.push_back(cell);
-  return out;
-}
-
+// A CSV file (io/csv.hpp: quoted fields, doubled quotes, CRLF); blank lines are left out.
 Table read_csv(const fs::path& p) {
   Table t;
-  std::istringstream in(read_text(p));
-  std::string line;
-  if (!std::getline(in, line)) throw ReportError(p.string() + ": empty file");
-  t.header = split_csv_line(line);
-  while (std::getline(in, line))
-    if (!line.empty()) t.cells.push_back(split_csv_line(line));
+  try {
+    std::vector<std::vector<std::string>> rows = parse_csv(read_text(p));
+    rows.erase(std::remove_if(rows.begin(), rows.end(),
+                              [](const auto& r) { return r.size() == 1 && r.front().empty(); }),
+               rows.end());
+    if (rows.empty()) throw ReportError(p.string() + ": empty file");
+    t.header = std::move(rows.front());
+    t.cells.assign(std::make_move_iterator(rows.begin() + 1), std::make_move_iterator(rows.end()));
+  } catch (const CsvError& e) {
+    throw ReportError(fmt::format("{}:{}: column {}: {}", p.string(), e.line(), e.column(), e.reason()));
+  }
   return t;
 }
 
@@ -200,6 +192,8 @@ class Plotter {
     const fs::path script = dir_ / (p.name + ".gp");
     write_atomically(script, gp);
     const std::string cmd = gnuplot_command() + " " + shell_quote(script.string()) + " 2>&1";
+    spdlog::debug("report: {}", cmd);
+    const auto started = std::chrono::steady_clock::now();
     std::string output;
     FILE* pipe = popen(cmd.c_str(), "r");
     if (!pipe) throw ReportError("cannot run gnuplot");
@@ -207,6 +201,9 @@ class Plotter {
     std::size_t n;
     while ((n = std::fread(buf.data(), 1, buf.size(), pipe)) > 0) output.append(buf.data(), n);
     const int status = pclose(pipe);
+    spdlog::debug("report: gnuplot {}: exit status {}, {:.3f} s, {} series", script.filename().string(), status,
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                  with_data.size());
     const fs::path tmp = dir_ / (p.name + ".svg.tmp");
     if (status != 0 || !fs::exists(tmp) || fs::file_size(tmp) == 0) {
       std::error_code ec;
@@ -530,44 +527,49 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
 
 // ---- a sizing ------------------------------------------------------------------------------------------------
 
+// sizing.json, read with the conversions that wrote it.
+SizingReport read_sizing(const fs::path& p) {
+  const auto j = nlohmann::ordered_json::parse(read_text(p), nullptr, false);
+  if (j.is_discarded()) throw ReportError(p.string() + ": not valid JSON");
+  try {
+    return j.get<SizingReport>();
+  } catch (const nlohmann::json::exception& e) {
+    throw ReportError(fmt::format("{}: not what `tokenfleet size --out` writes: {}", p.string(), e.what()));
+  }
+}
+
 void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::vector<std::string>& notes) {
-  const nlohmann::json sizing = nlohmann::json::parse(read_text(dir / "sizing.json"), nullptr, false);
-  if (sizing.is_discarded()) throw ReportError((dir / "sizing.json").string() + ": not valid JSON");
+  const SizingReport sizing = read_sizing(dir / "sizing.json");
   const Table probes = read_csv(dir / "probes.csv");
-  const double ttft_target = sizing.value("/targets/ttft_p99_s"_json_pointer, 0.0);
-  const double tpot_target = sizing.value("/targets/tpot_p99_s"_json_pointer, 0.0);
+  const double ttft_target = sizing.targets.ttft_p99_s;
+  const double tpot_target = sizing.targets.tpot_p99_s;
 
   body += "<h2>Fleet size</h2>\n<table>\n<tr><th>GPU</th><th>answer (replicas)</th><th>GPUs</th><th>TTFT p99</th>"
           "<th>TPOT p99</th><th>one fewer</th><th>analytic estimate (replicas)</th><th>effective utilization</th>"
           "<th>effective peak multiple (mean-load fleet)</th></tr>\n";
   std::vector<std::string> gpus;
   std::map<std::string, std::pair<double, double>> marks;  // gpu -> answer, estimate (replicas)
-  if (sizing.contains("results"))
-    for (const auto& g : sizing["results"]) {
-      const std::string gpu = g.value("gpu", "?");
-      gpus.push_back(gpu);
-      if (!g.value("found", false)) {
-        body += fmt::format("<tr><td>{}</td><td colspan=\"8\" class=\"bad\">no answer: {}</td></tr>\n",
-                            html_escape(gpu), html_escape(g.value("reason", "")));
-        continue;
-      }
-      const double n = g.value("replicas", 0.0);
-      const double est = g.value("/analytic_estimate/replicas"_json_pointer, kNaN);
-      marks[gpu] = {n, est};
-      const auto& a = g["answer"].empty() ? nlohmann::json::object() : g["answer"][0];
-      const auto& eff = g.contains("effective") ? g["effective"] : nlohmann::json::object();
-      body += fmt::format(
-          "<tr><td>{}</td><td class=\"ok\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} (k = {:g}, "
-          "u = {:g})</td><td>{:.1f} %</td><td>{}</td></tr>\n",
-          html_escape(gpu), n, g.value("gpus", 0), fmt_ms(a.value("ttft_p99_s", kNaN)),
-          fmt_ms(a.value("tpot_p99_s", kNaN)),
-          g.contains("one_fewer") ? fmt::format("{} fails", g["one_fewer"].value("replicas", 0)) : "-", est,
-          g.value("/analytic_estimate/peak_multiple"_json_pointer, 0.0),
-          g.value("/analytic_estimate/utilization"_json_pointer, 0.0), eff.value("utilization", 0.0) * 100.0,
-          eff.contains("peak_multiple_vs_mean_load_fleet")
-              ? fmt::format("{:.2f}", eff["peak_multiple_vs_mean_load_fleet"].get<double>())
-              : html_escape(eff.value("peak_multiple_vs_mean_load_fleet_note", "-")));
+  for (const auto& g : sizing.results) {
+    gpus.push_back(g.gpu);
+    if (!g.found) {
+      body += fmt::format("<tr><td>{}</td><td colspan=\"8\" class=\"bad\">no answer: {}</td></tr>\n",
+                          html_escape(g.gpu), html_escape(g.reason));
+      continue;
     }
+    const double n = g.replicas;
+    const double est = g.analytic_estimate.replicas;
+    marks[g.gpu] = {n, est};
+    const SizingSeedFigures* a = g.answer.empty() ? nullptr : &g.answer.front();
+    const SizingEffective& eff = g.effective;
+    body += fmt::format(
+        "<tr><td>{}</td><td class=\"ok\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} (k = {:g}, "
+        "u = {:g})</td><td>{:.1f} %</td><td>{}</td></tr>\n",
+        html_escape(g.gpu), n, static_cast<int>(g.gpus), fmt_ms(a ? a->ttft_p99_s : kNaN),
+        fmt_ms(a ? a->tpot_p99_s : kNaN), g.one_fewer ? fmt::format("{} fails", g.one_fewer->replicas) : "-", est,
+        g.analytic_estimate.peak_multiple, g.analytic_estimate.utilization, eff.utilization * 100.0,
+        eff.mean_load_fleet_replicas > 0 ? fmt::format("{:.2f}", eff.peak_multiple_vs_mean_load_fleet)
+                                         : html_escape(eff.peak_multiple_vs_mean_load_fleet_note));
+  }
   body += "</table>\n";
   const std::array<const char*, 6> colors{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   struct Fig {
@@ -665,22 +667,21 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     if (plotter.render(p, notes)) body += figure(p);
   }
   // The per-hour schedule, when sized with --per-hour.
-  for (const auto& g : sizing.value("results", nlohmann::json::array())) {
-    if (!g.contains("per_hour")) continue;
-    Plot p{"size-per-hour-" + g.value("gpu", std::string("gpu")), "Fleet each hour needs (" + g.value("gpu", std::string()) + ")",
-           "hour start (h)", "replicas", "", {}, {}, ""};
+  for (const auto& g : sizing.results) {
+    if (!g.per_hour || g.per_hour->empty()) continue;
+    Plot p{"size-per-hour-" + g.gpu, "Fleet each hour needs (" + g.gpu + ")", "hour start (h)", "replicas", "", {}, {},
+           ""};
     Series s{"replicas meeting the targets over the hour", {}, {}, "with steps lw 2 lc rgb '#1f77b4'"};
-    for (const auto& h : g["per_hour"]) {
-      s.x.push_back(h.value("start_s", 0.0) / 3600.0);
-      s.y.push_back(h.value("replicas", 0.0));
+    for (const auto& h : *g.per_hour) {
+      s.x.push_back(h.start_s / 3600.0);
+      s.y.push_back(h.replicas);
     }
-    if (!g["per_hour"].empty()) {
-      s.x.push_back(g["per_hour"].back().value("end_s", 0.0) / 3600.0);
-      s.y.push_back(s.y.back());
-    }
+    s.x.push_back(g.per_hour->back().end_s / 3600.0);
+    s.y.push_back(s.y.back());
     p.series.push_back(s);
-    p.series.push_back({fmt::format("fixed fleet: {} replicas", g.value("replicas", 0)), {s.x.front(), s.x.back()},
-                        {g.value("replicas", 0.0), g.value("replicas", 0.0)}, "with lines lw 2 dt 2 lc rgb '#d62728'"});
+    p.series.push_back({fmt::format("fixed fleet: {} replicas", g.replicas), {s.x.front(), s.x.back()},
+                        {static_cast<double>(g.replicas), static_cast<double>(g.replicas)},
+                        "with lines lw 2 dt 2 lc rgb '#d62728'"});
     p.extra.push_back("set yrange [0:*]");
     p.caption = "An autoscaling schedule: for each hour, the smallest fleet whose run meets the targets over that "
                 "hour's requests, against the fixed fleet sized for the whole window.";
@@ -755,7 +756,9 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
   return body;
 }
 
-ReportResult build_report(const std::string& results_dir) {
+namespace {
+
+ReportResult build_report_files(const std::string& results_dir) {
   const fs::path dir = results_dir;
   if (!fs::is_directory(dir)) throw ReportError(results_dir + ": not a folder");
   const bool run = fs::exists(dir / "summary.json");
@@ -782,8 +785,7 @@ ReportResult build_report(const std::string& results_dir) {
     if (summary.is_discarded()) throw ReportError((dir / "summary.json").string() + ": not valid JSON");
     name = summary.value("scenario", name);
   } else if (sizing) {
-    const auto j = nlohmann::json::parse(read_text(dir / "sizing.json"), nullptr, false);
-    if (!j.is_discarded()) name = j.value("scenario", name);
+    name = read_sizing(dir / "sizing.json").scenario;
   }
   const std::string kind = run ? "run" : sizing ? "fleet sizing" : "comparison";
   std::string html = page_head(fmt::format("tokenfleet {}: {}", kind, name));
@@ -808,7 +810,21 @@ ReportResult build_report(const std::string& results_dir) {
   html += body + "</body>\n</html>\n";
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);
+  spdlog::info("report: wrote {} ({} bytes, {} plots, {} notes)", result.html_path, html.size(), result.plots.size(),
+               result.notes.size());
   return result;
+}
+
+}  // namespace
+
+ReportResult build_report(const std::string& results_dir) {
+  try {
+    return build_report_files(results_dir);
+  } catch (const ReportError&) {
+    throw;
+  } catch (const std::exception& e) {  // a file not written, a folder not read: the report failed
+    throw ReportError(e.what());
+  }
 }
 
 }  // namespace tf

@@ -2,7 +2,7 @@
 // The offline report: a self-contained HTML page (report.html) with SVG plots made by gnuplot (plots/*.svg),
 // built from the files a run, a sizing or a comparison wrote into its results folder. No scripts, no fonts or
 // styles from the network: the folder opens from a USB stick. Plain C++ (gnuplot runs as a child process);
-// results/ depends on nothing else of ours.
+// results/ depends on nothing of ours but io/.
 //
 // What a folder holds decides what the page shows:
 // - a run (summary.json, timeseries.csv, requests.csv, scenario.toml): the scenario, the summary table,
@@ -31,8 +31,9 @@ struct ReportResult {
 // Whether gnuplot can be run (`gnuplot` on the PATH, or $TOKENFLEET_GNUPLOT).
 bool gnuplot_available();
 
-// Builds RESULTS_DIR/report.html and RESULTS_DIR/plots/. Throws ReportError when the folder holds no results,
-// a file cannot be read or gnuplot fails. Every file is written to a temporary name and renamed.
+// Builds RESULTS_DIR/report.html and RESULTS_DIR/plots/. Throws ReportError (and nothing else) when the folder
+// holds no results, a file cannot be read or written or gnuplot fails. Every file is written to a temporary name
+// and renamed.
 ReportResult build_report(const std::string& results_dir);
 
 // The hook for `compare --report`: from a CSV whose first column names the policy (or variant) and whose other

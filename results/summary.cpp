@@ -11,25 +11,13 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include "io/csv.hpp"
+
 namespace tf {
 
 namespace {
 
 double safe_div(double num, double den) { return den > 0.0 ? num / den : 0.0; }
-
-nlohmann::ordered_json stats_json(const LatencyStats& st) {
-  nlohmann::ordered_json j;
-  j["mean"] = st.mean;
-  j["p50"] = st.p50;
-  j["p90"] = st.p90;
-  j["p99"] = st.p99;
-  j["p99.9"] = st.p999;
-  j["max"] = st.max;
-  j["count"] = st.count;
-  return j;
-}
-
-std::string fmt_time(double t) { return fmt::format("{:.9f}", t); }
 
 }  // namespace
 
@@ -89,9 +77,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
     ttft.push_back(r.ttft_s());
     e2e.push_back(r.e2e_s());
     if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
-    const bool ttft_ok = slo.ttft_p99_s <= 0.0 || r.ttft_s() <= slo.ttft_p99_s;
-    const bool tpot_ok = slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= slo.tpot_p99_s;
-    if (ttft_ok && tpot_ok) ++slo_hits;
+    if (meets_slo(r, slo)) ++slo_hits;
   }
 
   // The p99 targets are judged over every measured request, a request never served counting as beyond any
@@ -138,9 +124,30 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   return s;
 }
 
-nlohmann::ordered_json to_json(const Summary& s) {
+void to_json(nlohmann::ordered_json& j, const LatencyStats& st) {
+  j = nlohmann::ordered_json::object();
+  j["mean"] = st.mean;
+  j["p50"] = st.p50;
+  j["p90"] = st.p90;
+  j["p99"] = st.p99;
+  j["p99.9"] = st.p999;
+  j["max"] = st.max;
+  j["count"] = st.count;
+}
+
+void from_json(const nlohmann::ordered_json& j, LatencyStats& st) {
+  j.at("mean").get_to(st.mean);
+  j.at("p50").get_to(st.p50);
+  j.at("p90").get_to(st.p90);
+  j.at("p99").get_to(st.p99);
+  j.at("p99.9").get_to(st.p999);
+  j.at("max").get_to(st.max);
+  j.at("count").get_to(st.count);
+}
+
+void to_json(nlohmann::ordered_json& j, const Summary& s) {
   // Keys in a fixed, readable order (ordered_json keeps insertion order).
-  nlohmann::ordered_json j;
+  j = nlohmann::ordered_json::object();
   j["scenario"] = s.scenario;
   j["seed"] = s.seed;
   j["requests"] = {{"arrived", s.requests_arrived},
@@ -154,17 +161,16 @@ nlohmann::ordered_json to_json(const Summary& s) {
                      {"offered_requests_per_s", s.offered_requests_per_s},
                      {"offered_output_tokens_per_s", s.offered_output_tokens_per_s},
                      {"offered_total_tokens_per_s", s.offered_total_tokens_per_s}};
-  j["latency_s"] = {{"queue", stats_json(s.queue)},
-                    {"ttft", stats_json(s.ttft)},
-                    {"tpot", stats_json(s.tpot)},
-                    {"e2e", stats_json(s.e2e)}};
+  j["latency_s"] = {{"queue", s.queue}, {"ttft", s.ttft}, {"tpot", s.tpot}, {"e2e", s.e2e}};
   if (s.kv_transfer.count > 0) {
-    j["latency_s"]["kv_transfer"] = stats_json(s.kv_transfer);
+    j["latency_s"]["kv_transfer"] = s.kv_transfer;
     j["kv_transfers"] = {{"count", s.totals.kv_transfers}, {"bytes", s.totals.kv_transfer_bytes}};
   }
-  j["slo"] = {{"ttft_p99_s", s.slo.ttft_p99_s},     {"tpot_p99_s", s.slo.tpot_p99_s},
-              {"attainment", s.slo_attainment},     {"ttft_p99_met", s.ttft_p99_met},
-              {"tpot_p99_met", s.tpot_p99_met},     {"met", s.slo_met}};
+  auto& slo = j["slo"] = s.slo;
+  slo["attainment"] = s.slo_attainment;
+  slo["ttft_p99_met"] = s.ttft_p99_met;
+  slo["tpot_p99_met"] = s.tpot_p99_met;
+  slo["met"] = s.slo_met;
   j["batching"] = {{"mean_batch_size", s.mean_batch_size},
                    {"preemptions", s.preemptions},
                    {"recomputed_tokens", s.recomputed_tokens},
@@ -177,14 +183,66 @@ nlohmann::ordered_json to_json(const Summary& s) {
                    {"clamped_rows", s.totals.clamped_rows},
                    {"questions_cut", s.totals.questions_cut}};
   j["simulated_s"] = s.simulated_s;
-  return j;
 }
+
+void from_json(const nlohmann::ordered_json& j, Summary& s) {
+  s = Summary{};
+  j.at("scenario").get_to(s.scenario);
+  j.at("seed").get_to(s.seed);
+  const auto& req = j.at("requests");
+  req.at("arrived").get_to(s.requests_arrived);
+  req.at("measured").get_to(s.requests_measured);
+  req.at("unfinished").get_to(s.requests_unfinished);
+  req.at("rejected").get_to(s.requests_rejected);
+  j.at("window_s").get_to(s.window_s);
+  const auto& t = j.at("throughput");
+  t.at("requests_per_s").get_to(s.requests_per_s);
+  t.at("output_tokens_per_s").get_to(s.output_tokens_per_s);
+  t.at("total_tokens_per_s").get_to(s.total_tokens_per_s);
+  t.at("offered_requests_per_s").get_to(s.offered_requests_per_s);
+  t.at("offered_output_tokens_per_s").get_to(s.offered_output_tokens_per_s);
+  t.at("offered_total_tokens_per_s").get_to(s.offered_total_tokens_per_s);
+  const auto& l = j.at("latency_s");
+  l.at("queue").get_to(s.queue);
+  l.at("ttft").get_to(s.ttft);
+  l.at("tpot").get_to(s.tpot);
+  l.at("e2e").get_to(s.e2e);
+  if (l.contains("kv_transfer")) l.at("kv_transfer").get_to(s.kv_transfer);
+  if (j.contains("kv_transfers")) {
+    j.at("kv_transfers").at("count").get_to(s.totals.kv_transfers);
+    j.at("kv_transfers").at("bytes").get_to(s.totals.kv_transfer_bytes);
+  }
+  const auto& slo = j.at("slo");
+  slo.get_to(s.slo);
+  slo.at("attainment").get_to(s.slo_attainment);
+  slo.at("ttft_p99_met").get_to(s.ttft_p99_met);
+  slo.at("tpot_p99_met").get_to(s.tpot_p99_met);
+  slo.at("met").get_to(s.slo_met);
+  const auto& b = j.at("batching");
+  b.at("mean_batch_size").get_to(s.mean_batch_size);
+  b.at("preemptions").get_to(s.preemptions);
+  b.at("recomputed_tokens").get_to(s.recomputed_tokens);
+  b.at("swapped_out_tokens").get_to(s.swapped_out_tokens);
+  b.at("swapped_in_tokens").get_to(s.swapped_in_tokens);
+  b.at("swap_s").get_to(s.swap_s);
+  j.at("utilization").at("mfu").get_to(s.mfu);
+  j.at("utilization").at("busy_fraction").get_to(s.busy_fraction);
+  j.at("energy").at("window_kwh").get_to(s.energy_kwh);
+  j.at("energy").at("total_kwh").get_to(s.energy_total_kwh);
+  const auto& w = j.at("workload");
+  w.at("skipped_bad_rows").get_to(s.totals.skipped_bad_rows);
+  w.at("clamped_rows").get_to(s.totals.clamped_rows);
+  w.at("questions_cut").get_to(s.totals.questions_cut);
+  j.at("simulated_s").get_to(s.simulated_s);
+}
+
+nlohmann::ordered_json to_json(const Summary& s) { return nlohmann::ordered_json(s); }
 
 void write_file_atomically(const std::string& path, const std::string& content) {
   const std::string tmp = path + ".tmp-" + std::to_string(static_cast<long>(::getpid()));
   auto fail = [&](const char* what, int err, bool remove_tmp) {
     if (remove_tmp) std::remove(tmp.c_str());
-    throw std::runtime_error(fmt::format("cannot write {}: {}: {}", path, what, std::strerror(err)));
+    throw WriteError(fmt::format("cannot write {}: {}: {}", path, what, std::strerror(err)));
   };
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) fail("open", errno, false);
@@ -209,18 +267,24 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
   std::stable_sort(order.begin(), order.end(),
                    [](const RequestRecord* a, const RequestRecord* b) { return a->id < b->id; });
 
-  std::string out =
-      "id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,rejected,prefill_replica,"
-      "kv_transfer_s\n";
+  std::string out;
+  out.reserve(96 * (records.size() + 1));
+  CsvWriter w(out);
+  w.row({"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s", "tpot_s", "e2e_s",
+         "rejected", "prefill_replica", "kv_transfer_s"});
+  auto time = [&w](bool known, double t) { known ? w.format("{:.9f}", t) : w.empty(); };
   for (const RequestRecord* r : order) {
-    const bool admitted = r->admitted_s >= 0.0;
     const bool done = r->finished();
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{}\n", r->id, fmt_time(r->arrival_s), r->prompt_tokens,
-                       r->output_tokens, r->replica, admitted ? fmt_time(r->queue_s()) : std::string(),
-                       done ? fmt_time(r->ttft_s()) : std::string(), done ? fmt_time(r->tpot_s()) : std::string(),
-                       done ? fmt_time(r->e2e_s()) : std::string(), r->rejected ? 1 : 0,
-                       r->prefill_replica >= 0 ? std::to_string(r->prefill_replica) : std::string(),
-                       r->kv_transfer_s >= 0.0 ? fmt_time(r->kv_transfer_s) : std::string());
+    w.integer(r->id).format("{:.9f}", r->arrival_s).integer(r->prompt_tokens).integer(r->output_tokens);
+    w.integer(r->replica);
+    time(r->admitted_s >= 0.0, r->queue_s());
+    time(done, r->ttft_s());
+    time(done, r->tpot_s());
+    time(done, r->e2e_s());
+    w.integer(r->rejected ? 1 : 0);
+    r->prefill_replica >= 0 ? w.integer(r->prefill_replica) : w.empty();
+    time(r->kv_transfer_s >= 0.0, r->kv_transfer_s);
+    w.end_row();
   }
   return out;
 }

@@ -1,10 +1,12 @@
 #pragma once
 // Statistics over the measured requests (those that arrived at or after warmup_s), and writers.
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "io/json.hpp"
 #include "results/records.hpp"
 
 namespace tf {
@@ -13,11 +15,24 @@ namespace tf {
 // q in [0, 100]. `sorted` must be sorted ascending and non-empty.
 double percentile_sorted(const std::vector<double>& sorted, double q);
 
+// The per-request SLO check: a finished request meets the targets when its time to first token is within
+// slo.ttft_p99_s and, for an answer of more than one token, its time per output token within slo.tpot_p99_s (a
+// target of 0 is none). A request never served (rejected, unfinished) meets none. The p99 targets are judged
+// over the requests, each of them checked by this; attainment is the share that meets it.
+inline bool meets_slo(const RequestRecord& r, const SloTargets& slo) {
+  if (!r.finished()) return false;
+  const bool ttft_ok = slo.ttft_p99_s <= 0.0 || r.ttft_s() <= slo.ttft_p99_s;
+  const bool tpot_ok = slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= slo.tpot_p99_s;
+  return ttft_ok && tpot_ok;
+}
+
 struct LatencyStats {
   std::size_t count = 0;
   double mean = 0.0, p50 = 0.0, p90 = 0.0, p99 = 0.0, p999 = 0.0, max = 0.0;
 };
 LatencyStats latency_stats(std::vector<double> values);
+
+TF_JSON_FIELDS(SloTargets, ttft_p99_s, tpot_p99_s)
 
 struct Summary {
   std::string scenario;
@@ -57,10 +72,24 @@ struct Summary {
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo);
 
+// summary.json: one pair of conversions writes it (keys in a fixed order) and reads it back. Of the run's totals it
+// holds the KV transfers (with disaggregated serving) and the workload's counts; the rest of `totals` is not
+// written, and reads back as zero.
+void to_json(nlohmann::ordered_json& j, const LatencyStats& st);
+void from_json(const nlohmann::ordered_json& j, LatencyStats& st);
+void to_json(nlohmann::ordered_json& j, const Summary& s);
+void from_json(const nlohmann::ordered_json& j, Summary& s);
+// The same as a value: what summary.json holds.
 nlohmann::ordered_json to_json(const Summary& s);
 
+// An output file could not be written (exit code 4).
+class WriteError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 // Writes `content` to `path` through a temporary file in the same folder and a rename, so a
-// reader never sees a half-written file. Throws std::runtime_error on failure.
+// reader never sees a half-written file. Throws WriteError on failure.
 void write_file_atomically(const std::string& path, const std::string& content);
 
 // Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s

@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 
+#include "io/csv.hpp"
 #include "results/summary.hpp"
 
 namespace tf {
@@ -33,9 +34,12 @@ std::size_t bin_of(double t, double w, std::size_t n) {
   return std::min(n - 1, static_cast<std::size_t>(std::floor(t / w)));
 }
 
-std::string cell(double v, int digits) {
-  if (std::isnan(v)) return std::string();
-  return fmt::format("{:.{}f}", v, digits);
+// A number with `digits` after the point; an empty cell for NaN.
+void cell(CsvWriter& w, double v, int digits) {
+  if (std::isnan(v))
+    w.empty();
+  else
+    w.format("{:.{}f}", v, digits);
 }
 
 }  // namespace
@@ -93,9 +97,7 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
     ++rows[bin_of(r.finished_s, w, n)].completions;
     ttft[a].push_back(r.ttft_s());
     if (r.output_tokens > 1) tpot[a].push_back(r.tpot_s());
-    const bool ttft_ok = fleet.slo.ttft_p99_s <= 0.0 || r.ttft_s() <= fleet.slo.ttft_p99_s;
-    const bool tpot_ok = fleet.slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= fleet.slo.tpot_p99_s;
-    if (ttft_ok && tpot_ok) ++meeting[a];
+    if (meets_slo(r, fleet.slo)) ++meeting[a];
   }
 
   const auto& bins = activity.bins();
@@ -145,17 +147,32 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
 }
 
 std::string timeseries_csv(const std::vector<TimeseriesRow>& rows) {
-  std::string out =
-      "start_s,end_s,arrivals,completions,queued_mean,running_mean,mean_batch,kv_used_fraction,busy_fraction,"
-      "ttft_p50_s,ttft_p99_s,tpot_p50_s,tpot_p99_s,slo_attainment,offered_tokens_per_s,served_tokens_per_s,"
-      "served_output_tokens_per_s,capacity_tokens_per_s,power_w\n";
+  std::string out;
+  CsvWriter w(out);
+  w.row({"start_s", "end_s", "arrivals", "completions", "queued_mean", "running_mean", "mean_batch",
+         "kv_used_fraction", "busy_fraction", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "slo_attainment",
+         "offered_tokens_per_s", "served_tokens_per_s", "served_output_tokens_per_s", "capacity_tokens_per_s",
+         "power_w"});
   for (const auto& r : rows) {
-    out += fmt::format("{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}\n", cell(r.start_s, 3),
-                       cell(r.end_s, 3), r.arrivals, r.completions, cell(r.queued_mean, 4), cell(r.running_mean, 4),
-                       cell(r.mean_batch, 4), cell(r.kv_used_fraction, 6), cell(r.busy_fraction, 6),
-                       cell(r.ttft_p50_s, 6), cell(r.ttft_p99_s, 6), cell(r.tpot_p50_s, 6), cell(r.tpot_p99_s, 6),
-                       cell(r.slo_attainment, 6), cell(r.offered_tokens_per_s, 3), cell(r.served_tokens_per_s, 3),
-                       cell(r.served_output_tokens_per_s, 3), cell(r.capacity_tokens_per_s, 3), cell(r.power_w, 3));
+    cell(w, r.start_s, 3);
+    cell(w, r.end_s, 3);
+    w.integer(r.arrivals).integer(r.completions);
+    cell(w, r.queued_mean, 4);
+    cell(w, r.running_mean, 4);
+    cell(w, r.mean_batch, 4);
+    cell(w, r.kv_used_fraction, 6);
+    cell(w, r.busy_fraction, 6);
+    cell(w, r.ttft_p50_s, 6);
+    cell(w, r.ttft_p99_s, 6);
+    cell(w, r.tpot_p50_s, 6);
+    cell(w, r.tpot_p99_s, 6);
+    cell(w, r.slo_attainment, 6);
+    cell(w, r.offered_tokens_per_s, 3);
+    cell(w, r.served_tokens_per_s, 3);
+    cell(w, r.served_output_tokens_per_s, 3);
+    cell(w, r.capacity_tokens_per_s, 3);
+    cell(w, r.power_w, 3);
+    w.end_row();
   }
   return out;
 }

@@ -6,7 +6,7 @@
 //   percentiles and SLO attainment of the requests that arrived in the window, offered tokens);
 // - the replicas' steps, reported by the replica model as StepActivity and spread over the windows in
 //   proportion to time (busy fraction, mean batch size, KV cache in use, tokens served, power).
-// Plain C++: results/ depends on nothing else of ours.
+// Plain C++: results/ depends on nothing of ours but io/.
 #include <cstdint>
 #include <string>
 #include <vector>

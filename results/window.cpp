@@ -32,9 +32,7 @@ WindowFigures window_figures(const std::vector<RequestRecord>& records, double s
     }
     ttft.push_back(r.ttft_s());
     if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
-    const bool ttft_ok = slo.ttft_p99_s <= 0.0 || r.ttft_s() <= slo.ttft_p99_s;
-    const bool tpot_ok = slo.tpot_p99_s <= 0.0 || r.output_tokens <= 1 || r.tpot_s() <= slo.tpot_p99_s;
-    if (ttft_ok && tpot_ok) ++meeting;
+    if (meets_slo(r, slo)) ++meeting;
   }
   if (w.requests == 0) return w;
   std::sort(ttft.begin(), ttft.end());

@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <vector>
 
+#include "io/json.hpp"
 #include "results/records.hpp"
 
 namespace tf {
@@ -18,6 +19,9 @@ struct WindowFigures {
   double output_tokens = 0.0;
   bool ttft_met = true, tpot_met = true, met = true;  // p99 targets (unfinished requests count as misses)
 };
+
+TF_JSON_FIELDS(WindowFigures, start_s, end_s, requests, unfinished, ttft_p99_s, tpot_p99_s, attainment, prompt_tokens,
+               output_tokens, ttft_met, tpot_met, met)
 
 WindowFigures window_figures(const std::vector<RequestRecord>& records, double start_s, double end_s,
                              const SloTargets& slo);

@@ -369,3 +369,53 @@ TEST_CASE("Ctrl-C during tokenfleet size stops the search with a message and wri
   CHECK_FALSE(fs::exists(out + "/probes.csv"));
   fs::remove_all(out);
 }
+
+TEST_CASE("tokenfleet bench runs each repeat in a child and reports its figures - a failing run says why", "[cli][bench]") {
+  const auto r = run_command(binary() + " bench " + source_dir() + "/scenarios/default.toml --repeats 2" + kShort);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  // Every run simulates the same requests: the figures that came back from the two children agree.
+  std::vector<std::string> counts;
+  std::istringstream in(r.output);
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("run ", 0) == 0) counts.push_back(line.substr(line.find(": ") + 2, line.find(" requests") - line.find(": ") - 2));
+  REQUIRE(counts.size() == 2);
+  CHECK(counts[0] == counts[1]);
+  CHECK(std::stoi(counts[0]) > 100);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("median of 2:") && Catch::Matchers::Contains("peak RSS"));
+  const std::string dir = temp_dir("bench-bad");
+  write_file(dir + "/bad.toml", "name = \"b\"\nduration_s = 100\n[fleet]\nreplicas = 2\n[workload]\ntrace = { path = \"" +
+                                    source_dir() + "/tests/data/traces/bad-negative.csv\" }\n");
+  const auto bad = run_command(binary() + " bench " + dir + "/bad.toml --repeats 1");
+  CHECK(bad.exit_code == 3);
+  CHECK_THAT(bad.output, Catch::Matchers::Contains("bad-negative.csv:3: output_tokens") &&
+                             Catch::Matchers::Contains("benchmark run failed"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("size with --log-level debug logs each probe on stderr - the default logs nothing", "[cli][log]") {
+  const std::string dir = temp_dir("log");
+  const std::string size = binary() + " size --jobs 2" + kShort + " --set slo.ttft_p99_s=0.5 --set slo.tpot_p99_s=0.02";
+  // stdout and stderr apart: the subshell's redirections hold against run_command's 2>&1.
+  const auto debug = run_command("(" + size + " --log-level debug >" + dir + "/out-debug 2>" + dir + "/err-debug)");
+  REQUIRE(debug.exit_code == 0);
+  const std::string err = read_file(dir + "/err-debug");
+  INFO(err);
+  // Every probe printed on stdout has its log line: replicas, seed, the verdict and why.
+  std::size_t printed = 0, logged = 0;
+  for (std::size_t i = 0; (i = read_file(dir + "/out-debug").find("  probe ", i)) != std::string::npos; ++i) ++printed;
+  for (std::size_t i = 0; (i = err.find("[debug] sizing h100-sxm: probe ", i)) != std::string::npos; ++i) ++logged;
+  CHECK(printed >= 2);
+  CHECK(logged == printed);
+  CHECK_THAT(err, Catch::Matchers::Contains("replicas, seed 1: misses: ") &&
+                      Catch::Matchers::Contains("replicas, seed 1: meets the targets") &&
+                      Catch::Matchers::Contains("[info] sizing h100-sxm: bracket: ") &&
+                      Catch::Matchers::Contains("[debug] child process "));
+  CHECK(read_file(dir + "/out-debug").find("[debug]") == std::string::npos);  // logs never on stdout
+  const auto quiet = run_command("(" + size + " >" + dir + "/out 2>" + dir + "/err)");
+  REQUIRE(quiet.exit_code == 0);
+  CHECK(read_file(dir + "/err").empty());
+  CHECK(read_file(dir + "/out") == read_file(dir + "/out-debug"));  // the results are the same
+  fs::remove_all(dir);
+}

@@ -203,6 +203,15 @@ TEST_CASE("rate file errors name the file and line", "[diurnal][ratefile][errors
   tf::test::write_file(dir + "/uneven.csv", "window_start_s,total_rate_rps\n0,1\n600,1\n1300,1\n");
   CHECK_THROWS_WITH(tf::read_rate_file(dir + "/uneven.csv"), Contains("uneven.csv:4: window_start_s"));
   CHECK_THROWS_WITH(tf::read_rate_file(dir + "/none.csv"), Contains("cannot open"));
+  // Read as CSV: CRLF line ends and quoted fields are fine; a broken quote names its line and column.
+  tf::test::write_file(dir + "/crlf.csv", "\"window_start_s\",total_rate_rps,\"note, with a comma\"\r\n0,1.5,\"a\"\r\n"
+                                          "600,\"2.5\",\"b \"\"c\"\"\"\r\n");
+  const auto rows = tf::read_rate_file(dir + "/crlf.csv");
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[1].start_s == 600.0);
+  CHECK(rows[1].rate_per_s == 2.5);
+  tf::test::write_file(dir + "/quote.csv", "window_start_s,total_rate_rps\n0,1\n600,\"2\"x\n");
+  CHECK_THROWS_WITH(tf::read_rate_file(dir + "/quote.csv"), Contains("quote.csv:3: column 8: "));
   tf::RateCurveSpec c;
   c.kind = "file";
   c.path = tf::test::data_dir() + "/diurnal/servegen-deepseek-r1-rate.csv";

@@ -368,3 +368,42 @@ TEST_CASE("a compare.csv gets one bar chart per figure - the compare --report ho
   }
   fs::remove_all(out);
 }
+
+TEST_CASE("a compare row whose error holds a comma and quotes is read back by the report intact", "[report][csv]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("compare-error");
+  // Swap preemption with the central queue cannot be served: that combination's row carries the engine's error,
+  // which quotes "swap" and the router's name and holds commas.
+  const auto r = run_command(binary() + " compare --jobs 2 --routers round-robin,central-queue --out " + out +
+                             " --set duration_s=60 --set warmup_s=10 --set policy.kv_cache=paged"
+                             " --set policy.preemption=swap");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 3);  // one combination could not be served
+  const std::string csv = read_file(out + "/compare.csv");
+  const std::string error = "\"swap\" keeps a preempted request's KV in its replica's host memory, but router "
+                            "\"central-queue\" may hand it to another replica; use preemption = \"recompute\" or "
+                            "another router";
+  std::string quoted = "\"";
+  for (char c : error) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  quoted += "\"";
+  CHECK(csv.find("," + quoted + "\n") != std::string::npos);  // written as RFC 4180 has it
+  const auto rep = run_command(binary() + " report " + out);
+  INFO(rep.output);
+  REQUIRE(rep.exit_code == 0);
+  const std::string html = read_file(out + "/report.html");
+  std::string escaped;
+  for (char c : error) escaped += c == '"' ? std::string("&quot;") : std::string(1, c);
+  // The whole text in the row's last cell, after the 23 figures: nothing split off at its comma or quotes.
+  const auto row = html.find("<tr><td>continuous</td><td>central-queue</td><td>0</td>");
+  REQUIRE(row != std::string::npos);
+  const std::string tr = html.substr(row, html.find("</tr>", row) - row);
+  CHECK(tr.size() > escaped.size());
+  CHECK(tr.substr(tr.size() - escaped.size() - 9) == "<td>" + escaped + "</td>");
+  std::size_t cells = 0;
+  for (std::size_t i = 0; (i = tr.find("<td>", i)) != std::string::npos; ++i) ++cells;
+  CHECK(cells == 24);
+  fs::remove_all(out);
+}

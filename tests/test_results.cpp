@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 
 namespace {
@@ -203,6 +204,28 @@ TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[
   }
 }
 
+TEST_CASE("meets_slo: the one per-request check that summary, windows and the time series count", "[results][slo]") {
+  using tf::meets_slo;
+  const auto recs = sample_records();
+  // id 1: ttft 1.0, tpot 0.1; id 2: ttft 0.25, one token; id 3: ttft 0.5, tpot 0.25; id 4 unfinished.
+  CHECK(meets_slo(recs[1], {1.0, 0.1}));           // both targets met exactly
+  CHECK_FALSE(meets_slo(recs[1], {0.99, 0.1}));    // TTFT just over
+  CHECK_FALSE(meets_slo(recs[3], {1.0, 0.2}));     // TPOT over
+  CHECK(meets_slo(recs[3], {1.0, 0.0}));           // no TPOT target
+  CHECK(meets_slo(recs[2], {0.25, 1e-9}));         // a one-token answer has no TPOT to judge
+  CHECK(meets_slo(recs[1], {0.0, 0.0}));           // no targets: a finished request meets them
+  CHECK_FALSE(meets_slo(recs[4], {0.0, 0.0}));     // never finished: meets none
+  RequestRecord rejected = recs[5];
+  rejected.rejected = true;
+  CHECK_FALSE(meets_slo(rejected, {10.0, 10.0}));
+  // summarize's attainment is the share of measured requests that meet it.
+  std::size_t meeting = 0, measured = 0;
+  for (const auto& r : recs)
+    if (r.arrival_s >= 10.0) ++measured, meeting += meets_slo(r, {0.6, 0.2}) ? 1 : 0;
+  CHECK(tf::summarize("demo", 1, recs, 10.0, sample_totals(), {0.6, 0.2}).slo_attainment ==
+        Approx(static_cast<double>(meeting) / static_cast<double>(measured)));
+}
+
 TEST_CASE("summarize derives batching - MFU - busy fraction and energy from the totals", "[results]") {
   const auto s = tf::summarize("demo", 1, sample_records(), 10.0, sample_totals(), {});
   CHECK(s.mean_batch_size == Approx(2.5));  // 1000 / 400
@@ -306,6 +329,145 @@ TEST_CASE("to_json holds the summary's keys and values", "[results]") {
   CHECK(j.size() == 12);
   // Same input, same bytes.
   CHECK(tf::to_json(s).dump(2) == j.dump(2));
+}
+
+TEST_CASE("a Summary written to summary.json and read back equals it field by field", "[results][json]") {
+  tf::Summary s = tf::summarize("demo \"quoted\", with a comma", 18446744073709551615u, sample_records(), 10.0,
+                                sample_totals(), {1.0, 0.25});
+  // Figures no summarize of the sample sets, so that every field read back has something to be compared with.
+  s.requests_rejected = 3;
+  s.preemptions = 17;
+  s.recomputed_tokens = 1234.5;
+  s.swapped_out_tokens = 99;
+  s.swapped_in_tokens = 98;
+  s.swap_s = 0.1 + 0.2;
+  s.kv_transfer = tf::latency_stats({0.01, 0.02, 0.04});
+  s.totals.kv_transfers = 3;
+  s.totals.kv_transfer_bytes = 1.5e9;
+  s.totals.skipped_bad_rows = 4;
+  s.totals.clamped_rows = 5;
+  s.totals.questions_cut = 6;
+  s.tpot_p99_met = true;
+  s.offered_total_tokens_per_s = 1e-300;
+  const std::string text = tf::to_json(s).dump(2);
+  const auto back = nlohmann::ordered_json::parse(text).get<tf::Summary>();
+  CHECK(back.scenario == s.scenario);
+  CHECK(back.seed == s.seed);
+  CHECK(back.requests_arrived == s.requests_arrived);
+  CHECK(back.requests_measured == s.requests_measured);
+  CHECK(back.requests_unfinished == s.requests_unfinished);
+  CHECK(back.requests_rejected == s.requests_rejected);
+  CHECK(back.preemptions == s.preemptions);
+  CHECK(back.recomputed_tokens == s.recomputed_tokens);
+  CHECK(back.swapped_out_tokens == s.swapped_out_tokens);
+  CHECK(back.swapped_in_tokens == s.swapped_in_tokens);
+  CHECK(back.swap_s == s.swap_s);
+  CHECK(back.window_s == s.window_s);
+  CHECK(back.requests_per_s == s.requests_per_s);
+  CHECK(back.output_tokens_per_s == s.output_tokens_per_s);
+  CHECK(back.total_tokens_per_s == s.total_tokens_per_s);
+  CHECK(back.offered_requests_per_s == s.offered_requests_per_s);
+  CHECK(back.offered_output_tokens_per_s == s.offered_output_tokens_per_s);
+  CHECK(back.offered_total_tokens_per_s == s.offered_total_tokens_per_s);
+  const std::vector<std::pair<const tf::LatencyStats*, const tf::LatencyStats*>> stats = {
+      {&back.queue, &s.queue}, {&back.ttft, &s.ttft},           {&back.tpot, &s.tpot},
+      {&back.e2e, &s.e2e},     {&back.kv_transfer, &s.kv_transfer}};
+  for (const auto& [b, o] : stats) {
+    CHECK(b->count == o->count);
+    CHECK(b->mean == o->mean);
+    CHECK(b->p50 == o->p50);
+    CHECK(b->p90 == o->p90);
+    CHECK(b->p99 == o->p99);
+    CHECK(b->p999 == o->p999);
+    CHECK(b->max == o->max);
+  }
+  CHECK(back.kv_transfer.count == 3);
+  CHECK(back.slo.ttft_p99_s == s.slo.ttft_p99_s);
+  CHECK(back.slo.tpot_p99_s == s.slo.tpot_p99_s);
+  CHECK(back.slo_attainment == s.slo_attainment);
+  CHECK(back.ttft_p99_met == s.ttft_p99_met);
+  CHECK(back.tpot_p99_met == s.tpot_p99_met);
+  CHECK(back.slo_met == s.slo_met);
+  CHECK(back.mean_batch_size == s.mean_batch_size);
+  CHECK(back.mfu == s.mfu);
+  CHECK(back.busy_fraction == s.busy_fraction);
+  CHECK(back.energy_kwh == s.energy_kwh);
+  CHECK(back.energy_total_kwh == s.energy_total_kwh);
+  CHECK(back.simulated_s == s.simulated_s);
+  CHECK(back.totals.kv_transfers == s.totals.kv_transfers);
+  CHECK(back.totals.kv_transfer_bytes == s.totals.kv_transfer_bytes);
+  CHECK(back.totals.skipped_bad_rows == s.totals.skipped_bad_rows);
+  CHECK(back.totals.clamped_rows == s.totals.clamped_rows);
+  CHECK(back.totals.questions_cut == s.totals.questions_cut);
+  // Written again, the same bytes.
+  CHECK(tf::to_json(back).dump(2) == text);
+  // A summary.json without a key is refused, naming it.
+  auto j = nlohmann::ordered_json::parse(text);
+  j["latency_s"]["ttft"].erase("p99.9");
+  CHECK_THROWS_WITH(j.get<tf::Summary>(), Catch::Contains("p99.9"));
+}
+
+TEST_CASE("sizing.json: written and read back by the same conversions, optional parts kept or left out",
+          "[results][json]") {
+  tf::SizingReport r;
+  r.scenario = "chat";
+  r.window = "busiest-hour";
+  r.seeds = 2;
+  r.pass_share = 0.5;
+  r.targets = {2.0, 0.2};
+  r.demand = {1000.0, 3600.0, 1000.0 / 3600.0, 512.25, 128.5};
+  tf::SizingGpuResult a;
+  a.gpu = "h100-sxm";
+  a.found = true;
+  a.replicas = 7;
+  a.prefill_replicas = 2;
+  a.gpus = 28.0;
+  a.answer = {{1, 1.5, 0.15, 0.995, 0.3, 0.7, 12.5}, {2, 1.6, 0.16, 0.994, 0.31, 0.71, 12.6}};
+  a.one_fewer = tf::SizingOneFewer{6, 2.5, 0.25, false};
+  a.gpu_hours = 28.0;
+  a.energy_kwh = 12.55;
+  a.cost = 70.0;
+  a.analytic_estimate = {4.0, 0.34, 20.5, 5.125};
+  a.effective.utilization = 0.3;
+  a.effective.mean_flops_gpus_at_full_utilization = 8.4;
+  a.effective.peak_multiple_vs_mean_flops_fleet = 28.0 / 8.4;
+  a.effective.mean_load_fleet_replicas = 4;
+  a.effective.peak_multiple_vs_mean_load_fleet = 1.75;
+  a.per_hour = std::vector<tf::SizingHour>{{0.0, 3600.0, 1000, 7}};
+  a.gpu_hours_per_hour_schedule = 28.0;
+  a.gpu_hours_fixed_fleet = 28.0;
+  tf::SizingGpuResult b;
+  b.gpu = "b200";
+  b.found = false;
+  b.reason = "the TPOT target is below one decode iteration";
+  tf::SizingGpuResult c = a;  // without the optional parts
+  c.gpu = "h200-sxm";
+  c.prefill_replicas = 0;
+  c.one_fewer.reset();
+  c.cost.reset();
+  c.per_hour.reset();
+  c.effective.mean_load_fleet_replicas = 0;
+  c.effective.peak_multiple_vs_mean_load_fleet_note = "not computed for trace replay";
+  r.results = {a, b, c};
+  const std::string text = nlohmann::ordered_json(r).dump(2);
+  const auto j = nlohmann::ordered_json::parse(text);
+  CHECK(j.at("results").at(0).at("prefill_replicas") == 2);
+  CHECK(j.at("results").at(1).size() == 3);  // gpu, found, reason
+  for (const char* k : {"prefill_replicas", "one_fewer", "cost", "per_hour", "gpu_hours_fixed_fleet"})
+    CHECK_FALSE(j.at("results").at(2).contains(k));
+  CHECK_FALSE(j.at("results").at(2).at("effective").contains("mean_load_fleet_replicas"));
+  const auto back = j.get<tf::SizingReport>();
+  CHECK(nlohmann::ordered_json(back).dump(2) == text);
+  REQUIRE(back.results.size() == 3);
+  CHECK(back.results[0].answer[1].energy_kwh == 12.6);
+  CHECK(back.results[0].one_fewer->replicas == 6);
+  CHECK(*back.results[0].cost == 70.0);
+  CHECK(back.results[0].per_hour->front().requests == 1000);
+  CHECK(back.results[1].reason == b.reason);
+  CHECK_FALSE(back.results[2].cost.has_value());
+  CHECK(back.results[2].effective.peak_multiple_vs_mean_load_fleet_note == "not computed for trace replay");
+  CHECK(back.targets.tpot_p99_s == 0.2);
+  CHECK(back.demand.tokens_per_s == 512.25);
 }
 
 TEST_CASE("summary_table shows the key figures", "[results]") {

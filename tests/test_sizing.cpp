@@ -42,6 +42,66 @@ double mmc_wait_p99(int c, double lambda, double mu) {
 
 }  // namespace
 
+TEST_CASE("a Probe sent back by a sizing child as JSON reads back equal field by field", "[sizing][json]") {
+  auto window = [](double k) {
+    WindowFigures w;
+    w.start_s = 3600.0 * k;
+    w.end_s = 3600.0 * k + 3599.5;
+    w.requests = static_cast<std::size_t>(1000 + k);
+    w.unfinished = static_cast<std::size_t>(k);
+    w.ttft_p99_s = 0.1 + 0.2 * k;
+    w.tpot_p99_s = 1.0 / 3.0 + k;
+    w.attainment = 0.987654321 - k / 100;
+    w.prompt_tokens = 1e7 + k;
+    w.output_tokens = 2.5e6 + k;
+    w.ttft_met = k > 1;
+    w.tpot_met = k < 2;
+    w.met = w.ttft_met && w.tpot_met;
+    return w;
+  };
+  Probe p;
+  p.replicas = 37;
+  p.seed = 18446744073709551615u;
+  p.error = "a \"quoted\" error,\nover two lines";
+  p.whole = window(0);
+  p.busiest = window(1);
+  p.hours = {window(2), window(3), window(4)};
+  p.mfu = 0.123456789012345;
+  p.busy_fraction = 1e-300;
+  p.flops = 6.02e23;
+  p.energy_kwh = 42.5;
+  p.window_s = 86400.0;
+  const Probe back = nlohmann::json::parse(nlohmann::json(p).dump()).get<Probe>();
+  CHECK(back.replicas == p.replicas);
+  CHECK(back.seed == p.seed);
+  CHECK(back.error == p.error);
+  CHECK(back.mfu == p.mfu);
+  CHECK(back.busy_fraction == p.busy_fraction);
+  CHECK(back.flops == p.flops);
+  CHECK(back.energy_kwh == p.energy_kwh);
+  CHECK(back.window_s == p.window_s);
+  REQUIRE(back.hours.size() == p.hours.size());
+  std::vector<std::pair<const WindowFigures*, const WindowFigures*>> windows = {{&back.whole, &p.whole},
+                                                                                {&back.busiest, &p.busiest}};
+  for (std::size_t h = 0; h < p.hours.size(); ++h) windows.emplace_back(&back.hours[h], &p.hours[h]);
+  for (const auto& [b, o] : windows) {
+    CHECK(b->start_s == o->start_s);
+    CHECK(b->end_s == o->end_s);
+    CHECK(b->requests == o->requests);
+    CHECK(b->unfinished == o->unfinished);
+    CHECK(b->ttft_p99_s == o->ttft_p99_s);
+    CHECK(b->tpot_p99_s == o->tpot_p99_s);
+    CHECK(b->attainment == o->attainment);
+    CHECK(b->prompt_tokens == o->prompt_tokens);
+    CHECK(b->output_tokens == o->output_tokens);
+    CHECK(b->ttft_met == o->ttft_met);
+    CHECK(b->tpot_met == o->tpot_met);
+    CHECK(b->met == o->met);
+  }
+  CHECK(back.hours[0].ttft_met);  // the windows did not all come back alike
+  CHECK_FALSE(back.hours[2].tpot_met);
+}
+
 TEST_CASE("size: the answer n meets the targets and n - 1 does not (both simulated again)", "[sizing]") {
   Scenario s = load_scenario_text(default_scenario_toml(), "default",
                                   {"duration_s=300", "warmup_s=30", "slo.ttft_p99_s=0.5", "slo.tpot_p99_s=0.015"});

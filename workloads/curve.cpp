@@ -10,6 +10,8 @@
 #include <numbers>
 #include <stdexcept>
 
+#include "io/csv.hpp"
+
 namespace tf {
 
 namespace {
@@ -232,23 +234,29 @@ std::vector<RateFileRow> read_rate_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("{}: cannot open rate file", path));
   std::vector<RateFileRow> rows;
-  std::string line;
-  long long lineno = 0;
+  std::uint64_t lineno = 0;
   auto bad = [&](const std::string& what) {
     throw std::runtime_error(fmt::format("{}:{}: {}", path, lineno, what));
   };
-  while (std::getline(in, line)) {
-    ++lineno;
-    line = trim(line);
-    if (line.empty()) continue;
-    std::vector<std::string> cells;
-    std::size_t start = 0;
-    for (;;) {
-      const auto comma = line.find(',', start);
-      cells.push_back(line.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
-      if (comma == std::string::npos) break;
-      start = comma + 1;
+  CsvReader csv(in);
+  std::vector<std::string_view> fields;
+  std::vector<std::string> cells;
+  for (;;) {
+    bool got = false;
+    try {
+      got = csv.next(fields);
+    } catch (const CsvError& e) {
+      lineno = e.line();
+      bad(fmt::format("column {}: {}", e.column(), e.reason()));
     }
+    if (!got) break;
+    lineno = csv.line();
+    const std::string line = trim(std::string(csv.text()));
+    if (line.empty()) continue;
+    // The fields, with the blanks around the record left out (those inside it are kept, as the messages show).
+    cells.assign(fields.begin(), fields.end());
+    cells.front().erase(0, std::min(cells.front().size(), cells.front().find_first_not_of(" \t")));
+    while (!cells.back().empty() && (cells.back().back() == ' ' || cells.back().back() == '\t')) cells.back().pop_back();
     if (lineno == 1 || (rows.empty() && !cells.empty() && !std::isdigit(static_cast<unsigned char>(trim(cells[0])[0])))) {
       if (cells.size() < 2 || trim(cells[0]) != "window_start_s" || trim(cells[1]) != "total_rate_rps")
         bad(fmt::format("expected the header window_start_s,total_rate_rps[,...], got '{}'", line));

@@ -20,25 +20,12 @@ std::string compose(const std::string& file, std::uint64_t line, const std::stri
   return s + what;
 }
 
+bool is_blank(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
+
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.back() == '\r' || s.back() == ' ' || s.back() == '\t' || s.back() == '\n')) s.remove_suffix(1);
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   return s;
-}
-
-// Splits on commas into at most `max` views (the last keeps the rest); returns the number of cells.
-std::size_t split(std::string_view line, std::string_view* cells, std::size_t max) {
-  std::size_t n = 0;
-  std::size_t start = 0;
-  for (;;) {
-    const auto comma = line.find(',', start);
-    if (comma == std::string_view::npos || n + 1 == max) {
-      cells[n++] = trim(line.substr(start));
-      return comma == std::string_view::npos ? n : n + 1;  // n + 1: more cells than max
-    }
-    cells[n++] = trim(line.substr(start, comma - start));
-    start = comma + 1;
-  }
 }
 
 bool parse_int(std::string_view s, std::int64_t& v) {
@@ -118,28 +105,54 @@ std::string detect_trace_format(const std::string& path, const std::string& form
 }
 
 TraceReader::TraceReader(std::string path, const std::string& format, bool skip_bad_rows)
-    : path_(std::move(path)), format_(detect_trace_format(path_, format)), skip_bad_(skip_bad_rows) {
+    : path_(std::move(path)),
+      format_(detect_trace_format(path_, format)),
+      kind_(format_ == "azure" ? Kind::azure : format_ == "mooncake" ? Kind::mooncake : Kind::csv),
+      skip_bad_(skip_bad_rows) {
   in_.open(path_, std::ios::binary);
   if (!in_) throw TraceError(path_, 0, "", "cannot open trace file");
 }
 
 void TraceReader::rewind() {
-  in_.clear();
-  in_.seekg(0);
+  csv_.rewind();  // seeks in_ back to the start
   lineno_ = 0;
   last_time_s_ = -1e300;
   first_pass_ = false;
 }
 
-bool TraceReader::next(TraceRow& row) {
-  while (std::getline(in_, line_)) {
-    ++lineno_;
-    if (trim(line_).empty()) continue;
+bool TraceReader::read_record() {
+  if (kind_ == Kind::mooncake) {
+    while (std::getline(in_, line_)) {
+      ++lineno_;
+      if (!trim(line_).empty()) return true;
+    }
+    return false;
+  }
+  for (;;) {
+    bool got = false;
     try {
-      if (parse(line_, row)) {
+      got = csv_.next(cells_);
+    } catch (const CsvError& e) {
+      lineno_ = e.line();
+      throw TraceError(path_, e.line(), "", fmt::format("column {}: {}", e.column(), e.reason()));
+    }
+    if (!got) return false;
+    lineno_ = csv_.line();
+    if (cells_.size() == 1 && trim(cells_[0]).empty()) continue;  // a blank line
+    for (auto& c : cells_)
+      if (!c.empty() && (is_blank(c.front()) || is_blank(c.back()))) c = trim(c);
+    return true;
+  }
+}
+
+bool TraceReader::next(TraceRow& row) {
+  for (;;) {
+    try {
+      if (!read_record()) break;
+      if (parse(row)) {
         row.line = lineno_;
         if (row.time_s < last_time_s_)
-          throw TraceError(path_, lineno_, format_ == "csv" ? "arrival_s" : "timestamp",
+          throw TraceError(path_, lineno_, kind_ == Kind::csv ? "arrival_s" : "timestamp",
                            fmt::format("timestamps out of order: {} s is before the previous row's {} s", row.time_s,
                                        last_time_s_));
         last_time_s_ = row.time_s;
@@ -155,10 +168,13 @@ bool TraceReader::next(TraceRow& row) {
   return false;
 }
 
-bool TraceReader::parse(const std::string& line, TraceRow& row) {
-  if (format_ == "azure") return parse_azure(line, row);
-  if (format_ == "mooncake") return parse_mooncake(line, row);
-  return parse_plain(line, row);
+bool TraceReader::parse(TraceRow& row) {
+  switch (kind_) {
+    case Kind::azure: return parse_azure(row);
+    case Kind::mooncake: return parse_mooncake(row);
+    case Kind::csv: break;
+  }
+  return parse_plain(row);
 }
 
 namespace {
@@ -172,15 +188,15 @@ void length_field(const std::string& path, std::uint64_t lineno, const char* nam
 
 }  // namespace
 
-bool TraceReader::parse_azure(const std::string& line, TraceRow& row) {
-  const std::string_view l = trim(line);
+bool TraceReader::parse_azure(TraceRow& row) {
+  const auto& cells = cells_;
+  const std::size_t n = cells.size();
   if (lineno_ == 1) {
-    if (l != kAzureHeader)
-      throw TraceError(path_, lineno_, "", fmt::format("expected the header {}, got '{}'", kAzureHeader, l));
+    if (n != 3 || cells[0] != "TIMESTAMP" || cells[1] != "ContextTokens" || cells[2] != "GeneratedTokens")
+      throw TraceError(path_, lineno_, "",
+                       fmt::format("expected the header {}, got '{}'", kAzureHeader, trim(csv_.text())));
     return false;
   }
-  std::string_view cells[4];
-  const std::size_t n = split(l, cells, 4);
   if (n != 3)
     throw TraceError(path_, lineno_, "", fmt::format("expected 3 columns ({}), got {}", kAzureHeader, n > 3 ? "more" : std::to_string(n)));
   std::int64_t ns = 0;
@@ -198,8 +214,8 @@ bool TraceReader::parse_azure(const std::string& line, TraceRow& row) {
   return true;
 }
 
-bool TraceReader::parse_mooncake(const std::string& line, TraceRow& row) {
-  const auto j = nlohmann::json::parse(line, nullptr, false);
+bool TraceReader::parse_mooncake(TraceRow& row) {
+  const auto j = nlohmann::json::parse(line_, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     throw TraceError(path_, lineno_, "", "expected a JSON object on one line (timestamp, input_length, output_length, hash_ids)");
   auto number = [&](const char* key) -> const nlohmann::json& {
@@ -235,14 +251,14 @@ bool TraceReader::parse_mooncake(const std::string& line, TraceRow& row) {
   return true;
 }
 
-bool TraceReader::parse_plain(const std::string& line, TraceRow& row) {
-  const std::string_view l = trim(line);
-  std::string_view cells[5];
-  const std::size_t n = split(l, cells, 5);
+bool TraceReader::parse_plain(TraceRow& row) {
+  const auto& cells = cells_;
+  const std::size_t n = cells.size();
   if (lineno_ == 1 && n >= 1 && cells[0] == "arrival_s") {
     if (n < 3 || n > 4 || cells[1] != "prompt_tokens" || cells[2] != "output_tokens" || (n == 4 && cells[3] != "hash_ids"))
       throw TraceError(path_, lineno_, "",
-                       fmt::format("expected the header arrival_s,prompt_tokens,output_tokens[,hash_ids], got '{}'", l));
+                       fmt::format("expected the header arrival_s,prompt_tokens,output_tokens[,hash_ids], got '{}'",
+                                   trim(csv_.text())));
     return false;
   }
   if (n < 3 || n > 4)

@@ -7,6 +7,8 @@
 //             Times are offsets from the first row's timestamp; hash_ids are kept.
 //   csv:      plain CSV arrival_s,prompt_tokens,output_tokens[,hash_ids] (what `tokenfleet workload --export`
 //             writes); the header is optional; times are taken as they are (no offset), hash_ids space-separated.
+// Both CSV formats are read by io/csv.hpp's reader (RFC 4180: quoted fields, CRLF line ends); spaces around a
+// field are ignored.
 //
 // Bad rows (not a number, negative or zero lengths, missing or extra columns, timestamps out of order, bad JSON)
 // throw TraceError naming the file, line and field, or, with skip_bad_rows, are skipped and counted.
@@ -15,7 +17,10 @@
 #include <fstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
+
+#include "io/csv.hpp"
 
 namespace tf {
 
@@ -53,14 +58,21 @@ class TraceReader {
   const std::string& path() const { return path_; }
 
  private:
-  bool parse(const std::string& line, TraceRow& row);  // throws TraceError on a bad row
-  bool parse_azure(const std::string& line, TraceRow& row);
-  bool parse_mooncake(const std::string& line, TraceRow& row);
-  bool parse_plain(const std::string& line, TraceRow& row);
+  // The next non-blank record (CSV formats: its fields in cells_) or line (mooncake: line_); false at the end.
+  // Throws TraceError for a malformed CSV record.
+  bool read_record();
+  bool parse(TraceRow& row);  // throws TraceError on a bad row
+  bool parse_azure(TraceRow& row);
+  bool parse_mooncake(TraceRow& row);
+  bool parse_plain(TraceRow& row);
 
+  enum class Kind { azure, mooncake, csv };
   std::string path_, format_;
+  Kind kind_;
   bool skip_bad_;
   std::ifstream in_;
+  CsvReader csv_{in_};
+  std::vector<std::string_view> cells_;
   std::string line_;
   std::uint64_t lineno_ = 0, skipped_ = 0, good_ = 0;
   bool have_origin_ = false;

@@ -10,7 +10,9 @@
 
 namespace tf {
 
-int command_calibrate() {
+namespace {
+
+int calibrate_command() {
   std::cout << "The cost model's default parameters against published figures (docs/reference/calibration.md).\n"
                "throughput: output tokens/s of one replica offered 1024 identical requests at once (max_batch 256, "
                "max_batched_tokens 8192); ttft: one prefill iteration at batch 1.\n\n";
@@ -27,6 +29,12 @@ int command_calibrate() {
         f.tested ? "yes (25 %)" : "no");
   }
   return exit_ok;
+}
+
+}  // namespace
+
+int command_calibrate() {
+  return guarded(calibrate_command);
 }
 
 }  // namespace tf

@@ -5,36 +5,46 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/catalog.hpp"
+#include "io/json.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
 
 namespace tf {
 
-int command_catalog(bool json) {
+// `catalog --json`: a GPU in the units of its data sheet (TFLOP/s, GB, TB/s, GB/s), a model as it is.
+void to_json(nlohmann::ordered_json& j, const GpuSpec& g) {
+  j = {{"name", g.name},
+       {"fp16_tflops", g.fp16_flops / 1e12},
+       {"fp8_tflops", g.fp8_flops / 1e12},
+       {"hbm_gb", g.hbm_bytes / 1e9},
+       {"hbm_bandwidth_tbps", g.hbm_bandwidth_Bps / 1e12},
+       {"nvlink_gbps", g.nvlink_Bps / 1e9},
+       {"pcie_gbps", g.pcie_Bps / 1e9},
+       {"idle_watts", g.idle_watts},
+       {"busy_watts", g.busy_watts}};
+}
+
+void from_json(const nlohmann::ordered_json& j, GpuSpec& g) {
+  j.at("name").get_to(g.name);
+  g.fp16_flops = j.at("fp16_tflops").get<double>() * 1e12;
+  g.fp8_flops = j.at("fp8_tflops").get<double>() * 1e12;
+  g.hbm_bytes = j.at("hbm_gb").get<double>() * 1e9;
+  g.hbm_bandwidth_Bps = j.at("hbm_bandwidth_tbps").get<double>() * 1e12;
+  g.nvlink_Bps = j.at("nvlink_gbps").get<double>() * 1e9;
+  g.pcie_Bps = j.at("pcie_gbps").get<double>() * 1e9;
+  j.at("idle_watts").get_to(g.idle_watts);
+  j.at("busy_watts").get_to(g.busy_watts);
+}
+
+TF_JSON_FIELDS(ModelSpec, name, params, active_params, layers, d_model, heads, kv_heads, head_dim, context_window)
+
+namespace {
+
+int catalog_command(bool json) {
   if (json) {
     nlohmann::ordered_json j;
-    for (const auto& g : gpu_catalog()) {
-      j["gpus"].push_back({{"name", g.name},
-                           {"fp16_tflops", g.fp16_flops / 1e12},
-                           {"fp8_tflops", g.fp8_flops / 1e12},
-                           {"hbm_gb", g.hbm_bytes / 1e9},
-                           {"hbm_bandwidth_tbps", g.hbm_bandwidth_Bps / 1e12},
-                           {"nvlink_gbps", g.nvlink_Bps / 1e9},
-                           {"pcie_gbps", g.pcie_Bps / 1e9},
-                           {"idle_watts", g.idle_watts},
-                           {"busy_watts", g.busy_watts}});
-    }
-    for (const auto& m : model_catalog()) {
-      j["models"].push_back({{"name", m.name},
-                             {"params", m.params},
-                             {"active_params", m.active_params},
-                             {"layers", m.layers},
-                             {"d_model", m.d_model},
-                             {"heads", m.heads},
-                             {"kv_heads", m.kv_heads},
-                             {"head_dim", m.head_dim},
-                             {"context_window", m.context_window}});
-    }
+    j["gpus"] = gpu_catalog();
+    j["models"] = model_catalog();
     std::cout << j.dump(2) << "\n";
     return exit_ok;
   }
@@ -59,6 +69,12 @@ int command_catalog(bool json) {
   }
   std::cout << "  * KV-cache bytes per token in FP16 (half in FP8)\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_catalog(bool json) {
+  return guarded([&] { return catalog_command(json); });
 }
 
 }  // namespace tf

@@ -9,14 +9,57 @@
 #include <fmt/format.h>
 
 #include "cluster/cost_model.hpp"
+#include "results/report.hpp"
+#include "results/summary.hpp"
 #include "sim/cli/signals.hpp"
+#include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "workloads/trace.hpp"
 
 namespace tf {
 
 Scenario load_scenario_or_default(const std::string& path, const std::vector<std::string>& overrides) {
   if (path.empty()) return load_scenario_text(default_scenario_toml(), "<built-in default>", overrides);
   return load_scenario_file(path, overrides);
+}
+
+int guarded(const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const RunInterrupted& e) {
+    end_progress_line();
+    return interrupted_exit(e.what());
+  } catch (const ScenarioError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const WorkloadInputError& e) {  // before SimulationError, which it is a kind of
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const TraceError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const UsageError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const SimulationError& e) {
+    print_error(e.what());
+    return exit_unservable;
+  } catch (const std::invalid_argument& e) {
+    print_error(e.what());
+    return exit_unservable;
+  } catch (const WriteError& e) {
+    print_error(e.what());
+    return exit_io_error;
+  } catch (const ReportError& e) {
+    print_error(std::string("report: ") + e.what());
+    return exit_io_error;
+  } catch (const std::exception& e) {
+    print_error(fmt::format("internal error: {}; this is a bug in tokenfleet, please report it", e.what()));
+    return exit_internal_error;
+  } catch (...) {
+    print_error("internal error: an unknown exception; this is a bug in tokenfleet, please report it");
+    return exit_internal_error;
+  }
 }
 
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs) {

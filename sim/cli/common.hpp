@@ -1,8 +1,10 @@
 #pragma once
 // What every command shares: exit codes, the error line, loading the scenario, preparing --out, the interrupted
 // exit, and the one-paragraph description of a scenario.
+#include <functional>
 #include <initializer_list>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,6 +20,21 @@ enum ExitCode : int {
 
 // What every command shares.
 inline void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+
+// A command-line value is wrong (exit code 2): what a command throws for a bad option it checks itself.
+class UsageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Runs a command's body and turns what it throws into the error line on stderr and the exit code; the one place
+// that maps errors to exit codes (the body returns the code of a command that ran to its end):
+//   ScenarioError, WorkloadInputError, TraceError, UsageError   2    the scenario or an input is wrong
+//   SimulationError, std::invalid_argument (fleet layout)       3    the scenario cannot be served
+//   WriteError; ReportError (as "report: ...")                  4    outputs not written
+//   RunInterrupted                                              130  (143 for SIGTERM) via interrupted_exit
+//   anything else                                               5    an internal error
+int guarded(const std::function<int()>& body);
 
 struct Scenario;
 // The scenario file with its --set overrides, or the built-in default when no path is given. Throws

@@ -17,18 +17,11 @@
 
 namespace tf {
 
-int command_compare(const CompareCommand& cmd) {
-  Scenario s;
-  try {
-    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-    check_servable(s);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  } catch (const std::exception& e) {
-    print_error(e.what());
-    return exit_unservable;
-  }
+namespace {
+
+int compare_command(const CompareCommand& cmd) {
+  const Scenario s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  check_servable(s);
   if (cmd.report && cmd.out_dir.empty()) {
     print_error("--report needs --out DIR");
     return exit_bad_scenario;
@@ -44,13 +37,7 @@ int command_compare(const CompareCommand& cmd) {
   }
   const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   install_interrupt_handlers();
-  std::vector<CompareRow> rows;
-  try {
-    rows = run_compare(s, cmd.policies, cmd.routers, jobs);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+  const std::vector<CompareRow> rows = run_compare(s, cmd.policies, cmd.routers, jobs);
   if (*interrupt_flag() != 0) return interrupted_exit("");
   std::cout << fmt::format("Comparing on scenario '{}' ({}): the same requests under each policy, seed {}\n\n", s.name,
                            s.source, s.seed)
@@ -59,19 +46,20 @@ int command_compare(const CompareCommand& cmd) {
   for (const auto& r : rows)
     if (!r.ok) status = exit_unservable;
   if (!cmd.out_dir.empty()) {
-    try {
-      write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
-      std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
-      if (cmd.report) {
-        const int rc = make_report(cmd.out_dir);
-        if (rc != exit_ok) return rc;
-      }
-    } catch (const std::exception& e) {
-      print_error(e.what());
-      return exit_io_error;
+    write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
+    std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
+    if (cmd.report) {
+      const int rc = make_report(cmd.out_dir);
+      if (rc != exit_ok) return rc;
     }
   }
   return status;
+}
+
+}  // namespace
+
+int command_compare(const CompareCommand& cmd) {
+  return guarded([&] { return compare_command(cmd); });
 }
 
 }  // namespace tf

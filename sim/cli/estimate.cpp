@@ -37,9 +37,8 @@ int estimate_preset(const EstimateCommand& cmd) {
   auto years = huafu_2024_preset();
   try {
     apply_estimate_overrides(years, cmd.overrides);
-  } catch (const std::invalid_argument& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
+  } catch (const std::invalid_argument& e) {  // a --set of the preset: a wrong command-line value, not a fleet
+    throw UsageError(e.what());
   }
   std::cout << "Analytic estimate, preset huafu-2024 (Huafu Securities, August 2024; inputs as reconstructed in "
                "analytic-estimate.md)\n"
@@ -78,17 +77,9 @@ int estimate_preset(const EstimateCommand& cmd) {
   return exit_ok;
 }
 
-}  // namespace
-
-int command_estimate(const EstimateCommand& cmd) {
+int estimate_command(const EstimateCommand& cmd) {
   if (!cmd.preset.empty()) return estimate_preset(cmd);
-  Scenario s;
-  try {
-    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+  const Scenario s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   if (!(cmd.peak_multiple > 0.0) || !(cmd.utilization > 0.0) || cmd.utilization > 1.0) {
     print_error("--peak-multiple must be positive and --utilization in (0, 1]");
     return exit_bad_scenario;
@@ -113,6 +104,12 @@ int command_estimate(const EstimateCommand& cmd) {
   std::cout << "  (k and u default to the report's 2024 values, 4 and 34 %; `tokenfleet size` derives both by "
                "simulation)\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_estimate(const EstimateCommand& cmd) {
+  return guarded([&] { return estimate_command(cmd); });
 }
 
 }  // namespace tf

@@ -1,5 +1,6 @@
 // tokenfleet: a discrete-event simulator of LLM inference on GPU fleets, built on SimGrid.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
@@ -11,6 +12,7 @@ int main(int argc, char** argv) {
   CLI::App app{"tokenfleet: simulate LLM inference on a GPU fleet and report latency, throughput, utilization "
                "and energy"};
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level after the command as well: tokenfleet size my.toml --log-level debug
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
@@ -130,6 +132,10 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
 
   CLI11_PARSE(app, argc, argv);
+  // Logs go to stderr (stdout carries the results); the default level, warn, leaves a normal run's output as it is.
+  auto logger = spdlog::stderr_color_mt("tokenfleet");
+  logger->set_pattern("tokenfleet %H:%M:%S.%e [%l] %v");
+  spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (*run_cmd) return tf::command_run(run);

@@ -16,20 +16,19 @@ int make_report(const std::string& results_dir) {
     std::cerr << "tokenfleet: error: the report needs gnuplot (Debian: apt-get install gnuplot-nox)\n";
     return exit_io_error;
   }
-  try {
+  return guarded([&] {
     const auto start = std::chrono::steady_clock::now();
-    const ReportResult r = build_report(results_dir);
+    const ReportResult r = build_report(results_dir);  // throws ReportError: "report: ...", exit_io_error
     const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     std::cout << fmt::format("report written to {} ({} plots, {:.2f} s)\n", r.html_path, r.plots.size(), wall_s);
     for (const auto& n : r.notes) std::cout << "  note: " << n << "\n";
-  } catch (const std::exception& e) {
-    std::cerr << "tokenfleet: error: report: " << e.what() << "\n";
-    return exit_io_error;
-  }
-  return exit_ok;
+    return exit_ok;
+  });
 }
 
-int command_report(const std::string& results_dir) {
+namespace {
+
+int report_command(const std::string& results_dir) {
   namespace fs = std::filesystem;
   if (!fs::is_directory(results_dir)) {
     std::cerr << "tokenfleet: error: report: " << results_dir << " is not a folder\n";
@@ -42,6 +41,12 @@ int command_report(const std::string& results_dir) {
     return exit_bad_scenario;
   }
   return make_report(results_dir);
+}
+
+}  // namespace
+
+int command_report(const std::string& results_dir) {
+  return guarded([&] { return report_command(results_dir); });
 }
 
 }  // namespace tf

@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 #include "results/summary.hpp"
 #include "results/timeseries.hpp"
@@ -18,14 +19,10 @@
 
 namespace tf {
 
-int command_run(const RunCommand& cmd) {
-  Scenario s;
-  try {
-    s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+namespace {
+
+int run_command(const RunCommand& cmd) {
+  const Scenario s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   namespace fs = std::filesystem;
   const fs::path out = cmd.out_dir;
   if (!cmd.out_dir.empty()) {
@@ -40,28 +37,18 @@ int command_run(const RunCommand& cmd) {
   install_interrupt_handlers();
   std::cout << describe_scenario(s) << "\n" << std::flush;
   const auto wall_start = std::chrono::steady_clock::now();
-  RunResult result;
-  try {
-    RunOptions options;
-    options.exact_iterations = cmd.exact_iterations;
-    if (!cmd.out_dir.empty()) options.timeseries_window_s = cmd.timeseries_window_s;
-    options.on_progress = progress_printer(cmd.quiet);
-    options.progress_every_s = s.duration_s / 1000.0;
-    options.interrupt_flag = interrupt_flag();
-    options.on_engine_started = install_interrupt_handlers;
-    result = run_simulation(s, options);
-    end_progress_line();
-  } catch (const RunInterrupted& e) {
-    end_progress_line();
-    return interrupted_exit(e.what());
-  } catch (const WorkloadInputError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  } catch (const SimulationError& e) {
-    print_error(e.what());
-    return exit_unservable;
-  }
+  RunOptions options;
+  options.exact_iterations = cmd.exact_iterations;
+  if (!cmd.out_dir.empty()) options.timeseries_window_s = cmd.timeseries_window_s;
+  options.on_progress = progress_printer(cmd.quiet);
+  options.progress_every_s = s.duration_s / 1000.0;
+  options.interrupt_flag = interrupt_flag();
+  options.on_engine_started = install_interrupt_handlers;
+  const RunResult result = run_simulation(s, options);  // interrupted: guarded() ends the progress line
+  end_progress_line();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock", result.records.size(),
+               result.totals.simulated_s, wall_s);
   const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo);
   if (summary.requests_unfinished > 0) {
     print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
@@ -69,21 +56,22 @@ int command_run(const RunCommand& cmd) {
     return exit_internal_error;
   }
   if (!cmd.out_dir.empty()) {
-    try {
-      write_file_atomically((out / "requests.csv").string(), requests_csv(result.records));
-      write_file_atomically((out / "timeseries.csv").string(),
-                            timeseries_csv(build_timeseries(result.records, result.activity,
+    auto write = [&](const char* name, const std::string& content) {
+      const auto started = std::chrono::steady_clock::now();
+      const std::string path = (out / name).string();
+      write_file_atomically(path, content);
+      spdlog::info("run: wrote {} ({} bytes, {:.3f} s to write)", path, content.size(),
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+    };
+    write("requests.csv", requests_csv(result.records));
+    write("timeseries.csv", timeseries_csv(build_timeseries(result.records, result.activity,
                                                             fleet_facts(s, result.records), result.totals.simulated_s)));
-      write_file_atomically((out / "scenario.toml").string(), scenario_text(cmd.scenario_path, cmd.overrides));
-      if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
-        print_error("interrupted while writing the results; no summary.json written");
-        return 128 + interrupt_signal();
-      }
-      write_file_atomically((out / "summary.json").string(), to_json(summary).dump(2) + "\n");
-    } catch (const std::exception& e) {
-      print_error(e.what());
-      return exit_io_error;
+    write("scenario.toml", scenario_text(cmd.scenario_path, cmd.overrides));
+    if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
+      print_error("interrupted while writing the results; no summary.json written");
+      return 128 + interrupt_signal();
     }
+    write("summary.json", to_json(summary).dump(2) + "\n");
   }
   std::cout << summary_table(summary);
   std::cout << fmt::format("wall-clock: {:.2f} s ({:.0f} simulated requests per wall-clock second)\n", wall_s,
@@ -93,6 +81,12 @@ int command_run(const RunCommand& cmd) {
               << "/ (requests.csv, timeseries.csv, scenario.toml, summary.json)\n";
   if (cmd.report) return make_report(cmd.out_dir);
   return exit_ok;
+}
+
+}  // namespace
+
+int command_run(const RunCommand& cmd) {
+  return guarded([&] { return run_command(cmd); });
 }
 
 }  // namespace tf

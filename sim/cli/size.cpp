@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/catalog.hpp"
+#include "io/csv.hpp"
+#include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
@@ -55,16 +57,18 @@ std::string spread(const std::vector<Probe>& probes, SizingWindow w, bool ttft) 
 }
 
 std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w) {
-  std::string out =
-      "gpu,replicas,gpus,seed,window_start_s,window_end_s,requests,ttft_p99_s,tpot_p99_s,attainment,mfu,"
-      "busy_fraction,energy_kwh,met,error\n";
+  std::string out;
+  CsvWriter csv(out);
+  csv.row({"gpu", "replicas", "gpus", "seed", "window_start_s", "window_end_s", "requests", "ttft_p99_s", "tpot_p99_s",
+           "attainment", "mfu", "busy_fraction", "energy_kwh", "met", "error"});
   for (const auto& a : answers)
     for (const auto& p : a.sizing.probes) {
       const auto& f = p.evaluated(w);
-      out += fmt::format("{},{},{},{},{:.3f},{:.3f},{},{:.9f},{:.9f},{:.6f},{:.6f},{:.6f},{:.6f},{},\"{}\"\n", a.gpu,
-                         p.replicas, p.replicas * a.scenario.tensor_parallel, p.seed, f.start_s, f.end_s, f.requests,
-                         f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh,
-                         p.error.empty() && f.met ? 1 : 0, p.error);
+      csv.field(a.gpu).integer(p.replicas).integer(p.replicas * a.scenario.tensor_parallel).integer(p.seed);
+      csv.format("{:.3f}", f.start_s).format("{:.3f}", f.end_s).integer(f.requests);
+      csv.format("{:.9f}", f.ttft_p99_s).format("{:.9f}", f.tpot_p99_s).format("{:.6f}", f.attainment);
+      csv.format("{:.6f}", p.mfu).format("{:.6f}", p.busy_fraction).format("{:.6f}", p.energy_kwh);
+      csv.integer(p.error.empty() && f.met ? 1 : 0).quoted(p.error).end_row();
     }
   return out;
 }
@@ -76,23 +80,14 @@ int size_command(const SizeCommand& cmd);
 }  // namespace
 
 int command_size(const SizeCommand& cmd) {
-  try {
-    return size_command(cmd);
-  } catch (const RunInterrupted& e) {  // Ctrl-C or SIGTERM during a search: no results written
-    return interrupted_exit(e.what());
-  }
+  // Ctrl-C or SIGTERM during a search (RunInterrupted): a message, and no results written.
+  return guarded([&] { return size_command(cmd); });
 }
 
 namespace {
 
 int size_command(const SizeCommand& cmd) {
-  Scenario base;
-  try {
-    base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+  const Scenario base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   install_interrupt_handlers();
   SizingOptions o;
   o.interrupt_flag = interrupt_flag();
@@ -129,17 +124,14 @@ int size_command(const SizeCommand& cmd) {
 
   const Demand demand = measure_demand(base);
   std::vector<GpuAnswer> answers;
-  nlohmann::ordered_json out;
-  out["scenario"] = base.name;
-  out["window"] = cmd.window;
-  out["seeds"] = o.seeds;
-  out["pass_share"] = o.pass_share;
-  out["targets"] = {{"ttft_p99_s", base.slo.ttft_p99_s}, {"tpot_p99_s", base.slo.tpot_p99_s}};
-  out["demand"] = {{"requests", demand.requests},
-                   {"window_s", demand.window_s},
-                   {"requests_per_s", demand.requests_per_s()},
-                   {"tokens_per_s", demand.tokens_per_s()},
-                   {"output_tokens_per_s", demand.output_tokens_per_s()}};
+  SizingReport out;  // sizing.json
+  out.scenario = base.name;
+  out.window = cmd.window;
+  out.seeds = o.seeds;
+  out.pass_share = o.pass_share;
+  out.targets = base.slo;
+  out.demand = {demand.requests, demand.window_s, demand.requests_per_s(), demand.tokens_per_s(),
+                demand.output_tokens_per_s()};
   int status = exit_ok;
   for (const std::string& gpu_name : gpus) {
     GpuAnswer a;
@@ -160,25 +152,14 @@ int size_command(const SizeCommand& cmd) {
         s.slo.tpot_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.tpot_p99_s * 1e3) : "-",
         o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
               << std::flush;
-    try {
-      a.sizing = size_fleet(s, o, &demand);
-    } catch (const ScenarioError& e) {
-      print_error(e.what());
-      return exit_bad_scenario;
-    } catch (const SimulationError& e) {
-      print_error(e.what());
-      return exit_unservable;
-    } catch (const std::invalid_argument& e) {
-      print_error(e.what());
-      return exit_unservable;
-    }
-    nlohmann::ordered_json g;
-    g["gpu"] = a.gpu;
+    a.sizing = size_fleet(s, o, &demand);
+    SizingGpuResult g;
+    g.gpu = a.gpu;
     if (!a.sizing.found) {
       std::cout << "  no answer: " << a.sizing.reason << "\n\n";
-      g["found"] = false;
-      g["reason"] = a.sizing.reason;
-      out["results"].push_back(g);
+      g.found = false;
+      g.reason = a.sizing.reason;
+      out.results.push_back(g);
       status = exit_unservable;
       answers.push_back(a);
       continue;
@@ -259,49 +240,35 @@ int size_command(const SizeCommand& cmd) {
                                mean_fleet, peak_multiple_vs_mean_fleet);
     else
       std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
-    g["found"] = true;
-    g["replicas"] = n;
-    if (prefill > 0) g["prefill_replicas"] = prefill;
-    g["gpus"] = a.gpus;
-    g["answer"] = nlohmann::ordered_json::array();
+    g.found = true;
+    g.replicas = n;
+    g.prefill_replicas = prefill;
+    g.gpus = a.gpus;
     for (const auto& p : ap) {
-      nlohmann::ordered_json one;
-      one["seed"] = p.seed;
-      one["ttft_p99_s"] = p.evaluated(o.window).ttft_p99_s;
-      one["tpot_p99_s"] = p.evaluated(o.window).tpot_p99_s;
-      one["attainment"] = p.evaluated(o.window).attainment;
-      one["mfu"] = p.mfu;
-      one["busy_fraction"] = p.busy_fraction;
-      one["energy_kwh"] = p.energy_kwh;
-      g["answer"].push_back(one);
+      const auto& f = p.evaluated(o.window);
+      g.answer.push_back({p.seed, f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh});
     }
     if (!a.sizing.below_probes.empty()) {
       const auto& b = a.sizing.below_probes.front().evaluated(o.window);
-      g["one_fewer"] = {{"replicas", n - 1}, {"ttft_p99_s", b.ttft_p99_s}, {"tpot_p99_s", b.tpot_p99_s}, {"met", b.met}};
+      g.one_fewer = SizingOneFewer{n - 1, b.ttft_p99_s, b.tpot_p99_s, b.met};
     }
-    g["gpu_hours"] = a.gpu_hours;
-    g["energy_kwh"] = a.energy_kwh;
-    if (a.cost >= 0) g["cost"] = a.cost;
-    g["analytic_estimate"] = {{"peak_multiple", cmd.peak_multiple},
-                              {"utilization", cmd.utilization},
-                              {"gpus", est.gpus},
-                              {"replicas", est.gpus / s.tensor_parallel}};
-    g["effective"] = {{"utilization", mfu},
-                      {"mean_flops_gpus_at_full_utilization", flops_fleet},
-                      {"peak_multiple_vs_mean_flops_fleet", flops_fleet > 0 ? a.gpus / flops_fleet : 0.0}};
-    if (mean_fleet > 0) {
-      g["effective"]["mean_load_fleet_replicas"] = mean_fleet;
-      g["effective"]["peak_multiple_vs_mean_load_fleet"] = peak_multiple_vs_mean_fleet;
-    } else {
-      g["effective"]["peak_multiple_vs_mean_load_fleet_note"] = mean_fleet_note;
-    }
+    g.gpu_hours = a.gpu_hours;
+    g.energy_kwh = a.energy_kwh;
+    if (a.cost >= 0) g.cost = a.cost;
+    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel};
+    g.effective.utilization = mfu;
+    g.effective.mean_flops_gpus_at_full_utilization = flops_fleet;
+    g.effective.peak_multiple_vs_mean_flops_fleet = flops_fleet > 0 ? a.gpus / flops_fleet : 0.0;
+    g.effective.mean_load_fleet_replicas = std::max(0, mean_fleet);
+    g.effective.peak_multiple_vs_mean_load_fleet = peak_multiple_vs_mean_fleet;
+    g.effective.peak_multiple_vs_mean_load_fleet_note = mean_fleet_note;
     if (o.per_hour) {
       const auto& hours = ap.front().hours;
       double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;
       int peak = 0;
       std::cout << "  per hour (an autoscaling schedule; each hour's fleet meets the targets over its own requests "
                    "in a whole-run simulation at that size):\n";
-      g["per_hour"] = nlohmann::ordered_json::array();
+      g.per_hour.emplace();
       for (std::size_t h = 0; h < hours.size(); ++h) {
         const int nh = a.sizing.per_hour_replicas[h];
         const double len_h = (hours[h].end_s - hours[h].start_s) / 3600.0;
@@ -310,18 +277,17 @@ int size_command(const SizeCommand& cmd) {
         peak = std::max(peak, nh);
         std::cout << fmt::format("    {:>7.0f} s - {:>7.0f} s  {:>8} requests  {:>5} replicas  {}\n", hours[h].start_s,
                                  hours[h].end_s, hours[h].requests, nh, std::string(static_cast<std::size_t>(std::min(60, nh)), '#'));
-        g["per_hour"].push_back({{"start_s", hours[h].start_s}, {"end_s", hours[h].end_s},
-                                 {"requests", hours[h].requests}, {"replicas", nh}});
+        g.per_hour->push_back({hours[h].start_s, hours[h].end_s, hours[h].requests, nh});
       }
       std::cout << fmt::format("    GPU-hours: {:.1f} following the schedule, {:.1f} with a fixed fleet of {} replicas "
                                "({:.1f} % saved)\n",
                                hourly_gpu_hours, fixed_gpu_hours, n,
                                fixed_gpu_hours > 0 ? 100.0 * (1.0 - hourly_gpu_hours / fixed_gpu_hours) : 0.0);
-      g["gpu_hours_per_hour_schedule"] = hourly_gpu_hours;
-      g["gpu_hours_fixed_fleet"] = fixed_gpu_hours;
+      g.gpu_hours_per_hour_schedule = hourly_gpu_hours;
+      g.gpu_hours_fixed_fleet = fixed_gpu_hours;
     }
     std::cout << "\n";
-    out["results"].push_back(g);
+    out.results.push_back(g);
     answers.push_back(a);
   }
   if (answers.size() > 1) {
@@ -345,16 +311,12 @@ int size_command(const SizeCommand& cmd) {
       if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
   }
   if (!cmd.out_dir.empty()) {
-    try {
-      write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
-      write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
-                            scenario_text(cmd.scenario_path, cmd.overrides));
-      write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(), out.dump(2) + "\n");
-      std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
-    } catch (const std::exception& e) {
-      print_error(e.what());
-      return exit_io_error;
-    }
+    write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
+    write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
+                          scenario_text(cmd.scenario_path, cmd.overrides));
+    write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(),
+                          nlohmann::ordered_json(out).dump(2) + "\n");
+    std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
     if (cmd.report) {
       const int report_status = make_report(cmd.out_dir);
       if (report_status != exit_ok) return report_status;

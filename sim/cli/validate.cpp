@@ -11,20 +11,16 @@
 
 namespace tf {
 
-int command_validate(const std::string& path, const std::vector<std::string>& overrides) {
-  Scenario s;
+namespace {
+
+int validate_command(const std::string& path, const std::vector<std::string>& overrides) {
+  const Scenario s = load_scenario_or_default(path, overrides);
   try {
-    s = load_scenario_or_default(path, overrides);
     check_servable(s);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
+  } catch (const std::invalid_argument& e) {  // the fleet cannot be laid out: cannot be served, said with the file
+    throw SimulationError(path + ": " + e.what());
   } catch (const SimulationError& e) {
-    print_error(std::string(path) + ": " + e.what());
-    return exit_unservable;
-  } catch (const std::invalid_argument& e) {
-    print_error(std::string(path) + ": " + e.what());
-    return exit_unservable;
+    throw SimulationError(path + ": " + e.what());
   }
   std::cout << describe_scenario(s) << "\n";
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
@@ -37,6 +33,12 @@ int command_validate(const std::string& path, const std::vector<std::string>& ov
   }
   std::cout << "ok\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_validate(const std::string& path, const std::vector<std::string>& overrides) {
+  return guarded([&] { return validate_command(path, overrides); });
 }
 
 }  // namespace tf

@@ -13,9 +13,13 @@
 #include <iostream>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include "io/csv.hpp"
+#include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
+#include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "workloads/source.hpp"
 #include "workloads/trace.hpp"
@@ -118,17 +122,10 @@ double peak_to_mean(const std::vector<double>& v) {
   return sum > 0.0 ? mx / (sum / static_cast<double>(v.size())) : 0.0;
 }
 
-}  // namespace
-
-int command_workload(const WorkloadCommand& cmd) {
-  Scenario s;
-  try {
-    s = cmd.scenario_path.empty() ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
-                                  : load_scenario_file(cmd.scenario_path, cmd.overrides);
-  } catch (const ScenarioError& e) {
-    print_error(e.what());
-    return exit_bad_scenario;
-  }
+int workload_command(const WorkloadCommand& cmd) {
+  const Scenario s = cmd.scenario_path.empty()
+                         ? load_scenario_text(default_scenario_toml(), "<built-in default>", cmd.overrides)
+                         : load_scenario_file(cmd.scenario_path, cmd.overrides);
   const auto wall_start = std::chrono::steady_clock::now();
   const double duration = s.duration_s;
   const auto hours = static_cast<std::size_t>(std::ceil(duration / 3600.0));
@@ -157,10 +154,21 @@ int command_workload(const WorkloadCommand& cmd) {
         tmp.clear();
         return exit_io_error;
       }
-      std::fputs(hashes ? "arrival_s,prompt_tokens,output_tokens,hash_ids\n" : "arrival_s,prompt_tokens,output_tokens\n",
-                 out);
     }
-    fmt::memory_buffer line;
+    std::string line;
+    CsvWriter csv(line);
+    auto write_line = [&] {
+      if (std::fwrite(line.data(), 1, line.size(), out) != line.size())
+        throw std::system_error(errno, std::generic_category(), "write");
+      line.clear();
+    };
+    if (out) {
+      if (hashes)
+        csv.row({"arrival_s", "prompt_tokens", "output_tokens", "hash_ids"});
+      else
+        csv.row({"arrival_s", "prompt_tokens", "output_tokens"});
+      write_line();
+    }
     drain_source(*source, cmd.service_s, [&](const Request& r) {
       ++count;
       const auto h = static_cast<std::size_t>(r.arrival_s / 3600.0);
@@ -172,32 +180,21 @@ int command_workload(const WorkloadCommand& cmd) {
       prompt_tokens += static_cast<double>(r.prompt_tokens);
       output_tokens += static_cast<double>(r.output_tokens);
       if (out) {
-        line.clear();
         // {} is the shortest text that reads back as the same double.
-        fmt::format_to(std::back_inserter(line), "{},{},{}", r.arrival_s, r.prompt_tokens, r.output_tokens);
-        if (hashes) {
-          line.push_back(',');
-          for (std::size_t i = 0; i < r.hash_ids.size(); ++i)
-          {
-            if (i) line.push_back(' ');
-            fmt::format_to(std::back_inserter(line), "{}", r.hash_ids[i]);
-          }
-        }
-        line.push_back('\n');
-        if (std::fwrite(line.data(), 1, line.size(), out) != line.size())
-          throw std::system_error(errno, std::generic_category(), "write");
+        csv.format("{}", r.arrival_s).integer(r.prompt_tokens).integer(r.output_tokens);
+        if (hashes) csv.format("{}", fmt::join(r.hash_ids, " "));  // one field, the ids separated by spaces
+        csv.end_row();
+        write_line();
       }
     });
     skipped = source->skipped_bad_rows();
     clamped = source->clamped_rows();
-  } catch (const std::system_error& e) {
+  } catch (const std::system_error& e) {  // writing the export
     drop_export();
-    print_error(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
-    return exit_io_error;
-  } catch (const std::exception& e) {  // a bad spec (checked already) or a bad trace row
+    throw WriteError(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
+  } catch (const std::exception& e) {  // a bad spec (checked already) or a bad trace row: the input is wrong
     drop_export();
-    print_error(e.what());
-    return exit_bad_scenario;
+    throw WorkloadInputError(e.what());
   }
   if (out) {
     const bool ok = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
@@ -259,6 +256,12 @@ int command_workload(const WorkloadCommand& cmd) {
                            count, wall_s, count / std::max(wall_s, 1e-9), usage.ru_maxrss / 1024.0);
   if (!cmd.export_path.empty()) std::cout << "requests written to " << cmd.export_path << "\n";
   return exit_ok;
+}
+
+}  // namespace
+
+int command_workload(const WorkloadCommand& cmd) {
+  return guarded([&] { return workload_command(cmd); });
 }
 
 }  // namespace tf

@@ -4,9 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
+#include <cstring>
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 
 namespace tf {
 
@@ -15,14 +19,22 @@ namespace {
 struct Child {
   pid_t pid = -1;
   int fd = -1;
+  std::size_t task = 0;
+  std::chrono::steady_clock::time_point started;
 };
 
 // The child writes "1" + output on success, "0" + message on an exception.
-Child start(const std::function<std::string()>& task) {
+Child start(const std::function<std::string()>& task, std::size_t index) {
   Child c;
+  c.task = index;
   int fds[2];
-  if (pipe(fds) != 0) return c;
+  if (pipe(fds) != 0) {
+    spdlog::warn("child process for task {}: pipe failed: {}", index, std::strerror(errno));
+    return c;
+  }
+  spdlog::default_logger()->flush();
   std::fflush(nullptr);
+  c.started = std::chrono::steady_clock::now();
   const pid_t pid = fork();
   if (pid == 0) {
     close(fds[0]);
@@ -47,11 +59,13 @@ Child start(const std::function<std::string()>& task) {
   }
   close(fds[1]);
   if (pid < 0) {
+    spdlog::warn("child process for task {}: fork failed: {}", index, std::strerror(errno));
     close(fds[0]);
     return c;
   }
   c.pid = pid;
   c.fd = fds[0];
+  spdlog::debug("child process {}: forked for task {}", pid, index);
   return c;
 }
 
@@ -68,6 +82,14 @@ ChildResult finish(const Child& c) {
   close(c.fd);
   int status = 0;
   waitpid(c.pid, &status, 0);
+  const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - c.started).count();
+  if (WIFSIGNALED(status))
+    spdlog::debug("child process {} (task {}): killed by signal {} after {:.3f} s", c.pid, c.task, WTERMSIG(status),
+                  wall_s);
+  else
+    spdlog::debug("child process {} (task {}): exit status {} after {:.3f} s, {} bytes back{}", c.pid, c.task,
+                  WEXITSTATUS(status), wall_s, text.size(),
+                  !text.empty() && text[0] == '0' ? " (the task threw)" : "");
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || text.empty()) {
     r.error = WIFSIGNALED(status) ? fmt::format("the simulation crashed (signal {})", WTERMSIG(status))
                                   : "the simulation process failed";
@@ -83,10 +105,11 @@ ChildResult finish(const Child& c) {
 std::vector<ChildResult> run_in_children(const std::vector<std::function<std::string()>>& tasks, int jobs) {
   std::vector<ChildResult> out;
   jobs = std::max(1, jobs);
+  spdlog::debug("{} task(s) in child processes, {} at a time", tasks.size(), jobs);
   for (std::size_t i = 0; i < tasks.size(); i += static_cast<std::size_t>(jobs)) {
     std::vector<Child> running;
     for (std::size_t k = i; k < std::min(tasks.size(), i + static_cast<std::size_t>(jobs)); ++k)
-      running.push_back(start(tasks[k]));
+      running.push_back(start(tasks[k], k));
     for (const auto& c : running) out.push_back(finish(c));
   }
   return out;

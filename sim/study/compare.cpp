@@ -8,62 +8,15 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include "io/csv.hpp"
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/engine/engine.hpp"
 
 namespace tf {
-
-namespace {
-
-LatencyStats stats_from(const nlohmann::json& j) {
-  LatencyStats s;
-  s.count = j.at("count");
-  s.mean = j.at("mean");
-  s.p50 = j.at("p50");
-  s.p90 = j.at("p90");
-  s.p99 = j.at("p99");
-  s.p999 = j.at("p99.9");
-  s.max = j.at("max");
-  return s;
-}
-
-// The Summary fields compare shows, back from a child's summary.json text.
-Summary summary_from_json(const nlohmann::json& j) {
-  Summary s;
-  s.scenario = j.at("scenario");
-  s.seed = j.at("seed");
-  s.requests_arrived = j.at("requests").at("arrived");
-  s.requests_measured = j.at("requests").at("measured");
-  s.requests_unfinished = j.at("requests").at("unfinished");
-  s.requests_rejected = j.at("requests").at("rejected");
-  s.window_s = j.at("window_s");
-  const auto& t = j.at("throughput");
-  s.requests_per_s = t.at("requests_per_s");
-  s.output_tokens_per_s = t.at("output_tokens_per_s");
-  s.total_tokens_per_s = t.at("total_tokens_per_s");
-  s.offered_requests_per_s = t.at("offered_requests_per_s");
-  s.offered_output_tokens_per_s = t.at("offered_output_tokens_per_s");
-  const auto& l = j.at("latency_s");
-  s.queue = stats_from(l.at("queue"));
-  s.ttft = stats_from(l.at("ttft"));
-  s.tpot = stats_from(l.at("tpot"));
-  s.e2e = stats_from(l.at("e2e"));
-  if (l.contains("kv_transfer")) s.kv_transfer = stats_from(l.at("kv_transfer"));
-  s.slo_attainment = j.at("slo").at("attainment");
-  s.slo_met = j.at("slo").at("met");
-  s.mean_batch_size = j.at("batching").at("mean_batch_size");
-  s.preemptions = j.at("batching").at("preemptions");
-  s.swapped_out_tokens = j.at("batching").at("swapped_out_tokens");
-  s.mfu = j.at("utilization").at("mfu");
-  s.busy_fraction = j.at("utilization").at("busy_fraction");
-  s.energy_kwh = j.at("energy").at("window_kwh");
-  return s;
-}
-
-}  // namespace
 
 std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
                                     const std::vector<std::string>& routers, int jobs) {
@@ -100,18 +53,28 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
         return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
       });
     }
+  spdlog::info("compare: {} combination(s) ({} batching x {} router), {} at a time", rows.size(), bs.size(), rs.size(),
+               jobs);
   const auto results = run_in_children(tasks, jobs);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     rows[i].ok = results[i].ok;
     rows[i].error = results[i].error;
     if (rows[i].ok) {
       try {
-        rows[i].summary = summary_from_json(nlohmann::json::parse(results[i].output));
+        rows[i].summary = nlohmann::ordered_json::parse(results[i].output).get<Summary>();
       } catch (const std::exception& e) {
         rows[i].ok = false;
         rows[i].error = std::string("unreadable result: ") + e.what();
       }
     }
+    const CompareRow& r = rows[i];
+    if (r.ok)
+      spdlog::info("compare: {} / {}{}: {:.3f} requests/s, TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms, SLO attainment "
+                   "{:.2f} %",
+                   r.batching, r.router, r.pools.empty() ? "" : " (" + r.pools + ")", r.summary.requests_per_s,
+                   r.summary.ttft.p99 * 1e3, r.summary.tpot.p99 * 1e3, r.summary.slo_attainment * 100.0);
+    else
+      spdlog::info("compare: {} / {}: not served: {}", r.batching, r.router, r.error);
   }
   return rows;
 }
@@ -144,19 +107,24 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
 }
 
 std::string compare_csv(const std::vector<CompareRow>& rows) {
-  std::string out =
-      "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,tpot_p90_s,"
-      "tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,energy_kwh,"
-      "preemptions,swapped_out_tokens,rejected,kv_transfer_p99_s,error\n";
+  std::string out;
+  CsvWriter w(out);
+  w.row({"batching", "router", "ok", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
+         "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "slo_attainment", "slo_met",
+         "mean_batch_size", "mfu", "busy_fraction", "energy_kwh", "preemptions", "swapped_out_tokens", "rejected",
+         "kv_transfer_p99_s", "error"});
   for (const auto& r : rows) {
     const Summary& s = r.summary;
-    out += fmt::format("{},{},{},{:.6f},{:.3f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.9f},{:.6f},{},{:.4f},"
-                       "{:.6f},{:.6f},{:.6f},{},{},{},{},\"{}\"\n",
-                       r.batching, r.router, r.ok ? 1 : 0, s.requests_per_s, s.output_tokens_per_s, s.ttft.p50,
-                       s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99,
-                       s.slo_attainment, s.slo_met ? 1 : 0, s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh,
-                       s.preemptions, s.swapped_out_tokens, s.requests_rejected,
-                       s.kv_transfer.count > 0 ? fmt::format("{:.9f}", s.kv_transfer.p99) : std::string(), r.error);
+    w.field(r.batching).field(r.router).integer(r.ok ? 1 : 0);
+    w.format("{:.6f}", s.requests_per_s).format("{:.3f}", s.output_tokens_per_s);
+    for (const double v : {s.ttft.p50, s.ttft.p90, s.ttft.p99, s.tpot.p50, s.tpot.p90, s.tpot.p99, s.e2e.p50, s.e2e.p99})
+      w.format("{:.9f}", v);
+    w.format("{:.6f}", s.slo_attainment).integer(s.slo_met ? 1 : 0).format("{:.4f}", s.mean_batch_size);
+    w.format("{:.6f}", s.mfu).format("{:.6f}", s.busy_fraction).format("{:.6f}", s.energy_kwh);
+    w.integer(s.preemptions).integer(s.swapped_out_tokens).integer(s.requests_rejected);
+    s.kv_transfer.count > 0 ? w.format("{:.9f}", s.kv_transfer.p99) : w.empty();
+    // The error text in quotes, as it has always been written; quotes inside it doubled.
+    w.quoted(r.error).end_row();
   }
   return out;
 }

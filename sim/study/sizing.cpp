@@ -7,7 +7,9 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cluster/cost_model.hpp"
 #include "results/summary.hpp"
@@ -19,57 +21,6 @@
 namespace tf {
 
 namespace {
-
-nlohmann::json window_json(const WindowFigures& w) {
-  return {{"start_s", w.start_s},       {"end_s", w.end_s},           {"requests", w.requests},
-          {"unfinished", w.unfinished}, {"ttft_p99_s", w.ttft_p99_s}, {"tpot_p99_s", w.tpot_p99_s},
-          {"attainment", w.attainment}, {"prompt_tokens", w.prompt_tokens}, {"output_tokens", w.output_tokens},
-          {"ttft_met", w.ttft_met},     {"tpot_met", w.tpot_met},     {"met", w.met}};
-}
-
-WindowFigures window_from_json(const nlohmann::json& j) {
-  WindowFigures w;
-  w.start_s = j.at("start_s");
-  w.end_s = j.at("end_s");
-  w.requests = j.at("requests");
-  w.unfinished = j.at("unfinished");
-  w.ttft_p99_s = j.at("ttft_p99_s");
-  w.tpot_p99_s = j.at("tpot_p99_s");
-  w.attainment = j.at("attainment");
-  w.prompt_tokens = j.at("prompt_tokens");
-  w.output_tokens = j.at("output_tokens");
-  w.ttft_met = j.at("ttft_met");
-  w.tpot_met = j.at("tpot_met");
-  w.met = j.at("met");
-  return w;
-}
-
-nlohmann::json probe_json(const Probe& p) {
-  nlohmann::json j = {{"replicas", p.replicas}, {"seed", p.seed},   {"error", p.error},
-                      {"mfu", p.mfu},           {"busy_fraction", p.busy_fraction}, {"flops", p.flops},
-                      {"energy_kwh", p.energy_kwh}, {"window_s", p.window_s}};
-  j["whole"] = window_json(p.whole);
-  j["busiest"] = window_json(p.busiest);
-  j["hours"] = nlohmann::json::array();
-  for (const auto& h : p.hours) j["hours"].push_back(window_json(h));
-  return j;
-}
-
-Probe probe_from_json(const nlohmann::json& j) {
-  Probe p;
-  p.replicas = j.at("replicas");
-  p.seed = j.at("seed");
-  p.error = j.at("error");
-  p.mfu = j.at("mfu");
-  p.busy_fraction = j.at("busy_fraction");
-  p.flops = j.at("flops");
-  p.energy_kwh = j.at("energy_kwh");
-  p.window_s = j.at("window_s");
-  p.whole = window_from_json(j.at("whole"));
-  p.busiest = window_from_json(j.at("busiest"));
-  for (const auto& h : j.at("hours")) p.hours.push_back(window_from_json(h));
-  return p;
-}
 
 // The simulation itself, in the child.
 Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
@@ -118,6 +69,22 @@ double p99_of(std::vector<double> v) {
   if (v.empty()) return 0.0;
   std::sort(v.begin(), v.end());
   return percentile_sorted(v, 99.0);
+}
+
+// Why a probe passed or failed, for the log.
+std::string probe_verdict(const Probe& p, SizingWindow window, const SloTargets& slo) {
+  if (!p.error.empty()) return "error: " + p.error;
+  const auto& w = p.evaluated(window);
+  std::vector<std::string> why;
+  if (!w.ttft_met)
+    why.push_back(fmt::format("TTFT p99 {:.1f} ms > target {:.1f} ms", w.ttft_p99_s * 1e3, slo.ttft_p99_s * 1e3));
+  if (!w.tpot_met)
+    why.push_back(fmt::format("TPOT p99 {:.1f} ms > target {:.1f} ms", w.tpot_p99_s * 1e3, slo.tpot_p99_s * 1e3));
+  if (w.unfinished > 0) why.push_back(fmt::format("{} of {} requests unfinished", w.unfinished, w.requests));
+  if (why.empty())
+    return fmt::format("meets the targets: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms over {} requests in [{:.0f}, {:.0f}) s",
+                       w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, w.requests, w.start_s, w.end_s);
+  return fmt::format("misses: {}", fmt::join(why, "; "));
 }
 
 void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
@@ -198,7 +165,7 @@ std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int
                               int jobs) {
   std::vector<std::function<std::string()>> tasks;
   for (const auto& [replicas, seed] : candidates)
-    tasks.push_back([&s, replicas = replicas, seed = seed] { return probe_json(simulate_probe(s, replicas, seed)).dump(); });
+    tasks.push_back([&s, replicas = replicas, seed = seed] { return nlohmann::json(simulate_probe(s, replicas, seed)).dump(); });
   const auto results = run_in_children(tasks, jobs);
   std::vector<Probe> out;
   for (std::size_t i = 0; i < results.size(); ++i) {
@@ -209,7 +176,7 @@ std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int
       p.error = results[i].error;
     } else {
       try {
-        p = probe_from_json(nlohmann::json::parse(results[i].output));
+        p = nlohmann::json::parse(results[i].output).get<Probe>();
       } catch (const std::exception& e) {
         p.error = std::string("unreadable probe result: ") + e.what();
       }
@@ -261,7 +228,11 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   };
   auto report = [&](const std::vector<int>& ns) {
     for (int n : ns)
-      for (const auto& p : cache.at(n)) print_probe(p, o, passes(n));
+      for (const auto& p : cache.at(n)) {
+        spdlog::debug("sizing {}: probe {} replicas, seed {}: {}; candidate {}", s.gpu.name, p.replicas, p.seed,
+                      probe_verdict(p, o.window, s.slo), passes(n) ? "passes" : "fails");
+        print_probe(p, o, passes(n));
+      }
   };
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
@@ -282,6 +253,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
     return result;
   }
   guess = std::clamp(guess, min_replicas, o.max_replicas);
+  spdlog::info("sizing {} on {}: first guess {} replicas ({:.1f} output tokens/s offered, {:.1f} per saturated "
+               "replica); {} seed(s) per candidate, {} needed to pass; bound {} replicas",
+               s.name, s.gpu.name, guess, demand.output_tokens_per_s(), capacity, seeds, needed, o.max_replicas);
 
   // Grow: from the guess, doubling, until a candidate meets the targets. lo = min_replicas - 1 stands for a
   // fleet too small to serve at all, which fails.
@@ -308,10 +282,12 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
       lo = std::max(lo, n);
     }
     if (hi < 0) {
+      spdlog::info("sizing {}: growing: {} replicas fail", s.gpu.name, lo);
       if (round.back() >= o.max_replicas) break;
       next = std::min(o.max_replicas, round.back() * 2);
     }
   }
+  if (hi >= 0) spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   if (hi < 0) {
     const auto& worst = cache.at(lo).front();
     const auto& w = worst.evaluated(o.window);
@@ -348,7 +324,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
     hi = new_hi;
     for (int n : round)
       if (n < hi && !passes(n)) lo = std::max(lo, n);
+    spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   }
+  spdlog::info("sizing {}: answer {} replicas", s.gpu.name, hi);
   result.found = true;
   result.replicas = hi;
   result.answer_probes = cache.at(hi);
@@ -394,6 +372,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
         if (h_hi[h] > 0 && h_hi[h] - h_lo[h] > 1) mids.insert(h_lo[h] + (h_hi[h] - h_lo[h]) / 2);
       if (mids.empty()) break;
       const std::vector<int> ns(mids.begin(), mids.end());
+      spdlog::debug("sizing {}: per hour, round {}: probing {}", s.gpu.name, round + 1, fmt::join(ns, ", "));
       evaluate(ns);
       report(ns);
       if (!probe_error.empty()) break;

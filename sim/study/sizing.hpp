@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "io/json.hpp"
 #include "results/window.hpp"
 #include "sim/scenario/scenario.hpp"
 
@@ -43,6 +44,9 @@ struct Probe {
   double window_s = 0.0;
   const WindowFigures& evaluated(SizingWindow w) const { return w == SizingWindow::whole ? whole : busiest; }
 };
+
+// The probe as a child process sends it back (JSON), read back field for field.
+TF_JSON_FIELDS(Probe, replicas, seed, error, whole, busiest, hours, mfu, busy_fraction, flops, energy_kwh, window_s)
 
 struct SizingResult {
   bool found = false;
