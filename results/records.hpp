@@ -21,6 +21,7 @@ struct RequestRecord {
   // to move between them (included in its time to first token); -1 otherwise.
   int prefill_replica = -1;
   double kv_transfer_s = -1.0;
+  int priority = 0;             // its priority class (workload.priority_shares; 0 without)
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }

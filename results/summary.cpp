@@ -48,7 +48,7 @@ LatencyStats latency_stats(std::vector<double> values) {
 }
 
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
-                  double warmup_s, const RunTotals& totals, const SloTargets& slo) {
+                  double warmup_s, const RunTotals& totals, const SloTargets& slo, int priority_classes) {
   Summary s;
   s.scenario = scenario;
   s.seed = seed;
@@ -121,6 +121,36 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.swapped_out_tokens = totals.swapped_out_tokens;
   s.swapped_in_tokens = totals.swapped_in_tokens;
   s.swap_s = totals.swap_s;
+  if (priority_classes > 1) {
+    struct Lists {
+      std::vector<double> queue, ttft, tpot, e2e;
+      std::size_t measured = 0, hits = 0;
+    };
+    std::vector<Lists> lists(static_cast<std::size_t>(priority_classes));
+    for (const auto& r : records) {
+      if (r.arrival_s < warmup_s || r.priority < 0 || r.priority >= priority_classes) continue;
+      Lists& l = lists[static_cast<std::size_t>(r.priority)];
+      ++l.measured;
+      if (!r.finished()) continue;
+      l.queue.push_back(r.queue_s());
+      l.ttft.push_back(r.ttft_s());
+      l.e2e.push_back(r.e2e_s());
+      if (r.output_tokens > 1) l.tpot.push_back(r.tpot_s());
+      if (meets_slo(r, slo)) ++l.hits;
+    }
+    for (int c = 0; c < priority_classes; ++c) {
+      Lists& l = lists[static_cast<std::size_t>(c)];
+      Summary::PriorityClass pc;
+      pc.priority = c;
+      pc.measured = l.measured;
+      pc.queue = latency_stats(std::move(l.queue));
+      pc.ttft = latency_stats(std::move(l.ttft));
+      pc.tpot = latency_stats(std::move(l.tpot));
+      pc.e2e = latency_stats(std::move(l.e2e));
+      pc.slo_attainment = safe_div(static_cast<double>(l.hits), static_cast<double>(l.measured));
+      s.priority_classes.push_back(std::move(pc));
+    }
+  }
   return s;
 }
 
@@ -183,6 +213,11 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                    {"clamped_rows", s.totals.clamped_rows},
                    {"questions_cut", s.totals.questions_cut}};
   j["simulated_s"] = s.simulated_s;
+  for (const auto& pc : s.priority_classes)
+    j["priority_classes"].push_back({{"priority", pc.priority},
+                                     {"measured", pc.measured},
+                                     {"slo_attainment", pc.slo_attainment},
+                                     {"latency_s", {{"queue", pc.queue}, {"ttft", pc.ttft}, {"tpot", pc.tpot}, {"e2e", pc.e2e}}}});
 }
 
 void from_json(const nlohmann::ordered_json& j, Summary& s) {
@@ -234,6 +269,19 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   w.at("clamped_rows").get_to(s.totals.clamped_rows);
   w.at("questions_cut").get_to(s.totals.questions_cut);
   j.at("simulated_s").get_to(s.simulated_s);
+  if (j.contains("priority_classes"))
+    for (const auto& c : j.at("priority_classes")) {
+      Summary::PriorityClass pc;
+      c.at("priority").get_to(pc.priority);
+      c.at("measured").get_to(pc.measured);
+      c.at("slo_attainment").get_to(pc.slo_attainment);
+      const auto& cl = c.at("latency_s");
+      cl.at("queue").get_to(pc.queue);
+      cl.at("ttft").get_to(pc.ttft);
+      cl.at("tpot").get_to(pc.tpot);
+      cl.at("e2e").get_to(pc.e2e);
+      s.priority_classes.push_back(std::move(pc));
+    }
 }
 
 nlohmann::ordered_json to_json(const Summary& s) { return nlohmann::ordered_json(s); }
@@ -260,7 +308,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno, true);
 }
 
-std::string requests_csv(const std::vector<RequestRecord>& records) {
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority) {
   std::vector<const RequestRecord*> order;
   order.reserve(records.size());
   for (const auto& r : records) order.push_back(&r);
@@ -270,8 +318,11 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
   std::string out;
   out.reserve(96 * (records.size() + 1));
   CsvWriter w(out);
-  w.row({"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s", "tpot_s", "e2e_s",
-         "rejected", "prefill_replica", "kv_transfer_s"});
+  for (const char* name : {"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s",
+                           "tpot_s", "e2e_s", "rejected", "prefill_replica", "kv_transfer_s"})
+    w.field(name);
+  if (with_priority) w.field("priority");
+  w.end_row();
   auto time = [&w](bool known, double t) { known ? w.format("{:.9f}", t) : w.empty(); };
   for (const RequestRecord* r : order) {
     const bool done = r->finished();
@@ -284,6 +335,7 @@ std::string requests_csv(const std::vector<RequestRecord>& records) {
     w.integer(r->rejected ? 1 : 0);
     r->prefill_replica >= 0 ? w.integer(r->prefill_replica) : w.empty();
     time(r->kv_transfer_s >= 0.0, r->kv_transfer_s);
+    if (with_priority) w.integer(r->priority);
     w.end_row();
   }
   return out;
@@ -311,6 +363,10 @@ std::string summary_table(const Summary& s) {
   row("TPOT", s.tpot);
   row("E2E", s.e2e);
   if (s.kv_transfer.count > 0) row("KV transfer", s.kv_transfer);
+  for (const auto& pc : s.priority_classes) {
+    row(fmt::format("TTFT, class {}", pc.priority).c_str(), pc.ttft);
+    row(fmt::format("TPOT, class {}", pc.priority).c_str(), pc.tpot);
+  }
   out += fmt::format("{:<22}attainment {:.2f} %; TTFT p99 {} ({}), TPOT p99 {} ({}); SLO {}\n", "SLO",
                      s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
                      target(s.slo.tpot_p99_s), met(s.tpot_p99_met), met(s.slo_met));

@@ -67,10 +67,19 @@ struct Summary {
   double energy_total_kwh = 0.0;      // whole run
   double simulated_s = 0.0;
   RunTotals totals;
+  // With priority classes (workload.priority_shares): the measured requests of each class, 0 first; empty without.
+  struct PriorityClass {
+    int priority = 0;
+    std::size_t measured = 0;
+    LatencyStats queue, ttft, tpot, e2e;
+    double slo_attainment = 0.0;
+  };
+  std::vector<PriorityClass> priority_classes;
 };
 
+// `priority_classes`: how many classes the workload has (0 or 1: no per-class figures).
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
-                  double warmup_s, const RunTotals& totals, const SloTargets& slo);
+                  double warmup_s, const RunTotals& totals, const SloTargets& slo, int priority_classes = 0);
 
 // summary.json: one pair of conversions writes it (keys in a fixed order) and reads it back. Of the run's totals it
 // holds the KV transfers (with disaggregated serving) and the workload's counts; the rest of `totals` is not
@@ -94,7 +103,8 @@ void write_file_atomically(const std::string& path, const std::string& content);
 
 // Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s
 // (all requests, warm-up included, in id order; times with 9 digits after the point).
-std::string requests_csv(const std::vector<RequestRecord>& records);
+// With `with_priority`, a last column `priority` (the request's class).
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority = false);
 
 // The short table printed on stdout.
 std::string summary_table(const Summary& s);

@@ -36,6 +36,7 @@ int run_command(const RunCommand& cmd) {
   }
   install_interrupt_handlers();
   std::cout << describe_scenario(s) << "\n" << std::flush;
+  for (const auto& note : s.notes) std::cerr << "tokenfleet: note: " << note << "\n";
   const auto wall_start = std::chrono::steady_clock::now();
   RunOptions options;
   options.exact_iterations = cmd.exact_iterations;
@@ -49,7 +50,8 @@ int run_command(const RunCommand& cmd) {
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock", result.records.size(),
                result.totals.simulated_s, wall_s);
-  const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo);
+  const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo,
+                                    static_cast<int>(s.workload.priority_shares.size()));
   if (summary.requests_unfinished > 0) {
     print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
                             summary.requests_unfinished, summary.requests_arrived));
@@ -63,7 +65,7 @@ int run_command(const RunCommand& cmd) {
       spdlog::info("run: wrote {} ({} bytes, {:.3f} s to write)", path, content.size(),
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     };
-    write("requests.csv", requests_csv(result.records));
+    write("requests.csv", requests_csv(result.records, !s.workload.priority_shares.empty()));
     write("timeseries.csv", timeseries_csv(build_timeseries(result.records, result.activity,
                                                             fleet_facts(s, result.records), result.totals.simulated_s)));
     write("scenario.toml", scenario_text(cmd.scenario_path, cmd.overrides));

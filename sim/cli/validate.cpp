@@ -23,6 +23,7 @@ int validate_command(const std::string& path, const std::vector<std::string>& ov
     throw SimulationError(path + ": " + e.what());
   }
   std::cout << describe_scenario(s) << "\n";
+  for (const auto& note : s.notes) std::cout << "note: " << note << "\n";
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
   const double longest = s.workload.prompt_tokens.max + s.workload.output_tokens.max;
   if (longest > static_cast<double>(cost.kv_capacity_tokens())) {

@@ -18,6 +18,7 @@ inline RequestRecord to_record(const Request& r) {
   row.rejected = r.rejected;
   row.prefill_replica = r.prefill_replica;
   row.kv_transfer_s = r.kv_transfer_s;
+  row.priority = r.priority;
   return row;
 }
 

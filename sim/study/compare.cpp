@@ -24,7 +24,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
   const std::vector<std::string> rs = routers.empty() ? std::vector<std::string>{base.router} : routers;
   for (const auto& b : bs) {
     try {
-      if (!make_batching_policy(b, base.limits))
+      if (!make_batching_policy(b, base.policy_params))
         throw ScenarioError("--policies", 0, "policy.batching",
                             fmt::format("unknown batching policy \"{}\"; known: {}", b,
                                         fmt::join(batching_policy_names(), ", ")));

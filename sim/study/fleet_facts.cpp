@@ -28,7 +28,7 @@ FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& reco
     const auto n = static_cast<double>(records.size());
     const auto p = std::max<std::int64_t>(1, std::llround(prompt / n));
     const auto o = std::max<std::int64_t>(1, std::llround(output / n));
-    const auto policy = make_batching_policy(s.batching, s.limits);
+    const auto policy = make_batching_policy(s.batching, s.policy_params);
     if (policy && p + o <= cost.kv_capacity_tokens()) {
       const double out_per_s =
           saturated_output_tokens_per_s(cost, *policy, p, o, 4 * std::max(1, s.limits.max_batch));

@@ -237,7 +237,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
-  const auto policy = make_batching_policy(s.batching, s.limits);
+  const auto policy = make_batching_policy(s.batching, s.policy_params);
   const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
   const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
   const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
