@@ -27,12 +27,6 @@ void csv_append_field(std::string& out, std::string_view field) {
     out.append(field);
 }
 
-void CsvWriter::requote_from(std::size_t start) {
-  const std::string text = out_.substr(start);
-  out_.resize(start);
-  csv_append_quoted(out_, text);
-}
-
 CsvError::CsvError(std::uint64_t line, std::uint64_t column, const std::string& reason)
     : std::runtime_error(fmt::format("line {}, column {}: {}", line, column, reason)),
       line_(line),

@@ -9,10 +9,10 @@
 // field is taken as it stands (spaces kept; a quote inside it is an ordinary character). A quoted field that is
 // not closed, or is followed by anything but a comma or the line end, throws CsvError with its line and column.
 // Plain C++ (fmt for formatting): io/ depends on nothing else of ours.
+#include <charconv>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
-#include <iterator>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -65,16 +65,22 @@ class CsvWriter {
   CsvWriter& integer(T value) {
     static_assert(std::is_integral_v<T> && !std::is_same_v<T, bool>, "integer() takes an integer");
     separator();
-    fmt::format_to(std::back_inserter(out_), "{}", value);
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    out_.append(digits, end);
     return *this;
   }
   // A field formatted by fmt (e.g. format("{:.9f}", x)), quoted when the text needs it.
   template <class... Args>
   CsvWriter& format(fmt::format_string<Args...> spec, Args&&... args) {
     separator();
-    const std::size_t start = out_.size();
-    fmt::format_to(std::back_inserter(out_), spec, std::forward<Args>(args)...);
-    if (csv_needs_quotes(std::string_view(out_).substr(start))) requote_from(start);
+    scratch_.clear();
+    fmt::format_to(fmt::appender(scratch_), spec, std::forward<Args>(args)...);
+    const std::string_view text(scratch_.data(), scratch_.size());
+    if (csv_needs_quotes(text))
+      csv_append_quoted(out_, text);
+    else
+      out_.append(text);
     return *this;
   }
   // A whole row of text fields, ended.
@@ -93,9 +99,8 @@ class CsvWriter {
     if (!first_) out_ += ',';
     first_ = false;
   }
-  void requote_from(std::size_t start);
-
   std::string& out_;
+  fmt::memory_buffer scratch_;  // a formatted field before it goes out
   bool first_ = true;
 };
 
