@@ -67,7 +67,7 @@ std::string request_columns(const std::string& csv) {
 
 }  // namespace
 
-TEST_CASE("queue orders: the same requests; priority serves class 0 first, shortest-prompt-first lowers the mean "
+TEST_CASE("queue orders: the same requests, priority serves class 0 first, shortest-prompt-first lowers the mean "
           "TTFT and stretches its tail",
           "[queue-order]") {
   const Run fifo = run("fifo"), priority = run("priority"), spf = run("shortest-prompt-first");
