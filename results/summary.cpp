@@ -47,6 +47,23 @@ LatencyStats latency_stats(std::vector<double> values) {
   return st;
 }
 
+namespace {
+
+// The latencies of served requests, gathered for their statistics, and how many met the targets.
+struct ServedLatencies {
+  std::vector<double> queue, ttft, tpot, e2e;
+  std::size_t slo_hits = 0;
+  void add(const RequestRecord& r, const SloTargets& slo) {
+    queue.push_back(r.queue_s());
+    ttft.push_back(r.ttft_s());
+    e2e.push_back(r.e2e_s());
+    if (r.output_tokens > 1) tpot.push_back(r.tpot_s());  // one-token answers have no TPOT
+    if (meets_slo(r, slo)) ++slo_hits;
+  }
+};
+
+}  // namespace
+
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo, int priority_classes) {
   Summary s;
@@ -57,10 +74,10 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.requests_arrived = records.size();
   s.window_s = totals.window_s;
 
-  std::vector<double> queue, ttft, tpot, e2e, kv_transfer;
+  ServedLatencies served;
+  std::vector<double> kv_transfer;
   std::size_t missed = 0;  // measured requests never served (rejected, or unfinished): beyond any target
   double output_tokens = 0.0, total_tokens = 0.0;
-  std::size_t slo_hits = 0;
   for (const auto& r : records) {
     if (r.rejected) ++s.requests_rejected;
     else if (!r.finished()) ++s.requests_unfinished;
@@ -73,11 +90,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
       continue;
     }
     if (r.kv_transfer_s >= 0.0) kv_transfer.push_back(r.kv_transfer_s);
-    queue.push_back(r.queue_s());
-    ttft.push_back(r.ttft_s());
-    e2e.push_back(r.e2e_s());
-    if (r.output_tokens > 1) tpot.push_back(r.tpot_s());
-    if (meets_slo(r, slo)) ++slo_hits;
+    served.add(r, slo);
   }
 
   // The p99 targets are judged over every measured request, a request never served counting as beyond any
@@ -88,12 +101,12 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
     std::sort(v.begin(), v.end());
     return percentile_sorted(v, 99.0);
   };
-  const double ttft_p99_judged = p99_with_misses(ttft);
-  const double tpot_p99_judged = p99_with_misses(tpot);
-  s.queue = latency_stats(std::move(queue));
-  s.ttft = latency_stats(std::move(ttft));
-  s.tpot = latency_stats(std::move(tpot));
-  s.e2e = latency_stats(std::move(e2e));
+  const double ttft_p99_judged = p99_with_misses(served.ttft);
+  const double tpot_p99_judged = p99_with_misses(served.tpot);
+  s.queue = latency_stats(std::move(served.queue));
+  s.ttft = latency_stats(std::move(served.ttft));
+  s.tpot = latency_stats(std::move(served.tpot));
+  s.e2e = latency_stats(std::move(served.e2e));
   s.kv_transfer = latency_stats(std::move(kv_transfer));
 
   s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
@@ -103,7 +116,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.output_tokens_per_s = safe_div(totals.served_output_tokens, s.window_s);
   s.total_tokens_per_s = safe_div(totals.served_prompt_tokens + totals.served_output_tokens, s.window_s);
 
-  s.slo_attainment = safe_div(static_cast<double>(slo_hits), static_cast<double>(s.requests_measured));
+  s.slo_attainment = safe_div(static_cast<double>(served.slo_hits), static_cast<double>(s.requests_measured));
   // With measured requests but none finished, the percentiles (all zero) say nothing: a set target is missed.
   const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
   s.ttft_p99_met = slo.ttft_p99_s <= 0.0 || (!none_finished && ttft_p99_judged <= slo.ttft_p99_s);
@@ -122,33 +135,22 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.swapped_in_tokens = totals.swapped_in_tokens;
   s.swap_s = totals.swap_s;
   if (priority_classes > 1) {
-    struct Lists {
-      std::vector<double> queue, ttft, tpot, e2e;
-      std::size_t measured = 0, hits = 0;
-    };
-    std::vector<Lists> lists(static_cast<std::size_t>(priority_classes));
+    std::vector<ServedLatencies> lists(static_cast<std::size_t>(priority_classes));
+    s.priority_classes.resize(static_cast<std::size_t>(priority_classes));
     for (const auto& r : records) {
       if (r.arrival_s < warmup_s || r.priority < 0 || r.priority >= priority_classes) continue;
-      Lists& l = lists[static_cast<std::size_t>(r.priority)];
-      ++l.measured;
-      if (!r.finished()) continue;
-      l.queue.push_back(r.queue_s());
-      l.ttft.push_back(r.ttft_s());
-      l.e2e.push_back(r.e2e_s());
-      if (r.output_tokens > 1) l.tpot.push_back(r.tpot_s());
-      if (meets_slo(r, slo)) ++l.hits;
+      const auto c = static_cast<std::size_t>(r.priority);
+      ++s.priority_classes[c].measured;
+      if (r.finished()) lists[c].add(r, slo);
     }
-    for (int c = 0; c < priority_classes; ++c) {
-      Lists& l = lists[static_cast<std::size_t>(c)];
-      Summary::PriorityClass pc;
-      pc.priority = c;
-      pc.measured = l.measured;
-      pc.queue = latency_stats(std::move(l.queue));
-      pc.ttft = latency_stats(std::move(l.ttft));
-      pc.tpot = latency_stats(std::move(l.tpot));
-      pc.e2e = latency_stats(std::move(l.e2e));
-      pc.slo_attainment = safe_div(static_cast<double>(l.hits), static_cast<double>(l.measured));
-      s.priority_classes.push_back(std::move(pc));
+    for (std::size_t c = 0; c < lists.size(); ++c) {
+      Summary::PriorityClass& pc = s.priority_classes[c];
+      pc.priority = static_cast<int>(c);
+      pc.queue = latency_stats(std::move(lists[c].queue));
+      pc.ttft = latency_stats(std::move(lists[c].ttft));
+      pc.tpot = latency_stats(std::move(lists[c].tpot));
+      pc.e2e = latency_stats(std::move(lists[c].e2e));
+      pc.slo_attainment = safe_div(static_cast<double>(lists[c].slo_hits), static_cast<double>(pc.measured));
     }
   }
   return s;
