@@ -419,3 +419,27 @@ TEST_CASE("size with --log-level debug logs each probe on stderr - the default l
   CHECK(read_file(dir + "/out") == read_file(dir + "/out-debug"));  // the results are the same
   fs::remove_all(dir);
 }
+
+TEST_CASE("an output folder that cannot be written is found before simulating, exit 4", "[cli][errors]") {
+  // /proc exists but takes no new file, even for root (a read-only folder would not stop root).
+  const auto r = run_command(binary() + " run --out /proc");
+  INFO(r.output);
+  CHECK(r.exit_code == 4);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("cannot write in output folder /proc"));
+  CHECK_THAT(r.output, !Catch::Matchers::Contains("scenario 'default'"));  // nothing was simulated or described
+}
+
+TEST_CASE("a failed run leaves no scenario.toml of an earlier run beside its outputs", "[cli][errors]") {
+  const std::string dir = temp_dir("stale-scenario");
+  write_file(dir + "/scenario.toml", "# an earlier run's scenario\n");
+  write_file(dir + "/summary.json", "{}\n");
+  // Loads, then cannot be served (70B in FP16 on one H100): exit 3 after the folder was prepared.
+  const auto r = run_command(binary() + " run --out " + dir + " --set model.name=llama-3.1-70b");
+  INFO(r.output);
+  CHECK(r.exit_code == 3);
+  CHECK_FALSE(fs::exists(dir + "/scenario.toml"));
+  CHECK_FALSE(fs::exists(dir + "/summary.json"));
+  std::size_t left = 0;
+  for (const auto& e : fs::directory_iterator(dir)) left += e.path().filename().string().rfind(".tokenfleet", 0) == 0;
+  CHECK(left == 0);  // the write check leaves nothing behind
+}

@@ -1,6 +1,11 @@
 #include "sim/cli/common.hpp"
 
 #include <csignal>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -71,6 +76,15 @@ int prepare_output_dir(const std::string& dir, std::initializer_list<const char*
     return exit_io_error;
   }
   for (const char* name : outputs) fs::remove(fs::path(dir) / name, ec);
+  // Writable? Found now, not after the whole simulation: a file made and removed the way the outputs will be.
+  const fs::path probe = fs::path(dir) / fmt::format(".tokenfleet-write-check-{}", static_cast<long>(getpid()));
+  if (FILE* f = std::fopen(probe.c_str(), "wb")) {
+    std::fclose(f);
+    fs::remove(probe, ec);
+  } else {
+    print_error(fmt::format("cannot write in output folder {}: {}", dir, std::strerror(errno)));
+    return exit_io_error;
+  }
   return exit_ok;
 }
 

@@ -41,8 +41,9 @@ struct Scenario;
 // ScenarioError.
 Scenario load_scenario_or_default(const std::string& path, const std::vector<std::string>& overrides);
 
-// Creates an --out folder and removes the outputs an earlier run left there (they must not pass for this
-// run's if this one fails). exit_ok, or exit_io_error after saying why.
+// Creates an --out folder, removes the outputs an earlier run left there (they must not pass for this run's if
+// this one fails) and checks that a file can be written there, before any simulation. exit_ok, or exit_io_error
+// after saying why.
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs);
 
 // After Ctrl-C or SIGTERM: says so (with `detail` when given) and returns the exit code, 128 + the signal.

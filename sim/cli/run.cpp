@@ -27,7 +27,7 @@ int run_command(const RunCommand& cmd) {
   const fs::path out = cmd.out_dir;
   if (!cmd.out_dir.empty()) {
     const int rc =
-        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "report.html"});
+        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml", "report.html"});
     if (rc != exit_ok) return rc;
   }
   if (cmd.report && cmd.out_dir.empty()) {
