@@ -121,7 +121,9 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
   s.ttft_p99_met = slo.ttft_p99_s <= 0.0 || (!none_finished && ttft_p99_judged <= slo.ttft_p99_s);
   s.tpot_p99_met = slo.tpot_p99_s <= 0.0 || (!none_finished && tpot_p99_judged <= slo.tpot_p99_s);
-  s.slo_met = s.ttft_p99_met && s.tpot_p99_met;
+  // A run that measured no request has shown nothing about its latencies: it never meets the SLO (an empty trace,
+  // a window with no arrival, a warm-up as long as the run).
+  s.slo_met = s.requests_measured > 0 && s.ttft_p99_met && s.tpot_p99_met;
 
   s.mean_batch_size = safe_div(totals.batched_requests, totals.iterations);
   s.mfu = safe_div(totals.flops, static_cast<double>(totals.gpus) * totals.peak_flops_per_gpu * s.window_s);
@@ -371,7 +373,8 @@ std::string summary_table(const Summary& s) {
   }
   out += fmt::format("{:<22}attainment {:.2f} %; TTFT p99 {} ({}), TPOT p99 {} ({}); SLO {}\n", "SLO",
                      s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
-                     target(s.slo.tpot_p99_s), met(s.tpot_p99_met), met(s.slo_met));
+                     target(s.slo.tpot_p99_s), met(s.tpot_p99_met),
+                     s.requests_measured == 0 ? "NOT met (no request was measured)" : met(s.slo_met));
   out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
   if (s.preemptions > 0)
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",

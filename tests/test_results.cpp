@@ -193,6 +193,17 @@ TEST_CASE("summarize computes SLO attainment and p99 checks against targets", "[
     CHECK_FALSE(s.slo_met);
     CHECK(s.ttft.count == 3);  // the latency figures describe the served requests
   }
+  SECTION("a run that measured no request never meets the SLO, with or without targets") {
+    std::vector<RequestRecord> warmup_only{make(0, 1.0, 10, 10, 0, 1.0, 1.1, 2.0)};  // before warmup_s = 10
+    for (const tf::SloTargets t : {tf::SloTargets{}, tf::SloTargets{1.0, 0.25}}) {
+      const auto s = tf::summarize("demo", 1, warmup_only, 10.0, totals, t);
+      CHECK(s.requests_measured == 0);
+      CHECK_FALSE(s.slo_met);
+      CHECK_THAT(tf::summary_table(s), Catch::Matchers::Contains("SLO NOT met (no request was measured)"));
+    }
+    const auto none = tf::summarize("demo", 1, {}, 10.0, totals, {});
+    CHECK_FALSE(none.slo_met);
+  }
   SECTION("nothing measured finished misses a set target") {
     std::vector<RequestRecord> stuck{make(7, 20.0, 10, 10, -1, -1.0, -1.0, -1.0)};
     const auto s = tf::summarize("demo", 1, stuck, 10.0, totals, {1.0, 0.0});
@@ -245,7 +256,7 @@ TEST_CASE("summarize guards every division against zero", "[results]") {
     CHECK(std::isfinite(v));
     CHECK(v == 0.0);
   }
-  CHECK(s.slo_met);
+  CHECK_FALSE(s.slo_met);  // nothing measured: the SLO is not shown to be met (issue 11)
 }
 
 TEST_CASE("requests_csv writes one exact line per record", "[results]") {

@@ -694,3 +694,17 @@ TEST_CASE("scenario: every registered parameter is a key of [policy]", "[scenari
       CHECK(s.policy_params.values().size() == p->params.size());
     }
 }
+
+TEST_CASE("a trace's rate_scale is bounded where it is set (a huge one used to send nothing)", "[scenario][errors]") {
+  const std::string trace = tf::test::data_dir() + "/traces/azure-llm-2023-code.csv";
+  for (const char* scale : {"1e300", "1e19", "1000001"}) {
+    INFO(scale);
+    const auto e = text_error(std::string("[workload]\ntrace = { path = \"") + trace + "\", rate_scale = " + scale +
+                              " }\n");
+    CHECK(e.key() == "workload.trace.rate_scale");
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("expected a number in (0, 1000000]"));
+  }
+  const tf::Scenario s = tf::load_scenario_text(
+      std::string("[workload]\ntrace = { path = \"") + trace + "\", rate_scale = 1000000 }\n", "t.toml");
+  CHECK(s.workload.trace.rate_scale == 1e6);
+}

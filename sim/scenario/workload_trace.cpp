@@ -18,7 +18,9 @@ void read_trace(const Section& tr, TraceSpec& t) {
   if (!t.format.empty() && t.format != "auto" && t.format != "azure" && t.format != "mooncake" && t.format != "csv")
     tr.fail("format", fmt::format("expected \"azure\", \"mooncake\", \"csv\" or \"auto\", got \"{}\"", t.format));
   t.speed = tr.number_in("speed", 1.0, Section::greater_than(0));
-  t.rate_scale = tr.number_in("rate_scale", 1.0, Section::greater_than(0));
+  // Bounded: each row gives up to floor(scale) + 1 copies. Past 9.2e18 the count overflowed its integer and the
+  // replay silently sent nothing; a million copies of every row is already beyond any run.
+  t.rate_scale = tr.number_in("rate_scale", 1.0, Section::Range{0.0, 1e6, false, true});
   t.jitter_s = tr.number_in("jitter_s", 1.0, Section::at_least(0));
   t.loop = tr.boolean("loop").value_or(false);
   t.window_start_s = tr.number_in("window_start_s", 0.0, Section::at_least(0));
