@@ -708,3 +708,24 @@ TEST_CASE("a trace's rate_scale is bounded where it is set (a huge one used to s
       std::string("[workload]\ntrace = { path = \"") + trace + "\", rate_scale = 1000000 }\n", "t.toml");
   CHECK(s.workload.trace.rate_scale == 1e6);
 }
+
+TEST_CASE("a trace with no request to replay is an error where it is loaded, in every format", "[scenario][errors]") {
+  const std::string dir = tf::test::temp_dir("empty-trace");
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"azure.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"},
+      {"plain.csv", "arrival_s,prompt_tokens,output_tokens\n"},
+      {"empty.jsonl", ""},
+      {"blank.csv", "\n\n"},
+  };
+  for (const auto& [name, text] : files) {
+    INFO(name);
+    tf::test::write_file(dir + "/" + name, text);
+    const auto e = text_error("[workload]\ntrace = { path = \"" + dir + "/" + name + "\" }\n");
+    CHECK(e.key() == "workload.trace.path");
+    CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("holds no request to replay"));
+  }
+  // Every row bad and skipped: nothing left either.
+  tf::test::write_file(dir + "/bad.csv", "arrival_s,prompt_tokens,output_tokens\n1.0,x,5\n2.0,7,y\n");
+  const auto e = text_error("[workload]\ntrace = { path = \"" + dir + "/bad.csv\", skip_bad_rows = true }\n");
+  CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("every row skipped as bad"));
+}

@@ -29,14 +29,19 @@ void read_trace(const Section& tr, TraceSpec& t) {
   t.skip_bad_rows = tr.boolean("skip_bad_rows").value_or(false);
   t.max_prompt_tokens = tr.integer_in("max_prompt_tokens", 0, 0, INT64_MAX);
   t.max_output_tokens = tr.integer_in("max_output_tokens", 0, 0, INT64_MAX);
-  // Check that the file opens and its first row reads (the rest is read while simulating).
+  // Check that the file opens and its first row reads (the rest is read while simulating). A trace with no row
+  // (empty, a header alone, or every row skipped as bad) would replay nothing and look like a run that went well.
+  bool any_row = false;
   try {
     TraceReader reader(t.path, t.format, t.skip_bad_rows);
     TraceRow row;
-    reader.next(row);
+    any_row = reader.next(row);
   } catch (const std::runtime_error& e) {
     tr.fail("path", e.what());
   }
+  if (!any_row)
+    tr.fail("path", fmt::format("{} holds no request to replay (empty, a header alone{}); give a trace with rows",
+                                t.path, t.skip_bad_rows ? ", or every row skipped as bad" : ""));
 }
 
 }  // namespace tf::loader
