@@ -68,40 +68,32 @@ std::string value_text(const ParamValue& v) {
 
 // --- ParamSpec --------------------------------------------------------------------------------
 
-ParamSpec ParamSpec::integer(std::string name, std::int64_t def, std::string help) {
+namespace {
+ParamSpec make_spec(std::string name, ParamType type, ParamValue def, std::string help) {
   ParamSpec p;
   p.name = std::move(name);
-  p.type = ParamType::integer;
-  p.default_value = def;
+  p.type = type;
+  p.default_value = std::move(def);
   p.help = std::move(help);
   return p;
+}
+}  // namespace
+
+ParamSpec ParamSpec::integer(std::string name, std::int64_t def, std::string help) {
+  return make_spec(std::move(name), ParamType::integer, def, std::move(help));
 }
 
 ParamSpec ParamSpec::number(std::string name, double def, std::string help) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = ParamType::number;
-  p.default_value = def;
-  p.help = std::move(help);
-  return p;
+  return make_spec(std::move(name), ParamType::number, def, std::move(help));
 }
 
 ParamSpec ParamSpec::boolean(std::string name, bool def, std::string help) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = ParamType::boolean;
-  p.default_value = def;
-  p.help = std::move(help);
-  return p;
+  return make_spec(std::move(name), ParamType::boolean, def, std::move(help));
 }
 
 ParamSpec ParamSpec::string(std::string name, std::string def, std::vector<std::string> allowed, std::string help) {
-  ParamSpec p;
-  p.name = std::move(name);
-  p.type = ParamType::string;
-  p.default_value = std::move(def);
+  ParamSpec p = make_spec(std::move(name), ParamType::string, std::move(def), std::move(help));
   p.allowed = std::move(allowed);
-  p.help = std::move(help);
   return p;
 }
 

@@ -179,6 +179,23 @@ void from_json(const nlohmann::ordered_json& j, LatencyStats& st) {
   j.at("count").get_to(st.count);
 }
 
+namespace {
+
+// The four latency figures of the whole run and of each priority class, written and read in one order.
+template <class Latencies>
+nlohmann::ordered_json latencies_json(const Latencies& x) {
+  return {{"queue", x.queue}, {"ttft", x.ttft}, {"tpot", x.tpot}, {"e2e", x.e2e}};
+}
+template <class Latencies>
+void latencies_from_json(const nlohmann::ordered_json& l, Latencies& x) {
+  l.at("queue").get_to(x.queue);
+  l.at("ttft").get_to(x.ttft);
+  l.at("tpot").get_to(x.tpot);
+  l.at("e2e").get_to(x.e2e);
+}
+
+}  // namespace
+
 void to_json(nlohmann::ordered_json& j, const Summary& s) {
   // Keys in a fixed, readable order (ordered_json keeps insertion order).
   j = nlohmann::ordered_json::object();
@@ -195,7 +212,7 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                      {"offered_requests_per_s", s.offered_requests_per_s},
                      {"offered_output_tokens_per_s", s.offered_output_tokens_per_s},
                      {"offered_total_tokens_per_s", s.offered_total_tokens_per_s}};
-  j["latency_s"] = {{"queue", s.queue}, {"ttft", s.ttft}, {"tpot", s.tpot}, {"e2e", s.e2e}};
+  j["latency_s"] = latencies_json(s);
   if (s.kv_transfer.count > 0) {
     j["latency_s"]["kv_transfer"] = s.kv_transfer;
     j["kv_transfers"] = {{"count", s.totals.kv_transfers}, {"bytes", s.totals.kv_transfer_bytes}};
@@ -221,7 +238,7 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
     j["priority_classes"].push_back({{"priority", pc.priority},
                                      {"measured", pc.measured},
                                      {"slo_attainment", pc.slo_attainment},
-                                     {"latency_s", {{"queue", pc.queue}, {"ttft", pc.ttft}, {"tpot", pc.tpot}, {"e2e", pc.e2e}}}});
+                                     {"latency_s", latencies_json(pc)}});
 }
 
 void from_json(const nlohmann::ordered_json& j, Summary& s) {
@@ -242,10 +259,7 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   t.at("offered_output_tokens_per_s").get_to(s.offered_output_tokens_per_s);
   t.at("offered_total_tokens_per_s").get_to(s.offered_total_tokens_per_s);
   const auto& l = j.at("latency_s");
-  l.at("queue").get_to(s.queue);
-  l.at("ttft").get_to(s.ttft);
-  l.at("tpot").get_to(s.tpot);
-  l.at("e2e").get_to(s.e2e);
+  latencies_from_json(l, s);
   if (l.contains("kv_transfer")) l.at("kv_transfer").get_to(s.kv_transfer);
   if (j.contains("kv_transfers")) {
     j.at("kv_transfers").at("count").get_to(s.totals.kv_transfers);
@@ -279,11 +293,7 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
       c.at("priority").get_to(pc.priority);
       c.at("measured").get_to(pc.measured);
       c.at("slo_attainment").get_to(pc.slo_attainment);
-      const auto& cl = c.at("latency_s");
-      cl.at("queue").get_to(pc.queue);
-      cl.at("ttft").get_to(pc.ttft);
-      cl.at("tpot").get_to(pc.tpot);
-      cl.at("e2e").get_to(pc.e2e);
+      latencies_from_json(c.at("latency_s"), pc);
       s.priority_classes.push_back(std::move(pc));
     }
 }
