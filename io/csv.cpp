@@ -58,6 +58,8 @@ bool CsvReader::next(std::vector<std::string_view>& fields) {
   fields.clear();
   if (!std::getline(*in_, record_)) return false;
   line_ = next_line_++;
+  // A UTF-8 byte-order mark before the first record (spreadsheets write one) is not part of its first field.
+  if (line_ == 1 && record_.compare(0, 3, "\xEF\xBB\xBF") == 0) record_.erase(0, 3);
   // The common case, a record without quoted fields: views straight into the line.
   const char* const data = record_.data();
   const std::size_t n = record_.size();

@@ -464,7 +464,7 @@ TEST_CASE("scenario --set: errors name --set and the key", "[scenario]") {
   CHECK(value.file() == "--set");
   CHECK(value.line() == 0);
   CHECK(value.key() == "fleet.replicas");
-  CHECK_THAT(value.what(), Contains("--set: fleet.replicas: expected an integer at least 1, got 0"));
+  CHECK_THAT(value.what(), Contains("--set: fleet.replicas: expected an integer from 1 to 20000, got 0"));
 
   const auto bare = file_error("minimal.toml", {"fleet.replicas=many"});
   CHECK(bare.file() == "--set");
@@ -728,4 +728,57 @@ TEST_CASE("a trace with no request to replay is an error where it is loaded, in 
   tf::test::write_file(dir + "/bad.csv", "arrival_s,prompt_tokens,output_tokens\n1.0,x,5\n2.0,7,y\n");
   const auto e = text_error("[workload]\ntrace = { path = \"" + dir + "/bad.csv\", skip_bad_rows = true }\n");
   CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains("every row skipped as bad"));
+}
+
+// Issue 11 (reliability): text toml++ must never see, and figures bounded where they are read.
+TEST_CASE("scenario: a byte-order mark is skipped and text that is not UTF-8 is refused with line and offset",
+          "[scenario][utf8]") {
+  const tf::Scenario plain = tf::load_scenario_text("seed = 7\n", "t.toml");
+  const tf::Scenario bom = tf::load_scenario_text("\xEF\xBB\xBFseed = 7\n", "t.toml");
+  CHECK(bom.seed == plain.seed);
+  // CB BE (a valid two-byte character) where TOML allows only ASCII; invalid sequences anywhere.
+  auto e = text_error("seed = 7\n\xCB\xBE\n");
+  CHECK(e.line() == 2);
+  CHECK_THAT(e.what(), Contains("t.toml:2: byte offset 9: a non-ASCII character (bytes CB BE)"));
+  e = text_error("seed = 7\nname = \"a\xC3\x28\"\n");
+  CHECK_THAT(e.what(), Contains("t.toml:2: byte offset 18: not valid UTF-8 (bytes C3 28"));
+  e = text_error("\xEF\xBB\xBFseed = 7 # \xED\xA0\x80\n");  // a surrogate, in a comment; offsets count the BOM
+  CHECK_THAT(e.what(), Contains("byte offset 14: not valid UTF-8"));
+  e = text_error("\xFF");
+  CHECK_THAT(e.what(), Contains("t.toml:1: byte offset 0: not valid UTF-8 (bytes FF)"));
+  // Non-ASCII inside strings and comments is fine.
+  CHECK(tf::load_scenario_text("name = \"caf\xC3\xA9 \xCB\xBE\" # \xC3\xA9t\xC3\xA9\n", "t.toml").name ==
+        "caf\xC3\xA9 \xCB\xBE");
+  CHECK(tf::load_scenario_text("name = '''\n\xC3\xA9'''\n", "t.toml").name == "\xC3\xA9");
+  // --set values go through the same check.
+  e = text_error("", {"name=\xC3\x28"});
+  CHECK_THAT(e.what(), Contains("--set: name: the value is not valid UTF-8"));
+  CHECK(tf::load_scenario_text("", "t.toml", {"name=\xCB\xBE"}).name == "\xCB\xBE");
+}
+
+TEST_CASE("scenario: spans fleets rates and hardware figures are bounded at load with the bound stated",
+          "[scenario][limits]") {
+  const std::string base = tf::default_scenario_toml();
+  auto err = [&](std::vector<std::string> sets) { return std::string(text_error(base, sets).what()); };
+  CHECK_THAT(err({"duration_s=1e300", "workload.arrival.rate_per_s=1e-299"}),
+             Contains("--set: duration_s: expected a number of seconds in (0, 1e9]"));
+  CHECK_THAT(err({"duration_s=1e12"}), Contains("duration_s"));
+  CHECK_THAT(err({"fleet.replicas=2147483647"}), Contains("fleet.replicas: expected an integer from 1 to 20000"));
+  CHECK_THAT(err({"fleet.replicas=20001"}), Contains("from 1 to 20000"));
+  CHECK_THAT(err({"fleet.replicas=20000", "hardware.tensor_parallel=16", "hardware.gpus_per_node=16"}),
+             Contains("320000 GPUs, more than the 160000 one run simulates"));
+  CHECK_THAT(err({"workload.arrival.rate_per_s=1e9"}),
+             Contains("workload.arrival.rate_per_s: a mean rate of") && Contains("more than the 1e6 requests/s"));
+  CHECK_THAT(err({"workload.arrival.rate_per_s=1e6"}), Contains("more than the 1e8 (100 million)"));
+  CHECK_THAT(err({"hardware.gpu={ name = \"h100-sxm\", hbm_gb = 1e300 }"}),
+             Contains("hardware.gpu.hbm_gb: expected a number in (0, 100000") && Contains("got 1e+300"));
+  CHECK_THAT(err({"hardware.gpu={ name = \"h100-sxm\", fp16_tflops = 1e30 }"}), Contains("hardware.gpu.fp16_tflops"));
+  CHECK_THAT(err({"hardware.gpu={ name = \"h100-sxm\", busy_watts = 1e9 }"}), Contains("hardware.gpu.busy_watts"));
+  CHECK_THAT(err({"hardware.network_gbps=1e300"}), Contains("hardware.network_gbps"));
+  CHECK_THAT(err({"model.params=1e300"}), Contains("model.params"));
+  CHECK_THAT(err({"model.context_window=99999999999"}), Contains("model.context_window"));
+  // At the bounds, it loads.
+  CHECK(tf::load_scenario_text(base, "t.toml", {"fleet.replicas=20000"}).replicas == 20000);
+  CHECK(tf::load_scenario_text(base, "t.toml", {"duration_s=1e9", "workload.arrival.rate_per_s=0.01"}).duration_s ==
+        1e9);
 }

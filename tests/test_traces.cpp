@@ -260,3 +260,89 @@ TEST_CASE("max_prompt_tokens and max_output_tokens cut a trace's lengths and cou
   CHECK(part->clamped_rows() <= cut_replayed);
   CHECK(part->clamped_rows() > cut_replayed * 9 / 10);  // rows exactly at a cap are the only difference
 }
+
+// Issue 11 (reliability): byte-order marks, timestamps beyond int64 nanoseconds, spans beyond a run, epoch CSVs.
+namespace {
+
+std::string temp_trace(const std::string& name, const std::string& text) {
+  const std::string path = tf::test::temp_dir("trace-rel") + "/" + name;
+  tf::test::write_file(path, text);
+  return path;
+}
+
+std::vector<tf::TraceRow> read_all(const std::string& path) {
+  tf::TraceReader reader(path, "auto", false);
+  std::vector<tf::TraceRow> rows;
+  tf::TraceRow row;
+  while (reader.next(row)) rows.push_back(row);
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("a UTF-8 byte-order mark is skipped in azure csv and mooncake traces", "[trace][bom]") {
+  const std::string bom = "\xEF\xBB\xBF";
+  const std::string azure = "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+                            "2023-11-16 18:15:50.9951690,396,109\n";
+  const std::string plain = "arrival_s,prompt_tokens,output_tokens\n0.5,10,20\n1.5,30,40\n";
+  const std::string jsonl = "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 6}\n";
+  for (const auto& [name, text, format] : {std::tuple{"a.csv", azure, "azure"}, std::tuple{"p.csv", plain, "csv"},
+                                           std::tuple{"m.jsonl", jsonl, "mooncake"}}) {
+    const std::string with = temp_trace(name, bom + text), without = temp_trace(name, text);
+    INFO(name);
+    CHECK(tf::detect_trace_format(with, "auto") == format);
+    const auto a = read_all(with), b = read_all(without);
+    REQUIRE(a.size() == b.size());
+    REQUIRE(!a.empty());
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      CHECK(a[i].time_s == b[i].time_s);
+      CHECK(a[i].prompt_tokens == b[i].prompt_tokens);
+      CHECK(a[i].output_tokens == b[i].output_tokens);
+    }
+  }
+}
+
+TEST_CASE("azure timestamps of any four-digit year are exact and never overflow", "[trace][azure][overflow]") {
+  std::int64_t s = 0, frac = 0, ns = 0;
+  REQUIRE(tf::parse_timestamp("3000-01-01 00:00:01.5", s, frac));
+  CHECK(s == 32503680001LL);  // date -u -d '3000-01-01 00:00:01' +%s
+  CHECK(frac == 500000000);
+  CHECK_FALSE(tf::parse_timestamp_ns("3000-01-01 00:00:01", ns));  // past int64 nanoseconds (2262)
+  REQUIRE(tf::parse_timestamp_ns("2023-11-16 18:15:46.5", ns));
+  CHECK(ns == 1700158546500000000LL);
+  // A trace dated year 3000 replays as offsets from its first row.
+  const auto rows = read_all(temp_trace("y3000.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                                     "3000-06-01 12:00:00.25,10,5\n3000-06-01 12:00:02.75,11,6\n"));
+  REQUIRE(rows.size() == 2);
+  CHECK(rows[0].time_s == 0.0);
+  CHECK(rows[1].time_s == 2.5);
+  // Rows 292 years apart are in order; the span is refused, with the bound, not reported as out of order.
+  const std::string far = temp_trace("far.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+                                                "2023-01-01 00:00:00,10,5\n2315-01-01 00:00:00,11,6\n");
+  CHECK_THROWS_WITH(read_all(far), Contains("far.csv:3: timestamp") && Contains("1e9 s") &&
+                                       !Contains("out of order"));
+}
+
+TEST_CASE("a row beyond the span a run replays is refused in every format", "[trace][span]") {
+  const std::string moon = temp_trace("m.jsonl", "{\"timestamp\": 0, \"input_length\": 5, \"output_length\": 6}\n"
+                                                 "{\"timestamp\": 1e300, \"input_length\": 5, \"output_length\": 6}\n");
+  CHECK_THROWS_WITH(read_all(moon), Contains("m.jsonl:2: timestamp") && Contains("1e9 s"));
+  const std::string plain = temp_trace("p.csv", "10,1,1\n2000000000.5,1,1\n");
+  CHECK_THROWS_WITH(read_all(plain), Contains("p.csv:2: arrival_s") && Contains("after time 0"));
+}
+
+TEST_CASE("a plain csv of unix epoch seconds is rebased to its first row", "[trace][csv][epoch]") {
+  const std::string path = temp_trace("epoch.csv", "arrival_s,prompt_tokens,output_tokens\n1699999942.25,10,20\n"
+                                                   "1699999943.75,30,40\n1699999950,5,5\n");
+  tf::TraceReader reader(path, "auto", false);
+  tf::TraceRow row;
+  std::vector<double> times;
+  while (reader.next(row)) times.push_back(row.time_s);
+  CHECK(reader.rebased_from_s() == 1699999942.25);
+  CHECK(times == std::vector<double>{0.0, 1.5, 7.75});
+  // Times below the epoch threshold are taken as they are.
+  tf::TraceReader plain(temp_trace("plain.csv", "5,1,1\n7,1,1\n"), "auto", false);
+  REQUIRE(plain.next(row));
+  CHECK(row.time_s == 5.0);
+  CHECK(plain.rebased_from_s() == 0.0);
+}

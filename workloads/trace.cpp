@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <cstdint>
 #include <cmath>
 #include <string_view>
 
@@ -53,13 +54,14 @@ std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
 }
 
 const char* kAzureHeader = "TIMESTAMP,ContextTokens,GeneratedTokens";
+const char* kBom = "\xEF\xBB\xBF";  // a UTF-8 byte-order mark
 
 }  // namespace
 
 TraceError::TraceError(const std::string& file, std::uint64_t line, const std::string& field, const std::string& what)
     : std::runtime_error(compose(file, line, field, what)), line_(line) {}
 
-bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
+bool parse_timestamp(const std::string& text, std::int64_t& seconds, std::int64_t& frac_ns) {
   const std::string_view s = trim(text);
   // YYYY-MM-DD HH:MM:SS[.f...]
   if (s.size() < 19 || s[4] != '-' || s[7] != '-' || (s[10] != ' ' && s[10] != 'T') || s[13] != ':' || s[16] != ':')
@@ -69,7 +71,7 @@ bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
       !parse_int(s.substr(11, 2), h) || !parse_int(s.substr(14, 2), mi) || !parse_int(s.substr(17, 2), se))
     return false;
   if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60 || h < 0 || mi < 0 || se < 0) return false;
-  std::int64_t frac_ns = 0;
+  frac_ns = 0;
   if (s.size() > 19) {
     if (s[19] != '.' || s.size() == 20 || s.size() > 29) return false;
     std::int64_t scale = 100000000;
@@ -80,7 +82,16 @@ bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
     }
   }
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  ns = ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000000LL) + frac_ns;
+  seconds = days * 86400 + h * 3600 + mi * 60 + se;  // |seconds| < 4e11 for any four-digit year
+  return true;
+}
+
+bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
+  std::int64_t seconds = 0, frac_ns = 0;
+  if (!parse_timestamp(text, seconds, frac_ns)) return false;
+  constexpr std::int64_t kMaxSeconds = INT64_MAX / 1000000000LL - 1;
+  if (seconds > kMaxSeconds || seconds < -kMaxSeconds) return false;
+  ns = seconds * 1000000000LL + frac_ns;
   return true;
 }
 
@@ -96,8 +107,10 @@ std::string detect_trace_format(const std::string& path, const std::string& form
   const std::string ext = dot == std::string::npos ? "" : path.substr(dot);
   if (ext == ".jsonl" || ext == ".json") return "mooncake";
   std::string line;
-  while (std::getline(in, line))
+  while (std::getline(in, line)) {
+    if (line.compare(0, 3, kBom) == 0) line.erase(0, 3);
     if (!trim(line).empty()) break;
+  }
   const std::string_view first = trim(line);
   if (first.rfind("TIMESTAMP", 0) == 0) return "azure";
   if (!first.empty() && first.front() == '{') return "mooncake";
@@ -124,6 +137,7 @@ bool TraceReader::read_record() {
   if (kind_ == Kind::mooncake) {
     while (std::getline(in_, line_)) {
       ++lineno_;
+      if (lineno_ == 1 && line_.compare(0, 3, kBom) == 0) line_.erase(0, 3);
       if (!trim(line_).empty()) return true;
     }
     return false;
@@ -151,6 +165,13 @@ bool TraceReader::next(TraceRow& row) {
       if (!read_record()) break;
       if (parse(row)) {
         row.line = lineno_;
+        if (row.time_s > kMaxTraceOffsetS)
+          throw TraceError(path_, lineno_, kind_ == Kind::csv ? "arrival_s" : "timestamp",
+                           fmt::format("{:.0f} s after {}, more than the 1e9 s (about 31.7 years) a run "
+                                       "replays; cut the trace or check its times",
+                                       row.time_s, kind_ == Kind::csv && rebased_from_s_ == 0.0
+                                                       ? "time 0"
+                                                       : "the first row, which times count from"));
         if (row.time_s < last_time_s_)
           throw TraceError(path_, lineno_, kind_ == Kind::csv ? "arrival_s" : "timestamp",
                            fmt::format("timestamps out of order: {} s is before the previous row's {} s", row.time_s,
@@ -199,17 +220,19 @@ bool TraceReader::parse_azure(TraceRow& row) {
   }
   if (n != 3)
     throw TraceError(path_, lineno_, "", fmt::format("expected 3 columns ({}), got {}", kAzureHeader, n > 3 ? "more" : std::to_string(n)));
-  std::int64_t ns = 0;
-  if (!parse_timestamp_ns(std::string(cells[0]), ns))
+  std::int64_t seconds = 0, frac_ns = 0;
+  if (!parse_timestamp(std::string(cells[0]), seconds, frac_ns))
     throw TraceError(path_, lineno_, "TIMESTAMP",
                      fmt::format("expected a time 'YYYY-MM-DD HH:MM:SS.fffffff', got '{}'", cells[0]));
   length_field(path_, lineno_, "ContextTokens", cells[1], row.prompt_tokens);
   length_field(path_, lineno_, "GeneratedTokens", cells[2], row.output_tokens);
   if (!have_origin_) {
     have_origin_ = true;
-    origin_ns_ = ns;
+    origin_s_ = seconds;
+    origin_frac_ns_ = frac_ns;
   }
-  row.time_s = static_cast<double>(ns - origin_ns_) / 1e9;
+  // Whole seconds and nanoseconds apart: no overflow whatever the years (int64 nanoseconds end in 2262).
+  row.time_s = static_cast<double>(seconds - origin_s_) + static_cast<double>(frac_ns - origin_frac_ns_) * 1e-9;
   row.hash_ids.clear();
   return true;
 }
@@ -269,6 +292,12 @@ bool TraceReader::parse_plain(TraceRow& row) {
     throw TraceError(path_, lineno_, "arrival_s", fmt::format("expected a number of seconds, got '{}'", cells[0]));
   if (row.time_s < 0.0)
     throw TraceError(path_, lineno_, "arrival_s", fmt::format("expected a non-negative number, got {}", row.time_s));
+  // Unix epoch seconds (the first row after 2001-09-09): times from the first row, as the other formats do.
+  if (!have_origin_) {
+    have_origin_ = true;
+    if (row.time_s >= kEpochSecondsFrom) rebased_from_s_ = row.time_s;
+  }
+  row.time_s -= rebased_from_s_;
   length_field(path_, lineno_, "prompt_tokens", cells[1], row.prompt_tokens);
   length_field(path_, lineno_, "output_tokens", cells[2], row.output_tokens);
   row.hash_ids.clear();

@@ -6,7 +6,11 @@
 //   mooncake: JSON lines with timestamp (milliseconds), input_length, output_length, hash_ids (Mooncake traces).
 //             Times are offsets from the first row's timestamp; hash_ids are kept.
 //   csv:      plain CSV arrival_s,prompt_tokens,output_tokens[,hash_ids] (what `tokenfleet workload --export`
-//             writes); the header is optional; times are taken as they are (no offset), hash_ids space-separated.
+//             writes); the header is optional; times are taken as they are (no offset), hash_ids space-separated,
+//             except that when the first row's arrival_s is Unix epoch seconds (at least kEpochSecondsFrom), times
+//             become offsets from the first row (rebased_from_s() says from what).
+// A UTF-8 byte-order mark at the start of the file is skipped in every format. A row more than kMaxTraceOffsetS
+// after the first (the time origin) is an error: a run simulates at most that span (sim/scenario/limits.hpp).
 // Both CSV formats are read by io/csv.hpp's reader (RFC 4180: quoted fields, CRLF line ends); spaces around a
 // field are ignored.
 //
@@ -33,6 +37,12 @@ class TraceError : public std::runtime_error {
   std::uint64_t line_;
 };
 
+// The longest span of trace replayed: a row later than this after the time origin is refused (about 31.7 years,
+// limits::kMaxDurationS).
+inline constexpr double kMaxTraceOffsetS = 1e9;
+// A plain CSV whose first arrival_s is at least this (2001-09-09 as Unix time) holds epoch seconds: rebased.
+inline constexpr double kEpochSecondsFrom = 1e9;
+
 struct TraceRow {
   double time_s = 0.0;
   std::int64_t prompt_tokens = 0;
@@ -56,6 +66,8 @@ class TraceReader {
   std::uint64_t rows_read() const { return good_; }
   const std::string& format() const { return format_; }
   const std::string& path() const { return path_; }
+  // A plain CSV of Unix epoch seconds: the first row's arrival_s, which times are offsets from; 0 otherwise.
+  double rebased_from_s() const { return rebased_from_s_; }
 
  private:
   // The next non-blank record (CSV formats: its fields in cells_) or line (mooncake: line_); false at the end.
@@ -76,13 +88,18 @@ class TraceReader {
   std::string line_;
   std::uint64_t lineno_ = 0, skipped_ = 0, good_ = 0;
   bool have_origin_ = false;
-  std::int64_t origin_ns_ = 0;       // azure: first timestamp, nanoseconds since 1970
+  std::int64_t origin_s_ = 0;        // azure: first timestamp, whole seconds since 1970 and nanoseconds
+  std::int64_t origin_frac_ns_ = 0;
   double origin_ms_ = 0.0;           // mooncake
+  double rebased_from_s_ = 0.0;      // csv of epoch seconds
   double last_time_s_ = -1e300;      // for the order check (this pass)
   bool first_pass_ = true;
 };
 
-// Parses "YYYY-MM-DD HH:MM:SS[.fraction]" to nanoseconds since 1970-01-01 (UTC, no leap seconds).
+// Parses "YYYY-MM-DD HH:MM:SS[.fraction]" to whole seconds since 1970-01-01 (UTC, no leap seconds) and the
+// fraction's nanoseconds; any year 0000-9999.
+bool parse_timestamp(const std::string& text, std::int64_t& seconds, std::int64_t& frac_ns);
+// The same as nanoseconds since 1970; false also when that is outside int64 (before 1677 or after 2262).
 bool parse_timestamp_ns(const std::string& text, std::int64_t& ns);
 
 }  // namespace tf

@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "sim/cli/commands.hpp"
+#include "sim/scenario/limits.hpp"
 #include "sim/study/compare.hpp"
 
 int main(int argc, char** argv) {
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"whole", "day", "busiest-hour"}));
   size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores)")
       ->check(CLI::Range(1, 256));
-  size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096)")->check(CLI::Range(1, 1000000));
+  size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096; at most fleet.replicas' bound)")
+      ->check(CLI::Range(std::int64_t{1}, tf::limits::kMaxReplicas));
   size_cmd->add_option("--seeds", size.seeds, "seeds per candidate (seed, seed+1, ...)")->check(CLI::Range(1, 100));
   size_cmd->add_option("--pass-share", size.pass_share, "share of seeds that must meet the targets (default 1)")
       ->check(CLI::Range(0.0, 1.0));

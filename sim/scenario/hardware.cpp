@@ -54,14 +54,18 @@ GpuSpec read_gpu(const Section& hw) {
                               name ? fmt::format("'{}' is not in the catalogue", *name) : "the GPU has no name",
                               known));
   }
-  gpu.fp16_flops = g.number_in("fp16_tflops", gpu.fp16_flops / 1e12, Section::greater_than(0)) * 1e12;
-  gpu.fp8_flops = g.number_in("fp8_tflops", gpu.fp8_flops / 1e12, Section::at_least(0)) * 1e12;
-  gpu.hbm_bytes = g.number_in("hbm_gb", gpu.hbm_bytes / 1e9, Section::greater_than(0)) * 1e9;
-  gpu.hbm_bandwidth_Bps = g.number_in("hbm_bandwidth_tbps", gpu.hbm_bandwidth_Bps / 1e12, Section::greater_than(0)) * 1e12;
-  gpu.nvlink_Bps = g.number_in("nvlink_gbps", gpu.nvlink_Bps / 1e9, Section::at_least(0)) * 1e9;
-  gpu.pcie_Bps = g.number_in("pcie_gbps", gpu.pcie_Bps / 1e9, Section::at_least(0)) * 1e9;
-  gpu.idle_watts = g.number_in("idle_watts", gpu.idle_watts, Section::at_least(0));
-  gpu.busy_watts = g.number_in("busy_watts", gpu.busy_watts, Section::at_least(0));
+  // Each figure bounded to a range far beyond any GPU made (the largest today: about 5,000 TFLOPS of FP8, 288 GB
+  // of HBM at 8 TB/s, 1.8 TB/s of NVLink, 1,200 W), so that a typo's 1e300 is refused here instead of overflowing
+  // the cost model ("inf GB of usable HBM").
+  using R = Section::Range;
+  gpu.fp16_flops = g.number_in("fp16_tflops", gpu.fp16_flops / 1e12, R{0.0, 1e6, false, true}) * 1e12;
+  gpu.fp8_flops = g.number_in("fp8_tflops", gpu.fp8_flops / 1e12, R{0.0, 1e6, true, true}) * 1e12;
+  gpu.hbm_bytes = g.number_in("hbm_gb", gpu.hbm_bytes / 1e9, R{0.0, 1e5, false, true}) * 1e9;
+  gpu.hbm_bandwidth_Bps = g.number_in("hbm_bandwidth_tbps", gpu.hbm_bandwidth_Bps / 1e12, R{0.0, 1e3, false, true}) * 1e12;
+  gpu.nvlink_Bps = g.number_in("nvlink_gbps", gpu.nvlink_Bps / 1e9, R{0.0, 1e5, true, true}) * 1e9;
+  gpu.pcie_Bps = g.number_in("pcie_gbps", gpu.pcie_Bps / 1e9, R{0.0, 1e4, true, true}) * 1e9;
+  gpu.idle_watts = g.number_in("idle_watts", gpu.idle_watts, R{0.0, 1e5, true, true});
+  gpu.busy_watts = g.number_in("busy_watts", gpu.busy_watts, R{0.0, 1e5, true, true});
   if (gpu.busy_watts < gpu.idle_watts)
     g.fail(g.has("busy_watts") ? "busy_watts" : "idle_watts",
            fmt::format("busy_watts ({}) cannot be below idle_watts ({})", num(gpu.busy_watts), num(gpu.idle_watts)));
@@ -73,8 +77,8 @@ GpuSpec read_gpu(const Section& hw) {
 void read_hardware(const Section& top, Scenario& s) {
   const Section hw = top.table("hardware");
   s.gpu = read_gpu(hw);
-  s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", 8, 1, INT_MAX));
-  s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", 1, 1, INT_MAX));
+  s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", 8, 1, 1024));
+  s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", 1, 1, 1024));
   if (s.tensor_parallel > s.gpus_per_node || s.gpus_per_node % s.tensor_parallel != 0) {
     hw.fail(hw.has("tensor_parallel") ? "tensor_parallel" : "gpus_per_node",
             fmt::format("tensor_parallel ({}) must divide gpus_per_node ({}): a replica takes GPUs of one node",
@@ -92,8 +96,8 @@ void read_hardware(const Section& top, Scenario& s) {
     hw.fail(hw.has("dtype") ? "dtype" : "gpu",
             fmt::format("{} has no {} support (its {} peak is 0); use hardware.dtype = \"fp16\" or \"bf16\"",
                         s.gpu.name, to_string(s.dtype), to_string(s.dtype)));
-  s.network_Bps = hw.number_in("network_gbps", 400.0, Section::greater_than(0)) * 1e9 / 8.0;
-  s.network_latency_s = hw.number_in("network_latency_us", 5.0, Section::at_least(0)) * 1e-6;
+  s.network_Bps = hw.number_in("network_gbps", 400.0, Section::Range{0.0, 1e6, false, true}) * 1e9 / 8.0;
+  s.network_latency_s = hw.number_in("network_latency_us", 5.0, Section::Range{0.0, 1e6, true, true}) * 1e-6;
 }
 
 }  // namespace tf::loader

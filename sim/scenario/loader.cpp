@@ -27,6 +27,91 @@ std::string compose(const std::string& file, int line, const std::string& key, c
   return s + what;
 }
 
+// The first byte of a malformed UTF-8 sequence (a stray continuation byte, a truncated sequence, an overlong form,
+// a surrogate or a code point past U+10FFFF), or npos when `s` is well-formed.
+std::size_t invalid_utf8_at(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      ++i;
+      continue;
+    }
+    std::size_t n = 0;
+    std::uint32_t cp = 0, min = 0;
+    if ((b & 0xE0) == 0xC0) n = 1, cp = b & 0x1F, min = 0x80;
+    else if ((b & 0xF0) == 0xE0) n = 2, cp = b & 0x0F, min = 0x800;
+    else if ((b & 0xF8) == 0xF0) n = 3, cp = b & 0x07, min = 0x10000;
+    else return i;
+    for (std::size_t k = 1; k <= n; ++k) {
+      if (i + k >= s.size()) return i;
+      const auto c = static_cast<unsigned char>(s[i + k]);
+      if ((c & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (c & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    i += n + 1;
+  }
+  return std::string_view::npos;
+}
+
+// The first byte outside a string and a comment that is not ASCII (TOML allows other characters only in strings
+// and comments), or npos. A small scanner of TOML's four string forms and its comments, so that toml++ is handed
+// only text whose non-ASCII characters sit where its parser copies them without classifying them.
+std::size_t non_ascii_outside_strings(std::string_view s) {
+  enum class In { code, comment, basic, literal, ml_basic, ml_literal } in = In::code;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const char c = s[i];
+    const auto starts = [&](const char* what) { return s.substr(i, std::char_traits<char>::length(what)) == what; };
+    switch (in) {
+      case In::code:
+        if (static_cast<unsigned char>(c) >= 0x80) return i;
+        if (c == '#') in = In::comment;
+        else if (starts("\"\"\"")) in = In::ml_basic, i += 2;
+        else if (starts("'''")) in = In::ml_literal, i += 2;
+        else if (c == '"') in = In::basic;
+        else if (c == '\'') in = In::literal;
+        break;
+      case In::comment:
+        if (c == '\n') in = In::code;
+        break;
+      case In::basic:
+        if (c == '\\') ++i;
+        else if (c == '"' || c == '\n') in = In::code;
+        break;
+      case In::literal:
+        if (c == '\'' || c == '\n') in = In::code;
+        break;
+      case In::ml_basic:
+        if (c == '\\') ++i;
+        else if (starts("\"\"\"")) in = In::code, i += 2;
+        break;
+      case In::ml_literal:
+        if (starts("'''")) in = In::code, i += 2;
+        break;
+    }
+  }
+  return std::string_view::npos;
+}
+
+// Bytes of the UTF-8 sequence that starts with `lead` (well-formed text).
+std::size_t utf8_length(char lead) {
+  const auto b = static_cast<unsigned char>(lead);
+  return b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : 4;
+}
+
+int line_at(std::string_view s, std::size_t offset) {
+  return 1 + static_cast<int>(std::count(s.begin(), s.begin() + static_cast<long>(std::min(offset, s.size())), '\n'));
+}
+
+// The bytes at `offset` in hex: `count` of them, at most those left.
+std::string bytes_at(std::string_view s, std::size_t offset, std::size_t count = 2) {
+  std::string hex;
+  for (std::size_t k = offset; k < std::min(s.size(), offset + count); ++k)
+    hex += fmt::format("{}{:02X}", hex.empty() ? "" : " ", static_cast<unsigned char>(s[k]));
+  return hex;
+}
+
 }  // namespace
 
 ScenarioError::ScenarioError(std::string file, int line, std::string key, const std::string& what)
@@ -138,12 +223,21 @@ void Loader::apply_overrides(const std::vector<std::string>& overrides) {
     const std::string text = item.substr(eq + 1);
 
     // The value as TOML (12, 7.5, true, "str", {a = 1}); else the text itself as a bare string.
+    // Checked as a file's text is (load_scenario_text): well-formed UTF-8, and toml++ never sees a non-ASCII
+    // character outside a string (such a value is taken as a bare string).
+    if (const auto at = invalid_utf8_at(text); at != std::string_view::npos)
+      throw ScenarioError("--set", 0, trim(item.substr(0, eq)),
+                          fmt::format("the value is not valid UTF-8 (bytes {} at byte offset {} of the value)",
+                                      bytes_at(text, at), at));
+    const std::string as_line = "x = " + text;
     toml::table parsed;
     bool as_toml = false;
-    try {
-      parsed = toml::parse(std::string_view("x = " + text), std::string_view("--set"));
-      as_toml = parsed.size() == 1 && parsed.get("x") != nullptr;
-    } catch (const toml::parse_error&) {
+    if (non_ascii_outside_strings(as_line) == std::string_view::npos) {
+      try {
+        parsed = toml::parse(std::string_view(as_line), std::string_view("--set"));
+        as_toml = parsed.size() == 1 && parsed.get("x") != nullptr;
+      } catch (const toml::parse_error&) {
+      }
     }
     if (!as_toml) {
       parsed = toml::table{};
@@ -239,9 +333,23 @@ std::string Loader::resolve_path(const std::string& key, const std::string& path
 
 Scenario load_scenario_text(const std::string& toml_text, const std::string& source_name,
                             const std::vector<std::string>& overrides) {
+  // A UTF-8 byte-order mark (some editors write one) is skipped. The text must be UTF-8, and outside its strings
+  // and comments ASCII, before toml++ sees it: its parser is not safe on every malformed input.
+  std::string_view text(toml_text);
+  std::size_t bom = 0;
+  if (text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(bom = 3);
+  if (const auto at = invalid_utf8_at(text); at != std::string_view::npos)
+    throw ScenarioError(source_name, line_at(text, at), "",
+                        fmt::format("byte offset {}: not valid UTF-8 (bytes {}); save the file as UTF-8",
+                                    at + bom, bytes_at(text, at)));
+  if (const auto at = non_ascii_outside_strings(text); at != std::string_view::npos)
+    throw ScenarioError(source_name, line_at(text, at), "",
+                        fmt::format("byte offset {}: a non-ASCII character (bytes {}) outside a string or a comment; "
+                                    "TOML keys and values other than strings are ASCII (put text in quotes)",
+                                    at + bom, bytes_at(text, at, utf8_length(text[at]))));
   toml::table root;
   try {
-    root = toml::parse(std::string_view(toml_text), std::string_view(source_name));
+    root = toml::parse(text, std::string_view(source_name));
   } catch (const toml::parse_error& e) {
     throw ScenarioError(source_name, static_cast<int>(e.source().begin.line), "",
                         fmt::format("TOML syntax error: {}", e.description()));

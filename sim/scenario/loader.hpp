@@ -237,7 +237,7 @@ ModelSpec read_model(const Section& top);                 // model.cpp
 void read_hardware(const Section& top, Scenario& s);      // hardware.cpp
 void read_fleet(const Section& top, Scenario& s);         // fleet.cpp
 void read_workload(const Section& top, Scenario& s);      // workload.cpp (needs s.model)
-void read_trace(const Section& w, TraceSpec& trace);      // workload_trace.cpp
+void read_trace(const Section& w, TraceSpec& trace, std::vector<std::string>& notes);  // workload_trace.cpp
 void read_arrival(const Section& w, ArrivalSpec& arrival, std::optional<double> demand_rate);  // workload_arrival.cpp
 // A distribution table (or a plain number: a fixed value) at w.k. `lengths`: token lengths (integers, empirical
 // allowed); otherwise a count or a time. Values and min/max are kept within [lo, hi]. workload_distribution.cpp.

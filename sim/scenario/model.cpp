@@ -42,16 +42,18 @@ ModelSpec read_model(const Section& top) {
                               catalogue_names(model_catalog())));
   }
 
+  // Each figure bounded far beyond any model published (1e15 parameters, 100,000 layers or heads, a context of a
+  // billion tokens), so that the cost model's products stay finite.
   const bool dense = custom || model.active_params == model.params;
-  model.params = m.number_in("params", model.params, Section::greater_than(0));
+  model.params = m.number_in("params", model.params, Section::Range{0.0, 1e15, false, true});
   model.active_params = m.number_in("active_params", dense ? model.params : model.active_params,
-                                    Section::greater_than(0));
+                                    Section::Range{0.0, 1e15, false, true});
   if (model.active_params > model.params)
     m.fail(m.has("active_params") ? "active_params" : "params",
            fmt::format("active_params ({}) cannot exceed params ({})", num(model.active_params), num(model.params)));
-  model.layers = static_cast<int>(m.integer_in("layers", model.layers, 1, INT_MAX));
-  model.d_model = static_cast<int>(m.integer_in("d_model", model.d_model, 1, INT_MAX));
-  model.head_dim = static_cast<int>(m.integer_in("head_dim", model.head_dim, 1, INT_MAX));
+  model.layers = static_cast<int>(m.integer_in("layers", model.layers, 1, 100000));
+  model.d_model = static_cast<int>(m.integer_in("d_model", model.d_model, 1, 1000000));
+  model.head_dim = static_cast<int>(m.integer_in("head_dim", model.head_dim, 1, 100000));
   if (!m.has("heads") && (custom || m.has("d_model") || m.has("head_dim"))) {
     if (model.d_model % model.head_dim != 0)
       m.fail(m.has("head_dim") ? "head_dim" : "d_model",
@@ -59,12 +61,12 @@ ModelSpec read_model(const Section& top) {
                          model.head_dim));
     model.heads = model.d_model / model.head_dim;
   }
-  model.heads = static_cast<int>(m.integer_in("heads", model.heads, 1, INT_MAX));
-  model.kv_heads = static_cast<int>(m.integer_in("kv_heads", model.kv_heads, 1, INT_MAX));
+  model.heads = static_cast<int>(m.integer_in("heads", model.heads, 1, 100000));
+  model.kv_heads = static_cast<int>(m.integer_in("kv_heads", model.kv_heads, 1, 100000));
   if (model.kv_heads > model.heads || model.heads % model.kv_heads != 0)
     m.fail(m.has("kv_heads") ? "kv_heads" : "heads",
            fmt::format("kv_heads ({}) must divide heads ({})", model.kv_heads, model.heads));
-  model.context_window = m.integer_in("context_window", model.context_window, 1, INT64_MAX);
+  model.context_window = m.integer_in("context_window", model.context_window, 1, 1000000000);
   return model;
 }
 

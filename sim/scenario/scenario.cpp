@@ -15,6 +15,7 @@
 #include <climits>
 #include <filesystem>
 
+#include "sim/scenario/limits.hpp"
 #include "sim/scenario/loader.hpp"
 #include "workloads/trace.hpp"
 
@@ -72,6 +73,12 @@ Scenario Loader::build() {
     s.name = stem.empty() || file_.front() == '<' ? "default" : stem;
   }
   s.seed = static_cast<std::uint64_t>(top.integer_in("seed", 1, 0, INT64_MAX));
+  // Bounded (limits.hpp): past about 31.7 years of simulated time nothing a run reports means more, and the time
+  // series, the monitor and the drain are sized from it.
+  if (top.has("duration_s") && *top.number("duration_s") > limits::kMaxDurationS)
+    top.fail("duration_s", fmt::format("expected a number of seconds in (0, 1e9] (about 31.7 years, the longest span "
+                                       "a run simulates), got {}; simulate a shorter span",
+                                       num(*top.number("duration_s"))));
   s.duration_s = top.number_in("duration_s", 600.0, Section::greater_than(0));
   s.warmup_s = top.number_in("warmup_s", std::min(60.0, s.duration_s / 10.0), Section::at_least(0));
   // Without duration_s a trace replayed once sets it (below, once the trace is read), and the warm-up is judged then.
@@ -102,6 +109,11 @@ Scenario Loader::build() {
     }
     // A little past the last arrival (its copies with rate_scale > 1 come up to jitter_s later).
     s.duration_s = span + (trace.rate_scale > 1.0 ? trace.jitter_s : 0.0) + 1e-3;
+    if (!(s.duration_s <= limits::kMaxDurationS))
+      trace_table.fail("path", fmt::format("{}: the trace spans {} s of simulated time (after workload.trace.speed), "
+                                           "more than the 1e9 s (about 31.7 years) a run simulates; give duration_s, "
+                                           "a window (window_start_s, window_end_s) or a larger speed",
+                                           trace.path, num(span)));
     s.duration_from_trace = true;
     if (!top.has("warmup_s")) {
       s.warmup_s = std::min(60.0, s.duration_s / 10.0);

@@ -1,6 +1,7 @@
 // [workload]: a replayed trace (workload_trace.cpp), or an arrival process (workload_arrival.cpp) with length
 // distributions (workload_distribution.cpp), given directly or as demand in the analytic estimate's units
 // (workload.demand), optionally as sessions of several questions.
+#include "sim/scenario/limits.hpp"
 #include "sim/scenario/loader.hpp"
 
 #include <fmt/format.h>
@@ -59,7 +60,7 @@ void read_workload(const Section& top, Scenario& s) {
     for (const std::string k : {"arrival", "prompt_tokens", "output_tokens", "session", "demand"})
       if (w.has(k))
         w.fail(k, "not used with workload.trace: the trace gives the arrivals and the lengths");
-    read_trace(tr, ws.trace);
+    read_trace(tr, ws.trace, s.notes);
     return;  // priority shares apply to a trace as to any other workload
   }
 
@@ -106,6 +107,25 @@ void read_workload(const Section& top, Scenario& s) {
   }
 
   read_arrival(w, ws.arrival, demand_rate);
+  // Bounded (limits.hpp): the mean rate, and the requests it brings over duration_s, which the run keeps a row of
+  // each (an unbounded one ran out of memory inside the simulation).
+  if (const double rate = ws.arrival.rate_per_s; rate > 0.0) {
+    const Section a = w.table("arrival");
+    const std::string key = a.has("requests_per_day") ? "requests_per_day" : a.has("rate_per_s") ? "rate_per_s" : "";
+    auto refuse = [&](const std::string& why) {
+      if (!key.empty()) a.fail(key, why);
+      if (dm.present()) dm.fail(dm.has("visits_per_day") ? "visits_per_day" : "visits_per_year", why);
+      w.fail("arrival", why);
+    };
+    if (rate > limits::kMaxRatePerS)
+      refuse(fmt::format("a mean rate of {} requests/s is more than the 1e6 requests/s one run simulates; lower it",
+                         num(rate)));
+    if (const double expected = rate * s.duration_s; expected > limits::kMaxExpectedRequests)
+      refuse(fmt::format("{} requests/s over duration_s = {} s bring about {:.3g} requests, more than the 1e8 "
+                         "(100 million) one run holds (it keeps a row of about 90 bytes per request); lower the rate "
+                         "or duration_s",
+                         num(rate), num(s.duration_s), expected));
+  }
   DistributionSpec pd = length_default, od = length_default;
   if (dm.present() && dm.has("question_tokens")) pd = ws.prompt_tokens, od = ws.output_tokens;
   pd.column = "prompt";

@@ -10,14 +10,15 @@
 
 namespace tf::loader {
 
-void read_trace(const Section& tr, TraceSpec& t) {
+void read_trace(const Section& tr, TraceSpec& t, std::vector<std::string>& notes) {
   t.enabled = true;
   if (!tr.has("path")) tr.fail("path", "missing: the trace file to replay");
   t.path = tr.loader().resolve_path(tr.key("path"), *tr.string("path"));
   t.format = tr.string("format").value_or("");
   if (!t.format.empty() && t.format != "auto" && t.format != "azure" && t.format != "mooncake" && t.format != "csv")
     tr.fail("format", fmt::format("expected \"azure\", \"mooncake\", \"csv\" or \"auto\", got \"{}\"", t.format));
-  t.speed = tr.number_in("speed", 1.0, Section::greater_than(0));
+  // Bounded so that the trace's times over the speed stay within the span a run simulates.
+  t.speed = tr.number_in("speed", 1.0, Section::Range{1e-6, 1e6, true, true});
   // Bounded: each row gives up to floor(scale) + 1 copies. Past 9.2e18 the count overflowed its integer and the
   // replay silently sent nothing; a million copies of every row is already beyond any run.
   t.rate_scale = tr.number_in("rate_scale", 1.0, Section::Range{0.0, 1e6, false, true});
@@ -36,6 +37,11 @@ void read_trace(const Section& tr, TraceSpec& t) {
     TraceReader reader(t.path, t.format, t.skip_bad_rows);
     TraceRow row;
     any_row = reader.next(row);
+    if (reader.rebased_from_s() > 0.0)
+      notes.push_back(fmt::format(
+          "{}: the first row's arrival_s ({:.3f}) is Unix epoch seconds, so the trace's times are taken from it: "
+          "that row arrives at 0 s and the others after it as recorded (see workload.trace in scenarios/README.md)",
+          t.path, reader.rebased_from_s()));
   } catch (const std::runtime_error& e) {
     tr.fail("path", e.what());
   }
