@@ -13,7 +13,8 @@ std::string wattage_per_state(const GpuSpec& gpu) {
   return fmt::format("{}:{}:{}", gpu.idle_watts, gpu.busy_watts, gpu.busy_watts);
 }
 
-PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu) {
+PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu,
+                               const std::function<void()>& poll) {
   namespace s4u = simgrid::s4u;
   using NetPoint = simgrid::kernel::routing::NetPoint;
   if (gpu.fp16_flops <= 0.0) throw std::invalid_argument("build_platform: GPU '" + gpu.name + "' has no FP16 speed");
@@ -32,6 +33,7 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
   const std::string wattage = wattage_per_state(gpu);
 
   for (std::size_t v = 0; v < n_vertices; ++v) {
+    if (poll && v % 1024 == 0) poll();
     const TopologyVertex& vx = g[v];
     if (vx.kind == VertexKind::gpu) {
       s4u::Host* h = zone->create_host(vx.name, gpu.fp16_flops);
@@ -48,7 +50,8 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
   }
 
   auto [ei, ei_end] = boost::edges(g);
-  for (; ei != ei_end; ++ei) {
+  for (std::size_t k = 0; ei != ei_end; ++ei, ++k) {
+    if (poll && k % 1024 == 0) poll();
     const TopologyEdge& ed = g[*ei];
     s4u::Link* link = zone->create_link(ed.name, ed.bandwidth_Bps);
     link->set_latency(ed.latency_s);
@@ -57,7 +60,9 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
     const auto b = boost::target(*ei, g);
     zone->add_route(points[a], points[b], nullptr, nullptr, {s4u::LinkInRoute(link)}, true);
   }
+  if (poll) poll();
   zone->seal();
+  if (poll) poll();
 
   PlatformHandles handles;
   handles.gpus.reserve(topo.gpus.size());

@@ -6,6 +6,7 @@
 // Call order: xbt_log_control_set("root.thres:critical"), create the Engine, set --cfg options,
 // sg_host_energy_plugin_init() if energy is wanted, then build_platform(), then actors and Engine::run().
 // Every GPU host carries the energy plugin's properties ("wattage_per_state", "wattage_off").
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -22,7 +23,9 @@ struct PlatformHandles {
 };
 
 // Builds the platform as the Engine's root zone ("tokenfleet"). Call once per Engine (one per process).
-PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu);
+// `poll`, when given, is called every 1024 hosts or links (it may throw, to stop a long set-up).
+PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu,
+                               const std::function<void()>& poll = {});
 
 // The energy plugin's "wattage_per_state" value for a one-core GPU host: "<idle>:<busy>:<busy>"
 // (Idle:OneCore:AllCores, one power state).

@@ -22,6 +22,7 @@ int validate_command(const std::string& path, const std::vector<std::string>& ov
   } catch (const SimulationError& e) {
     throw SimulationError(path + ": " + e.what());
   }
+  check_trace_fits(s);  // every row of a trace, as the run would take them: the same error and exit code
   std::cout << describe_scenario(s) << "\n";
   for (const auto& note : s.notes) std::cout << "note: " << note << "\n";
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);

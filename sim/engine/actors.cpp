@@ -38,6 +38,19 @@ void World::stop_all() {
   kv.stop(!error.empty());
 }
 
+bool World::interrupt_requested() {
+  if (!options.interrupt_flag || *options.interrupt_flag == 0) return false;
+  if (!interrupted) {
+    interrupted = true;
+    if (error.empty())
+      error = fmt::format("stopped at {:.1f} s of simulated time, {} of the {} requests arrived so far finished",
+                          sg4::Engine::get_clock(), finished_count, records.size());
+    stop_all();
+    source_wake->notify_all();
+  }
+  return true;
+}
+
 void World::fail(std::string why) {
   error = std::move(why);
   stop_all();
@@ -60,7 +73,7 @@ void ReplicaActor::operator()() {
   Pool& pool = *slot.pool;
   std::unique_lock lock(*w.mutex);
   std::vector<Request> finished;
-  while (w.error.empty()) {
+  while (w.error.empty() && !w.interrupt_requested()) {
     std::deque<Request>& queue = pool.central_queue() ? pool.central : slot.waiting;
     const double now = sg4::Engine::get_clock();
     const std::size_t queued_before = queue.size();
@@ -137,13 +150,13 @@ void SourceActor::operator()() {
       while (auto r = src.next()) {
         sg4::this_actor::sleep_until(r->arrival_s);
         std::unique_lock lock(*w.mutex);
-        if (!w.error.empty()) return;  // the run was stopped (interrupted)
+        if (!w.error.empty() || w.interrupt_requested()) return;  // the run was stopped (an error, an interrupt)
         if (!w.dispatcher.dispatch(*r, capacity)) return;
       }
     } else {
       std::unique_lock lock(*w.mutex);
       for (;;) {
-        if (!w.error.empty()) return;
+        if (!w.error.empty() || w.interrupt_requested()) return;
         const double t = src.next_arrival_s();
         if (t == std::numeric_limits<double>::infinity()) {
           if (src.exhausted()) break;
@@ -183,15 +196,8 @@ void MonitorActor::operator()() {
   for (;;) {
     sg4::this_actor::sleep_for(every_s_);
     if (w.options.interrupt_flag && *w.options.interrupt_flag != 0) {
-      // Stop the way a failed run stops (the actors see the error and end); killing actors that wait on
-      // condition variables crashes SimGrid 3.32.
       std::unique_lock lock(*w.mutex);
-      w.interrupted = true;
-      if (w.error.empty())
-        w.error = fmt::format("stopped at {:.1f} s of simulated time, {} of the {} requests arrived so far finished",
-                              sg4::Engine::get_clock(), w.finished_count, w.records.size());
-      w.stop_all();
-      w.source_wake->notify_all();
+      w.interrupt_requested();
       return;
     }
     if (w.options.on_progress)

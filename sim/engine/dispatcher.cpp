@@ -97,19 +97,8 @@ void Dispatcher::route(const Request& arrival) {
 }
 
 bool Dispatcher::dispatch(const Request& r, std::int64_t capacity) {
-  const Scenario& s = w_.scenario;
-  // Alone on a replica, a request must fit: its whole reservation, or with a paged cache all its blocks.
-  const std::int64_t block = s.kv_block_tokens;
-  const std::int64_t need =
-      block > 0 ? (kv_reservation_tokens(r) + block - 1) / block * block : kv_reservation_tokens(r);
-  if (need > capacity) {
-    w_.fail(fmt::format(
-        "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
-        "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max and "
-        "workload.output_tokens.max, or for a trace workload.trace.max_prompt_tokens and max_output_tokens) or give "
-        "each replica more GPUs (hardware.tensor_parallel)",
-        r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel,
-        s.gpu.name, capacity, s.model.name, to_string(s.dtype)));
+  if (std::string why = kv_shortfall(w_.scenario, r, capacity); !why.empty()) {
+    w_.fail(std::move(why));
     return false;
   }
   w_.records.push_back(to_record(r));  // its row as it arrives; replaced when it ends

@@ -17,6 +17,8 @@
 #include "cluster/platform/platform.hpp"
 #include "cluster/topology.hpp"
 #include "sim/engine/world.hpp"
+#include "sim/replica/request_row.hpp"
+#include "workloads/trace.hpp"
 
 namespace tf {
 
@@ -41,16 +43,57 @@ void check_servable(const Scenario& s) {
   layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);  // throws std::invalid_argument
 }
 
+std::string kv_shortfall(const Scenario& s, const Request& r, std::int64_t capacity) {
+  // Alone on a replica, a request must fit: its whole reservation, or with a paged cache all its blocks.
+  const std::int64_t block = s.kv_block_tokens;
+  const std::int64_t need =
+      block > 0 ? (kv_reservation_tokens(r) + block - 1) / block * block : kv_reservation_tokens(r);
+  if (need <= capacity) return {};
+  return fmt::format(
+      "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
+      "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max and "
+      "workload.output_tokens.max, or for a trace workload.trace.max_prompt_tokens and max_output_tokens) or give "
+      "each replica more GPUs (hardware.tensor_parallel)",
+      r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel, s.gpu.name,
+      capacity, s.model.name, to_string(s.dtype));
+}
+
+void check_trace_fits(const Scenario& s) {
+  if (!s.workload.trace.enabled) return;
+  const std::int64_t capacity = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
+  // One pass is enough: a looped trace repeats the lengths of its first, and gives the same requests until then.
+  WorkloadSpec spec = s.workload;
+  spec.trace.loop = false;
+  try {
+    const auto source = make_workload_source(spec, s.seed, s.duration_s);
+    while (const auto r = source->next())
+      if (std::string why = kv_shortfall(s, *r, capacity); !why.empty()) throw SimulationError(why);
+  } catch (const TraceError& e) {  // a bad row: as the run reports it
+    throw WorkloadInputError(e.what());
+  }
+}
+
 RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   try {
     check_servable(s);
   } catch (const std::invalid_argument& e) {
     throw SimulationError(e.what());
   }
+  // Set-up of a large fleet takes a while: an interrupt during it stops the run as one during the run does.
+  auto check_interrupt = [&options](const char* during) {
+    if (options.interrupt_flag && *options.interrupt_flag != 0)
+      throw RunInterrupted(fmt::format("stopped while {}, before the simulation started", during));
+  };
+  check_interrupt("checking the scenario");
   xbt_log_control_set("root.thres:critical");
-  int argc = 1;
+  // Each actor's stack: kActorStackKiB instead of SimGrid's 8 MiB, which reserved 8 GB of address space per
+  // thousand replicas ("Failed to allocate stack" under a memory limit, "Failed to protect stack" past about
+  // 30,000 actors). The actors' code (the replica model, the policies, the trace readers, fmt) is shallow: no
+  // recursion, no large locals (see kActorStackKiB).
+  std::string stack_cfg = fmt::format("--cfg=contexts/stack-size:{}", kActorStackKiB);
+  int argc = 2;
   char name[] = "tokenfleet";
-  char* argv[] = {name, nullptr};
+  char* argv[] = {name, stack_cfg.data(), nullptr};
   sg_host_energy_plugin_init();
   sg4::Engine engine(&argc, argv);
   if (options.on_engine_started) options.on_engine_started();  // e.g. take SIGINT back from SimGrid
@@ -73,8 +116,12 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   topo_spec.nvlink_Bps = s.gpu.nvlink_Bps;
   topo_spec.network_Bps = s.network_Bps;
   topo_spec.network_latency_s = s.network_latency_s;
+  check_interrupt("setting up the engine");
   const Topology topo = build_topology(topo_spec);
-  const PlatformHandles platform = build_platform(engine, topo, s.gpu);
+  check_interrupt("building the topology");
+  const PlatformHandles platform =
+      build_platform(engine, topo, s.gpu, [&check_interrupt] { check_interrupt("building the platform"); });
+  check_interrupt("building the platform");
   const auto layout = layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);
 
   World w(s, options);
@@ -121,6 +168,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   w.source_wake = sg4::ConditionVariable::create();
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
   for (int i = 0; i < s.replicas; ++i) {
+    if (i % 1024 == 0) check_interrupt("setting up the replicas");
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     slot.pool = i < prefill_replicas ? &w.arrivals() : &w.decode_pool();  // without disaggregation: all arrivals
     slot.pool->members.push_back(i);
@@ -133,6 +181,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   }
   if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
   for (int i = 0; i < s.replicas; ++i) {
+    if (i % 1024 == 0) check_interrupt("starting the replicas");
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     sg4::Actor::create(fmt::format("replica-{}", i), slot.gpus.front(), engine::ReplicaActor(w, i));
   }

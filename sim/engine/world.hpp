@@ -194,6 +194,9 @@ struct World {
   // Wakes every replica and transfer worker: to see that the arrivals have ended, or that the run stops (an error
   // or an interrupt: then the KV moves under way are cancelled, and not waited for).
   void stop_all();
+  // Whether RunOptions::interrupt_flag is raised; the first time, stops the run as interrupted (the actors see the
+  // error and end; killing actors that wait on condition variables crashes SimGrid 3.32). The mutex is held.
+  bool interrupt_requested();
   // Sets the error that stops the run (the first one stays) and stops it.
   void fail(std::string why);
   double gpu_energy_j() const;
