@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <stdexcept>
 
 #include <fmt/format.h>
 
@@ -49,7 +50,10 @@ ActivityBins::ActivityBins(double window_s) : window_s_(window_s > 0.0 ? window_
 void ActivityBins::add(const StepActivity& a) {
   const double length = a.end_s - a.start_s;
   if (!(length > 0.0)) return;
-  const auto last = static_cast<std::size_t>(std::floor(a.end_s / window_s_)) + 1;
+  // Bins up to the one holding the step's end, at most kMaxTimeseriesRows (checked as a double: a huge quotient
+  // is never cast to a size).
+  const double wanted = std::floor(a.end_s / window_s_) + 1.0;
+  const auto last = static_cast<std::size_t>(std::min(wanted, kMaxTimeseriesRows));
   if (bins_.size() < last) bins_.resize(last);
   spread(a.start_s, a.end_s, window_s_, bins_.size(), [&](std::size_t i, double dt) {
     const double share = dt / length;
@@ -65,12 +69,24 @@ void ActivityBins::add(const StepActivity& a) {
   });
 }
 
+double timeseries_rows(double last_s, double window_s) { return std::max(1.0, std::ceil(last_s / window_s)); }
+
+double last_event_s(const std::vector<RequestRecord>& records, double end_s) {
+  double last = end_s;
+  for (const auto& r : records) last = std::max({last, r.arrival_s, r.finished_s});
+  return last;
+}
+
 std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
                                             const FleetFacts& fleet, double end_s) {
   const double w = activity.window_s();
-  double last = end_s;
-  for (const auto& r : records) last = std::max({last, r.arrival_s, r.finished_s});
-  const auto n = static_cast<std::size_t>(std::max(1.0, std::ceil(last / w)));
+  const double last = last_event_s(records, end_s);
+  const double rows_needed = timeseries_rows(last, w);
+  if (!(rows_needed <= kMaxTimeseriesRows))
+    throw std::length_error(fmt::format("a time series of {:.0f} s in windows of {} s needs {:.3g} rows, more than "
+                                        "the 1,000,000 it holds; use windows of at least {:.6g} s",
+                                        last, w, rows_needed, last / kMaxTimeseriesRows));
+  const auto n = static_cast<std::size_t>(rows_needed);
   std::vector<TimeseriesRow> rows(n);
   for (std::size_t i = 0; i < n; ++i) {
     rows[i].start_s = static_cast<double>(i) * w;

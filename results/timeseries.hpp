@@ -26,7 +26,17 @@ struct StepActivity {
   double output_tokens = 0.0;         // produced during the step
 };
 
-// Step activity summed per window; steps that straddle a window edge are split in proportion to time.
+// The most rows (windows) a time series holds: sized from this, never from a huge span over a tiny window. A run
+// whose span needs more is refused with the --window that fits (sim/cli/run.cpp).
+inline constexpr double kMaxTimeseriesRows = 1e6;
+
+// Rows of the series of a run whose last event is at `last_s`, windows of `window_s`: ceil(last_s / window_s), at
+// least 1; as a double, which may exceed kMaxTimeseriesRows (or be infinite) for the caller to refuse.
+double timeseries_rows(double last_s, double window_s);
+// The time of a run's last event: `end_s` or a later arrival or completion of the records.
+double last_event_s(const std::vector<RequestRecord>& records, double end_s);
+
+// Step activity summed per window (at most kMaxTimeseriesRows bins: activity beyond the last counts in it); steps that straddle a window edge are split in proportion to time.
 class ActivityBins {
  public:
   explicit ActivityBins(double window_s = 60.0);
@@ -81,7 +91,7 @@ struct TimeseriesRow {
 };
 
 // Rows from time 0 to the end of the run (`end_s`, the last event), `activity.window_s()` apart; the last one
-// may be shorter.
+// may be shorter. Throws std::length_error when that is more than kMaxTimeseriesRows rows.
 std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
                                             const FleetFacts& fleet, double end_s);
 

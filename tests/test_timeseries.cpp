@@ -180,3 +180,29 @@ TEST_CASE("timeseries.csv is byte-identical for the same seed and differs for an
   fs::remove_all(b);
   fs::remove_all(c);
 }
+
+// Issue 11: the bins are sized from what they must hold, never from a huge span over a small window.
+TEST_CASE("activity bins and the time series are bounded whatever the span and window", "[timeseries][limits]") {
+  tf::ActivityBins bins(1e-9);
+  tf::StepActivity a;
+  a.start_s = 0.0;
+  a.end_s = 1e300;  // a window count far past any size: was a huge double cast to size_t
+  a.batch_requests = 1;
+  a.iterations = 1;
+  bins.add(a);
+  CHECK(static_cast<double>(bins.bins().size()) <= tf::kMaxTimeseriesRows);
+  double busy = 0.0;
+  for (const auto& b : bins.bins()) busy += b.busy_replica_s;
+  CHECK(busy == Approx(1e300));  // nothing lost: what is past the last bin counts in it
+
+  tf::FleetFacts fleet;
+  fleet.replicas = 1;
+  CHECK_THROWS_WITH(tf::build_timeseries({}, bins, fleet, 1e300),
+                    Catch::Matchers::Contains("more than the 1,000,000") &&
+                        Catch::Matchers::Contains("windows of at least"));
+  CHECK(tf::timeseries_rows(3600.0, 60.0) == 60.0);
+  CHECK(tf::timeseries_rows(1e300, 1e-9) > tf::kMaxTimeseriesRows);
+  // At the bound, it is built.
+  tf::ActivityBins ok(1.0);
+  CHECK(tf::build_timeseries({}, ok, fleet, 1e6).size() == 1000000);
+}

@@ -1,5 +1,6 @@
 // `tokenfleet run`: one simulation, its outputs (requests.csv, timeseries.csv, scenario.toml, summary.json).
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -34,6 +35,22 @@ int run_command(const RunCommand& cmd) {
     print_error("--report needs --out DIR (the report is built from the files written there)");
     return exit_bad_scenario;
   }
+  // timeseries.csv holds at most kMaxTimeseriesRows rows: refused before simulating when the scenario's span needs
+  // more (a run drains past duration_s, so this is checked again once it has ended).
+  if (!cmd.out_dir.empty()) {
+    const double window = cmd.timeseries_window_s;
+    if (!(window > 0.0) || !std::isfinite(window)) {
+      print_error(fmt::format("--window: expected a positive number of seconds, got {}", window));
+      return exit_bad_scenario;
+    }
+    if (!(timeseries_rows(s.duration_s, window) <= kMaxTimeseriesRows)) {
+      print_error(fmt::format("--window: duration_s = {} s in windows of {} s needs {:.3g} rows of timeseries.csv, "
+                              "more than the 1,000,000 it holds; give --window {:.6g} or more (or a shorter duration_s)",
+                              s.duration_s, window, timeseries_rows(s.duration_s, window),
+                              s.duration_s / kMaxTimeseriesRows));
+      return exit_bad_scenario;
+    }
+  }
   install_interrupt_handlers();
   std::cout << describe_scenario(s) << "\n" << std::flush;
   for (const auto& note : s.notes) std::cerr << "tokenfleet: note: " << note << "\n";
@@ -58,6 +75,14 @@ int run_command(const RunCommand& cmd) {
     return exit_internal_error;
   }
   if (!cmd.out_dir.empty()) {
+    const double last = last_event_s(result.records, result.totals.simulated_s);
+    if (!(timeseries_rows(last, cmd.timeseries_window_s) <= kMaxTimeseriesRows)) {
+      print_error(fmt::format("--window: the run drained until {} s, so timeseries.csv would need {:.3g} rows of {} s, "
+                              "more than the 1,000,000 it holds; give --window {:.6g} or more; no results written",
+                              last, timeseries_rows(last, cmd.timeseries_window_s), cmd.timeseries_window_s,
+                              last / kMaxTimeseriesRows));
+      return exit_bad_scenario;
+    }
     auto write = [&](const char* name, const std::string& content) {
       const auto started = std::chrono::steady_clock::now();
       const std::string path = (out / name).string();
