@@ -67,6 +67,43 @@ int guarded(const std::function<int()>& body) {
   }
 }
 
+namespace {
+
+// "<output>.tmp-<pid>" (write_file_atomically) or ".tokenfleet-write-check-<pid>": the pid, else -1.
+long temp_file_pid(const std::string& name) {
+  static const char* const kOutputs[] = {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml",
+                                         "report.html",  "sizing.json",  "probes.csv",     "compare.csv"};
+  std::string digits;
+  if (name.rfind(".tokenfleet-write-check-", 0) == 0) {
+    digits = name.substr(std::strlen(".tokenfleet-write-check-"));
+  } else {
+    for (const char* output : kOutputs) {
+      const std::string prefix = std::string(output) + ".tmp-";
+      if (name.rfind(prefix, 0) == 0) digits = name.substr(prefix.size());
+    }
+  }
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return -1;
+  return std::stol(digits);
+}
+
+}  // namespace
+
+int remove_stale_temp_files(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  int removed = 0;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    const long pid = temp_file_pid(name);
+    if (pid <= 0 || pid == static_cast<long>(getpid())) continue;
+    // A process of that id still runs: maybe another run writing here; its file is left alone.
+    if (kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM) continue;
+    std::error_code rm;
+    if (it->is_regular_file(rm) && fs::remove(it->path(), rm)) ++removed;
+  }
+  return removed;
+}
+
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs) {
   namespace fs = std::filesystem;
   std::error_code ec;
@@ -76,6 +113,7 @@ int prepare_output_dir(const std::string& dir, std::initializer_list<const char*
     return exit_io_error;
   }
   for (const char* name : outputs) fs::remove(fs::path(dir) / name, ec);
+  remove_stale_temp_files(dir);
   // Writable? Found now, not after the whole simulation: a file made and removed the way the outputs will be.
   const fs::path probe = fs::path(dir) / fmt::format(".tokenfleet-write-check-{}", static_cast<long>(getpid()));
   if (FILE* f = std::fopen(probe.c_str(), "wb")) {

@@ -45,6 +45,10 @@ Scenario load_scenario_or_default(const std::string& path, const std::vector<std
 // this one fails) and checks that a file can be written there, before any simulation. exit_ok, or exit_io_error
 // after saying why.
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs);
+// Removes from `dir` the temporary files a killed tokenfleet left ("summary.json.tmp-<pid>" and the like, for
+// every output name, and ".tokenfleet-write-check-<pid>") whose process no longer runs; no other file. Returns how
+// many it removed. prepare_output_dir calls it.
+int remove_stale_temp_files(const std::string& dir);
 
 // After Ctrl-C or SIGTERM: says so (with `detail` when given) and returns the exit code, 128 + the signal.
 int interrupted_exit(const std::string& detail);

@@ -1,9 +1,11 @@
 #include "sim/study/child_process.hpp"
 
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <csignal>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -35,8 +37,13 @@ Child start(const std::function<std::string()>& task, std::size_t index) {
   spdlog::default_logger()->flush();
   std::fflush(nullptr);
   c.started = std::chrono::steady_clock::now();
+  const pid_t parent = getpid();
   const pid_t pid = fork();
   if (pid == 0) {
+    // Dies with its parent: a probe left running after `size` or `compare` was killed (kill -9 included) would go
+    // on using the CPUs for nothing. The parent may have died before prctl: then it is too late to be told.
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);
     close(fds[0]);
     std::string out;
     try {
