@@ -41,6 +41,27 @@ double ModelSpec::kv_bytes_per_token(Dtype d) const {
   return 2.0 * layers * kv_heads * head_dim * bytes_per_element(d);
 }
 
+double ModelSpec::attention_params_per_layer() const {
+  // Q, K, V and the output projection.
+  return static_cast<double>(d_model) * (heads + 2.0 * kv_heads) * head_dim + static_cast<double>(heads) * head_dim * d_model;
+}
+
+double ModelSpec::mlp_params() const { return (gated_mlp ? 3.0 : 2.0) * d_model * static_cast<double>(ffn_dim); }
+
+double ModelSpec::embedding_params() const { return 2.0 * static_cast<double>(vocab) * d_model; }
+
+double ModelSpec::shape_params() const {
+  const double experts_per_layer = moe() ? experts : 1.0;
+  const double router = moe() ? static_cast<double>(d_model) * experts : 0.0;
+  return layers * (attention_params_per_layer() + experts_per_layer * mlp_params() + router) + embedding_params();
+}
+
+double ModelSpec::shape_active_params() const {
+  const double used = moe() ? experts_per_token : 1.0;
+  const double router = moe() ? static_cast<double>(d_model) * experts : 0.0;
+  return layers * (attention_params_per_layer() + used * mlp_params() + router) + embedding_params();
+}
+
 namespace {
 
 GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw, double nvlink, double pcie,
@@ -59,7 +80,8 @@ GpuSpec gpu(std::string name, double fp16, double fp8, double hbm, double hbm_bw
 }
 
 ModelSpec model(std::string name, double params, double active, int layers, int d_model, int heads, int kv_heads,
-                int head_dim, long long context) {
+                int head_dim, long long context, int ffn_dim, int vocab, int experts = 0, int top_k = 0,
+                bool gated = true) {
   ModelSpec m;
   m.name = std::move(name);
   m.params = params;
@@ -70,6 +92,11 @@ ModelSpec model(std::string name, double params, double active, int layers, int 
   m.kv_heads = kv_heads;
   m.head_dim = head_dim;
   m.context_window = context;
+  m.ffn_dim = ffn_dim;
+  m.vocab = vocab;
+  m.experts = experts;
+  m.experts_per_token = top_k;
+  m.gated_mlp = gated;
   return m;
 }
 
@@ -127,20 +154,23 @@ const std::vector<GpuSpec>& gpu_catalog() {
 }
 
 const std::vector<ModelSpec>& model_catalog() {
-  //                                    params   active   layers d_model heads kv_heads head_dim context
+  // MLP intermediate sizes and vocabularies: the public model cards (config.json of each model). GPT-3 has a
+  // plain (non-gated) MLP of 4 x d_model (Brown et al. 2020). Mixtral: 8 experts, top-2 routing.
+  //                                    params   active   layers d_model heads kv_heads head_dim context ffn vocab
   static const std::vector<ModelSpec> c = {
-      model("llama-2-7b", 6.74e9, 6.74e9, 32, 4096, 32, 32, 128, 4096),
-      model("llama-2-13b", 13.0e9, 13.0e9, 40, 5120, 40, 40, 128, 4096),
-      model("llama-2-70b", 69.0e9, 69.0e9, 80, 8192, 64, 8, 128, 4096),
-      model("llama-3.1-8b", 8.03e9, 8.03e9, 32, 4096, 32, 8, 128, 131072),
-      model("llama-3.1-70b", 70.6e9, 70.6e9, 80, 8192, 64, 8, 128, 131072),
-      model("llama-3.1-405b", 405e9, 405e9, 126, 16384, 128, 8, 128, 131072),
-      model("gpt-3-175b", 175e9, 175e9, 96, 12288, 96, 96, 128, 2048),
-      model("mixtral-8x7b", 46.7e9, 12.9e9, 32, 4096, 32, 8, 128, 32768),
+      model("llama-2-7b", 6.74e9, 6.74e9, 32, 4096, 32, 32, 128, 4096, 11008, 32000),
+      model("llama-2-13b", 13.0e9, 13.0e9, 40, 5120, 40, 40, 128, 4096, 13824, 32000),
+      model("llama-2-70b", 69.0e9, 69.0e9, 80, 8192, 64, 8, 128, 4096, 28672, 32000),
+      model("llama-3.1-8b", 8.03e9, 8.03e9, 32, 4096, 32, 8, 128, 131072, 14336, 128256),
+      model("llama-3.1-70b", 70.6e9, 70.6e9, 80, 8192, 64, 8, 128, 131072, 28672, 128256),
+      model("llama-3.1-405b", 405e9, 405e9, 126, 16384, 128, 8, 128, 131072, 53248, 128256),
+      model("gpt-3-175b", 175e9, 175e9, 96, 12288, 96, 96, 128, 2048, 49152, 50257, 0, 0, false),
+      model("mixtral-8x7b", 46.7e9, 12.9e9, 32, 4096, 32, 8, 128, 32768, 14336, 32000, 8, 2),
       // A GPT-4-class mixture of experts. Only the 1.8 T total parameters is a (widely reported) figure;
       // everything else is our assumption: about 280 B active per token (rumoured 2 of 16 experts plus
-      // shared layers), 120 layers, d_model 12288, 96 heads, 8 KV heads, head dim 128, 128 k context.
-      model("gpt4-class", 1.8e12, 280e9, 120, 12288, 96, 8, 128, 131072),
+      // shared layers), 120 layers, d_model 12288, 96 heads, 8 KV heads, head dim 128, 128 k context, a
+      // 100 k vocabulary, and an expert MLP of 24,576 (so that the shape holds about 1.8 T parameters).
+      model("gpt4-class", 1.8e12, 280e9, 120, 12288, 96, 8, 128, 131072, 24576, 100000, 16, 2),
   };
   return c;
 }

@@ -38,6 +38,21 @@ struct ModelSpec {
   int kv_heads = 0;
   int head_dim = 0;
   long long context_window = 0; // tokens, prompt + output
+  // The operator-level cost model's shape (public model cards).
+  int ffn_dim = 0;              // MLP intermediate size (per expert for a mixture of experts)
+  int vocab = 32000;            // vocabulary: the LM head is d_model x vocab
+  bool gated_mlp = true;        // SwiGLU (gate, up, down: 3 matrices) or a plain MLP (up, down: 2)
+  int experts = 0;              // mixture of experts: experts per layer (0: dense)
+  int experts_per_token = 0;    // top-k routing
+  bool moe() const { return experts > 0; }
+  // Parameters of one layer's attention projections, of one MLP (or one expert), and of the embeddings
+  // and LM head (untied).
+  double attention_params_per_layer() const;
+  double mlp_params() const;
+  double embedding_params() const;
+  // Total and active parameters as the shape gives them.
+  double shape_params() const;
+  double shape_active_params() const;
   // KV-cache bytes per token: 2 (K and V) x layers x kv_heads x head_dim x bytes per element.
   double kv_bytes_per_token(Dtype d) const;
 };

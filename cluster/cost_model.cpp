@@ -12,39 +12,28 @@ namespace {
 // Activations travel in 16-bit precision even when weights are FP8.
 constexpr double kActivationBytes = 2.0;
 
-// Sum over integer i in [a, b) of (base + slope * i).
-double linear_sum(double base, double slope, std::int64_t a, std::int64_t b) {
-  if (b <= a) return 0.0;
-  const double n = static_cast<double>(b - a);
-  return n * base + slope * (static_cast<double>(a) + static_cast<double>(b - 1)) * n / 2.0;
-}
-
-// Sum over integer i in [0, k) of max(a1 + s1 i, a2 + s2 i).
-double sum_of_max_lines(double a1, double s1, double a2, double s2, std::int64_t k) {
-  if (k <= 0) return 0.0;
-  if (s1 == s2) return a1 >= a2 ? linear_sum(a1, s1, 0, k) : linear_sum(a2, s2, 0, k);
-  // Line 1 is above line 2 where (a1 - a2) + (s1 - s2) i >= 0.
-  const double cross = (a2 - a1) / (s1 - s2);
-  std::int64_t split;
-  if (cross <= 0.0) {
-    split = 0;
-  } else if (cross >= static_cast<double>(k)) {
-    split = k;
-  } else {
-    split = static_cast<std::int64_t>(std::ceil(cross));
-  }
-  if (s1 > s2) {  // line 2 first, line 1 from `split` on
-    return linear_sum(a2, s2, 0, split) + linear_sum(a1, s1, split, k);
-  }
-  return linear_sum(a1, s1, 0, split) + linear_sum(a2, s2, split, k);
-}
-
 }  // namespace
 
+double GemmEfficiencyCurve::at(double tokens) const {
+  if (m.empty()) return 0.0;
+  if (tokens <= m.front()) return efficiency.front();
+  if (tokens >= m.back()) return efficiency.back();
+  const auto hi = static_cast<std::size_t>(std::upper_bound(m.begin(), m.end(), tokens) - m.begin());
+  const std::size_t lo = hi - 1;
+  const double f = (std::log(tokens) - std::log(m[lo])) / (std::log(m[hi]) - std::log(m[lo]));
+  return efficiency[lo] + f * (efficiency[hi] - efficiency[lo]);
+}
+
 CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_parallel, CostParams params)
-    : model_(std::move(model)), gpu_(std::move(gpu)), dtype_(dtype), tp_(tensor_parallel), params_(params) {
+    : model_(std::move(model)), gpu_(std::move(gpu)), dtype_(dtype), tp_(tensor_parallel), params_(std::move(params)) {
   if (tp_ < 1) throw std::invalid_argument("tensor_parallel must be at least 1");
   if (gpu_.peak_flops(dtype_) <= 0.0) throw std::invalid_argument(gpu_.name + " has no " + to_string(dtype_) + " support");
+  flops_rate_ = gpu_.peak_flops(dtype_);
+  bytes_rate_ = gpu_.hbm_bandwidth_Bps;
+  weight_bpe_ = bytes_per_element(dtype_);
+  compute_scale_ = dtype_ == Dtype::fp8 ? params_.fp8_efficiency : 1.0;
+  decode_attention_s_per_token_ =
+      model_.layers * std::max(decode_attention_compute_per_token(), decode_attention_memory_per_token());
 }
 
 double CostModel::replica_peak_flops() const { return tp_ * gpu_.peak_flops(dtype_); }
@@ -58,59 +47,143 @@ std::int64_t CostModel::kv_capacity_tokens() const {
   return static_cast<std::int64_t>(std::floor(free_bytes / per_token));
 }
 
+double CostModel::experts_touched(double tokens) const {
+  if (!model_.moe() || tokens <= 0.0) return 0.0;
+  const double e = model_.experts, k = model_.experts_per_token;
+  // Each token picks k distinct experts of E: a given expert is missed by one token with probability 1 - k/E.
+  return e * (1.0 - std::pow(1.0 - k / e, tokens));
+}
+
+double CostModel::gemm_efficiency(double m) const {
+  if (params_.gemm_profile) return params_.gemm_profile->at(m);  // measured in this dtype
+  return compute_scale_ * params_.mfu * m / (m + params_.gemm_half_m);
+}
+
+double CostModel::gemm_s(double m, double n, double k) const {
+  if (m <= 0.0) return 0.0;
+  const double flops = 2.0 * m * n * k;
+  const double bytes = n * k * weight_bpe_ + (m * k + m * n) * kActivationBytes;
+  return std::max(flops / (flops_rate_ * gemm_efficiency(m)), bytes / (bytes_rate_ * params_.mbu));
+}
+
+double CostModel::weight_bytes_read(double tokens) const {
+  const ModelSpec& m = model_;
+  const double experts = m.moe() ? experts_touched(tokens) : 1.0;
+  const double router = m.moe() ? static_cast<double>(m.d_model) * m.experts : 0.0;
+  const double per_layer = m.attention_params_per_layer() + experts * m.mlp_params() + router;
+  return (m.layers * per_layer + static_cast<double>(m.vocab) * m.d_model) * weight_bpe_;
+}
+
 double CostModel::allreduce_s(std::int64_t tokens) const {
   if (tp_ <= 1 || tokens <= 0) return 0.0;
-  // Two all-reduces per layer (after attention and after the MLP), ring algorithm over NVLink:
-  // each GPU sends and receives 2 (t-1)/t of the message, at half the bidirectional NVLink rate.
+  // Two all-reduces per layer (after attention and after the MLP). Bus-bandwidth model: each GPU moves
+  // 2 (t-1)/t of the message at the achieved bus bandwidth, plus a latency per all-reduce.
   const double message_bytes = static_cast<double>(tokens) * model_.d_model * kActivationBytes;
-  const double per_direction_Bps = gpu_.nvlink_Bps / 2.0;
-  const double one = 2.0 * (tp_ - 1) / tp_ * message_bytes / per_direction_Bps + params_.allreduce_latency_s;
+  const double bus_Bps = gpu_.nvlink_Bps / 2.0 * params_.allreduce_bus_efficiency;
+  const double one = 2.0 * (tp_ - 1) / tp_ * message_bytes / bus_Bps + params_.allreduce_latency_s;
   return 2.0 * model_.layers * one;
+}
+
+OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
+  const ModelSpec& m = model_;
+  const double t = tp_;
+  const double tokens = static_cast<double>(s.prefill_tokens + s.decode_tokens);
+  const double d = m.d_model, hd = m.head_dim, ff = m.ffn_dim;
+  const double layers = m.layers;
+  OperatorTimes o;
+  o.qkv = layers * gemm_s(tokens, (m.heads + 2.0 * m.kv_heads) * hd / t, d);
+  o.attn_out = layers * gemm_s(tokens, d, m.heads * hd / t);
+  auto mlp_at = [&](double rows) {
+    return m.gated_mlp ? gemm_s(rows, 2.0 * ff / t, d) + gemm_s(rows, d, ff / t)
+                       : gemm_s(rows, ff / t, d) + gemm_s(rows, d, ff / t);
+  };
+  if (m.moe()) {
+    const double touched = experts_touched(tokens);
+    if (touched > 0.0) o.mlp = layers * touched * mlp_at(tokens * m.experts_per_token / touched);
+    o.router = layers * gemm_s(tokens, m.experts, d);
+  } else {
+    o.mlp = layers * mlp_at(tokens);
+  }
+  if (s.prefill_tokens > 0) {
+    const double flops = 4.0 * (m.heads / t) * hd * s.prefill_attention_context;
+    const double kv_per_layer = m.kv_bytes_per_token(dtype_) / layers / t;
+    // The KV of the prompt written, and that of earlier chunks read.
+    const double bytes = kv_per_layer * static_cast<double>(s.prefill_tokens + s.prefill_prefix_tokens);
+    o.attention_prefill = layers * std::max(flops / (flops_rate_ * compute_scale_ * params_.attention_prefill_efficiency),
+                                            bytes / (bytes_rate_ * params_.mbu));
+  }
+  const double logits = static_cast<double>(s.decode_tokens + s.prefill_sequences);
+  o.lm_head = gemm_s(logits, m.vocab / t, d);
+  o.allreduce = allreduce_s(s.prefill_tokens + s.decode_tokens);
+  o.overhead = params_.overhead_s +
+               params_.per_request_overhead_s * static_cast<double>(s.decode_tokens + s.prefill_sequences) +
+               params_.per_prefill_overhead_s * static_cast<double>(s.prefill_sequences);
+  return o;
+}
+
+double CostModel::decode_attention_compute_per_token() const {
+  return 4.0 * (model_.heads / static_cast<double>(tp_)) * model_.head_dim /
+         (flops_rate_ * compute_scale_ * params_.attention_prefill_efficiency);
+}
+
+double CostModel::decode_attention_memory_per_token() const {
+  return model_.kv_bytes_per_token(dtype_) / model_.layers / tp_ / (bytes_rate_ * params_.attention_decode_efficiency);
+}
+
+OperatorTimes CostModel::operator_times(const IterationShape& s) const {
+  OperatorTimes o = fixed_times(s);
+  o.attention_decode = decode_attention_s_per_token_ * static_cast<double>(s.decode_context_tokens);
+  return o;
+}
+
+double CostModel::attention_flops_per_pair() const {
+  // Q K^T and P V: 2 x head_dim each, per head, per (query, key) pair, every layer.
+  return 4.0 * model_.heads * model_.head_dim * model_.layers;
+}
+
+double CostModel::gemm_flops(double tokens, double logits_tokens) const {
+  const ModelSpec& m = model_;
+  const double used = m.moe() ? m.experts_per_token : 1.0;
+  const double router = m.moe() ? static_cast<double>(m.d_model) * m.experts : 0.0;
+  const double per_token = m.layers * (m.attention_params_per_layer() + used * m.mlp_params() + router);
+  return 2.0 * tokens * per_token + 2.0 * logits_tokens * m.d_model * static_cast<double>(m.vocab);
 }
 
 double CostModel::iteration_flops(const IterationShape& s) const {
   const double tokens = static_cast<double>(s.prefill_tokens + s.decode_tokens);
-  double flops = tokens * 2.0 * model_.active_params;
-  if (params_.attention_flops) {
-    flops += 2.0 * model_.layers * model_.d_model *
-             (s.prefill_attention_context + static_cast<double>(s.decode_context_tokens));
-  }
-  return flops;
+  return gemm_flops(tokens, static_cast<double>(s.decode_tokens + s.prefill_sequences)) +
+         attention_flops_per_pair() * (s.prefill_attention_context + static_cast<double>(s.decode_context_tokens));
 }
 
 double CostModel::iteration_bytes(const IterationShape& s) const {
   const double kv = model_.kv_bytes_per_token(dtype_);
-  return weight_bytes() +
+  return weight_bytes_read(static_cast<double>(s.prefill_tokens + s.decode_tokens)) +
          kv * static_cast<double>(s.decode_context_tokens + s.prefill_tokens + s.prefill_prefix_tokens);
 }
 
-double CostModel::iteration_time_s(const IterationShape& s) const {
-  const double compute_s = iteration_flops(s) / (replica_peak_flops() * params_.mfu);
-  const double memory_s = iteration_bytes(s) / (tp_ * gpu_.hbm_bandwidth_Bps * params_.mbu);
-  return std::max(compute_s, memory_s) + allreduce_s(s.prefill_tokens + s.decode_tokens) + params_.overhead_s;
-}
+double CostModel::iteration_time_s(const IterationShape& s) const { return operator_times(s).total(); }
 
 double CostModel::decode_stretch_s(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const {
   if (k <= 0 || batch <= 0) return 0.0;
-  const double b = static_cast<double>(batch);
-  const double flops_rate = replica_peak_flops() * params_.mfu;
-  const double bytes_rate = tp_ * gpu_.hbm_bandwidth_Bps * params_.mbu;
-  const double kv = model_.kv_bytes_per_token(dtype_);
-  const double attn = params_.attention_flops ? 2.0 * model_.layers * model_.d_model : 0.0;
-  // Iteration i: context = C + b i.
-  const double c0 = (b * 2.0 * model_.active_params + attn * static_cast<double>(context_tokens)) / flops_rate;
-  const double cs = attn * b / flops_rate;
-  const double m0 = (weight_bytes() + kv * static_cast<double>(context_tokens)) / bytes_rate;
-  const double ms = kv * b / bytes_rate;
-  const double fixed = allreduce_s(batch) + params_.overhead_s;
-  return sum_of_max_lines(c0, cs, m0, ms, k) + static_cast<double>(k) * fixed;
+  if (batch != cached_batch_) {  // a stretch is asked about many times with the same batch
+    IterationShape s;
+    s.decode_tokens = batch;
+    cached_fixed_s_ = fixed_times(s).total();
+    cached_batch_ = batch;
+  }
+  const double fixed = cached_fixed_s_;
+  const double per_token = decode_attention_s_per_token_;
+  // Iteration i (from 0) reads a context of C + b i: the sum over k iterations is k C + b k (k - 1) / 2.
+  const double kk = static_cast<double>(k), b = static_cast<double>(batch);
+  const double context_sum = kk * static_cast<double>(context_tokens) + b * kk * (kk - 1.0) / 2.0;
+  return kk * fixed + per_token * context_sum;
 }
 
 double CostModel::decode_stretch_flops(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const {
   if (k <= 0 || batch <= 0) return 0.0;
-  const double b = static_cast<double>(batch);
-  const double attn = params_.attention_flops ? 2.0 * model_.layers * model_.d_model : 0.0;
-  return linear_sum(b * 2.0 * model_.active_params + attn * static_cast<double>(context_tokens), attn * b, 0, k);
+  const double kk = static_cast<double>(k), b = static_cast<double>(batch);
+  const double context_sum = kk * static_cast<double>(context_tokens) + b * kk * (kk - 1.0) / 2.0;
+  return kk * gemm_flops(b, b) + attention_flops_per_pair() * context_sum;
 }
 
 std::int64_t CostModel::decode_iterations_done(std::int64_t batch, std::int64_t context_tokens,

@@ -1,33 +1,80 @@
 #pragma once
-// The cost of one iteration of a replica (design.md, "The cost model"):
-//   flops = tokens x 2 x P_active (+ attention 2 x layers x context x d_model, opt-in)
-//   bytes = weights + KV cache read (+ KV written by prefill tokens)
-//   time  = max(flops / (t F mfu), bytes / (t B mbu)) + tensor-parallel all-reduce + overhead
+// The cost of one iteration of a replica, operator by operator (design.md, "The cost model"; README,
+// "The cost model v2"). Per layer, on one GPU of the tensor-parallel group, one kernel after another:
+//   GEMMs (QKV, output, MLP or the experts a batch touches): max(flops / (F e_c(M)), bytes / (B e_m)),
+//     where M is the GEMM's token dimension and e_c(M) = e_c,max M / (M + M_half) (small-M GEMMs do not reach
+//     peak), or a measured efficiency table (`[cost] profile`);
+//   attention: prefill (flash attention, causal, compute-bound) and decode (memory-bound on the KV read),
+//     each its own kernel with its own efficiencies;
+//   two tensor-parallel all-reduces: latency + 2 (t-1)/t x message / bus bandwidth;
+// then the LM head once, and a fixed plus a per-request host overhead. The times add.
 // Plain C++: no SimGrid.
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
 
 #include "cluster/catalog.hpp"
 
 namespace tf {
 
-struct CostParams {
-  // Calibrated against docs/reference/calibration.md (TensorRT-LLM throughput and TTFT tables);
-  // tests/test_calibration.cpp checks the figures and README.md lists the errors.
-  double mfu = 0.60;                  // achievable fraction of peak FLOP/s
-  double mbu = 0.80;                  // achievable fraction of HBM bandwidth
-  double overhead_s = 0.003;          // fixed cost per iteration (scheduling, kernel launches)
-  double allreduce_latency_s = 20e-6; // per all-reduce (2 all-reduces per layer)
-  double kv_reserve_fraction = 0.10; // share of HBM kept free (activations, fragmentation)
-  bool attention_flops = false;      // add Kaplan's attention FLOPs term
+// A measured GEMM efficiency curve: achieved fraction of peak FLOP/s by token dimension M (from the GPU
+// profiling kit, tools/profile/). Between points: linear in log M; outside: the nearest point.
+struct GemmEfficiencyCurve {
+  std::vector<double> m;           // increasing
+  std::vector<double> efficiency;  // in (0, 1]
+  double at(double tokens) const;
 };
+
+struct CostParams {
+  // The defaults are the trtllm profile: `tokenfleet calibrate --fit --engine trtllm` on the training rows of
+  // cluster/calibration/figures.csv (README.md, "The cost model v2", gives the errors).
+  // The serving engine these efficiencies stand for (engine_profile()); informative once loaded.
+  std::string engine = "trtllm";
+  double mfu = 0.7231;                   // e_c,max: large GEMMs' achievable fraction of peak FLOP/s
+  double gemm_half_m = 46.6;           // M_half: the token dimension at which a GEMM reaches half of mfu
+  double fp8_efficiency = 0.7658;         // FP8 kernels reach this share of the compute efficiencies above
+  double mbu = 0.7515;                   // e_m: achievable fraction of HBM bandwidth reading weights
+  double attention_prefill_efficiency = 0.1960;  // flash attention's fraction of peak FLOP/s
+  double attention_decode_efficiency = 0.95;   // decode attention's fraction of HBM bandwidth (KV read)
+  double allreduce_bus_efficiency = 0.7662;      // achieved bus bandwidth / NVLink bandwidth per direction
+  double allreduce_latency_s = 84.10e-6;          // per all-reduce (two per layer)
+  double overhead_s = 3.275e-3;                   // per iteration (scheduling on the host, launches)
+  double per_request_overhead_s = 0.040e-6;         // per request in the batch, per iteration
+  double per_prefill_overhead_s = 761.2e-6;             // per request with a prompt chunk in the iteration (input
+                                                    // preparation and scheduling of a new sequence on the host)
+  double kv_reserve_fraction = 0.10;           // share of HBM kept free (activations, fragmentation)
+  // Measured GEMM efficiencies in place of mfu / gemm_half_m (empty: the analytic curve).
+  std::shared_ptr<const GemmEfficiencyCurve> gemm_profile;
+};
+
+// The named engine profiles: "trtllm" (the default; the catalogue's figures come from it), "vllm", "sglang".
+// Fitted by `tokenfleet calibrate --fit` on cluster/calibration/figures.csv (training rows); see README.
+const std::vector<std::string>& engine_names();
+// Nothing when the name is unknown.
+std::optional<CostParams> engine_profile(const std::string& name);
 
 // What one iteration processes.
 struct IterationShape {
   std::int64_t prefill_tokens = 0;         // prompt tokens prefilled in this iteration
-  double prefill_attention_context = 0.0;  // sum over prefill tokens of their position (sum p(p+1)/2)
+  double prefill_attention_context = 0.0;  // sum over prefill tokens of the positions they attend to (causal)
+  std::int64_t prefill_sequences = 0;      // requests with a prompt chunk in this iteration
   std::int64_t decode_tokens = 0;          // one per decoding request
   std::int64_t decode_context_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
   std::int64_t prefill_prefix_tokens = 0;  // chunked prefill: KV of earlier chunks read by this iteration's chunks
+};
+
+// The time of each operator of one iteration, summed over layers (seconds).
+struct OperatorTimes {
+  double qkv = 0, attn_out = 0, mlp = 0, router = 0;  // GEMMs (mlp: dense MLP or the experts touched)
+  double attention_prefill = 0, attention_decode = 0;
+  double lm_head = 0;
+  double allreduce = 0;
+  double overhead = 0;
+  double total() const {
+    return qkv + attn_out + mlp + router + attention_prefill + attention_decode + lm_head + allreduce + overhead;
+  }
 };
 
 class CostModel {
@@ -35,12 +82,14 @@ class CostModel {
   CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_parallel, CostParams params);
 
   double iteration_flops(const IterationShape& s) const;
-  double iteration_bytes(const IterationShape& s) const;
+  double iteration_bytes(const IterationShape& s) const;  // HBM bytes read and written, all GPUs
   double iteration_time_s(const IterationShape& s) const;
+  OperatorTimes operator_times(const IterationShape& s) const;
 
   // A decode-only stretch: `batch` requests decoding, `context_tokens` their summed context before
   // the first iteration; each iteration adds `batch` to the context. Time of k iterations, in closed
-  // form (the sum of a max of two linear functions of the iteration index).
+  // form (everything but decode attention is the same in every iteration; decode attention is the max
+  // of two linear functions of the iteration index).
   double decode_stretch_s(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const;
   // FLOPs of the same k iterations.
   double decode_stretch_flops(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const;
@@ -53,6 +102,14 @@ class CostModel {
   // divided by KV bytes per token); <= 0 when the model does not fit.
   double weight_bytes() const;
   std::int64_t kv_capacity_tokens() const;
+  // Mixture of experts: the expected number of distinct experts (per layer) that `tokens` tokens route to,
+  // E (1 - (1 - k/E)^tokens); 0 for a dense model.
+  double experts_touched(double tokens) const;
+  // Weight bytes read by one iteration of `tokens` tokens (all GPUs): from the active to the total
+  // parameters as a batch touches more experts.
+  double weight_bytes_read(double tokens) const;
+  // The GEMM compute efficiency at token dimension M.
+  double gemm_efficiency(double m) const;
 
   double replica_peak_flops() const;  // t x F for the dtype
   const ModelSpec& model() const { return model_; }
@@ -62,12 +119,31 @@ class CostModel {
   const CostParams& params() const { return params_; }
 
  private:
+  // One GEMM of token dimension m, n x k weights per GPU: its time and FLOPs on one GPU.
+  double gemm_s(double m, double n, double k) const;
+  // Everything of an iteration but decode attention (seconds), for `tokens` tokens in `requests` requests.
+  OperatorTimes fixed_times(const IterationShape& s) const;
+  // Decode attention for one layer: seconds of compute and of memory per token of context.
+  double decode_attention_compute_per_token() const;
+  double decode_attention_memory_per_token() const;
   double allreduce_s(std::int64_t tokens) const;
+  double gemm_flops(double tokens, double logits_tokens) const;  // all GPUs
+  double attention_flops_per_pair() const;                        // all layers, all GPUs
+
   ModelSpec model_;
   GpuSpec gpu_;
   Dtype dtype_;
   int tp_;
   CostParams params_;
+  double flops_rate_ = 0.0;  // one GPU, dtype peak
+  double bytes_rate_ = 0.0;  // one GPU, HBM
+  double weight_bpe_ = 2.0;
+  double compute_scale_ = 1.0;  // fp8_efficiency in FP8, else 1
+  double decode_attention_s_per_token_ = 0.0;  // all layers, per token of context
+  // The last batch a decode stretch was costed for, and the part of its iteration time that does not depend on
+  // the context (a stretch is asked about many times; the simulation is single-threaded).
+  mutable std::int64_t cached_batch_ = -1;
+  mutable double cached_fixed_s_ = 0.0;
 };
 
 }  // namespace tf

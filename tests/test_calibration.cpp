@@ -1,8 +1,12 @@
-// Calibration: the cost model's defaults against published figures in
-// docs/reference/calibration.md. One test case per figure, named after it.
+// Calibration: each engine profile against the published figures of cluster/calibration/figures.csv, at the
+// settings of the engine that produced each figure. One test case per figure, named after it and its source:
+// training figures within 20 %, validation figures printed (and within a factor of 3); each engine's training median
+// within 10 %.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -12,93 +16,168 @@ using namespace tf;
 
 namespace {
 
-constexpr double kTolerance = 0.25;
+std::set<std::string>& tested_ids() {
+  static std::set<std::string> ids;
+  return ids;
+}
+bool register_id(const char* id) { return tested_ids().insert(id).second; }
 
-void check_figure(const std::string& model, const std::string& gpu, Dtype d, int tp, long long in, long long out,
-                  const std::string& kind) {
-  for (const auto& f : calibration_figures()) {
-    if (f.model == model && f.gpu == gpu && f.dtype == d && f.tensor_parallel == tp && f.input_tokens == in &&
-        f.output_tokens == out && f.kind == kind && f.source.find("v1.0") == std::string::npos) {
-      REQUIRE(f.tested);
-      const double simulated = simulate_figure(f);
-      INFO(f.source << ": simulated " << simulated << ", published " << f.published << ", error "
-                    << 100.0 * (simulated / f.published - 1.0) << " %");
-      CHECK(std::abs(simulated / f.published - 1.0) <= kTolerance);
-      return;
-    }
+const CalibrationFigure& figure(const std::string& id) {
+  for (const auto& f : calibration_figures())
+    if (f.id == id) return f;
+  FAIL("figure " << id << " is not in cluster/calibration/figures.csv");
+  throw;  // unreachable
+}
+
+void check_figure(const std::string& id) {
+  const CalibrationFigure& f = figure(id);
+  const double simulated = simulate_figure(f);
+  const double error = simulated / f.published - 1.0;
+  const std::string line = fmt::format("{} ({}, {}): {} {} {} TP{} {}/{}: published {}, simulated {:.6g}, error {:+.1f} %",
+                                       f.id, f.split, f.source, f.model, f.gpu, to_string(f.dtype), f.tensor_parallel,
+                                       f.input_tokens, f.output_tokens, f.published, simulated, 100.0 * error);
+  INFO(line);
+  if (f.split == "train") {
+    CHECK(std::abs(error) <= 0.20);
+  } else {
+    // Printed; held only to a factor of 3, which catches a unit or setting blunder, not a model error.
+    WARN(line);
+    CHECK(std::abs(std::log(simulated / f.published)) <= std::log(3.0));
   }
-  FAIL("figure not in the calibration table");
 }
 
 }  // namespace
 
-// Throughput: TensorRT-LLM v0.15 performance overview, output tokens/s of one replica, requests offered
-// without limit (in-flight batching).
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 128/128 = 27792 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 128, 128, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 1000/1000 = 14797 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP8 TP1 2048/2048 = 8980 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "h100-sxm", Dtype::fp8, 1, 2048, 2048, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP16 TP1 128/128 = 16117 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "h100-sxm", Dtype::fp16, 1, 128, 128, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B H100 FP16 TP1 1000/1000 = 7721 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "h100-sxm", Dtype::fp16, 1, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-8B A100 FP16 TP1 1000/1000 = 3753 tok/s", "[calibration]") {
-  check_figure("llama-3.1-8b", "a100-80gb", Dtype::fp16, 1, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 128/128 = 10589 tok/s", "[calibration]") {
-  check_figure("llama-3.1-70b", "h100-sxm", Dtype::fp8, 4, 128, 128, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP4 1000/1000 = 7306 tok/s", "[calibration]") {
-  check_figure("llama-3.1-70b", "h100-sxm", Dtype::fp8, 4, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP16 TP4 1000/1000 = 4076 tok/s", "[calibration]") {
-  check_figure("llama-3.1-70b", "h100-sxm", Dtype::fp16, 4, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B A100 FP16 TP4 1000/1000 = 1890 tok/s", "[calibration]") {
-  check_figure("llama-3.1-70b", "a100-80gb", Dtype::fp16, 4, 1000, 1000, "throughput");
-}
-TEST_CASE("calibration: TRT-LLM v0.15 Llama-3.1-70B H100 FP8 TP8 1000/1000 = 11087 tok/s", "[calibration]") {
-  check_figure("llama-3.1-70b", "h100-sxm", Dtype::fp8, 8, 1000, 1000, "throughput");
-}
-// Time to first token: TensorRT-LLM v0.6.1, static batching, batch size 1 (one prefill iteration).
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B H100 FP8 TP4 2048 input tokens = 109 ms", "[calibration]") {
-  check_figure("llama-2-70b", "h100-sxm", Dtype::fp8, 4, 2048, 0, "ttft");
-}
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-70B A100 FP16 TP4 2048 input tokens = 377 ms", "[calibration]") {
-  check_figure("llama-2-70b", "a100-80gb", Dtype::fp16, 4, 2048, 0, "ttft");
-}
-TEST_CASE("calibration: TRT-LLM v0.6.1 TTFT Llama-7B A100 FP16 2048 input tokens = 133 ms", "[calibration]") {
-  check_figure("llama-2-7b", "a100-80gb", Dtype::fp16, 1, 2048, 0, "ttft");
+#define TF_FIGURE_CASE2(id, n)                                     \
+  static const bool tf_registered_##n = register_id(id);           \
+  TEST_CASE("calibration figure " id, "[calibration]") { check_figure(id); }
+#define TF_FIGURE_CASE1(id, n) TF_FIGURE_CASE2(id, n)
+#define FIGURE(id) TF_FIGURE_CASE1(id, __LINE__)
+
+// TensorRT-LLM v0.15 performance overview.
+FIGURE("trt15-8b-h100-fp8-128")
+FIGURE("trt15-8b-h100-fp8-1000")
+FIGURE("trt15-8b-h100-fp8-2048")
+FIGURE("trt15-8b-h100-fp16-128")
+FIGURE("trt15-8b-h100-fp16-1000")
+FIGURE("trt15-8b-h100-fp16-2048")
+FIGURE("trt15-8b-a100-fp16-128")
+FIGURE("trt15-8b-a100-fp16-1000")
+FIGURE("trt15-8b-a100-fp16-2048")
+FIGURE("trt15-70b-h100-fp8-tp4-128")
+FIGURE("trt15-70b-h100-fp8-tp4-1000")
+FIGURE("trt15-70b-h100-fp16-tp4-128")
+FIGURE("trt15-70b-h100-fp16-tp4-1000")
+FIGURE("trt15-70b-a100-fp16-tp4-128")
+FIGURE("trt15-70b-a100-fp16-tp4-1000")
+FIGURE("trt15-70b-h100-fp8-tp8-1000")
+FIGURE("trt15-70b-h100-fp16-tp8-1000")
+FIGURE("trt15-70b-a100-fp16-tp8-1000")
+// TensorRT-LLM v1.0 (PyTorch back end).
+FIGURE("trt10-8b-h200-fp8-1000")
+FIGURE("trt10-8b-h100-fp8-1000")
+// TensorRT-LLM v0.6.1, static batching, batch 1.
+FIGURE("trt061-7b-h100-fp8-128")
+FIGURE("trt061-7b-h100-fp8-2048")
+FIGURE("trt061-7b-a100-fp16-128")
+FIGURE("trt061-7b-a100-fp16-2048")
+FIGURE("trt061-70b-h100-fp8-tp4-128")
+FIGURE("trt061-70b-h100-fp8-tp4-2048")
+FIGURE("trt061-70b-a100-fp16-tp4-128")
+FIGURE("trt061-70b-a100-fp16-tp4-2048")
+// vLLM v0.6.0 performance update (September 2024).
+FIGURE("vllm060-8b-h100-tpot")
+// vLLM v0.6.0 performance update (blog.vllm.ai 2024-09-05; vLLM team measurements): vLLM v0.6.0.
+FIGURE("vllm-8b-h100-sharegpt")
+FIGURE("vllm-8b-h100-decode")
+FIGURE("vllm-8b-h100-prefill")
+FIGURE("vllm-70b-h100-sharegpt")
+FIGURE("vllm-70b-h100-decode")
+FIGURE("vllm-70b-h100-prefill")
+FIGURE("vllm-8b-a100-sharegpt")
+FIGURE("vllm-8b-a100-decode")
+FIGURE("vllm-8b-a100-prefill")
+FIGURE("vllm-70b-a100-sharegpt")
+FIGURE("vllm-70b-a100-decode")
+FIGURE("vllm-70b-a100-prefill")
+FIGURE("vllm-8b-h100-tpot-qps2")
+FIGURE("vllm-70b-h100-tpot-qps4")
+// vLLM v0.6.0 performance update (blog.vllm.ai 2024-09-05; vLLM team measurements): SGLang v0.3.0.
+FIGURE("sglang-8b-h100-sharegpt")
+FIGURE("sglang-8b-h100-decode")
+FIGURE("sglang-8b-h100-prefill")
+FIGURE("sglang-70b-h100-sharegpt")
+FIGURE("sglang-70b-h100-decode")
+FIGURE("sglang-70b-h100-prefill")
+FIGURE("sglang-8b-a100-sharegpt")
+FIGURE("sglang-8b-a100-decode")
+FIGURE("sglang-8b-a100-prefill")
+FIGURE("sglang-70b-a100-sharegpt")
+FIGURE("sglang-70b-a100-decode")
+FIGURE("sglang-70b-a100-prefill")
+FIGURE("sglang-8b-h100-tpot-qps2")
+FIGURE("sglang-70b-h100-tpot-qps2")
+// vLLM v0.6.0 performance update (blog.vllm.ai 2024-09-05; vLLM team measurements): TensorRT-LLM r24.07 (Triton).
+FIGURE("trt-r2407-8b-h100-sharegpt")
+FIGURE("trt-r2407-70b-h100-sharegpt")
+// TensorRT-LLM blog: Falcon-180B on a single H200 and Llama-70B 6.7x faster (v0.7a).
+FIGURE("trt07-70b-h200-fp8-128")
+FIGURE("trt07-70b-h200-fp8-2048")
+
+TEST_CASE("calibration: every figure of figures.csv has its own test case", "[calibration]") {
+  std::set<std::string> in_table;
+  for (const auto& f : calibration_figures()) in_table.insert(f.id);
+  CHECK(in_table == tested_ids());
 }
 
-TEST_CASE("calibration: every figure marked as tested is within 25 % of its published value", "[calibration]") {
-  int tested = 0;
-  for (const auto& f : calibration_figures()) {
-    if (!f.tested) continue;
-    ++tested;
-    const double simulated = simulate_figure(f);
-    INFO(fmt::format("{} {} {} {} TP{} {}/{}: simulated {:.4g}, published {:.4g}", f.source, f.model, f.gpu,
-                     to_string(f.dtype), f.tensor_parallel, f.input_tokens, f.output_tokens, simulated, f.published));
-    CHECK(std::abs(simulated / f.published - 1.0) <= kTolerance);
+TEST_CASE("calibration: on each engine's training figures the median error is within 10 %", "[calibration]") {
+  for (const std::string& engine : engine_names()) {
+    std::vector<double> errors;
+    for (const auto& f : calibration_figures())
+      if (f.engine == engine && f.split == "train") errors.push_back(std::abs(simulate_figure(f) / f.published - 1.0));
+    if (errors.empty()) continue;
+    std::sort(errors.begin(), errors.end());
+    const std::size_t n = errors.size();
+    const double median = n % 2 ? errors[n / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2.0;
+    INFO(engine << ": " << n << " training figures, median |error| " << 100.0 * median << " %");
+    CHECK(median <= 0.10);
   }
-  CHECK(tested >= 20);
 }
 
-TEST_CASE("calibration: TRT-LLM v1.0 H200 over H100 for Llama-3.1-8B FP8 1000/1000 = 17744 / 15220", "[calibration]") {
-  double h200 = 0, h100 = 0;
-  for (const auto& f : calibration_figures()) {
-    if (f.source != "TensorRT-LLM v1.0") continue;
-    (f.gpu == "h200-sxm" ? h200 : h100) = simulate_figure(f);
-  }
-  REQUIRE(h100 > 0);
-  INFO("simulated ratio " << h200 / h100 << ", published " << 17744.0 / 15220.0);
-  CHECK(h200 > h100);
-  CHECK(std::abs((h200 / h100) / (17744.0 / 15220.0) - 1.0) <= kTolerance);
+TEST_CASE("calibration: trtllm-bench settings follow its build heuristic", "[calibration]") {
+  // Llama-3.1-8B FP8 on one H100, 128/128: (80 GB - 8.03 GB) x 0.95 / 65,536 B per token / 256 tokens = 4,078
+  // requests -> capped at 4096 -> max batch 4096 (rounded to 256); tokens 4096 x 2 = 8192.
+  const FigureSettings a = figure_settings(figure("trt15-8b-h100-fp8-128"), CostParams{});
+  CHECK(a.max_batch == 4096);
+  CHECK(a.max_tokens == 8192);
+  // FP16 1000/1000: (80 - 16.06) x 0.95 / 131,072 / 2000 = 231.7 requests -> 256 (rounded to 32); tokens
+  // 231.7 x 2 = 463 -> at least 2048.
+  const FigureSettings b = figure_settings(figure("trt15-8b-h100-fp16-1000"), CostParams{});
+  CHECK(b.max_batch == 256);
+  CHECK(b.max_tokens == 2048);
+  // Llama-3.1-70B FP8 TP8: KV heads per GPU at least 1 (8 heads over 8 GPUs); (640 - 70.6) x 0.95 / 163,840 /
+  // 2000 = 1,651 -> 1792 (rounded to 256); tokens 1,651 x 2 = 3,302 -> 3328 (rounded to 256).
+  const FigureSettings c = figure_settings(figure("trt15-70b-h100-fp8-tp8-1000"), CostParams{});
+  CHECK(c.max_batch == 1792);
+  CHECK(c.max_tokens == 3328);
+}
+
+TEST_CASE("calibration: a malformed figures table is refused naming its line and field", "[calibration]") {
+  const std::string header = "id,split,engine,source,kind,model,gpu,dtype,tp,input,output,published,setting,notes\n";
+  auto error = [&](const std::string& rows) {
+    try {
+      parse_calibration_figures(header + rows, "f.csv");
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK_THAT(error("a,test,trtllm,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,1,1,1,,\n"), Catch::Contains("f.csv:2: split"));
+  CHECK_THAT(error("a,train,tgi,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,1,1,1,,\n"), Catch::Contains("f.csv:2: engine"));
+  CHECK_THAT(error("a,train,trtllm,s,throughput,llama-9,h100-sxm,fp8,1,1,1,1,,\n"), Catch::Contains("f.csv:2: model"));
+  CHECK_THAT(error("a,train,trtllm,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,1,1,0,,\n"), Catch::Contains("published"));
+  CHECK_THAT(error("a,train,trtllm,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,x,1,1,,\n"), Catch::Contains("input"));
+  CHECK_THAT(error("a,train,trtllm,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,1,1,1,,\n"
+                   "a,train,trtllm,s,throughput,llama-3.1-8b,h100-sxm,fp8,1,1,1,1,,\n"),
+             Catch::Contains("f.csv:3: id: 'a' is used twice"));
 }

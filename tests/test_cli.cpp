@@ -110,7 +110,7 @@ void check_exact_equals_events(const std::string& sets, std::size_t min_requests
 TEST_CASE("closed-form decode stretches and --exact-iterations give the same per-request latencies",
           "[cli][exact]") {
   // Tensor parallel 2 and the attention term on, so that every part of the cost model is exercised.
-  check_exact_equals_events(kShort + " --set hardware.tensor_parallel=2 --set cost.attention_flops=true", 1000);
+  check_exact_equals_events(kShort + " --set hardware.tensor_parallel=2 --set cost.engine=vllm", 1000);
 }
 
 TEST_CASE("the central queue gives the same requests to the same replicas in both modes", "[cli][exact]") {

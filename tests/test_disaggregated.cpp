@@ -85,6 +85,7 @@ TEST_CASE("a lone KV transfer takes the route latency plus its bytes over the na
     // The time to first token is the prefill iteration (alone on its replica) plus the transfer.
     IterationShape prefill;
     prefill.prefill_tokens = rec.prompt_tokens;
+    prefill.prefill_sequences = 1;
     prefill.prefill_attention_context = rec.prompt_tokens * (rec.prompt_tokens + 1.0) / 2.0;
     CHECK(rec.ttft_s() == Approx(cost.iteration_time_s(prefill) + expected).epsilon(1e-6));
   }

@@ -106,13 +106,14 @@ const std::string& base_scenario_path() {
 // Catalogue figures (tokenfleet catalog --json) and what the README's formulas make of them.
 struct Facts {
   double idle_w = 0, busy_w = 0, hbm_bytes = 0, hbm_bytes_per_s = 0, pcie_bytes_per_s = 0, nvlink_bytes_per_s = 0;
-  double weight_bytes = 0, kv_bytes_per_token = 0;
+  double weight_bytes = 0, weights_read_bytes = 0, kv_bytes_per_token = 0;
   // KV capacity = (t × HBM × (1 − reserve) − weights) / KV bytes per token (README, the cost model).
   double kv_capacity_tokens(double reserve) const {
     return std::floor((kTensorParallel * hbm_bytes * (1.0 - reserve) - weight_bytes) / kv_bytes_per_token);
   }
-  // No iteration is shorter than reading the weights at mbu of the HBM bandwidth, plus the fixed overhead.
-  double min_step_s() const { return weight_bytes / (kTensorParallel * hbm_bytes_per_s * kMbu) + kOverheadS; }
+  // No iteration is shorter than reading the weights its GEMMs use (all but the input embedding table) at mbu of
+  // the HBM bandwidth, plus the fixed overhead.
+  double min_step_s() const { return weights_read_bytes / (kTensorParallel * hbm_bytes_per_s * kMbu) + kOverheadS; }
 };
 
 const Facts& facts() {
@@ -134,6 +135,8 @@ const Facts& facts() {
     for (const auto& m : j["models"])
       if (m["name"] == "llama-3.1-8b") {
         x.weight_bytes = m["params"].get<double>() * kBytesPerValue;
+        x.weights_read_bytes =
+            x.weight_bytes - m["vocab"].get<double>() * m["d_model"].get<double>() * kBytesPerValue;
         x.kv_bytes_per_token = 2.0 * m["layers"].get<double>() * m["kv_heads"].get<double>() *
                                m["head_dim"].get<double>() * kBytesPerValue;
       }

@@ -28,6 +28,7 @@ TEST_CASE("a lone request: TTFT is one prefill iteration - the rest one closed-f
   REQUIRE(s1.kind == ReplicaModel::StepKind::prefill);
   IterationShape prefill;
   prefill.prefill_tokens = 500;
+  prefill.prefill_sequences = 1;
   prefill.prefill_attention_context = 500.0 * 501 / 2;
   CHECK_THAT(s1.end_s, WithinRel(1.0 + f.cost.iteration_time_s(prefill), 1e-12));
   f.model.finish_step(done);

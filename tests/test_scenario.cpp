@@ -129,7 +129,8 @@ TEST_CASE("scenario: a file with no sections gets the documented defaults", "[sc
   CHECK(s.cost.overhead_s == Approx(cost.overhead_s));
   CHECK(s.cost.allreduce_latency_s == Approx(cost.allreduce_latency_s));
   CHECK(s.cost.kv_reserve_fraction == cost.kv_reserve_fraction);
-  CHECK(s.cost.attention_flops == cost.attention_flops);
+  CHECK(s.cost.engine == "trtllm");
+  CHECK(s.cost.attention_prefill_efficiency == cost.attention_prefill_efficiency);
 }
 
 TEST_CASE("scenario: an explicit model shape works - and explicit keys override a catalogue model", "[scenario]") {
@@ -188,7 +189,9 @@ TEST_CASE("scenario: an explicit GPU works - in user units - with the cost secti
   CHECK(s.cost.overhead_s == Approx(0.003));
   CHECK(s.cost.allreduce_latency_s == Approx(8e-6));
   CHECK(s.cost.kv_reserve_fraction == 0.05);
-  CHECK(s.cost.attention_flops);
+  CHECK(s.cost.engine == "vllm");
+  CHECK(s.cost.attention_decode_efficiency == 0.5);
+  CHECK(s.cost.per_request_overhead_s == Approx(20e-6));
 
   // An inline table naming a catalogue GPU takes its figures and overrides the ones given.
   const tf::Scenario i =
@@ -423,7 +426,7 @@ TEST_CASE("scenario --set: integers - floats - strings - bare strings and inline
       tf::test::source_dir() + "/scenarios/chat-hour.toml",
       {"fleet.replicas=12", "seed=7", "workload.arrival.rate_per_s=7.5", "name=\"renamed run\"",
        "model.name=llama-2-7b", "hardware.dtype=fp16", "workload.prompt_tokens={ dist = \"fixed\", value = 64 }",
-       "slo.ttft_p99_s = 1", "policy.router = central-queue", "cost.attention_flops=true"});
+       "slo.ttft_p99_s = 1", "policy.router = central-queue", "cost.engine=sglang"});
   CHECK(s.replicas == 12);
   CHECK(s.seed == 7);
   CHECK(s.workload.arrival.rate_per_s == 7.5);
@@ -437,7 +440,8 @@ TEST_CASE("scenario --set: integers - floats - strings - bare strings and inline
   CHECK(s.slo.ttft_p99_s == 1.0);
   CHECK(s.slo.tpot_p99_s == 0.2);
   CHECK(s.router == "central-queue");
-  CHECK(s.cost.attention_flops);
+  CHECK(s.cost.engine == "sglang");
+  CHECK(s.cost.mfu == tf::engine_profile("sglang")->mfu);
 
   // Sections absent from the file are created.
   const tf::Scenario m = tf::load_scenario_file(fixture("minimal.toml"), {"cost.mfu=0.4", "hardware.gpu=h200"});
@@ -781,4 +785,46 @@ TEST_CASE("scenario: spans fleets rates and hardware figures are bounded at load
   CHECK(tf::load_scenario_text(base, "t.toml", {"fleet.replicas=20000"}).replicas == 20000);
   CHECK(tf::load_scenario_text(base, "t.toml", {"duration_s=1e9", "workload.arrival.rate_per_s=0.01"}).duration_s ==
         1e9);
+}
+
+// --- the operator-level cost model's keys ------------------------------------------------------------------
+
+TEST_CASE("scenario [cost]: engine profiles, a measured profile, and the removed attention_flops", "[scenario][cost]") {
+  const tf::Scenario v = tf::load_scenario_text("[cost]\nengine = \"vllm\"\noverhead_ms = 1\n", "t.toml");
+  CHECK(v.cost.engine == "vllm");
+  CHECK(v.cost.mbu == tf::engine_profile("vllm")->mbu);  // the profile's figures, one key changed
+  CHECK(v.cost.overhead_s == Approx(0.001));
+  CHECK_THAT(text_error("[cost]\nengine = \"tgi\"\n").what(), Contains("unknown engine 'tgi'; known engines: trtllm, vllm, sglang"));
+  CHECK(text_error("[cost]\nengine = \"tgi\"\n").key() == "cost.engine");
+  CHECK_THAT(text_error("[cost]\nattention_flops = true\n").what(), Contains("was removed"));
+  const std::string profile = tf::test::source_dir() + "/tests/data/profiles/h100-fp16-synthetic.csv";
+  const tf::Scenario p = tf::load_scenario_text(
+      "[hardware]\ngpu = \"h100-sxm\"\ndtype = \"fp16\"\n[cost]\nprofile = \"" + profile + "\"\n", "t.toml");
+  REQUIRE(p.cost.gemm_profile);
+  CHECK(p.cost.attention_decode_efficiency == Approx(0.65).epsilon(1e-5));
+  CHECK_THAT(text_error("[hardware]\ngpu = \"h200-sxm\"\n[cost]\nprofile = \"" + profile + "\"\n").what(),
+             Contains("cost.profile") && Contains("measured on 'h100-sxm'"));
+  CHECK_THAT(text_error("[cost]\nprofile = \"" + profile + "\"\nmfu = 0.5\n").what(), Contains("cannot be set with a measured profile"));
+}
+
+TEST_CASE("scenario [model]: the MLP of an explicit shape is derived from params - experts are required for a MoE",
+          "[scenario][cost]") {
+  // 16 layers of d 2048 (16 heads, 4 KV heads, head dim 128): attention 16 x (2048 x 24 x 128 + 2048 x 2048) = 167.8 M;
+  // embeddings 2 x 32000 x 2048 = 131.1 M; a gated MLP of 3 x 2048 x ffn x 16 makes up the rest of 1e9.
+  const tf::Scenario n = tf::load_scenario_text(
+      "[model]\nparams = 1e9\nlayers = 16\nd_model = 2048\nheads = 16\nkv_heads = 4\nhead_dim = 128\n"
+      "context_window = 4096\n", "t.toml");
+  const double attention = 16.0 * (2048.0 * 24 * 128 + 2048.0 * 2048), embeddings = 2.0 * 32000 * 2048;
+  CHECK(n.model.ffn_dim == static_cast<int>(std::llround((1e9 - attention - embeddings) / (3.0 * 2048 * 16))));
+  CHECK(n.model.shape_params() == Approx(1e9).epsilon(1e-4));
+  CHECK_THAT(text_error("[model]\nname = \"m\"\nparams = 20e9\nactive_params = 5e9\nlayers = 24\nd_model = 3072\n"
+                        "kv_heads = 8\nhead_dim = 128\ncontext_window = 4096\n").what(),
+             Contains("give experts and experts_per_token"));
+  CHECK_THAT(text_error("[model]\nparams = 1e6\nlayers = 16\nd_model = 2048\nheads = 16\nkv_heads = 4\nhead_dim = 128\n"
+                        "context_window = 4096\n").what(),
+             Contains("leave no room for an MLP"));
+  const tf::Scenario mix = tf::load_scenario_text("[model]\nname = \"mixtral-8x7b\"\n", "t.toml");
+  CHECK(mix.model.experts == 8);
+  CHECK(mix.model.experts_per_token == 2);
+  CHECK(mix.model.ffn_dim == 14336);
 }

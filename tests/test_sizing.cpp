@@ -152,6 +152,7 @@ ttft_p99_s = 1.0
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
   IterationShape prefill;
   prefill.prefill_tokens = 1;
+  prefill.prefill_sequences = 1;
   prefill.prefill_attention_context = 1;
   const double prefill_s = cost.iteration_time_s(prefill);
   RequestGenerator gen(s.workload, s.seed, s.duration_s);

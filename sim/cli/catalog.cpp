@@ -36,7 +36,8 @@ void from_json(const nlohmann::ordered_json& j, GpuSpec& g) {
   j.at("busy_watts").get_to(g.busy_watts);
 }
 
-TF_JSON_FIELDS(ModelSpec, name, params, active_params, layers, d_model, heads, kv_heads, head_dim, context_window)
+TF_JSON_FIELDS(ModelSpec, name, params, active_params, layers, d_model, heads, kv_heads, head_dim, context_window,
+               ffn_dim, vocab, gated_mlp, experts, experts_per_token)
 
 namespace {
 
@@ -59,13 +60,15 @@ int catalog_command(bool json) {
   }
   std::cout << "  * PCIe to the host, per direction (the link's nominal rate; swap-to-host preemption)\n";
   std::cout << "\nModels\n";
-  std::cout << fmt::format("  {:<16} {:>10} {:>10} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12}\n", "name", "params",
-                           "active", "layers", "d_model", "heads", "kv_heads", "head_dim", "context",
-                           "KV B/token*");
+  std::cout << fmt::format("  {:<16} {:>10} {:>10} {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12} {:>7} {:>7} {:>8}\n",
+                           "name", "params", "active", "layers", "d_model", "heads", "kv_heads", "head_dim", "context",
+                           "KV B/token*", "ffn", "vocab", "experts");
   for (const auto& m : model_catalog()) {
-    std::cout << fmt::format("  {:<16} {:>9.2f}B {:>9.2f}B {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12.0f}\n", m.name,
-                             m.params / 1e9, m.active_params / 1e9, m.layers, m.d_model, m.heads, m.kv_heads,
-                             m.head_dim, m.context_window, m.kv_bytes_per_token(Dtype::fp16));
+    std::cout << fmt::format(
+        "  {:<16} {:>9.2f}B {:>9.2f}B {:>7} {:>8} {:>6} {:>9} {:>9} {:>9} {:>12.0f} {:>7} {:>7} {:>8}\n", m.name,
+        m.params / 1e9, m.active_params / 1e9, m.layers, m.d_model, m.heads, m.kv_heads, m.head_dim, m.context_window,
+        m.kv_bytes_per_token(Dtype::fp16), m.ffn_dim, m.vocab,
+        m.moe() ? fmt::format("{} top-{}", m.experts, m.experts_per_token) : std::string("-"));
   }
   std::cout << "  * KV-cache bytes per token in FP16 (half in FP8)\n";
   return exit_ok;

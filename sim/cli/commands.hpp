@@ -24,7 +24,13 @@ int command_catalog(bool json);
 // `tokenfleet policies`: the registered policies by kind, with their parameters; markdown: scenarios/README.md's
 // generated tables (sim/cli/policies.cpp).
 int command_policies(bool markdown);
-int command_calibrate();
+struct CalibrateCommand {
+  std::string engine;
+  bool fit = false;
+  int max_evaluations = 600;
+  bool operators = false;
+};
+int command_calibrate(const CalibrateCommand& cmd);
 
 struct BenchCommand {
   std::string scenario_path;            // empty: scenarios/bench-100.toml's text (built in)

@@ -109,8 +109,16 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
   compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
 
+  tf::CalibrateCommand calibrate;
   auto* calibrate_cmd = app.add_subcommand(
-      "calibrate", "compare the cost model's defaults with published serving figures (throughput, TTFT)");
+      "calibrate", "the cost model's engine profiles against published serving figures (training and validation)");
+  calibrate_cmd->add_option("--engine", calibrate.engine, "only this engine's figures (trtllm, vllm, sglang)");
+  calibrate_cmd->add_flag("--fit", calibrate.fit,
+                          "fit each engine's profile to its training figures and print it, with the errors after");
+  calibrate_cmd->add_option("--max-evaluations", calibrate.max_evaluations, "the fit's budget (default 600)")
+      ->check(CLI::Range(10, 100000));
+  calibrate_cmd->add_flag("--operators", calibrate.operators,
+                          "also print each figure's time by operator (one decode iteration at its largest batch)");
 
   tf::BenchCommand bench;
   auto* bench_cmd = app.add_subcommand(
@@ -146,7 +154,7 @@ int main(int argc, char** argv) {
   if (*validate_cmd) return tf::command_validate(validate_path, validate_overrides);
   if (*catalog_cmd) return tf::command_catalog(catalog_json);
   if (*policies_cmd) return tf::command_policies(policies_markdown);
-  if (*calibrate_cmd) return tf::command_calibrate();
+  if (*calibrate_cmd) return tf::command_calibrate(calibrate);
   if (*compare_cmd) return tf::command_compare(compare);
   if (*estimate_cmd) {
     if (!estimate.preset.empty() && !estimate.scenario_path.empty()) {

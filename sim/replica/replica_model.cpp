@@ -115,6 +115,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       left -= chunk;
       const double c = static_cast<double>(chunk), before = static_cast<double>(r.prefilled);
       shape.prefill_tokens += chunk;
+      if (chunk > 0) ++shape.prefill_sequences;
       shape.prefill_attention_context += c * before + c * (c + 1.0) / 2.0;
       shape.prefill_prefix_tokens += r.prefilled;
     }

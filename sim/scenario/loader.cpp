@@ -158,7 +158,10 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"workload.trace", kTraceKeys},
       {"policy", policy_keys()},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
-      {"cost", {"mfu", "mbu", "overhead_ms", "allreduce_latency_us", "kv_reserve_fraction", "attention_flops"}},
+      {"cost",
+       {"engine", "profile", "mfu", "gemm_half_m", "fp8_efficiency", "mbu", "attention_prefill_efficiency",
+        "attention_decode_efficiency", "allreduce_bus_efficiency", "allreduce_latency_us", "overhead_ms",
+        "per_request_overhead_us", "per_prefill_overhead_us", "kv_reserve_fraction", "attention_flops"}},
   };
   auto it = schema.find(path);
   return it == schema.end() ? nullptr : &it->second;

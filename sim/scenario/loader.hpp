@@ -32,8 +32,9 @@ namespace tf::loader {
 
 inline const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s", "warmup_s", "model", "hardware",
                                                   "fleet",    "workload", "policy",     "slo",      "cost"};
-inline const std::vector<std::string> kModelShapeKeys = {"params",   "active_params", "layers",   "d_model",
-                                                         "heads",    "kv_heads",      "head_dim", "context_window"};
+inline const std::vector<std::string> kModelShapeKeys = {
+    "params",         "active_params", "layers", "d_model",   "heads",   "kv_heads",
+    "head_dim",       "context_window", "ffn_dim", "vocab", "gated_mlp", "experts", "experts_per_token"};
 inline const std::vector<std::string> kGpuFigureKeys = {"fp16_tflops", "fp8_tflops", "hbm_gb",     "hbm_bandwidth_tbps",
                                                         "nvlink_gbps", "pcie_gbps",  "idle_watts", "busy_watts"};
 inline const std::vector<std::string> kPercentileKeys = {"p50", "p90", "p95", "p99", "p999"};

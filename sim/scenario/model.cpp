@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
 
 namespace tf::loader {
 
@@ -67,6 +68,43 @@ ModelSpec read_model(const Section& top) {
     m.fail(m.has("kv_heads") ? "kv_heads" : "heads",
            fmt::format("kv_heads ({}) must divide heads ({})", model.kv_heads, model.heads));
   model.context_window = m.integer_in("context_window", model.context_window, 1, 1000000000);
+
+  // The operator-level shape: vocabulary, MLP, experts.
+  model.vocab = static_cast<int>(m.integer_in("vocab", model.vocab, 1, 10'000'000));
+  model.gated_mlp = m.boolean("gated_mlp").value_or(model.gated_mlp);
+  const bool moe = model.active_params < model.params;
+  model.experts = static_cast<int>(m.integer_in("experts", moe ? model.experts : 0, 0, 100'000));
+  model.experts_per_token = static_cast<int>(m.integer_in("experts_per_token", moe ? model.experts_per_token : 0, 0,
+                                                          100'000));
+  if (moe && model.experts == 0)
+    m.fail(m.has("active_params") ? "active_params" : "params",
+           fmt::format("active_params ({}) below params ({}) makes a mixture of experts: give experts and "
+                       "experts_per_token (e.g. 8 and 2, as Mixtral-8x7B)",
+                       num(model.active_params), num(model.params)));
+  if (model.experts > 0 && (model.experts_per_token < 1 || model.experts_per_token >= model.experts))
+    m.fail(m.has("experts_per_token") ? "experts_per_token" : "experts",
+           fmt::format("experts_per_token ({}) must be at least 1 and below experts ({})", model.experts_per_token,
+                       model.experts));
+  if (!moe && model.experts > 0)
+    m.fail("experts", "a mixture of experts needs active_params below params (the parameters one token uses)");
+  const bool derive_ffn = !m.has("ffn_dim") && (custom || m.has("params") || m.has("active_params") ||
+                                                m.has("d_model") || m.has("layers") || model.ffn_dim <= 0);
+  if (derive_ffn) {
+    // The MLP (per expert) that makes the shape hold `params` (and, for experts, `active_params`) parameters.
+    const double shared = model.layers * (model.attention_params_per_layer() +
+                                          (model.moe() ? static_cast<double>(model.d_model) * model.experts : 0.0)) +
+                          model.embedding_params();
+    const double factor = (model.gated_mlp ? 3.0 : 2.0) * model.d_model * model.layers;
+    const double ffn = model.moe() ? (model.params - model.active_params) /
+                                         ((model.experts - model.experts_per_token) * factor)
+                                   : (model.params - shared) / factor;
+    if (!(ffn >= 1.0))
+      m.fail("params", fmt::format("{} parameters leave no room for an MLP beside the attention and embeddings "
+                                   "of this shape ({} parameters); give a larger params or ffn_dim explicitly",
+                                   num(model.params), num(shared)));
+    model.ffn_dim = static_cast<int>(std::min(std::llround(ffn), 100'000'000LL));
+  }
+  model.ffn_dim = static_cast<int>(m.integer_in("ffn_dim", model.ffn_dim, 1, 100'000'000));
   return model;
 }
 

@@ -66,6 +66,7 @@ struct Scenario {
 
   SloTargets slo;
   CostParams cost;
+  std::string cost_profile_path;  // [cost] profile, resolved; empty when none
 
   std::string source;  // file the scenario came from ("<built-in default>" otherwise)
   // Remarks about the file that are not errors, as "file:line: key: what": a [policy] parameter that the chosen

@@ -144,6 +144,7 @@ std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& 
     const double p99_prompt = demand.all_prompt_p99;
     IterationShape pre;
     pre.prefill_tokens = static_cast<std::int64_t>(p99_prompt);
+    pre.prefill_sequences = 1;
     pre.prefill_attention_context = p99_prompt * (p99_prompt + 1.0) / 2.0;
     const double t = cost.iteration_time_s(pre);
     if (t > s.slo.ttft_p99_s)
