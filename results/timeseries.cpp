@@ -62,6 +62,7 @@ void ActivityBins::add(const StepActivity& a) {
     b.flops += a.flops * share;
     b.prompt_tokens += a.prompt_tokens * share;
     b.output_tokens += a.output_tokens * share;
+    b.energy_above_idle_j += a.power_above_idle_w * dt;
   });
 }
 

@@ -24,6 +24,7 @@ struct StepActivity {
   double flops = 0.0;
   double prompt_tokens = 0.0;         // prefilled during the step
   double output_tokens = 0.0;         // produced during the step
+  double power_above_idle_w = 0.0;    // the replica's GPUs together: their power during the step minus idle power
 };
 
 // Step activity summed per window; steps that straddle a window edge are split in proportion to time.
@@ -42,6 +43,7 @@ class ActivityBins {
     double flops = 0.0;
     double prompt_tokens = 0.0;
     double output_tokens = 0.0;
+    double energy_above_idle_j = 0.0;  // integral of power_above_idle_w over time
   };
   const std::vector<Bin>& bins() const { return bins_; }
 

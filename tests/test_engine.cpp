@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 
 #include "cluster/cost_model.hpp"
@@ -188,6 +189,38 @@ TEST_CASE("the host energy plugin's energy matches idle and busy power over idle
   INFO("plugin " << r.totals.energy_window_j << " J, by hand " << expected << " J");
   CHECK(r.totals.energy_window_j == Approx(expected).epsilon(0.01));
   CHECK(r.totals.energy_total_j >= r.totals.energy_window_j);
+}
+
+// Energy from the replicas' steps, with the flat busy power the plugin assumes, against the plugin's own totals on a
+// golden scenario (one simulation per process: one test case per scenario).
+static void check_steps_energy_against_plugin(const char* name) {
+  const Scenario s = load_scenario_file(std::string(TF_SOURCE_DIR) + "/tests/golden/" + name + ".toml");
+  const RunResult r = run_simulation(s);
+  const RunTotals& t = r.totals;
+  const double window_rel = std::abs(t.analytic_energy_window_j - t.energy_window_j) / t.energy_window_j;
+  const double total_rel = std::abs(t.analytic_energy_total_j - t.energy_total_j) / t.energy_total_j;
+  INFO(name << ": window plugin " << t.energy_window_j << " J, steps " << t.analytic_energy_window_j
+            << " J (relative " << window_rel << "); total plugin " << t.energy_total_j << " J, steps "
+            << t.analytic_energy_total_j << " J (relative " << total_rel << ")");
+  std::printf("%s: window relative difference %.3g, total %.3g\n", name, window_rel, total_rel);
+  CHECK(window_rel < 1e-9);
+  CHECK(total_rel < 1e-9);
+}
+
+TEST_CASE("energy from the steps (flat busy power) equals the plugin's: golden colocated", "[engine][energy]") {
+  check_steps_energy_against_plugin("colocated");
+}
+TEST_CASE("energy from the steps (flat busy power) equals the plugin's: golden disaggregated", "[engine][energy]") {
+  check_steps_energy_against_plugin("disaggregated");
+}
+TEST_CASE("energy from the steps (flat busy power) equals the plugin's: golden paged", "[engine][energy]") {
+  check_steps_energy_against_plugin("paged");
+}
+TEST_CASE("energy from the steps (flat busy power) equals the plugin's: golden sessions", "[engine][energy]") {
+  check_steps_energy_against_plugin("sessions");
+}
+TEST_CASE("energy from the steps (flat busy power) equals the plugin's: golden swap", "[engine][energy]") {
+  check_steps_energy_against_plugin("swap");
 }
 
 TEST_CASE("a model that does not fit its replica is refused with a clear message", "[engine][errors]") {

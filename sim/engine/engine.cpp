@@ -126,6 +126,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     slot.pool->members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
     slot.model->use_kv_cache(kv_cache);
+    slot.model->use_power_model(&w.power, s.tensor_parallel);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
@@ -194,6 +195,15 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.energy_window_j = w.energy_at_end_j - w.energy_at_warmup_j;
   t.energy_total_j = replica_energy;
   t.simulated_s = sg4::Engine::get_clock();
+  // The same energy from the replicas' steps: idle power on every GPU all along, plus each step's power above idle
+  // over its duration (to be compared with the plugin's before it goes).
+  double above_idle_window = 0.0, above_idle_total = 0.0;
+  for (const auto& slot : w.replicas) {
+    above_idle_window += slot.model->window_totals().energy_above_idle_j;
+    above_idle_total += slot.model->energy_above_idle_j();
+  }
+  t.analytic_energy_window_j = w.power.idle_w() * t.gpus * t.window_s + above_idle_window;
+  t.analytic_energy_total_j = w.power.idle_w() * t.gpus * t.simulated_s + above_idle_total;
   t.skipped_bad_rows = w.source->skipped_bad_rows();
   t.clamped_rows = w.source->clamped_rows();
   t.questions_cut = w.source->questions_cut();

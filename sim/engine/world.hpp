@@ -14,6 +14,7 @@
 #include <simgrid/s4u.hpp>
 
 #include "cluster/cost_model.hpp"
+#include "cluster/power.hpp"
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
 #include "policies/queue_order.hpp"
@@ -152,12 +153,16 @@ class KvMover {
 
 struct World {
   World(const Scenario& s, RunOptions o)
-      : scenario(s), options(std::move(o)), cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost) {}
+      : scenario(s),
+        options(std::move(o)),
+        cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost),
+        power(PowerModel::flat(s.gpu.idle_watts, s.gpu.busy_watts)) {}
 
   // What is simulated.
   const Scenario& scenario;
   RunOptions options;
   CostModel cost;
+  PowerModel power;                          // what each GPU draws during a step (cluster/power.hpp)
   std::unique_ptr<BatchingPolicy> batching;
   std::unique_ptr<AdmissionPolicy> admission;
   std::unique_ptr<QueueOrder> order;         // keeps every queue (replica or central) in its order
