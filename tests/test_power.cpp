@@ -79,7 +79,7 @@ TEST_CASE("other GPUs get H100's curve as fractions of their own range from idle
   CHECK(a100.decode_w(128) == Approx(332.8));
 }
 
-TEST_CASE("a GPU's own decode figures set its curve; figures out of order are refused", "[power]") {
+TEST_CASE("a GPU's own decode figures set its curve - figures out of order are refused", "[power]") {
   GpuSpec g = *find_gpu("h100-sxm");
   g.decode_batch1_watts = 250.0;
   g.decode_batch128_watts = 650.0;

@@ -9,10 +9,6 @@
 
 namespace tf {
 
-std::string wattage_per_state(const GpuSpec& gpu) {
-  return fmt::format("{}:{}:{}", gpu.idle_watts, gpu.busy_watts, gpu.busy_watts);
-}
-
 PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu) {
   namespace s4u = simgrid::s4u;
   using NetPoint = simgrid::kernel::routing::NetPoint;
@@ -29,16 +25,12 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
   const std::size_t n_vertices = boost::num_vertices(g);
   std::vector<NetPoint*> points(n_vertices, nullptr);
   std::vector<s4u::Host*> hosts(n_vertices, nullptr);
-  const std::string wattage = wattage_per_state(gpu);
 
   for (std::size_t v = 0; v < n_vertices; ++v) {
     const TopologyVertex& vx = g[v];
     if (vx.kind == VertexKind::gpu) {
       s4u::Host* h = zone->create_host(vx.name, gpu.fp16_flops);
       h->set_core_count(1);
-      // Read by the host energy plugin when the host is sealed (one power state, one core).
-      h->set_property("wattage_per_state", wattage);
-      h->set_property("wattage_off", "0");
       h->seal();
       hosts[v] = h;
       points[v] = h->get_netpoint();

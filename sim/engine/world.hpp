@@ -51,7 +51,6 @@ struct ReplicaSlot {
   std::deque<Request> waiting;               // unused with a central queue
   sg4::ConditionVariablePtr wake;
   std::vector<sg4::Host*> gpus;
-  std::vector<sg4::ExecPtr> execs;           // one per GPU while the replica is busy (energy plugin)
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
@@ -61,10 +60,6 @@ struct ReplicaSlot {
   std::int64_t incoming_tokens = 0;
   std::deque<KvTransfer> pending;
   std::int64_t incoming_kv = 0;
-
-  // A replica's GPUs execute while it has a batch running and idle otherwise, so that SimGrid's host energy
-  // plugin integrates busy power over busy time and idle power over idle time.
-  void set_gpus_busy(bool busy);
 };
 
 // Replicas that a router spreads requests over: the whole fleet, or with disaggregated serving the prefill pool
@@ -156,7 +151,7 @@ struct World {
       : scenario(s),
         options(std::move(o)),
         cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost),
-        power(PowerModel::flat(s.gpu.idle_watts, s.gpu.busy_watts)) {}
+        power(s.gpu) {}
 
   // What is simulated.
   const Scenario& scenario;
@@ -188,7 +183,6 @@ struct World {
   // What comes out.
   std::vector<RequestRecord> records;        // one row per arrived request, by id
   std::size_t finished_count = 0;            // requests finished so far (progress)
-  double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
   ActivityBins activity;                     // the replicas' steps per window (time series)
 
   Dispatcher dispatcher{*this};
@@ -201,7 +195,6 @@ struct World {
   void stop_all();
   // Sets the error that stops the run (the first one stays) and stops it.
   void fail(std::string why);
-  double gpu_energy_j() const;
 };
 
 // The actors, small classes run by SimGrid (actors.cpp).
@@ -219,16 +212,6 @@ class ReplicaActor {
 class SourceActor {
  public:
   explicit SourceActor(World& w) : w_(w) {}
-  void operator()();
-
- private:
-  World& w_;
-};
-
-// Reads the GPUs' energy at the start and the end of the measurement window.
-class EnergyMeterActor {
- public:
-  explicit EnergyMeterActor(World& w) : w_(w) {}
   void operator()();
 
  private:
