@@ -1,6 +1,7 @@
 #pragma once
 // The catalogue of GPUs and models tokenfleet knows. Figures: docs/reference/calibration.md
-// (data sheets and model cards); power at idle is our assumption, stated in catalog.cpp.
+// (data sheets and model cards); power at idle is our assumption, stated in catalog.cpp; power while busy:
+// cluster/power.hpp.
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +24,10 @@ struct GpuSpec {
   double nvlink_Bps = 0.0;            // NVLink bandwidth per GPU, both directions together, bytes/s
   double pcie_Bps = 0.0;              // PCIe link to the host, per direction, bytes/s (nominal); 0 when unknown
   double idle_watts = 0.0;
-  double busy_watts = 0.0;            // at full load (the data sheet's max power)
+  double busy_watts = 0.0;            // at full load (the data sheet's max power, TDP)
+  // Measured decode power per GPU at batch 1 and 128 (cluster/power.hpp); 0: H100's curve scaled to this GPU.
+  double decode_batch1_watts = 0.0;
+  double decode_batch128_watts = 0.0;
   // Peak FLOP/s for a dtype; 0 when unsupported (FP8 on A100).
   double peak_flops(Dtype d) const;
 };

@@ -53,7 +53,7 @@ struct RunTotals {
   std::int64_t swapped_out_tokens = 0;  // KV tokens copied to host memory by swap preemptions (whole run)
   std::int64_t swapped_in_tokens = 0;   // KV tokens copied back to the GPUs (whole run)
   double swap_s = 0.0;                  // replica time spent in swap steps, summed over replicas (whole run)
-  double energy_window_j = 0.0;      // all GPUs, inside the window (SimGrid host energy plugin)
+  double energy_window_j = 0.0;      // all GPUs, inside the window (from the steps' power, cluster/power.hpp)
   double energy_total_j = 0.0;       // all GPUs, whole simulated run
   double simulated_s = 0.0;          // time of the last event
   std::uint64_t skipped_bad_rows = 0; // trace rows skipped as bad (workload.trace.skip_bad_rows = true)

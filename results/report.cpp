@@ -469,7 +469,8 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
       Plot p{"power", "Power of the fleet's GPUs over time", ax.label, "power (kW)", "", {}, {}, ""};
       p.series.push_back({"mean GPU power", x, scaled(ts.column("power_w"), 1e-3), "with lines lw 2 lc rgb '#e377c2'"});
       p.extra.push_back("set yrange [0:*]");
-      p.caption = "Mean power per window: idle power for idle GPUs, busy power for GPUs of replicas with a batch.";
+      p.caption = "Mean power per window: idle power for idle GPUs; GPUs running a step draw more with a larger batch, "
+                  "near their maximum for long prefills (cluster/power.hpp).";
       plots.push_back(p);
     }
   } else {

@@ -130,6 +130,8 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.busy_fraction = safe_div(totals.busy_replica_s, static_cast<double>(totals.replicas) * s.window_s);
   s.energy_kwh = totals.energy_window_j / 3.6e6;
   s.energy_total_kwh = totals.energy_total_j / 3.6e6;
+  s.energy_per_output_token_j = safe_div(totals.energy_window_j, totals.served_output_tokens);
+  s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, static_cast<double>(totals.gpus) * s.window_s);
   s.simulated_s = totals.simulated_s;
   s.preemptions = totals.preemptions;
   s.recomputed_tokens = totals.recomputed_tokens;
@@ -229,7 +231,10 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                    {"swapped_in_tokens", s.swapped_in_tokens},
                    {"swap_s", s.swap_s}};
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
-  j["energy"] = {{"window_kwh", s.energy_kwh}, {"total_kwh", s.energy_total_kwh}};
+  j["energy"] = {{"window_kwh", s.energy_kwh},
+                 {"total_kwh", s.energy_total_kwh},
+                 {"j_per_output_token", s.energy_per_output_token_j},
+                 {"mean_power_per_gpu_w", s.mean_power_per_gpu_w}};
   j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows},
                    {"clamped_rows", s.totals.clamped_rows},
                    {"questions_cut", s.totals.questions_cut}};
@@ -282,6 +287,9 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   j.at("utilization").at("busy_fraction").get_to(s.busy_fraction);
   j.at("energy").at("window_kwh").get_to(s.energy_kwh);
   j.at("energy").at("total_kwh").get_to(s.energy_total_kwh);
+  // Results written before these two were added lack them.
+  s.energy_per_output_token_j = j.at("energy").value("j_per_output_token", 0.0);
+  s.mean_power_per_gpu_w = j.at("energy").value("mean_power_per_gpu_w", 0.0);
   const auto& w = j.at("workload");
   w.at("skipped_bad_rows").get_to(s.totals.skipped_bad_rows);
   w.at("clamped_rows").get_to(s.totals.clamped_rows);
@@ -394,6 +402,8 @@ std::string summary_table(const Summary& s) {
   out += fmt::format("{:<22}{:.2f} %\n", "busy", s.busy_fraction * 100.0);
   out += fmt::format("{:<22}{:.6f} kWh in window, {:.6f} kWh total\n", "energy", s.energy_kwh,
                      s.energy_total_kwh);
+  out += fmt::format("{:<22}{:.4f} J per output token, {:.1f} W mean per GPU (in window)\n", "", s.energy_per_output_token_j,
+                     s.mean_power_per_gpu_w);
   out += fmt::format("{:<22}{:.3f} s\n", "simulated", s.simulated_s);
   return out;
 }

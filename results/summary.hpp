@@ -65,6 +65,8 @@ struct Summary {
   double busy_fraction = 0.0;         // busy replica-seconds / (replicas x window)
   double energy_kwh = 0.0;            // inside the window
   double energy_total_kwh = 0.0;      // whole run
+  double energy_per_output_token_j = 0.0;  // energy in the window / output tokens produced in it (0: none)
+  double mean_power_per_gpu_w = 0.0;       // energy in the window / (GPUs x window)
   double simulated_s = 0.0;
   RunTotals totals;
   // With priority classes (workload.priority_shares): the measured requests of each class, 0 first; empty without.

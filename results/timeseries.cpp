@@ -66,6 +66,7 @@ void ActivityBins::add(const StepActivity& a) {
     b.flops += a.flops * share;
     b.prompt_tokens += a.prompt_tokens * share;
     b.output_tokens += a.output_tokens * share;
+    b.energy_above_idle_j += a.power_above_idle_w * dt;
   });
 }
 
@@ -148,16 +149,14 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
         b.flops += bins[j].flops;
         b.prompt_tokens += bins[j].prompt_tokens;
         b.output_tokens += bins[j].output_tokens;
+        b.energy_above_idle_j += bins[j].energy_above_idle_j;
       }
     row.busy_fraction = b.busy_replica_s / (replicas * len);
     row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
     row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
     row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
     row.served_output_tokens_per_s = b.output_tokens / len;
-    const double busy_gpu_s = b.busy_replica_s * std::max(1, fleet.gpus_per_replica);
-    row.power_w = (fleet.idle_watts_per_gpu * gpus * len +
-                   (fleet.busy_watts_per_gpu - fleet.idle_watts_per_gpu) * busy_gpu_s) /
-                  len;
+    row.power_w = (fleet.idle_watts_per_gpu * gpus * len + b.energy_above_idle_j) / len;
   }
   return rows;
 }

@@ -5,7 +5,9 @@
 // - the per-request records (arrivals, completions, queued and running requests as time averages, TTFT/TPOT
 //   percentiles and SLO attainment of the requests that arrived in the window, offered tokens);
 // - the replicas' steps, reported by the replica model as StepActivity and spread over the windows in
-//   proportion to time (busy fraction, mean batch size, KV cache in use, tokens served, power).
+//   proportion to time (busy fraction, mean batch size, KV cache in use, tokens served, power: idle power on every
+//   GPU, plus each step's power above idle over its share of the window, so that Σ power_w × length is the
+//   energy of the run exactly).
 // Plain C++: results/ depends on nothing of ours but io/.
 #include <cstdint>
 #include <string>
@@ -24,6 +26,7 @@ struct StepActivity {
   double flops = 0.0;
   double prompt_tokens = 0.0;         // prefilled during the step
   double output_tokens = 0.0;         // produced during the step
+  double power_above_idle_w = 0.0;    // the replica's GPUs together: their power during the step minus idle power
 };
 
 // The most rows (windows) a time series holds: sized from this, never from a huge span over a tiny window. A run
@@ -52,6 +55,7 @@ class ActivityBins {
     double flops = 0.0;
     double prompt_tokens = 0.0;
     double output_tokens = 0.0;
+    double energy_above_idle_j = 0.0;  // integral of power_above_idle_w over time
   };
   const std::vector<Bin>& bins() const { return bins_; }
 
@@ -65,8 +69,7 @@ struct FleetFacts {
   int replicas = 0;
   int gpus_per_replica = 1;
   double kv_capacity_tokens_per_replica = 0.0;
-  double idle_watts_per_gpu = 0.0;
-  double busy_watts_per_gpu = 0.0;
+  double idle_watts_per_gpu = 0.0;    // the steps' power above it comes with the activity
   double capacity_tokens_per_s = 0.0;  // prompt + output tokens/s the fleet serves when saturated (0: unknown)
   SloTargets slo;
 };
@@ -87,7 +90,7 @@ struct TimeseriesRow {
   double served_tokens_per_s = 0.0;   // prompt tokens prefilled + output tokens produced in the window, per second
   double served_output_tokens_per_s = 0.0;
   double capacity_tokens_per_s = 0.0;
-  double power_w = 0.0;               // mean power of the fleet's GPUs in the window
+  double power_w = 0.0;               // the fleet's GPUs together, mean over the window (W)
 };
 
 // Rows from time 0 to the end of the run (`end_s`, the last event), `activity.window_s()` apart; the last one

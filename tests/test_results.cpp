@@ -244,6 +244,8 @@ TEST_CASE("summarize derives batching - MFU - busy fraction and energy from the 
   CHECK(s.busy_fraction == Approx(0.75));   // 150 / (2 * 100)
   CHECK(s.energy_kwh == Approx(2.0));       // 7.2e6 J
   CHECK(s.energy_total_kwh == Approx(3.0)); // 1.08e7 J
+  CHECK(s.energy_per_output_token_j == Approx(2.4e5));  // 7.2e6 J / 30 output tokens in the window
+  CHECK(s.mean_power_per_gpu_w == Approx(9000.0));      // 7.2e6 J / (8 GPUs x 100 s)
   CHECK(s.simulated_s == Approx(123.0));
 }
 
@@ -252,7 +254,8 @@ TEST_CASE("summarize guards every division against zero", "[results]") {
   CHECK(s.requests_arrived == 0);
   CHECK(s.requests_measured == 0);
   for (double v : {s.requests_per_s, s.output_tokens_per_s, s.total_tokens_per_s, s.slo_attainment,
-                   s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh, s.ttft.p99}) {
+                   s.mean_batch_size, s.mfu, s.busy_fraction, s.energy_kwh, s.energy_per_output_token_j,
+                   s.mean_power_per_gpu_w, s.ttft.p99}) {
     CHECK(std::isfinite(v));
     CHECK(v == 0.0);
   }
@@ -335,6 +338,8 @@ TEST_CASE("to_json holds the summary's keys and values", "[results]") {
   CHECK(j.at("utilization").at("busy_fraction").get<double>() == Approx(0.75));
   CHECK(j.at("energy").at("window_kwh").get<double>() == Approx(2.0));
   CHECK(j.at("energy").at("total_kwh").get<double>() == Approx(3.0));
+  CHECK(j.at("energy").at("j_per_output_token").get<double>() == Approx(2.4e5));
+  CHECK(j.at("energy").at("mean_power_per_gpu_w").get<double>() == Approx(9000.0));
   CHECK(j.at("simulated_s").get<double>() == Approx(123.0));
   CHECK(j.at("workload").at("skipped_bad_rows").get<std::uint64_t>() == 0);
   CHECK(j.size() == 12);
@@ -404,6 +409,8 @@ TEST_CASE("a Summary written to summary.json and read back equals it field by fi
   CHECK(back.busy_fraction == s.busy_fraction);
   CHECK(back.energy_kwh == s.energy_kwh);
   CHECK(back.energy_total_kwh == s.energy_total_kwh);
+  CHECK(back.energy_per_output_token_j == s.energy_per_output_token_j);
+  CHECK(back.mean_power_per_gpu_w == s.mean_power_per_gpu_w);
   CHECK(back.simulated_s == s.simulated_s);
   CHECK(back.totals.kv_transfers == s.totals.kv_transfers);
   CHECK(back.totals.kv_transfer_bytes == s.totals.kv_transfer_bytes);

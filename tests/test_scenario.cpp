@@ -201,6 +201,28 @@ TEST_CASE("scenario: an explicit GPU works - in user units - with the cost secti
   CHECK(i.gpu.fp16_flops == tf::find_gpu("h100-sxm")->fp16_flops);
 }
 
+TEST_CASE("scenario: a GPU's decode power curve - its two points given or scaled - checked in order", "[scenario]") {
+  using Catch::Matchers::Contains;
+  // Without them the power model scales H100's curve; the fields stay 0.
+  const tf::Scenario d = tf::load_scenario_text("[hardware]\ngpu = \"a100\"\n", "t.toml");
+  CHECK(d.gpu.decode_batch1_watts == 0.0);
+  CHECK(d.gpu.decode_batch128_watts == 0.0);
+  const tf::Scenario s = tf::load_scenario_text(
+      "[hardware]\ngpu = { name = \"h100-sxm\", decode_batch1_watts = 280, decode_batch128_watts = 600 }\n", "t.toml");
+  CHECK(s.gpu.decode_batch1_watts == 280.0);
+  CHECK(s.gpu.decode_batch128_watts == 600.0);
+  auto e = text_error("[hardware]\ngpu = { name = \"h100-sxm\", decode_batch1_watts = 50 }\n");
+  CHECK(e.key() == "hardware.gpu.decode_batch1_watts");
+  CHECK_THAT(e.what(), Contains("between idle_watts (75) and busy_watts (700"));
+  e = text_error("[hardware]\ngpu = { name = \"h100-sxm\", decode_batch128_watts = 750 }\n");
+  CHECK(e.key() == "hardware.gpu.decode_batch128_watts");
+  e = text_error("[hardware]\ngpu = { name = \"h100-sxm\", decode_batch128_watts = 250 }\n");
+  CHECK(e.key() == "hardware.gpu.decode_batch128_watts");
+  CHECK_THAT(e.what(), Contains("cannot be below decode_batch1_watts (300.0, scaled from H100's curve)"));
+  e = text_error("[hardware]\ngpu = { name = \"h100-sxm\", decode_batch1_watts = \"a lot\" }\n");
+  CHECK(e.key() == "hardware.gpu.decode_batch1_watts");
+}
+
 TEST_CASE("scenario: every distribution form and integers where floats are expected", "[scenario]") {
   const tf::Scenario s = tf::load_scenario_text(
       "duration_s = 3600\nwarmup_s = 0\n[workload]\narrival = { rate_per_s = 3 }\n"

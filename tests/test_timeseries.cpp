@@ -87,13 +87,13 @@ TEST_CASE("hand-made requests give the expected counts - queue - running and lat
   // Request 1 arrives at 12, admitted at 12, first token at 12.5, done at 22.5 (2 tokens: TPOT 10 s).
   std::vector<tf::RequestRecord> recs{make(0, 1.0, 100, 11, 3.0, 4.0, 14.0), make(1, 12.0, 50, 2, 12.0, 12.5, 22.5)};
   tf::ActivityBins act(10.0);
-  act.add(tf::StepActivity{3.0, 14.0, 1.0, 111.0, 11.0, 0.0, 100.0, 11.0});
+  // Its 2 GPUs draw 700 W instead of 100 W during the step: 1200 W above idle.
+  act.add(tf::StepActivity{3.0, 14.0, 1.0, 111.0, 11.0, 0.0, 100.0, 11.0, 1200.0});
   tf::FleetFacts fleet;
   fleet.replicas = 1;
   fleet.gpus_per_replica = 2;
   fleet.kv_capacity_tokens_per_replica = 1110.0;
   fleet.idle_watts_per_gpu = 100.0;
-  fleet.busy_watts_per_gpu = 700.0;
   fleet.slo.ttft_p99_s = 2.5;  // request 0 has TTFT 3: misses; request 1 has 0.5: meets
   const auto rows = tf::build_timeseries(recs, act, fleet, 22.5);
   REQUIRE(rows.size() == 3);
@@ -156,7 +156,7 @@ TEST_CASE("timeseries.csv of a run agrees with requests.csv and summary.json", "
   CHECK(ts.num(0, "arrivals") == arrived_in_first);
   // Every output token of every request is produced in some window.
   CHECK(output_tokens == Approx(requested_output).epsilon(1e-6));
-  // Power integrated over the windows is the energy SimGrid's host energy plugin measured for the whole run.
+  // Power integrated over the windows is the energy of the whole run (from the steps' power).
   CHECK(energy_j / 3.6e6 == Approx(summary["energy"]["total_kwh"].get<double>()).epsilon(1e-5));
   CHECK(ts.num(ts.rows.size() - 1, "end_s") == Approx(summary["simulated_s"].get<double>()));
   fs::remove_all(out);

@@ -5,7 +5,6 @@
 #include <string>
 #include <vector>
 
-#include <simgrid/plugins/energy.h>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
@@ -96,7 +95,7 @@ TEST_CASE("routes between GPUs", "[topology]") {
 }
 
 // Runs a simulation: needs a process of its own (one Engine per process).
-TEST_CASE("SimGrid platform: compute time and transfer time and energy", "[topology][simgrid]") {
+TEST_CASE("SimGrid platform: compute time and transfer time", "[topology][simgrid]") {
   xbt_log_control_set("root.thres:critical");
   int argc = 1;
   char arg0[] = "test_topology";
@@ -106,7 +105,6 @@ TEST_CASE("SimGrid platform: compute time and transfer time and energy", "[topol
   // links and take about 5 % of their bandwidth; turned off, a transfer sees latency + size / (0.97 x bandwidth)
   // under SimGrid's default LV08 network model (latency x 13.01, bandwidth x 0.97).
   simgrid::s4u::Engine::set_config("network/crosstraffic:0");
-  sg_host_energy_plugin_init();
 
   const tf::GpuSpec gpu = *tf::find_gpu("h100-sxm");
   tf::TopologySpec spec = spec_for(16, 8);
@@ -146,11 +144,5 @@ TEST_CASE("SimGrid platform: compute time and transfer time and energy", "[topol
 
   const double t_end = simgrid::s4u::Engine::get_clock();
   CHECK(t_end == Approx(std::max(exec_end, comm_end)));
-  const double busy_energy = sg_host_get_consumed_energy(handles.gpus[0]);
-  CHECK(busy_energy == Approx(gpu.busy_watts * 1.0 + gpu.idle_watts * (t_end - 1.0)).epsilon(0.01));
-  const double idle_energy = sg_host_get_consumed_energy(handles.gpus[5]);
-  CHECK(idle_energy == Approx(gpu.idle_watts * t_end).epsilon(0.01));
-  INFO("exec_end " << exec_end << " comm_end " << comm_end << " energy gpu-0 " << busy_energy << " gpu-5 "
-                   << idle_energy);
-  CHECK(handles.gpus[9]->get_property("wattage_per_state") == std::string("75:700:700"));
+  INFO("exec_end " << exec_end << " comm_end " << comm_end);
 }

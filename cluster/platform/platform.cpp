@@ -9,10 +9,6 @@
 
 namespace tf {
 
-std::string wattage_per_state(const GpuSpec& gpu) {
-  return fmt::format("{}:{}:{}", gpu.idle_watts, gpu.busy_watts, gpu.busy_watts);
-}
-
 PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu,
                                const std::function<void()>& poll) {
   namespace s4u = simgrid::s4u;
@@ -30,7 +26,6 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
   const std::size_t n_vertices = boost::num_vertices(g);
   std::vector<NetPoint*> points(n_vertices, nullptr);
   std::vector<s4u::Host*> hosts(n_vertices, nullptr);
-  const std::string wattage = wattage_per_state(gpu);
 
   for (std::size_t v = 0; v < n_vertices; ++v) {
     if (poll && v % 1024 == 0) poll();
@@ -38,9 +33,6 @@ PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, co
     if (vx.kind == VertexKind::gpu) {
       s4u::Host* h = zone->create_host(vx.name, gpu.fp16_flops);
       h->set_core_count(1);
-      // Read by the host energy plugin when the host is sealed (one power state, one core).
-      h->set_property("wattage_per_state", wattage);
-      h->set_property("wattage_off", "0");
       h->seal();
       hosts[v] = h;
       points[v] = h->get_netpoint();

@@ -3,9 +3,8 @@
 // vertex, "gpu-<i>", one core at the GPU's FP16 peak), routers for the NVLink switches and the core switch,
 // one link per graph edge, and routes from the graph (a Dijkstra zone: one route per edge).
 //
-// Call order: xbt_log_control_set("root.thres:critical"), create the Engine, set --cfg options,
-// sg_host_energy_plugin_init() if energy is wanted, then build_platform(), then actors and Engine::run().
-// Every GPU host carries the energy plugin's properties ("wattage_per_state", "wattage_off").
+// Call order: xbt_log_control_set("root.thres:critical"), create the Engine, set --cfg options, then
+// build_platform(), then actors and Engine::run(). Power and energy are not SimGrid's: cluster/power.hpp.
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,9 +25,5 @@ struct PlatformHandles {
 // `poll`, when given, is called every 1024 hosts or links (it may throw, to stop a long set-up).
 PlatformHandles build_platform(simgrid::s4u::Engine& e, const Topology& topo, const GpuSpec& gpu,
                                const std::function<void()>& poll = {});
-
-// The energy plugin's "wattage_per_state" value for a one-core GPU host: "<idle>:<busy>:<busy>"
-// (Idle:OneCore:AllCores, one power state).
-std::string wattage_per_state(const GpuSpec& gpu);
 
 }  // namespace tf

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cluster/catalog.hpp"
+#include "cluster/power.hpp"
 #include "io/json.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
@@ -22,6 +23,10 @@ void to_json(nlohmann::ordered_json& j, const GpuSpec& g) {
        {"pcie_gbps", g.pcie_Bps / 1e9},
        {"idle_watts", g.idle_watts},
        {"busy_watts", g.busy_watts}};
+  // The decode power curve's two points as used (the GPU's own, or H100's scaled to it: cluster/power.hpp).
+  const PowerModel power(g);
+  j["decode_batch1_watts"] = power.decode_w(1);
+  j["decode_batch128_watts"] = power.decode_w(128);
 }
 
 void from_json(const nlohmann::ordered_json& j, GpuSpec& g) {
@@ -34,6 +39,8 @@ void from_json(const nlohmann::ordered_json& j, GpuSpec& g) {
   g.pcie_Bps = j.at("pcie_gbps").get<double>() * 1e9;
   j.at("idle_watts").get_to(g.idle_watts);
   j.at("busy_watts").get_to(g.busy_watts);
+  g.decode_batch1_watts = j.value("decode_batch1_watts", 0.0);
+  g.decode_batch128_watts = j.value("decode_batch128_watts", 0.0);
 }
 
 TF_JSON_FIELDS(ModelSpec, name, params, active_params, layers, d_model, heads, kv_heads, head_dim, context_window,
@@ -49,14 +56,15 @@ int catalog_command(bool json) {
     std::cout << j.dump(2) << "\n";
     return exit_ok;
   }
-  std::cout << "GPUs (dense peak; power: idle / busy)\n";
-  std::cout << fmt::format("  {:<12} {:>10} {:>10} {:>8} {:>10} {:>12} {:>11} {:>12}\n", "name", "FP16 TF/s",
+  std::cout << "GPUs (dense peak; power per GPU: idle / decode at batch 1 / at batch 128 / max)\n";
+  std::cout << fmt::format("  {:<12} {:>10} {:>10} {:>8} {:>10} {:>12} {:>11} {:>24}\n", "name", "FP16 TF/s",
                            "FP8 TF/s", "HBM GB", "HBM TB/s", "NVLink GB/s", "PCIe GB/s*", "power W");
   for (const auto& g : gpu_catalog()) {
-    std::cout << fmt::format("  {:<12} {:>10.0f} {:>10} {:>8.0f} {:>10.3f} {:>12.0f} {:>11.0f} {:>12}\n", g.name,
+    std::cout << fmt::format("  {:<12} {:>10.0f} {:>10} {:>8.0f} {:>10.3f} {:>12.0f} {:>11.0f} {:>24}\n", g.name,
                              g.fp16_flops / 1e12, g.fp8_flops > 0 ? fmt::format("{:.0f}", g.fp8_flops / 1e12) : "-",
                              g.hbm_bytes / 1e9, g.hbm_bandwidth_Bps / 1e12, g.nvlink_Bps / 1e9, g.pcie_Bps / 1e9,
-                             fmt::format("{:.0f} / {:.0f}", g.idle_watts, g.busy_watts));
+                             fmt::format("{:.0f} / {:.0f} / {:.0f} / {:.0f}", g.idle_watts,
+                                         PowerModel(g).decode_w(1), PowerModel(g).decode_w(128), g.busy_watts));
   }
   std::cout << "  * PCIe to the host, per direction (the link's nominal rate; swap-to-host preemption)\n";
   std::cout << "\nModels\n";

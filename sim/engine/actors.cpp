@@ -1,32 +1,15 @@
-// The actors of a simulation (see sim/engine/world.hpp): one per replica, the workload source, the energy meter and
-// the monitor (progress, interrupts). Requests are plain data handed between them, never actors.
+// The actors of a simulation (see sim/engine/world.hpp): one per replica, the workload source and the monitor
+// (progress, interrupts). Requests are plain data handed between them, never actors. Energy is not measured here:
+// each replica model integrates its steps' power (cluster/power.hpp), and engine.cpp adds it up.
 #include <algorithm>
 #include <limits>
 
 #include <fmt/format.h>
-#include <simgrid/plugins/energy.h>
 
 #include "sim/engine/world.hpp"
 #include "sim/replica/request_row.hpp"
 
 namespace tf::engine {
-
-// One open-ended execution per GPU and busy period (cancelled when the replica falls idle) costs far less than one
-// per step.
-constexpr double kOpenEndedFlops = 1e30;
-
-void ReplicaSlot::set_gpus_busy(bool busy) {
-  if (busy == !execs.empty()) return;
-  if (!busy) {
-    for (auto& e : execs) e->cancel();
-    execs.clear();
-    return;
-  }
-  for (auto* h : gpus) {
-    execs.push_back(sg4::Exec::init()->set_host(h)->set_flops_amount(kOpenEndedFlops));
-    execs.back()->start();
-  }
-}
 
 void World::request_ended(const Request& r, double time_s) {
   records[r.id] = to_record(r);
@@ -54,13 +37,6 @@ bool World::interrupt_requested() {
 void World::fail(std::string why) {
   error = std::move(why);
   stop_all();
-}
-
-double World::gpu_energy_j() const {
-  double total = 0.0;
-  for (const auto& r : replicas)
-    for (auto* h : r.gpus) total += sg_host_get_consumed_energy(h);
-  return total;
 }
 
 // A replica: at each boundary its model admits what the batching policy allows and plans the next step (a prefill
@@ -91,7 +67,6 @@ void ReplicaActor::operator()() {
         break;
       }
       slot.idle = true;
-      slot.set_gpus_busy(false);
       const double wake_at = model.wake_at_s();
       if (wake_at > now && wake_at < std::numeric_limits<double>::infinity()) {
         slot.wake->wait_until(lock, wake_at);  // a batch timeout, unless an arrival comes first
@@ -103,7 +78,6 @@ void ReplicaActor::operator()() {
     }
     slot.idle = false;
     double end = step.end_s;
-    slot.set_gpus_busy(true);
     if (step.kind == ReplicaModel::StepKind::decode) {
       // Sleep until the stretch ends, unless new work that could join arrives first: then the stretch
       // ends at the next iteration boundary.
@@ -136,7 +110,6 @@ void ReplicaActor::operator()() {
     if (w.closed_loop && done > 0) w.source_wake->notify_all();
     w.kv.start_moves(slot);  // finished requests may have made room for KV caches waiting to come here
   }
-  slot.set_gpus_busy(false);
 }
 
 // An open-loop source is read ahead one request and slept on; a closed-loop one (sessions) is waited on with a
@@ -180,13 +153,6 @@ void SourceActor::operator()() {
   std::unique_lock lock(*w.mutex);
   w.source_done = true;
   w.stop_all();
-}
-
-void EnergyMeterActor::operator()() {
-  sg4::this_actor::sleep_until(w_.scenario.warmup_s);
-  w_.energy_at_warmup_j = w_.gpu_energy_j();
-  sg4::this_actor::sleep_until(w_.scenario.duration_s);
-  w_.energy_at_end_j = w_.gpu_energy_j();
 }
 
 // It ends with the last other actor and never moves the clock.

@@ -9,7 +9,6 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <simgrid/plugins/energy.h>
 #include <simgrid/s4u.hpp>
 #include <xbt/log.h>
 
@@ -31,6 +30,7 @@ void check_servable(const Scenario& s) {
     throw SimulationError(fmt::format("{} has no {} support; choose another hardware.dtype", s.gpu.name,
                                       to_string(s.dtype)));
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  (void)PowerModel(s.gpu);  // throws std::invalid_argument for a power curve out of order
   if (cost.kv_capacity_tokens() <= 0) {
     const double have = s.tensor_parallel * s.gpu.hbm_bytes * (1.0 - s.cost.kv_reserve_fraction);
     throw SimulationError(fmt::format(
@@ -94,7 +94,6 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   int argc = 2;
   char name[] = "tokenfleet";
   char* argv[] = {name, stack_cfg.data(), nullptr};
-  sg_host_energy_plugin_init();
   sg4::Engine engine(&argc, argv);
   if (options.on_engine_started) options.on_engine_started();  // e.g. take SIGINT back from SimGrid
   // Network transfers (disaggregated serving's KV caches) as plain bandwidth and latency: CM02 without TCP's window
@@ -174,6 +173,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     slot.pool->members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
     slot.model->use_kv_cache(kv_cache);
+    slot.model->use_power_model(&w.power, s.tensor_parallel);
     slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
@@ -186,7 +186,6 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     sg4::Actor::create(fmt::format("replica-{}", i), slot.gpus.front(), engine::ReplicaActor(w, i));
   }
   sg4::Actor::create("source", platform.gpus.front(), engine::SourceActor(w));
-  sg4::Actor::create("energy-meter", platform.gpus.front(), engine::EnergyMeterActor(w));
   if (options.on_progress || options.interrupt_flag) {
     const double every_s = options.progress_every_s > 0.0 ? options.progress_every_s : s.duration_s / 1000.0;
     sg4::Actor::create("monitor", platform.gpus.front(), engine::MonitorActor(w, every_s));
@@ -236,13 +235,17 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.kv_transfer_bytes = w.kv.bytes();
   for (const auto& rec : result.records)
     if (rec.finished() && rec.finished_s >= s.warmup_s && rec.finished_s < s.duration_s) ++t.completed_in_window;
-  sg_host_energy_update_all();
-  double replica_energy = 0.0;
-  for (const auto& slot : w.replicas)
-    for (auto* h : slot.gpus) replica_energy += sg_host_get_consumed_energy(h);
-  t.energy_window_j = w.energy_at_end_j - w.energy_at_warmup_j;
-  t.energy_total_j = replica_energy;
   t.simulated_s = sg4::Engine::get_clock();
+  // Energy from the replicas' steps, exactly: every GPU draws idle power all along, and a step's GPUs its power
+  // instead while it runs (cluster/power.hpp). The whole run ends at the last event; the window is
+  // [warmup_s, duration_s] (the replica models split a step that straddles an edge).
+  double above_idle_window = 0.0, above_idle_total = 0.0;
+  for (const auto& slot : w.replicas) {
+    above_idle_window += slot.model->window_totals().energy_above_idle_j;
+    above_idle_total += slot.model->energy_above_idle_j();
+  }
+  t.energy_window_j = w.power.idle_w() * t.gpus * t.window_s + above_idle_window;
+  t.energy_total_j = w.power.idle_w() * t.gpus * t.simulated_s + above_idle_total;
   t.skipped_bad_rows = w.source->skipped_bad_rows();
   t.clamped_rows = w.source->clamped_rows();
   t.questions_cut = w.source->questions_cut();

@@ -14,6 +14,7 @@
 #include <simgrid/s4u.hpp>
 
 #include "cluster/cost_model.hpp"
+#include "cluster/power.hpp"
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
 #include "policies/queue_order.hpp"
@@ -50,7 +51,6 @@ struct ReplicaSlot {
   std::deque<Request> waiting;               // unused with a central queue
   sg4::ConditionVariablePtr wake;
   std::vector<sg4::Host*> gpus;
-  std::vector<sg4::ExecPtr> execs;           // one per GPU while the replica is busy (energy plugin)
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
@@ -60,10 +60,6 @@ struct ReplicaSlot {
   std::int64_t incoming_tokens = 0;
   std::deque<KvTransfer> pending;
   std::int64_t incoming_kv = 0;
-
-  // A replica's GPUs execute while it has a batch running and idle otherwise, so that SimGrid's host energy
-  // plugin integrates busy power over busy time and idle power over idle time.
-  void set_gpus_busy(bool busy);
 };
 
 // Replicas that a router spreads requests over: the whole fleet, or with disaggregated serving the prefill pool
@@ -152,12 +148,16 @@ class KvMover {
 
 struct World {
   World(const Scenario& s, RunOptions o)
-      : scenario(s), options(std::move(o)), cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost) {}
+      : scenario(s),
+        options(std::move(o)),
+        cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost),
+        power(s.gpu) {}
 
   // What is simulated.
   const Scenario& scenario;
   RunOptions options;
   CostModel cost;
+  PowerModel power;                          // what each GPU draws during a step (cluster/power.hpp)
   std::unique_ptr<BatchingPolicy> batching;
   std::unique_ptr<AdmissionPolicy> admission;
   std::unique_ptr<QueueOrder> order;         // keeps every queue (replica or central) in its order
@@ -183,7 +183,6 @@ struct World {
   // What comes out.
   std::vector<RequestRecord> records;        // one row per arrived request, by id
   std::size_t finished_count = 0;            // requests finished so far (progress)
-  double energy_at_warmup_j = 0.0, energy_at_end_j = 0.0;
   ActivityBins activity;                     // the replicas' steps per window (time series)
 
   Dispatcher dispatcher{*this};
@@ -199,7 +198,6 @@ struct World {
   bool interrupt_requested();
   // Sets the error that stops the run (the first one stays) and stops it.
   void fail(std::string why);
-  double gpu_energy_j() const;
 };
 
 // The actors, small classes run by SimGrid (actors.cpp).
@@ -217,16 +215,6 @@ class ReplicaActor {
 class SourceActor {
  public:
   explicit SourceActor(World& w) : w_(w) {}
-  void operator()();
-
- private:
-  World& w_;
-};
-
-// Reads the GPUs' energy at the start and the end of the measurement window.
-class EnergyMeterActor {
- public:
-  explicit EnergyMeterActor(World& w) : w_(w) {}
   void operator()();
 
  private:

@@ -90,6 +90,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     step_flops_ = 0.0;
     step_batch_ = static_cast<std::int64_t>(running_.size());
     step_prompt_tokens_ = 0;
+    step_power_w_ = power_ ? power_->transfer_w() : 0.0;
     swap_s_ += seconds;
     return step_;
   }
@@ -125,6 +126,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     step_flops_ = cost_.iteration_flops(shape);
     step_batch_ = static_cast<std::int64_t>(running_.size());
     step_prompt_tokens_ = shape.prefill_tokens;
+    step_power_w_ = power_ ? power_->prefill_w(step_batch_, shape.prefill_tokens + decode_tokens) : 0.0;
     return step_;
   }
   // Decode-only: every running request has produced its first token; the stretch lasts until the
@@ -146,6 +148,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   step_.iterations = k;
   step_batch_ = b;
   step_prompt_tokens_ = 0;
+  step_power_w_ = power_ ? power_->decode_w(b) : 0.0;
   if (exact_iterations) {
     IterationShape shape;
     shape.decode_tokens = b;
@@ -248,9 +251,12 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
 void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   const double length = end_s - start_s;
   if (length <= 0.0) return;
+  // The replica's GPUs draw the step's power instead of idle power while it runs.
+  const double above_idle_w = power_ ? (step_power_w_ - power_->idle_w()) * gpus_ : 0.0;
+  energy_above_idle_j_ += above_idle_w * length;
   if (observer_)
     observer_(StepActivity{start_s, end_s, static_cast<double>(step_batch_), static_cast<double>(kv_reserved_),
-                           work.iterations, work.flops, work.prompt_tokens, work.output_tokens});
+                           work.iterations, work.flops, work.prompt_tokens, work.output_tokens, above_idle_w});
   const double lo = std::max(start_s, window_start_s_);
   const double hi = std::min(end_s, window_end_s_);
   if (hi <= lo) return;
@@ -261,6 +267,7 @@ void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
   totals_.batched_requests += work.batched * share;
   totals_.prompt_tokens += work.prompt_tokens * share;
   totals_.output_tokens += work.output_tokens * share;
+  totals_.energy_above_idle_j += above_idle_w * (hi - lo);
 }
 
 void ReplicaModel::finish_step(std::vector<Request>& finished) {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cluster/cost_model.hpp"
+#include "cluster/power.hpp"
 #include "policies/batching.hpp"
 #include "policies/kv_cache.hpp"
 #include "results/records.hpp"
@@ -31,6 +32,7 @@ struct WindowTotals {
   double batched_requests = 0.0;
   double prompt_tokens = 0.0;   // prompt tokens prefilled
   double output_tokens = 0.0;   // output tokens produced
+  double energy_above_idle_j = 0.0;  // the replica's GPUs: (step power - idle power) x time, summed over steps
 };
 
 class ReplicaModel {
@@ -108,6 +110,15 @@ class ReplicaModel {
   // those requests.
   std::int64_t last_queue_tokens_delta() const { return queue_tokens_delta_; }
   const WindowTotals& window_totals() const { return totals_; }
+  // Power (cluster/power.hpp): each step draws power_w(step) on each of the replica's `gpus` GPUs; none by default
+  // (then no energy is counted). The energy above idle power, whole run (window_totals() has it in the window):
+  // the replica's energy is gpus x idle power x the run's length plus this.
+  void use_power_model(const PowerModel* power, int gpus) {
+    power_ = power;
+    gpus_ = gpus;
+  }
+  double energy_above_idle_j() const { return energy_above_idle_j_; }
+  double step_power_w() const { return step_power_w_; }  // per GPU, of the current step (0 without a model)
   // Called with every step as it is accounted, over the whole run (for the time series); none by default.
   void set_step_observer(std::function<void(const StepActivity&)> observer) { observer_ = std::move(observer); }
 
@@ -157,6 +168,10 @@ class ReplicaModel {
   double step_flops_ = 0.0;
   std::int64_t step_prompt_tokens_ = 0;
   std::int64_t step_batch_ = 0;
+  double step_power_w_ = 0.0;
+  const PowerModel* power_ = nullptr;
+  int gpus_ = 1;
+  double energy_above_idle_j_ = 0.0;
   WindowTotals totals_;
   std::function<void(const StepActivity&)> observer_;
 };

@@ -2,6 +2,8 @@
 // number format and the network.
 #include "sim/scenario/loader.hpp"
 
+#include "cluster/power.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -69,6 +71,31 @@ GpuSpec read_gpu(const Section& hw) {
   if (gpu.busy_watts < gpu.idle_watts)
     g.fail(g.has("busy_watts") ? "busy_watts" : "idle_watts",
            fmt::format("busy_watts ({}) cannot be below idle_watts ({})", num(gpu.busy_watts), num(gpu.idle_watts)));
+  // The decode power curve (cluster/power.hpp): measured power per GPU at batch 1 and 128, optional (without them,
+  // H100's measured curve scaled to this GPU's idle and busy power); in order idle <= batch 1 <= batch 128 <= busy.
+  gpu.decode_batch1_watts = g.number_in("decode_batch1_watts", gpu.decode_batch1_watts, Section::at_least(0));
+  gpu.decode_batch128_watts = g.number_in("decode_batch128_watts", gpu.decode_batch128_watts, Section::at_least(0));
+  // Either may be given alone: the other is then H100's curve scaled to this GPU.
+  GpuSpec plain = gpu;
+  plain.decode_batch1_watts = plain.decode_batch128_watts = 0.0;
+  const PowerModel scaled(plain);
+  const bool has1 = g.has("decode_batch1_watts"), has128 = g.has("decode_batch128_watts");
+  const double p1 = has1 ? gpu.decode_batch1_watts : scaled.decode_w(1);
+  const double p128 = has128 ? gpu.decode_batch128_watts : scaled.decode_w(128);
+  auto figure = [&](bool given, double w) { return given ? num(w) : fmt::format("{:.1f}, scaled from H100's curve", w); };
+  if (has1 && (p1 < gpu.idle_watts || p1 > gpu.busy_watts))
+    g.fail("decode_batch1_watts", fmt::format("decode_batch1_watts ({}) must lie between idle_watts ({}) and "
+                                              "busy_watts ({}, the maximum power)",
+                                              num(p1), num(gpu.idle_watts), num(gpu.busy_watts)));
+  if (has128 && (p128 < gpu.idle_watts || p128 > gpu.busy_watts))
+    g.fail("decode_batch128_watts", fmt::format("decode_batch128_watts ({}) must lie between idle_watts ({}) and "
+                                                "busy_watts ({}, the maximum power)",
+                                                num(p128), num(gpu.idle_watts), num(gpu.busy_watts)));
+  if (p128 < p1)
+    g.fail(has128 ? "decode_batch128_watts" : "decode_batch1_watts",
+           fmt::format("decode_batch128_watts ({}) cannot be below decode_batch1_watts ({}): power rises with the "
+                       "batch",
+                       figure(has128, p128), figure(has1, p1)));
   return gpu;
 }
 

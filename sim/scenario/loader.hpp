@@ -36,7 +36,8 @@ inline const std::vector<std::string> kModelShapeKeys = {
     "params",         "active_params", "layers", "d_model",   "heads",   "kv_heads",
     "head_dim",       "context_window", "ffn_dim", "vocab", "gated_mlp", "experts", "experts_per_token"};
 inline const std::vector<std::string> kGpuFigureKeys = {"fp16_tflops", "fp8_tflops", "hbm_gb",     "hbm_bandwidth_tbps",
-                                                        "nvlink_gbps", "pcie_gbps",  "idle_watts", "busy_watts"};
+                                                        "nvlink_gbps", "pcie_gbps",  "idle_watts", "busy_watts",
+                                                        "decode_batch1_watts", "decode_batch128_watts"};
 inline const std::vector<std::string> kPercentileKeys = {"p50", "p90", "p95", "p99", "p999"};
 inline const std::vector<std::string> kDistributionKeys = {"dist", "value", "low",   "high",   "mean", "mu",  "sigma",
                                                            "stddev", "trace", "format", "min", "max", "p50", "p90",

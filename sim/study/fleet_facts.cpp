@@ -16,7 +16,6 @@ FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& reco
   f.gpus_per_replica = s.tensor_parallel;
   f.kv_capacity_tokens_per_replica = static_cast<double>(cost.kv_capacity_tokens());
   f.idle_watts_per_gpu = s.gpu.idle_watts;
-  f.busy_watts_per_gpu = s.gpu.busy_watts;
   f.slo = s.slo;
   // Capacity: one saturated replica at the run's mean lengths, times the replicas (prompt + output tokens/s).
   double prompt = 0, output = 0;
