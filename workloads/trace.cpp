@@ -80,7 +80,11 @@ bool parse_timestamp_ns(const std::string& text, std::int64_t& ns) {
     }
   }
   const std::int64_t days = days_from_civil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  ns = ((days * 86400 + h * 3600 + mi * 60 + se) * 1000000000LL) + frac_ns;
+  // Nanoseconds since 1970 fit in 64 bits for the years 1678 to 2262 only: outside them, not a time (the
+  // product overflowed, undefined behaviour found by fuzzing).
+  const std::int64_t secs = days * 86400 + h * 3600 + mi * 60 + se;
+  if (__builtin_mul_overflow(secs, std::int64_t{1000000000}, &ns) || __builtin_add_overflow(ns, frac_ns, &ns))
+    return false;
   return true;
 }
 
@@ -209,7 +213,11 @@ bool TraceReader::parse_azure(TraceRow& row) {
     have_origin_ = true;
     origin_ns_ = ns;
   }
-  row.time_s = static_cast<double>(ns - origin_ns_) / 1e9;
+  std::int64_t since_origin_ns = 0;
+  if (__builtin_sub_overflow(ns, origin_ns_, &since_origin_ns))
+    throw TraceError(path_, lineno_, "TIMESTAMP",
+                     fmt::format("'{}' is more than 292 years from the first row's time", cells[0]));
+  row.time_s = static_cast<double>(since_origin_ns) / 1e9;
   row.hash_ids.clear();
   return true;
 }
