@@ -321,7 +321,9 @@ std::string summary_table_html(const nlohmann::ordered_json& j) {
     for (const auto& [name, st] : l->items()) {
       if (!st.is_object()) continue;
       have_lat = true;
-      auto f = [&](const char* k) { return st.contains(k) && st[k].is_number() ? fmt_ms(st[k].get<double>()) : "-"; };
+      auto f = [&st = st](const char* k) {  // an init-capture: clang 14 cannot capture a structured binding
+        return st.contains(k) && st[k].is_number() ? fmt_ms(st[k].get<double>()) : "-";
+      };
       lat += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                          "</tr>\n",
                          html_escape(name), f("mean"), f("p50"), f("p90"), f("p99"), f("p99.9"), f("max"),

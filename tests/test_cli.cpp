@@ -71,6 +71,39 @@ TEST_CASE("the same seed gives byte-identical output files - another seed does n
   fs::remove_all(c);
 }
 
+TEST_CASE("every SimGrid context factory gives the same output files - a bad one exits 2 naming the valid ones",
+          "[cli][determinism][context-factory]") {
+  const std::string base = temp_dir("factory");
+  std::string first;
+  for (const char* factory : {"raw", "thread", "ucontext", "boost"}) {
+    const std::string out = base + "/" + factory;
+    const auto r = run_command(binary() + " run --context-factory " + factory + " --out " + out + kShort);
+    INFO(factory << "\n" << r.output);
+    REQUIRE(r.exit_code == 0);
+    const std::string files = read_file(out + "/requests.csv") + read_file(out + "/summary.json");
+    REQUIRE(files.size() > 1000);
+    if (first.empty()) first = files;
+    CHECK(files == first);
+  }
+  // The variable sets it too (the sanitizer build's tests run with thread); the option wins over it.
+  const auto env = run_command("TOKENFLEET_CONTEXT_FACTORY=thread " + binary() + " run --out " + base + "/env" + kShort);
+  INFO(env.output);
+  REQUIRE(env.exit_code == 0);
+  CHECK(read_file(base + "/env/requests.csv") + read_file(base + "/env/summary.json") == first);
+  const auto bad_option = run_command(binary() + " run --context-factory fibers" + kShort);
+  CHECK(bad_option.exit_code == 2);
+  CHECK_THAT(bad_option.output, Catch::Matchers::Contains("--context-factory: expected a SimGrid context factory "
+                                                          "(raw, thread, ucontext, boost), got 'fibers'"));
+  const auto bad_env = run_command("TOKENFLEET_CONTEXT_FACTORY=fibers " + binary() + " validate " + source_dir() +
+                                   "/scenarios/default.toml");
+  CHECK(bad_env.exit_code == 2);
+  CHECK_THAT(bad_env.output, Catch::Matchers::Contains("TOKENFLEET_CONTEXT_FACTORY: expected a SimGrid context "
+                                                       "factory"));
+  CHECK(run_command("TOKENFLEET_CONTEXT_FACTORY=fibers " + binary() + " --context-factory thread run" + kShort)
+            .exit_code == 0);
+  fs::remove_all(base);
+}
+
 namespace {
 
 // Runs the same scenario in event mode and in --exact-iterations mode and compares every request.

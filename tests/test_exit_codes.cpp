@@ -44,6 +44,7 @@ TEST_CASE("guarded maps each kind of error to its exit code and one error line",
   CHECK(outcome_of(tf::TraceError("t.csv", 3, "prompt_tokens", "bad")).err ==
         "tokenfleet: error: t.csv:3: prompt_tokens: bad\n");
   CHECK(outcome_of(tf::UsageError("--set 2025.nope=1: unknown field")).code == 2);
+  CHECK(outcome_of(tf::EngineSettingError("--context-factory: expected ..., got 'x'")).code == 2);
 
   const auto unservable = outcome_of(tf::SimulationError("the model does not fit"));
   CHECK(unservable.code == 3);

@@ -762,7 +762,7 @@ double check_work_conservation(const Run& run, double allowed_idle_s) {
     for (int k = 0; k < c.replicas; ++k) {
       if (!c.central_queue() && k != r->replica) continue;
       for (const auto& [a, b] : uncovered(r->arrival, r->admitted(), serving[static_cast<std::size_t>(k)]))
-        v.expect(b - a <= allowed_idle_s + 1e-8, [&] {
+        v.expect(b - a <= allowed_idle_s + 1e-8, [&, a = a, b = b] {  // clang 14 cannot capture a structured binding
           return say("request ", r->id, " waited ", b - a, " s from ", a, " while replica ", k, " was idle (allowed ",
                      allowed_idle_s, " s)");
         });

@@ -335,12 +335,13 @@ TEST_CASE("the progress line shows on a terminal only and --quiet turns it off",
   INFO(pipe.output);
   CHECK(pipe.output.find("requests done") == std::string::npos);
   CHECK_THAT(pipe.output, Catch::Matchers::Contains("interrupted"));
-  // A terminal (script gives the run a pseudo-terminal): the line shows after two seconds.
-  const auto tty = run_command("script -qec 'timeout --foreground -s INT 4 " + binary() + " run --set duration_s=200000' /dev/null");
+  // A terminal (script gives the run a pseudo-terminal): the line shows after two seconds (12 s leave room for a
+  // sanitizer build's slower set-up).
+  const auto tty = run_command("script -qec 'timeout --foreground -s INT 12 " + binary() + " run --set duration_s=200000' /dev/null");
   INFO(tty.output);
   CHECK_THAT(tty.output, Catch::Matchers::Contains("requests done of"));
   CHECK_THAT(tty.output, Catch::Matchers::Contains("left"));
-  const auto quiet = run_command("script -qec 'timeout --foreground -s INT 4 " + binary() +
+  const auto quiet = run_command("script -qec 'timeout --foreground -s INT 12 " + binary() +
                                  " run --quiet --set duration_s=200000' /dev/null");
   INFO(quiet.output);
   CHECK(quiet.output.find("requests done") == std::string::npos);

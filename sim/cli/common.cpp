@@ -46,6 +46,9 @@ int guarded(const std::function<int()>& body) {
   } catch (const UsageError& e) {
     print_error(e.what());
     return exit_bad_scenario;
+  } catch (const EngineSettingError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
   } catch (const SimulationError& e) {
     print_error(e.what());
     return exit_unservable;

@@ -6,6 +6,8 @@
 #include <iostream>
 
 #include "sim/cli/commands.hpp"
+#include "sim/cli/common.hpp"
+#include "sim/engine/engine.hpp"
 #include "sim/scenario/limits.hpp"
 #include "sim/study/compare.hpp"
 
@@ -17,6 +19,9 @@ int main(int argc, char** argv) {
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical, off")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  std::string context_factory;
+  app.add_option("--context-factory", context_factory,
+                 "SimGrid's context factory: raw (default), thread, ucontext, boost (also $TOKENFLEET_CONTEXT_FACTORY)");
 
   tf::RunCommand run;
   auto* run_cmd = app.add_subcommand("run", "simulate a scenario (the built-in default when no file is given)");
@@ -147,6 +152,15 @@ int main(int argc, char** argv) {
   logger->set_pattern("tokenfleet %H:%M:%S.%e [%l] %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  // The context factory is checked before any command runs (exit 2), from the option or else the environment;
+  // the option goes into the environment, so child processes (size, compare, bench) run with it too.
+  if (const int code = tf::guarded([&] {
+        if (!context_factory.empty()) tf::set_context_factory(context_factory);
+        spdlog::debug("SimGrid context factory: {}", tf::context_factory());
+        return 0;
+      });
+      code != 0)
+    return code;
 
   if (*run_cmd) return tf::command_run(run);
   if (*report_cmd) return tf::command_report(report_dir);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 
 #include <fmt/format.h>
@@ -24,6 +25,35 @@ namespace tf {
 namespace sg4 = simgrid::s4u;
 using engine::Pool;
 using engine::World;
+
+const std::vector<std::string>& context_factories() {
+  // Those Debian 12's SimGrid 3.32 is built with (its error for an unknown one lists them).
+  static const std::vector<std::string> names = {"raw", "thread", "ucontext", "boost"};
+  return names;
+}
+
+namespace {
+
+std::string checked_factory(const std::string& name, const std::string& where) {
+  const auto& names = context_factories();
+  if (std::find(names.begin(), names.end(), name) != names.end()) return name;
+  std::string list;
+  for (const auto& n : names) list += (list.empty() ? "" : ", ") + n;
+  throw EngineSettingError(fmt::format("{}: expected a SimGrid context factory ({}), got '{}'", where, list, name));
+}
+
+}  // namespace
+
+void set_context_factory(const std::string& name) {
+  checked_factory(name, "--context-factory");
+  setenv(context_factory_env, name.c_str(), 1);
+}
+
+std::string context_factory() {
+  const char* env = std::getenv(context_factory_env);
+  if (env == nullptr || *env == '\0') return "raw";
+  return checked_factory(env, context_factory_env);
+}
 
 void check_servable(const Scenario& s) {
   if (s.gpu.peak_flops(s.dtype) <= 0.0)
@@ -91,9 +121,10 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   // 30,000 actors). The actors' code (the replica model, the policies, the trace readers, fmt) is shallow: no
   // recursion, no large locals (see kActorStackKiB).
   std::string stack_cfg = fmt::format("--cfg=contexts/stack-size:{}", kActorStackKiB);
-  int argc = 2;
+  std::string factory = "--cfg=contexts/factory:" + context_factory();
+  int argc = 3;
   char name[] = "tokenfleet";
-  char* argv[] = {name, stack_cfg.data(), nullptr};
+  char* argv[] = {name, stack_cfg.data(), factory.data(), nullptr};
   sg4::Engine engine(&argc, argv);
   if (options.on_engine_started) options.on_engine_started();  // e.g. take SIGINT back from SimGrid
   // Network transfers (disaggregated serving's KV caches) as plain bandwidth and latency: CM02 without TCP's window

@@ -68,6 +68,25 @@ class WorkloadInputError : public SimulationError {
   using SimulationError::SimulationError;
 };
 
+// A setting of the engine itself is wrong (an unknown context factory): the same kind of error as a bad scenario
+// (exit code 2).
+class EngineSettingError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// SimGrid's context factory, how the engine switches between actors: "raw" (SimGrid's default, the fastest),
+// "thread" (one system thread per actor: slower, but what AddressSanitizer follows; the sanitizer build's tests
+// use it), "ucontext", "boost". The same scenario and seed give the same results with any of them.
+inline constexpr const char* context_factory_env = "TOKENFLEET_CONTEXT_FACTORY";
+const std::vector<std::string>& context_factories();
+// Sets the factory of this process's runs, and of the child processes it starts (through the environment
+// variable above, which --context-factory sets). Throws EngineSettingError for a name not in context_factories().
+void set_context_factory(const std::string& name);
+// The factory runs use: $TOKENFLEET_CONTEXT_FACTORY when set and not empty, else "raw". Throws EngineSettingError
+// naming the variable when it holds no factory's name.
+std::string context_factory();
+
 // Checks that the scenario can be served at all, before simulating: the model fits its replica, the
 // fleet can be laid out. Throws SimulationError with what is wrong and what to change.
 void check_servable(const Scenario& scenario);
