@@ -850,3 +850,14 @@ TEST_CASE("scenario [model]: the MLP of an explicit shape is derived from params
   CHECK(mix.model.experts_per_token == 2);
   CHECK(mix.model.ffn_dim == 14336);
 }
+
+TEST_CASE("scenario: a file key naming a device or a folder is refused at load - it would be read for ever",
+          "[scenario][limits]") {
+  // Found by fuzzing the loader: workload.trace.path = "/dev/zero" hung validate.
+  const auto dev = text_error("[workload]\ntrace = { path = \"/dev/zero\" }\n");
+  CHECK(dev.key() == "workload.trace.path");
+  CHECK_THAT(dev.what(), Contains("'/dev/zero' is not a regular file"));
+  const auto dir = text_error("[workload]\ntrace = { path = \"/tmp\" }\n");
+  CHECK_THAT(dir.what(), Contains("is not a regular file"));
+  CHECK_THAT(text_error("[cost]\nprofile = \"/dev/null\"\n").what(), Contains("cost.profile") && Contains("not a regular file"));
+}

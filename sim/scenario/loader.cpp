@@ -327,9 +327,18 @@ std::string Loader::resolve_path(const std::string& key, const std::string& path
   namespace fs = std::filesystem;
   if (path.empty()) fail(key, "expected a file path, got an empty string");
   const fs::path p(path);
-  if (p.is_absolute() || is_overridden(key) || file_.empty() || file_.front() == '<') return path;
-  const fs::path dir = fs::path(file_).parent_path();
-  return dir.empty() ? path : (dir / p).string();
+  std::string resolved = path;
+  if (!(p.is_absolute() || is_overridden(key) || file_.empty() || file_.front() == '<')) {
+    const fs::path dir = fs::path(file_).parent_path();
+    if (!dir.empty()) resolved = (dir / p).string();
+  }
+  // A device or a pipe (/dev/zero, /dev/stdin) would be read for ever: only regular files (a missing one is the
+  // reader's error, with its name).
+  std::error_code ec;
+  const auto st = fs::status(resolved, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(st))
+    fail(key, fmt::format("'{}' is not a regular file (a folder, device or pipe); give a file", resolved));
+  return resolved;
 }
 
 }  // namespace loader
