@@ -32,6 +32,7 @@ CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_paral
   bytes_rate_ = gpu_.hbm_bandwidth_Bps;
   weight_bpe_ = bytes_per_element(dtype_);
   compute_scale_ = dtype_ == Dtype::fp8 ? params_.fp8_efficiency : 1.0;
+  kv_share_ = std::max<double>(model_.kv_heads, tp_) / model_.kv_heads / tp_;
   decode_attention_s_per_token_ =
       model_.layers * std::max(decode_attention_compute_per_token(), decode_attention_memory_per_token());
 }
@@ -42,7 +43,8 @@ double CostModel::weight_bytes() const { return model_.params * bytes_per_elemen
 
 std::int64_t CostModel::kv_capacity_tokens() const {
   const double free_bytes = tp_ * gpu_.hbm_bytes * (1.0 - params_.kv_reserve_fraction) - weight_bytes();
-  const double per_token = model_.kv_bytes_per_token(dtype_);
+  // With more GPUs than KV heads, KV heads are replicated: the group holds t x kv_share of each token's KV.
+  const double per_token = model_.kv_bytes_per_token(dtype_) * kv_share_ * tp_;
   if (free_bytes <= 0.0 || per_token <= 0.0) return 0;
   return static_cast<std::int64_t>(std::floor(free_bytes / per_token));
 }
@@ -91,7 +93,7 @@ OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
   const double d = m.d_model, hd = m.head_dim, ff = m.ffn_dim;
   const double layers = m.layers;
   OperatorTimes o;
-  o.qkv = layers * gemm_s(tokens, (m.heads + 2.0 * m.kv_heads) * hd / t, d);
+  o.qkv = layers * gemm_s(tokens, (m.heads / t + 2.0 * std::max(m.kv_heads / t, 1.0)) * hd, d);
   o.attn_out = layers * gemm_s(tokens, d, m.heads * hd / t);
   auto mlp_at = [&](double rows) {
     return m.gated_mlp ? gemm_s(rows, 2.0 * ff / t, d) + gemm_s(rows, d, ff / t)
@@ -106,7 +108,7 @@ OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
   }
   if (s.prefill_tokens > 0) {
     const double flops = 4.0 * (m.heads / t) * hd * s.prefill_attention_context;
-    const double kv_per_layer = m.kv_bytes_per_token(dtype_) / layers / t;
+    const double kv_per_layer = m.kv_bytes_per_token(dtype_) / layers * kv_share_;
     // The KV of the prompt written, and that of earlier chunks read.
     const double bytes = kv_per_layer * static_cast<double>(s.prefill_tokens + s.prefill_prefix_tokens);
     o.attention_prefill = layers * std::max(flops / (flops_rate_ * compute_scale_ * params_.attention_prefill_efficiency),
@@ -127,7 +129,7 @@ double CostModel::decode_attention_compute_per_token() const {
 }
 
 double CostModel::decode_attention_memory_per_token() const {
-  return model_.kv_bytes_per_token(dtype_) / model_.layers / tp_ / (bytes_rate_ * params_.attention_decode_efficiency);
+  return model_.kv_bytes_per_token(dtype_) / model_.layers * kv_share_ / (bytes_rate_ * params_.attention_decode_efficiency);
 }
 
 OperatorTimes CostModel::operator_times(const IterationShape& s) const {

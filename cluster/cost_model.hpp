@@ -42,7 +42,7 @@ struct CostParams {
   double allreduce_latency_s = 84.10e-6;          // per all-reduce (two per layer)
   double overhead_s = 3.275e-3;                   // per iteration (scheduling on the host, launches)
   double per_request_overhead_s = 0.040e-6;         // per request in the batch, per iteration
-  double per_prefill_overhead_s = 761.2e-6;             // per request with a prompt chunk in the iteration (input
+  double per_prefill_overhead_s = 761.2e-6;         // per request whose prompt the iteration completes (input
                                                     // preparation and scheduling of a new sequence on the host)
   double kv_reserve_fraction = 0.10;           // share of HBM kept free (activations, fragmentation)
   // Measured GEMM efficiencies in place of mfu / gemm_half_m (empty: the analytic curve).
@@ -59,7 +59,7 @@ std::optional<CostParams> engine_profile(const std::string& name);
 struct IterationShape {
   std::int64_t prefill_tokens = 0;         // prompt tokens prefilled in this iteration
   double prefill_attention_context = 0.0;  // sum over prefill tokens of the positions they attend to (causal)
-  std::int64_t prefill_sequences = 0;      // requests with a prompt chunk in this iteration
+  std::int64_t prefill_sequences = 0;      // requests whose prompt this iteration completes (their first token)
   std::int64_t decode_tokens = 0;          // one per decoding request
   std::int64_t decode_context_tokens = 0;  // sum of the decoding requests' context lengths (KV read)
   std::int64_t prefill_prefix_tokens = 0;  // chunked prefill: KV of earlier chunks read by this iteration's chunks
@@ -138,6 +138,9 @@ class CostModel {
   double flops_rate_ = 0.0;  // one GPU, dtype peak
   double bytes_rate_ = 0.0;  // one GPU, HBM
   double weight_bpe_ = 2.0;
+  // Each GPU's share of a token's KV bytes: 1/t, or more when t exceeds the KV heads (each GPU keeps at least one
+  // KV head, replicated).
+  double kv_share_ = 1.0;
   double compute_scale_ = 1.0;  // fp8_efficiency in FP8, else 1
   double decode_attention_s_per_token_ = 0.0;  // all layers, per token of context
   // The last batch a decode stretch was costed for, and the part of its iteration time that does not depend on

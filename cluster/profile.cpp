@@ -85,6 +85,23 @@ ProfileFit load_profile(const std::string& path, const GpuSpec& gpu, Dtype dtype
       *slots[i] = v;
     }
     if (!(r.seconds > 0)) fail("seconds", "expected a time greater than 0");
+    auto positive = [&](double v, const char* field) {
+      if (!(v > 0)) fail(field, fmt::format("expected a number greater than 0 for op {}", r.op));
+    };
+    if (r.op == "gemm") {
+      positive(r.m, "m");
+      positive(r.n, "n");
+      positive(r.k, "k");
+    } else if (r.op == "attention_prefill" || r.op == "attention_decode") {
+      positive(r.heads, "heads");
+      positive(r.kv_heads, "kv_heads");
+      positive(r.head_dim, "head_dim");
+      positive(r.context, "context");
+      positive(r.batch, "batch");
+    } else if (r.op == "allreduce") {
+      positive(r.n, "n");
+      positive(r.k, "k");
+    }
     rows.push_back(r);
   }
   if (!header) throw std::runtime_error(fmt::format("{}: the profile is empty (no header)", path));
@@ -92,6 +109,9 @@ ProfileFit load_profile(const std::string& path, const GpuSpec& gpu, Dtype dtype
   ProfileFit fit;
   fit.params = base;
   const double F = gpu.peak_flops(dtype), B = gpu.hbm_bandwidth_Bps, bpe = bytes_per_element(dtype);
+  // The kit times attention in 16 bits even for an FP8 profile (the KV cache and its reads in bf16): score those
+  // rows against the 16-bit peak and 2-byte elements, then express the result in the cost model's FP8 terms.
+  const double attention_F = gpu.peak_flops(Dtype::fp16), attention_bpe = dtype == Dtype::fp8 ? 2.0 : bpe;
   std::map<double, std::vector<double>> gemm_by_m;
   double best_small_bandwidth = 0.0;
   std::vector<double> prefill, decode, ar_bytes, ar_seconds;
@@ -106,10 +126,10 @@ ProfileFit load_profile(const std::string& path, const GpuSpec& gpu, Dtype dtype
     } else if (r.op == "attention_prefill") {
       ++fit.attention_prefill_rows;
       const double pairs = r.batch * r.context * (r.context + 1.0) / 2.0;
-      prefill.push_back(4.0 * r.heads * r.head_dim * pairs / (r.seconds * F));
+      prefill.push_back(4.0 * r.heads * r.head_dim * pairs / (r.seconds * attention_F));
     } else if (r.op == "attention_decode") {
       ++fit.attention_decode_rows;
-      const double bytes = r.batch * r.context * 2.0 * r.kv_heads * r.head_dim * bpe;
+      const double bytes = r.batch * r.context * 2.0 * r.kv_heads * r.head_dim * attention_bpe;
       decode.push_back(bytes / (r.seconds * B));
     } else if (r.op == "allreduce") {
       ++fit.allreduce_rows;
@@ -131,7 +151,11 @@ ProfileFit load_profile(const std::string& path, const GpuSpec& gpu, Dtype dtype
     fit.params.mfu = *std::max_element(curve->efficiency.begin(), curve->efficiency.end());
   }
   if (best_small_bandwidth > 0.0) fit.params.mbu = std::min(1.0, best_small_bandwidth);
-  if (!prefill.empty()) fit.params.attention_prefill_efficiency = std::min(1.0, median(prefill));
+  if (!prefill.empty()) {
+    // The cost model costs prefill attention at F(dtype) x fp8_efficiency (FP8) x this: keep the measured FLOP/s.
+    const double scale = dtype == Dtype::fp8 ? attention_F / (F * base.fp8_efficiency) : 1.0;
+    fit.params.attention_prefill_efficiency = std::min(1.0, median(prefill) * scale);
+  }
   if (!decode.empty()) fit.params.attention_decode_efficiency = std::min(1.0, median(decode));
   if (ar_bytes.size() >= 2) {
     // seconds = latency + bytes / bus: least squares.

@@ -6,6 +6,7 @@
 
 #include "cluster/catalog.hpp"
 #include "cluster/cost_model.hpp"
+#include "policies/registry.hpp"
 #include "sim/replica/replica_model.hpp"
 #include "sim/replica/request_row.hpp"
 
@@ -363,4 +364,35 @@ TEST_CASE("KV held for a move counts as used until released", "[replica][disaggr
   CHECK(f.model.could_admit(q));
   CHECK(f.model.begin_step(0.0, q, false).kind == ReplicaModel::StepKind::prefill);
   CHECK(f.model.kv_reserved_tokens() == 1100);
+}
+
+TEST_CASE("a prompt prefilled in chunks pays the per-prefill overhead and the LM head once - on its last chunk",
+          "[replica]") {
+  CostParams p;
+  p.per_prefill_overhead_s = 1.0;  // large enough to see
+  const CostModel cost{*find_model("llama-3.1-8b"), *find_gpu("h100-sxm"), Dtype::fp16, 1, p};
+  PolicyParams pp;
+  pp.set("max_batch", 8);
+  pp.set("max_batched_tokens", std::int64_t{300});
+  const auto policy = make_batching_policy("chunked-prefill", pp);
+  ReplicaModel model{0, cost, *policy, 0.0, 1e9};
+  std::deque<Request> q{Request{0, 0.0, 1000, 10}};
+  std::vector<Request> done;
+  double now = 0.0;
+  int prefill_steps = 0;
+  std::vector<double> step_s;
+  while (true) {
+    const auto& st = model.begin_step(now, q, false);
+    if (st.kind != ReplicaModel::StepKind::prefill) break;
+    ++prefill_steps;
+    step_s.push_back(st.end_s - now);
+    now = st.end_s;
+    model.finish_step(done);
+  }
+  REQUIRE(prefill_steps == 4);  // 300 + 300 + 300 + 100 tokens
+  // Only the last chunk carries the 1 s overhead.
+  CHECK(step_s[0] < 0.5);
+  CHECK(step_s[1] < 0.5);
+  CHECK(step_s[2] < 0.5);
+  CHECK(step_s[3] > 1.0);
 }

@@ -427,7 +427,7 @@ TEST_CASE("scenario error: unknown batching policy or router lists the registere
 
 TEST_CASE("scenario error: out-of-range values elsewhere", "[scenario]") {
   CHECK(text_error("[cost]\nmfu = 1.5\n").key() == "cost.mfu");
-  CHECK_THAT(text_error("[cost]\nmfu = 1.5\n").what(), Contains("expected a number in (0, 1], got 1.5"));
+  CHECK_THAT(text_error("[cost]\nmfu = 1.5\n").what(), Contains("expected a number in [0.001, 1], got 1.5"));
   CHECK(text_error("[cost]\nkv_reserve_fraction = 1\n").key() == "cost.kv_reserve_fraction");
   CHECK(text_error("[fleet]\nreplicas = 0\n").key() == "fleet.replicas");
   CHECK(text_error("seed = -1\n").key() == "seed");

@@ -116,7 +116,9 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       left -= chunk;
       const double c = static_cast<double>(chunk), before = static_cast<double>(r.prefilled);
       shape.prefill_tokens += chunk;
-      if (chunk > 0) ++shape.prefill_sequences;
+      // The chunk that completes a prompt yields its first token (the LM head) and pays the per-prefill overhead:
+      // once per request, however many chunks its prompt takes.
+      if (chunk > 0 && r.prefilled + chunk == r.prefill_target) ++shape.prefill_sequences;
       shape.prefill_attention_context += c * before + c * (c + 1.0) / 2.0;
       shape.prefill_prefix_tokens += r.prefilled;
     }

@@ -29,7 +29,8 @@ void read_cost(const Section& top, Scenario& s) {
     }
     s.cost_profile_path = path;
   }
-  const Section::Range unit{0.0, 1.0, false, true};
+  // Efficiencies from 0.001 (a tiny one would make iteration times overflow) to 1.
+  const Section::Range unit{1e-3, 1.0, true, true};
   s.cost = defaults;
   s.cost.mfu = c.number_in("mfu", defaults.mfu, unit);
   s.cost.gemm_half_m = c.number_in("gemm_half_m", defaults.gemm_half_m, Section::Range{0.0, 1e9, true, true});
@@ -50,8 +51,9 @@ void read_cost(const Section& top, Scenario& s) {
       c.number_in("allreduce_latency_us", defaults.allreduce_latency_s * 1e6, Section::Range{0.0, 1e6, true, true}) * 1e-6;
   s.cost.kv_reserve_fraction =
       c.number_in("kv_reserve_fraction", defaults.kv_reserve_fraction, Section::Range{0.0, 1.0, true, false});
-  if (c.has("mfu") && s.cost.gemm_profile)
-    c.fail("mfu", "cannot be set with a measured profile (the profile's GEMM curve takes its place); drop one");
+  for (const char* k : {"mfu", "gemm_half_m"})
+    if (c.has(k) && s.cost.gemm_profile)
+      c.fail(k, "cannot be set with a measured profile (the profile's GEMM curve takes its place); drop one");
 }
 
 }  // namespace tf::loader

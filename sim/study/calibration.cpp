@@ -90,6 +90,10 @@ std::vector<CalibrationFigure> parse_calibration_figures(const std::string& csv_
     f.tensor_parallel = parse_number<int>(rec[8], where + ": tp");
     f.input_tokens = parse_number<long long>(rec[9], where + ": input");
     f.output_tokens = parse_number<long long>(rec[10], where + ": output");
+    if (f.tensor_parallel < 1) throw std::runtime_error(where + ": tp: expected at least 1");
+    if (f.input_tokens < 1) throw std::runtime_error(where + ": input: expected at least 1 token");
+    if (f.output_tokens < (f.kind == "ttft" ? 0 : 1))
+      throw std::runtime_error(where + ": output: expected at least 1 token for a " + f.kind + " figure");
     f.published = parse_number<double>(rec[11], where + ": published");
     if (!(f.published > 0.0)) throw std::runtime_error(where + ": published: expected a value greater than 0");
     f.setting = rec[12];
