@@ -11,6 +11,20 @@
 namespace tf::test {
 
 inline std::string source_dir() { return TF_SOURCE_DIR; }
+
+// Whether this test binary (and so the tokenfleet it runs, built alike) is under AddressSanitizer: it reserves
+// terabytes of address space (no `ulimit -v` run works) and starts and sets up several times slower.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kUnderAddressSanitizer = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+inline constexpr bool kUnderAddressSanitizer = true;
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
+#else
+inline constexpr bool kUnderAddressSanitizer = false;
+#endif
 inline std::string data_dir() { return TF_DATA_DIR; }
 inline std::string binary() { return TF_BINARY; }
 
