@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include "results/summary.hpp"
 #include "sim/study/calibration.hpp"
 
 using namespace tf;
@@ -137,9 +138,8 @@ TEST_CASE("calibration: on each engine's training figures the median error is wi
       if (f.engine == engine && f.split == "train") errors.push_back(std::abs(simulate_figure(f) / f.published - 1.0));
     if (errors.empty()) continue;
     std::sort(errors.begin(), errors.end());
-    const std::size_t n = errors.size();
-    const double median = n % 2 ? errors[n / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2.0;
-    INFO(engine << ": " << n << " training figures, median |error| " << 100.0 * median << " %");
+    const double median = percentile_sorted(errors, 50.0);
+    INFO(engine << ": " << errors.size() << " training figures, median |error| " << 100.0 * median << " %");
     CHECK(median <= 0.10);
   }
 }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "cluster/cost_model.hpp"
+#include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
 #include "sim/study/calibration.hpp"
@@ -81,10 +82,8 @@ void print_table(const std::string& engine, const CostParams& p, bool operators)
       continue;
     }
     std::sort(errors.begin(), errors.end());
-    const std::size_t n = errors.size();
-    const double median = n % 2 ? errors[n / 2] : (errors[n / 2 - 1] + errors[n / 2]) / 2.0;
-    std::cout << fmt::format("    {} figures: median |error| {:.1f} %, largest {:.1f} %\n", n, 100.0 * median,
-                             100.0 * errors.back());
+    std::cout << fmt::format("    {} figures: median |error| {:.1f} %, largest {:.1f} %\n", errors.size(),
+                             100.0 * percentile_sorted(errors, 50.0), 100.0 * errors.back());
   }
 }
 
