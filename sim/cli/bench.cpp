@@ -36,7 +36,7 @@ ChildResult bench_once(const Scenario& s) {
     const auto start = std::chrono::steady_clock::now();
     const RunResult r = run_simulation(s);
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    out.requests = static_cast<double>(r.records.size());
+    out.requests = static_cast<double>(r.arrived);
     out.simulated_s = r.totals.simulated_s;
     struct rusage usage {};
     getrusage(RUSAGE_SELF, &usage);

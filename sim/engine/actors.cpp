@@ -12,7 +12,10 @@
 namespace tf::engine {
 
 void World::request_ended(const Request& r, double time_s) {
-  records[r.id] = to_record(r);
+  const RequestRecord rec = to_record(r);
+  if (rec.finished() && rec.finished_s >= scenario.warmup_s && rec.finished_s < scenario.duration_s)
+    ++completed_in_window;
+  sink->ended(rec);
   if (closed_loop) source->on_finished(r.id, time_s);
 }
 
@@ -27,7 +30,7 @@ bool World::interrupt_requested() {
     interrupted = true;
     if (error.empty())
       error = fmt::format("stopped at {:.1f} s of simulated time, {} of the {} requests arrived so far finished",
-                          sg4::Engine::get_clock(), finished_count, records.size());
+                          sg4::Engine::get_clock(), finished_count, arrived_count);
     stop_all();
     source_wake->notify_all();
   }
@@ -168,7 +171,7 @@ void MonitorActor::operator()() {
     }
     if (w.options.on_progress)
       w.options.on_progress(
-          RunProgress{sg4::Engine::get_clock(), w.scenario.duration_s, w.records.size(), w.finished_count});
+          RunProgress{sg4::Engine::get_clock(), w.scenario.duration_s, w.arrived_count, w.finished_count});
   }
 }
 

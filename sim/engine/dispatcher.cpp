@@ -101,7 +101,8 @@ bool Dispatcher::dispatch(const Request& r, std::int64_t capacity) {
     w_.fail(std::move(why));
     return false;
   }
-  w_.records.push_back(to_record(r));  // its row as it arrives; replaced when it ends
+  w_.sink->arrived(to_record(r));  // its row as it arrives; the sink gets the final one when it ends
+  ++w_.arrived_count;
   route(r);
   return true;
 }

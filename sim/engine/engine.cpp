@@ -155,6 +155,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const auto layout = layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);
 
   World w(s, options);
+  RecordVector kept;  // without a sink of the caller's
+  w.sink = options.record_sink ? options.record_sink : &kept;
   w.batching = make_batching_policy(s.batching, s.policy_params);
   if (!w.batching) throw SimulationError("unknown batching policy '" + s.batching + "'");
   if (const std::string why = policy_conflict(s); !why.empty()) throw SimulationError(why);
@@ -231,7 +233,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
                 w.admission->name(), w.closed_loop ? "closed-loop" : "open-loop", s.duration_s);
   engine.run();
   spdlog::debug("engine: ended at {:.6f} s of simulated time: {} requests arrived, {} finished{}{}", sg4::Engine::get_clock(),
-                w.records.size(), w.finished_count, w.disaggregated() ? fmt::format(", {} KV transfers", w.kv.transfers()) : "",
+                w.arrived_count, w.finished_count, w.disaggregated() ? fmt::format(", {} KV transfers", w.kv.transfers()) : "",
                 w.error.empty() ? "" : "; stopped: " + w.error);
 
   if (w.interrupted) throw RunInterrupted(w.error);
@@ -242,7 +244,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   }
 
   RunResult result;
-  result.records = std::move(w.records);
+  result.records = std::move(kept.records);
+  result.arrived = w.arrived_count;
   RunTotals& t = result.totals;
   t.replicas = s.replicas;
   t.gpus = s.replicas * s.tensor_parallel;
@@ -264,8 +267,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   }
   t.kv_transfers = w.kv.transfers();
   t.kv_transfer_bytes = w.kv.bytes();
-  for (const auto& rec : result.records)
-    if (rec.finished() && rec.finished_s >= s.warmup_s && rec.finished_s < s.duration_s) ++t.completed_in_window;
+  t.completed_in_window = w.completed_in_window;
   t.simulated_s = sg4::Engine::get_clock();
   // Energy from the replicas' steps, exactly: every GPU draws idle power all along, and a step's GPUs its power
   // instead while it runs (cluster/power.hpp). The whole run ends at the last event; the window is

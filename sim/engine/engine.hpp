@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "results/record_sink.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -36,6 +37,8 @@ struct RunOptions {
   // Called once SimGrid's engine exists: SimGrid installs its own SIGINT handler (print and exit(1)), so
   // whoever wants Ctrl-C must install theirs again here.
   std::function<void()> on_engine_started;
+  // Where the requests' records go (results/record_sink.hpp). Null: kept in RunResult::records.
+  RecordSink* record_sink = nullptr;
 };
 
 // Each SimGrid actor's stack, in KiB (SimGrid's default is 8 MiB, which reserved 8 GB of address space per
@@ -44,7 +47,8 @@ struct RunOptions {
 inline constexpr int kActorStackKiB = 256;
 
 struct RunResult {
-  std::vector<RequestRecord> records;  // every request that arrived, in id (arrival) order
+  std::vector<RequestRecord> records;  // every request that arrived, in id (arrival) order (empty with a record_sink)
+  std::size_t arrived = 0;             // requests that arrived (whichever sink took their records)
   RunTotals totals;
   ActivityBins activity;               // filled when RunOptions::timeseries_window_s > 0
 };

@@ -19,6 +19,7 @@
 #include "policies/batching.hpp"
 #include "policies/queue_order.hpp"
 #include "policies/router.hpp"
+#include "results/record_sink.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "sim/engine/engine.hpp"
@@ -181,7 +182,9 @@ struct World {
   bool source_done = false;
 
   // What comes out.
-  std::vector<RequestRecord> records;        // one row per arrived request, by id
+  RecordSink* sink = nullptr;                // every request's record, at arrival and at its end
+  std::size_t arrived_count = 0;             // requests arrived so far
+  std::size_t completed_in_window = 0;       // requests that finished inside [warmup_s, duration_s)
   std::size_t finished_count = 0;            // requests finished so far (progress)
   ActivityBins activity;                     // the replicas' steps per window (time series)
 
