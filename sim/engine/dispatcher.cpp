@@ -34,7 +34,7 @@ std::vector<ReplicaLoad>& Dispatcher::replica_loads(Pool& pool, double now) {
 int Dispatcher::pick(Pool& pool, const Request& r) {
   if (!pool.router->uses_loads()) pool.loads.resize(pool.members.size());  // sized, not filled: ignored
   const int k =
-      pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, sg4::Engine::get_clock()) : pool.loads);
+      pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, w_.now) : pool.loads);
   if (k < 0 || k >= static_cast<int>(pool.members.size())) return -1;
   return pool.members[static_cast<std::size_t>(k)];
 }
@@ -45,7 +45,7 @@ void Dispatcher::wake_for_central_head(Pool& pool) {
   if (target < 0) return;  // no room: the next completion takes it
   ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(target)];
   slot.idle = false;  // claimed: another arrival at the same instant goes elsewhere
-  slot.wake->notify_one();
+  w_.wake(slot);
 }
 
 void Dispatcher::enqueue(ReplicaSlot& slot, Request r) {
@@ -53,12 +53,12 @@ void Dispatcher::enqueue(ReplicaSlot& slot, Request r) {
   w_.order->insert(slot.waiting, std::move(r));
   ++w_.waiting_total;
   slot.idle = false;
-  slot.wake->notify_one();
+  w_.wake(slot);
 }
 
 void Dispatcher::wake_replica(ReplicaSlot& slot) {
   if (slot.pool->central_queue()) wake_for_central_head(*slot.pool);
-  else slot.wake->notify_one();
+  else w_.wake(slot);
 }
 
 // Turned away by admission control: counted, an SLO miss. Sessions: a rejected question ends as an answer would,
@@ -66,8 +66,8 @@ void Dispatcher::wake_replica(ReplicaSlot& slot) {
 void Dispatcher::reject(Request r, int replica) {
   r.rejected = true;
   r.replica = replica;
-  w_.request_ended(r, sg4::Engine::get_clock());
-  if (w_.closed_loop) w_.source_wake->notify_all();
+  w_.request_ended(r, w_.now);
+  if (w_.closed_loop) w_.wake_source();
 }
 
 // An arriving request: to the router's replica, or into the central queue, unless admission control turns it away.

@@ -190,39 +190,29 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
                             decode_router_of(s) + "'");
     w.kv.enable(prefill_replicas, s.model.kv_bytes_per_token(s.dtype));
   }
-  w.mutex = sg4::Mutex::create();
   try {
     w.source = make_workload_source(s.workload, s.seed, s.duration_s);
   } catch (const std::exception& e) {
     throw WorkloadInputError(e.what());
   }
   w.closed_loop = w.source->closed_loop();
-  w.source_wake = sg4::ConditionVariable::create();
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
   for (int i = 0; i < s.replicas; ++i) {
     if (i % 1024 == 0) check_interrupt("setting up the replicas");
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
+    slot.index = i;
     slot.pool = i < prefill_replicas ? &w.arrivals() : &w.decode_pool();  // without disaggregation: all arrivals
     slot.pool->members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
     slot.model->use_kv_cache(kv_cache);
     slot.model->use_power_model(&w.power, s.tensor_parallel);
-    slot.wake = sg4::ConditionVariable::create();
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
       slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
   }
   if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
-  for (int i = 0; i < s.replicas; ++i) {
-    if (i % 1024 == 0) check_interrupt("starting the replicas");
-    auto& slot = w.replicas[static_cast<std::size_t>(i)];
-    sg4::Actor::create(fmt::format("replica-{}", i), slot.gpus.front(), engine::ReplicaActor(w, i));
-  }
-  sg4::Actor::create("source", platform.gpus.front(), engine::SourceActor(w));
-  if (options.on_progress || options.interrupt_flag) {
-    const double every_s = options.progress_every_s > 0.0 ? options.progress_every_s : s.duration_s / 1000.0;
-    sg4::Actor::create("monitor", platform.gpus.front(), engine::MonitorActor(w, every_s));
-  }
+  // One actor runs the whole fleet (sim/engine/event_loop.cpp).
+  sg4::Actor::create("fleet", platform.gpus.front(), engine::EventLoop(w));
   spdlog::debug("engine: {} replica(s) of {} x {} on {} node(s) ({} GPU hosts); pools: {}; batching {}, queue order {}, "
                 "KV cache {} ({} tokens per replica), admission {}; {} requests arrive in [0, {} s)",
                 s.replicas, s.tensor_parallel, s.gpu.name, nodes, platform.gpus.size(),
@@ -232,7 +222,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
                 w.batching->name(), w.order->name(), kv_cache->name(), w.cost.kv_capacity_tokens(),
                 w.admission->name(), w.closed_loop ? "closed-loop" : "open-loop", s.duration_s);
   engine.run();
-  spdlog::debug("engine: ended at {:.6f} s of simulated time: {} requests arrived, {} finished{}{}", sg4::Engine::get_clock(),
+  spdlog::debug("engine: ended at {:.6f} s of simulated time: {} requests arrived, {} finished{}{}", w.now,
                 w.arrived_count, w.finished_count, w.disaggregated() ? fmt::format(", {} KV transfers", w.kv.transfers()) : "",
                 w.error.empty() ? "" : "; stopped: " + w.error);
 
@@ -268,7 +258,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.kv_transfers = w.kv.transfers();
   t.kv_transfer_bytes = w.kv.bytes();
   t.completed_in_window = w.completed_in_window;
-  t.simulated_s = sg4::Engine::get_clock();
+  t.simulated_s = w.now;
   // Energy from the replicas' steps, exactly: every GPU draws idle power all along, and a step's GPUs its power
   // instead while it runs (cluster/power.hpp). The whole run ends at the last event; the window is
   // [warmup_s, duration_s] (the replica models split a step that straddles an edge).

@@ -1,6 +1,7 @@
 #pragma once
-// The SimGrid engine: a source actor that generates requests and hands them to the router, and one
-// actor per replica that runs continuous batching through a ReplicaModel. One simulation per process
+// The SimGrid engine: one actor runs an event loop over the whole fleet (sim/engine/event_loop.cpp): the workload
+// source's arrivals go to the router, each replica runs continuous batching through a ReplicaModel, and KV transfers
+// are SimGrid communications over the platform's network. One simulation per process
 // (SimGrid's engine cannot be restarted): call run_simulation at most once in a process.
 #include <csignal>
 #include <functional>

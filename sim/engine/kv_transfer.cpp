@@ -2,6 +2,7 @@
 // network, each GPU sending its tensor-parallel share to its counterpart (so transfers that share links slow each
 // other down); the request then joins the decode replica's queue with its KV in place, its first token delivered
 // when the transfer ends. Backpressure: the KV stays held on the prefill replica until the decode replica has room.
+#include <algorithm>
 #include <cmath>
 
 #include <fmt/format.h>
@@ -38,79 +39,63 @@ void KvMover::prefill_replica_ended() {
 
 void KvMover::check_transfers_over() {
   if (!enabled_ || prefill_active_ != 0 || in_flight_ != 0) return;
-  over_ = true;
-  for (int i : w_.decode_pool().members) w_.replicas[static_cast<std::size_t>(i)].wake->notify_all();
-  for (auto* worker : idle_workers_) worker->wake->notify_all();
+  for (int i : w_.decode_pool().members) w_.wake(w_.replicas[static_cast<std::size_t>(i)]);
 }
 
-void KvMover::stop(bool cancel) {
-  for (auto& t : workers_) {
-    if (cancel)
-      for (auto& c : t->comms) c->cancel();
-    t->wake->notify_all();
-  }
+void KvMover::cancel_all() {
+  for (auto& c : comms_) c->cancel();
+  comms_.clear();
+  comm_move_.clear();
+  moves_.clear();
 }
 
-// Runs in a transfer worker, with the mutex held except during the transfer.
-void KvMover::move(TransferWorker& me, KvTransfer t, std::unique_lock<sg4::Mutex>& lock) {
+// Starts a move now: each GPU sends its tensor-parallel share to its counterpart, as one SimGrid communication
+// started at the loop's clock (SimGrid's is brought to it first).
+void KvMover::start_move(KvTransfer t) {
+  if (sg4::Engine::get_clock() < w_.now) sg4::this_actor::sleep_until(w_.now);
   const auto& src = w_.replicas[static_cast<std::size_t>(t.from)].gpus;
   const auto& dst = w_.replicas[static_cast<std::size_t>(t.to)].gpus;
   const auto share = static_cast<std::uint64_t>(std::ceil(t.bytes / static_cast<double>(src.size())));
-  me.comms.clear();
-  for (std::size_t g = 0; g < src.size(); ++g) me.comms.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
-  lock.unlock();
-  try {
-    sg4::Comm::wait_all(me.comms);
-  } catch (const simgrid::Exception&) {  // cancelled: the run was stopped
+  moves_.push_back(std::make_unique<Move>());
+  Move* m = moves_.back().get();
+  m->shares_left = static_cast<int>(src.size());
+  for (std::size_t g = 0; g < src.size(); ++g) {
+    comms_.push_back(sg4::Comm::sendto_async(src[g], dst[g], share));
+    comm_move_.push_back(m);
   }
-  lock.lock();
-  me.comms.clear();
+  m->transfer = std::move(t);
+}
+
+void KvMover::comm_ended(std::size_t k) {
+  Move* m = comm_move_[k];
+  comms_[k] = std::move(comms_.back());
+  comms_.pop_back();
+  comm_move_[k] = comm_move_.back();
+  comm_move_.pop_back();
+  if (--m->shares_left > 0) return;
+  move_ended(*m);
+  const auto it = std::find_if(moves_.begin(), moves_.end(), [m](const auto& p) { return p.get() == m; });
+  *it = std::move(moves_.back());
+  moves_.pop_back();
+}
+
+// The last share arrived: the request joins the decode replica's queue with its KV in place, its first token
+// delivered now; the prefill replica lets go of the KV it held.
+void KvMover::move_ended(Move& m) {
+  KvTransfer& t = m.transfer;
   ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(t.to)];
   ReplicaSlot& prefill = w_.replicas[static_cast<std::size_t>(t.from)];
-  const double end_s = sg4::Engine::get_clock();
+  const double end_s = w_.now;
   --in_flight_;
   --slot.incoming;
   slot.incoming_tokens -= queued_work_tokens(t.request);
   slot.incoming_kv -= t.kv_tokens;
   prefill.model->release_kv(t.held_tokens);
-  if (!w_.error.empty()) return;
   t.request.kv_transfer_s = end_s - t.start_s;
   t.request.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
   w_.dispatcher.enqueue(slot, std::move(t.request));
   w_.dispatcher.wake_replica(prefill);  // it may have been waiting for that KV to go
-}
-
-void TransferWorkerActor::operator()() {
-  KvMover& kv = w_.kv;
-  std::unique_lock lock(*w_.mutex);
-  for (;;) {
-    while (!me_.job && !kv.over_ && w_.error.empty()) me_.wake->wait(lock);
-    if (!me_.job || !w_.error.empty()) break;
-    KvTransfer t = std::move(*me_.job);
-    me_.job.reset();
-    kv.move(me_, std::move(t), lock);
-    if (!w_.error.empty()) break;
-    kv.idle_workers_.push_back(&me_);
-    kv.check_transfers_over();
-  }
-}
-
-// Hands a move to an idle transfer worker, or to a new one when all are busy: it starts now.
-void KvMover::start_move(KvTransfer t) {
-  if (!idle_workers_.empty()) {
-    TransferWorker* worker = idle_workers_.back();
-    idle_workers_.pop_back();
-    worker->job = std::move(t);
-    worker->wake->notify_one();
-    return;
-  }
-  workers_.push_back(std::make_unique<TransferWorker>());
-  TransferWorker* worker = workers_.back().get();
-  worker->wake = sg4::ConditionVariable::create();
-  const int from = t.from;
-  worker->job = std::move(t);
-  sg4::Actor::create(fmt::format("kv-transfer-{}", workers_.size()),
-                     w_.replicas[static_cast<std::size_t>(from)].gpus.front(), TransferWorkerActor(w_, *worker));
+  check_transfers_over();
 }
 
 // Room at a decode replica: what its running requests use now, the moves under way and the moved requests waiting in
@@ -118,7 +103,7 @@ void KvMover::start_move(KvTransfer t) {
 // move joined the queue.
 void KvMover::start_moves(ReplicaSlot& slot) {
   if (slot.pending.empty()) return;
-  const double now = sg4::Engine::get_clock();
+  const double now = w_.now;
   std::int64_t used = slot.model->kv_reserved_tokens_at(now) + slot.incoming_kv;
   for (const Request& q : slot.waiting)
     if (q.kv == Request::Kv::device) used += admission_kv(w_.scenario, q);

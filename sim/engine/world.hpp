@@ -1,13 +1,14 @@
 #pragma once
-// What the actors of one simulation share (sim/engine/): the fleet (replicas and the pools that routers spread
-// requests over), the state of the run, the workload source and the outputs, all under one SimGrid mutex. Its
-// services are the dispatcher (arrivals to replicas: routing, admission, central queue; dispatcher.cpp) and, with
-// disaggregated serving, the KV mover (kv_transfer.cpp). The actors are in actors.cpp; the set-up in engine.cpp.
-// Internal to sim/engine/.
+// One simulation's state (sim/engine/): the fleet (replicas and the pools that routers spread requests over), the
+// state of the run, the workload source, the outputs and the event heap that one SimGrid actor advances (the
+// event loop, event_loop.cpp). Its services are the dispatcher (arrivals to replicas: routing, admission, central
+// queue; dispatcher.cpp) and, with disaggregated serving, the KV mover (kv_transfer.cpp), whose transfers are
+// SimGrid communications over the platform's network. The set-up is in engine.cpp. Internal to sim/engine/.
 #include <cstdint>
 #include <deque>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -47,10 +48,18 @@ struct Pool;
 
 // One replica: its step planner, its queue, its GPUs (SimGrid hosts) and what the engine knows of it.
 struct ReplicaSlot {
+  // Where it stands in the event loop: between steps (its handler runs), waiting for work (woken by an arrival, a
+  // freed KV cache or its batch timeout), running a step that ends at step_end_s, or ended.
+  enum class Phase { boundary, waiting, stepping, exited };
+  int index = 0;
   std::unique_ptr<ReplicaModel> model;
   Pool* pool = nullptr;                      // the pool it belongs to
   std::deque<Request> waiting;               // unused with a central queue
-  sg4::ConditionVariablePtr wake;
+  Phase phase = Phase::boundary;
+  double step_end_s = 0.0;                   // stepping: when the step ends (a timer of the event heap)
+  bool cut = false;                          // stepping: its decode stretch was cut short for new work
+  bool notified = false;                     // in the event loop's list of replicas to wake at this instant
+  std::uint64_t timer = 0;                   // the version of its pending timer (older ones in the heap are stale)
   std::vector<sg4::Host*> gpus;
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
@@ -75,7 +84,7 @@ struct Pool {
   bool central_queue() const { return router->central_queue(); }
 };
 
-// Arrivals to replicas: the router's pick, admission control, the central queue. The mutex is held.
+// Arrivals to replicas: the router's pick, admission control, the central queue.
 class Dispatcher {
  public:
   explicit Dispatcher(World& w) : w_(w) {}
@@ -99,13 +108,10 @@ class Dispatcher {
   World& w_;
 };
 
-// An actor that moves KV caches, one at a time (kv_transfer.cpp). Workers are kept and reused (creating an actor per
-// transfer cost more than the rest of the simulation together); a new one is made only when every worker is busy,
-// so that a transfer always starts at once.
-struct TransferWorker {
-  sg4::ConditionVariablePtr wake;
-  std::optional<KvTransfer> job;
-  std::vector<sg4::CommPtr> comms;  // of the move under way (cancelled when the run stops)
+// A KV cache on its way: one SimGrid communication per GPU share, the move done when the last one ends.
+struct Move {
+  KvTransfer transfer;
+  int shares_left = 0;
 };
 
 // Disaggregated serving: KV caches from prefill replicas to decode replicas over the SimGrid network.
@@ -123,17 +129,19 @@ class KvMover {
   bool upstream_done(const ReplicaSlot& slot) const;
   // A prefill replica's actor ended.
   void prefill_replica_ended();
-  // Wakes every worker to see that the run stops; with `cancel`, the moves under way are cancelled.
-  void stop(bool cancel);
+  // Cancels the moves under way (the run stops).
+  void cancel_all();
+  // The communications under way, for the event loop to wait on (any order); comm_ended(k) when comms()[k] ended.
+  const std::vector<sg4::CommPtr>& comms() const { return comms_; }
+  void comm_ended(std::size_t k);
   std::int64_t transfers() const { return transfers_; }
   double bytes() const { return bytes_; }
 
  private:
-  friend class TransferWorkerActor;
   void start_move(KvTransfer t);
-  void move(TransferWorker& me, KvTransfer t, std::unique_lock<sg4::Mutex>& lock);
+  void move_ended(Move& m);
   // Once the prefill pool has ended and no KV cache is on its way, the decode replicas may end (they are woken to
-  // see it), and so may the transfer workers.
+  // see it).
   void check_transfers_over();
   World& w_;
   bool enabled_ = false;
@@ -142,10 +150,20 @@ class KvMover {
   double kv_bytes_per_token_ = 0.0;  // for the whole replica; each GPU sends its share
   std::int64_t transfers_ = 0;
   double bytes_ = 0.0;
-  std::vector<std::unique_ptr<TransferWorker>> workers_;
-  std::vector<TransferWorker*> idle_workers_;
-  bool over_ = false;           // no transfer will come any more: the workers end
+  std::vector<std::unique_ptr<Move>> moves_;  // under way
+  std::vector<sg4::CommPtr> comms_;           // under way, each of moves_[comm_move_[k]]
+  std::vector<Move*> comm_move_;
 };
+
+// A pending wake-up in the event heap: a replica's step end or batch timeout, or the source's next arrival.
+struct Timer {
+  double t = 0.0;
+  std::uint64_t seq = 0;   // ties: in the order they were set
+  int who = 0;             // a replica index, or kSource
+  std::uint64_t version = 0;
+  bool operator>(const Timer& o) const { return t != o.t ? t > o.t : seq > o.seq; }
+};
+inline constexpr int kSource = -1;
 
 struct World {
   World(const Scenario& s, RunOptions o)
@@ -168,8 +186,9 @@ struct World {
   Pool& decode_pool() { return pools.back(); }
   bool disaggregated() const { return pools.size() > 1; }
 
-  // The run: one mutex for the actors; an error (or interrupt) stops it.
-  sg4::MutexPtr mutex;
+  // The run: the clock of the event loop (SimGrid's clock is brought to it whenever a transfer starts, and at the
+  // end); an error (or interrupt) stops it.
+  double now = 0.0;
   std::string error;
   bool input_error = false;                  // error is about the workload's input (a bad trace row)
   bool interrupted = false;                  // stopped through RunOptions::interrupt_flag
@@ -178,8 +197,18 @@ struct World {
   // The workload.
   std::unique_ptr<WorkloadSource> source;    // the requests, in arrival order
   bool closed_loop = false;                  // the source wants completions (sessions)
-  sg4::ConditionVariablePtr source_wake;     // closed loop: an answer finished
-  bool source_done = false;
+  bool source_exhausted = false;             // no more arrivals; the source ends at duration_s
+  bool source_done = false;                  // it has ended: replicas drain and end
+  std::optional<Request> next_arrival;       // open loop: the source read one request ahead
+  std::uint64_t source_timer = 0;            // the version of the source's pending timer
+  bool source_notified = false;              // closed loop: an answer finished, the next question may come sooner
+
+  // The event loop (event_loop.cpp): timers by time (ties in the order set) and, at the current instant, the
+  // replicas (and the source) woken by what just happened, in the order woken.
+  std::vector<Timer> timers;                 // a min-heap (std::push_heap with std::greater)
+  std::uint64_t timer_seq = 0;
+  std::deque<int> woken;
+  int handling = -2;                         // the replica whose handler runs (its own wake-ups are moot)
 
   // What comes out.
   RecordSink* sink = nullptr;                // every request's record, at arrival and at its end
@@ -193,56 +222,40 @@ struct World {
 
   // A request ended (served or turned away): its row, and for sessions the source learns of it.
   void request_ended(const Request& r, double time_s);
-  // Wakes every replica and transfer worker: to see that the arrivals have ended, or that the run stops (an error
-  // or an interrupt: then the KV moves under way are cancelled, and not waited for).
+  // Wakes a replica at this instant (after what runs now): one waiting for work looks at its queue, one in a
+  // decode stretch sees whether new work could join at its next iteration boundary.
+  void wake(ReplicaSlot& slot);
+  // Closed loop: an answer ended or a question was turned away; the source looks again at its next question.
+  void wake_source();
+  // Sets a timer for replica `who` (or kSource) at `t`, replacing its pending one.
+  void set_timer(int who, double t);
+  // Wakes every replica: to see that the arrivals have ended, or that the run stops (an error or an interrupt:
+  // then the KV moves under way are cancelled, and not waited for).
   void stop_all();
-  // Whether RunOptions::interrupt_flag is raised; the first time, stops the run as interrupted (the actors see the
-  // error and end; killing actors that wait on condition variables crashes SimGrid 3.32). The mutex is held.
+  // Whether RunOptions::interrupt_flag is raised; the first time, stops the run as interrupted (the event loop sees
+  // the error and ends).
   bool interrupt_requested();
   // Sets the error that stops the run (the first one stays) and stops it.
   void fail(std::string why);
 };
 
-// The actors, small classes run by SimGrid (actors.cpp).
-class ReplicaActor {
+// The event loop, run by the simulation's one SimGrid actor (event_loop.cpp): it takes the events in time order
+// (replicas' step ends and timeouts, arrivals, the wake-ups they cause at the same instant), waiting on SimGrid
+// only while KV transfers are under way.
+class EventLoop {
  public:
-  ReplicaActor(World& w, int index) : w_(w), index_(index) {}
+  explicit EventLoop(World& w) : w_(w) {}
   void operator()();
 
  private:
+  void replica_boundary(ReplicaSlot& slot);  // plans its next step (or waits, or ends)
+  void replica_timer(ReplicaSlot& slot);     // its step ended, or its batch timeout came
+  void replica_woken(ReplicaSlot& slot);
+  void source_event();                       // open loop: the arrival read ahead; closed loop: look again
+  void source_ended();
+  void progress_until(double t);
   World& w_;
-  int index_;
-};
-
-// Pulls requests from the workload source in arrival order and hands them to the dispatcher.
-class SourceActor {
- public:
-  explicit SourceActor(World& w) : w_(w) {}
-  void operator()();
-
- private:
-  World& w_;
-};
-
-// A daemon: reports progress and stops the run when the interrupt flag is raised.
-class MonitorActor {
- public:
-  MonitorActor(World& w, double every_s) : w_(w), every_s_(every_s) {}
-  void operator()();
-
- private:
-  World& w_;
-  double every_s_;
-};
-
-class TransferWorkerActor {
- public:
-  TransferWorkerActor(World& w, TransferWorker& me) : w_(w), me_(me) {}
-  void operator()();
-
- private:
-  World& w_;
-  TransferWorker& me_;
+  double next_progress_s_ = 0.0;
 };
 
 }  // namespace tf::engine
