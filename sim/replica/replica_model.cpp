@@ -55,8 +55,9 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       waiting.pop_front();
       queue_tokens_delta_ -= queued_work_tokens(r);
       Running run;
+      run.seq = next_seq_++;
       run.g0 = r.generated_before;
-      run.generated = r.generated_before;
+      run.gen = r.generated_before;
       run.prefill_target = r.prompt_tokens + r.generated_before;
       if (r.kv == Request::Kv::device) {  // its KV is here already: it decodes from the next iteration on
         run.prefilled = run.prefill_target;
@@ -72,7 +73,10 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       r.replica = index_;
       if (r.admitted_s < 0.0) r.admitted_s = now_s;  // its first admission (it keeps it after a preemption)
       run.request = std::move(r);
-      running_.push_back(std::move(run));
+      running_.push_back(new_running(std::move(run)));
+      Running& added = *running_.back();
+      if (added.prefilled == added.prefill_target) start_decoding(added, added.g0);
+      else prefilling_.push_back(&added);
     }
   } else if (block_tokens_ > 0) {
     preempt_to_fit(waiting);
@@ -96,21 +100,17 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   }
   // An iteration with prefill work: decodes (one token each) plus prompt chunks. Without chunking, a newly
   // admitted request's whole prompt; with chunking, chunks within the policy's budget, in admission order.
-  std::int64_t decode_tokens = 0;
-  bool prefill_pending = false;
-  for (Running& r : running_) {
-    r.decoding = r.prefilled == r.prefill_target;
-    r.chunk = 0;
-    if (r.decoding) ++decode_tokens; else prefill_pending = true;
-  }
-  if (prefill_pending) {
+  const auto decode_tokens = static_cast<std::int64_t>(running_.size() - prefilling_.size());
+  for (Running* r : prefilling_) r->chunk = 0;
+  if (!prefilling_.empty()) {
     IterationShape shape;
     shape.decode_tokens = decode_tokens;
     shape.decode_context_tokens = context_tokens_;
     const std::int64_t budget = policy_.prefill_chunk_budget(decode_tokens);
     std::int64_t left = budget > 0 ? budget : std::numeric_limits<std::int64_t>::max();
-    for (Running& r : running_) {
-      if (r.decoding || left <= 0) continue;
+    for (Running* rp : prefilling_) {
+      Running& r = *rp;
+      if (left <= 0) break;
       const std::int64_t chunk = std::min(r.prefill_target - r.prefilled, left);
       r.chunk = chunk;
       left -= chunk;
@@ -133,8 +133,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
   }
   // Decode-only: every running request has produced its first token; the stretch lasts until the
   // first of them finishes.
-  std::int64_t k = std::numeric_limits<std::int64_t>::max();
-  for (const Running& r : running_) k = std::min(k, tokens_to_produce(r.request) - r.generated);
+  std::int64_t k = first_decode_end()->at - decode_clock_;
   if (exact_iterations) k = 1;
   if (block_tokens_ > 0 && k > 1 && paged_blocks_tokens(k - 1) > kv_capacity_ - held_) {
     // The stretch ends where the blocks run out: the largest k whose last iteration still fits.
@@ -162,6 +161,31 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     step_flops_ = cost_.decode_stretch_flops(b, context_tokens_, k);
   }
   return step_;
+}
+
+void ReplicaModel::start_decoding(Running& r, std::int64_t generated_now) {
+  r.decoding = true;
+  r.gen = generated_now - decode_clock_;
+  decode_ends_.push_back(DecodeEnd{tokens_to_produce(r.request) - r.gen, r.seq, &r});
+  std::push_heap(decode_ends_.begin(), decode_ends_.end(), std::greater<>{});
+}
+
+const ReplicaModel::DecodeEnd* ReplicaModel::first_decode_end() {
+  while (!decode_ends_.empty()) {
+    const DecodeEnd& top = decode_ends_.front();
+    if (top.r->seq == top.seq && top.r->decoding) return &top;
+    std::pop_heap(decode_ends_.begin(), decode_ends_.end(), std::greater<>{});
+    decode_ends_.pop_back();
+  }
+  return nullptr;
+}
+
+std::unique_ptr<ReplicaModel::Running> ReplicaModel::new_running(Running run) {
+  if (spare_.empty()) return std::make_unique<Running>(std::move(run));
+  std::unique_ptr<Running> p = std::move(spare_.back());
+  spare_.pop_back();
+  *p = std::move(run);
+  return p;
 }
 
 std::int64_t ReplicaModel::iterations_by(double t_s) const {
@@ -211,41 +235,49 @@ std::int64_t ReplicaModel::kv_need_tokens(const Running& r, std::int64_t ahead) 
   // Prefilling: the prompt (and recomputed answer) plus the next token. Decoding: its context plus the token
   // of the next iteration, `ahead` iterations further on.
   if (r.prefilled < r.prefill_target) return r.prefill_target + 1;
-  return r.prefill_target + (r.generated - r.g0) + ahead;
+  return r.prefill_target + (generated(r) - r.g0) + ahead;
 }
 
 std::int64_t ReplicaModel::paged_blocks_tokens(std::int64_t ahead) const {
   std::int64_t blocks = 0;
-  for (const Running& r : running_) blocks += (kv_need_tokens(r, ahead) + block_tokens_ - 1) / block_tokens_;
+  for (const auto& r : running_) blocks += (kv_need_tokens(*r, ahead) + block_tokens_ - 1) / block_tokens_;
   return blocks * block_tokens_;
 }
 
 void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
   while (running_.size() > 1 && paged_blocks_tokens(0) > kv_capacity_ - held_) {
     const std::size_t victim = kv_->victim(running_.size());
-    Running v = std::move(running_[victim]);
+    std::unique_ptr<Running> vp = std::move(running_[victim]);
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(victim));
+    Running& v = *vp;
+    const std::int64_t v_generated = generated(v);
+    if (!v.decoding)  // (a decoding one's entry in decode_ends_ goes stale: its seq is no longer running)
+      prefilling_.erase(std::lower_bound(prefilling_.begin(), prefilling_.end(), v.seq,
+                                         [](const Running* a, std::uint64_t seq) { return a->seq < seq; }));
+    v.decoding = false;
+    v.seq = 0;
     // Back to the front of the queue with what it had done (its first admission and first token stay with it).
     Request back = std::move(v.request);
-    back.generated_before = v.generated;
+    back.generated_before = v_generated;
     back.kv = Request::Kv::none;
     const bool was_decoding = v.prefilled == v.prefill_target;
     if (kv_->on_preempt(was_decoding) == KvCachePolicy::Preemption::swap) {
       // Its KV (prompt and answer so far) is copied to host memory; its blocks here are freed.
       back.kv = Request::Kv::host;
-      const std::int64_t context = v.prefill_target + v.generated - v.g0;
+      const std::int64_t context = v.prefill_target + v_generated - v.g0;
       swap_tokens_pending_ += context;
       swapped_out_tokens_ += context;
     } else {
       // The KV it held is thrown away and will be computed again: its prefilled tokens, and its answer so far.
       // (With swap too when it was still prefilling its prompt in chunks: vLLM recomputes those as well.)
-      recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v.generated - v.g0 : 0));
+      recomputed_tokens_ += static_cast<double>(v.prefilled + (was_decoding ? v_generated - v.g0 : 0));
     }
     queue_tokens_delta_ += queued_work_tokens(back);
     waiting.push_front(std::move(back));
-    if (was_decoding) context_tokens_ -= v.prefill_target + v.generated - v.g0;
-    outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (tokens_to_produce(back) - v.generated);
+    if (was_decoding) context_tokens_ -= v.prefill_target + v_generated - v.g0;
+    outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (tokens_to_produce(back) - v_generated);
     ++preemptions_;
+    spare_.push_back(std::move(vp));
   }
   kv_reserved_ = paged_blocks_tokens(0);
 }
@@ -282,28 +314,43 @@ void ReplicaModel::finish_step(std::vector<Request>& finished) {
   const double end = step_.end_s;
   const std::int64_t k = step_.iterations;
   std::int64_t produced = 0;
+  const auto decoders = static_cast<std::int64_t>(running_.size() - prefilling_.size());
+  // Requests done this step, in admission order.
+  static thread_local std::vector<Running*> done;
+  done.clear();
   if (step_.kind == StepKind::prefill) {
-    for (Running& r : running_) {
-      if (r.decoding) {
-        r.generated += 1;
-        context_tokens_ += 1;
-        ++produced;
-      } else if (r.chunk > 0) {
+    // Every decoding request makes one token; a prompt whose last chunk ran makes its first (or next) token.
+    decode_clock_ += 1;
+    context_tokens_ += decoders;
+    produced += decoders;
+    std::size_t out = 0;
+    for (std::size_t i = 0; i < prefilling_.size(); ++i) {
+      Running& r = *prefilling_[i];
+      bool still = true;
+      if (r.chunk > 0) {
         r.prefilled += r.chunk;
         if (r.prefilled == r.prefill_target) {  // the last chunk: out comes the (first, or next) token
-          r.generated = r.g0 + 1;
           if (r.request.first_token_s < 0.0) r.request.first_token_s = end;
           context_tokens_ += r.prefill_target + 1;
           ++produced;
+          still = false;
+          if (r.g0 + 1 >= tokens_to_produce(r.request)) {  // its only (or last) token
+            r.gen = r.g0 + 1;
+            done.push_back(&r);
+          } else {
+            start_decoding(r, r.g0 + 1);
+          }
         }
       }
+      if (still) prefilling_[out++] = &r;
     }
+    prefilling_.resize(out);
     outstanding_tokens_ -= step_prompt_tokens_ + produced;
   } else {
-    for (Running& r : running_) r.generated += k;
-    context_tokens_ += k * static_cast<std::int64_t>(running_.size());
-    outstanding_tokens_ -= k * static_cast<std::int64_t>(running_.size());
-    produced = k * static_cast<std::int64_t>(running_.size());
+    decode_clock_ += k;
+    context_tokens_ += k * decoders;
+    outstanding_tokens_ -= k * decoders;
+    produced = k * decoders;
   }
   StepWork work;
   work.flops = step_flops_;
@@ -312,21 +359,36 @@ void ReplicaModel::finish_step(std::vector<Request>& finished) {
   work.output_tokens = static_cast<double>(produced);
   work.prompt_tokens = step_.kind == StepKind::prefill ? static_cast<double>(step_prompt_tokens_) : 0.0;
   account(step_.start_s, end, work);
-  // Remove finished requests, keeping the others in admission order.
-  std::size_t out = 0;
-  for (std::size_t i = 0; i < running_.size(); ++i) {
-    Running& r = running_[i];
-    if (r.generated >= tokens_to_produce(r.request) && r.prefilled == r.prefill_target) {
-      r.request.finished_s = end;
-      if (block_tokens_ <= 0) kv_reserved_ -= kv_reservation_tokens(r.request);
-      context_tokens_ -= r.prefill_target + r.generated - r.g0;
-      finished.push_back(std::move(r.request));
-    } else {
-      if (out != i) running_[out] = std::move(r);
+  // Decoding requests that made their last token.
+  for (const DecodeEnd* e = first_decode_end(); e != nullptr && e->at <= decode_clock_; e = first_decode_end()) {
+    Running* r = e->r;
+    std::pop_heap(decode_ends_.begin(), decode_ends_.end(), std::greater<>{});
+    decode_ends_.pop_back();
+    done.push_back(r);
+  }
+  if (!done.empty()) {
+    std::sort(done.begin(), done.end(), [](const Running* a, const Running* b) { return a->seq < b->seq; });
+    // Out of running_, keeping the others in admission order.
+    std::size_t out = 0, d = 0;
+    for (std::size_t i = 0; i < running_.size(); ++i) {
+      if (d < done.size() && running_[i].get() == done[d]) {
+        Running& r = *running_[i];
+        const std::int64_t g = generated(r);
+        r.request.finished_s = end;
+        if (block_tokens_ <= 0) kv_reserved_ -= kv_reservation_tokens(r.request);
+        context_tokens_ -= r.prefill_target + g - r.g0;
+        finished.push_back(std::move(r.request));
+        r.decoding = false;
+        r.seq = 0;
+        spare_.push_back(std::move(running_[i]));
+        ++d;
+        continue;
+      }
+      if (out != i) running_[out] = std::move(running_[i]);
       ++out;
     }
+    running_.resize(out);
   }
-  running_.resize(out);
   if (block_tokens_ > 0) kv_reserved_ = paged_blocks_tokens(0);
   step_.kind = StepKind::none;
 }

@@ -123,15 +123,31 @@ class ReplicaModel {
   void set_step_observer(std::function<void(const StepActivity&)> observer) { observer_ = std::move(observer); }
 
  private:
+  // A running request. Decoding requests all gain a token per iteration, so their counts are kept relative to the
+  // replica's decode clock (the iterations its decoding requests have run): a step costs O(1) for them, not
+  // O(batch); only the requests still prefilling are visited.
   struct Running {
     Request request;             // its replica, first admission and first token are kept in it as they happen
-    std::int64_t generated = 0;  // output tokens produced so far
+    std::uint64_t seq = 0;       // admission order (running_ and prefilling_ are sorted by it)
+    // Output tokens produced so far: while prefilling, this count; once decoding, this plus the decode clock.
+    std::int64_t gen = 0;
     std::int64_t prefilled = 0;  // prompt tokens prefilled so far
     std::int64_t chunk = 0;      // prompt tokens prefilled by the current step
-    bool decoding = false;       // produces one token in the current step (its prefill was done before it)
+    bool decoding = false;       // its prefill is done (prefilled == prefill_target): it makes a token each iteration
     std::int64_t prefill_target = 0;  // tokens to prefill: the prompt, plus the answer so far after a preemption
     std::int64_t g0 = 0;              // output tokens it had when admitted (after a preemption)
   };
+  std::int64_t generated(const Running& r) const { return r.decoding ? r.gen + decode_clock_ : r.gen; }
+  // A decoding request joins the heap of decoding requests by when (on the decode clock) it makes its last token.
+  void start_decoding(Running& r, std::int64_t generated_now);
+  struct DecodeEnd {
+    std::int64_t at = 0;  // decode clock of its last token
+    std::uint64_t seq = 0;
+    Running* r = nullptr;
+    bool operator>(const DecodeEnd& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+  };
+  // The top of decode_ends_ after dropping entries of requests no longer decoding here (preempted).
+  const DecodeEnd* first_decode_end();
   // Paged KV: tokens of KV the request needs for `ahead` more iterations after the next one.
   std::int64_t kv_need_tokens(const Running& r, std::int64_t ahead) const;
   std::int64_t paged_blocks_tokens(std::int64_t ahead) const;  // the running batch's blocks, in tokens
@@ -148,7 +164,15 @@ class ReplicaModel {
   const BatchingPolicy& policy_;
   double window_start_s_, window_end_s_;
   std::int64_t kv_capacity_;
-  std::vector<Running> running_;
+  // In admission order. Held by pointer, so that taking finished requests out moves pointers, not requests; the
+  // spare ones are reused.
+  std::vector<std::unique_ptr<Running>> running_;
+  std::vector<Running*> prefilling_;        // those still prefilling, in admission order
+  std::vector<DecodeEnd> decode_ends_;      // min-heap (std::greater) over the decoding ones, stale entries skipped
+  std::int64_t decode_clock_ = 0;
+  std::uint64_t next_seq_ = 1;
+  std::vector<std::unique_ptr<Running>> spare_;
+  std::unique_ptr<Running> new_running(Running run);
   std::int64_t kv_reserved_ = 0;
   std::int64_t held_ = 0;
   std::int64_t context_tokens_ = 0;     // sum over decoding requests of prompt + generated
