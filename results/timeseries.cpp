@@ -70,6 +70,23 @@ void ActivityBins::add(const StepActivity& a) {
   });
 }
 
+void ActivityBins::merge(const ActivityBins& other) {
+  if (other.bins_.size() > bins_.size()) bins_.resize(other.bins_.size());
+  for (std::size_t i = 0; i < other.bins_.size(); ++i) {
+    Bin& b = bins_[i];
+    const Bin& o = other.bins_[i];
+    b.busy_replica_s += o.busy_replica_s;
+    b.batch_request_s += o.batch_request_s;
+    b.kv_token_s += o.kv_token_s;
+    b.iterations += o.iterations;
+    b.batched_requests += o.batched_requests;
+    b.flops += o.flops;
+    b.prompt_tokens += o.prompt_tokens;
+    b.output_tokens += o.output_tokens;
+    b.energy_above_idle_j += o.energy_above_idle_j;
+  }
+}
+
 double timeseries_rows(double last_s, double window_s) { return std::max(1.0, std::ceil(last_s / window_s)); }
 
 double last_event_s(const std::vector<RequestRecord>& records, double end_s) {

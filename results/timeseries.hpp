@@ -58,6 +58,9 @@ class ActivityBins {
     double energy_above_idle_j = 0.0;  // integral of power_above_idle_w over time
   };
   const std::vector<Bin>& bins() const { return bins_; }
+  // Adds another run's bins of the same window (pods of one fleet): bin by bin, the longer run's length.
+  void merge(const ActivityBins& other);
+  std::vector<Bin>& mutable_bins() { return bins_; }  // to read bins back (pods' results)
 
  private:
   double window_s_;

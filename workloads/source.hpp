@@ -69,6 +69,9 @@ class WorkloadSource {
   virtual double next_arrival_s() = 0;
   // Takes the planned request (only when next_arrival_s() is finite); ids are 0, 1, 2, ... in arrival order.
   virtual Request take() = 0;
+  // Takes the planned request for this simulation; nothing when it is not this simulation's to serve (a pod's share
+  // of a closed-loop workload, workloads/pod_split.hpp: the source was told it is answered). By default take().
+  virtual std::optional<Request> take_for_this_run() { return take(); }
   // Closed loop: the source wants on_finished() for every request.
   virtual bool closed_loop() const { return false; }
   virtual void on_finished(std::uint64_t /*id*/, double /*time_s*/) {}

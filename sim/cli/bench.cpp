@@ -15,6 +15,7 @@
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/child_process.hpp"
+#include "sim/study/pods.hpp"
 
 namespace tf {
 
@@ -34,7 +35,7 @@ ChildResult bench_once(const Scenario& s) {
   const std::function<std::string()> task = [&s] {
     BenchSample out;
     const auto start = std::chrono::steady_clock::now();
-    const RunResult r = run_simulation(s);
+    const RunResult r = run_fleet(s, RunOptions{}, 1);  // a fleet of pods: one after the other
     out.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     out.requests = static_cast<double>(r.arrived);
     out.simulated_s = r.totals.simulated_s;

@@ -16,6 +16,7 @@ struct RunCommand {
   double timeseries_window_s = 60.0;    // window of timeseries.csv
   bool report = false;                  // also build report.html in out_dir
   bool quiet = false;                   // no progress line
+  int jobs = 0;                         // pods at once (fleet.pods > 1); 0: the number of cores
 };
 int command_run(const RunCommand& cmd);
 

@@ -150,7 +150,10 @@ std::string describe_scenario(const Scenario& s) {
          (prefill > 0 ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) "
                                     "picked by {}",
                                     prefill, prefill - 1, s.replicas - prefill, decode_router_of(s))
-                      : std::string());
+                      : std::string()) +
+         (s.pods > 1 ? fmt::format("\n  pods: {} pods of {} replicas, arrivals split over them at random (seeded), "
+                                   "each pod simulated on its own", s.pods, s.replicas / s.pods)
+                     : std::string());
 }
 
 std::string scenario_text(const std::string& scenario_path, const std::vector<std::string>& overrides) {

@@ -35,6 +35,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_flag("--report", run.report, "also build report.html (plots by gnuplot) in the --out folder");
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress line on stderr");
+  run_cmd->add_option("--jobs,-j", run.jobs, "with fleet.pods > 1: pods simulated at once (default: cores)")
+      ->check(CLI::Range(1, 256));
 
   std::string report_dir;
   auto* report_cmd = app.add_subcommand(

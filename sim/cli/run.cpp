@@ -1,4 +1,6 @@
 // `tokenfleet run`: one simulation, its outputs (requests.csv, timeseries.csv, scenario.toml, summary.json).
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -17,6 +19,7 @@
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/fleet_facts.hpp"
+#include "sim/study/pods.hpp"
 
 namespace tf {
 
@@ -62,7 +65,9 @@ int run_command(const RunCommand& cmd) {
   options.progress_every_s = s.duration_s / 1000.0;
   options.interrupt_flag = interrupt_flag();
   options.on_engine_started = install_interrupt_handlers;
-  const RunResult result = run_simulation(s, options);  // interrupted: guarded() ends the progress line
+  // A fleet of pods: each pod in a child process, the results merged (sim/study/pods.hpp).
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  const RunResult result = run_fleet(s, options, jobs);  // interrupted: guarded() ends the progress line
   end_progress_line();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock", result.records.size(),

@@ -88,6 +88,13 @@ namespace {
 
 int size_command(const SizeCommand& cmd) {
   const Scenario base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  if (base.pods > 1) {  // not yet: sizing a pod and scaling it (issue 13)
+    print_error(fmt::format("fleet.pods = {}: size searches the replicas of one fleet; set fleet.pods = 1 (the default) "
+                            "and, for a fleet too large for one simulation, size a share of the demand "
+                            "(workload.arrival.rate_per_s / pods) and multiply the answer by the pods",
+                            base.pods));
+    return exit_bad_scenario;
+  }
   install_interrupt_handlers();
   SizingOptions o;
   o.interrupt_flag = interrupt_flag();

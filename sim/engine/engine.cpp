@@ -18,6 +18,7 @@
 #include "cluster/topology.hpp"
 #include "sim/engine/world.hpp"
 #include "sim/replica/request_row.hpp"
+#include "workloads/pod_split.hpp"
 #include "workloads/trace.hpp"
 
 namespace tf {
@@ -190,8 +191,10 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
                             decode_router_of(s) + "'");
     w.kv.enable(prefill_replicas, s.model.kv_bytes_per_token(s.dtype));
   }
+  if (s.pods > 1 && s.pod_index < 0)
+    throw SimulationError("internal error: a fleet of pods is simulated pod by pod (sim/study/pods.hpp)");
   try {
-    w.source = make_workload_source(s.workload, s.seed, s.duration_s);
+    w.source = make_pod_source(make_workload_source(s.workload, s.seed, s.duration_s), s.seed, s.pods, s.pod_index);
   } catch (const std::exception& e) {
     throw WorkloadInputError(e.what());
   }

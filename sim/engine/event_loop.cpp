@@ -200,7 +200,8 @@ void EventLoop::source_event() {
           w.set_timer(kSource, t);
           return;
         }
-        if (!w.dispatcher.dispatch(src.take(), capacity)) return;
+        if (auto r = src.take_for_this_run())
+          if (!w.dispatcher.dispatch(*r, capacity)) return;
       }
     }
   } catch (const std::exception& e) {  // a bad trace row, found while streaming

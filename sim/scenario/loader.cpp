@@ -144,7 +144,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"model", with({"name"}, kModelShapeKeys)},
       {"hardware", {"gpu", "tensor_parallel", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
-      {"fleet", {"replicas"}},
+      {"fleet", {"replicas", "pods", "replicas_per_pod"}},
       {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace", "priority_shares"}},
       {"workload.arrival", kArrivalKeys},
       {"workload.arrival.burst", {"multiple", "mean_burst_s", "mean_normal_s"}},

@@ -30,6 +30,12 @@ struct Scenario {
   double network_latency_s = 5e-6;
 
   int replicas = 1;
+  // Pods ([fleet] pods, or replicas_per_pod): the fleet runs as `pods` independent pods of replicas / pods replicas,
+  // arrivals split over them by a seeded random split (workloads/pod_split.hpp), each pod simulated on its own and
+  // the results merged (sim/study/pods.hpp). 1: one fleet, as without the key. pod_index: which pod a simulation runs
+  // (set on each pod's own scenario, whose `replicas` is then the pod's); -1 for the whole fleet.
+  int pods = 1;
+  int pod_index = -1;
   WorkloadSpec workload;
 
   // The policies (policies/registry.hpp): the batching policy and the router by name, and the [policy] parameters

@@ -14,6 +14,7 @@
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
 #include "sim/study/child_process.hpp"
+#include "sim/study/pods.hpp"
 #include "sim/engine/engine.hpp"
 
 namespace tf {
@@ -49,7 +50,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       s.router = r;
       if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
       tasks.push_back([s] {
-        const RunResult res = run_simulation(s);
+        const RunResult res = run_fleet(s, RunOptions{}, 1);  // a fleet of pods: one after the other
         return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
       });
     }

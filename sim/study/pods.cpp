@@ -1,0 +1,231 @@
+#include "sim/study/pods.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <queue>
+#include <tuple>
+#include <type_traits>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cluster/power.hpp"
+#include "io/json.hpp"
+#include "results/record_sink.hpp"
+#include "sim/study/child_process.hpp"
+#include "workloads/source.hpp"
+
+namespace tf {
+
+TF_JSON_FIELDS(RunTotals, replicas, gpus, peak_flops_per_gpu, window_s, busy_replica_s, flops, iterations,
+               batched_requests, served_prompt_tokens, served_output_tokens, completed_in_window, preemptions,
+               recomputed_tokens, kv_transfers, kv_transfer_bytes, swapped_out_tokens, swapped_in_tokens, swap_s,
+               energy_window_j, energy_total_j, simulated_s, skipped_bad_rows, clamped_rows, questions_cut)
+
+namespace {
+
+static_assert(std::is_trivially_copyable_v<RequestRecord>, "pods pass records through files byte for byte");
+
+// A pod's records in a file of its own (binary, in id order), removed when done with.
+struct PodFile {
+  std::string path;
+  ~PodFile() {
+    if (!path.empty()) std::remove(path.c_str());
+  }
+};
+
+std::string pod_file_path(int pod) {
+  const auto dir = std::filesystem::temp_directory_path();
+  return (dir / fmt::format("tokenfleet-pod-{}-{}.bin", getpid(), pod)).string();
+}
+
+void write_records(const std::string& path, const std::vector<RequestRecord>& records) {
+  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
+  if (!f) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  if (!records.empty() && std::fwrite(records.data(), sizeof(RequestRecord), records.size(), f.get()) != records.size())
+    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
+  if (std::fflush(f.get()) != 0) throw std::runtime_error(fmt::format("cannot write {}", path));
+}
+
+// Reads one pod's records back, one at a time, in id order.
+class RecordReader {
+ public:
+  explicit RecordReader(const std::string& path) : f_(std::fopen(path.c_str(), "rb"), &std::fclose) {
+    if (!f_) throw std::runtime_error(fmt::format("cannot read {}: {}", path, std::strerror(errno)));
+  }
+  bool next(RequestRecord& r) { return std::fread(&r, sizeof r, 1, f_.get()) == 1; }
+
+ private:
+  std::unique_ptr<FILE, int (*)(FILE*)> f_;
+};
+
+// What a pod sends back besides its records.
+nlohmann::json pod_task(const Scenario& ps, const RunOptions& options, int pod, const std::string& path) {
+  nlohmann::json out;
+  try {
+    RunOptions o = options;
+    o.on_progress = nullptr;
+    RecordVector kept;
+    o.record_sink = &kept;
+    RunResult r = run_simulation(ps, o);
+    const int offset = pod * ps.replicas;
+    for (auto& rec : kept.records) {
+      if (rec.replica >= 0) rec.replica += offset;
+      if (rec.prefill_replica >= 0) rec.prefill_replica += offset;
+    }
+    write_records(path, kept.records);
+    out["arrived"] = r.arrived;
+    out["totals"] = r.totals;
+    out["activity_window_s"] = r.activity.window_s();
+    nlohmann::json bins = nlohmann::json::array();
+    for (const auto& b : r.activity.bins())
+      bins.push_back({b.busy_replica_s, b.batch_request_s, b.kv_token_s, b.iterations, b.batched_requests, b.flops,
+                      b.prompt_tokens, b.output_tokens, b.energy_above_idle_j});
+    out["activity"] = bins;
+  } catch (const RunInterrupted& e) {
+    out["error"] = {{"kind", "interrupted"}, {"message", e.what()}};
+  } catch (const WorkloadInputError& e) {
+    out["error"] = {{"kind", "input"}, {"message", e.what()}};
+  } catch (const SimulationError& e) {
+    out["error"] = {{"kind", "simulation"}, {"message", e.what()}};
+  } catch (const EngineSettingError& e) {
+    out["error"] = {{"kind", "setting"}, {"message", e.what()}};
+  }
+  return out;
+}
+
+[[noreturn]] void rethrow_pod_error(const nlohmann::json& err, int pod, int pods) {
+  const std::string kind = err.at("kind").get<std::string>();
+  const std::string msg = fmt::format("pod {} of {}: {}", pod + 1, pods, err.at("message").get<std::string>());
+  if (kind == "interrupted") throw RunInterrupted(msg);
+  if (kind == "input") throw WorkloadInputError(msg);
+  if (kind == "setting") throw EngineSettingError(msg);
+  throw SimulationError(msg);
+}
+
+void add_totals(RunTotals& t, const RunTotals& p) {
+  t.replicas += p.replicas;
+  t.gpus += p.gpus;
+  t.peak_flops_per_gpu = p.peak_flops_per_gpu;
+  t.window_s = p.window_s;
+  t.busy_replica_s += p.busy_replica_s;
+  t.flops += p.flops;
+  t.iterations += p.iterations;
+  t.batched_requests += p.batched_requests;
+  t.served_prompt_tokens += p.served_prompt_tokens;
+  t.served_output_tokens += p.served_output_tokens;
+  t.completed_in_window += p.completed_in_window;
+  t.preemptions += p.preemptions;
+  t.recomputed_tokens += p.recomputed_tokens;
+  t.kv_transfers += p.kv_transfers;
+  t.kv_transfer_bytes += p.kv_transfer_bytes;
+  t.swapped_out_tokens += p.swapped_out_tokens;
+  t.swapped_in_tokens += p.swapped_in_tokens;
+  t.swap_s += p.swap_s;
+  t.energy_window_j += p.energy_window_j;
+  t.energy_total_j += p.energy_total_j;
+  t.simulated_s = std::max(t.simulated_s, p.simulated_s);
+  // Counts of the workload itself: every pod reads the whole of it.
+  t.skipped_bad_rows = p.skipped_bad_rows;
+  t.clamped_rows = p.clamped_rows;
+  t.questions_cut = p.questions_cut;
+}
+
+}  // namespace
+
+Scenario pod_scenario(const Scenario& s, int pod) {
+  Scenario ps = s;
+  ps.replicas = s.replicas / s.pods;
+  ps.pod_index = pod;
+  return ps;
+}
+
+RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
+  if (s.pods <= 1) return run_simulation(s, options);
+  check_servable(pod_scenario(s, 0));
+  std::vector<PodFile> files(static_cast<std::size_t>(s.pods));
+  std::vector<std::function<std::string()>> tasks;
+  for (int k = 0; k < s.pods; ++k) {
+    files[static_cast<std::size_t>(k)].path = pod_file_path(k);
+    const std::string path = files[static_cast<std::size_t>(k)].path;
+    tasks.push_back([&s, &options, k, path] { return pod_task(pod_scenario(s, k), options, k, path).dump(); });
+  }
+  const std::vector<ChildResult> done = run_in_children(tasks, std::max(1, jobs));
+  if (options.interrupt_flag && *options.interrupt_flag != 0)
+    throw RunInterrupted(fmt::format("stopped while running {} pods", s.pods));
+  RunResult result;
+  result.totals = RunTotals{};
+  result.activity = ActivityBins(options.timeseries_window_s > 0.0 ? options.timeseries_window_s : 60.0);
+  std::vector<double> pod_end(done.size(), 0.0);
+  for (std::size_t k = 0; k < done.size(); ++k) {
+    if (!done[k].ok)
+      throw SimulationError(fmt::format("pod {} of {}: its process failed: {}", k + 1, s.pods, done[k].error));
+    const auto j = nlohmann::json::parse(done[k].output);
+    if (j.contains("error")) rethrow_pod_error(j.at("error"), static_cast<int>(k), s.pods);
+    const auto t = j.at("totals").get<RunTotals>();
+    pod_end[k] = t.simulated_s;
+    add_totals(result.totals, t);
+    result.arrived += j.at("arrived").get<std::size_t>();
+    if (options.timeseries_window_s > 0.0) {
+      ActivityBins bins(j.at("activity_window_s").get<double>());
+      for (const auto& b : j.at("activity"))
+        bins.mutable_bins().push_back(ActivityBins::Bin{b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8]});
+      result.activity.merge(bins);
+    }
+  }
+  // Every GPU draws idle power until the fleet's run ends: the pods that ended earlier idle until then.
+  const double idle_w = PowerModel(s.gpu).idle_w();
+  const int gpus_per_pod = result.totals.gpus / s.pods;
+  for (double end : pod_end) result.totals.energy_total_j += idle_w * gpus_per_pod * (result.totals.simulated_s - end);
+  // The records, merged. An open-loop workload gives every pod the same ids (the whole workload's, filtered), so the
+  // merge is by id. A closed-loop one (sessions) numbers each pod's questions as they come (its answers plan them):
+  // merged by arrival (then pod, then the pod's own order) and numbered again, 0, 1, 2, ... in arrival order.
+  const bool renumber = make_workload_source(s.workload, s.seed, s.duration_s)->closed_loop();
+  RecordVector kept;
+  RecordSink& sink = options.record_sink ? *options.record_sink : kept;
+  std::vector<std::unique_ptr<RecordReader>> readers;
+  struct Head {
+    double arrival_s;
+    std::uint64_t id;
+    std::size_t pod;
+    bool operator>(const Head& o) const {
+      return std::tie(arrival_s, pod, id) > std::tie(o.arrival_s, o.pod, o.id);
+    }
+  };
+  auto key = [renumber](const RequestRecord& r, std::size_t pod) {
+    return renumber ? Head{r.arrival_s, r.id, pod} : Head{0.0, r.id, 0};
+  };
+  std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
+  std::vector<RequestRecord> current(files.size());
+  for (std::size_t k = 0; k < files.size(); ++k) {
+    readers.push_back(std::make_unique<RecordReader>(files[k].path));
+    if (readers[k]->next(current[k])) {
+      Head h = key(current[k], k);
+      h.pod = k;
+      heads.push(h);
+    }
+  }
+  std::uint64_t next_id = 0;
+  while (!heads.empty()) {
+    const std::size_t k = heads.top().pod;
+    heads.pop();
+    RequestRecord rec = current[k];
+    if (renumber) rec.id = next_id++;
+    sink.arrived(rec);
+    if (rec.finished() || rec.rejected) sink.ended(rec);
+    if (readers[k]->next(current[k])) {
+      Head h = key(current[k], k);
+      h.pod = k;
+      heads.push(h);
+    }
+  }
+  result.records = std::move(kept.records);
+  return result;
+}
+
+}  // namespace tf

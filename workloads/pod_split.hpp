@@ -1,0 +1,25 @@
+#pragma once
+// Pods: a very large fleet run as independent pods behind a splitting balancer, as datacenters run (a global balancer
+// spreads traffic over clusters; each cluster routes to its own replicas). Arrivals are split over the pods by a
+// seeded random split: a request goes to pod pod_of(...) of its id, a session's questions all to its session's pod.
+// Each pod is simulated on its own (sim/study/pods.hpp) with the whole workload filtered down to its share, so every
+// pod sees the same requests (ids, times, lengths) that one fleet would have been offered.
+#include <cstdint>
+#include <memory>
+
+#include "workloads/source.hpp"
+
+namespace tf {
+
+// The pod (0 .. pods-1) of a request: uniform over the pods, independent from one request (or session) to the next,
+// fixed by the seed. Sessions (turn > 0) go by their session, so that a visit stays in its pod.
+int pod_of(const Request& r, std::uint64_t seed, int pods);
+
+// The requests of `inner` that belong to pod `pod` of `pods`, in order. A closed-loop source (sessions) plans every
+// question; take_for_this_run() gives this pod's and tells the source that other pods' questions are answered at
+// their arrival, so that their visits go on without being served here (they are not counted). Skipped rows and the
+// like are the whole workload's.
+std::unique_ptr<WorkloadSource> make_pod_source(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods,
+                                                int pod);
+
+}  // namespace tf
