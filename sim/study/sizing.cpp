@@ -112,6 +112,7 @@ void DemandMeter::add(const Request& r) {
   }
   ++all_;
   prompt_sum_ += prompt;
+  output_sum_ += static_cast<double>(r.output_tokens);
   last_arrival_s_ = r.arrival_s;
   if (r.arrival_s < warmup_s_) return;
   d_.requests += 1.0;
@@ -209,9 +210,9 @@ Demand provisional_demand(const Scenario& s, const DemandMeter& preview) {
   }
   if (!(requests > 0.0) && preview.last_arrival_s() > 0.0)
     requests = static_cast<double>(preview.count()) / preview.last_arrival_s() * window;
-  const double in_window = p.requests > 0.0 ? p.requests : p.all_requests;
-  const double mean_prompt = in_window > 0.0 ? (p.requests > 0.0 ? p.prompt_tokens / p.requests : p.all_prompt_mean) : 0.0;
-  const double mean_output = p.requests > 0.0 ? p.output_tokens / p.requests : 0.0;
+  // The preview's window requests, or all of them when none is past the warm-up yet.
+  const double mean_prompt = p.requests > 0.0 ? p.prompt_tokens / p.requests : p.all_prompt_mean;
+  const double mean_output = p.requests > 0.0 ? p.output_tokens / p.requests : preview.all_output_mean();
   d.requests = requests;
   d.prompt_tokens = requests * mean_prompt;
   d.output_tokens = requests * mean_output;

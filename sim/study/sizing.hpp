@@ -87,12 +87,15 @@ class DemandMeter {
   void add(const Request& r);
   std::uint64_t count() const { return all_; }
   double last_arrival_s() const { return last_arrival_s_; }
+  // Mean output tokens over every request, warm-up included (0: none).
+  double all_output_mean() const { return all_ == 0 ? 0.0 : output_sum_ / static_cast<double>(all_); }
   Demand result() const;
 
  private:
   double warmup_s_ = 0.0;
   Demand d_;
   double prompt_sum_ = 0.0;
+  double output_sum_ = 0.0;
   std::uint64_t all_ = 0;
   double last_arrival_s_ = 0.0;
   std::vector<std::uint64_t> small_;          // counts of prompt lengths below kSmall
