@@ -1,9 +1,11 @@
 // Fleet sizing and the analytic estimate.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 
 #include "cluster/cost_model.hpp"
+#include "results/summary.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -294,5 +296,113 @@ tpot_p99_s = 0.013
       REQUIRE(below != nullptr);
       CHECK_FALSE(below->hours[h].met);
     }
+  }
+}
+
+namespace {
+
+// The demand as it was measured before it was streamed: every prompt kept and sorted for the 99th percentile.
+Demand demand_by_sorting(const Scenario& s) {
+  Demand d;
+  d.window_s = s.duration_s - s.warmup_s;
+  std::vector<double> prompts;
+  double prompt_sum = 0.0;
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  while (auto r = gen.next()) {
+    prompts.push_back(static_cast<double>(r->prompt_tokens));
+    prompt_sum += static_cast<double>(r->prompt_tokens);
+    if (r->arrival_s < s.warmup_s) continue;
+    d.requests += 1.0;
+    d.prompt_tokens += static_cast<double>(r->prompt_tokens);
+    d.output_tokens += static_cast<double>(r->output_tokens);
+  }
+  d.all_requests = static_cast<double>(prompts.size());
+  d.all_prompt_mean = prompts.empty() ? 0.0 : prompt_sum / static_cast<double>(prompts.size());
+  std::sort(prompts.begin(), prompts.end());
+  d.all_prompt_p99 = prompts.empty() ? 0.0 : percentile_sorted(prompts, 99.0);
+  return d;
+}
+
+void check_same(const Demand& a, const Demand& b) {
+  CHECK(a.requests == b.requests);
+  CHECK(a.prompt_tokens == b.prompt_tokens);
+  CHECK(a.output_tokens == b.output_tokens);
+  CHECK(a.window_s == b.window_s);
+  CHECK(a.all_requests == b.all_requests);
+  CHECK(a.all_prompt_mean == b.all_prompt_mean);
+  CHECK(a.all_prompt_p99 == b.all_prompt_p99);
+}
+
+}  // namespace
+
+TEST_CASE("sizing: the streamed demand (a histogram of prompts) equals sorting every prompt, to the bit",
+          "[sizing][demand]") {
+  const std::string dir = TF_SOURCE_DIR;
+  std::vector<Scenario> scenarios;
+  scenarios.push_back(load_scenario_text(default_scenario_toml(), "default"));
+  scenarios.push_back(load_scenario_file(dir + "/scenarios/chat-day.toml", {"duration_s=3000", "warmup_s=300"}));
+  scenarios.push_back(load_scenario_file(dir + "/scenarios/servegen-day.toml", {"duration_s=2000"}));
+  scenarios.push_back(load_scenario_file(dir + "/scenarios/sessions-demand.toml", {"duration_s=2000"}));
+  scenarios.push_back(load_scenario_file(dir + "/scenarios/azure-conv-replay.toml", {"duration_s=600"}));
+  // Few requests (the 99th percentile between two ranks) and one request.
+  scenarios.push_back(load_scenario_text(default_scenario_toml(), "default", {"duration_s=3", "warmup_s=0"}));
+  for (const auto& s : scenarios) {
+    INFO(s.name);
+    const Demand streamed = measure_demand(s);
+    REQUIRE(streamed.all_requests > 0);
+    check_same(streamed, demand_by_sorting(s));
+  }
+  // Prompts beyond the histogram's dense part (4 Mi tokens) go to its sparse part, in order.
+  Scenario big = load_scenario_text(default_scenario_toml(), "default", {"duration_s=50", "warmup_s=0"});
+  DemandMeter meter(big);
+  std::vector<double> prompts;
+  for (int i = 0; i < 300; ++i) {
+    Request r;
+    r.arrival_s = i * 0.1;
+    r.prompt_tokens = (i % 3 == 0) ? (std::int64_t{1} << 23) + i : 100 + (i * 37) % 900;
+    r.output_tokens = 1;
+    meter.add(r);
+    prompts.push_back(static_cast<double>(r.prompt_tokens));
+  }
+  std::sort(prompts.begin(), prompts.end());
+  CHECK(meter.result().all_prompt_p99 == percentile_sorted(prompts, 99.0));
+  CHECK(meter.result().all_prompt_p99 > static_cast<double>(std::int64_t{1} << 23));
+}
+
+TEST_CASE("sizing: a workload longer than the preview is measured whole in a child - the same demand", "[sizing][demand]") {
+  const Scenario s =
+      load_scenario_file(std::string(TF_SOURCE_DIR) + "/scenarios/chat-day.toml", {"duration_s=3000", "warmup_s=300"});
+  const auto runner = make_local_runner(1);
+  DemandMeasurement small(s, *runner, nullptr, 1000);
+  REQUIRE_FALSE(small.exact_known());
+  CHECK(small.preview_requests() == 1000);
+  // The provisional figures are an estimate: near, not equal.
+  const Demand exact = measure_demand(s);
+  CHECK(small.provisional().requests == Approx(exact.requests).epsilon(0.1));
+  CHECK(small.provisional().output_tokens == Approx(exact.output_tokens).epsilon(0.2));
+  check_same(small.exact(), exact);
+  DemandMeasurement whole(s, *runner, nullptr, 100000000);
+  REQUIRE(whole.exact_known());
+  check_same(whole.exact(), exact);
+}
+
+TEST_CASE("sizing: probes started early for a provisional demand leave the search's probes and answer unchanged",
+          "[sizing][demand]") {
+  Scenario s = load_scenario_text(default_scenario_toml(), "default",
+                                  {"duration_s=200", "warmup_s=20", "slo.ttft_p99_s=0.5", "slo.tpot_p99_s=0.02"});
+  const SizingResult plain = size_fleet(s, quiet());
+  const auto runner = make_local_runner(2);
+  SizingOptions o = quiet();
+  o.runner = runner.get();
+  DemandMeasurement early(s, *runner, nullptr, 500);
+  REQUIRE_FALSE(early.exact_known());
+  const SizingResult r = size_fleet(s, o, early);
+  REQUIRE(plain.found);
+  REQUIRE(r.found);
+  CHECK(r.replicas == plain.replicas);
+  REQUIRE(r.probes.size() == plain.probes.size());
+  for (std::size_t i = 0; i < r.probes.size(); ++i) {
+    CHECK(r.probes[i].replicas == plain.probes[i].replicas);
+    CHECK(r.probes[i].whole.ttft_p99_s == plain.probes[i].whole.ttft_p99_s);
   }
 }

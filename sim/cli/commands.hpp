@@ -79,6 +79,20 @@ struct CompareCommand {
 };
 int command_compare(const CompareCommand& cmd);
 
+struct SweepCommand {
+  std::string scenario_path;            // empty: the built-in default
+  std::vector<std::string> overrides;   // --set, applied to every point
+  std::vector<std::string> grid;        // --grid key=v1,v2,...: the axes, the first varying slowest
+  int jobs = 0;                         // 0: the number of cores
+  std::string out_dir;
+  bool report = false;
+};
+// `tokenfleet sweep` (sim/cli/sweep.cpp).
+int command_sweep(const SweepCommand& cmd);
+// report.html of a sweep folder (sweep.json): the table and one bar chart per telling figure; its path. Throws
+// ReportError.
+std::string build_sweep_report(const std::string& results_dir);
+
 struct WorkloadCommand {
   std::string scenario_path;           // empty: the built-in default
   std::vector<std::string> overrides;  // --set key=value

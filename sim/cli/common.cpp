@@ -75,7 +75,8 @@ namespace {
 // "<output>.tmp-<pid>" (write_file_atomically) or ".tokenfleet-write-check-<pid>": the pid, else -1.
 long temp_file_pid(const std::string& name) {
   static const char* const kOutputs[] = {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml",
-                                         "report.html",  "sizing.json",  "probes.csv",     "compare.csv"};
+                                         "report.html",  "sizing.json",  "probes.csv",     "compare.csv",
+                                         "sweep.csv",    "sweep.json"};
   std::string digits;
   if (name.rfind(".tokenfleet-write-check-", 0) == 0) {
     digits = name.substr(std::strlen(".tokenfleet-write-check-"));

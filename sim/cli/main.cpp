@@ -116,6 +116,25 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
   compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
 
+  tf::SweepCommand sweep;
+  auto* sweep_cmd = app.add_subcommand(
+      "sweep", "run a scenario over the cross product of --grid overrides (one simulation per point, each in a child "
+               "process) into sweep.csv and sweep.json");
+  sweep_cmd->add_option("scenario", sweep.scenario_path, "scenario file (default: the built-in default)")
+      ->check(CLI::ExistingFile);
+  sweep_cmd->add_option("--grid,-g", sweep.grid,
+                        "an axis: a scenario key (as --set takes it) and its values, --grid fleet.replicas=4,8,16; "
+                        "repeat for more axes (the first varies slowest)")
+      ->allow_extra_args(false)
+      ->take_all();
+  sweep_cmd->add_option("--set,-s", sweep.overrides, "override a scenario key at every point")
+      ->allow_extra_args(false)
+      ->take_all();
+  sweep_cmd->add_option("--jobs,-j", sweep.jobs, "simulations at once, each in a child process (default: cores)")
+      ->check(CLI::Range(1, 256));
+  sweep_cmd->add_option("--out,-o", sweep.out_dir, "folder for sweep.csv, sweep.json and scenario.toml");
+  sweep_cmd->add_flag("--report", sweep.report, "also build report.html (a table and bar charts) in --out");
+
   tf::CalibrateCommand calibrate;
   auto* calibrate_cmd = app.add_subcommand(
       "calibrate", "the cost model's engine profiles against published serving figures (training and validation)");
@@ -172,6 +191,7 @@ int main(int argc, char** argv) {
   if (*policies_cmd) return tf::command_policies(policies_markdown);
   if (*calibrate_cmd) return tf::command_calibrate(calibrate);
   if (*compare_cmd) return tf::command_compare(compare);
+  if (*sweep_cmd) return tf::command_sweep(sweep);
   if (*estimate_cmd) {
     if (!estimate.preset.empty() && !estimate.scenario_path.empty()) {
       std::cerr << "tokenfleet: error: estimate takes a scenario or --preset, not both\n";

@@ -1,6 +1,8 @@
 // Ctrl-C and SIGTERM as a flag the runs poll, and the progress line on stderr.
 #include "sim/cli/signals.hpp"
 
+#include "sim/study/child_process.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -44,6 +46,8 @@ void install_interrupt_handlers() {
   sa.sa_flags = SA_RESTART;
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  // The child processes of size, compare and sweep are stopped by their runner when this flag is set.
+  set_default_interrupt_flag(&g_interrupted);
 }
 
 const volatile std::sig_atomic_t* interrupt_flag() { return &g_interrupted; }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -129,7 +130,26 @@ int size_command(const SizeCommand& cmd) {
     if (rc != exit_ok) return rc;
   }
 
-  const Demand demand = measure_demand(base);
+  // The probes (and the measurement of a large workload's demand) run as jobs of one runner: child processes,
+  // `--jobs` at once, stopped within a fraction of a second by Ctrl-C or SIGTERM.
+  const auto runner = make_local_runner(o.jobs, o.interrupt_flag);
+  o.runner = runner.get();
+  if (base.slo.ttft_p99_s <= 0.0 && base.slo.tpot_p99_s <= 0.0)
+    throw ScenarioError(base.source, 0, "slo",
+                        "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
+  // TOKENFLEET_DEMAND_PREVIEW: how many requests are measured before probing starts (tests set it low to take the
+  // path of a large workload on a small one).
+  std::uint64_t preview = kDemandPreviewRequests;
+  if (const char* env = std::getenv("TOKENFLEET_DEMAND_PREVIEW"); env && *env) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (*end != '\0' || v == 0) {
+      print_error(fmt::format("TOKENFLEET_DEMAND_PREVIEW: expected a positive number of requests, got '{}'", env));
+      return exit_bad_scenario;
+    }
+    preview = v;
+  }
+  DemandMeasurement measurement(base, *runner, o.interrupt_flag, preview);
   std::vector<GpuAnswer> answers;
   SizingReport out;  // sizing.json
   out.scenario = base.name;
@@ -137,8 +157,6 @@ int size_command(const SizeCommand& cmd) {
   out.seeds = o.seeds;
   out.pass_share = o.pass_share;
   out.targets = base.slo;
-  out.demand = {demand.requests, demand.window_s, demand.requests_per_s(), demand.tokens_per_s(),
-                demand.output_tokens_per_s()};
   int status = exit_ok;
   for (const std::string& gpu_name : gpus) {
     GpuAnswer a;
@@ -159,7 +177,8 @@ int size_command(const SizeCommand& cmd) {
         s.slo.tpot_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.tpot_p99_s * 1e3) : "-",
         o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
               << std::flush;
-    a.sizing = size_fleet(s, o, &demand);
+    a.sizing = size_fleet(s, o, measurement);
+    const Demand& demand = measurement.exact();
     SizingGpuResult g;
     g.gpu = a.gpu;
     if (!a.sizing.found) {
@@ -316,6 +335,11 @@ int size_command(const SizeCommand& cmd) {
                                a->cost >= 0 ? fmt::format("{:.2f}", a->cost) : "-");
     for (const auto& a : answers)
       if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
+  }
+  {
+    const Demand& demand = measurement.exact();
+    out.demand = {demand.requests, demand.window_s, demand.requests_per_s(), demand.tokens_per_s(),
+                  demand.output_tokens_per_s()};
   }
   if (!cmd.out_dir.empty()) {
     write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));

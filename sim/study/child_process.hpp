@@ -1,8 +1,20 @@
 #pragma once
 // Running work in child processes: SimGrid allows one engine per process, so every simulation of a
-// sweep (fleet sizes, policies) runs in a child forked for it, and its result comes back as text
-// through a pipe. The parent never creates an engine.
+// study (fleet sizes, policies, sweep points) runs in a child forked for it, and its result comes back
+// as text through a pipe. The parent never creates an engine.
+//
+// Studies hand their work to a JobRunner: jobs are submitted, waited for by id, and cancelled when their
+// result is no longer wanted; at most slots() run at once and the rest wait in submission order. The one
+// runner today is LocalProcessRunner (forked children, `--jobs`). A runner over MPI ranks fits behind the
+// same interface: every rank runs the same command line, so every rank builds the same jobs in the same
+// order (a job's id is its submission index, and what a study submits depends only on results, never on
+// timing); rank 0 sends a job's id to a free worker rank, the worker runs the job of that id (a job is
+// deterministic, so any rank computes the same text) and sends its text back. The results, and so the
+// outputs, are the same bytes whatever the runner and the number of workers.
+#include <csignal>
+#include <cstddef>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -14,8 +26,43 @@ struct ChildResult {
   std::string error;   // why not ok (the exception's message, a crash)
 };
 
+using JobId = std::size_t;
+
+class JobRunner {
+ public:
+  virtual ~JobRunner() = default;
+  // How many jobs run at once.
+  virtual int slots() const = 0;
+  // Queues a job (it starts as soon as a slot is free); `label` names it in the log. Ids are 0, 1, 2, ...
+  virtual JobId submit(std::function<std::string()> work, std::string label) = 0;
+  // Waits for job `id` (other jobs keep running and starting meanwhile) and returns its result. When the
+  // interrupt flag is set while waiting, every job is stopped and RunInterrupted is thrown (within a fraction
+  // of a second).
+  virtual ChildResult wait(JobId id) = 0;
+  // Whether job `id` has finished (its result ready for wait without blocking); never blocks.
+  virtual bool done(JobId id) = 0;
+  // Stops a job whose result is no longer wanted (a queued one never starts); wait() on it then gives an error.
+  virtual void cancel(JobId id) = 0;
+  // Stops every job (the destructor does it too).
+  virtual void cancel_all() = 0;
+};
+
+// Jobs in child processes forked from this one, `jobs` at once. The children die with their parent (kill -9
+// included) and leave Ctrl-C to it (SIGINT blocked). `interrupt_flag` (Ctrl-C, SIGTERM; null: the one given to
+// set_default_interrupt_flag, if any) is polled every 50 ms while waiting: once set, the children are killed
+// (SIGKILL: a child writes nothing but its pipe, so nothing is left half-written) and reaped, and wait() throws
+// RunInterrupted.
+std::unique_ptr<JobRunner> make_local_runner(int jobs, const volatile std::sig_atomic_t* interrupt_flag = nullptr);
+// The flag runners use when given none (sim/cli's install_interrupt_handlers registers its flag here).
+void set_default_interrupt_flag(const volatile std::sig_atomic_t* interrupt_flag);
+
+// Submits a job that does not count against the runner's slots (a short measurement beside the simulations,
+// such as size's demand); a runner without that notion takes it as an ordinary job.
+JobId submit_outside_slots(JobRunner& runner, std::function<std::string()> work, std::string label);
+
 // Runs each task in a child process, at most `jobs` at once; results in the order of the tasks. A task
-// that throws gives ok = false and the exception's message.
-std::vector<ChildResult> run_in_children(const std::vector<std::function<std::string()>>& tasks, int jobs);
+// that throws gives ok = false and the exception's message. With `interrupt_flag`, as make_local_runner.
+std::vector<ChildResult> run_in_children(const std::vector<std::function<std::string()>>& tasks, int jobs,
+                                         const volatile std::sig_atomic_t* interrupt_flag = nullptr);
 
 }  // namespace tf

@@ -16,7 +16,9 @@
 #include "sim/study/child_process.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/replica/replica_model.hpp"
+#include "workloads/curve.hpp"
 #include "workloads/generator.hpp"
+#include "workloads/trace.hpp"
 
 namespace tf {
 
@@ -65,12 +67,6 @@ double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, d
   return saturated_output_tokens_per_s(cost, policy, prompt, output, 4 * std::max(1, max_batch));
 }
 
-double p99_of(std::vector<double> v) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return percentile_sorted(v, 99.0);
-}
-
 // Why a probe passed or failed, for the log.
 std::string probe_verdict(const Probe& p, SizingWindow window, const SloTargets& slo) {
   if (!p.error.empty()) return "error: " + p.error;
@@ -103,24 +99,169 @@ void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
 
 }  // namespace
 
-Demand measure_demand(const Scenario& s) {
-  Demand d;
-  d.window_s = s.duration_s - s.warmup_s;
-  std::vector<double> prompts;
-  double prompt_sum = 0.0;
+DemandMeter::DemandMeter(const Scenario& s) : warmup_s_(s.warmup_s) { d_.window_s = s.duration_s - s.warmup_s; }
+
+void DemandMeter::add(const Request& r) {
+  const auto prompt = static_cast<double>(r.prompt_tokens);
+  if (r.prompt_tokens >= 0 && r.prompt_tokens < kSmall) {
+    const auto v = static_cast<std::size_t>(r.prompt_tokens);
+    if (v >= small_.size()) small_.resize(std::max(v + 1, small_.size() * 2), 0);
+    ++small_[v];
+  } else {
+    ++large_[r.prompt_tokens];
+  }
+  ++all_;
+  prompt_sum_ += prompt;
+  output_sum_ += static_cast<double>(r.output_tokens);
+  last_arrival_s_ = r.arrival_s;
+  if (r.arrival_s < warmup_s_) return;
+  d_.requests += 1.0;
+  d_.prompt_tokens += prompt;
+  d_.output_tokens += static_cast<double>(r.output_tokens);
+}
+
+Demand DemandMeter::result() const {
+  Demand d = d_;
+  d.all_requests = static_cast<double>(all_);
+  d.all_prompt_mean = all_ == 0 ? 0.0 : prompt_sum_ / static_cast<double>(all_);
+  // percentile_sorted(sorted prompts, 99) from the histogram: the values at ranks lo and lo + 1, the same
+  // interpolation, so the same double.
+  if (all_ == 0) return d;
+  if (all_ == 1) {
+    for (std::size_t v = 0; v < small_.size(); ++v)
+      if (small_[v] > 0) d.all_prompt_p99 = static_cast<double>(v);
+    for (const auto& [v, c] : large_) d.all_prompt_p99 = static_cast<double>(v);
+    return d;
+  }
+  const double pos = 99.0 / 100.0 * static_cast<double>(all_ - 1);
+  const auto lo = static_cast<std::uint64_t>(std::floor(pos));
+  const double frac = pos - static_cast<double>(lo);
+  double at_lo = 0.0, at_hi = 0.0;
+  bool have_lo = false, have_hi = false;
+  std::uint64_t seen = 0;
+  auto visit = [&](double value, std::uint64_t count) {
+    if (count == 0 || have_hi) return;
+    seen += count;
+    if (!have_lo && seen > lo) {
+      at_lo = value;
+      have_lo = true;
+    }
+    if (have_lo && seen > lo + 1) {
+      at_hi = value;
+      have_hi = true;
+    }
+  };
+  // Negative lengths cannot be made; the large map holds lengths >= kSmall only, after the small ones.
+  for (const auto& [v, c] : large_)
+    if (v < 0) visit(static_cast<double>(v), c);
+  for (std::size_t v = 0; v < small_.size(); ++v) visit(static_cast<double>(v), small_[v]);
+  for (const auto& [v, c] : large_)
+    if (v >= 0) visit(static_cast<double>(v), c);
+  d.all_prompt_p99 = lo >= all_ - 1 ? at_lo : at_lo + frac * (at_hi - at_lo);
+  return d;
+}
+
+Demand measure_demand(const Scenario& s, const volatile std::sig_atomic_t* interrupt_flag) {
+  DemandMeter meter(s);
   RequestGenerator gen(s.workload, s.seed, s.duration_s);
   while (auto r = gen.next()) {
-    prompts.push_back(static_cast<double>(r->prompt_tokens));
-    prompt_sum += static_cast<double>(r->prompt_tokens);
-    if (r->arrival_s < s.warmup_s) continue;
-    d.requests += 1.0;
-    d.prompt_tokens += static_cast<double>(r->prompt_tokens);
-    d.output_tokens += static_cast<double>(r->output_tokens);
+    meter.add(*r);
+    if ((meter.count() & 4095) == 0 && interrupt_flag && *interrupt_flag != 0)
+      throw RunInterrupted("measuring the workload's demand was interrupted");
   }
-  d.all_requests = static_cast<double>(prompts.size());
-  d.all_prompt_mean = prompts.empty() ? 0.0 : prompt_sum / static_cast<double>(prompts.size());
-  d.all_prompt_p99 = p99_of(std::move(prompts));
+  return meter.result();
+}
+
+namespace {
+
+// The demand job's answer: the Demand as JSON, or the error and whether it is the input's fault.
+std::string measure_demand_job(const Scenario& s) {
+  nlohmann::json j;
+  try {
+    j["demand"] = measure_demand(s);
+  } catch (const WorkloadInputError& e) {
+    j["input_error"] = e.what();
+  } catch (const TraceError& e) {
+    j["input_error"] = e.what();
+  } catch (const ScenarioError& e) {
+    j["input_error"] = e.what();
+  } catch (const std::exception& e) {
+    j["error"] = e.what();
+  }
+  return j.dump();
+}
+
+// What the preview says of the whole workload: its mean lengths; requests in the window from the daily curve's
+// integral when the arrivals follow one, else at the preview's rate.
+Demand provisional_demand(const Scenario& s, const DemandMeter& preview) {
+  const Demand p = preview.result();
+  Demand d = p;
+  const double window = p.window_s;
+  double requests = 0.0;
+  const auto& arr = s.workload.arrival;
+  if (!s.workload.trace.enabled && !s.workload.session.enabled && arr.curve.kind != "none") {
+    try {
+      RateCurveSpec c = arr.curve;
+      c.mean_rate_per_s = arr.rate_per_s;
+      requests = make_rate_curve(c)->integral(s.warmup_s, s.duration_s);
+    } catch (const std::exception&) {
+      requests = 0.0;
+    }
+  }
+  if (!(requests > 0.0) && preview.last_arrival_s() > 0.0)
+    requests = static_cast<double>(preview.count()) / preview.last_arrival_s() * window;
+  // The preview's window requests, or all of them when none is past the warm-up yet.
+  const double mean_prompt = p.requests > 0.0 ? p.prompt_tokens / p.requests : p.all_prompt_mean;
+  const double mean_output = p.requests > 0.0 ? p.output_tokens / p.requests : preview.all_output_mean();
+  d.requests = requests;
+  d.prompt_tokens = requests * mean_prompt;
+  d.output_tokens = requests * mean_output;
+  d.all_requests = std::max(p.all_requests, requests);
   return d;
+}
+
+}  // namespace
+
+DemandMeasurement::DemandMeasurement(const Scenario& s, JobRunner& runner,
+                                     const volatile std::sig_atomic_t* interrupt_flag, std::uint64_t preview) {
+  DemandMeter meter(s);
+  RequestGenerator gen(s.workload, s.seed, s.duration_s);
+  bool more = false;
+  while (auto r = gen.next()) {
+    meter.add(*r);
+    if ((meter.count() & 4095) == 0 && interrupt_flag && *interrupt_flag != 0)
+      throw RunInterrupted("measuring the workload's demand was interrupted");
+    if (meter.count() >= preview) {
+      more = gen.next().has_value();
+      break;
+    }
+  }
+  preview_ = meter.count();
+  if (!more) {
+    exact_ = provisional_ = meter.result();
+    have_exact_ = true;
+    return;
+  }
+  provisional_ = provisional_demand(s, meter);
+  runner_ = &runner;
+  job_ = submit_outside_slots(runner, [s] { return measure_demand_job(s); }, "demand of " + s.name);
+  spdlog::info("demand of {}: more than {} requests; measuring the whole workload in a child process while the first "
+               "probes run (provisional: {:.0f} requests in the window)",
+               s.name, preview_, provisional_.requests);
+}
+
+const Demand& DemandMeasurement::exact() {
+  if (have_exact_) return exact_;
+  const ChildResult r = runner_->wait(job_);
+  if (!r.ok) throw SimulationError("measuring the workload's demand failed: " + r.error);
+  const auto j = nlohmann::json::parse(r.output);
+  if (j.contains("input_error")) throw WorkloadInputError(j["input_error"].get<std::string>());
+  if (j.contains("error")) throw SimulationError(j["error"].get<std::string>());
+  exact_ = j["demand"].get<Demand>();
+  have_exact_ = true;
+  spdlog::info("demand measured: {:.0f} requests in the window ({:.0f} provisionally)", exact_.requests,
+               provisional_.requests);
+  return exact_;
 }
 
 std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& demand) {
@@ -158,42 +299,172 @@ std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& 
   return std::nullopt;
 }
 
+namespace {
+
+Probe probe_from(const ChildResult& r, int replicas, std::uint64_t seed) {
+  Probe p;
+  p.replicas = replicas;
+  p.seed = seed;
+  if (!r.ok) {
+    p.error = r.error;
+  } else {
+    try {
+      p = nlohmann::json::parse(r.output).get<Probe>();
+    } catch (const std::exception& e) {
+      p.error = std::string("unreadable probe result: ") + e.what();
+    }
+  }
+  return p;
+}
+
+// The probes of one search, as jobs of a runner: a probe asked for early (prefetch: speculatively, before the
+// exact demand is known) is used when the search asks for it, and stopped when it never does.
+class ProbePool {
+ public:
+  ProbePool(JobRunner& runner, const Scenario& s) : runner_(runner), s_(s) {}
+  ~ProbePool() { drop_unused(); }
+  ProbePool(const ProbePool&) = delete;
+  ProbePool& operator=(const ProbePool&) = delete;
+
+  void prefetch(int replicas, std::uint64_t seed) {
+    const auto key = std::make_pair(replicas, seed);
+    if (jobs_.count(key)) return;
+    const Scenario* s = &s_;
+    jobs_[key] = runner_.submit([s, replicas, seed] { return nlohmann::json(simulate_probe(*s, replicas, seed)).dump(); },
+                                fmt::format("probe {} replicas seed {}", replicas, seed));
+  }
+  // The probes of `candidates`, in that order (those not yet started are started first, so they run together).
+  std::vector<Probe> get(const std::vector<std::pair<int, std::uint64_t>>& candidates) {
+    for (const auto& [n, seed] : candidates) prefetch(n, seed);
+    std::vector<Probe> out;
+    for (const auto& c : candidates) {
+      const JobId id = jobs_.at(c);
+      used_.insert(id);
+      out.push_back(probe_from(runner_.wait(id), c.first, c.second));
+    }
+    return out;
+  }
+  // Stops the probes started early that are not among `keep` (and not used).
+  void keep_only(const std::set<std::pair<int, std::uint64_t>>& keep) {
+    for (auto it = jobs_.begin(); it != jobs_.end();) {
+      if (!used_.count(it->second) && !keep.count(it->first)) {
+        spdlog::debug("sizing: probe {} replicas seed {} started early is not needed: stopped", it->first.first,
+                      it->first.second);
+        runner_.cancel(it->second);
+        it = jobs_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  void drop_unused() {
+    for (const auto& [key, id] : jobs_)
+      if (!used_.count(id)) runner_.cancel(id);
+  }
+
+ private:
+  JobRunner& runner_;
+  const Scenario& s_;
+  std::map<std::pair<int, std::uint64_t>, JobId> jobs_;
+  std::set<JobId> used_;
+};
+
+void check_sizable(const Scenario& s) {
+  if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
+    throw ScenarioError(s.source, 0, "slo",
+                        "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
+  check_servable(s);
+}
+
+// Disaggregated serving needs a prefill and a decode replica: its search starts at 2.
+int min_replicas_of(const Scenario& s) {
+  Scenario two = s;
+  two.replicas = 2;
+  return prefill_pool_size(two) > 0 ? 2 : 1;
+}
+
+// A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
+int first_guess(const Scenario& s, const Demand& demand, double* capacity_out = nullptr) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const auto policy = make_batching_policy(s.batching, s.policy_params);
+  const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
+  const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
+  const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
+  if (capacity_out) *capacity_out = capacity;
+  const double g = capacity > 0.0 ? std::ceil(demand.output_tokens_per_s() / capacity) : 1.0;
+  return g >= 1e9 ? 1000000000 : static_cast<int>(g);
+}
+
+// The first round of the growing search: from the guess, doubling, `jobs` candidates.
+std::vector<int> growing_round(int next, int jobs, int max_replicas) {
+  std::vector<int> round;
+  for (int k = 0, n = next; k < jobs && n <= max_replicas; ++k, n = std::min(max_replicas + 1, n * 2)) {
+    round.push_back(n);
+    if (n == max_replicas) break;
+  }
+  return round;
+}
+
+void print_round(const std::vector<int>& ns, const SizingOptions& o, int seeds, const std::string& why) {
+  if (!o.verbose || ns.empty()) return;
+  std::cout << fmt::format("  probing {} replicas{}{}\n", fmt::join(ns, ", "),
+                           seeds > 1 ? fmt::format(" ({} seeds each)", seeds) : std::string(), why)
+            << std::flush;
+}
+
+}  // namespace
+
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
   return run_probes(s, {{replicas, seed}}, 1).front();
 }
 
 std::vector<Probe> run_probes(const Scenario& s, const std::vector<std::pair<int, std::uint64_t>>& candidates,
                               int jobs) {
-  std::vector<std::function<std::string()>> tasks;
-  for (const auto& [replicas, seed] : candidates)
-    tasks.push_back([&s, replicas = replicas, seed = seed] { return nlohmann::json(simulate_probe(s, replicas, seed)).dump(); });
-  const auto results = run_in_children(tasks, jobs);
-  std::vector<Probe> out;
-  for (std::size_t i = 0; i < results.size(); ++i) {
-    Probe p;
-    p.replicas = candidates[i].first;
-    p.seed = candidates[i].second;
-    if (!results[i].ok) {
-      p.error = results[i].error;
-    } else {
-      try {
-        p = nlohmann::json::parse(results[i].output).get<Probe>();
-      } catch (const std::exception& e) {
-        p.error = std::string("unreadable probe result: ") + e.what();
-      }
-    }
-    out.push_back(p);
-  }
-  return out;
+  const auto runner = make_local_runner(jobs);
+  ProbePool pool(*runner, s);
+  return pool.get(candidates);
 }
 
 SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand* known_demand) {
-  if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
-    throw ScenarioError(s.source, 0, "slo",
-                        "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
-  check_servable(s);
+  check_sizable(s);
+  std::unique_ptr<JobRunner> own;
+  SizingOptions with_runner = o;
+  if (!with_runner.runner) {
+    own = make_local_runner(o.jobs, o.interrupt_flag);
+    with_runner.runner = own.get();
+  }
+  if (known_demand) {
+    DemandMeasurement dm(*known_demand);
+    return size_fleet(s, with_runner, dm);
+  }
+  DemandMeasurement dm(s, *with_runner.runner, o.interrupt_flag);
+  return size_fleet(s, with_runner, dm);
+}
+
+SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasurement& dm) {
+  check_sizable(s);
+  std::unique_ptr<JobRunner> own;
+  JobRunner* runner = o.runner;
+  if (!runner) {
+    own = make_local_runner(o.jobs, o.interrupt_flag);
+    runner = own.get();
+  }
+  ProbePool pool(*runner, s);
   SizingResult result;
-  const Demand demand = known_demand ? *known_demand : measure_demand(s);
+  const int jobs = std::max(1, o.jobs);
+  const int min_replicas = min_replicas_of(s);
+  if (!dm.exact_known() && o.max_replicas >= min_replicas && !unreachable_targets(s, dm.provisional())) {
+    // While the whole workload is measured: start the first round the provisional demand points to. The search
+    // below uses these probes only if it asks for them.
+    const int guess = std::clamp(first_guess(s, dm.provisional()), min_replicas, o.max_replicas);
+    const auto round = growing_round(guess, jobs, o.max_replicas);
+    for (int n : round)
+      for (int k = 0; k < std::max(1, o.seeds); ++k) pool.prefetch(n, s.seed + static_cast<std::uint64_t>(k));
+    print_round(round, o, std::max(1, o.seeds),
+                fmt::format(" (started early: the workload has more than {} requests, measured whole meanwhile)",
+                            dm.preview_requests()));
+  }
+  const Demand demand = dm.exact();
   if (auto why = unreachable_targets(s, demand)) {
     result.reason = *why;
     return result;
@@ -212,7 +483,11 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
       for (int k = 0; k < seeds; ++k) todo.emplace_back(n, s.seed + static_cast<std::uint64_t>(k));
     }
     if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
-    const auto probes = run_probes(s, todo, o.jobs);
+    std::vector<int> fresh;
+    for (const auto& c : todo)
+      if (fresh.empty() || fresh.back() != c.first) fresh.push_back(c.first);
+    print_round(fresh, o, seeds, "");
+    const auto probes = pool.get(todo);
     // Ctrl-C or SIGTERM (SizingOptions::interrupt_flag): stop the search between rounds of probes.
     if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
     for (const auto& p : probes) {
@@ -237,16 +512,8 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   };
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
-  const auto policy = make_batching_policy(s.batching, s.policy_params);
-  const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
-  const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
-  const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
-  int guess = capacity > 0.0 ? static_cast<int>(std::ceil(demand.output_tokens_per_s() / capacity)) : 1;
-  // Disaggregated serving needs a prefill and a decode replica: its search starts at 2.
-  Scenario two = s;
-  two.replicas = 2;
-  const int min_replicas = prefill_pool_size(two) > 0 ? 2 : 1;
+  double capacity = 0.0;
+  int guess = first_guess(s, demand, &capacity);
   if (o.max_replicas < min_replicas) {
     result.reason = fmt::format("disaggregated serving needs at least {} replicas (a prefill and a decode one), but "
                                 "--max-replicas is {}",
@@ -257,17 +524,19 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, const Demand*
   spdlog::info("sizing {} on {}: first guess {} replicas ({:.1f} output tokens/s offered, {:.1f} per saturated "
                "replica); {} seed(s) per candidate, {} needed to pass; bound {} replicas",
                s.name, s.gpu.name, guess, demand.output_tokens_per_s(), capacity, seeds, needed, o.max_replicas);
+  {
+    // Probes started early for another first round than this one are stopped.
+    std::set<std::pair<int, std::uint64_t>> first;
+    for (int n : growing_round(guess, jobs, o.max_replicas))
+      for (int k = 0; k < seeds; ++k) first.emplace(n, s.seed + static_cast<std::uint64_t>(k));
+    pool.keep_only(first);
+  }
 
   // Grow: from the guess, doubling, until a candidate meets the targets. lo = min_replicas - 1 stands for a
   // fleet too small to serve at all, which fails.
   int lo = min_replicas - 1, hi = -1, next = guess;
-  const int jobs = std::max(1, o.jobs);
   while (hi < 0) {
-    std::vector<int> round;
-    for (int k = 0, n = next; k < jobs && n <= o.max_replicas; ++k, n = std::min(o.max_replicas + 1, n * 2)) {
-      round.push_back(n);
-      if (n == o.max_replicas) break;
-    }
+    const std::vector<int> round = growing_round(next, jobs, o.max_replicas);
     if (round.empty()) break;
     evaluate(round);
     report(round);

@@ -12,6 +12,8 @@
 #include "io/json.hpp"
 #include "results/window.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/child_process.hpp"
+#include "workloads/request.hpp"
 
 namespace tf {
 
@@ -25,8 +27,11 @@ struct SizingOptions {
   double pass_share = 1.0;       // share of seeds that must meet the targets
   bool per_hour = false;         // also find the fleet each hour of the day needs
   bool verbose = true;           // print each probe on stdout as it completes
-  // Polled between rounds of probes: once non-zero, size_fleet throws RunInterrupted (set from a signal handler).
+  // Polled while probes run (every 50 ms) and while demand is measured: once non-zero, the probes are stopped
+  // (their children killed and reaped) and size_fleet throws RunInterrupted (set from a signal handler).
   const volatile std::sig_atomic_t* interrupt_flag = nullptr;
+  // Where the probes run; null: size_fleet makes its own local runner (`jobs` child processes).
+  JobRunner* runner = nullptr;
 };
 
 // What one simulated candidate gave.
@@ -72,12 +77,71 @@ struct Demand {
   double tokens_per_s() const { return window_s > 0 ? (prompt_tokens + output_tokens) / window_s : 0.0; }
   double output_tokens_per_s() const { return window_s > 0 ? output_tokens / window_s : 0.0; }
 };
-// One pass over the scenario's requests.
-Demand measure_demand(const Scenario& s);
+TF_JSON_FIELDS(Demand, requests, prompt_tokens, output_tokens, window_s, all_requests, all_prompt_mean, all_prompt_p99)
+
+// Demand counted request by request, in constant memory (the prompt lengths as a histogram, for their 99th
+// percentile): the same figures, to the bit, as sorting every prompt.
+class DemandMeter {
+ public:
+  explicit DemandMeter(const Scenario& s);
+  void add(const Request& r);
+  std::uint64_t count() const { return all_; }
+  double last_arrival_s() const { return last_arrival_s_; }
+  // Mean output tokens over every request, warm-up included (0: none).
+  double all_output_mean() const { return all_ == 0 ? 0.0 : output_sum_ / static_cast<double>(all_); }
+  Demand result() const;
+
+ private:
+  double warmup_s_ = 0.0;
+  Demand d_;
+  double prompt_sum_ = 0.0;
+  double output_sum_ = 0.0;
+  std::uint64_t all_ = 0;
+  double last_arrival_s_ = 0.0;
+  std::vector<std::uint64_t> small_;          // counts of prompt lengths below kSmall
+  std::map<std::int64_t, std::uint64_t> large_;  // the rest
+  static constexpr std::int64_t kSmall = std::int64_t{1} << 22;
+};
+
+// One pass over the scenario's requests, streamed (constant memory). With `interrupt_flag`, polled every few
+// thousand requests: once set, throws RunInterrupted.
+Demand measure_demand(const Scenario& s, const volatile std::sig_atomic_t* interrupt_flag = nullptr);
+
+// How many requests `size` measures itself before it starts probing (kDemandPreviewRequests); a larger workload
+// is measured whole in a job beside the first probes.
+inline constexpr std::uint64_t kDemandPreviewRequests = 100000;
+
+// The demand of a scenario as `size` needs it: the first `preview` requests are measured at once; a workload
+// with more is measured whole by a job of `runner` while probes run, and until then provisional() is an estimate
+// (mean lengths of the preview; requests in the window from the daily curve when there is one, else the preview's
+// rate), good for choosing probes to start early, never for results.
+class DemandMeasurement {
+ public:
+  DemandMeasurement(const Scenario& s, JobRunner& runner, const volatile std::sig_atomic_t* interrupt_flag,
+                    std::uint64_t preview = kDemandPreviewRequests);
+  explicit DemandMeasurement(const Demand& exact) : provisional_(exact), exact_(exact), have_exact_(true) {}
+  bool exact_known() const { return have_exact_; }
+  const Demand& provisional() const { return provisional_; }
+  std::uint64_t preview_requests() const { return preview_; }
+  // The exact demand: waits for its job when needed (probes keep running). Throws what measuring threw
+  // (WorkloadInputError for a bad input, SimulationError otherwise) and RunInterrupted.
+  const Demand& exact();
+
+ private:
+  Demand provisional_, exact_;
+  bool have_exact_ = false;
+  JobRunner* runner_ = nullptr;
+  JobId job_ = 0;
+  std::uint64_t preview_ = 0;
+};
 
 // Throws SimulationError / ScenarioError for scenarios that cannot be sized at all (no SLO target...).
 // `demand`: measure_demand(s) when the caller has it already (it depends only on the workload and the seed).
 SizingResult size_fleet(const Scenario& s, const SizingOptions& options, const Demand* demand = nullptr);
+// The same with the demand as it is being measured: while only its provisional figures are known, the first
+// round of probes they point to is started (speculatively); the search itself waits for the exact demand and
+// uses those probes only if it asks for them, so its probes and answer are those of the exact demand.
+SizingResult size_fleet(const Scenario& s, const SizingOptions& options, DemandMeasurement& demand);
 
 // Runs one candidate in a child process.
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed);
