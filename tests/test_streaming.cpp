@@ -45,7 +45,7 @@ std::vector<std::pair<double, double>> hours_and_whole(const Scenario& s) {
 }
 
 // One run through both sinks; every output compared byte for byte.
-void check_same_outputs(const Scenario& s, double window_s) {
+void check_same_outputs(const Scenario& s, double window_s, bool expect_rejections = false) {
   const std::string dir = test::temp_dir("streaming-" + s.name);
   std::filesystem::create_directories(dir);
   const std::string path = dir + "/requests.csv";
@@ -74,6 +74,8 @@ void check_same_outputs(const Scenario& s, double window_s) {
 
   const Summary want = summarize(s.name, s.seed, all.records, s.warmup_s, r.totals, s.slo, so.priority_classes);
   const Summary got = stream.summary().summary(s.name, s.seed, r.totals);
+  if (expect_rejections) CHECK(want.requests_rejected > 0);
+  if (so.priority_classes > 1) CHECK(want.priority_classes.size() == 2);
   CHECK(to_json(got).dump(2) == to_json(want).dump(2));
   CHECK(summary_table(got) == summary_table(want));
 
@@ -151,7 +153,7 @@ TEST_CASE("streaming outputs equal the in-memory ones byte for byte: overload wi
 max_batch = 8
 max_queued_per_replica = 6)"),
                                         "stream");
-  check_same_outputs(s, 7.0);
+  check_same_outputs(s, 7.0, true);
 }
 
 namespace {
