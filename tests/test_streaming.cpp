@@ -122,11 +122,6 @@ tpot_p99_s = 0.05
 )";
 }
 
-// The exact percentile (percentile_sorted over the sorted values).
-double exact_percentile(std::vector<double> v, double q) {
-  std::sort(v.begin(), v.end());
-  return percentile_sorted(v, q);
-}
 
 }  // namespace
 
