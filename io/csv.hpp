@@ -22,6 +22,8 @@
 
 #include <fmt/format.h>
 
+#include "io/fixed.hpp"
+
 namespace tf {
 
 // Whether a field must be quoted: it holds a comma, a double quote, CR or LF.
@@ -68,6 +70,12 @@ class CsvWriter {
     char digits[24];
     const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
     out_.append(digits, end);
+    return *this;
+  }
+  // A number with 9 digits after the point: the bytes of format("{:.9f}", x), faster (io/fixed.hpp).
+  CsvWriter& fixed9(double value) {
+    separator();
+    append_fixed9(out_, value);
     return *this;
   }
   // A field formatted by fmt (e.g. format("{:.9f}", x)), quoted when the text needs it.

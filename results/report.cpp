@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "io/csv.hpp"
+#include "results/quantiles.hpp"
 #include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 
@@ -269,19 +270,81 @@ std::vector<double> scaled(const std::vector<double>& v, double k) {
 }
 
 // Empirical CDF of the finite values of a column, at most `points` points (quantiles).
-Series cdf_series(std::vector<double> v, const std::string& title, const std::string& style, std::size_t points = 400) {
+// `points` points of the cumulative distribution of the positive values the sketch holds (exact ones while it
+// keeps them all; results/quantiles.hpp).
+Series cdf_series(const QuantileSketch& v, const std::string& title, const std::string& style,
+                  std::size_t points = 400) {
   Series s{title, {}, {}, style};
-  v.erase(std::remove_if(v.begin(), v.end(), [](double x) { return !std::isfinite(x) || x <= 0.0; }), v.end());
-  if (v.empty()) return s;
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
+  if (v.count() == 0) return s;
+  const std::size_t n = v.count();
   const std::size_t k = std::min(points, n);
   for (std::size_t i = 0; i < k; ++i) {
     const std::size_t idx = k == 1 ? n - 1 : i * (n - 1) / (k - 1);
-    s.x.push_back(v[idx]);
+    s.x.push_back(v.value_at_rank(idx));
     s.y.push_back(100.0 * static_cast<double>(idx + 1) / static_cast<double>(n));
   }
   return s;
+}
+
+// The latency columns of requests.csv's measured rows: their positive finite values (the log axis of the CDF
+// leaves out zeros), in sketches.
+struct RequestLatencies {
+  std::map<std::string, QuantileSketch> column;
+  bool has_kv_transfer = false;
+};
+
+RequestLatencies read_request_latencies(const fs::path& p, std::size_t arrived, std::size_t measured, bool counts) {
+  const std::vector<std::string> names{"queue_s", "ttft_s", "tpot_s", "e2e_s", "kv_transfer_s"};
+  RequestLatencies out;
+  for (const auto& n : names) out.column[n];
+  std::ifstream in(p, std::ios::binary);
+  if (!in) throw ReportError("cannot read " + p.string());
+  CsvReader reader(in);
+  std::vector<std::string_view> fields;
+  auto blank = [&] { return fields.size() == 1 && fields.front().empty(); };
+  try {
+    // First pass: the rows, to know how many the warm-up holds (the counts of summary.json must match them).
+    std::vector<int> cols(names.size(), -1);
+    bool header = false;
+    std::size_t rows = 0;
+    while (reader.next(fields)) {
+      if (blank()) continue;
+      if (!header) {
+        header = true;
+        for (std::size_t c = 0; c < fields.size(); ++c)
+          for (std::size_t k = 0; k < names.size(); ++k)
+            if (fields[c] == names[k]) cols[k] = static_cast<int>(c);
+        continue;
+      }
+      ++rows;
+    }
+    if (!header) throw ReportError(p.string() + ": empty file");
+    out.has_kv_transfer = cols.back() >= 0;
+    const std::size_t warmup_rows = counts && arrived == rows && measured <= arrived ? arrived - measured : 0;
+    reader.rewind();
+    header = false;
+    std::size_t row = 0;
+    std::string cell;
+    while (reader.next(fields)) {
+      if (blank()) continue;
+      if (!header) {
+        header = true;
+        continue;
+      }
+      if (row++ < warmup_rows) continue;
+      for (std::size_t k = 0; k < names.size(); ++k) {
+        if (cols[k] < 0 || static_cast<std::size_t>(cols[k]) >= fields.size()) continue;
+        cell.assign(fields[static_cast<std::size_t>(cols[k])]);
+        if (cell.empty()) continue;
+        char* end = nullptr;
+        const double v = std::strtod(cell.c_str(), &end);
+        if (end && *end == '\0' && std::isfinite(v) && v > 0.0) out.column[names[k]].add(v);
+      }
+    }
+  } catch (const CsvError& e) {
+    throw ReportError(fmt::format("{}:{}: column {}: {}", p.string(), e.line(), e.column(), e.reason()));
+  }
+  return out;
 }
 
 double max_of(const std::vector<Series>& series) {
@@ -479,28 +542,26 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
     notes.push_back("timeseries.csv is missing: no plots over time (run with --out to write it)");
   }
   if (fs::exists(dir / "requests.csv")) {
-    const Table req = read_csv(dir / "requests.csv");
     // The measured requests only, as in summary.json: requests.csv is in arrival order, and the first
-    // (arrived - measured) rows arrived during the warm-up.
-    std::size_t warmup_rows = 0;
+    // (arrived - measured) rows arrived during the warm-up. Read row by row into bounded sketches (the file of a
+    // long run does not fit in memory as text).
+    std::size_t arrived = 0, measured = 0;
+    bool counts = false;
     if (summary.contains("requests") && summary["requests"].contains("arrived") &&
         summary["requests"].contains("measured")) {
-      const auto arrived = summary["requests"]["arrived"].get<std::size_t>();
-      const auto measured = summary["requests"]["measured"].get<std::size_t>();
-      if (arrived == req.rows() && measured <= arrived) warmup_rows = arrived - measured;
+      arrived = summary["requests"]["arrived"].get<std::size_t>();
+      measured = summary["requests"]["measured"].get<std::size_t>();
+      counts = true;
     }
-    auto measured_column = [&](const std::string& name) {
-      std::vector<double> v = req.column(name);
-      v.erase(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(std::min(warmup_rows, v.size())));
-      return v;
-    };
+    const RequestLatencies req = read_request_latencies(dir / "requests.csv", arrived, measured, counts);
+    auto measured_column = [&](const std::string& name) -> const QuantileSketch& { return req.column.at(name); };
     Plot p{"cdf", "Latency distributions (measured requests)", "latency (s, log scale)",
            "share of requests at or below (%)", "", {}, {}, ""};
     p.series.push_back(cdf_series(measured_column("tpot_s"), "TPOT", "with lines lw 2 lc rgb '#9467bd'"));
     p.series.push_back(cdf_series(measured_column("ttft_s"), "TTFT", "with lines lw 2 lc rgb '#1f77b4'"));
     p.series.push_back(cdf_series(measured_column("e2e_s"), "end to end", "with lines lw 2 lc rgb '#2ca02c'"));
     p.series.push_back(cdf_series(measured_column("queue_s"), "queueing delay", "with lines lw 2 lc rgb '#ff7f0e'"));
-    if (req.col("kv_transfer_s") >= 0) {  // disaggregated serving: the KV caches' moves
+    if (req.has_kv_transfer) {  // disaggregated serving: the KV caches' moves
       Series kv = cdf_series(measured_column("kv_transfer_s"), "KV transfer", "with lines lw 2 lc rgb '#8c564b'");
       if (!kv.x.empty()) p.series.push_back(std::move(kv));
     }

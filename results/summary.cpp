@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "io/csv.hpp"
+#include "results/streaming.hpp"
 
 namespace tf {
 
@@ -339,27 +340,8 @@ std::string requests_csv(const std::vector<RequestRecord>& records, bool with_pr
 
   std::string out;
   out.reserve(96 * (records.size() + 1));
-  CsvWriter w(out);
-  for (const char* name : {"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s",
-                           "tpot_s", "e2e_s", "rejected", "prefill_replica", "kv_transfer_s"})
-    w.field(name);
-  if (with_priority) w.field("priority");
-  w.end_row();
-  auto time = [&w](bool known, double t) { known ? w.format("{:.9f}", t) : w.empty(); };
-  for (const RequestRecord* r : order) {
-    const bool done = r->finished();
-    w.integer(r->id).format("{:.9f}", r->arrival_s).integer(r->prompt_tokens).integer(r->output_tokens);
-    w.integer(r->replica);
-    time(r->admitted_s >= 0.0, r->queue_s());
-    time(done, r->ttft_s());
-    time(done, r->tpot_s());
-    time(done, r->e2e_s());
-    w.integer(r->rejected ? 1 : 0);
-    r->prefill_replica >= 0 ? w.integer(r->prefill_replica) : w.empty();
-    time(r->kv_transfer_s >= 0.0, r->kv_transfer_s);
-    if (with_priority) w.integer(r->priority);
-    w.end_row();
-  }
+  append_requests_csv_header(out, with_priority);
+  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority);
   return out;
 }
 

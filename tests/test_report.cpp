@@ -306,7 +306,7 @@ TEST_CASE("SIGINT and SIGTERM stop a run part-way with a message and no complete
     write_file(out + "/summary.json", "{\"from\": \"an earlier run\"}\n");  // must not survive as this run's
     const std::string log = out + "/log.txt";
     // About 4 million requests: far longer than the 1.5 s before the signal.
-    const int code = run_and_signal({"run", "--out", out, "--set", "duration_s=200000"}, log, sig, 1.5);
+    const int code = run_and_signal({"run", "--out", out, "--set", "duration_s=4000000"}, log, sig, 1.5);
     const std::string text = read_file(log);
     INFO("signal " << sig << "\n" << text);
     CHECK(code == 128 + sig);
@@ -331,18 +331,18 @@ TEST_CASE("the progress line shows on a terminal only and --quiet turns it off",
   // --foreground everywhere: without it timeout sends SIGINT to the run and then to its whole process group, and a
   // second Ctrl-C stops tokenfleet at once, without its message (as it should for a person pressing it twice).
   // Not a terminal: no progress line even for a long run (stopped after 3 s).
-  const auto pipe = run_command("timeout --foreground -s INT 3 " + binary() + " run --set duration_s=200000");
+  const auto pipe = run_command("timeout --foreground -s INT 3 " + binary() + " run --set duration_s=4000000");
   INFO(pipe.output);
   CHECK(pipe.output.find("requests done") == std::string::npos);
   CHECK_THAT(pipe.output, Catch::Matchers::Contains("interrupted"));
   // A terminal (script gives the run a pseudo-terminal): the line shows after two seconds (12 s leave room for a
   // sanitizer build's slower set-up).
-  const auto tty = run_command("script -qec 'timeout --foreground -s INT 12 " + binary() + " run --set duration_s=200000' /dev/null");
+  const auto tty = run_command("script -qec 'timeout --foreground -s INT 12 " + binary() + " run --set duration_s=4000000' /dev/null");
   INFO(tty.output);
   CHECK_THAT(tty.output, Catch::Matchers::Contains("requests done of"));
   CHECK_THAT(tty.output, Catch::Matchers::Contains("left"));
   const auto quiet = run_command("script -qec 'timeout --foreground -s INT 12 " + binary() +
-                                 " run --quiet --set duration_s=200000' /dev/null");
+                                 " run --quiet --set duration_s=4000000' /dev/null");
   INFO(quiet.output);
   CHECK(quiet.output.find("requests done") == std::string::npos);
   CHECK_THAT(quiet.output, Catch::Matchers::Contains("interrupted"));

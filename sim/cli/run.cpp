@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "results/streaming.hpp"
 #include "results/summary.hpp"
 #include "results/timeseries.hpp"
 #include "sim/cli/commands.hpp"
@@ -65,22 +66,36 @@ int run_command(const RunCommand& cmd) {
   options.progress_every_s = s.duration_s / 1000.0;
   options.interrupt_flag = interrupt_flag();
   options.on_engine_started = install_interrupt_handlers;
-  // A fleet of pods: each pod in a child process, the results merged (sim/study/pods.hpp).
+  // The records stream through the sink (results/streaming.hpp): requests.csv written as requests end into a
+  // temporary file (renamed into place only once everything is checked), the summary and the time series
+  // gathered as they come, in memory that does not grow with the number of requests.
+  StreamingOptions so;
+  so.warmup_s = s.warmup_s;
+  so.slo = s.slo;
+  so.priority_classes = static_cast<int>(s.workload.priority_shares.size());
+  so.with_priority = !s.workload.priority_shares.empty();
+  if (!cmd.out_dir.empty()) {
+    so.requests_csv_path = (out / "requests.csv").string();
+    so.timeseries_window_s = cmd.timeseries_window_s;
+  }
+  StreamingSink sink(so);  // destroyed without commit (an error, an interrupt): its temporary file goes too
+  options.record_sink = &sink;
+  // A fleet of pods: each pod in a child process, the records merged into the sink (sim/study/pods.hpp).
   const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
   const RunResult result = run_fleet(s, options, jobs);  // interrupted: guarded() ends the progress line
+  sink.finish(result.totals.simulated_s);
   end_progress_line();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock", result.records.size(),
-               result.totals.simulated_s, wall_s);
-  const Summary summary = summarize(s.name, s.seed, result.records, s.warmup_s, result.totals, s.slo,
-                                    static_cast<int>(s.workload.priority_shares.size()));
+  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock (at most {} requests held at once)",
+               result.arrived, result.totals.simulated_s, wall_s, sink.max_window());
+  const Summary summary = sink.summary().summary(s.name, s.seed, result.totals);
   if (summary.requests_unfinished > 0) {
     print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
                             summary.requests_unfinished, summary.requests_arrived));
     return exit_internal_error;
   }
   if (!cmd.out_dir.empty()) {
-    const double last = last_event_s(result.records, result.totals.simulated_s);
+    const double last = sink.last_event_s();
     if (!(timeseries_rows(last, cmd.timeseries_window_s) <= kMaxTimeseriesRows)) {
       print_error(fmt::format("--window: the run drained until {} s, so timeseries.csv would need {:.3g} rows of {} s, "
                               "more than the 1,000,000 it holds; give --window {:.6g} or more; no results written",
@@ -88,16 +103,27 @@ int run_command(const RunCommand& cmd) {
                               last / kMaxTimeseriesRows));
       return exit_bad_scenario;
     }
-    auto write = [&](const char* name, const std::string& content) {
+    auto timed = [&](const std::string& path, auto&& write) {
       const auto started = std::chrono::steady_clock::now();
-      const std::string path = (out / name).string();
-      write_file_atomically(path, content);
-      spdlog::info("run: wrote {} ({} bytes, {:.3f} s to write)", path, content.size(),
+      const std::uint64_t bytes = write();
+      spdlog::info("run: wrote {} ({} bytes, {:.3f} s to write)", path, bytes,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
     };
-    write("requests.csv", requests_csv(result.records, !s.workload.priority_shares.empty()));
-    write("timeseries.csv", timeseries_csv(build_timeseries(result.records, result.activity,
-                                                            fleet_facts(s, result.records), result.totals.simulated_s)));
+    auto write = [&](const char* name, const std::string& content) {
+      const std::string path = (out / name).string();
+      timed(path, [&] {
+        write_file_atomically(path, content);
+        return static_cast<std::uint64_t>(content.size());
+      });
+    };
+    timed((out / "requests.csv").string(), [&] {
+      sink.commit_requests_csv();
+      return sink.requests_csv_bytes();
+    });
+    write("timeseries.csv",
+          timeseries_csv(sink.timeseries()->rows(
+              result.activity, fleet_facts(s, sink.arrived_count(), sink.prompt_tokens(), sink.output_tokens()),
+              last)));
     write("scenario.toml", scenario_text(cmd.scenario_path, cmd.overrides));
     if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
       print_error("interrupted while writing the results; no summary.json written");

@@ -13,6 +13,7 @@
 #include "io/csv.hpp"
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
+#include "results/streaming.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/study/pods.hpp"
 #include "sim/engine/engine.hpp"
@@ -50,8 +51,15 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       s.router = r;
       if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
       tasks.push_back([s] {
-        const RunResult res = run_fleet(s, RunOptions{}, 1);  // a fleet of pods: one after the other
-        return to_json(summarize(s.name, s.seed, res.records, s.warmup_s, res.totals, s.slo)).dump();
+        StreamingOptions so;  // the summary's figures in flat memory
+        so.warmup_s = s.warmup_s;
+        so.slo = s.slo;
+        StreamingSink sink(so);
+        RunOptions options;
+        options.record_sink = &sink;
+        const RunResult res = run_fleet(s, options, 1);  // a fleet of pods: one after the other
+        sink.finish(res.totals.simulated_s);
+        return to_json(sink.summary().summary(s.name, s.seed, res.totals)).dump();
       });
     }
   spdlog::info("compare: {} combination(s) ({} batching x {} router), {} at a time", rows.size(), bs.size(), rs.size(),

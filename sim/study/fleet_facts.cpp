@@ -10,6 +10,15 @@
 namespace tf {
 
 FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& records) {
+  double prompt = 0, output = 0;
+  for (const auto& r : records) {
+    prompt += static_cast<double>(r.prompt_tokens);
+    output += static_cast<double>(r.output_tokens);
+  }
+  return fleet_facts(s, records.size(), prompt, output);
+}
+
+FleetFacts fleet_facts(const Scenario& s, std::size_t requests, double prompt, double output) {
   const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
   FleetFacts f;
   f.replicas = s.replicas;
@@ -18,13 +27,8 @@ FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& reco
   f.idle_watts_per_gpu = s.gpu.idle_watts;
   f.slo = s.slo;
   // Capacity: one saturated replica at the run's mean lengths, times the replicas (prompt + output tokens/s).
-  double prompt = 0, output = 0;
-  for (const auto& r : records) {
-    prompt += static_cast<double>(r.prompt_tokens);
-    output += static_cast<double>(r.output_tokens);
-  }
-  if (!records.empty() && output > 0) {
-    const auto n = static_cast<double>(records.size());
+  if (requests > 0 && output > 0) {
+    const auto n = static_cast<double>(requests);
     const auto p = std::max<std::int64_t>(1, std::llround(prompt / n));
     const auto o = std::max<std::int64_t>(1, std::llround(output / n));
     const auto policy = make_batching_policy(s.batching, s.policy_params);

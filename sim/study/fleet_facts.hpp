@@ -10,5 +10,7 @@
 namespace tf {
 
 FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& records);
+// The same from the requests' count and summed lengths (what a streaming sink keeps).
+FleetFacts fleet_facts(const Scenario& s, std::size_t requests, double prompt_tokens, double output_tokens);
 
 }  // namespace tf

@@ -190,25 +190,22 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
   RecordSink& sink = options.record_sink ? *options.record_sink : kept;
   std::vector<std::unique_ptr<RecordReader>> readers;
   struct Head {
-    double arrival_s;
+    double arrival_s;  // by id alone: 0
+    std::size_t then;  // by id alone: 0; else the pod
     std::uint64_t id;
     std::size_t pod;
     bool operator>(const Head& o) const {
-      return std::tie(arrival_s, pod, id) > std::tie(o.arrival_s, o.pod, o.id);
+      return std::tie(arrival_s, then, id) > std::tie(o.arrival_s, o.then, o.id);
     }
   };
   auto key = [renumber](const RequestRecord& r, std::size_t pod) {
-    return renumber ? Head{r.arrival_s, r.id, pod} : Head{0.0, r.id, 0};
+    return renumber ? Head{r.arrival_s, pod, r.id, pod} : Head{0.0, 0, r.id, pod};
   };
   std::priority_queue<Head, std::vector<Head>, std::greater<>> heads;
   std::vector<RequestRecord> current(files.size());
   for (std::size_t k = 0; k < files.size(); ++k) {
     readers.push_back(std::make_unique<RecordReader>(files[k].path));
-    if (readers[k]->next(current[k])) {
-      Head h = key(current[k], k);
-      h.pod = k;
-      heads.push(h);
-    }
+    if (readers[k]->next(current[k])) heads.push(key(current[k], k));
   }
   std::uint64_t next_id = 0;
   while (!heads.empty()) {
@@ -218,11 +215,7 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
     if (renumber) rec.id = next_id++;
     sink.arrived(rec);
     if (rec.finished() || rec.rejected) sink.ended(rec);
-    if (readers[k]->next(current[k])) {
-      Head h = key(current[k], k);
-      h.pod = k;
-      heads.push(h);
-    }
+    if (readers[k]->next(current[k])) heads.push(key(current[k], k));
   }
   result.records = std::move(kept.records);
   return result;

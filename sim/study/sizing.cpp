@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/cost_model.hpp"
+#include "results/streaming.hpp"
 #include "results/summary.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/engine/engine.hpp"
@@ -32,24 +33,36 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
   Probe p;
   p.replicas = replicas;
   p.seed = seed;
-  const RunResult r = run_simulation(s);
-  const Summary sum = summarize(s.name, s.seed, r.records, s.warmup_s, r.totals, s.slo);
+  // The records go through a streaming sink (flat memory): the window figures of the whole window and of each
+  // hour in it, and the summary's counters.
+  StreamingOptions so;
+  so.warmup_s = s.warmup_s;
+  so.slo = s.slo;
+  so.windows.emplace_back(s.warmup_s, s.duration_s);
+  const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
+  const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
+  for (int h = first_hour; h < end_hour; ++h)
+    so.windows.emplace_back(std::max(h * 3600.0, s.warmup_s), std::min((h + 1) * 3600.0, s.duration_s));
+  StreamingSink sink(so);
+  RunOptions options;
+  options.record_sink = &sink;
+  const RunResult r = run_simulation(s, options);
+  sink.finish(r.totals.simulated_s);
+  const Summary sum = sink.summary().summary(s.name, s.seed, r.totals);
   p.mfu = sum.mfu;
   p.busy_fraction = sum.busy_fraction;
   p.flops = r.totals.flops;
   p.energy_kwh = sum.energy_kwh;
   p.window_s = r.totals.window_s;
-  p.whole = window_figures(r.records, s.warmup_s, s.duration_s, s.slo);
+  p.whole = sink.windows().front().figures();
   p.busiest = p.whole;
-  const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
-  const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
   std::size_t busiest_requests = 0;
   bool have_full_hour = false;
-  for (int h = first_hour; h < end_hour; ++h) {
-    const double start = std::max(h * 3600.0, s.warmup_s), end = std::min((h + 1) * 3600.0, s.duration_s);
-    p.hours.push_back(window_figures(r.records, start, end, s.slo));
+  for (std::size_t i = 1; i < sink.windows().size(); ++i) {
+    const WindowBuilder& hour = sink.windows()[i];
+    p.hours.push_back(hour.figures());
     const auto& w = p.hours.back();
-    if (end - start >= 3600.0 && (!have_full_hour || w.requests > busiest_requests)) {
+    if (hour.end_s() - hour.start_s() >= 3600.0 && (!have_full_hour || w.requests > busiest_requests)) {
       have_full_hour = true;
       busiest_requests = w.requests;
       p.busiest = w;
