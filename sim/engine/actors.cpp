@@ -60,16 +60,19 @@ void ReplicaActor::operator()() {
     // Requests taken (or, after a preemption, given back) change the queue and its tokens.
     w.waiting_total = w.waiting_total + queue.size() - queued_before;
     if (!pool.central_queue()) slot.waiting_tokens += model.last_queue_tokens_delta();
+    w.dispatcher.replica_changed(index_);
     // The head of the central queue changed and more wait: it goes to whoever can take it first.
     if (pool.central_queue() && queue.size() != queued_before) w.dispatcher.wake_for_central_head(pool);
     w.kv.start_moves(slot);  // a preemption may have made room for KV caches waiting to come here
     if (step.kind == ReplicaModel::StepKind::none) {
       if (w.source_done && queue.empty() && w.kv.upstream_done(slot)) {
         slot.exited = true;  // the router must not send work here any more
+        w.dispatcher.replica_changed(index_);
         if (pool.role == Pool::Role::prefill) w.kv.prefill_replica_ended();
         break;
       }
       slot.idle = true;
+      w.dispatcher.replica_changed(index_);
       const double wake_at = model.wake_at_s();
       if (wake_at > now && wake_at < std::numeric_limits<double>::infinity()) {
         slot.wake->wait_until(lock, wake_at);  // a batch timeout, unless an arrival comes first
@@ -77,9 +80,11 @@ void ReplicaActor::operator()() {
         slot.wake->wait(lock);
       }
       slot.idle = false;
+      w.dispatcher.replica_changed(index_);
       continue;
     }
     slot.idle = false;
+    w.dispatcher.replica_changed(index_);
     double end = step.end_s;
     if (step.kind == ReplicaModel::StepKind::decode) {
       // Sleep until the stretch ends, unless new work that could join arrives first: then the stretch
@@ -88,6 +93,7 @@ void ReplicaActor::operator()() {
         if (!w.error.empty()) break;
         if (model.could_admit(queue, sg4::Engine::get_clock())) {
           const double new_end = model.end_at_boundary_after(sg4::Engine::get_clock());
+          w.dispatcher.replica_changed(index_);
           end = std::min(end, new_end);
           while (sg4::Engine::get_clock() < end && slot.wake->wait_until(lock, end) != std::cv_status::timeout) {
           }
@@ -100,6 +106,7 @@ void ReplicaActor::operator()() {
     }
     finished.clear();
     model.finish_step(finished);
+    w.dispatcher.replica_changed(index_);
     std::size_t done = 0;
     for (Request& r : finished) {
       if (r.prefill_only && r.output_tokens > 1) {  // prefilled: on to a decode replica
