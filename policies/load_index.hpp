@@ -4,11 +4,12 @@
 // Plain C++, no SimGrid: the engine keeps one per query it is asked (sim/engine/dispatcher.cpp), updated when a
 // replica's state changes, in O(log n).
 //
-// A key may be a lower bound of a load that moves in time without the replica's state changing (outstanding
-// tokens fall as the iterations of a decode stretch end). argmin(exact) then finds the replica with the smallest
-// exact load by branch and bound: it evaluates exact(i) only where the bound of i could still win, and returns
-// exactly what a scan of every exact load would (ties to the lowest index). For a key that is the load itself
-// (exact(i) == key(i)), argmin is O(log n).
+// min_index() is the least loaded replica when the keys are the loads. A key may instead be a lower bound of a load
+// that moves in time without the replica's state changing: argmin(exact) then finds the replica with the smallest
+// exact load by branch and bound, evaluating exact(i) only where the bound of i could still win, and returns exactly
+// what a scan of every exact load would (ties to the lowest index). The engine does not use argmin: it keeps the
+// moving loads exact, read again at each replica's next iteration boundary (a second MinTree of those times), which
+// costs O(log n) per boundary instead of an evaluation per replica near the minimum.
 #include <cstddef>
 #include <vector>
 
