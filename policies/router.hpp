@@ -27,28 +27,95 @@ struct ReplicaLoad {
   double kv_used_fraction = 0.0;          // KV reserved / KV capacity
 };
 
+// The replicas' loads as a router sees them when a request arrives, read on demand: a router reads only what it
+// needs (power-of-two reads two replicas, round-robin none). The engine answers the indexed queries below from
+// indexes it keeps up to date as replicas change (O(log n) per query instead of a pass over the fleet); the
+// defaults here scan the accessors, and are the reference the indexed answers must equal. Indices are positions in
+// the pool, 0 .. size() - 1; every query breaks ties to the lowest index and gives -1 for an empty pool.
+class LoadView {
+ public:
+  virtual ~LoadView() = default;
+  virtual std::size_t size() const = 0;
+  // What ReplicaLoad holds, one field at a time (see ReplicaLoad).
+  virtual int running_requests(std::size_t i) const = 0;
+  virtual std::size_t waiting_requests(std::size_t i) const = 0;
+  virtual bool idle(std::size_t i) const = 0;
+  virtual std::int64_t outstanding_tokens(std::size_t i) const = 0;
+  virtual double kv_used_fraction(std::size_t i) const = 0;
+  // Central queue only (false and 0 otherwise): whether replica i would admit the head of the central queue at its
+  // next boundary, and when that boundary falls (meaningful only where has_room(i)).
+  virtual bool has_room(std::size_t i) const = 0;
+  virtual double next_boundary_s(std::size_t i) const = 0;
+  // Every field of replica i.
+  ReplicaLoad load(std::size_t i) const;
+
+  // Indexed queries.
+  virtual int fewest_requests() const;           // fewest running + waiting
+  virtual int fewest_waiting() const;            // fewest waiting, then fewest running
+  virtual int least_outstanding_tokens() const;  // fewest outstanding tokens
+  virtual int least_kv() const;                  // smallest kv_used_fraction, then fewest waiting
+  virtual int first_idle() const;                // the lowest idle index; -1 when none is idle
+};
+
+// A LoadView over loads filled in beforehand (tests, and the engine's full-scan reference mode).
+class VectorLoadView final : public LoadView {
+ public:
+  explicit VectorLoadView(const std::vector<ReplicaLoad>& loads) : loads_(loads) {}
+  std::size_t size() const override { return loads_.size(); }
+  int running_requests(std::size_t i) const override { return loads_[i].running_requests; }
+  std::size_t waiting_requests(std::size_t i) const override { return loads_[i].waiting_requests; }
+  bool idle(std::size_t i) const override { return loads_[i].idle; }
+  std::int64_t outstanding_tokens(std::size_t i) const override { return loads_[i].outstanding_tokens; }
+  double kv_used_fraction(std::size_t i) const override { return loads_[i].kv_used_fraction; }
+  bool has_room(std::size_t i) const override { return loads_[i].has_room; }
+  double next_boundary_s(std::size_t i) const override { return loads_[i].next_boundary_s; }
+
+ private:
+  const std::vector<ReplicaLoad>& loads_;
+};
+
+// A router has two ways to see the loads (docs/adding-a-policy.md):
+// - the simple one: route(request, loads) gets one ReplicaLoad per replica, every field filled in; it costs a pass
+//   over the fleet per arrival, which is fine for a few hundred replicas;
+// - the fast one: pick(request, view) reads a LoadView, only what it needs, and may ask its indexed queries.
+// The engine calls pick(); by default it fills the vector (when uses_loads()) and calls route(). A router that
+// overrides pick() derives from ViewRouter, whose route() wraps the vector in a VectorLoadView and calls pick().
 class Router {
  public:
   virtual ~Router() = default;
   virtual std::string name() const = 0;
   // True for a router that keeps one FIFO of its own: replicas take work from it when they have room.
   virtual bool central_queue() const { return false; }
-  // False for a router that ignores the replicas' loads: the engine then skips computing them (they cost a
-  // pass over the fleet per arrival).
+  // False for a router that ignores the replicas' loads: the vector route() gets is then sized but not filled
+  // (filling it costs a pass over the fleet per arrival).
   virtual bool uses_loads() const { return true; }
   // Without a central queue: the replica the request goes to.
   // With a central queue: the replica to wake up for the head of the queue (an idle one, else the one with
   // room whose next iteration boundary comes first, which takes the head there), or -1 when no replica
   // has room (the next one to finish a request takes it).
   virtual int route(const Request& request, const std::vector<ReplicaLoad>& replicas) = 0;
+  // The same choice, from a LoadView; what the engine calls.
+  virtual int pick(const Request& request, const LoadView& loads);
+
+ private:
+  std::vector<ReplicaLoad> loads_;  // the default pick()'s vector, reused
+};
+
+// A router written against LoadView: pick() is its choice; route() over a vector gives the same.
+class ViewRouter : public Router {
+ public:
+  int route(const Request& request, const std::vector<ReplicaLoad>& replicas) final {
+    return pick(request, VectorLoadView(replicas));
+  }
+  int pick(const Request& request, const LoadView& loads) override = 0;
 };
 
 // Round-robin: request i goes to replica i mod N. (Declared here for tests; policies/router_round_robin.cpp.)
-class RoundRobinRouter final : public Router {
+class RoundRobinRouter final : public ViewRouter {
  public:
   std::string name() const override { return "round-robin"; }
   bool uses_loads() const override { return false; }
-  int route(const Request& request, const std::vector<ReplicaLoad>& replicas) override;
+  int pick(const Request& request, const LoadView& loads) override;
 
  private:
   std::size_t next_ = 0;
@@ -58,11 +125,11 @@ class RoundRobinRouter final : public Router {
 // goes to the replica that can take it first: an idle one (lowest index), else the one with room whose
 // boundary comes first (ties: lowest index). This is what replicas polling the queue at every iteration
 // would do, without waking them all. (policies/router_central_queue.cpp.)
-class CentralQueueRouter final : public Router {
+class CentralQueueRouter final : public ViewRouter {
  public:
   std::string name() const override { return "central-queue"; }
   bool central_queue() const override { return true; }
-  int route(const Request& request, const std::vector<ReplicaLoad>& replicas) override;
+  int pick(const Request& request, const LoadView& loads) override;
 };
 
 // The kind "router" in the registry: policy.router chooses one. Its factory takes the parameter values and a seed:
@@ -92,6 +159,15 @@ int argmin(const std::vector<ReplicaLoad>& replicas, Key key) {
   int best = -1;
   for (std::size_t i = 0; i < replicas.size(); ++i)
     if (best < 0 || key(replicas[i]) < key(replicas[static_cast<std::size_t>(best)])) best = static_cast<int>(i);
+  return best;
+}
+
+// The same over a LoadView: key(loads, i) for each i.
+template <class Key>
+int argmin(const LoadView& loads, Key key) {
+  int best = -1;
+  for (std::size_t i = 0; i < loads.size(); ++i)
+    if (best < 0 || key(loads, i) < key(loads, static_cast<std::size_t>(best))) best = static_cast<int>(i);
   return best;
 }
 

@@ -3,13 +3,18 @@
 
 namespace tf {
 
-int CentralQueueRouter::route(const Request&, const std::vector<ReplicaLoad>& replicas) {
+int CentralQueueRouter::pick(const Request&, const LoadView& loads) {
+  // The lowest idle replica, wherever the replicas with room are; else the first boundary among those with room.
+  if (const int idle = loads.first_idle(); idle >= 0) return idle;
   int best = -1;
-  for (std::size_t i = 0; i < replicas.size(); ++i) {
-    if (replicas[i].idle) return static_cast<int>(i);
-    if (!replicas[i].has_room) continue;
-    if (best < 0 || replicas[i].next_boundary_s < replicas[static_cast<std::size_t>(best)].next_boundary_s)
+  double best_s = 0.0;
+  for (std::size_t i = 0; i < loads.size(); ++i) {
+    if (!loads.has_room(i)) continue;
+    const double t = loads.next_boundary_s(i);
+    if (best < 0 || t < best_s) {
       best = static_cast<int>(i);
+      best_s = t;
+    }
   }
   return best;
 }

@@ -4,12 +4,10 @@
 namespace tf {
 
 namespace {
-class JoinShortestQueueRouter final : public Router {
+class JoinShortestQueueRouter final : public ViewRouter {
  public:
   std::string name() const override { return "join-shortest-queue"; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    return argmin(replicas, [](const ReplicaLoad& r) { return static_cast<std::size_t>(r.running_requests) + r.waiting_requests; });
-  }
+  int pick(const Request&, const LoadView& loads) override { return loads.fewest_requests(); }
 };
 
 const RegisterPolicy<Router> registered{

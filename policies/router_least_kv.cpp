@@ -4,12 +4,10 @@
 namespace tf {
 
 namespace {
-class LeastKvRouter final : public Router {
+class LeastKvRouter final : public ViewRouter {
  public:
   std::string name() const override { return "least-kv"; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    return argmin(replicas, [](const ReplicaLoad& r) { return std::make_pair(r.kv_used_fraction, r.waiting_requests); });
-  }
+  int pick(const Request&, const LoadView& loads) override { return loads.least_kv(); }
 };
 
 const RegisterPolicy<Router> registered{

@@ -5,12 +5,10 @@
 namespace tf {
 
 namespace {
-class LeastTokensRouter final : public Router {
+class LeastTokensRouter final : public ViewRouter {
  public:
   std::string name() const override { return "least-tokens"; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    return argmin(replicas, [](const ReplicaLoad& r) { return r.outstanding_tokens; });
-  }
+  int pick(const Request&, const LoadView& loads) override { return loads.least_outstanding_tokens(); }
 };
 
 const RegisterPolicy<Router> registered{

@@ -7,13 +7,10 @@ namespace tf {
 
 namespace {
 
-class LeastWaitingRouter final : public Router {
+class LeastWaitingRouter final : public ViewRouter {
  public:
   std::string name() const override { return "least-waiting"; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    return argmin(replicas,
-                  [](const ReplicaLoad& r) { return std::make_pair(r.waiting_requests, r.running_requests); });
-  }
+  int pick(const Request&, const LoadView& loads) override { return loads.fewest_waiting(); }
 };
 
 const RegisterPolicy<Router> registered{

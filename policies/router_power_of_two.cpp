@@ -7,18 +7,18 @@
 namespace tf {
 
 namespace {
-class PowerOfTwoRouter final : public Router {
+class PowerOfTwoRouter final : public ViewRouter {
  public:
   explicit PowerOfTwoRouter(std::uint64_t seed) : rng_(make_stream(seed, 102)) {}
   std::string name() const override { return "power-of-two"; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    const auto n = replicas.size();
+  int pick(const Request&, const LoadView& loads) override {  // reads the two replicas drawn, no others
+    const auto n = loads.size();
     if (n == 0) return -1;
     if (n == 1) return 0;
     const auto a = draw(n);
     auto b = draw(n - 1);
     if (b >= a) ++b;  // distinct
-    auto load = [&](std::size_t i) { return static_cast<std::size_t>(replicas[i].running_requests) + replicas[i].waiting_requests; };
+    auto load = [&](std::size_t i) { return static_cast<std::size_t>(loads.running_requests(i)) + loads.waiting_requests(i); };
     return static_cast<int>(load(b) < load(a) ? b : a);
   }
 

@@ -6,14 +6,14 @@
 namespace tf {
 
 namespace {
-class RandomRouter final : public Router {
+class RandomRouter final : public ViewRouter {
  public:
   explicit RandomRouter(std::uint64_t seed) : rng_(make_stream(seed, 101)) {}
   std::string name() const override { return "random"; }
   bool uses_loads() const override { return false; }
-  int route(const Request&, const std::vector<ReplicaLoad>& replicas) override {
-    if (replicas.empty()) return -1;
-    const auto n = static_cast<double>(replicas.size());
+  int pick(const Request&, const LoadView& loads) override {
+    if (loads.size() == 0) return -1;
+    const auto n = static_cast<double>(loads.size());
     return static_cast<int>(std::min(n - 1.0, std::floor(uniform01(rng_) * n)));
   }
 

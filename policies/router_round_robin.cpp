@@ -3,9 +3,9 @@
 
 namespace tf {
 
-int RoundRobinRouter::route(const Request&, const std::vector<ReplicaLoad>& replicas) {
-  if (replicas.empty()) return -1;
-  const int chosen = static_cast<int>(next_ % replicas.size());
+int RoundRobinRouter::pick(const Request&, const LoadView& loads) {
+  if (loads.size() == 0) return -1;
+  const int chosen = static_cast<int>(next_ % loads.size());
   ++next_;
   return chosen;
 }

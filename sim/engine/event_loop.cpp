@@ -86,6 +86,7 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
   // Requests taken (or, after a preemption, given back) change the queue and its tokens.
   w.waiting_total = w.waiting_total + queue.size() - queued_before;
   if (!pool.central_queue()) slot.waiting_tokens += model.last_queue_tokens_delta();
+  w.dispatcher.replica_changed(slot.index);  // (the routers' indexes: sim/engine/dispatcher.cpp)
   // The head of the central queue changed and more wait: it goes to whoever can take it first.
   if (pool.central_queue() && queue.size() != queued_before) w.dispatcher.wake_for_central_head(pool);
   w.kv.start_moves(slot);  // a preemption may have made room for KV caches waiting to come here
@@ -94,11 +95,13 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
     if (w.source_done && queue.empty() && w.kv.upstream_done(slot)) {
       slot.phase = ReplicaSlot::Phase::exited;
       slot.exited = true;  // the router must not send work here any more
+      w.dispatcher.replica_changed(slot.index);
       ++slot.timer;        // no timer of its own any more
       if (pool.role == Pool::Role::prefill) w.kv.prefill_replica_ended();
       return;
     }
     slot.idle = true;
+    w.dispatcher.replica_changed(slot.index);
     slot.phase = ReplicaSlot::Phase::waiting;
     const double wake_at = model.wake_at_s();
     if (wake_at > now && wake_at < std::numeric_limits<double>::infinity())
@@ -108,6 +111,7 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
     return;
   }
   slot.idle = false;
+  w.dispatcher.replica_changed(slot.index);
   slot.phase = ReplicaSlot::Phase::stepping;
   slot.cut = false;
   slot.step_end_s = step.end_s;
@@ -120,6 +124,7 @@ void EventLoop::replica_timer(ReplicaSlot& slot) {
   World& w = w_;
   if (slot.phase == ReplicaSlot::Phase::waiting) {
     slot.idle = false;
+    w.dispatcher.replica_changed(slot.index);
     replica_boundary(slot);
     return;
   }
@@ -127,6 +132,7 @@ void EventLoop::replica_timer(ReplicaSlot& slot) {
   static thread_local std::vector<Request> finished;
   finished.clear();
   slot.model->finish_step(finished);
+  w.dispatcher.replica_changed(slot.index);
   std::size_t done = 0;
   for (Request& r : finished) {
     if (r.prefill_only && r.output_tokens > 1) {  // prefilled: on to a decode replica
@@ -151,6 +157,7 @@ void EventLoop::replica_woken(ReplicaSlot& slot) {
   switch (slot.phase) {
     case ReplicaSlot::Phase::waiting:
       slot.idle = false;
+      w.dispatcher.replica_changed(slot.index);
       replica_boundary(slot);
       return;
     case ReplicaSlot::Phase::stepping: {
@@ -159,6 +166,7 @@ void EventLoop::replica_woken(ReplicaSlot& slot) {
       if (!slot.model->could_admit(queue, w.now)) return;
       slot.cut = true;
       const double end = std::min(slot.step_end_s, slot.model->end_at_boundary_after(w.now));
+      w.dispatcher.replica_changed(slot.index);
       if (end != slot.step_end_s) {
         slot.step_end_s = end;
         w.set_timer(slot.index, end);

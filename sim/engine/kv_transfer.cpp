@@ -91,6 +91,8 @@ void KvMover::move_ended(Move& m) {
   slot.incoming_tokens -= queued_work_tokens(t.request);
   slot.incoming_kv -= t.kv_tokens;
   prefill.model->release_kv(t.held_tokens);
+  w_.dispatcher.replica_changed(t.to);
+  w_.dispatcher.replica_changed(t.from);
   t.request.kv_transfer_s = end_s - t.start_s;
   t.request.first_token_s = end_s;  // the first token reaches the user with the KV cache at its decode replica
   w_.dispatcher.enqueue(slot, std::move(t.request));
@@ -134,6 +136,7 @@ void KvMover::hand_off(Request r, int from) {
   ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(to)];
   ++slot.incoming;
   slot.incoming_tokens += queued_work_tokens(r);
+  w_.dispatcher.replica_changed(to);
   ++in_flight_;
   // The prompt's KV exists; the first output token's is written by its first decode iteration. The prefill replica
   // keeps what it reserved for the request (its prompt and first token) until the move ends.
@@ -147,6 +150,7 @@ void KvMover::hand_off(Request r, int from) {
   const std::int64_t held = admission_kv(w_.scenario, prefill_request);
   const std::int64_t kv_tokens = admission_kv(w_.scenario, r);
   w_.replicas[static_cast<std::size_t>(from)].model->hold_kv(held);
+  w_.dispatcher.replica_changed(from);
   slot.pending.push_back(KvTransfer{std::move(r), from, to, bytes, 0.0, held, kv_tokens});
   start_moves(slot);
 }

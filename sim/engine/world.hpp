@@ -87,7 +87,8 @@ struct Pool {
 // Arrivals to replicas: the router's pick, admission control, the central queue.
 class Dispatcher {
  public:
-  explicit Dispatcher(World& w) : w_(w) {}
+  explicit Dispatcher(World& w);
+  ~Dispatcher();
   // Checks that the request fits a replica alone, writes its row as it arrives and routes it. False when the run
   // must stop (it does not fit: the error is set).
   bool dispatch(const Request& r, std::int64_t kv_capacity_tokens);
@@ -100,12 +101,18 @@ class Dispatcher {
   // Wakes a replica to look at its queue again (some of its KV was freed): with a central queue, whoever can take
   // the head first.
   void wake_replica(ReplicaSlot& slot);
+  // The routers' indexes: call whenever what a router sees of replica `replica` (an index in World::replicas) may
+  // have changed: its model's batch, step or KV (begin_step, finish_step, end_at_boundary_after, hold_kv,
+  // release_kv), its queue or queued tokens, incoming / incoming_tokens, or its idle or exited flag. O(log n).
+  void replica_changed(int replica);
+  struct Indexes;  // dispatcher.cpp
 
  private:
   void route(const Request& arrival);
   void reject(Request r, int replica);
   std::vector<ReplicaLoad>& replica_loads(Pool& pool, double now);
   World& w_;
+  std::unique_ptr<Indexes> indexes_;
 };
 
 // A KV cache on its way: one SimGrid communication per GPU share, the move done when the last one ends.
