@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
 #include <utility>
 
@@ -167,13 +168,7 @@ double CostModel::iteration_time_s(const IterationShape& s) const { return opera
 
 double CostModel::decode_stretch_s(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const {
   if (k <= 0 || batch <= 0) return 0.0;
-  if (batch != cached_batch_) {  // a stretch is asked about many times with the same batch
-    IterationShape s;
-    s.decode_tokens = batch;
-    cached_fixed_s_ = fixed_times(s).total();
-    cached_batch_ = batch;
-  }
-  const double fixed = cached_fixed_s_;
+  const double fixed = decode_fixed_s(batch);
   const double per_token = decode_attention_s_per_token_;
   // Iteration i (from 0) reads a context of C + b i: the sum over k iterations is k C + b k (k - 1) / 2.
   const double kk = static_cast<double>(k), b = static_cast<double>(batch);
@@ -188,19 +183,38 @@ double CostModel::decode_stretch_flops(std::int64_t batch, std::int64_t context_
   return kk * gemm_flops(b, b) + attention_flops_per_pair() * context_sum;
 }
 
+double CostModel::decode_fixed_s_slow(std::int64_t batch) const {
+  constexpr std::int64_t kTable = 1 << 16;
+  auto compute = [this, batch] {
+    IterationShape s;
+    s.decode_tokens = batch;
+    return fixed_times(s).total();
+  };
+  if (batch >= kTable) return compute();
+  auto& table = decode_fixed_by_batch_;
+  if (static_cast<std::int64_t>(table.size()) <= batch)
+    table.resize(static_cast<std::size_t>(std::max<std::int64_t>(batch + 1, 2 * static_cast<std::int64_t>(table.size()))),
+                 std::numeric_limits<double>::quiet_NaN());
+  double& v = table[static_cast<std::size_t>(batch)];
+  if (std::isnan(v)) v = compute();
+  return v;
+}
+
 std::int64_t CostModel::decode_iterations_done(std::int64_t batch, std::int64_t context_tokens,
                                                double elapsed_s) const {
   if (elapsed_s <= 0.0 || batch <= 0) return 0;
-  // Every iteration lasts at least the first one, so the answer is at most elapsed / first.
-  const double first = decode_stretch_s(batch, context_tokens, 1);
-  std::int64_t hi = static_cast<std::int64_t>(std::floor(elapsed_s / first)) + 1;
-  std::int64_t lo = 0;  // invariant: stretch(lo) <= elapsed, stretch(hi) > elapsed
-  while (decode_stretch_s(batch, context_tokens, hi) <= elapsed_s) hi *= 2;
-  while (hi - lo > 1) {
-    const std::int64_t mid = lo + (hi - lo) / 2;
-    if (decode_stretch_s(batch, context_tokens, mid) <= elapsed_s) lo = mid; else hi = mid;
-  }
-  return lo;
+  // The largest k with stretch(k) <= elapsed. stretch(k) = k F + p (k C + b k (k - 1) / 2) is a quadratic in k,
+  // A k^2 + B k with A = p b / 2 and B = F + p C - A, increasing for k >= 0: its root gives k to within rounding,
+  // and the exact stretch, checked on either side, settles it (the same answer as a search over stretch(k)).
+  const double fixed = decode_fixed_s(batch);
+  const double a = decode_attention_s_per_token_ * static_cast<double>(batch) / 2.0;
+  const double b = fixed + decode_attention_s_per_token_ * static_cast<double>(context_tokens) - a;
+  double root = a > 0.0 ? (-b + std::sqrt(b * b + 4.0 * a * elapsed_s)) / (2.0 * a) : elapsed_s / b;
+  if (!std::isfinite(root) || root < 0.0) root = 0.0;
+  std::int64_t k = static_cast<std::int64_t>(std::min(root, 9.0e15));
+  while (k > 0 && decode_stretch_s(batch, context_tokens, k) > elapsed_s) --k;
+  while (decode_stretch_s(batch, context_tokens, k + 1) <= elapsed_s) ++k;
+  return k;
 }
 
 }  // namespace tf

@@ -145,8 +145,17 @@ class CostModel {
   double decode_attention_s_per_token_ = 0.0;  // all layers, per token of context
   // The last batch a decode stretch was costed for, and the part of its iteration time that does not depend on
   // the context (a stretch is asked about many times; the simulation is single-threaded).
-  mutable std::int64_t cached_batch_ = -1;
-  mutable double cached_fixed_s_ = 0.0;
+  // The fixed part of a decode iteration by batch size (replicas of one fleet share the cost model and run different
+  // batches: a table, filled as asked; NaN: not yet). Batches beyond its size are computed each time.
+  double decode_fixed_s(std::int64_t batch) const {
+    if (batch >= 0 && batch < static_cast<std::int64_t>(decode_fixed_by_batch_.size())) {
+      const double v = decode_fixed_by_batch_[static_cast<std::size_t>(batch)];
+      if (v == v) return v;  // not NaN: computed before
+    }
+    return decode_fixed_s_slow(batch);
+  }
+  double decode_fixed_s_slow(std::int64_t batch) const;
+  mutable std::vector<double> decode_fixed_by_batch_;
 };
 
 }  // namespace tf
