@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <queue>
+#include <stdexcept>
 #include <tuple>
 #include <type_traits>
 
@@ -147,7 +148,11 @@ Scenario pod_scenario(const Scenario& s, int pod) {
 
 RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
   if (s.pods <= 1) return run_simulation(s, options);
-  check_servable(pod_scenario(s, 0));
+  try {
+    check_servable(pod_scenario(s, 0));
+  } catch (const std::invalid_argument& e) {  // as run_simulation reports it
+    throw SimulationError(e.what());
+  }
   std::vector<PodFile> files(static_cast<std::size_t>(s.pods));
   std::vector<std::function<std::string()>> tasks;
   for (int k = 0; k < s.pods; ++k) {
