@@ -94,10 +94,15 @@ struct Dispatcher::Indexes {
     MinTree<IdleKey> idle;
   };
   std::vector<PoolIndex> pools;  // as World::pools; empty until the first pick
+  // Replicas changed since the last pick: their entries are brought up to date at the next pick, once each, as of
+  // its time (a step changes a replica several times at one instant; a pick needs only where it stands then).
+  std::vector<char> dirty;
+  std::vector<int> dirty_list;
 
   void prepare(const World& w) {
     if (!pools.empty()) return;
     pools.resize(w.pools.size());
+    dirty.assign(w.replicas.size(), 0);
     position.assign(w.replicas.size(), 0);
     for (const Pool& p : w.pools)
       for (std::size_t i = 0; i < p.members.size(); ++i) position[static_cast<std::size_t>(p.members[i])] = i;
@@ -200,6 +205,14 @@ Dispatcher::~Dispatcher() = default;
 void Dispatcher::replica_changed(int replica) {
   Indexes& ix = *indexes_;
   if (ix.pools.empty()) return;  // nothing indexed yet (or the scan mode)
+  if (ix.dirty[static_cast<std::size_t>(replica)]) return;
+  ix.dirty[static_cast<std::size_t>(replica)] = 1;
+  ix.dirty_list.push_back(replica);
+}
+
+void Dispatcher::update_index(int replica) {
+  Indexes& ix = *indexes_;
+  if (ix.pools.empty()) return;  // nothing indexed yet (or the scan mode)
   const ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(replica)];
   const Pool& pool = *slot.pool;
   Indexes::PoolIndex& p = ix.pools[static_cast<std::size_t>(&pool - w_.pools.data())];
@@ -243,6 +256,11 @@ int Dispatcher::pick(Pool& pool, const Request& r) {
     k = pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, w_.now) : pool.loads);
   } else {
     ix.prepare(w_);
+    for (int replica : ix.dirty_list) {
+      ix.dirty[static_cast<std::size_t>(replica)] = 0;
+      update_index(replica);
+    }
+    ix.dirty_list.clear();
     PoolLoadView view(w_, pool, ix.pools[static_cast<std::size_t>(&pool - w_.pools.data())],
                       ix.mode == LoadsMode::check, w_.now);
     k = pool.router->pick(r, view);

@@ -103,8 +103,10 @@ class Dispatcher {
   void wake_replica(ReplicaSlot& slot);
   // The routers' indexes: call whenever what a router sees of replica `replica` (an index in World::replicas) may
   // have changed: its model's batch, step or KV (begin_step, finish_step, end_at_boundary_after, hold_kv,
-  // release_kv), its queue or queued tokens, incoming / incoming_tokens, or its idle or exited flag. O(log n).
+  // release_kv), its queue or queued tokens, incoming / incoming_tokens, or its idle or exited flag. O(1): it is marked,
+  // and its entries are brought up to date (O(log n)) at the next pick, as of the pick's time.
   void replica_changed(int replica);
+  void update_index(int replica);  // replica_changed's work, done at the next pick
   struct Indexes;  // dispatcher.cpp
 
  private:
