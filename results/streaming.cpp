@@ -156,32 +156,7 @@ Summary SummaryBuilder::summary(const std::string& scenario, std::uint64_t seed,
   s.e2e = served_.e2e.stats();
   s.kv_transfer = kv_transfer_.stats();
 
-  s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
-  s.offered_output_tokens_per_s = safe_div(output_tokens_, s.window_s);
-  s.offered_total_tokens_per_s = safe_div(total_tokens_, s.window_s);
-  s.requests_per_s = safe_div(static_cast<double>(totals.completed_in_window), s.window_s);
-  s.output_tokens_per_s = safe_div(totals.served_output_tokens, s.window_s);
-  s.total_tokens_per_s = safe_div(totals.served_prompt_tokens + totals.served_output_tokens, s.window_s);
-
-  s.slo_attainment = safe_div(static_cast<double>(served_.slo_hits), static_cast<double>(s.requests_measured));
-  const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
-  s.ttft_p99_met = slo_.ttft_p99_s <= 0.0 || (!none_finished && ttft_p99_judged <= slo_.ttft_p99_s);
-  s.tpot_p99_met = slo_.tpot_p99_s <= 0.0 || (!none_finished && tpot_p99_judged <= slo_.tpot_p99_s);
-  s.slo_met = s.requests_measured > 0 && s.ttft_p99_met && s.tpot_p99_met;
-
-  s.mean_batch_size = safe_div(totals.batched_requests, totals.iterations);
-  s.mfu = safe_div(totals.flops, static_cast<double>(totals.gpus) * totals.peak_flops_per_gpu * s.window_s);
-  s.busy_fraction = safe_div(totals.busy_replica_s, static_cast<double>(totals.replicas) * s.window_s);
-  s.energy_kwh = totals.energy_window_j / 3.6e6;
-  s.energy_total_kwh = totals.energy_total_j / 3.6e6;
-  s.energy_per_output_token_j = safe_div(totals.energy_window_j, totals.served_output_tokens);
-  s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, static_cast<double>(totals.gpus) * s.window_s);
-  s.simulated_s = totals.simulated_s;
-  s.preemptions = totals.preemptions;
-  s.recomputed_tokens = totals.recomputed_tokens;
-  s.swapped_out_tokens = totals.swapped_out_tokens;
-  s.swapped_in_tokens = totals.swapped_in_tokens;
-  s.swap_s = totals.swap_s;
+  fill_summary_figures(s, totals, slo_, output_tokens_, total_tokens_, served_.slo_hits, ttft_p99_judged, tpot_p99_judged);
   for (std::size_t c = 0; c < classes_.size(); ++c) {
     Summary::PriorityClass pc;
     pc.priority = static_cast<int>(c);
@@ -369,10 +344,6 @@ std::vector<TimeseriesRow> TimeseriesBuilder::rows(const ActivityBins& activity,
     lat[n - 1] = &tail;
   }
   auto length = [&](std::size_t i) { return std::max(rows[i].end_s - rows[i].start_s, 1e-12); };
-  const auto& act = activity.bins();
-  const double replicas = std::max(1, fleet.replicas);
-  const double gpus = replicas * std::max(1, fleet.gpus_per_replica);
-  const double kv_capacity = replicas * fleet.kv_capacity_tokens_per_replica;
   for (std::size_t i = 0; i < n; ++i) {
     TimeseriesRow& row = rows[i];
     const double len = length(i);
@@ -398,26 +369,7 @@ std::vector<TimeseriesRow> TimeseriesBuilder::rows(const ActivityBins& activity,
         row.arrivals == 0 ? kNaN : static_cast<double>(bins[i].meeting) / static_cast<double>(row.arrivals);
     row.offered_tokens_per_s = bins[i].offered_tokens / len;
     row.capacity_tokens_per_s = fleet.capacity_tokens_per_s;
-    ActivityBins::Bin b;
-    if (i < act.size()) b = act[i];
-    if (i + 1 == n)
-      for (std::size_t j = n; j < act.size(); ++j) {
-        b.busy_replica_s += act[j].busy_replica_s;
-        b.batch_request_s += act[j].batch_request_s;
-        b.kv_token_s += act[j].kv_token_s;
-        b.iterations += act[j].iterations;
-        b.batched_requests += act[j].batched_requests;
-        b.flops += act[j].flops;
-        b.prompt_tokens += act[j].prompt_tokens;
-        b.output_tokens += act[j].output_tokens;
-        b.energy_above_idle_j += act[j].energy_above_idle_j;
-      }
-    row.busy_fraction = b.busy_replica_s / (replicas * len);
-    row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
-    row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
-    row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
-    row.served_output_tokens_per_s = b.output_tokens / len;
-    row.power_w = (fleet.idle_watts_per_gpu * gpus * len + b.energy_above_idle_j) / len;
+    fill_activity_fields(row, activity, i, n, fleet, len);
   }
   return rows;
 }

@@ -65,6 +65,39 @@ struct ServedLatencies {
 
 }  // namespace
 
+void fill_summary_figures(Summary& s, const RunTotals& totals, const SloTargets& slo, double output_tokens,
+                          double total_tokens, std::size_t slo_hits, double ttft_p99_judged, double tpot_p99_judged) {
+  s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
+  s.offered_output_tokens_per_s = safe_div(output_tokens, s.window_s);
+  s.offered_total_tokens_per_s = safe_div(total_tokens, s.window_s);
+  s.requests_per_s = safe_div(static_cast<double>(totals.completed_in_window), s.window_s);
+  s.output_tokens_per_s = safe_div(totals.served_output_tokens, s.window_s);
+  s.total_tokens_per_s = safe_div(totals.served_prompt_tokens + totals.served_output_tokens, s.window_s);
+
+  s.slo_attainment = safe_div(static_cast<double>(slo_hits), static_cast<double>(s.requests_measured));
+  // With measured requests but none finished, the percentiles (all zero) say nothing: a set target is missed.
+  const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
+  s.ttft_p99_met = slo.ttft_p99_s <= 0.0 || (!none_finished && ttft_p99_judged <= slo.ttft_p99_s);
+  s.tpot_p99_met = slo.tpot_p99_s <= 0.0 || (!none_finished && tpot_p99_judged <= slo.tpot_p99_s);
+  // A run that measured no request has shown nothing about its latencies: it never meets the SLO (an empty trace,
+  // a window with no arrival, a warm-up as long as the run).
+  s.slo_met = s.requests_measured > 0 && s.ttft_p99_met && s.tpot_p99_met;
+
+  s.mean_batch_size = safe_div(totals.batched_requests, totals.iterations);
+  s.mfu = safe_div(totals.flops, static_cast<double>(totals.gpus) * totals.peak_flops_per_gpu * s.window_s);
+  s.busy_fraction = safe_div(totals.busy_replica_s, static_cast<double>(totals.replicas) * s.window_s);
+  s.energy_kwh = totals.energy_window_j / 3.6e6;
+  s.energy_total_kwh = totals.energy_total_j / 3.6e6;
+  s.energy_per_output_token_j = safe_div(totals.energy_window_j, totals.served_output_tokens);
+  s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, static_cast<double>(totals.gpus) * s.window_s);
+  s.simulated_s = totals.simulated_s;
+  s.preemptions = totals.preemptions;
+  s.recomputed_tokens = totals.recomputed_tokens;
+  s.swapped_out_tokens = totals.swapped_out_tokens;
+  s.swapped_in_tokens = totals.swapped_in_tokens;
+  s.swap_s = totals.swap_s;
+}
+
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo, int priority_classes) {
   Summary s;
@@ -110,35 +143,7 @@ Summary summarize(const std::string& scenario, std::uint64_t seed, const std::ve
   s.e2e = latency_stats(std::move(served.e2e));
   s.kv_transfer = latency_stats(std::move(kv_transfer));
 
-  s.offered_requests_per_s = safe_div(static_cast<double>(s.requests_measured), s.window_s);
-  s.offered_output_tokens_per_s = safe_div(output_tokens, s.window_s);
-  s.offered_total_tokens_per_s = safe_div(total_tokens, s.window_s);
-  s.requests_per_s = safe_div(static_cast<double>(totals.completed_in_window), s.window_s);
-  s.output_tokens_per_s = safe_div(totals.served_output_tokens, s.window_s);
-  s.total_tokens_per_s = safe_div(totals.served_prompt_tokens + totals.served_output_tokens, s.window_s);
-
-  s.slo_attainment = safe_div(static_cast<double>(served.slo_hits), static_cast<double>(s.requests_measured));
-  // With measured requests but none finished, the percentiles (all zero) say nothing: a set target is missed.
-  const bool none_finished = s.requests_measured > 0 && s.ttft.count == 0;
-  s.ttft_p99_met = slo.ttft_p99_s <= 0.0 || (!none_finished && ttft_p99_judged <= slo.ttft_p99_s);
-  s.tpot_p99_met = slo.tpot_p99_s <= 0.0 || (!none_finished && tpot_p99_judged <= slo.tpot_p99_s);
-  // A run that measured no request has shown nothing about its latencies: it never meets the SLO (an empty trace,
-  // a window with no arrival, a warm-up as long as the run).
-  s.slo_met = s.requests_measured > 0 && s.ttft_p99_met && s.tpot_p99_met;
-
-  s.mean_batch_size = safe_div(totals.batched_requests, totals.iterations);
-  s.mfu = safe_div(totals.flops, static_cast<double>(totals.gpus) * totals.peak_flops_per_gpu * s.window_s);
-  s.busy_fraction = safe_div(totals.busy_replica_s, static_cast<double>(totals.replicas) * s.window_s);
-  s.energy_kwh = totals.energy_window_j / 3.6e6;
-  s.energy_total_kwh = totals.energy_total_j / 3.6e6;
-  s.energy_per_output_token_j = safe_div(totals.energy_window_j, totals.served_output_tokens);
-  s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, static_cast<double>(totals.gpus) * s.window_s);
-  s.simulated_s = totals.simulated_s;
-  s.preemptions = totals.preemptions;
-  s.recomputed_tokens = totals.recomputed_tokens;
-  s.swapped_out_tokens = totals.swapped_out_tokens;
-  s.swapped_in_tokens = totals.swapped_in_tokens;
-  s.swap_s = totals.swap_s;
+  fill_summary_figures(s, totals, slo, output_tokens, total_tokens, served.slo_hits, ttft_p99_judged, tpot_p99_judged);
   if (priority_classes > 1) {
     std::vector<ServedLatencies> lists(static_cast<std::size_t>(priority_classes));
     s.priority_classes.resize(static_cast<std::size_t>(priority_classes));

@@ -79,6 +79,13 @@ struct Summary {
   std::vector<PriorityClass> priority_classes;
 };
 
+// The figures of a summary that come from the run's totals and from counts over the measured requests: rates,
+// SLO verdicts, batch, MFU, energy, preemptions. `s` already holds requests_measured, window_s and the latency
+// statistics (ttft.count says whether any finished); the p99s judged count requests never served as misses. For
+// summarize and the streaming SummaryBuilder, which gather those counts differently.
+void fill_summary_figures(Summary& s, const RunTotals& totals, const SloTargets& slo, double output_tokens,
+                          double total_tokens, std::size_t slo_hits, double ttft_p99_judged, double tpot_p99_judged);
+
 // `priority_classes`: how many classes the workload has (0 or 1: no per-class figures).
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
                   double warmup_s, const RunTotals& totals, const SloTargets& slo, int priority_classes = 0);

@@ -70,21 +70,40 @@ void ActivityBins::add(const StepActivity& a) {
   });
 }
 
+ActivityBins::Bin& ActivityBins::Bin::operator+=(const Bin& o) {
+  busy_replica_s += o.busy_replica_s;
+  batch_request_s += o.batch_request_s;
+  kv_token_s += o.kv_token_s;
+  iterations += o.iterations;
+  batched_requests += o.batched_requests;
+  flops += o.flops;
+  prompt_tokens += o.prompt_tokens;
+  output_tokens += o.output_tokens;
+  energy_above_idle_j += o.energy_above_idle_j;
+  return *this;
+}
+
 void ActivityBins::merge(const ActivityBins& other) {
   if (other.bins_.size() > bins_.size()) bins_.resize(other.bins_.size());
-  for (std::size_t i = 0; i < other.bins_.size(); ++i) {
-    Bin& b = bins_[i];
-    const Bin& o = other.bins_[i];
-    b.busy_replica_s += o.busy_replica_s;
-    b.batch_request_s += o.batch_request_s;
-    b.kv_token_s += o.kv_token_s;
-    b.iterations += o.iterations;
-    b.batched_requests += o.batched_requests;
-    b.flops += o.flops;
-    b.prompt_tokens += o.prompt_tokens;
-    b.output_tokens += o.output_tokens;
-    b.energy_above_idle_j += o.energy_above_idle_j;
-  }
+  for (std::size_t i = 0; i < other.bins_.size(); ++i) bins_[i] += other.bins_[i];
+}
+
+void fill_activity_fields(TimeseriesRow& row, const ActivityBins& activity, std::size_t i, std::size_t n,
+                          const FleetFacts& fleet, double len) {
+  const auto& bins = activity.bins();
+  const double replicas = std::max(1, fleet.replicas);
+  const double gpus = replicas * std::max(1, fleet.gpus_per_replica);
+  const double kv_capacity = replicas * fleet.kv_capacity_tokens_per_replica;
+  ActivityBins::Bin b;
+  if (i < bins.size()) b = bins[i];
+  if (i + 1 == n)
+    for (std::size_t j = n; j < bins.size(); ++j) b += bins[j];
+  row.busy_fraction = b.busy_replica_s / (replicas * len);
+  row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
+  row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
+  row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
+  row.served_output_tokens_per_s = b.output_tokens / len;
+  row.power_w = (fleet.idle_watts_per_gpu * gpus * len + b.energy_above_idle_j) / len;
 }
 
 double timeseries_rows(double last_s, double window_s) { return std::max(1.0, std::ceil(last_s / window_s)); }
@@ -134,10 +153,6 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
     if (meets_slo(r, fleet.slo)) ++meeting[a];
   }
 
-  const auto& bins = activity.bins();
-  const double replicas = std::max(1, fleet.replicas);
-  const double gpus = replicas * std::max(1, fleet.gpus_per_replica);
-  const double kv_capacity = replicas * fleet.kv_capacity_tokens_per_replica;
   for (std::size_t i = 0; i < n; ++i) {
     TimeseriesRow& row = rows[i];
     const double len = length(i);
@@ -153,27 +168,7 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
         row.arrivals == 0 ? kNaN : static_cast<double>(meeting[i]) / static_cast<double>(row.arrivals);
     row.offered_tokens_per_s = offered_tokens[i] / len;
     row.capacity_tokens_per_s = fleet.capacity_tokens_per_s;
-    // Activity recorded past the last row (none in a finished run) counts in the last row.
-    ActivityBins::Bin b;
-    if (i < bins.size()) b = bins[i];
-    if (i + 1 == n)
-      for (std::size_t j = n; j < bins.size(); ++j) {
-        b.busy_replica_s += bins[j].busy_replica_s;
-        b.batch_request_s += bins[j].batch_request_s;
-        b.kv_token_s += bins[j].kv_token_s;
-        b.iterations += bins[j].iterations;
-        b.batched_requests += bins[j].batched_requests;
-        b.flops += bins[j].flops;
-        b.prompt_tokens += bins[j].prompt_tokens;
-        b.output_tokens += bins[j].output_tokens;
-        b.energy_above_idle_j += bins[j].energy_above_idle_j;
-      }
-    row.busy_fraction = b.busy_replica_s / (replicas * len);
-    row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
-    row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
-    row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
-    row.served_output_tokens_per_s = b.output_tokens / len;
-    row.power_w = (fleet.idle_watts_per_gpu * gpus * len + b.energy_above_idle_j) / len;
+    fill_activity_fields(row, activity, i, n, fleet, len);
   }
   return rows;
 }

@@ -56,6 +56,7 @@ class ActivityBins {
     double prompt_tokens = 0.0;
     double output_tokens = 0.0;
     double energy_above_idle_j = 0.0;  // integral of power_above_idle_w over time
+    Bin& operator+=(const Bin& o);
   };
   const std::vector<Bin>& bins() const { return bins_; }
   // Adds another run's bins of the same window (pods of one fleet): bin by bin, the longer run's length.
@@ -100,6 +101,11 @@ struct TimeseriesRow {
 // may be shorter. Throws std::length_error when that is more than kMaxTimeseriesRows rows.
 std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
                                             const FleetFacts& fleet, double end_s);
+
+// The activity fields of row `i` of `n` (busy fraction, mean batch, KV use, served tokens, power) from the bins;
+// activity recorded past the last row (none in a finished run) counts in the last row. For the builders of rows.
+void fill_activity_fields(TimeseriesRow& row, const ActivityBins& activity, std::size_t i, std::size_t n,
+                          const FleetFacts& fleet, double len);
 
 // The CSV text, one row per window, with a header line; empty cells for NaN. Fixed formatting: the same rows
 // give the same bytes.
