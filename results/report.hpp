@@ -40,6 +40,9 @@ ReportResult build_report(const std::string& results_dir);
 // columns are figures (names with units, e.g. ttft_p99_s), renders one bar chart per numeric column into
 // plots_dir and returns the HTML section that shows them (img paths relative to the report's folder, as
 // "plots/<file>"). Appends the SVG paths to `plots`.
+// `s` with &, <, > and " as HTML entities, for text in a page or an attribute.
+std::string html_escape(const std::string& s);
+
 std::string compare_section(const std::string& compare_csv_path, const std::string& plots_dir,
                             std::vector<std::string>& plots);
 

@@ -34,20 +34,6 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
-std::string escape(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 int sweep_command(const SweepCommand& cmd) {
   if (cmd.grid.empty()) {
     print_error("sweep needs at least one --grid key=value1,value2,...");
@@ -131,10 +117,10 @@ std::string build_sweep_report(const std::string& results_dir) {
     for (const auto& k : keys) {
       const std::string v = p.at("set").at(k).get<std::string>();
       label += (label.empty() ? "" : " ") + k + "=" + v;
-      rows += "<td>" + escape(v) + "</td>";
+      rows += "<td>" + html_escape(v) + "</td>";
     }
     if (!p.at("ok").get<bool>()) {
-      rows += fmt::format("<td colspan=\"7\">not served: {}</td></tr>\n", escape(p.at("error").get<std::string>()));
+      rows += fmt::format("<td colspan=\"7\">not served: {}</td></tr>\n", html_escape(p.at("error").get<std::string>()));
       continue;
     }
     const Summary s = p.at("summary").get<Summary>();
@@ -155,7 +141,7 @@ std::string build_sweep_report(const std::string& results_dir) {
   const std::string section = compare_section(bars_path, plots.string(), svgs);
   const std::string title = "tokenfleet sweep: " + j.at("scenario").get<std::string>();
   std::string head;
-  for (const auto& k : keys) head += "<th>" + escape(k) + "</th>";
+  for (const auto& k : keys) head += "<th>" + html_escape(k) + "</th>";
   const std::string html = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{0}</title>\n<style>body{{font-family:"
       "sans-serif;margin:2em;max-width:70em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:"
@@ -164,7 +150,7 @@ std::string build_sweep_report(const std::string& results_dir) {
       "p99 (ms)</th><th>TPOT p99 (ms)</th><th>SLO attainment (%)</th><th>MFU (%)</th><th>busy (%)</th><th>energy "
       "(kWh)</th></tr>\n{3}</table>\n{4}\n<p>Files: <a href=\"sweep.csv\">sweep.csv</a>, <a href=\"sweep.json\">"
       "sweep.json</a>, <a href=\"scenario.toml\">scenario.toml</a>.</p>\n</body></html>\n",
-      escape(title), j.at("points").size(), head, rows, section);
+      html_escape(title), j.at("points").size(), head, rows, section);
   const std::string html_path = (dir / "report.html").string();
   write_file_atomically(html_path, html);
   return html_path;
