@@ -7,6 +7,7 @@
 #include <string>
 #include <cstdlib>
 #include <sys/wait.h>
+#include <vector>
 
 namespace tf::test {
 
@@ -57,6 +58,23 @@ inline std::string read_file(const std::string& path) {
 inline void write_file(const std::string& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
+}
+
+// The cells of a CSV text without quoting (as tokenfleet writes its files), a row per line; a line ending in a
+// comma ends in an empty cell.
+inline std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::vector<std::string> cells;
+    std::istringstream l(line);
+    std::string cell;
+    while (std::getline(l, cell, ',')) cells.push_back(cell);
+    if (!line.empty() && line.back() == ',') cells.emplace_back();  // getline drops a last empty cell
+    rows.push_back(cells);
+  }
+  return rows;
 }
 
 // A fresh empty temporary directory.

@@ -16,21 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::istringstream l(line);
-    std::string cell;
-    while (std::getline(l, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.emplace_back();  // getline drops a last empty cell
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 // A smaller default run, for speed.
 const std::string kShort = " --set duration_s=200 --set warmup_s=20";
 

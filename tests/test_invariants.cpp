@@ -204,21 +204,6 @@ struct Row {
 
 using Table = std::vector<std::vector<std::string>>;
 
-Table parse_csv(const std::string& text) {
-  Table rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::istringstream l(line);
-    std::string cell;
-    while (std::getline(l, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.emplace_back();
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 struct Run {
   Config config;
   std::string requests_text, summary_text, timeseries_text;

@@ -28,15 +28,11 @@ struct Row {
 };
 
 std::vector<Row> read_requests(const std::string& path) {
+  // id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,...
+  const auto cells = parse_csv(read_file(path));
   std::vector<Row> rows;
-  std::istringstream in(read_file(path));
-  std::string line;
-  std::getline(in, line);  // header: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s,...
-  while (std::getline(in, line)) {
-    std::vector<std::string> c;
-    std::istringstream l(line);
-    std::string cell;
-    while (std::getline(l, cell, ',')) c.push_back(cell);
+  for (std::size_t k = 1; k < cells.size(); ++k) {
+    const auto& c = cells[k];
     REQUIRE(c.size() >= 9);
     Row r;
     r.id = std::stoull(c[0]);

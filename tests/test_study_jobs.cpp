@@ -63,21 +63,6 @@ bool still_running_tokenfleet(int pid) {
   return cmdline.find("tokenfleet") != std::string::npos;
 }
 
-std::vector<std::vector<std::string>> csv_rows(const std::string& text) {
-  std::vector<std::vector<std::string>> rows;
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line)) {
-    std::vector<std::string> cells;
-    std::istringstream l(line);
-    std::string cell;
-    while (std::getline(l, cell, ',')) cells.push_back(cell);
-    if (!line.empty() && line.back() == ',') cells.emplace_back();
-    rows.push_back(cells);
-  }
-  return rows;
-}
-
 }  // namespace
 
 TEST_CASE("size: the streamed demand gives the sizing outputs of before, also when probes start early",
@@ -160,7 +145,7 @@ TEST_CASE("sweep: a 2 x 2 grid gives 4 rows equal to separate runs - the same by
   REQUIRE(rb.exit_code == 0);
   CHECK(read_file(a + "/sweep.csv") == read_file(b + "/sweep.csv"));
   CHECK(read_file(a + "/sweep.json") == read_file(b + "/sweep.json"));
-  const auto rows = csv_rows(read_file(a + "/sweep.csv"));
+  const auto rows = parse_csv(read_file(a + "/sweep.csv"));
   REQUIRE(rows.size() == 5);
   CHECK(rows[0][0] == "fleet.replicas");
   CHECK(rows[0][1] == "policy.router");
