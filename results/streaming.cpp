@@ -304,17 +304,8 @@ void TimeseriesBuilder::merge(const TimeseriesBuilder& o) {
 std::vector<TimeseriesRow> TimeseriesBuilder::rows(const ActivityBins& activity, const FleetFacts& fleet,
                                                    double last) const {
   const double w = w_;
-  const double rows_needed = timeseries_rows(last, w);
-  if (!(rows_needed <= kMaxTimeseriesRows))
-    throw std::length_error(fmt::format("a time series of {:.0f} s in windows of {} s needs {:.3g} rows, more than "
-                                        "the 1,000,000 it holds; use windows of at least {:.6g} s",
-                                        last, w, rows_needed, last / kMaxTimeseriesRows));
-  const auto n = static_cast<std::size_t>(rows_needed);
-  std::vector<TimeseriesRow> rows(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    rows[i].start_s = static_cast<double>(i) * w;
-    rows[i].end_s = i + 1 == n ? std::max(last, rows[i].start_s) : static_cast<double>(i + 1) * w;
-  }
+  std::vector<TimeseriesRow> rows = timeseries_frame(last, w);
+  const std::size_t n = rows.size();
   // Bins beyond the last row (an event exactly at its end) count in it.
   std::vector<Bin> bins(n);
   for (std::size_t i = 0; i < bins_.size(); ++i) {

@@ -114,10 +114,7 @@ double last_event_s(const std::vector<RequestRecord>& records, double end_s) {
   return last;
 }
 
-std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
-                                            const FleetFacts& fleet, double end_s) {
-  const double w = activity.window_s();
-  const double last = last_event_s(records, end_s);
+std::vector<TimeseriesRow> timeseries_frame(double last, double w) {
   const double rows_needed = timeseries_rows(last, w);
   if (!(rows_needed <= kMaxTimeseriesRows))
     throw std::length_error(fmt::format("a time series of {:.0f} s in windows of {} s needs {:.3g} rows, more than "
@@ -129,6 +126,15 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
     rows[i].start_s = static_cast<double>(i) * w;
     rows[i].end_s = i + 1 == n ? std::max(last, rows[i].start_s) : static_cast<double>(i + 1) * w;
   }
+  return rows;
+}
+
+std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
+                                            const FleetFacts& fleet, double end_s) {
+  const double w = activity.window_s();
+  const double last = last_event_s(records, end_s);
+  std::vector<TimeseriesRow> rows = timeseries_frame(last, w);
+  const std::size_t n = rows.size();
   auto length = [&](std::size_t i) { return std::max(rows[i].end_s - rows[i].start_s, 1e-12); };
 
   std::vector<std::vector<double>> ttft(n), tpot(n);

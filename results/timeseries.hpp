@@ -102,6 +102,10 @@ struct TimeseriesRow {
 std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& records, const ActivityBins& activity,
                                             const FleetFacts& fleet, double end_s);
 
+// Rows from time 0 to `last`, `w` apart (the last may be shorter), with only their start and end set. Throws
+// std::length_error when that is more than kMaxTimeseriesRows rows.
+std::vector<TimeseriesRow> timeseries_frame(double last, double w);
+
 // The activity fields of row `i` of `n` (busy fraction, mean batch, KV use, served tokens, power) from the bins;
 // activity recorded past the last row (none in a finished run) counts in the last row. For the builders of rows.
 void fill_activity_fields(TimeseriesRow& row, const ActivityBins& activity, std::size_t i, std::size_t n,
