@@ -5,7 +5,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <cstdlib>
 #include <stdexcept>
+#include <type_traits>
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -415,30 +417,128 @@ StreamingSink::StreamingSink(const StreamingOptions& options)
   if (o_.timeseries_window_s > 0.0) timeseries_.emplace(o_.timeseries_window_s, o_.slo);
 }
 
+StreamingSink::~StreamingSink() {
+  if (spill_file_) std::fclose(spill_file_);
+}
+
 void StreamingSink::arrived(const RequestRecord& r) {
   if (r.id != base_id_ + window_.size())
     throw std::logic_error(fmt::format("StreamingSink: request {} arrived, expected {}", r.id,
                                        base_id_ + window_.size()));
   window_.push_back({r, false});
-  max_window_ = std::max(max_window_, window_.size());
+  max_window_ = std::max(max_window_, window_.size() + static_cast<std::size_t>(held_on_disk_));
   ++arrived_;
   last_s_ = std::max(last_s_, r.arrival_s);
   prompt_tokens_ += static_cast<double>(r.prompt_tokens);
   output_tokens_ += static_cast<double>(r.output_tokens);
+  if (o_.spill_after > 0 && window_.size() > o_.spill_after) spill();
 }
 
 void StreamingSink::ended(const RequestRecord& r) {
-  if (r.id < base_id_ || r.id >= base_id_ + window_.size())
-    throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
-  Slot& slot = window_[static_cast<std::size_t>(r.id - base_id_)];
-  slot.rec = r;
-  slot.ended = true;
   last_s_ = std::max(last_s_, r.finished_s);
+  if (r.id >= base_id_) {
+    if (r.id >= base_id_ + window_.size())
+      throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
+    Slot& slot = window_[static_cast<std::size_t>(r.id - base_id_)];
+    slot.rec = r;
+    slot.ended = true;
+    if (segments_.empty()) pop_ended_front();
+    return;
+  }
+  const auto it = holes_.find(r.id);
+  if (it == holes_.end() || it->second.slot.ended)
+    throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
+  it->second.slot.rec = r;
+  it->second.slot.ended = true;
+  const std::uint64_t number = it->second.segment;
+  if (--segments_[static_cast<std::size_t>(number - segment_base_)].open == 0 && number == segment_base_) {
+    drain(false);
+    if (segments_.empty()) pop_ended_front();
+  }
+}
+
+void StreamingSink::pop_ended_front() {
   while (!window_.empty() && window_.front().ended) {
     process(window_.front().rec);
     window_.pop_front();
     ++base_id_;
   }
+}
+
+// The oldest half of the window goes to the spill file, as raw slots; those not ended become holes, kept in
+// memory, whose records replace the file's when the segment comes back.
+void StreamingSink::spill() {
+  static_assert(std::is_trivially_copyable_v<Slot>);
+  if (!spill_file_) {
+    const char* dir = std::getenv("TMPDIR");
+    std::string path = std::string(dir && *dir ? dir : "/tmp") + "/tokenfleet-spill-XXXXXX";
+    const int fd = ::mkstemp(path.data());
+    if (fd < 0) throw WriteError(fmt::format("cannot create a spill file for requests.csv's window in {}: {}",
+                                             path.substr(0, path.rfind('/')), std::strerror(errno)));
+    ::unlink(path.c_str());  // gone with the process, whatever ends it
+    spill_file_ = ::fdopen(fd, "w+b");
+    if (!spill_file_) {
+      ::close(fd);
+      throw WriteError(fmt::format("cannot open a spill file: {}", std::strerror(errno)));
+    }
+  }
+  const std::size_t n = window_.size() / 2;
+  Segment seg{base_id_, n, spill_end_, 0};
+  const std::uint64_t number = segment_base_ + segments_.size();
+  std::vector<Slot> buf;
+  buf.reserve(std::min<std::size_t>(n, 4096));
+  if (std::fseek(spill_file_, spill_end_, SEEK_SET) != 0)
+    throw WriteError(fmt::format("cannot seek the spill file: {}", std::strerror(errno)));
+  for (std::size_t i = 0; i < n; ++i) {
+    const Slot& slot = window_[i];
+    if (!slot.ended) {
+      holes_.emplace(slot.rec.id, Hole{slot, number});
+      ++seg.open;
+    }
+    buf.push_back(slot);
+    if (buf.size() == buf.capacity() || i + 1 == n) {
+      if (std::fwrite(buf.data(), sizeof(Slot), buf.size(), spill_file_) != buf.size())
+        throw WriteError(fmt::format("cannot write the spill file: {}", std::strerror(errno)));
+      buf.clear();
+    }
+  }
+  spill_end_ += static_cast<long>(n * sizeof(Slot));
+  window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(n));
+  base_id_ += n;
+  held_on_disk_ += n;
+  spilled_ += n;
+  segments_.push_back(seg);
+}
+
+// Processes the spilled segments at the front whose requests have all ended (`all`: every one, at the end).
+void StreamingSink::drain(bool all) {
+  std::vector<Slot> buf;
+  while (!segments_.empty() && (all || segments_.front().open == 0)) {
+    const Segment seg = segments_.front();
+    if (std::fflush(spill_file_) != 0 || std::fseek(spill_file_, seg.offset, SEEK_SET) != 0)
+      throw WriteError(fmt::format("cannot read back the spill file: {}", std::strerror(errno)));
+    for (std::uint64_t done = 0; done < seg.count;) {
+      const std::size_t k = static_cast<std::size_t>(std::min<std::uint64_t>(seg.count - done, 4096));
+      buf.resize(k);
+      if (std::fread(buf.data(), sizeof(Slot), k, spill_file_) != k)
+        throw WriteError(fmt::format("cannot read back the spill file: {}",
+                                     std::ferror(spill_file_) ? std::strerror(errno) : "short read"));
+      for (Slot& slot : buf) {
+        if (!slot.ended) {
+          const auto h = holes_.find(slot.rec.id);
+          if (h == holes_.end()) throw std::logic_error("StreamingSink: a spilled request lost");
+          slot = h->second.slot;
+          holes_.erase(h);
+        }
+        process(slot.rec);
+      }
+      done += k;
+    }
+    held_on_disk_ -= seg.count;
+    segments_.pop_front();
+    ++segment_base_;
+  }
+  if (segments_.empty()) spill_end_ = 0;  // the file is reused from its start
 }
 
 void StreamingSink::process(const RequestRecord& r) {
@@ -459,6 +559,7 @@ void StreamingSink::finish(double end_s) {
   if (finished_) return;
   finished_ = true;
   last_s_ = std::max(last_s_, end_s);
+  drain(true);
   for (const Slot& slot : window_) process(slot.rec);
   window_.clear();
   if (file_) file_->maybe_flush();

@@ -17,6 +17,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "results/quantiles.hpp"
@@ -157,11 +158,19 @@ struct StreamingOptions {
   bool with_priority = false;     // requests.csv's priority column
   double timeseries_window_s = 0.0;  // > 0: build the time series
   std::vector<std::pair<double, double>> windows;  // window figures over these [start, end)
+  // Requests are processed in id order, so a request that ended waits for every older one still running. Past
+  // this many requests held in memory, the oldest half goes to an unlinked temporary file (in $TMPDIR, or /tmp)
+  // and comes back, in order, once the requests it still waits for have ended; the outputs are the same bytes.
+  // 0: never (everything held in memory).
+  std::size_t spill_after = std::size_t{1} << 18;
 };
 
 class StreamingSink final : public RecordSink {
  public:
   explicit StreamingSink(const StreamingOptions& options);
+  ~StreamingSink() override;
+  StreamingSink(const StreamingSink&) = delete;
+  StreamingSink& operator=(const StreamingSink&) = delete;
   void arrived(const RequestRecord& r) override;
   void ended(const RequestRecord& r) override;
   // The run has ended at `end_s` (its last event): the requests still in the window (unfinished) are written and
@@ -178,7 +187,10 @@ class StreamingSink final : public RecordSink {
   // The sums fleet_facts needs (mean lengths of all requests).
   double prompt_tokens() const { return prompt_tokens_; }
   double output_tokens() const { return output_tokens_; }
-  std::size_t max_window() const { return max_window_; }  // most requests held at once (in flight)
+  // Most requests held at once (ended ones waiting for an older one, and those in flight), in memory or spilled
+  // (a spilled segment comes back once all its requests have ended, so spilling holds a few more).
+  std::size_t max_window() const { return max_window_; }
+  std::uint64_t spilled_requests() const { return spilled_; }  // requests that went through the spill file
   std::uint64_t requests_csv_bytes() const { return file_ ? file_->bytes() : 0; }
 
  private:
@@ -186,10 +198,29 @@ class StreamingSink final : public RecordSink {
     RequestRecord rec;
     bool ended = false;
   };
+  // A run of ids [first_id, first_id + count) written to the spill file at `offset`; `open` of them had not ended.
+  struct Segment {
+    std::uint64_t first_id = 0, count = 0;
+    long offset = 0;
+    std::size_t open = 0;
+  };
+  struct Hole {  // a spilled request that had not ended: its latest record, and its segment's number
+    Slot slot;
+    std::uint64_t segment = 0;
+  };
   void process(const RequestRecord& r);
+  void spill();
+  void drain(bool all);
+  void pop_ended_front();
   StreamingOptions o_;
-  std::deque<Slot> window_;
+  std::deque<Slot> window_;     // ids [base_id_, base_id_ + size) in memory
   std::uint64_t base_id_ = 0;
+  std::deque<Segment> segments_;  // spilled, older than window_; segments_[0] has number segment_base_
+  std::uint64_t segment_base_ = 0;
+  std::unordered_map<std::uint64_t, Hole> holes_;
+  std::FILE* spill_file_ = nullptr;
+  long spill_end_ = 0;
+  std::uint64_t spilled_ = 0, held_on_disk_ = 0;
   std::size_t arrived_ = 0, max_window_ = 0;
   double last_s_ = 0.0;
   double prompt_tokens_ = 0.0, output_tokens_ = 0.0;

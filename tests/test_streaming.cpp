@@ -21,21 +21,19 @@ using namespace tf;
 
 namespace {
 
-// Hands every record to both sinks.
+// Hands every record to every sink.
 class Tee final : public RecordSink {
  public:
-  Tee(RecordSink& a, RecordSink& b) : a_(a), b_(b) {}
+  Tee(std::initializer_list<RecordSink*> sinks) : sinks_(sinks) {}
   void arrived(const RequestRecord& r) override {
-    a_.arrived(r);
-    b_.arrived(r);
+    for (RecordSink* s : sinks_) s->arrived(r);
   }
   void ended(const RequestRecord& r) override {
-    a_.ended(r);
-    b_.ended(r);
+    for (RecordSink* s : sinks_) s->ended(r);
   }
 
  private:
-  RecordSink &a_, &b_;
+  std::vector<RecordSink*> sinks_;
 };
 
 std::vector<std::pair<double, double>> hours_and_whole(const Scenario& s) {
@@ -58,19 +56,30 @@ void check_same_outputs(const Scenario& s, double window_s, bool expect_rejectio
   so.timeseries_window_s = window_s;
   so.windows = hours_and_whole(s);
   StreamingSink stream(so);
+  // The same through a window that spills all but a few requests to its file.
+  StreamingOptions spill_o = so;
+  spill_o.requests_csv_path = dir + "/spilled.csv";
+  spill_o.spill_after = 8;
+  StreamingSink spilled(spill_o);
   RecordVector all;
-  Tee tee(all, stream);
+  Tee tee{&all, &stream, &spilled};
   RunOptions o;
   o.timeseries_window_s = window_s;
   o.record_sink = &tee;
   const RunResult r = run_simulation(s, o);
   stream.finish(r.totals.simulated_s);
+  spilled.finish(r.totals.simulated_s);
   REQUIRE(all.records.size() > 100);
+  CHECK(stream.spilled_requests() == 0);
+  CHECK(spilled.spilled_requests() > all.records.size() / 2);
+  CHECK(spilled.max_window() >= stream.max_window());  // a spilled segment waits for all its requests
   REQUIRE(stream.arrived_count() == all.records.size());
   CHECK(stream.max_window() < all.records.size());
   CHECK(!std::filesystem::exists(path));  // not before commit
   stream.commit_requests_csv();
   CHECK(test::read_file(path) == requests_csv(all.records, so.with_priority));
+  spilled.commit_requests_csv();
+  CHECK(test::read_file(spill_o.requests_csv_path) == test::read_file(path));
 
   const Summary want = summarize(s.name, s.seed, all.records, s.warmup_s, r.totals, s.slo, so.priority_classes);
   const Summary got = stream.summary().summary(s.name, s.seed, r.totals);
@@ -78,6 +87,7 @@ void check_same_outputs(const Scenario& s, double window_s, bool expect_rejectio
   if (so.priority_classes > 1) CHECK(want.priority_classes.size() == 2);
   CHECK(to_json(got).dump(2) == to_json(want).dump(2));
   CHECK(summary_table(got) == summary_table(want));
+  CHECK(to_json(spilled.summary().summary(s.name, s.seed, r.totals)).dump(2) == to_json(want).dump(2));
 
   FleetFacts fleet;
   fleet.replicas = s.replicas;
@@ -89,12 +99,14 @@ void check_same_outputs(const Scenario& s, double window_s, bool expect_rejectio
   const std::string ts_want = timeseries_csv(build_timeseries(all.records, r.activity, fleet, r.totals.simulated_s));
   const std::string ts_got = timeseries_csv(stream.timeseries()->rows(r.activity, fleet, stream.last_event_s()));
   CHECK(ts_got == ts_want);
+  CHECK(timeseries_csv(spilled.timeseries()->rows(r.activity, fleet, spilled.last_event_s())) == ts_want);
 
   for (std::size_t i = 0; i < so.windows.size(); ++i) {
     const auto& [a, b] = so.windows[i];
     const nlohmann::ordered_json want_w = window_figures(all.records, a, b, s.slo);
     const nlohmann::ordered_json got_w = stream.windows()[i].figures();
     CHECK(got_w.dump() == want_w.dump());
+    CHECK(nlohmann::ordered_json(spilled.windows()[i].figures()).dump() == want_w.dump());
   }
   std::filesystem::remove_all(dir);
 }
@@ -315,5 +327,64 @@ TEST_CASE("a streamed requests.csv is not in place before commit and removed whe
   StreamingSink sink(so);
   sink.finish(0.0);
   CHECK_THROWS_AS(sink.commit_requests_csv(), WriteError);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("a spilling window gives the same outputs for any order of ends, unfinished requests included",
+          "[streaming][spill]") {
+  std::mt19937_64 rng(11);
+  const std::string dir = test::temp_dir("streaming-spill");
+  std::filesystem::create_directories(dir);
+  // 5,000 requests arriving 0.01 s apart; each ends after an exponential time (a few very late), 2 % never.
+  struct Event {
+    double t;
+    bool end;
+    RequestRecord r;
+  };
+  std::vector<Event> events;
+  std::exponential_distribution<double> late(1.0 / 3.0);
+  std::uniform_real_distribution<double> u(0.0, 1.0);
+  for (std::uint64_t i = 0; i < 5000; ++i) {
+    RequestRecord a;
+    a.id = i;
+    a.arrival_s = 0.01 * static_cast<double>(i);
+    a.prompt_tokens = 100 + static_cast<std::int64_t>(i % 97);
+    a.output_tokens = 10 + static_cast<std::int64_t>(i % 13);
+    events.push_back({a.arrival_s, false, a});
+    if (u(rng) < 0.02) continue;
+    RequestRecord e = a;
+    e.replica = static_cast<int>(i % 4);
+    e.admitted_s = a.arrival_s + 0.001;
+    e.first_token_s = e.admitted_s + 0.05;
+    e.finished_s = e.first_token_s + late(rng) * (u(rng) < 0.01 ? 100.0 : 1.0);
+    events.push_back({e.finished_s, true, e});
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.t < b.t; });
+  auto outputs = [&](std::size_t spill_after, const std::string& name, std::uint64_t* spilled) {
+    StreamingOptions so;
+    so.warmup_s = 1.0;
+    so.requests_csv_path = dir + "/" + name;
+    so.timeseries_window_s = 5.0;
+    so.windows = {{1.0, 20.0}, {20.0, 50.0}};
+    so.spill_after = spill_after;
+    StreamingSink sink(so);
+    for (const Event& e : events) e.end ? sink.ended(e.r) : sink.arrived(e.r);
+    sink.finish(200.0);
+    sink.commit_requests_csv();
+    *spilled = sink.spilled_requests();
+    RunTotals totals;
+    totals.simulated_s = 200.0;
+    return test::read_file(so.requests_csv_path) + to_json(sink.summary().summary("s", 1, totals)).dump() +
+           nlohmann::ordered_json(sink.windows()[0].figures()).dump() +
+           nlohmann::ordered_json(sink.windows()[1].figures()).dump();
+  };
+  std::uint64_t none = 0, some = 0;
+  const std::string want = outputs(0, "memory.csv", &none);
+  CHECK(none == 0);
+  for (std::size_t after : {2, 5, 64, 1000}) {
+    CAPTURE(after);
+    CHECK(outputs(after, "spill.csv", &some) == want);
+    CHECK(some > 0);
+  }
   std::filesystem::remove_all(dir);
 }
