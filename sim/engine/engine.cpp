@@ -200,6 +200,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   }
   w.closed_loop = w.source->closed_loop();
   w.replicas.resize(static_cast<std::size_t>(s.replicas));
+  w.timers.resize(static_cast<std::size_t>(s.replicas) + 1);
   for (int i = 0; i < s.replicas; ++i) {
     if (i % 1024 == 0) check_interrupt("setting up the replicas");
     auto& slot = w.replicas[static_cast<std::size_t>(i)];

@@ -41,13 +41,6 @@ void World::wake_source() {
   woken.push_back(kSource);
 }
 
-void World::set_timer(int who, double t) {
-  std::uint64_t& version = who == kSource ? source_timer : replicas[static_cast<std::size_t>(who)].timer;
-  ++version;
-  timers.push_back(Timer{t, timer_seq++, who, version});
-  std::push_heap(timers.begin(), timers.end(), std::greater<>{});
-}
-
 void World::stop_all() {
   for (auto& r : replicas) wake(r);
   if (!error.empty()) kv.cancel_all();
@@ -96,7 +89,7 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
       slot.phase = ReplicaSlot::Phase::exited;
       slot.exited = true;  // the router must not send work here any more
       w.dispatcher.replica_changed(slot.index);
-      ++slot.timer;        // no timer of its own any more
+      w.cancel_timer(slot.index);  // no timer of its own any more
       if (pool.role == Pool::Role::prefill) w.kv.prefill_replica_ended();
       return;
     }
@@ -107,7 +100,7 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
     if (wake_at > now && wake_at < std::numeric_limits<double>::infinity())
       w.set_timer(slot.index, wake_at);  // a batch timeout, unless an arrival comes first
     else
-      ++slot.timer;  // only a wake-up moves it
+      w.cancel_timer(slot.index);  // only a wake-up moves it
     return;
   }
   slot.idle = false;
@@ -201,7 +194,7 @@ void EventLoop::source_event() {
         const double t = src.next_arrival_s();
         if (t == std::numeric_limits<double>::infinity()) {
           if (src.exhausted()) break;
-          ++w.source_timer;  // answers are still out: one may lead to a next question
+          w.cancel_timer(kSource);  // answers are still out: one may lead to a next question
           return;
         }
         if (w.now < t) {
@@ -225,7 +218,7 @@ void EventLoop::source_event() {
 void EventLoop::source_ended() {
   World& w = w_;
   w.source_done = true;
-  ++w.source_timer;
+  w.cancel_timer(kSource);
   w.stop_all();
 }
 
@@ -260,16 +253,7 @@ void EventLoop::operator()() {
       }
       continue;
     }
-    // The next timer that is still current.
-    while (!w.timers.empty()) {
-      const Timer& top = w.timers.front();
-      const std::uint64_t current =
-          top.who == kSource ? w.source_timer : w.replicas[static_cast<std::size_t>(top.who)].timer;
-      if (top.version == current) break;
-      std::pop_heap(w.timers.begin(), w.timers.end(), std::greater<>{});
-      w.timers.pop_back();
-    }
-    const double next_t = w.timers.empty() ? std::numeric_limits<double>::infinity() : w.timers.front().t;
+    const double next_t = w.timers.empty() ? std::numeric_limits<double>::infinity() : w.timers.top().t;
     // KV transfers under way: SimGrid's network decides when they end; wait for one until the next local event.
     if (!w.kv.comms().empty()) {
       const double clock = sg4::Engine::get_clock();
@@ -290,16 +274,15 @@ void EventLoop::operator()() {
       }
     }
     if (w.timers.empty()) break;  // nothing more can happen
-    const Timer top = w.timers.front();
-    std::pop_heap(w.timers.begin(), w.timers.end(), std::greater<>{});
-    w.timers.pop_back();
+    const TimerHeap::Entry top = w.timers.pop();
+    const int who = static_cast<int>(top.owner) - 1;
     w.now = std::max(w.now, top.t);
     progress_until(w.now);
-    if (top.who == kSource) {
+    if (who == kSource) {
       if (w.source_exhausted) source_ended();
       else source_event();
     } else {
-      replica_timer(w.replicas[static_cast<std::size_t>(top.who)]);
+      replica_timer(w.replicas[static_cast<std::size_t>(who)]);
     }
   }
   if (!w.error.empty()) w.kv.cancel_all();

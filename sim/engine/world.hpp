@@ -24,6 +24,7 @@
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "sim/engine/engine.hpp"
+#include "sim/engine/timer_heap.hpp"
 #include "sim/replica/replica_model.hpp"
 #include "workloads/source.hpp"
 
@@ -59,7 +60,6 @@ struct ReplicaSlot {
   double step_end_s = 0.0;                   // stepping: when the step ends (a timer of the event heap)
   bool cut = false;                          // stepping: its decode stretch was cut short for new work
   bool notified = false;                     // in the event loop's list of replicas to wake at this instant
-  std::uint64_t timer = 0;                   // the version of its pending timer (older ones in the heap are stale)
   std::vector<sg4::Host*> gpus;
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
@@ -164,14 +164,7 @@ class KvMover {
   std::vector<Move*> comm_move_;
 };
 
-// A pending wake-up in the event heap: a replica's step end or batch timeout, or the source's next arrival.
-struct Timer {
-  double t = 0.0;
-  std::uint64_t seq = 0;   // ties: in the order they were set
-  int who = 0;             // a replica index, or kSource
-  std::uint64_t version = 0;
-  bool operator>(const Timer& o) const { return t != o.t ? t > o.t : seq > o.seq; }
-};
+// Who a timer wakes: a replica index, or the source (its next arrival). TimerHeap's owner is who + 1.
 inline constexpr int kSource = -1;
 
 struct World {
@@ -209,13 +202,11 @@ struct World {
   bool source_exhausted = false;             // no more arrivals; the source ends at duration_s
   bool source_done = false;                  // it has ended: replicas drain and end
   std::optional<Request> next_arrival;       // open loop: the source read one request ahead
-  std::uint64_t source_timer = 0;            // the version of the source's pending timer
   bool source_notified = false;              // closed loop: an answer finished, the next question may come sooner
 
   // The event loop (event_loop.cpp): timers by time (ties in the order set) and, at the current instant, the
   // replicas (and the source) woken by what just happened, in the order woken.
-  std::vector<Timer> timers;                 // a min-heap (std::push_heap with std::greater)
-  std::uint64_t timer_seq = 0;
+  TimerHeap timers;                          // owners: the source (0) and the replicas (1 ..)
   std::deque<int> woken;
   int handling = -2;                         // the replica whose handler runs (its own wake-ups are moot)
 
@@ -236,8 +227,9 @@ struct World {
   void wake(ReplicaSlot& slot);
   // Closed loop: an answer ended or a question was turned away; the source looks again at its next question.
   void wake_source();
-  // Sets a timer for replica `who` (or kSource) at `t`, replacing its pending one.
-  void set_timer(int who, double t);
+  // Sets a timer for replica `who` (or kSource) at `t`, replacing its pending one; cancel_timer drops it.
+  void set_timer(int who, double t) { timers.set(static_cast<std::size_t>(who + 1), t); }
+  void cancel_timer(int who) { timers.cancel(static_cast<std::size_t>(who + 1)); }
   // Wakes every replica: to see that the arrivals have ended, or that the run stops (an error or an interrupt:
   // then the KV moves under way are cancelled, and not waited for).
   void stop_all();
