@@ -173,9 +173,11 @@ void ReplicaModel::start_decoding(Running& r, std::int64_t generated_now) {
 const ReplicaModel::DecodeEnd* ReplicaModel::first_decode_end() {
   while (!decode_ends_.empty()) {
     const DecodeEnd& top = decode_ends_.front();
-    if (top.r->seq == top.seq && top.r->decoding) return &top;
+    // Without preemptions no entry is stale, and the request itself (likely out of cache) need not be read.
+    if (stale_decode_ends_ == 0 || (top.r->seq == top.seq && top.r->decoding)) return &top;
     std::pop_heap(decode_ends_.begin(), decode_ends_.end(), std::greater<>{});
     decode_ends_.pop_back();
+    --stale_decode_ends_;
   }
   return nullptr;
 }
@@ -251,9 +253,11 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
     running_.erase(running_.begin() + static_cast<std::ptrdiff_t>(victim));
     Running& v = *vp;
     const std::int64_t v_generated = generated(v);
-    if (!v.decoding)  // (a decoding one's entry in decode_ends_ goes stale: its seq is no longer running)
+    if (!v.decoding)
       prefilling_.erase(std::lower_bound(prefilling_.begin(), prefilling_.end(), v.seq,
                                          [](const Running* a, std::uint64_t seq) { return a->seq < seq; }));
+    else
+      ++stale_decode_ends_;  // its entry in decode_ends_ goes stale: its seq is no longer running
     v.decoding = false;
     v.seq = 0;
     // Back to the front of the queue with what it had done (its first admission and first token stay with it).

@@ -169,6 +169,7 @@ class ReplicaModel {
   std::vector<std::unique_ptr<Running>> running_;
   std::vector<Running*> prefilling_;        // those still prefilling, in admission order
   std::vector<DecodeEnd> decode_ends_;      // min-heap (std::greater) over the decoding ones, stale entries skipped
+  std::size_t stale_decode_ends_ = 0;       // entries of decode_ends_ left by preempted requests
   std::int64_t decode_clock_ = 0;
   std::uint64_t next_seq_ = 1;
   std::vector<std::unique_ptr<Running>> spare_;
