@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -45,13 +48,63 @@ std::string pod_file_path(int pod) {
   return (dir / fmt::format("tokenfleet-pod-{}-{}.bin", getpid(), pod)).string();
 }
 
-void write_records(const std::string& path, const std::vector<RequestRecord>& records) {
-  std::unique_ptr<FILE, int (*)(FILE*)> f(std::fopen(path.c_str(), "wb"), &std::fclose);
-  if (!f) throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  if (!records.empty() && std::fwrite(records.data(), sizeof(RequestRecord), records.size(), f.get()) != records.size())
-    throw std::runtime_error(fmt::format("cannot write {}: {}", path, std::strerror(errno)));
-  if (std::fflush(f.get()) != 0) throw std::runtime_error(fmt::format("cannot write {}", path));
-}
+// A pod's records written to its file in id order as they end (with its replicas numbered fleet-wide), through a
+// window of the requests in flight: a record goes out once every lower id of the pod has. Ids increase with gaps
+// (the pod's share of the workload's), so an ending request finds its place by binary search. Requests still
+// unfinished at the end go out as they stand. Nothing is kept once written.
+class PodRecordFile final : public RecordSink {
+ public:
+  PodRecordFile(std::string path, int replica_offset)
+      : path_(std::move(path)), offset_(replica_offset), f_(std::fopen(path_.c_str(), "wb"), &std::fclose) {
+    if (!f_) throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+  }
+  void arrived(const RequestRecord& r) override {
+    if (!window_.empty() && r.id <= window_.back().rec.id)
+      throw std::logic_error(fmt::format("pod records: request {} arrived out of order", r.id));
+    window_.push_back({r, false});
+  }
+  void ended(const RequestRecord& r) override {
+    const auto it = std::lower_bound(window_.begin(), window_.end(), r.id,
+                                     [](const Slot& a, std::uint64_t id) { return a.rec.id < id; });
+    if (it == window_.end() || it->rec.id != r.id)
+      throw std::logic_error(fmt::format("pod records: request {} ended, not in flight", r.id));
+    it->rec = r;
+    it->ended = true;
+    while (!window_.empty() && window_.front().ended) {
+      write(window_.front().rec);
+      window_.pop_front();
+    }
+  }
+  // Writes the unfinished ones and flushes; throws on a write error.
+  void finish() {
+    for (const Slot& slot : window_) write(slot.rec);
+    window_.clear();
+    flush();
+    if (std::fflush(f_.get()) != 0) throw std::runtime_error(fmt::format("cannot write {}", path_));
+  }
+
+ private:
+  struct Slot {
+    RequestRecord rec;
+    bool ended = false;
+  };
+  void write(RequestRecord r) {
+    if (r.replica >= 0) r.replica += offset_;
+    if (r.prefill_replica >= 0) r.prefill_replica += offset_;
+    buffer_.push_back(r);
+    if (buffer_.size() >= 8192) flush();
+  }
+  void flush() {
+    if (!buffer_.empty() && std::fwrite(buffer_.data(), sizeof(RequestRecord), buffer_.size(), f_.get()) != buffer_.size())
+      throw std::runtime_error(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+    buffer_.clear();
+  }
+  std::string path_;
+  int offset_;
+  std::unique_ptr<FILE, int (*)(FILE*)> f_;
+  std::deque<Slot> window_;
+  std::vector<RequestRecord> buffer_;
+};
 
 // Reads one pod's records back, one at a time, in id order.
 class RecordReader {
@@ -71,15 +124,10 @@ nlohmann::json pod_task(const Scenario& ps, const RunOptions& options, int pod, 
   try {
     RunOptions o = options;
     o.on_progress = nullptr;
-    RecordVector kept;
-    o.record_sink = &kept;
+    PodRecordFile file(path, pod * ps.replicas);
+    o.record_sink = &file;
     RunResult r = run_simulation(ps, o);
-    const int offset = pod * ps.replicas;
-    for (auto& rec : kept.records) {
-      if (rec.replica >= 0) rec.replica += offset;
-      if (rec.prefill_replica >= 0) rec.prefill_replica += offset;
-    }
-    write_records(path, kept.records);
+    file.finish();
     out["arrived"] = r.arrived;
     out["totals"] = r.totals;
     out["activity_window_s"] = r.activity.window_s();
