@@ -224,8 +224,8 @@ TEST_CASE("size with fleet.pods = 1 writes the bytes of one fleet (the reference
   fs::remove_all(out);
 }
 
-TEST_CASE("size on 4 pods: the answer is 4 x m; run on that fleet gives each pod the figures size found and meets "
-          "the targets; with m - 1 per pod the pods size said miss them",
+TEST_CASE("size on 4 pods: the answer is 4 x m, run on that fleet gives each pod the figures size found and meets "
+          "the targets, and with m - 1 per pod the pods size said miss them",
           "[pods][sizing][cli]") {
   const std::string dir = temp_dir("pod-size");
   write_file(dir + "/s.toml", pods_scenario());
@@ -350,7 +350,7 @@ TEST_CASE("scale check with random routing: every replica is an M/M/1 on its par
   }
 }
 
-TEST_CASE("size --scale-check: the table, scale_check.csv/json and the report's section; the same bytes twice",
+TEST_CASE("size --scale-check: the table, scale_check.csv/json and the report's section - the same bytes twice",
           "[scale][cli]") {
   const std::string dir = temp_dir("scale-cli");
   write_file(dir + "/s.toml", queue_scenario("central-queue"));
