@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
 
   tf::SizeCommand size;
   std::vector<std::string> gpu_prices;
-  auto* size_cmd = app.add_subcommand("size", "find the smallest fleet that meets the scenario's SLO targets");
+  auto* size_cmd = app.add_subcommand(
+      "size", "find the smallest fleet (with fleet.pods > 1: pods x the smallest pod) that meets the SLO targets");
   size_cmd->add_option("scenario", size.scenario_path, "scenario file (default: the built-in default)")
       ->check(CLI::ExistingFile);
   size_cmd->add_option("--set,-s", size.overrides, "override a scenario key")->take_all();

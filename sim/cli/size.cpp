@@ -186,7 +186,7 @@ ScaleCheckGpu scale_check_table(const Scenario& s, const SizingOptions& o, const
     out.reference = fmt::format("the lowest GPUs per unit of demand measured, a pod of {} replicas",
                                 out.rows[ref_row].replicas);
   std::cout << fmt::format("    {:>8} {:>6} {:>9} {:>11} {:>12} {:>14} {:>14} {:>8}  {}\n", "replicas", "GPUs", "share",
-                           "requests/s", "tokens/s", "GPUs/1k req/s", "GPUs/M tok/s", "gain", "pods for the demand");
+                           "requests/s", "tokens/s", "GPUs/1k req/s", "GPUs/M tok/s", "gain", "pods for the demand (at least)");
   for (const auto& r : out.rows) {
     const std::string label = r.kind == "answer" ? (pods == 1 ? fmt::format("pooled {}", r.replicas)
                                                               : fmt::format("{} x {}", pods, answer.replicas))
@@ -215,21 +215,29 @@ ScaleCheckGpu scale_check_table(const Scenario& s, const SizingOptions& o, const
         "demand against {})",
         at.replicas, cmd.scale_gain_pct, next.replicas, next.gain * 100.0, at.replicas, out.stands_within * 100.0,
         out.reference);
-  } else if (ref > 0) {
+  } else if (ref > 0 && pod_rows.size() >= 2) {
     const auto& best = out.rows[pod_rows.back()];
+    const auto& before = out.rows[pod_rows[pod_rows.size() - 2]];
     out.stands_within = best.gpus_per_1k_requests_per_s / ref - 1.0;
-    out.conclusion = fmt::format("pooling still pays at the largest doubling checked (to {} replicas, at least {:g} % "
-                                 "of the GPUs per unit of demand saved, or a single size checked); check larger pods "
-                                 "(a larger --scale-check, or more demand)",
-                                 best.replicas, cmd.scale_gain_pct);
+    out.conclusion = fmt::format("pooling still pays at the largest doubling checked ({} to {} replicas saves {:+.1f} "
+                                 "% of the GPUs per unit of demand, at least {:g} %): check larger pods (a larger "
+                                 "--scale-check{})",
+                                 before.replicas, best.replicas, best.gain * 100.0, cmd.scale_gain_pct,
+                                 pods == 1 ? ", or more demand: pods stop below the pooled answer" : "");
+  } else if (ref > 0) {
+    out.conclusion = fmt::format("only a pod of {} replicas is checked{}: no doubling to compare",
+                                 out.rows[pod_rows.front()].replicas,
+                                 pods == 1 ? " (pods stop below the pooled answer; more demand checks larger ones)"
+                                           : "");
   } else {
     out.conclusion = "no pod size checked meets the targets on any share of the arrivals";
   }
   std::cout << "  " << out.conclusion << "\n";
   if (stopped)
-    std::cout << fmt::format("  (pods of {0} replicas for the whole demand: {1} of them; to size them, tokenfleet size "
-                             "... --set fleet.pods={1} --set fleet.replicas={1}. The gains move with the seed: --seeds "
-                             "narrows them)\n",
+    std::cout << fmt::format("  (pods of {0} replicas for the whole demand: at least {1}, one share each; the split "
+                             "gives some pods more than their share and the worst decides, so size them: tokenfleet "
+                             "size ... --set fleet.pods={1} --set fleet.replicas={1}. The gains move with the seed: "
+                             "--seeds narrows them)\n",
                              out.rows[stop].replicas, out.rows[stop].pods_for_demand);
   return out;
 }
