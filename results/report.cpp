@@ -620,21 +620,34 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
                           html_escape(g.gpu), html_escape(g.reason));
       continue;
     }
+    // A fleet of pods: the probes are per pod, so the plots mark the answer and the estimate per pod.
+    const int pods = g.pods ? g.pods->pods : 1;
     const double n = g.replicas;
     const double est = g.analytic_estimate.replicas;
-    marks[g.gpu] = {n, est};
+    marks[g.gpu] = {n / pods, est / pods};
     const SizingSeedFigures* a = g.answer.empty() ? nullptr : &g.answer.front();
     const SizingEffective& eff = g.effective;
     body += fmt::format(
         "<tr><td>{}</td><td class=\"ok\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} (k = {:g}, "
         "u = {:g})</td><td>{:.1f} %</td><td>{}</td></tr>\n",
-        html_escape(g.gpu), n, static_cast<int>(g.gpus), fmt_ms(a ? a->ttft_p99_s : kNaN),
+        html_escape(g.gpu),
+        pods > 1 ? fmt::format("{} pods &times; {} = {}", pods, g.pods->replicas_per_pod, n) : fmt::format("{}", n),
+        static_cast<int>(g.gpus), fmt_ms(a ? a->ttft_p99_s : kNaN),
         fmt_ms(a ? a->tpot_p99_s : kNaN), g.one_fewer ? fmt::format("{} fails", g.one_fewer->replicas) : "-", est,
         g.analytic_estimate.peak_multiple, g.analytic_estimate.utilization, eff.utilization * 100.0,
         eff.mean_load_fleet_replicas > 0 ? fmt::format("{:.2f}", eff.peak_multiple_vs_mean_load_fleet)
                                          : html_escape(eff.peak_multiple_vs_mean_load_fleet_note));
   }
   body += "</table>\n";
+  bool any_pods = false;
+  for (const auto& g : sizing.results)
+    if (g.pods) {
+      any_pods = true;
+      body += fmt::format("<p class=\"note\">{}: {} pods of {} replicas ({} GPUs each); {}. With one replica fewer "
+                          "per pod, {} of {} pods miss the targets. The p99s in the table are the worst pod's.</p>\n",
+                          html_escape(g.gpu), g.pods->pods, g.pods->replicas_per_pod, g.pods->gpus_per_pod,
+                          html_escape(g.pods->split), g.pods->one_fewer_pods_missing, g.pods->pods);
+    }
   const std::array<const char*, 6> colors{"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
   struct Fig {
     const char* name;
@@ -666,7 +679,7 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
   }
   body += "<h2>Plots</h2>\n";
   for (const auto& f : figs) {
-    Plot p{f.name, f.title, "fleet size (replicas)", f.ylabel, "", {}, {}, ""};
+    Plot p{f.name, f.title, any_pods ? "pod size (replicas per pod)" : "fleet size (replicas)", f.ylabel, "", {}, {}, ""};
     std::size_t gi = 0;
     for (const auto& gpu : gpus) {
       const std::string color = colors[gi++ % colors.size()];
@@ -726,8 +739,11 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
       const double pad = std::max(1.0, 0.08 * (xmax - xmin));
       p.extra.push_back(fmt::format("set xrange [{:g}:{:g}]", std::max(0.0, xmin - pad), xmax + pad));
     }
-    p.caption = "Every simulated fleet size (filled: meets the p99 targets; open: misses); the answer is the solid "
-                "vertical line, the analytic estimate for the same demand the dotted one.";
+    p.caption = any_pods ? "Every simulated pod size, one point per pod of the split (filled: the pod meets the p99 "
+                           "targets over its own requests; open: misses); the answer per pod is the solid vertical "
+                           "line, the analytic estimate for the same demand over the pods the dotted one."
+                         : "Every simulated fleet size (filled: meets the p99 targets; open: misses); the answer is the "
+                           "solid vertical line, the analytic estimate for the same demand the dotted one.";
     if (plotter.render(p, notes)) body += figure(p);
   }
   // The per-hour schedule, when sized with --per-hour.
@@ -749,6 +765,67 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     p.extra.push_back("set yrange [0:*]");
     p.caption = "An autoscaling schedule: for each hour, the smallest fleet whose run meets the targets over that "
                 "hour's requests, against the fixed fleet sized for the whole window.";
+    if (plotter.render(p, notes)) body += figure(p);
+  }
+  // The scale check, when sized with --scale-check.
+  if (fs::exists(dir / "scale_check.json")) {
+    const auto j = nlohmann::ordered_json::parse(read_text(dir / "scale_check.json"), nullptr, false);
+    if (j.is_discarded()) throw ReportError((dir / "scale_check.json").string() + ": not valid JSON");
+    ScaleCheckReport check;
+    try {
+      check = j.get<ScaleCheckReport>();
+    } catch (const nlohmann::json::exception& e) {
+      throw ReportError(fmt::format("{}: not what `tokenfleet size --scale-check` writes: {}",
+                                    (dir / "scale_check.json").string(), e.what()));
+    }
+    body += fmt::format("<h2>Scale check</h2>\n<p>A pod of m replicas offered a share of the arrivals (split as pods "
+                        "are): the largest share meeting the targets (bisected to {:g} %), and the GPUs that costs per "
+                        "unit of demand; a gain is the saving against the row before, and a doubling that saves less "
+                        "than {:g} % no longer pays.</p>\n",
+                        check.tolerance * 100.0, check.gain_threshold * 100.0);
+    std::size_t gi = 0;
+    Plot p{"scale-check", "GPUs per unit of demand as the pod grows", "pod size (replicas, log scale)",
+           "GPUs per 1,000 requests/s", "", {}, {}, ""};
+    for (const auto& g : check.results) {
+      body += fmt::format("<h3>{}</h3>\n<table>\n<tr><th>replicas</th><th>GPUs</th><th>share</th><th>requests/s</th>"
+                          "<th>tokens/s</th><th>GPUs per 1k requests/s</th><th>GPUs per M tokens/s</th><th>gain</th>"
+                          "<th>pods for the demand</th></tr>\n",
+                          html_escape(g.gpu));
+      const std::string color = colors[gi++ % colors.size()];
+      Series s{fmt::format("{}: a pod on its largest share", g.gpu), {}, {},
+               "with linespoints lw 2 pt 7 lc rgb '" + color + "'"};
+      for (const auto& r : g.rows) {
+        const std::string label = r.kind == "answer"
+                                      ? (r.pods > 1 ? fmt::format("{} pods &times; {} (the answer)", r.pods,
+                                                                  r.replicas / std::max(1, r.pods))
+                                                    : fmt::format("{} (the pooled answer)", r.replicas))
+                                      : fmt::format("{}", r.replicas);
+        if (!r.found) {
+          body += fmt::format("<tr><td>{}</td><td>{}</td><td colspan=\"7\" class=\"bad\">{}</td></tr>\n", label,
+                              r.gpus, html_escape(r.reason));
+          continue;
+        }
+        body += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{:.3f}</td><td>{:.1f}</td><td>{:.2f}</td>"
+                            "<td>{:.2f}</td><td>{}</td><td>{} ({} GPUs)</td></tr>\n",
+                            label, r.gpus, r.whole ? "1 (all)" : fmt::format("{:.4f}", r.share), r.requests_per_s,
+                            r.tokens_per_s, r.gpus_per_1k_requests_per_s, r.gpus_per_m_tokens_per_s,
+                            r.has_gain ? fmt::format("{:+.1f} %", r.gain * 100.0) : "-", r.pods_for_demand,
+                            r.fleet_gpus);
+        if (r.kind == "pod") {
+          s.x.push_back(r.replicas);
+          s.y.push_back(r.gpus_per_1k_requests_per_s);
+        } else {
+          p.extra.push_back(target_arrow(r.gpus_per_1k_requests_per_s, color));
+          p.series.push_back({fmt::format("{}: the answer, {} replicas", g.gpu, r.replicas), {}, {},
+                              "with lines lw 2 dt 2 lc rgb '" + color + "'"});
+        }
+      }
+      body += "</table>\n<p>" + html_escape(g.conclusion) + "</p>\n";
+      if (!s.x.empty()) p.series.push_back(s);
+    }
+    p.extra.push_back("set logscale x 2\nset yrange [0:*]");
+    p.caption = "GPUs per 1,000 requests/s of demand for a pod of each size on the largest share of the arrivals it "
+                "serves within the targets; dashed, the sizing's answer for the whole demand.";
     if (plotter.render(p, notes)) body += figure(p);
   }
 }
@@ -870,7 +947,7 @@ ReportResult build_report_files(const std::string& results_dir) {
     body += "</ul>\n";
   }
   body += files_section(dir, {"scenario.toml", "summary.json", "requests.csv", "timeseries.csv", "sizing.json",
-                              "probes.csv", "compare.csv"});
+                              "probes.csv", "scale_check.csv", "scale_check.json", "compare.csv"});
   html += body + "</body>\n</html>\n";
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);

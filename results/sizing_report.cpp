@@ -51,6 +51,7 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
     j["gpu_hours_per_hour_schedule"] = g.gpu_hours_per_hour_schedule;
     j["gpu_hours_fixed_fleet"] = g.gpu_hours_fixed_fleet;
   }
+  if (g.pods) j["pods"] = *g.pods;
 }
 
 void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
@@ -76,6 +77,7 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
     j.at("gpu_hours_per_hour_schedule").get_to(g.gpu_hours_per_hour_schedule);
     j.at("gpu_hours_fixed_fleet").get_to(g.gpu_hours_fixed_fleet);
   }
+  if (j.contains("pods")) g.pods = j.at("pods").get<SizingPods>();
 }
 
 }  // namespace tf

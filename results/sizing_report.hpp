@@ -72,6 +72,35 @@ struct SizingEffective {
 void to_json(nlohmann::ordered_json& j, const SizingEffective& e);
 void from_json(const nlohmann::ordered_json& j, SizingEffective& e);
 
+// A fleet of pods: one pod's figures at a size (a seed of one candidate).
+struct SizingPodFigures {
+  int pod = 0;  // 0 .. pods - 1
+  std::uint64_t seed = 0;
+  std::size_t requests = 0;  // its share of the window's requests
+  double ttft_p99_s = 0.0;
+  double tpot_p99_s = 0.0;
+  double attainment = 0.0;
+  bool met = false;
+};
+TF_JSON_FIELDS(SizingPodFigures, pod, seed, requests, ttft_p99_s, tpot_p99_s, attainment, met)
+
+// The answer for a fleet of pods (fleet.pods > 1): every pod of the seeded split simulated on its own share of the
+// arrivals; the answer is the smallest pod size at which every pod meets the targets over its own requests, and the
+// fleet that many replicas per pod. The answer's figures (SizingGpuResult::answer) are then the worst pod's p99s, the
+// fleet's attainment and energy, seed by seed.
+struct SizingPods {
+  int pods = 1;
+  int replicas_per_pod = 0;
+  int gpus_per_pod = 0;
+  std::string split;                         // how the arrivals are split
+  std::vector<SizingPodFigures> answer;      // at replicas_per_pod: each seed, each pod
+  int one_fewer_replicas_per_pod = 0;        // 0: the answer is the smallest pod there is
+  int one_fewer_pods_missing = 0;            // pods missing the targets with one replica fewer each
+  std::vector<SizingPodFigures> one_fewer;   // at replicas_per_pod - 1: each seed, each pod
+};
+TF_JSON_FIELDS(SizingPods, pods, replicas_per_pod, gpus_per_pod, split, answer, one_fewer_replicas_per_pod,
+               one_fewer_pods_missing, one_fewer)
+
 struct SizingGpuResult {
   std::string gpu;
   bool found = false;
@@ -90,6 +119,7 @@ struct SizingGpuResult {
   std::optional<std::vector<SizingHour>> per_hour;  // with --per-hour
   double gpu_hours_per_hour_schedule = 0.0;         // with --per-hour
   double gpu_hours_fixed_fleet = 0.0;               // with --per-hour
+  std::optional<SizingPods> pods;                   // a fleet of pods (fleet.pods > 1): replicas is pods x per pod
 };
 void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g);
 void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g);
@@ -104,5 +134,68 @@ struct SizingReport {
   std::vector<SizingGpuResult> results;
 };
 TF_JSON_FIELDS(SizingReport, scenario, window, seeds, pass_share, targets, demand, results)
+
+// scale_check.json (`size --scale-check`): for pods of m = 1, 2, 4, ... replicas, the largest share of the arrivals
+// (split as pods are) a pod meets the targets on, and the GPUs that costs per unit of demand; then the sizing's
+// answer as the reference.
+struct ScaleCheckProbe {
+  double share = 0.0;
+  std::uint64_t seed = 0;
+  std::size_t requests = 0;  // in the window
+  double ttft_p99_s = 0.0;
+  double tpot_p99_s = 0.0;
+  bool met = false;
+  std::string error;
+};
+TF_JSON_FIELDS(ScaleCheckProbe, share, seed, requests, ttft_p99_s, tpot_p99_s, met, error)
+
+struct ScaleCheckRowReport {
+  std::string kind;                 // "pod": a pod of `replicas` on a share; "answer": the sizing's answer
+  int replicas = 0;                 // a pod's; the answer's fleet
+  int pods = 1;                     // the answer: its pods
+  int gpus = 0;
+  bool found = false;
+  std::string reason;               // not found: why
+  bool whole = false;               // the pod meets the targets on the whole workload: it serves at least the demand
+  double share = 0.0;               // the largest share found to meet the targets
+  double share_fails = 0.0;         // the smallest found to miss them (0: none)
+  double requests_per_s = 0.0;      // served at `share`
+  double tokens_per_s = 0.0;        // prompt + output
+  double gpus_per_1k_requests_per_s = 0.0;
+  double gpus_per_m_tokens_per_s = 0.0;
+  bool has_gain = false;
+  double gain = 0.0;                // 1 - GPUs per unit of demand / the previous row's
+  int pods_for_demand = 0;          // ceil(1 / share): pods of this size the whole demand needs
+  int fleet_gpus = 0;               // pods_for_demand x gpus
+  std::vector<ScaleCheckProbe> probes;
+};
+TF_JSON_FIELDS(ScaleCheckRowReport, kind, replicas, pods, gpus, found, reason, whole, share, share_fails,
+               requests_per_s, tokens_per_s, gpus_per_1k_requests_per_s, gpus_per_m_tokens_per_s, has_gain, gain,
+               pods_for_demand, fleet_gpus, probes)
+
+struct ScaleCheckGpu {
+  std::string gpu;
+  std::vector<ScaleCheckRowReport> rows;
+  int pooling_stops_at = 0;         // the pod size past which doubling gains less than the threshold; 0: none seen
+  double stands_within = 0.0;       // that pod's GPUs per unit of demand over the reference's, minus 1
+  std::string reference;            // what stands_within is against
+  std::string conclusion;           // the sentence printed
+};
+TF_JSON_FIELDS(ScaleCheckGpu, gpu, rows, pooling_stops_at, stands_within, reference, conclusion)
+
+struct ScaleCheckReport {
+  std::string scenario;
+  std::string window;
+  int seeds = 1;
+  double pass_share = 1.0;
+  SloTargets targets;
+  SizingDemand demand;
+  int max_replicas = 0;
+  double tolerance = 0.0;
+  double gain_threshold = 0.0;
+  std::vector<ScaleCheckGpu> results;
+};
+TF_JSON_FIELDS(ScaleCheckReport, scenario, window, seeds, pass_share, targets, demand, max_replicas, tolerance,
+               gain_threshold, results)
 
 }  // namespace tf

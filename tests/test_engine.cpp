@@ -13,6 +13,7 @@
 #include "sim/scenario/scenario.hpp"
 #include "results/timeseries.hpp"
 #include "helpers.hpp"
+#include "queueing.hpp"
 
 using namespace tf;
 
@@ -68,17 +69,8 @@ Measured measure(const RunResult& r, double warmup) {
   return m;
 }
 
-double erlang_c(int c, double offered_load) {
-  // Probability of waiting in M/M/c with offered load a = lambda / mu (Erlang C).
-  double sum = 0.0, term = 1.0;
-  for (int k = 0; k < c; ++k) {
-    if (k > 0) term *= offered_load / k;
-    sum += term;
-  }
-  const double last = term * offered_load / c;  // a^c / c!
-  const double rho = offered_load / c;
-  return last / (1.0 - rho) / (sum + last / (1.0 - rho));
-}
+// Erlang C: tests/queueing.hpp.
+using tf::test::erlang_c;
 
 }  // namespace
 

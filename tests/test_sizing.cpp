@@ -11,8 +11,10 @@
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/sizing.hpp"
 #include "workloads/generator.hpp"
+#include "queueing.hpp"
 
 using namespace tf;
+using tf::test::mmc_wait_p99;
 
 namespace {
 
@@ -21,25 +23,6 @@ SizingOptions quiet() {
   o.verbose = false;
   o.jobs = 2;
   return o;
-}
-
-double erlang_c(int c, double a) {
-  double sum = 0.0, term = 1.0;
-  for (int k = 0; k < c; ++k) {
-    if (k > 0) term *= a / k;
-    sum += term;
-  }
-  const double last = term * a / c;
-  const double rho = a / c;
-  return last / (1.0 - rho) / (sum + last / (1.0 - rho));
-}
-
-// p99 of the waiting time in M/M/c: P(W > t) = C(c, a) exp(-(c mu - lambda) t).
-double mmc_wait_p99(int c, double lambda, double mu) {
-  const double a = lambda / mu;
-  if (a >= c) return 1e300;
-  const double pc = erlang_c(c, a);
-  return pc <= 0.01 ? 0.0 : std::log(pc / 0.01) / (c * mu - lambda);
 }
 
 }  // namespace
@@ -64,6 +47,8 @@ TEST_CASE("a Probe sent back by a sizing child as JSON reads back equal field by
   Probe p;
   p.replicas = 37;
   p.seed = 18446744073709551615u;
+  p.pod = 41;
+  p.share = 0.1234567890123;
   p.error = "a \"quoted\" error,\nover two lines";
   p.whole = window(0);
   p.busiest = window(1);
@@ -76,6 +61,8 @@ TEST_CASE("a Probe sent back by a sizing child as JSON reads back equal field by
   const Probe back = nlohmann::json::parse(nlohmann::json(p).dump()).get<Probe>();
   CHECK(back.replicas == p.replicas);
   CHECK(back.seed == p.seed);
+  CHECK(back.pod == p.pod);
+  CHECK(back.share == p.share);
   CHECK(back.error == p.error);
   CHECK(back.mfu == p.mfu);
   CHECK(back.busy_fraction == p.busy_fraction);

@@ -19,8 +19,8 @@ std::uint64_t mix64(std::uint64_t x) {
 
 class PodSource final : public WorkloadSource {
  public:
-  PodSource(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods, int pod)
-      : inner_(std::move(inner)), seed_(seed), pods_(pods), pod_(pod) {}
+  PodSource(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods, int pod, double share)
+      : inner_(std::move(inner)), seed_(seed), pods_(pods), pod_(pod), share_(share) {}
 
   // Open loop: this pod's requests, taken ahead from the inner source (ids and times ascend together there).
   // Closed loop: every planned request, taken at its time (the ids are given out as requests are taken, and answers
@@ -33,7 +33,7 @@ class PodSource final : public WorkloadSource {
   std::optional<Request> take_for_this_run() override {
     if (!inner_->closed_loop()) return take();
     Request r = inner_->take();
-    if (pod_of(r, seed_, pods_) == pod_) return r;
+    if (mine(r)) return r;
     inner_->on_finished(r.id, r.arrival_s);  // another pod's: answered at once, here
     return std::nullopt;
   }
@@ -68,26 +68,43 @@ class PodSource final : public WorkloadSource {
       if (t == std::numeric_limits<double>::infinity()) return;
       if (!held_.empty() && held_.front().arrival_s <= t) return;
       Request r = inner_->take();
-      if (pod_of(r, seed_, pods_) == pod_) {
+      if (mine(r)) {
         held_.push_back(std::move(r));
         std::push_heap(held_.begin(), held_.end(), later);
       }
     }
   }
+  bool mine(const Request& r) const { return pod_of(r, seed_, pods_) == pod_ && in_share(r, seed_, share_); }
   std::unique_ptr<WorkloadSource> inner_;
   std::uint64_t seed_;
   int pods_, pod_;
+  double share_;
   std::vector<Request> held_;  // this pod's requests taken from the inner source, a min-heap by (arrival, id)
 };
 
 }  // namespace
 
+namespace {
+
+// The split's hash of a request (of its session, for a session's questions), fixed by the seed.
+std::uint64_t split_hash(const Request& r, std::uint64_t seed) {
+  const std::uint64_t key = r.turn > 0 ? (r.session | (1ULL << 63)) : r.id;
+  return mix64(key ^ mix64(seed ^ 0x706f642d73706c74ULL));  // "pod-splt"
+}
+
+}  // namespace
+
 int pod_of(const Request& r, std::uint64_t seed, int pods) {
   if (pods <= 1) return 0;
-  const std::uint64_t key = r.turn > 0 ? (r.session | (1ULL << 63)) : r.id;
   // The high bits of a mixed 64-bit value, scaled to [0, pods) without the bias of a modulo.
-  const std::uint64_t h = mix64(key ^ mix64(seed ^ 0x706f642d73706c74ULL));  // "pod-splt"
+  const std::uint64_t h = split_hash(r, seed);
   return static_cast<int>((static_cast<unsigned __int128>(h) * static_cast<unsigned>(pods)) >> 64);
+}
+
+bool in_share(const Request& r, std::uint64_t seed, double share) {
+  if (share >= 1.0) return true;
+  // h < share x 2^64, in long double (64 bits of mantissa: h exactly): pod 0 of N pods is h x N < 2^64.
+  return static_cast<long double>(split_hash(r, seed)) < static_cast<long double>(share) * 18446744073709551616.0L;
 }
 
 }  // namespace tf
@@ -95,10 +112,12 @@ int pod_of(const Request& r, std::uint64_t seed, int pods) {
 namespace tf {
 
 std::unique_ptr<WorkloadSource> make_pod_source(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods,
-                                                int pod) {
-  if (pods <= 1) return inner;
+                                                int pod, double share) {
+  if (pods <= 1 && share >= 1.0) return inner;
+  if (!(share > 0.0)) throw std::invalid_argument("a pod's share of the workload must be positive");
+  if (pods <= 1) return std::make_unique<PodSource>(std::move(inner), seed, 1, 0, share);
   if (pod < 0 || pod >= pods) throw std::invalid_argument("pod index out of range");
-  return std::make_unique<PodSource>(std::move(inner), seed, pods, pod);
+  return std::make_unique<PodSource>(std::move(inner), seed, pods, pod, share);
 }
 
 }  // namespace tf

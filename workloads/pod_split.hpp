@@ -15,11 +15,18 @@ namespace tf {
 // fixed by the seed. Sessions (turn > 0) go by their session, so that a visit stays in its pod.
 int pod_of(const Request& r, std::uint64_t seed, int pods);
 
+// Whether a request is in the share `share` (0 < share <= 1) of the workload that `size --scale-check` offers a pod:
+// the requests (sessions by session) whose split hash, the one pod_of scales to the pods, falls in the first `share`
+// of its range. So the shares are nested (a smaller share is a subset of a larger one) and the share 1/N is pod 0 of
+// N pods, request for request.
+bool in_share(const Request& r, std::uint64_t seed, double share);
+
 // The requests of `inner` that belong to pod `pod` of `pods`, in order. A closed-loop source (sessions) plans every
 // question; take_for_this_run() gives this pod's and tells the source that other pods' questions are answered at
 // their arrival, so that their visits go on without being served here (they are not counted). Skipped rows and the
 // like are the whole workload's.
+// With share < 1, only the requests in_share(share) of those (the same closed-loop handling for the others).
 std::unique_ptr<WorkloadSource> make_pod_source(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods,
-                                                int pod);
+                                                int pod, double share = 1.0);
 
 }  // namespace tf

@@ -65,6 +65,11 @@ struct SizeCommand {
   double utilization = 0.34;
   std::string out_dir;
   bool report = false;                    // also build report.html in out_dir
+  // --scale-check M: pods of 1, 2, 4, ... M replicas on their largest share of the arrivals (M a power of two).
+  int scale_check = 0;
+  bool scale_check_set = false;
+  double scale_gain_pct = 5.0;            // --scale-gain: below this gain a doubling no longer pays
+  bool scale_gain_set = false;
 };
 int command_size(const SizeCommand& cmd);
 

@@ -76,7 +76,7 @@ namespace {
 long temp_file_pid(const std::string& name) {
   static const char* const kOutputs[] = {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml",
                                          "report.html",  "sizing.json",  "probes.csv",     "compare.csv",
-                                         "sweep.csv",    "sweep.json"};
+                                         "sweep.csv",    "sweep.json",   "scale_check.csv", "scale_check.json"};
   std::string digits;
   if (name.rfind(".tokenfleet-write-check-", 0) == 0) {
     digits = name.substr(std::strlen(".tokenfleet-write-check-"));

@@ -76,7 +76,8 @@ int main(int argc, char** argv) {
 
   tf::SizeCommand size;
   std::vector<std::string> gpu_prices;
-  auto* size_cmd = app.add_subcommand("size", "find the smallest fleet that meets the scenario's SLO targets");
+  auto* size_cmd = app.add_subcommand(
+      "size", "find the smallest fleet (with fleet.pods > 1: pods x the smallest pod) that meets the SLO targets");
   size_cmd->add_option("scenario", size.scenario_path, "scenario file (default: the built-in default)")
       ->check(CLI::ExistingFile);
   size_cmd->add_option("--set,-s", size.overrides, "override a scenario key")->take_all();
@@ -84,7 +85,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"whole", "day", "busiest-hour"}));
   size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores)")
       ->check(CLI::Range(1, 256));
-  size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096; at most fleet.replicas' bound)")
+  size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096; per pod with fleet.pods > 1; at most fleet.replicas' bound)")
       ->check(CLI::Range(std::int64_t{1}, tf::limits::kMaxReplicas));
   size_cmd->add_option("--seeds", size.seeds, "seeds per candidate (seed, seed+1, ...)")->check(CLI::Range(1, 100));
   size_cmd->add_option("--pass-share", size.pass_share, "share of seeds that must meet the targets (default 1)")
@@ -101,6 +102,12 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1e-6, 1.0));
   size_cmd->add_option("--out,-o", size.out_dir, "folder for sizing.json and probes.csv");
   size_cmd->add_flag("--report", size.report, "also build report.html (SLO figures against fleet size) in --out");
+  size_cmd->add_option("--scale-check", size.scale_check,
+                       "also the largest share of the arrivals a pod of 1, 2, 4, ... M replicas serves within the "
+                       "targets, and the GPUs per unit of demand as it grows (M a power of two)");
+  size_cmd->add_option("--scale-gain", size.scale_gain_pct,
+                       "with --scale-check: a doubling that saves less than this % of the GPUs per unit of demand no "
+                       "longer pays (default 5)");
 
   tf::CompareCommand compare;
   auto* compare_cmd = app.add_subcommand(
@@ -215,6 +222,8 @@ int main(int argc, char** argv) {
       }
       size.gpu_hour_price[p.substr(0, eq)] = price;
     }
+    size.scale_check_set = size_cmd->count("--scale-check") > 0;
+    size.scale_gain_set = size_cmd->count("--scale-gain") > 0;
     return tf::command_size(size);
   }
   if (*bench_cmd) return tf::command_bench(bench);

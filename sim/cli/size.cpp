@@ -23,6 +23,7 @@
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/sizing.hpp"
+#include "sim/scenario/limits.hpp"
 
 namespace tf {
 
@@ -57,19 +58,208 @@ std::string spread(const std::vector<Probe>& probes, SizingWindow w, bool ttft) 
   return fmt::format("{:.1f} ms (seeds: {:.1f} to {:.1f})", sum / static_cast<double>(probes.size()), lo, hi);
 }
 
-std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w) {
+// One row per probe. A fleet of pods adds a `pod` column after `replicas` (which are then the pod's, as `gpus`).
+std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w, bool pods) {
   std::string out;
   CsvWriter csv(out);
-  csv.row({"gpu", "replicas", "gpus", "seed", "window_start_s", "window_end_s", "requests", "ttft_p99_s", "tpot_p99_s",
-           "attainment", "mfu", "busy_fraction", "energy_kwh", "met", "error"});
+  std::vector<std::string> header{"gpu", "replicas", "gpus", "seed", "window_start_s", "window_end_s", "requests",
+                                  "ttft_p99_s", "tpot_p99_s", "attainment", "mfu", "busy_fraction", "energy_kwh",
+                                  "met", "error"};
+  if (pods) header.insert(header.begin() + 2, "pod");
+  for (const auto& h : header) csv.field(h);
+  csv.end_row();
   for (const auto& a : answers)
     for (const auto& p : a.sizing.probes) {
       const auto& f = p.evaluated(w);
-      csv.field(a.gpu).integer(p.replicas).integer(p.replicas * a.scenario.tensor_parallel).integer(p.seed);
+      csv.field(a.gpu).integer(p.replicas);
+      if (pods) csv.integer(p.pod);
+      csv.integer(p.replicas * a.scenario.tensor_parallel).integer(p.seed);
       csv.format("{:.3f}", f.start_s).format("{:.3f}", f.end_s).integer(f.requests);
       csv.format("{:.9f}", f.ttft_p99_s).format("{:.9f}", f.tpot_p99_s).format("{:.6f}", f.attainment);
       csv.format("{:.6f}", p.mfu).format("{:.6f}", p.busy_fraction).format("{:.6f}", p.energy_kwh);
       csv.integer(p.error.empty() && f.met ? 1 : 0).quoted(p.error).end_row();
+    }
+  return out;
+}
+
+// `--scale-check`: the pods of 1, 2, 4, ... replicas on their largest share of the arrivals, against the sizing's
+// answer (the pooled fleet, or the fleet of pods); the table printed and returned for scale_check.json/csv.
+ScaleCheckGpu scale_check_table(const Scenario& s, const SizingOptions& o, const Demand& demand, const SizeCommand& cmd,
+                                const SizingResult& answer) {
+  const int pods = answer.pods;
+  const int fleet = answer.replicas * pods;
+  const int tp = s.tensor_parallel;
+  ScaleCheckOptions check;
+  // Pods smaller than the pooled answer (it serves the whole demand); for a fleet of pods, up to the bound.
+  check.max_replicas = pods == 1 ? std::min(cmd.scale_check, std::max(1, fleet - 1)) : cmd.scale_check;
+  check.fleet_hint = fleet;
+  const double threshold = cmd.scale_gain_pct / 100.0;
+  std::cout << fmt::format("  scale check: a pod of m = 1, 2, 4, ... up to {} replicas on a share of the arrivals (split "
+                           "as pods are), the largest share meeting the targets, bisected to {:g} %:\n",
+                           check.max_replicas, check.tolerance * 100.0)
+            << std::flush;
+  const std::vector<ScaleCheckRow> rows = scale_check(s, o, demand, check);
+  ScaleCheckGpu out;
+  out.gpu = s.gpu.name;
+  auto per_unit = [&](ScaleCheckRowReport& r) {
+    r.gpus_per_1k_requests_per_s = r.requests_per_s > 0 ? r.gpus / r.requests_per_s * 1e3 : 0.0;
+    r.gpus_per_m_tokens_per_s = r.tokens_per_s > 0 ? r.gpus / r.tokens_per_s * 1e6 : 0.0;
+  };
+  for (const auto& row : rows) {
+    ScaleCheckRowReport r;
+    r.kind = "pod";
+    r.replicas = row.replicas;
+    r.gpus = row.replicas * tp;
+    r.found = row.found;
+    r.reason = row.reason;
+    r.whole = row.whole;
+    r.share = row.share;
+    r.share_fails = row.share_fails;
+    r.requests_per_s = row.requests_per_s;
+    r.tokens_per_s = row.tokens_per_s;
+    per_unit(r);
+    if (row.found && row.share > 0.0) {
+      r.pods_for_demand = row.whole ? 1 : static_cast<int>(std::ceil(1.0 / row.share - 1e-12));
+      r.fleet_gpus = r.pods_for_demand * r.gpus;
+    }
+    for (const auto& p : row.probes) {
+      const auto& w = p.evaluated(o.window);
+      r.probes.push_back({p.share, p.seed, w.requests, w.ttft_p99_s, w.tpot_p99_s, p.error.empty() && w.met, p.error});
+    }
+    out.rows.push_back(std::move(r));
+  }
+  {
+    // The answer: the whole demand, served by the fleet the sizing found.
+    ScaleCheckRowReport r;
+    r.kind = "answer";
+    r.replicas = fleet;
+    r.pods = pods;
+    r.gpus = fleet * tp;
+    r.found = true;
+    r.share = 1.0;
+    r.requests_per_s = demand.requests_per_s();
+    r.tokens_per_s = demand.tokens_per_s();
+    per_unit(r);
+    r.pods_for_demand = pods;
+    r.fleet_gpus = r.gpus;
+    out.rows.push_back(std::move(r));
+  }
+  // Gains: each pod against the one before it, both found. The answer has none: a whole number of replicas, it
+  // serves the demand with up to a replica to spare, where each pod's share is measured to the tolerance.
+  for (std::size_t i = 1; i < out.rows.size(); ++i) {
+    auto& r = out.rows[i];
+    const auto& prev = out.rows[i - 1];
+    if (r.kind == "pod" && r.found && prev.found && r.gpus_per_1k_requests_per_s > 0 &&
+        prev.gpus_per_1k_requests_per_s > 0) {
+      r.has_gain = true;
+      r.gain = 1.0 - r.gpus_per_1k_requests_per_s / prev.gpus_per_1k_requests_per_s;
+    }
+  }
+  // Where pooling stops paying: the smallest pod past which no doubling saves `threshold` or more (a single gain
+  // below it, between two that pass it, is noise); none when the last doubling still does. The reference: the lowest
+  // GPUs per unit of demand among the pods (the most pooling measured).
+  std::vector<std::size_t> pod_rows;
+  for (std::size_t i = 0; i < out.rows.size(); ++i)
+    if (out.rows[i].kind == "pod" && out.rows[i].found) pod_rows.push_back(i);
+  double ref = 0.0;
+  std::size_t ref_row = 0;
+  for (std::size_t i : pod_rows)
+    if (out.rows[i].gpus_per_1k_requests_per_s > 0 && (ref == 0.0 || out.rows[i].gpus_per_1k_requests_per_s < ref)) {
+      ref = out.rows[i].gpus_per_1k_requests_per_s;
+      ref_row = i;
+    }
+  bool stopped = false;
+  std::size_t stop = 0, stop_next = 0;
+  for (std::size_t k = 0; k + 1 < pod_rows.size() && !stopped; ++k) {
+    bool later_pay = false;
+    for (std::size_t l = k + 1; l < pod_rows.size(); ++l) {
+      const auto& r = out.rows[pod_rows[l]];
+      if (!r.has_gain || r.gain >= threshold) later_pay = true;
+    }
+    if (!later_pay) {
+      stopped = true;
+      stop = pod_rows[k];
+      stop_next = pod_rows[k + 1];
+    }
+  }
+  if (ref > 0)
+    out.reference = fmt::format("the lowest GPUs per unit of demand measured, a pod of {} replicas",
+                                out.rows[ref_row].replicas);
+  std::cout << fmt::format("    {:>8} {:>6} {:>9} {:>11} {:>12} {:>14} {:>14} {:>8}  {}\n", "replicas", "GPUs", "share",
+                           "requests/s", "tokens/s", "GPUs/1k req/s", "GPUs/M tok/s", "gain", "pods for the demand (at least)");
+  for (const auto& r : out.rows) {
+    const std::string label = r.kind == "answer" ? (pods == 1 ? fmt::format("pooled {}", r.replicas)
+                                                              : fmt::format("{} x {}", pods, answer.replicas))
+                                                 : fmt::format("{}", r.replicas);
+    if (!r.found) {
+      std::cout << fmt::format("    {:>8} {:>6}  no share found: {}\n", label, r.gpus, r.reason);
+      continue;
+    }
+    const std::string gain = r.has_gain ? fmt::format("{:+.1f} %", r.gain * 100.0) : "-";
+    const std::string fleet_text =
+        r.kind == "answer" ? fmt::format("{} ({} GPUs, the answer)", r.pods_for_demand, r.fleet_gpus)
+                           : fmt::format("{} ({} GPUs)", r.pods_for_demand, r.fleet_gpus);
+    std::cout << fmt::format("    {:>8} {:>6} {:>9} {:>11.3f} {:>12.1f} {:>14.2f} {:>14.2f} {:>8}  {}{}\n", label,
+                             r.gpus, r.whole ? "1 (all)" : fmt::format("{:.4f}", r.share), r.requests_per_s,
+                             r.tokens_per_s, r.gpus_per_1k_requests_per_s, r.gpus_per_m_tokens_per_s, gain, fleet_text,
+                             r.whole ? "  serves at least the whole demand" : "");
+  }
+  if (stopped && ref > 0) {
+    const auto& at = out.rows[stop];
+    const auto& next = out.rows[stop_next];
+    out.pooling_stops_at = at.replicas;
+    out.stands_within = at.gpus_per_1k_requests_per_s / ref - 1.0;
+    out.conclusion = fmt::format(
+        "pooling stops paying at about {} replicas per pod: no doubling past it saves {:g} % of the GPUs per unit of "
+        "demand ({} saves {:+.1f} %); a pod of {} replicas stands for the fleet within {:.1f} % (its GPUs per unit of "
+        "demand against {})",
+        at.replicas, cmd.scale_gain_pct, next.replicas, next.gain * 100.0, at.replicas, out.stands_within * 100.0,
+        out.reference);
+  } else if (ref > 0 && pod_rows.size() >= 2) {
+    const auto& best = out.rows[pod_rows.back()];
+    const auto& before = out.rows[pod_rows[pod_rows.size() - 2]];
+    out.stands_within = best.gpus_per_1k_requests_per_s / ref - 1.0;
+    out.conclusion = fmt::format("pooling still pays at the largest doubling checked ({} to {} replicas saves {:+.1f} "
+                                 "% of the GPUs per unit of demand, at least {:g} %): check larger pods (a larger "
+                                 "--scale-check{})",
+                                 before.replicas, best.replicas, best.gain * 100.0, cmd.scale_gain_pct,
+                                 pods == 1 ? ", or more demand: pods stop below the pooled answer" : "");
+  } else if (ref > 0) {
+    out.conclusion = fmt::format("only a pod of {} replicas is checked{}: no doubling to compare",
+                                 out.rows[pod_rows.front()].replicas,
+                                 pods == 1 ? " (pods stop below the pooled answer; more demand checks larger ones)"
+                                           : "");
+  } else {
+    out.conclusion = "no pod size checked meets the targets on any share of the arrivals";
+  }
+  std::cout << "  " << out.conclusion << "\n";
+  if (stopped)
+    std::cout << fmt::format("  (pods of {0} replicas for the whole demand: at least {1}, one share each; the split "
+                             "gives some pods more than their share and the worst decides, so size them: tokenfleet "
+                             "size ... --set fleet.pods={1} --set fleet.replicas={1}. The gains move with the seed: "
+                             "--seeds narrows them)\n",
+                             out.rows[stop].replicas, out.rows[stop].pods_for_demand);
+  return out;
+}
+
+std::string scale_check_csv(const ScaleCheckReport& r) {
+  std::string out;
+  CsvWriter csv(out);
+  csv.row({"gpu", "kind", "replicas", "pods", "gpus", "found", "whole", "share", "share_fails", "requests_per_s",
+           "tokens_per_s", "gpus_per_1k_requests_per_s", "gpus_per_m_tokens_per_s", "gain", "pods_for_demand",
+           "fleet_gpus", "note"});
+  for (const auto& g : r.results)
+    for (const auto& row : g.rows) {
+      csv.field(g.gpu).field(row.kind).integer(row.replicas).integer(row.pods).integer(row.gpus);
+      csv.integer(row.found ? 1 : 0).integer(row.whole ? 1 : 0);
+      csv.format("{:.6f}", row.share).format("{:.6f}", row.share_fails);
+      csv.format("{:.6f}", row.requests_per_s).format("{:.3f}", row.tokens_per_s);
+      csv.format("{:.6f}", row.gpus_per_1k_requests_per_s).format("{:.6f}", row.gpus_per_m_tokens_per_s);
+      if (row.has_gain)
+        csv.format("{:.6f}", row.gain);
+      else
+        csv.empty();
+      csv.integer(row.pods_for_demand).integer(row.fleet_gpus).quoted(row.reason).end_row();
     }
   return out;
 }
@@ -89,11 +279,31 @@ namespace {
 
 int size_command(const SizeCommand& cmd) {
   const Scenario base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
-  if (base.pods > 1) {  // not yet: sizing a pod and scaling it (issue 13)
-    print_error(fmt::format("fleet.pods = {}: size searches the replicas of one fleet; set fleet.pods = 1 (the default) "
-                            "and, for a fleet too large for one simulation, size a share of the demand "
-                            "(workload.arrival.rate_per_s / pods) and multiply the answer by the pods",
+  if (base.pods > 1 && cmd.per_hour) {
+    print_error(fmt::format("--per-hour: not supported with fleet.pods = {} (a fleet of pods is sized over the whole "
+                            "window or its busiest hour, --window); leave out --per-hour, or size one fleet "
+                            "(fleet.pods = 1) hour by hour",
                             base.pods));
+    return exit_bad_scenario;
+  }
+  if (cmd.scale_check_set && (cmd.scale_check < 1 || (cmd.scale_check & (cmd.scale_check - 1)) != 0)) {
+    print_error(fmt::format("--scale-check: expected the largest pod to check, a power of two (1, 2, 4, ... replicas), "
+                            "got {}",
+                            cmd.scale_check));
+    return exit_bad_scenario;
+  }
+  if (cmd.scale_check_set && cmd.scale_check > limits::kMaxReplicas) {
+    print_error(fmt::format("--scale-check: at most {} replicas (one simulation's bound), got {}",
+                            limits::kMaxReplicas, cmd.scale_check));
+    return exit_bad_scenario;
+  }
+  if (!(cmd.scale_gain_pct > 0.0 && cmd.scale_gain_pct < 100.0)) {
+    print_error(fmt::format("--scale-gain: expected a percentage between 0 and 100 (exclusive), got {:g}",
+                            cmd.scale_gain_pct));
+    return exit_bad_scenario;
+  }
+  if (cmd.scale_gain_set && !cmd.scale_check_set) {
+    print_error("--scale-gain: only with --scale-check");
     return exit_bad_scenario;
   }
   install_interrupt_handlers();
@@ -126,7 +336,8 @@ int size_command(const SizeCommand& cmd) {
     return exit_bad_scenario;
   }
   if (!cmd.out_dir.empty()) {
-    const int rc = prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv"});
+    const int rc =
+        prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv", "scale_check.csv", "scale_check.json"});
     if (rc != exit_ok) return rc;
   }
 
@@ -151,12 +362,21 @@ int size_command(const SizeCommand& cmd) {
   }
   DemandMeasurement measurement(base, *runner, o.interrupt_flag, preview);
   std::vector<GpuAnswer> answers;
-  SizingReport out;  // sizing.json
+  SizingReport out;         // sizing.json
+  ScaleCheckReport scale;   // scale_check.json, with --scale-check
   out.scenario = base.name;
   out.window = cmd.window;
   out.seeds = o.seeds;
   out.pass_share = o.pass_share;
   out.targets = base.slo;
+  scale.scenario = base.name;
+  scale.window = cmd.window;
+  scale.seeds = o.seeds;
+  scale.pass_share = o.pass_share;
+  scale.targets = base.slo;
+  scale.max_replicas = cmd.scale_check;
+  scale.tolerance = ScaleCheckOptions{}.tolerance;
+  scale.gain_threshold = cmd.scale_gain_pct / 100.0;
   int status = exit_ok;
   for (const std::string& gpu_name : gpus) {
     GpuAnswer a;
@@ -170,9 +390,13 @@ int size_command(const SizeCommand& cmd) {
     a.gpu = a.scenario.gpu.name;
     const Scenario& s = a.scenario;
     std::cout << fmt::format(
-        "Sizing '{}' on {} ({} x {} per replica, {}): smallest fleet with TTFT p99 <= {} and TPOT p99 <= {} over "
+        "Sizing '{}' on {} ({} x {} per replica, {}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
         "{}; {} seed(s) per candidate, {} at a time\n",
         s.name, a.gpu, s.tensor_parallel, a.gpu, to_string(s.dtype),
+        s.pods > 1 ? fmt::format("pods ({} of them, the arrivals split at random, each pod meeting the targets over "
+                                 "its own requests)",
+                                 s.pods)
+                   : std::string("fleet"),
         s.slo.ttft_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.ttft_p99_s * 1e3) : "-",
         s.slo.tpot_p99_s > 0 ? fmt::format("{:.0f} ms", s.slo.tpot_p99_s * 1e3) : "-",
         o.window == SizingWindow::whole ? "the measurement window" : "the busiest hour", o.seeds, o.jobs)
@@ -182,7 +406,9 @@ int size_command(const SizeCommand& cmd) {
     SizingGpuResult g;
     g.gpu = a.gpu;
     if (!a.sizing.found) {
-      std::cout << "  no answer: " << a.sizing.reason << "\n\n";
+      std::cout << "  no answer: " << a.sizing.reason << "\n";
+      if (cmd.scale_check_set) std::cout << "  scale check: not run (it is measured against the answer)\n";
+      std::cout << "\n";
       g.found = false;
       g.reason = a.sizing.reason;
       out.results.push_back(g);
@@ -190,8 +416,13 @@ int size_command(const SizeCommand& cmd) {
       answers.push_back(a);
       continue;
     }
-    const int n = a.sizing.replicas;
-    const auto& ap = a.sizing.answer_probes;
+    // A fleet of pods: the search's answer is per pod; the fleet is pods x that, and its figures per seed are the
+    // worst pod's p99s and the pods' totals (fleet_probes).
+    const int pods = a.sizing.pods;
+    const int per_pod = a.sizing.replicas;
+    const int n = pods * per_pod;
+    const std::vector<Probe> ap = fleet_probes(a.sizing.answer_probes, pods);
+    const std::vector<Probe> below = fleet_probes(a.sizing.below_probes, pods);
     a.gpus = n * s.tensor_parallel;
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
@@ -208,17 +439,62 @@ int size_command(const SizeCommand& cmd) {
     const double mfu = mean_of(ap, [](const Probe& p) { return p.mfu; });
     const auto& w = ap.front().evaluated(o.window);
     Scenario at_answer = s;
-    at_answer.replicas = n;
-    const int prefill = prefill_pool_size(at_answer);  // disaggregated: the pools at that size
-    std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu,
-                             prefill > 0 ? fmt::format(" ({} prefill + {} decode)", prefill, n - prefill) : "");
-    std::cout << fmt::format("    TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   busy {:.1f} %   energy {:.2f} kWh\n",
-                             spread(ap, o.window, true), spread(ap, o.window, false), w.attainment * 100.0,
-                             mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0, a.energy_kwh);
-    if (!a.sizing.below_probes.empty()) {
-      const auto& b = a.sizing.below_probes.front().evaluated(o.window);
-      std::cout << fmt::format("    one replica fewer ({}) fails: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n", n - 1,
-                               b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3);
+    at_answer.replicas = per_pod;
+    const int prefill = prefill_pool_size(at_answer);  // disaggregated: the pools at that size (of a pod)
+    if (pods == 1) {
+      std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu,
+                               prefill > 0 ? fmt::format(" ({} prefill + {} decode)", prefill, n - prefill) : "");
+    } else {
+      std::cout << fmt::format("  answer: {} pods x {} replicas = {} replicas, {} GPUs of {}{}\n", pods, per_pod, n,
+                               a.gpus, a.gpu,
+                               prefill > 0 ? fmt::format(" ({} prefill + {} decode per pod)", prefill, per_pod - prefill)
+                                           : "");
+      // The pods at the answer (first seed): how far apart the split put them.
+      const auto& pp = a.sizing.answer_probes;
+      std::size_t rmin = SIZE_MAX, rmax = 0;
+      double tmin = 1e300, tmax = 0.0, pmin = 1e300, pmax = 0.0;
+      for (int k = 0; k < pods; ++k) {
+        const auto& pw = pp[static_cast<std::size_t>(k)].evaluated(o.window);
+        rmin = std::min(rmin, pw.requests);
+        rmax = std::max(rmax, pw.requests);
+        tmin = std::min(tmin, pw.ttft_p99_s);
+        tmax = std::max(tmax, pw.ttft_p99_s);
+        pmin = std::min(pmin, pw.tpot_p99_s);
+        pmax = std::max(pmax, pw.tpot_p99_s);
+      }
+      std::cout << fmt::format("    every pod meets the targets over its own share of the arrivals (split at random, "
+                               "seeded): {} to {} requests per pod in the window, TTFT p99 {:.1f} to {:.1f} ms, TPOT "
+                               "p99 {:.1f} to {:.1f} ms\n",
+                               rmin, rmax, tmin * 1e3, tmax * 1e3, pmin * 1e3, pmax * 1e3);
+    }
+    std::cout << fmt::format("    {}TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   busy {:.1f} %   energy {:.2f} kWh\n",
+                             pods > 1 ? "worst pod: " : "", spread(ap, o.window, true), spread(ap, o.window, false),
+                             w.attainment * 100.0, mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0,
+                             a.energy_kwh);
+    // Pods missing the targets one replica fewer each (with the search's rule: pass_share of the seeds).
+    int pods_missing = 0;
+    if (pods > 1 && !a.sizing.below_probes.empty()) {
+      const int seeds = std::max(1, o.seeds);
+      const int needed = std::max(1, static_cast<int>(std::ceil(o.pass_share * seeds - 1e-9)));
+      for (int k = 0; k < pods; ++k) {
+        int ok = 0;
+        for (int sd = 0; sd < seeds; ++sd) {
+          const auto& p = a.sizing.below_probes[static_cast<std::size_t>(sd * pods + k)];
+          ok += p.error.empty() && p.evaluated(o.window).met ? 1 : 0;
+        }
+        pods_missing += ok < needed ? 1 : 0;
+      }
+    }
+    if (!below.empty()) {
+      const auto& b = below.front().evaluated(o.window);
+      if (pods == 1)
+        std::cout << fmt::format("    one replica fewer ({}) fails: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n", n - 1,
+                                 b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3);
+      else
+        std::cout << fmt::format("    one replica fewer per pod ({} x {} = {}) fails: {} of {} pods miss the targets; "
+                                 "worst pod TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n",
+                                 pods, per_pod - 1, n - pods, pods_missing, pods, b.ttft_p99_s * 1e3,
+                                 b.tpot_p99_s * 1e3);
     }
     // The fleet the mean load needs at the same targets: the same lengths arriving as a Poisson stream at the
     // mean rate of the measurement window (sessions become independent requests; not defined for a trace).
@@ -236,14 +512,14 @@ int size_command(const SizeCommand& cmd) {
       flat.workload.arrival.process = "poisson";
       flat.workload.arrival.rate_per_s = demand.requests_per_s();
       flat.workload.session.enabled = false;
-      std::cout << fmt::format("  the mean load ({:.3f} requests/s as a Poisson stream, same lengths) at the same "
+      std::cout << fmt::format("  the mean load ({:.3f} requests/s as a Poisson stream, same lengths{}) at the same "
                                "targets:\n",
-                               demand.requests_per_s());
+                               demand.requests_per_s(), pods > 1 ? fmt::format(", split over {} pods", pods) : "");
       SizingOptions flat_options = o;
       flat_options.per_hour = false;
       const SizingResult mean_sizing = size_fleet(flat, flat_options);
       if (mean_sizing.found) {
-        mean_fleet = mean_sizing.replicas;
+        mean_fleet = mean_sizing.replicas * mean_sizing.pods;
         peak_multiple_vs_mean_fleet = static_cast<double>(n) / mean_fleet;
       } else {
         mean_fleet_note = "the mean load itself has no answer: " + mean_sizing.reason;
@@ -268,15 +544,39 @@ int size_command(const SizeCommand& cmd) {
       std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
     g.found = true;
     g.replicas = n;
-    g.prefill_replicas = prefill;
+    g.prefill_replicas = prefill * pods;
     g.gpus = a.gpus;
     for (const auto& p : ap) {
       const auto& f = p.evaluated(o.window);
       g.answer.push_back({p.seed, f.ttft_p99_s, f.tpot_p99_s, f.attainment, p.mfu, p.busy_fraction, p.energy_kwh});
     }
-    if (!a.sizing.below_probes.empty()) {
-      const auto& b = a.sizing.below_probes.front().evaluated(o.window);
-      g.one_fewer = SizingOneFewer{n - 1, b.ttft_p99_s, b.tpot_p99_s, b.met};
+    if (!below.empty()) {
+      const auto& b = below.front().evaluated(o.window);
+      g.one_fewer = SizingOneFewer{n - pods, b.ttft_p99_s, b.tpot_p99_s, b.met};
+    }
+    if (pods > 1) {
+      SizingPods sp;
+      sp.pods = pods;
+      sp.replicas_per_pod = per_pod;
+      sp.gpus_per_pod = per_pod * s.tensor_parallel;
+      sp.split = "seeded random split by request id (a session's questions by session); each pod is simulated on "
+                 "its own share and must meet the targets over its own requests";
+      auto figures = [&](const std::vector<Probe>& probes) {
+        std::vector<SizingPodFigures> out;
+        for (const auto& p : probes) {
+          const auto& pw = p.evaluated(o.window);
+          out.push_back({p.pod, p.seed, pw.requests, pw.ttft_p99_s, pw.tpot_p99_s, pw.attainment,
+                         p.error.empty() && pw.met});
+        }
+        return out;
+      };
+      sp.answer = figures(a.sizing.answer_probes);
+      if (!a.sizing.below_probes.empty()) {
+        sp.one_fewer_replicas_per_pod = per_pod - 1;
+        sp.one_fewer_pods_missing = pods_missing;
+        sp.one_fewer = figures(a.sizing.below_probes);
+      }
+      g.pods = sp;
     }
     g.gpu_hours = a.gpu_hours;
     g.energy_kwh = a.energy_kwh;
@@ -312,6 +612,7 @@ int size_command(const SizeCommand& cmd) {
       g.gpu_hours_per_hour_schedule = hourly_gpu_hours;
       g.gpu_hours_fixed_fleet = fixed_gpu_hours;
     }
+    if (cmd.scale_check_set) scale.results.push_back(scale_check_table(s, o, demand, cmd, a.sizing));
     std::cout << "\n";
     out.results.push_back(g);
     answers.push_back(a);
@@ -331,7 +632,7 @@ int size_command(const SizeCommand& cmd) {
     int rank = 1;
     for (const auto* a : ranked)
       std::cout << fmt::format("  {:<4} {:<12} {:>9} {:>7.0f} {:>12.1f} {:>12.2f} {:>12}\n", rank++, a->gpu,
-                               a->sizing.replicas, a->gpus, a->gpu_hours, a->energy_kwh,
+                               a->sizing.replicas * a->sizing.pods, a->gpus, a->gpu_hours, a->energy_kwh,
                                a->cost >= 0 ? fmt::format("{:.2f}", a->cost) : "-");
     for (const auto& a : answers)
       if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
@@ -340,14 +641,21 @@ int size_command(const SizeCommand& cmd) {
     const Demand& demand = measurement.exact();
     out.demand = {demand.requests, demand.window_s, demand.requests_per_s(), demand.tokens_per_s(),
                   demand.output_tokens_per_s()};
+    scale.demand = out.demand;
   }
   if (!cmd.out_dir.empty()) {
-    write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window));
+    write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window, base.pods > 1));
+    if (cmd.scale_check_set) {
+      write_file_atomically((fs::path(cmd.out_dir) / "scale_check.csv").string(), scale_check_csv(scale));
+      write_file_atomically((fs::path(cmd.out_dir) / "scale_check.json").string(),
+                            nlohmann::ordered_json(scale).dump(2) + "\n");
+    }
     write_file_atomically((fs::path(cmd.out_dir) / "scenario.toml").string(),
                           scenario_text(cmd.scenario_path, cmd.overrides));
     write_file_atomically((fs::path(cmd.out_dir) / "sizing.json").string(),
                           nlohmann::ordered_json(out).dump(2) + "\n");
-    std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, scenario.toml)\n";
+    std::cout << "results written to " << cmd.out_dir << "/ (sizing.json, probes.csv, "
+              << (cmd.scale_check_set ? "scale_check.csv, scale_check.json, " : "") << "scenario.toml)\n";
     if (cmd.report) {
       const int report_status = make_report(cmd.out_dir);
       if (report_status != exit_ok) return report_status;

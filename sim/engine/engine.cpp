@@ -194,7 +194,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   if (s.pods > 1 && s.pod_index < 0)
     throw SimulationError("internal error: a fleet of pods is simulated pod by pod (sim/study/pods.hpp)");
   try {
-    w.source = make_pod_source(make_workload_source(s.workload, s.seed, s.duration_s), s.seed, s.pods, s.pod_index);
+    w.source = make_pod_source(make_workload_source(s.workload, s.seed, s.duration_s), s.seed, s.pods, s.pod_index,
+                               s.share);
   } catch (const std::exception& e) {
     throw WorkloadInputError(e.what());
   }

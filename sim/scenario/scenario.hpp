@@ -36,6 +36,9 @@ struct Scenario {
   // (set on each pod's own scenario, whose `replicas` is then the pod's); -1 for the whole fleet.
   int pods = 1;
   int pod_index = -1;
+  // The share (0, 1] of the arrivals this simulation serves: those in_share (workloads/pod_split.hpp), the requests
+  // a pod would get of a split; set by `size --scale-check` (no scenario key). 1: all of them (or the pod's).
+  double share = 1.0;
   WorkloadSpec workload;
 
   // The policies (policies/registry.hpp): the batching policy and the router by name, and the [policy] parameters

@@ -5,6 +5,8 @@
 #include <cstdio>
 #include <iostream>
 #include <set>
+#include <tuple>
+#include <unordered_map>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -12,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/cost_model.hpp"
+#include "results/record_sink.hpp"
 #include "results/streaming.hpp"
 #include "results/summary.hpp"
 #include "sim/study/child_process.hpp"
@@ -25,14 +28,45 @@ namespace tf {
 
 namespace {
 
+// A pod's share of a workload arrives with gaps in its ids (those of the other pods, or outside its share); the
+// streaming sink takes ids 0, 1, 2, ... in arrival order. This numbers them so, as they arrive (nothing the window
+// figures read depends on the ids).
+class DenseIds final : public RecordSink {
+ public:
+  explicit DenseIds(RecordSink& inner) : inner_(inner) {}
+  void arrived(const RequestRecord& r) override {
+    RequestRecord c = r;
+    c.id = next_;
+    live_.emplace(r.id, next_++);
+    inner_.arrived(c);
+  }
+  void ended(const RequestRecord& r) override {
+    const auto it = live_.find(r.id);
+    if (it == live_.end()) throw std::logic_error(fmt::format("DenseIds: request {} ended, not in flight", r.id));
+    RequestRecord c = r;
+    c.id = it->second;
+    live_.erase(it);
+    inner_.ended(c);
+  }
+
+ private:
+  RecordSink& inner_;
+  std::unordered_map<std::uint64_t, std::uint64_t> live_;
+  std::uint64_t next_ = 0;
+};
+
 // The simulation itself, in the child.
-Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
+Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share) {
   Scenario s = base;
   s.replicas = replicas;
   s.seed = seed;
+  if (pod >= 0) s.pod_index = pod;
+  s.share = share;
   Probe p;
   p.replicas = replicas;
   p.seed = seed;
+  p.pod = pod;
+  p.share = share;
   // The records go through a streaming sink (flat memory): the window figures of the whole window and of each
   // hour in it, and the summary's counters.
   StreamingOptions so;
@@ -44,8 +78,9 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed) {
   for (int h = first_hour; h < end_hour; ++h)
     so.windows.emplace_back(std::max(h * 3600.0, s.warmup_s), std::min((h + 1) * 3600.0, s.duration_s));
   StreamingSink sink(so);
+  DenseIds dense(sink);
   RunOptions options;
-  options.record_sink = &sink;
+  options.record_sink = s.pod_index >= 0 || s.share < 1.0 ? static_cast<RecordSink*>(&dense) : &sink;
   const RunResult r = run_simulation(s, options);
   sink.finish(r.totals.simulated_s);
   const Summary sum = sink.summary().summary(s.name, s.seed, r.totals);
@@ -314,10 +349,23 @@ std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& 
 
 namespace {
 
-Probe probe_from(const ChildResult& r, int replicas, std::uint64_t seed) {
+// What a probe is: its size, seed, pod (-1: none) and share of the arrivals.
+struct ProbeKey {
+  int replicas = 0;
+  std::uint64_t seed = 0;
+  int pod = -1;
+  double share = 1.0;
+  bool operator<(const ProbeKey& o) const {
+    return std::tie(replicas, seed, pod, share) < std::tie(o.replicas, o.seed, o.pod, o.share);
+  }
+};
+
+Probe probe_from(const ChildResult& r, const ProbeKey& k) {
   Probe p;
-  p.replicas = replicas;
-  p.seed = seed;
+  p.replicas = k.replicas;
+  p.seed = k.seed;
+  p.pod = k.pod;
+  p.share = k.share;
   if (!r.ok) {
     p.error = r.error;
   } else {
@@ -339,30 +387,37 @@ class ProbePool {
   ProbePool(const ProbePool&) = delete;
   ProbePool& operator=(const ProbePool&) = delete;
 
-  void prefetch(int replicas, std::uint64_t seed) {
-    const auto key = std::make_pair(replicas, seed);
-    if (jobs_.count(key)) return;
+  void prefetch(int replicas, std::uint64_t seed) { prefetch(ProbeKey{replicas, seed}); }
+  void prefetch(const ProbeKey& k) {
+    if (jobs_.count(k)) return;
     const Scenario* s = &s_;
-    jobs_[key] = runner_.submit([s, replicas, seed] { return nlohmann::json(simulate_probe(*s, replicas, seed)).dump(); },
-                                fmt::format("probe {} replicas seed {}", replicas, seed));
+    jobs_[k] = runner_.submit(
+        [s, k] { return nlohmann::json(simulate_probe(*s, k.replicas, k.seed, k.pod, k.share)).dump(); },
+        fmt::format("probe {} replicas seed {}{}{}", k.replicas, k.seed, k.pod >= 0 ? fmt::format(" pod {}", k.pod) : "",
+                    k.share < 1.0 ? fmt::format(" share {:.6g}", k.share) : ""));
   }
   // The probes of `candidates`, in that order (those not yet started are started first, so they run together).
   std::vector<Probe> get(const std::vector<std::pair<int, std::uint64_t>>& candidates) {
-    for (const auto& [n, seed] : candidates) prefetch(n, seed);
+    std::vector<ProbeKey> keys;
+    for (const auto& [n, seed] : candidates) keys.push_back(ProbeKey{n, seed});
+    return get(keys);
+  }
+  std::vector<Probe> get(const std::vector<ProbeKey>& candidates) {
+    for (const auto& k : candidates) prefetch(k);
     std::vector<Probe> out;
     for (const auto& c : candidates) {
       const JobId id = jobs_.at(c);
       used_.insert(id);
-      out.push_back(probe_from(runner_.wait(id), c.first, c.second));
+      out.push_back(probe_from(runner_.wait(id), c));
     }
     return out;
   }
   // Stops the probes started early that are not among `keep` (and not used).
-  void keep_only(const std::set<std::pair<int, std::uint64_t>>& keep) {
+  void keep_only(const std::set<ProbeKey>& keep) {
     for (auto it = jobs_.begin(); it != jobs_.end();) {
       if (!used_.count(it->second) && !keep.count(it->first)) {
-        spdlog::debug("sizing: probe {} replicas seed {} started early is not needed: stopped", it->first.first,
-                      it->first.second);
+        spdlog::debug("sizing: probe {} replicas seed {} started early is not needed: stopped", it->first.replicas,
+                      it->first.seed);
         runner_.cancel(it->second);
         it = jobs_.erase(it);
       } else {
@@ -378,15 +433,35 @@ class ProbePool {
  private:
   JobRunner& runner_;
   const Scenario& s_;
-  std::map<std::pair<int, std::uint64_t>, JobId> jobs_;
+  std::map<ProbeKey, JobId> jobs_;
   std::set<JobId> used_;
 };
+
+// The pods a search sizes: fleet.pods of a fleet of pods; 1 for one fleet, or for one pod's own scenario.
+int pods_of(const Scenario& s) { return s.pods > 1 && s.pod_index < 0 ? s.pods : 1; }
+
+// One pod's expected part of a demand split over `pods` (for first guesses; a pod's actual share varies).
+Demand pod_demand(const Demand& d, int pods) {
+  if (pods <= 1) return d;
+  Demand p = d;
+  p.requests /= pods;
+  p.prompt_tokens /= pods;
+  p.output_tokens /= pods;
+  return p;
+}
 
 void check_sizable(const Scenario& s) {
   if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
     throw ScenarioError(s.source, 0, "slo",
                         "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
-  check_servable(s);
+  if (pods_of(s) > 1) {
+    Scenario pod = s;
+    pod.replicas = std::max(1, s.replicas / s.pods);
+    pod.pod_index = 0;
+    check_servable(pod);
+  } else {
+    check_servable(s);
+  }
 }
 
 // Disaggregated serving needs a prefill and a decode replica: its search starts at 2.
@@ -418,14 +493,100 @@ std::vector<int> growing_round(int next, int jobs, int max_replicas) {
   return round;
 }
 
-void print_round(const std::vector<int>& ns, const SizingOptions& o, int seeds, const std::string& why) {
+void print_round(const std::vector<int>& ns, const SizingOptions& o, int seeds, int pods, const std::string& why) {
   if (!o.verbose || ns.empty()) return;
-  std::cout << fmt::format("  probing {} replicas{}{}\n", fmt::join(ns, ", "),
-                           seeds > 1 ? fmt::format(" ({} seeds each)", seeds) : std::string(), why)
+  std::string each;
+  if (pods > 1 && seeds > 1)
+    each = fmt::format(" per pod ({} pods x {} seeds each)", pods, seeds);
+  else if (pods > 1)
+    each = fmt::format(" per pod ({} pods each)", pods);
+  else if (seeds > 1)
+    each = fmt::format(" ({} seeds each)", seeds);
+  std::cout << fmt::format("  probing {} replicas{}{}\n", fmt::join(ns, ", "), each, why) << std::flush;
+}
+
+// A candidate of a fleet of pods, one seed: the worst pod's figures (fleet_probes) and how many pods miss.
+void print_pods_probe(const Probe& fleet, int pods, int failing, const SizingOptions& o, bool pass) {
+  if (!o.verbose) return;
+  if (!fleet.error.empty()) {
+    std::cout << fmt::format("  probe {:>5} replicas x {} pods seed {:<4} error: {}\n", fleet.replicas / pods, pods,
+                             fleet.seed, fleet.error);
+    return;
+  }
+  const auto& w = fleet.evaluated(o.window);
+  std::cout << fmt::format("  probe {:>5} replicas x {} pods seed {:<4} worst pod: TTFT p99 {:>10.1f} ms  TPOT p99 "
+                           "{:>8.1f} ms  attainment {:>6.2f} %  {} of {} pods miss  {}\n",
+                           fleet.replicas / pods, pods, fleet.seed, w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3,
+                           w.attainment * 100.0, failing, pods, pass ? "pass" : "fail")
             << std::flush;
 }
 
 }  // namespace
+
+namespace {
+
+// The window figures of pods taken together (fleet_probes).
+WindowFigures pods_window(const std::vector<const WindowFigures*>& ws) {
+  WindowFigures f = *ws.front();
+  double met_share = 0.0;
+  f.requests = f.unfinished = 0;
+  f.ttft_p99_s = f.tpot_p99_s = 0.0;
+  f.prompt_tokens = f.output_tokens = 0.0;
+  f.ttft_met = f.tpot_met = f.met = true;
+  for (const WindowFigures* w : ws) {
+    f.requests += w->requests;
+    f.unfinished += w->unfinished;
+    f.ttft_p99_s = std::max(f.ttft_p99_s, w->ttft_p99_s);
+    f.tpot_p99_s = std::max(f.tpot_p99_s, w->tpot_p99_s);
+    met_share += w->attainment * static_cast<double>(w->requests);
+    f.prompt_tokens += w->prompt_tokens;
+    f.output_tokens += w->output_tokens;
+    f.ttft_met = f.ttft_met && w->ttft_met;
+    f.tpot_met = f.tpot_met && w->tpot_met;
+    f.met = f.met && w->met;
+  }
+  f.attainment = f.requests > 0 ? met_share / static_cast<double>(f.requests) : 1.0;
+  return f;
+}
+
+}  // namespace
+
+std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods) {
+  if (pods <= 1) return probes;
+  std::vector<Probe> out;
+  for (std::size_t first = 0; first + static_cast<std::size_t>(pods) <= probes.size(); first += static_cast<std::size_t>(pods)) {
+    const auto begin = probes.begin() + static_cast<std::ptrdiff_t>(first);
+    const auto end = begin + pods;
+    Probe f = *begin;
+    f.replicas = 0;
+    f.pod = -1;
+    f.mfu = f.busy_fraction = f.flops = f.energy_kwh = 0.0;
+    f.error.clear();
+    std::vector<const WindowFigures*> whole, busiest;
+    for (auto p = begin; p != end; ++p) {
+      f.replicas += p->replicas;
+      if (!p->error.empty() && f.error.empty()) f.error = fmt::format("pod {} of {}: {}", p->pod + 1, pods, p->error);
+      f.mfu += p->mfu / pods;
+      f.busy_fraction += p->busy_fraction / pods;
+      f.flops += p->flops;
+      f.energy_kwh += p->energy_kwh;
+      whole.push_back(&p->whole);
+      busiest.push_back(&p->busiest);
+    }
+    f.whole = pods_window(whole);
+    f.busiest = pods_window(busiest);
+    f.hours.clear();
+    for (std::size_t h = 0;; ++h) {
+      std::vector<const WindowFigures*> hour;
+      for (auto p = begin; p != end; ++p)
+        if (h < p->hours.size()) hour.push_back(&p->hours[h]);
+      if (hour.size() != static_cast<std::size_t>(pods)) break;
+      f.hours.push_back(pods_window(hour));
+    }
+    out.push_back(std::move(f));
+  }
+  return out;
+}
 
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
   return run_probes(s, {{replicas, seed}}, 1).front();
@@ -464,16 +625,31 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   }
   ProbePool pool(*runner, s);
   SizingResult result;
-  const int jobs = std::max(1, o.jobs);
+  // A fleet of pods: each candidate is a pod size, simulated for every pod of the split.
+  const int pods = pods_of(s);
+  result.pods = pods;
+  if (pods > 1 && o.per_hour)
+    throw std::invalid_argument("sizing a fleet of pods hour by hour (per_hour) is not supported");
+  // Candidates per round: `jobs` of one fleet; of pods, as many as fill `jobs` with their pods' probes (at least 1).
+  const int jobs = pods > 1 ? std::max(1, std::max(1, o.jobs) / pods) : std::max(1, o.jobs);
   const int min_replicas = min_replicas_of(s);
+  const int seeds = std::max(1, o.seeds);
+  // The probes of candidate n, seed by seed and pod by pod within a seed.
+  auto keys_of = [&](int n) {
+    std::vector<ProbeKey> keys;
+    for (int k = 0; k < seeds; ++k)
+      for (int pod = pods > 1 ? 0 : -1; pod < (pods > 1 ? pods : 0); ++pod)
+        keys.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), pod});
+    return keys;
+  };
   if (!dm.exact_known() && o.max_replicas >= min_replicas && !unreachable_targets(s, dm.provisional())) {
     // While the whole workload is measured: start the first round the provisional demand points to. The search
     // below uses these probes only if it asks for them.
-    const int guess = std::clamp(first_guess(s, dm.provisional()), min_replicas, o.max_replicas);
+    const int guess = std::clamp(first_guess(s, pod_demand(dm.provisional(), pods)), min_replicas, o.max_replicas);
     const auto round = growing_round(guess, jobs, o.max_replicas);
     for (int n : round)
-      for (int k = 0; k < std::max(1, o.seeds); ++k) pool.prefetch(n, s.seed + static_cast<std::uint64_t>(k));
-    print_round(round, o, std::max(1, o.seeds),
+      for (const auto& key : keys_of(n)) pool.prefetch(key);
+    print_round(round, o, seeds, pods,
                 fmt::format(" (started early: the workload has more than {} requests, measured whole meanwhile)",
                             dm.preview_requests()));
   }
@@ -482,51 +658,68 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     result.reason = *why;
     return result;
   }
-  const int seeds = std::max(1, o.seeds);
   const int needed = std::max(1, static_cast<int>(std::ceil(o.pass_share * seeds - 1e-9)));
   std::map<int, std::vector<Probe>> cache;
   std::string probe_error;
 
   auto evaluate = [&](std::vector<int> ns) {
-    std::vector<std::pair<int, std::uint64_t>> todo;
+    std::vector<ProbeKey> todo;
     std::sort(ns.begin(), ns.end());
     ns.erase(std::unique(ns.begin(), ns.end()), ns.end());
     for (int n : ns) {
       if (cache.count(n)) continue;
-      for (int k = 0; k < seeds; ++k) todo.emplace_back(n, s.seed + static_cast<std::uint64_t>(k));
+      for (const auto& key : keys_of(n)) todo.push_back(key);
     }
     if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
     std::vector<int> fresh;
     for (const auto& c : todo)
-      if (fresh.empty() || fresh.back() != c.first) fresh.push_back(c.first);
-    print_round(fresh, o, seeds, "");
+      if (fresh.empty() || fresh.back() != c.replicas) fresh.push_back(c.replicas);
+    print_round(fresh, o, seeds, pods, "");
     const auto probes = pool.get(todo);
     // Ctrl-C or SIGTERM (SizingOptions::interrupt_flag): stop the search between rounds of probes.
     if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
     for (const auto& p : probes) {
       cache[p.replicas].push_back(p);
       result.probes.push_back(p);
-      if (!p.error.empty() && probe_error.empty()) probe_error = p.error;
+      if (!p.error.empty() && probe_error.empty())
+        probe_error = p.pod >= 0 ? fmt::format("pod {} of {}: {}", p.pod + 1, pods, p.error) : p.error;
     }
   };
+  auto probe_met = [&](const Probe& p) { return p.error.empty() && p.evaluated(o.window).met; };
+  // Every pod (one fleet: the one) meets the targets with `needed` of the seeds.
   auto passes = [&](int n) {
-    int ok = 0;
-    for (const auto& p : cache.at(n))
-      if (p.error.empty() && p.evaluated(o.window).met) ++ok;
-    return ok >= needed;
+    const auto& probes = cache.at(n);
+    for (int pod = 0; pod < pods; ++pod) {
+      int ok = 0;
+      for (int k = 0; k < seeds; ++k) ok += probe_met(probes[static_cast<std::size_t>(k * pods + pod)]) ? 1 : 0;
+      if (ok < needed) return false;
+    }
+    return true;
   };
   auto report = [&](const std::vector<int>& ns) {
-    for (int n : ns)
-      for (const auto& p : cache.at(n)) {
-        spdlog::debug("sizing {}: probe {} replicas, seed {}: {}; candidate {}", s.gpu.name, p.replicas, p.seed,
+    for (int n : ns) {
+      for (const auto& p : cache.at(n))
+        spdlog::debug("sizing {}: probe {} replicas, seed {}{}: {}; candidate {}", s.gpu.name, p.replicas, p.seed,
+                      p.pod >= 0 ? fmt::format(", pod {} of {}", p.pod + 1, pods) : "",
                       probe_verdict(p, o.window, s.slo), passes(n) ? "passes" : "fails");
-        print_probe(p, o, passes(n));
+      if (pods == 1) {
+        for (const auto& p : cache.at(n)) print_probe(p, o, passes(n));
+      } else {
+        const auto& probes = cache.at(n);
+        const auto fleet = fleet_probes(probes, pods);
+        for (std::size_t k = 0; k < fleet.size(); ++k) {
+          int failing = 0;
+          for (int pod = 0; pod < pods; ++pod) failing += probe_met(probes[k * pods + pod]) ? 0 : 1;
+          print_pods_probe(fleet[k], pods, failing, o, passes(n));
+        }
       }
+    }
   };
+  const char* what = pods > 1 ? "pod" : "fleet";
 
   // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
   double capacity = 0.0;
-  int guess = first_guess(s, demand, &capacity);
+  int guess = first_guess(s, pod_demand(demand, pods), &capacity);
   if (o.max_replicas < min_replicas) {
     result.reason = fmt::format("disaggregated serving needs at least {} replicas (a prefill and a decode one), but "
                                 "--max-replicas is {}",
@@ -534,14 +727,15 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     return result;
   }
   guess = std::clamp(guess, min_replicas, o.max_replicas);
-  spdlog::info("sizing {} on {}: first guess {} replicas ({:.1f} output tokens/s offered, {:.1f} per saturated "
+  spdlog::info("sizing {} on {}: first guess {} replicas{} ({:.1f} output tokens/s offered, {:.1f} per saturated "
                "replica); {} seed(s) per candidate, {} needed to pass; bound {} replicas",
-               s.name, s.gpu.name, guess, demand.output_tokens_per_s(), capacity, seeds, needed, o.max_replicas);
+               s.name, s.gpu.name, guess, pods > 1 ? fmt::format(" per pod of {}", pods) : "",
+               demand.output_tokens_per_s(), capacity, seeds, needed, o.max_replicas);
   {
     // Probes started early for another first round than this one are stopped.
-    std::set<std::pair<int, std::uint64_t>> first;
+    std::set<ProbeKey> first;
     for (int n : growing_round(guess, jobs, o.max_replicas))
-      for (int k = 0; k < seeds; ++k) first.emplace(n, s.seed + static_cast<std::uint64_t>(k));
+      for (const auto& key : keys_of(n)) first.insert(key);
     pool.keep_only(first);
   }
 
@@ -572,13 +766,16 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   }
   if (hi >= 0) spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   if (hi < 0) {
-    const auto& worst = cache.at(lo).front();
+    // The worst pod's figures (one fleet: its own), first seed.
+    const auto worst = fleet_probes(cache.at(lo), pods).front();
     const auto& w = worst.evaluated(o.window);
     result.reason = fmt::format(
-        "no fleet of up to {} replicas ({} GPUs) meets the targets: at {} replicas TTFT p99 is {:.1f} ms (target "
-        "{:.1f} ms) and TPOT p99 {:.1f} ms (target {:.1f} ms); raise --max-replicas or relax the targets",
-        o.max_replicas, o.max_replicas * s.tensor_parallel, lo, w.ttft_p99_s * 1e3, s.slo.ttft_p99_s * 1e3,
-        w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3);
+        "no {} of up to {} replicas ({} GPUs) meets the targets{}: at {} replicas TTFT p99 is {:.1f} ms (target "
+        "{:.1f} ms) and TPOT p99 {:.1f} ms (target {:.1f} ms){}; raise --max-replicas or relax the targets",
+        what, o.max_replicas, o.max_replicas * s.tensor_parallel,
+        pods > 1 ? fmt::format(" on its share of the arrivals split over {} pods", pods) : "", lo,
+        w.ttft_p99_s * 1e3, s.slo.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3,
+        pods > 1 ? " in the worst pod" : "");
     return result;
   }
   // The guess may already pass: then search below it, down to lo (which fails).
@@ -663,6 +860,174 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     for (std::size_t h = 0; h < hours; ++h) result.per_hour_replicas[h] = std::max(0, h_hi[h]);
   }
   return result;
+}
+
+}  // namespace tf
+
+namespace tf {
+
+std::vector<ScaleCheckRow> scale_check(const Scenario& base, const SizingOptions& o, const Demand& demand,
+                                       const ScaleCheckOptions& c) {
+  // The whole workload, thinned: one pod of m replicas offered a share of the arrivals.
+  Scenario s = base;
+  s.pods = 1;
+  s.pod_index = -1;
+  s.share = 1.0;
+  check_sizable(s);
+  std::unique_ptr<JobRunner> own;
+  JobRunner* runner = o.runner;
+  if (!runner) {
+    own = make_local_runner(o.jobs, o.interrupt_flag);
+    runner = own.get();
+  }
+  ProbePool pool(*runner, s);
+  const int seeds = std::max(1, o.seeds);
+  const int needed = std::max(1, static_cast<int>(std::ceil(o.pass_share * seeds - 1e-9)));
+  const int min_replicas = min_replicas_of(s);
+  std::vector<ScaleCheckRow> rows;
+  for (int m = 1; m <= c.max_replicas; m *= 2) {
+    if (m < min_replicas) continue;
+    ScaleCheckRow r;
+    r.replicas = m;
+    rows.push_back(r);
+    if (m > c.max_replicas / 2) break;
+  }
+  if (auto why = unreachable_targets(s, demand)) {
+    for (auto& r : rows) r.reason = *why;
+    return rows;
+  }
+  double capacity = 0.0;
+  first_guess(s, demand, &capacity);
+  const double offered = demand.output_tokens_per_s();
+  const double min_share = demand.requests > 0.0 ? std::min(1.0, c.min_requests / demand.requests) : 1.0;
+  struct State {
+    std::map<double, bool> tried;  // share -> passes
+    bool done = false;
+  };
+  std::vector<State> state(rows.size());
+  // The bracket from every share tried: hi the smallest that fails (2: none), lo the largest below it that passes
+  // (0: none).
+  auto bracket = [](const State& st) {
+    double hi = 2.0, lo = 0.0;
+    for (const auto& [f, pass] : st.tried)
+      if (!pass) hi = std::min(hi, f);
+    for (const auto& [f, pass] : st.tried)
+      if (pass && f < hi) lo = std::max(lo, f);
+    return std::make_pair(lo, hi);
+  };
+  for (int round = 1;; ++round) {
+    if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the scale check was interrupted");
+    // Each round narrows every active row or ends it; far more rounds than shares of a double is a bug.
+    if (round > 1000) throw std::logic_error("the scale check does not converge");
+    std::size_t active = 0;
+    for (const auto& st : state) active += st.done ? 0 : 1;
+    if (active == 0) break;
+    // Shares per row: as many as fill `jobs` with the active rows' probes (at least 1).
+    const int width = std::max(1, static_cast<int>(std::max(1, o.jobs) / static_cast<int>(active * seeds)));
+    std::vector<std::pair<std::size_t, double>> asked;  // row, share
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      State& st = state[i];
+      ScaleCheckRow& row = rows[i];
+      if (st.done) continue;
+      const auto [lo, hi] = bracket(st);
+      std::vector<double> shares;
+      if (lo >= 1.0) {  // the pod serves the whole workload
+        st.done = true;
+        row.found = row.whole = true;
+        continue;
+      }
+      if (hi > 1.0) {
+        if (lo <= 0.0) {  // the first guess: m over a fleet known to serve it all, else the capacity of m
+                          // saturated replicas over the offered output tokens/s
+          const double guess = c.fleet_hint > 0 ? static_cast<double>(row.replicas) / c.fleet_hint
+                               : capacity > 0.0 && offered > 0.0 ? row.replicas * capacity / offered
+                                                                 : 1.0;
+          shares.push_back(std::clamp(guess, min_share, 1.0));
+        } else {
+          for (int k = 1; k <= width; ++k) shares.push_back(std::min(1.0, lo * std::ldexp(1.0, k)));
+        }
+      } else if (lo <= 0.0) {
+        if (hi <= min_share) {
+          st.done = true;
+          row.reason = fmt::format("even a share of {:.3g} of the arrivals (about {:.0f} requests in the window, the "
+                                   "fewest tried) misses the targets",
+                                   hi, hi * demand.requests);
+          continue;
+        }
+        for (int k = 1; k <= width; ++k) shares.push_back(std::max(min_share, hi * std::ldexp(1.0, -k)));
+      } else {
+        if (hi - lo <= c.tolerance * lo) {
+          st.done = true;
+          row.found = true;
+          continue;
+        }
+        for (int k = 1; k <= width; ++k) shares.push_back(lo + (hi - lo) * k / (width + 1));
+      }
+      std::sort(shares.begin(), shares.end());
+      shares.erase(std::unique(shares.begin(), shares.end()), shares.end());
+      for (double f : shares)
+        if (!st.tried.count(f)) asked.emplace_back(i, f);
+    }
+    if (asked.empty()) continue;
+    std::vector<ProbeKey> keys;
+    for (const auto& [i, f] : asked)
+      for (int k = 0; k < seeds; ++k) keys.push_back(ProbeKey{rows[i].replicas, s.seed + static_cast<std::uint64_t>(k), -1, f});
+    if (o.verbose) {
+      std::string what;
+      for (const auto& [i, f] : asked) what += fmt::format("{}{} at {:.4f}", what.empty() ? "" : ", ", rows[i].replicas, f);
+      std::cout << fmt::format("  scale check, round {}: replicas at share {}{}\n", round, what,
+                               seeds > 1 ? fmt::format(" ({} seeds each)", seeds) : "")
+                << std::flush;
+    }
+    const auto probes = pool.get(keys);
+    if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the scale check was interrupted");
+    for (std::size_t a = 0; a < asked.size(); ++a) {
+      const auto [i, f] = asked[a];
+      int ok = 0;
+      for (int k = 0; k < seeds; ++k) {
+        const Probe& p = probes[a * static_cast<std::size_t>(seeds) + static_cast<std::size_t>(k)];
+        rows[i].probes.push_back(p);
+        if (!p.error.empty() && !state[i].done) {
+          state[i].done = true;
+          rows[i].reason = "a probe could not be simulated: " + p.error;
+        }
+        if (p.error.empty() && p.evaluated(o.window).met) ++ok;
+        const auto& w = p.evaluated(o.window);
+        spdlog::debug("scale check {}: {} replicas at share {:.6f}, seed {}: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms "
+                      "over {} requests: {}", s.gpu.name, p.replicas, f, p.seed, w.ttft_p99_s * 1e3,
+                      w.tpot_p99_s * 1e3, w.requests, w.met ? "meets" : "misses");
+      }
+      state[i].tried[f] = ok >= needed;
+    }
+    // A pod that serves the whole workload makes the larger ones pointless: the table ends with it.
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto [lo, hi] = bracket(state[i]);
+      if (lo >= 1.0 && i + 1 < rows.size()) {
+        rows.resize(i + 1);
+        state.resize(i + 1);
+        break;
+      }
+    }
+  }
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    ScaleCheckRow& row = rows[i];
+    const auto [lo, hi] = bracket(state[i]);
+    row.share = lo;
+    row.share_fails = hi <= 1.0 ? hi : 0.0;
+    if (!row.found) continue;
+    double req = 0.0, tok = 0.0;
+    int n = 0;
+    for (const auto& p : row.probes)
+      if (p.share == lo && p.whole.end_s > p.whole.start_s) {
+        const double len = p.whole.end_s - p.whole.start_s;
+        req += static_cast<double>(p.whole.requests) / len;
+        tok += (p.whole.prompt_tokens + p.whole.output_tokens) / len;
+        ++n;
+      }
+    row.requests_per_s = n > 0 ? req / n : 0.0;
+    row.tokens_per_s = n > 0 ? tok / n : 0.0;
+  }
+  return rows;
 }
 
 }  // namespace tf

@@ -38,6 +38,8 @@ struct SizingOptions {
 struct Probe {
   int replicas = 0;
   std::uint64_t seed = 0;
+  int pod = -1;                           // a fleet of pods: the pod simulated (its replicas are `replicas`); else -1
+  double share = 1.0;                     // the share of the arrivals offered (size --scale-check); else 1
   std::string error;                      // non-empty: the simulation could not run
   WindowFigures whole;                    // the measurement window [warmup_s, duration_s)
   WindowFigures busiest;                  // the busiest whole hour inside it (by arrivals), or `whole`
@@ -51,12 +53,18 @@ struct Probe {
 };
 
 // The probe as a child process sends it back (JSON), read back field for field.
-TF_JSON_FIELDS(Probe, replicas, seed, error, whole, busiest, hours, mfu, busy_fraction, flops, energy_kwh, window_s)
+TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, mfu, busy_fraction, flops, energy_kwh, window_s)
 
+// A fleet of pods (s.pods > 1, pod_index -1) is sized pod by pod on the same candidates: every candidate m
+// (replicas per pod) simulates each pod of the split on its own share of the arrivals (the requests `run` would give
+// it), and passes when every pod meets the targets over its own requests (with --seeds, each pod with pass_share of
+// the seeds): pods are equal, so the answer is the size the worst pod of the split needs, and the fleet N x m. The
+// probes of a candidate are seed by seed, pod by pod within a seed.
 struct SizingResult {
   bool found = false;
   std::string reason;                     // why nothing was found
-  int replicas = 0;                       // the answer
+  int pods = 1;                           // the pods the answer is per (1: one fleet)
+  int replicas = 0;                       // the answer (per pod: the fleet is pods x replicas)
   std::vector<Probe> answer_probes;       // one per seed, at the answer
   std::vector<Probe> below_probes;        // one per seed, at answer - 1 (empty when the answer is 1)
   std::vector<Probe> probes;              // every probe, in the order run
@@ -142,6 +150,38 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& options, const D
 // round of probes they point to is started (speculatively); the search itself waits for the exact demand and
 // uses those probes only if it asks for them, so its probes and answer are those of the exact demand.
 SizingResult size_fleet(const Scenario& s, const SizingOptions& options, DemandMeasurement& demand);
+
+// The figures of a fleet of pods, seed by seed, from its pods' probes of one candidate (ordered as SizingResult
+// says): replicas and counts added (requests, unfinished, tokens, FLOPs, energy), p99s the worst pod's, attainment
+// weighted by requests, MFU and busy fraction the mean (the pods are equal), met when every pod meets the targets.
+// One pod's probes come back as they are.
+std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods);
+
+// `size --scale-check`: for pods of m = 1, 2, 4, ... replicas, the largest share of the workload's arrivals
+// (in_share, workloads/pod_split.hpp: what a pod of a random split gets) a pod of m meets the targets on, by
+// bisection on the share. The rows' probes run together, rounds at a time, as jobs of one runner.
+struct ScaleCheckOptions {
+  int max_replicas = 64;            // the largest m (a power of two)
+  double tolerance = 0.01;          // bisect until (fails - passes) <= tolerance x passes
+  double min_requests = 100.0;      // a share with fewer requests in the window than this is not tried
+  int fleet_hint = 0;               // replicas known to serve the whole workload: first guesses m / fleet_hint
+};
+
+struct ScaleCheckRow {
+  int replicas = 0;                 // m
+  bool found = false;               // a share was found that m meets the targets on
+  std::string reason;               // without: why
+  bool whole = false;               // m meets the targets on the whole workload: it serves at least the demand
+  double share = 0.0;               // the largest share found to pass
+  double share_fails = 0.0;         // the smallest share found to fail (0: none, with `whole`)
+  double requests_per_s = 0.0;      // served at `share`: the window's requests over its length (mean over seeds)
+  double tokens_per_s = 0.0;        // prompt + output tokens, likewise
+  std::vector<Probe> probes;        // every probe of the row, in the order run
+};
+
+// `demand`: the whole workload's (for the first guesses). Throws RunInterrupted when interrupted.
+std::vector<ScaleCheckRow> scale_check(const Scenario& s, const SizingOptions& options, const Demand& demand,
+                                       const ScaleCheckOptions& check);
 
 // Runs one candidate in a child process.
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed);
