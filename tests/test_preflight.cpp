@@ -1,7 +1,8 @@
 // Issue 14, item 8: validation that catches it before the run. The context window enforced (cut, refused or
 // dropped, counted), a trace's rows scanned by `validate` as the run reads them (bad rows counted, the first few
 // shown), a trace shorter than duration_s warned about, remedies for what does not fit that are right for the
-// scenario at hand (each one applied and validated here).
+// scenario at hand (each one applied and validated here), and `compare` with a disaggregated split and goodput and
+// energy columns.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -334,5 +335,49 @@ TEST_CASE("synthetic lengths beyond the context window are cut and counted - or 
   INFO(refused.output);
   CHECK(refused.exit_code == 2);
   CHECK_THAT(refused.output, Contains("context window of 4096 tokens") && Contains("workload.prompt_tokens.max"));
+  fs::remove_all(out);
+}
+
+TEST_CASE("compare takes a disaggregated split and shows goodput and energy per token", "[preflight][compare]") {
+  const std::string out = temp_dir("pre-compare");
+  const std::string sets = " --set fleet.replicas=4 --set duration_s=60 --set warmup_s=10";
+  const auto r = run_command(binary() + " compare --jobs 2 --policies disaggregated:3,disaggregated:1:3,continuous"
+                             " --out " + out + sets);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Contains("disaggregated 3+1") && Contains("disaggregated 1+3") && Contains("goodput/s") &&
+                           Contains("J/out tok"));
+  const auto rows = parse_csv(read_file(out + "/compare.csv"));
+  REQUIRE(rows.size() == 4);
+  const auto col = [&](const std::string& name) {
+    const auto it = std::find(rows[0].begin(), rows[0].end(), name);
+    REQUIRE(it != rows[0].end());
+    return static_cast<std::size_t>(it - rows[0].begin());
+  };
+  CHECK(rows[1][col("prefill_decode")] == "3+1");
+  CHECK(rows[2][col("prefill_decode")] == "1+3");
+  CHECK(rows[3][col("prefill_decode")].empty());
+  // The continuous row against a run of the same scenario: goodput = attainment x measured / window.
+  const auto run = run_command(binary() + " run --quiet --out " + out + "/run" + sets);
+  REQUIRE(run.exit_code == 0);
+  const auto j = nlohmann::json::parse(read_file(out + "/run/summary.json"));
+  const double goodput = j["slo"]["attainment"].get<double>() * j["requests"]["measured"].get<double>() /
+                         j["window_s"].get<double>();
+  CHECK(std::stod(rows[3][col("goodput_per_s")]) == Approx(goodput).epsilon(1e-5));
+  CHECK(std::stod(rows[3][col("energy_j_per_output_token")]) ==
+        Approx(j["energy"]["j_per_output_token"].get<double>()).epsilon(1e-5));
+  // The 3+1 row is the scenario's own disaggregation with policy.prefill_replicas = 3.
+  const auto d = run_command(binary() + " run --quiet --out " + out + "/dis" + sets +
+                             " --set policy.batching=disaggregated --set policy.prefill_replicas=3");
+  REQUIRE(d.exit_code == 0);
+  const auto jd = nlohmann::json::parse(read_file(out + "/dis/summary.json"));
+  CHECK(std::stod(rows[1][col("ttft_p99_s")]) == Approx(jd["latency_s"]["ttft"]["p99"].get<double>()).epsilon(1e-6));
+  // Splits that do not fit the fleet or the policy: exit 2, saying why.
+  for (const char* bad : {"disaggregated:4", "disaggregated:1:2", "disaggregated:x", "continuous:2"}) {
+    const auto e = run_command(binary() + " compare --policies " + bad + sets);
+    INFO(bad << "\n" << e.output);
+    CHECK(e.exit_code == 2);
+    CHECK_THAT(e.output, Contains(bad));
+  }
   fs::remove_all(out);
 }
