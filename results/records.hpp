@@ -59,6 +59,11 @@ struct RunTotals {
   std::uint64_t skipped_bad_rows = 0; // trace rows skipped as bad (workload.trace.skip_bad_rows = true)
   std::uint64_t clamped_rows = 0;     // trace rows whose lengths were cut (workload.trace.max_*_tokens)
   std::uint64_t questions_cut = 0;    // sessions: follow-up questions not asked, their visit cut at duration_s
+  // Requests that arrived beyond the model's context window (workload.over_context): cut to it ("cut"), or turned
+  // away on arrival ("drop"; they are among the rejected requests too).
+  std::uint64_t over_context_cut = 0;
+  std::uint64_t over_context_dropped = 0;
+  double last_arrival_s = -1.0;       // the last request's arrival (-1: none arrived); not in summary.json
 };
 
 struct SloTargets {

@@ -855,9 +855,15 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
   body += "</table>\n";
   // Bars are labelled "batching / router" when the file has both columns (tokenfleet compare's compare.csv).
   const bool two_labels = t.header.size() > 1 && t.header[0] == "batching" && t.header[1] == "router";
+  // A disaggregated split (compare --policies disaggregated:P) joins the batching label: "disaggregated 3+1".
+  auto label = [&](std::size_t r) {
+    if (!two_labels) return t.cells[r][0];
+    const std::string split = t.text(r, "prefill_decode");
+    return t.cells[r][0] + (split.empty() ? "" : " " + split) + " / " + t.cells[r][1];
+  };
   std::string xtics = "set xtics (";
   for (std::size_t r = 0; r < t.rows(); ++r)
-    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_quote(two_labels ? t.cells[r][0] + " / " + t.cells[r][1] : t.cells[r][0]), r);
+    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_quote(label(r)), r);
   xtics += ") rotate by -20";
   // The figures worth a plot, with their units; other columns (flags, less telling percentiles) stay in the table.
   static const std::vector<std::pair<std::string, std::string>> units = {
@@ -867,7 +873,9 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
       {"e2e_p99_s", "end to end p99 (s)"},      {"slo_attainment", "SLO attainment (share of requests)"},
       {"mfu", "MFU (fraction of peak FLOP/s)"}, {"busy_fraction", "busy fraction"},
       {"preemptions", "preemptions (count)"},  {"swapped_out_tokens", "KV tokens swapped to host (count)"},
-      {"rejected", "rejected requests (count)"}, {"kv_transfer_p99_s", "KV transfer p99 (s)"}};
+      {"rejected", "rejected requests (count)"}, {"kv_transfer_p99_s", "KV transfer p99 (s)"},
+      {"goodput_per_s", "goodput (requests meeting the SLO per second)"},
+      {"energy_j_per_output_token", "energy per output token (J)"}};
   const bool known_layout = two_labels;
   for (std::size_t c = 1; c < t.header.size(); ++c) {
     const std::string& name = t.header[c];

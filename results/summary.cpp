@@ -243,7 +243,9 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                  {"mean_power_per_gpu_w", s.mean_power_per_gpu_w}};
   j["workload"] = {{"skipped_bad_rows", s.totals.skipped_bad_rows},
                    {"clamped_rows", s.totals.clamped_rows},
-                   {"questions_cut", s.totals.questions_cut}};
+                   {"questions_cut", s.totals.questions_cut},
+                   {"over_context_cut", s.totals.over_context_cut},
+                   {"over_context_dropped", s.totals.over_context_dropped}};
   j["simulated_s"] = s.simulated_s;
   for (const auto& pc : s.priority_classes)
     j["priority_classes"].push_back({{"priority", pc.priority},
@@ -300,6 +302,9 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   w.at("skipped_bad_rows").get_to(s.totals.skipped_bad_rows);
   w.at("clamped_rows").get_to(s.totals.clamped_rows);
   w.at("questions_cut").get_to(s.totals.questions_cut);
+  // Results written before the context window was enforced lack these two.
+  s.totals.over_context_cut = w.value("over_context_cut", std::uint64_t{0});
+  s.totals.over_context_dropped = w.value("over_context_dropped", std::uint64_t{0});
   j.at("simulated_s").get_to(s.simulated_s);
   if (j.contains("priority_classes"))
     for (const auto& c : j.at("priority_classes")) {
@@ -380,6 +385,22 @@ std::string summary_table(const Summary& s) {
                      s.slo_attainment * 100.0, target(s.slo.ttft_p99_s), met(s.ttft_p99_met),
                      target(s.slo.tpot_p99_s), met(s.tpot_p99_met),
                      s.requests_measured == 0 ? "NOT met (no request was measured)" : met(s.slo_met));
+  // What the workload's input lost or changed on the way: said, never silent.
+  std::vector<std::string> changed;
+  const RunTotals& t = s.totals;
+  if (t.skipped_bad_rows > 0)
+    changed.push_back(fmt::format("{} bad trace row(s) skipped (workload.trace.skip_bad_rows)", t.skipped_bad_rows));
+  if (t.clamped_rows > 0)
+    changed.push_back(fmt::format("{} trace row(s) cut to max_prompt_tokens / max_output_tokens", t.clamped_rows));
+  if (t.over_context_cut > 0)
+    changed.push_back(fmt::format("{} request(s) cut to the model's context window", t.over_context_cut));
+  if (t.over_context_dropped > 0)
+    changed.push_back(fmt::format("{} request(s) beyond the context window turned away (counted as rejected)",
+                                  t.over_context_dropped));
+  if (t.questions_cut > 0)
+    changed.push_back(fmt::format("{} question(s) not asked, their visit cut at duration_s", t.questions_cut));
+  for (std::size_t i = 0; i < changed.size(); ++i)
+    out += fmt::format("{:<22}{}\n", i == 0 ? "workload" : "", changed[i]);
   out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
   if (s.preemptions > 0)
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",

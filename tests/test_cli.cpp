@@ -346,12 +346,20 @@ TEST_CASE("tokenfleet compare prints one row per policy and writes compare.csv a
   REQUIRE(r.exit_code == 0);
   const auto rows = parse_csv(read_file(out + "/compare.csv"));
   REQUIRE(rows.size() == 5);  // header and 2 x 2 combinations
-  REQUIRE(rows[0].size() == 24);
+  REQUIRE(rows[0].size() == 27);
   CHECK(rows[0][19] == "preemptions");
   CHECK(rows[0][20] == "swapped_out_tokens");
   CHECK(rows[0][21] == "rejected");
   CHECK(rows[0][22] == "kv_transfer_p99_s");
+  CHECK(rows[0][23] == "goodput_per_s");
+  CHECK(rows[0][24] == "energy_j_per_output_token");
+  CHECK(rows[0][25] == "prefill_decode");
+  CHECK(rows[0][26] == "error");
   CHECK(rows[1][22].empty());  // no disaggregation, no transfers
+  CHECK(rows[1][25].empty());
+  CHECK(std::stod(rows[1][23]) > 0.0);  // requests met the targets
+  CHECK(std::stod(rows[1][23]) <= std::stod(rows[1][3]) * 1.05);  // no more than were served (the window's edges)
+  CHECK(std::stod(rows[1][24]) > 0.0);
   CHECK(rows[1][0] == "continuous");
   CHECK(rows[1][1] == "round-robin");
   CHECK(rows[4][0] == "static");

@@ -112,8 +112,10 @@ TEST_CASE("reliability: SIGTERM stops a run whose every simulated second is heav
 
 TEST_CASE("reliability: validate reads a trace's rows as the run would: the same error and exit code", "[reliability][validate]") {
   const std::string dir = temp_dir("rel-validate");
-  write_file(dir + "/long.csv", "0,99999999999,10\n1,100,10\n");
-  const std::string toml = trace_scenario(dir, dir + "/long.csv");
+  // Served with a context of a million tokens, a request of 600,000 is longer than a replica's KV cache (about
+  // 427,000 tokens of llama-3.1-8b on one H100).
+  write_file(dir + "/long.csv", "0,599990,10\n1,100,10\n");
+  const std::string toml = trace_scenario(dir, dir + "/long.csv") + " --set model.context_window=1000000";
   const auto v = run_command(binary() + " validate " + toml);
   const auto r = run_command(binary() + " run " + toml + " --quiet");
   INFO(v.output);
@@ -121,9 +123,15 @@ TEST_CASE("reliability: validate reads a trace's rows as the run would: the same
   CHECK(v.exit_code == 3);
   CHECK(r.exit_code == 3);
   const std::string error = line_with(r.output, "error:");
-  CHECK_THAT(error, Contains("needs 100000000009 tokens of KV cache"));
+  CHECK_THAT(error, Contains("needs 600000 tokens of KV cache"));
   CHECK(line_with(v.output, "error:") == error);
   CHECK_THAT(v.output, !Contains("\nok"));
+  // Within the model's own context (131,072 tokens) the same row is cut to it (workload.over_context = "cut"), and
+  // then fits.
+  const auto cut = run_command(binary() + " validate " + trace_scenario(dir, dir + "/long.csv"));
+  INFO(cut.output);
+  CHECK(cut.exit_code == 0);
+  CHECK_THAT(cut.output, Contains("1 request(s) exceed the model's context window (131072 tokens) and are cut to it"));
   fs::remove_all(dir);
 }
 

@@ -30,6 +30,9 @@ class FixedDistribution final : public LengthDistribution {
   double sample_real(Rng&) const override { return value_; }
   double mean() const override { return value_; }
 
+ protected:
+  double support_max() const override { return value_; }
+
  private:
   double value_;
 };
@@ -43,6 +46,9 @@ class UniformDistribution final : public LengthDistribution {
     return std::min(high_, low_ + std::floor(uniform01(rng) * count));
   }
   double mean() const override { return 0.5 * (low_ + high_); }
+
+ protected:
+  double support_max() const override { return high_; }
 
  private:
   double low_, high_;
@@ -124,6 +130,9 @@ class EmpiricalDistribution final : public LengthDistribution {
   }
   double mean() const override { return mean_; }
   const LengthPairs* pairs() const override { return pairs_.get(); }
+
+ protected:
+  double support_max() const override { return *std::max_element(column_->begin(), column_->end()); }
 
  private:
   std::shared_ptr<const LengthPairs> pairs_;

@@ -3,6 +3,7 @@
 // empirical (drawn from a trace's rows; two empirical distributions on the same trace are drawn jointly by the
 // workload source, so the prompt/output correlation survives).
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -53,9 +54,16 @@ class LengthDistribution {
   long long sample(Rng& rng) const;
   // x rounded to the nearest integer and clamped to [min, max].
   long long clamp_length(double x) const;
+  // The longest length a draw can give, clamped: max, or less for a distribution bounded below it (fixed, uniform,
+  // empirical).
+  long long longest() const { return clamp_length(support_max()); }
   // Empirical distributions: the trace's pairs (the same object for two distributions on the same trace).
   virtual const LengthPairs* pairs() const { return nullptr; }
   double min = 1.0, max = 1e18;
+
+ protected:
+  // The largest value sample_real can return (+infinity when unbounded).
+  virtual double support_max() const { return std::numeric_limits<double>::infinity(); }
 };
 
 // Throws std::invalid_argument with a message naming the offending field when the spec is invalid

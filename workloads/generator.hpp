@@ -19,6 +19,8 @@ class RequestGenerator {
   std::uint64_t skipped_bad_rows() const { return source_->skipped_bad_rows(); }
   std::uint64_t clamped_rows() const { return source_->clamped_rows(); }
   std::uint64_t questions_cut() const { return source_->questions_cut(); }
+  std::uint64_t over_context_cut() const { return source_->over_context_cut(); }
+  std::uint64_t over_context_dropped() const { return source_->over_context_dropped(); }
 
  private:
   std::unique_ptr<WorkloadSource> source_;

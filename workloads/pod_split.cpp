@@ -56,6 +56,9 @@ class PodSource final : public WorkloadSource {
   std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
   std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
   std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+  std::uint64_t over_context_cut() const override { return inner_->over_context_cut(); }
+  std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped(); }
 
  private:
   static bool later(const Request& a, const Request& b) {

@@ -21,6 +21,12 @@ struct Request {
   // Priority class for the priority queue order: 0 is the most urgent, then 1, 2, ... (from the workload's
   // priority shares or a trace's priority column; 0 otherwise).
   int priority = 0;
+  // Trace replay: the line of the row it came from (0 otherwise), for errors that name it.
+  std::uint64_t trace_line = 0;
+  // Longer than the model's context window: cut to it (workload.over_context = "cut"), or, with "drop", turned away
+  // when it arrives.
+  bool context_cut = false;
+  bool over_context = false;
   // A request preempted by a replica (paged KV cache, recompute) goes back to a queue with what it had done:
   // its answer so far (recomputed with the prompt when it runs again), its first admission and first token.
   std::int64_t generated_before = 0;

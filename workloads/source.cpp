@@ -14,6 +14,48 @@
 
 namespace tf {
 
+std::optional<OverContext> parse_over_context(const std::string& s) {
+  if (s == "cut") return OverContext::cut;
+  if (s == "refuse") return OverContext::refuse;
+  if (s == "drop") return OverContext::drop;
+  return std::nullopt;
+}
+
+std::string to_string(OverContext o) {
+  switch (o) {
+    case OverContext::cut: return "cut";
+    case OverContext::refuse: return "refuse";
+    case OverContext::drop: return "drop";
+  }
+  return "cut";
+}
+
+std::string over_context_refusal(const Request& r, std::int64_t window, const std::string& trace_path) {
+  const bool trace = !trace_path.empty();
+  return fmt::format(
+      "{}request {} (arriving at {:.3f} s) has a prompt of {} and an answer of {} tokens, {:.0f} in all, more than "
+      "the model's context window of {} tokens (model.context_window); workload.over_context = \"refuse\" stops the "
+      "run at the first such request: set it to \"cut\" (the prompt is shortened to fit) or \"drop\" (such "
+      "requests are turned away, counted), or cap the lengths ({})",
+      trace ? fmt::format("{}:{}: ", trace_path, r.trace_line) : "", r.id, r.arrival_s, r.prompt_tokens,
+      r.output_tokens, static_cast<double>(r.prompt_tokens) + static_cast<double>(r.output_tokens), window,
+      trace ? "workload.trace.max_prompt_tokens and max_output_tokens"
+            : "workload.prompt_tokens.max and workload.output_tokens.max");
+}
+
+bool cut_to_context(Request& r, std::int64_t window) {
+  if (!over_context(r, window)) return false;
+  const std::int64_t prompt = r.prompt_tokens;
+  r.output_tokens = std::min(r.output_tokens, std::max<std::int64_t>(1, window - 1));
+  r.prompt_tokens = std::max<std::int64_t>(1, window - r.output_tokens);
+  if (!r.hash_ids.empty() && r.prompt_tokens < prompt) {
+    // The blocks of the part of the prompt kept, rounded up.
+    const auto n = static_cast<std::int64_t>(r.hash_ids.size());
+    r.hash_ids.resize(static_cast<std::size_t>(std::min(n, (n * r.prompt_tokens + prompt - 1) / prompt)));
+  }
+  return true;
+}
+
 namespace {
 
 // Stream numbers under the scenario seed; fixed forever so that old seeds keep their meaning.
@@ -269,6 +311,7 @@ class TraceSource final : public WorkloadSource {
   bool exhausted() override { return next_arrival_s() == kInf; }
   std::uint64_t skipped_bad_rows() const override { return reader_.skipped_rows(); }
   std::uint64_t clamped_rows() const override { return clamped_; }
+  std::vector<std::string> bad_row_examples() const override { return reader_.bad_row_examples(); }
 
  private:
   struct Item {
@@ -339,6 +382,7 @@ class TraceSource final : public WorkloadSource {
       it.request.prompt_tokens = prompt;
       it.request.output_tokens = output;
       it.request.hash_ids = row.hash_ids;
+      it.request.trace_line = row.line;
       heap_.push(std::move(it));
     }
     if (t >= duration_s_) done_ = true;  // rows come in time order: nothing later arrives in time
@@ -399,11 +443,60 @@ class PriorityClasses final : public WorkloadSource {
   std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
   std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
   std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+  std::uint64_t over_context_cut() const override { return inner_->over_context_cut(); }
+  std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped(); }
 
  private:
   std::unique_ptr<WorkloadSource> inner_;
   std::vector<double> shares_;
   Rng rng_;
+};
+
+// The model's context window over another source's requests (workload.over_context): each one whose prompt and
+// answer exceed it is cut to it, refused (the run stops), or marked to be turned away when it arrives; the others
+// pass as they are. Takes nothing ahead, so a closed loop (sessions) runs as without it.
+class ContextWindow final : public WorkloadSource {
+ public:
+  ContextWindow(std::unique_ptr<WorkloadSource> inner, const WorkloadSpec& spec)
+      : inner_(std::move(inner)),
+        window_(spec.context_window),
+        mode_(spec.over_context),
+        trace_path_(spec.trace.enabled ? spec.trace.path : "") {}
+  double next_arrival_s() override { return inner_->next_arrival_s(); }
+  Request take() override {
+    Request r = inner_->take();
+    if (!over_context(r, window_)) return r;
+    switch (mode_) {
+      case OverContext::cut:
+        cut_to_context(r, window_);
+        r.context_cut = true;
+        ++cut_;
+        break;
+      case OverContext::drop:
+        r.over_context = true;
+        ++dropped_;
+        break;
+      case OverContext::refuse: throw OverContextError(over_context_refusal(r, window_, trace_path_));
+    }
+    return r;
+  }
+  bool closed_loop() const override { return inner_->closed_loop(); }
+  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
+  bool exhausted() override { return inner_->exhausted(); }
+  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
+  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+  std::uint64_t over_context_cut() const override { return cut_; }
+  std::uint64_t over_context_dropped() const override { return dropped_; }
+
+ private:
+  std::unique_ptr<WorkloadSource> inner_;
+  std::int64_t window_;
+  OverContext mode_;
+  std::string trace_path_;
+  std::uint64_t cut_ = 0, dropped_ = 0;
 };
 
 std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
@@ -416,6 +509,7 @@ std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std:
 
 std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   auto source = make_plain_source(spec, seed, duration_s);
+  if (spec.context_window > 0) source = std::make_unique<ContextWindow>(std::move(source), spec);
   if (spec.priority_shares.size() > 1)
     return std::make_unique<PriorityClasses>(std::move(source), spec.priority_shares, seed);
   return source;

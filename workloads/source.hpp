@@ -11,7 +11,9 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "workloads/arrival.hpp"
 #include "workloads/distribution.hpp"
@@ -49,13 +51,44 @@ struct TraceSpec {
   std::int64_t max_output_tokens = 0;
 };
 
+// A request whose prompt and answer together exceed the model's context window (workload.over_context):
+//   cut:    the prompt is shortened so that prompt + answer fill the window exactly (an answer as long as the window
+//           or longer is cut to the window less one token, with a prompt of one token); counted;
+//   refuse: the run stops with an error naming the request (OverContextError; exit code 2);
+//   drop:   the request arrives and is turned away at once, as a server answers one longer than its context (an SLO
+//           miss, a rejected row of requests.csv); counted.
+enum class OverContext { cut, refuse, drop };
+// "cut", "refuse", "drop"; nothing for anything else.
+std::optional<OverContext> parse_over_context(const std::string& s);
+std::string to_string(OverContext o);
+
+// Whether prompt + answer exceed `window` tokens (0: no window).
+inline bool over_context(const Request& r, std::int64_t window) {
+  return window > 0 && (r.output_tokens > window || r.prompt_tokens > window - r.output_tokens);
+}
+// workload.over_context = "cut": shortens the request to the window as described above (a Mooncake trace's hash_ids
+// keep the share of blocks that the prompt keeps); false when it fitted and is left as it is.
+bool cut_to_context(Request& r, std::int64_t window);
+
+// Why a run with workload.over_context = "refuse" stops at `r` (`trace_path`: the trace it came from, or empty).
+std::string over_context_refusal(const Request& r, std::int64_t window, const std::string& trace_path);
+
+// A request beyond the context window with workload.over_context = "refuse" (a wrong input: exit code 2).
+class OverContextError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct WorkloadSpec {
   ArrivalSpec arrival;
   DistributionSpec prompt_tokens;
   DistributionSpec output_tokens;
   SessionSpec session;
   TraceSpec trace;
-  std::int64_t context_window = 0;  // sessions: a prompt plus its answer never exceed this (0: no cap)
+  // The model's context window: a prompt plus its answer never exceed it (sessions cap the conversation they carry;
+  // every request beyond it is handled by over_context). 0: no window.
+  std::int64_t context_window = 0;
+  OverContext over_context = OverContext::cut;
   // Priority classes (for the priority queue order): request i is of class c with probability priority_shares[c]
   // (they sum to 1), drawn from a stream of its own; empty: every request is of class 0.
   std::vector<double> priority_shares;
@@ -83,6 +116,12 @@ class WorkloadSource {
   virtual std::uint64_t clamped_rows() const { return 0; }
   // Sessions: questions never asked because their visit was cut at duration_s (the arrival period ends).
   virtual std::uint64_t questions_cut() const { return 0; }
+  // The errors of the first bad trace rows skipped (TraceReader::bad_row_examples).
+  virtual std::vector<std::string> bad_row_examples() const { return {}; }
+  // Requests beyond the context window (workload.over_context): cut to it, or marked to be turned away
+  // (Request::over_context; "drop").
+  virtual std::uint64_t over_context_cut() const { return 0; }
+  virtual std::uint64_t over_context_dropped() const { return 0; }
 
   // Open loop convenience: the next request, or nothing when the workload is over.
   std::optional<Request> next() {

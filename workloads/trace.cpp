@@ -180,9 +180,12 @@ bool TraceReader::next(TraceRow& row) {
         if (first_pass_) ++good_;
         return true;
       }
-    } catch (const TraceError&) {
+    } catch (const TraceError& e) {
       if (!skip_bad_) throw;
-      if (first_pass_) ++skipped_;
+      if (first_pass_) {
+        ++skipped_;
+        if (bad_examples_.size() < kBadRowExamples) bad_examples_.emplace_back(e.what());
+      }
     }
   }
   if (in_.bad()) throw TraceError(path_, lineno_, "", "read error");

@@ -15,7 +15,8 @@
 // field are ignored.
 //
 // Bad rows (not a number, negative or zero lengths, missing or extra columns, timestamps out of order, bad JSON)
-// throw TraceError naming the file, line and field, or, with skip_bad_rows, are skipped and counted.
+// throw TraceError naming the file, line and field, or, with skip_bad_rows, are skipped and counted (the first
+// kBadRowExamples of them kept as their errors' text, for `validate` to show).
 // Blank lines are ignored.
 #include <cstdint>
 #include <fstream>
@@ -40,6 +41,8 @@ class TraceError : public std::runtime_error {
 // The longest span of trace replayed: a row later than this after the time origin is refused (about 31.7 years,
 // limits::kMaxDurationS).
 inline constexpr double kMaxTraceOffsetS = 1e9;
+// How many of the skipped rows' errors a reader keeps (bad_row_examples()).
+inline constexpr std::size_t kBadRowExamples = 5;
 // A plain CSV whose first arrival_s is at least this (2001-09-09 as Unix time) holds epoch seconds: rebased.
 inline constexpr double kEpochSecondsFrom = 1e9;
 
@@ -63,6 +66,8 @@ class TraceReader {
   // Back to the first row (for looping); keeps the time origin and the counts.
   void rewind();
   std::uint64_t skipped_rows() const { return skipped_; }
+  // The errors of the first kBadRowExamples rows skipped ("file:line: field: what"), in file order.
+  const std::vector<std::string>& bad_row_examples() const { return bad_examples_; }
   std::uint64_t rows_read() const { return good_; }
   const std::string& format() const { return format_; }
   const std::string& path() const { return path_; }
@@ -85,6 +90,7 @@ class TraceReader {
   std::ifstream in_;
   CsvReader csv_{in_};
   std::vector<std::string_view> cells_;
+  std::vector<std::string> bad_examples_;
   std::string line_;
   std::uint64_t lineno_ = 0, skipped_ = 0, good_ = 0;
   bool have_origin_ = false;

@@ -19,6 +19,7 @@
 #include "sim/cli/signals.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "workloads/source.hpp"
 #include "workloads/trace.hpp"
 
 namespace tf {
@@ -41,6 +42,9 @@ int guarded(const std::function<int()>& body) {
     print_error(e.what());
     return exit_bad_scenario;
   } catch (const TraceError& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  } catch (const OverContextError& e) {  // workload.over_context = "refuse": the input is wrong for the model
     print_error(e.what());
     return exit_bad_scenario;
   } catch (const UsageError& e) {

@@ -30,6 +30,7 @@ class UsageError : public std::runtime_error {
 // Runs a command's body and turns what it throws into the error line on stderr and the exit code; the one place
 // that maps errors to exit codes (the body returns the code of a command that ran to its end):
 //   ScenarioError, WorkloadInputError, TraceError, UsageError,  2    the scenario or an input is wrong
+//   OverContextError (workload.over_context = "refuse"),
 //   EngineSettingError (--context-factory)
 //   SimulationError, std::invalid_argument (fleet layout)       3    the scenario cannot be served
 //   WriteError; ReportError (as "report: ...")                  4    outputs not written

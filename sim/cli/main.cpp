@@ -115,7 +115,8 @@ int main(int argc, char** argv) {
   compare_cmd->add_option("scenario", compare.scenario_path, "scenario file (default: the built-in default)")
       ->check(CLI::ExistingFile);
   compare_cmd->add_option("--set,-s", compare.overrides, "override a scenario key")->take_all();
-  compare_cmd->add_option("--policies", compare.policies, "batching policies: --policies continuous,chunked-prefill,static")
+  compare_cmd->add_option("--policies", compare.policies, "batching policies: --policies continuous,chunked-prefill,static; a disaggregated split: "
+                           "disaggregated:P (P prefill replicas) or disaggregated:P:D")
       ->delimiter(',');
   compare_cmd->add_option("--routers", compare.routers, "routers: --routers round-robin,join-shortest-queue")
       ->delimiter(',');

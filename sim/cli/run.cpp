@@ -18,6 +18,7 @@
 #include "sim/cli/common.hpp"
 #include "sim/cli/signals.hpp"
 #include "sim/engine/engine.hpp"
+#include "sim/engine/preflight.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/fleet_facts.hpp"
 #include "sim/study/pods.hpp"
@@ -132,6 +133,10 @@ int run_command(const RunCommand& cmd) {
     write("summary.json", to_json(summary).dump(2) + "\n");
   }
   std::cout << summary_table(summary);
+  // A trace that ends well before duration_s: its rates are diluted over the empty tail (the first arrival taken as
+  // 0 s, where a trace's times start).
+  if (const std::string tail = short_trace_warning(s, 0.0, result.totals.last_arrival_s, result.arrived); !tail.empty())
+    std::cerr << "tokenfleet: warning: " << tail << "\n";
   std::cout << fmt::format("wall-clock: {:.2f} s ({:.0f} simulated requests per wall-clock second)\n", wall_s,
                            static_cast<double>(summary.requests_arrived) / std::max(wall_s, 1e-9));
   if (!cmd.out_dir.empty())

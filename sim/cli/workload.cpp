@@ -133,7 +133,7 @@ int workload_command(const WorkloadCommand& cmd) {
   std::vector<double> per_hour(hours, 0.0), per_minute(minutes, 0.0);
   LengthHistogram prompt, output;
   double prompt_tokens = 0.0, output_tokens = 0.0;
-  std::uint64_t count = 0, skipped = 0, clamped = 0;
+  std::uint64_t count = 0, skipped = 0, clamped = 0, context_cut = 0, context_dropped = 0;
 
   std::FILE* out = nullptr;
   std::string tmp;
@@ -189,6 +189,8 @@ int workload_command(const WorkloadCommand& cmd) {
     });
     skipped = source->skipped_bad_rows();
     clamped = source->clamped_rows();
+    context_cut = source->over_context_cut();
+    context_dropped = source->over_context_dropped();
   } catch (const std::system_error& e) {  // writing the export
     drop_export();
     throw WriteError(fmt::format("cannot write {}: {}", cmd.export_path, e.what()));
@@ -213,6 +215,14 @@ int workload_command(const WorkloadCommand& cmd) {
   std::cout << fmt::format("requests              {} ({:.4g}/s mean)\n", count, count / duration);
   if (skipped) std::cout << fmt::format("bad trace rows        {} skipped\n", skipped);
   if (clamped) std::cout << fmt::format("trace rows cut        {} (to max_prompt_tokens / max_output_tokens)\n", clamped);
+  if (context_cut)
+    std::cout << fmt::format("cut to the context    {} (prompt + answer beyond the model's {} tokens; "
+                             "workload.over_context = \"cut\")\n",
+                             context_cut, s.workload.context_window);
+  if (context_dropped)
+    std::cout << fmt::format("beyond the context    {} (turned away on arrival by a run; workload.over_context = "
+                             "\"drop\")\n",
+                             context_dropped);
   std::cout << fmt::format("tokens per day        {:.4g} prompt + {:.4g} output = {:.4g}\n",
                            prompt_tokens / duration * 86400.0, output_tokens / duration * 86400.0,
                            (prompt_tokens + output_tokens) / duration * 86400.0);

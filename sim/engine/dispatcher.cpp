@@ -329,12 +329,23 @@ void Dispatcher::route(const Request& arrival) {
 }
 
 bool Dispatcher::dispatch(const Request& r, std::int64_t capacity) {
-  if (std::string why = kv_shortfall(w_.scenario, r, capacity); !why.empty()) {
-    w_.fail(std::move(why));
-    return false;
+  // Longer than the model's context (workload.over_context = "drop"): turned away on arrival, as a server answers
+  // such a request with an error; it never needs a replica's KV cache.
+  if (!r.over_context) {
+    if (std::string why = kv_shortfall(w_.scenario, r, capacity); !why.empty()) {
+      w_.fail(std::move(why));
+      return false;
+    }
   }
   w_.sink->arrived(to_record(r));  // its row as it arrives; the sink gets the final one when it ends
   ++w_.arrived_count;
+  w_.last_arrival_s = std::max(w_.last_arrival_s, r.arrival_s);
+  w_.over_context_cut += r.context_cut ? 1 : 0;
+  if (r.over_context) {
+    ++w_.over_context_dropped;
+    reject(r, -1);
+    return true;
+  }
   route(r);
   return true;
 }

@@ -16,6 +16,7 @@
 #include "cluster/cost_model.hpp"
 #include "cluster/platform/platform.hpp"
 #include "cluster/topology.hpp"
+#include "sim/engine/preflight.hpp"
 #include "sim/engine/world.hpp"
 #include "sim/replica/request_row.hpp"
 #include "workloads/pod_split.hpp"
@@ -64,44 +65,65 @@ void check_servable(const Scenario& s) {
   (void)PowerModel(s.gpu);  // throws std::invalid_argument for a power curve out of order
   if (cost.kv_capacity_tokens() <= 0) {
     const double have = s.tensor_parallel * s.gpu.hbm_bytes * (1.0 - s.cost.kv_reserve_fraction);
-    throw SimulationError(fmt::format(
+    std::string what = fmt::format(
         "{} in {} needs {:.1f} GB of weights, but a replica of {} x {} has {:.1f} GB of usable HBM ({:.0f} % kept "
-        "in reserve), leaving no room for the KV cache; raise hardware.tensor_parallel, use hardware.dtype = "
-        "\"fp8\" or a GPU with more memory",
+        "in reserve), leaving no room for the KV cache",
         s.model.name, to_string(s.dtype), cost.weight_bytes() / 1e9, s.tensor_parallel, s.gpu.name, have / 1e9,
-        s.cost.kv_reserve_fraction * 100.0));
+        s.cost.kv_reserve_fraction * 100.0);
+    // What fits, each checked for this scenario: with room for its longest request, else with any KV cache at all.
+    const std::int64_t longest = longest_request_bound(s);
+    if (auto r = fit_remedies(s, kv_tokens_needed(s, longest)); !r.empty()) {
+      what += fmt::format("; what fits, with a KV cache for the longest request ({} tokens): {}", longest,
+                          remedies_text(r));
+    } else if (auto any = fit_remedies(s, 1); !any.empty()) {
+      what += fmt::format("; what fits, though with a KV cache shorter than the longest request ({} tokens): {}",
+                          longest, remedies_text(any));
+    } else {
+      what += fmt::format("; no tensor parallelism within a node of {} GPUs (hardware.gpus_per_node; it must divide "
+                          "it and the model's {} heads), number format or catalogue GPU with more memory fits it: "
+                          "choose a smaller model",
+                          s.gpus_per_node, s.model.heads);
+    }
+    throw SimulationError(what);
   }
   layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);  // throws std::invalid_argument
 }
 
 std::string kv_shortfall(const Scenario& s, const Request& r, std::int64_t capacity) {
   // Alone on a replica, a request must fit: its whole reservation, or with a paged cache all its blocks.
-  const std::int64_t block = s.kv_block_tokens;
-  const std::int64_t need =
-      block > 0 ? (kv_reservation_tokens(r) + block - 1) / block * block : kv_reservation_tokens(r);
+  const std::int64_t need = kv_tokens_needed(s, kv_reservation_tokens(r));
   if (need <= capacity) return {};
-  return fmt::format(
+  std::string what = fmt::format(
       "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
-      "{} x {} holds only {} tokens for {} in {}; cap the lengths (workload.prompt_tokens.max and "
-      "workload.output_tokens.max, or for a trace workload.trace.max_prompt_tokens and max_output_tokens) or give "
-      "each replica more GPUs (hardware.tensor_parallel)",
+      "{} x {} holds only {} tokens for {} in {}",
       r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel, s.gpu.name,
       capacity, s.model.name, to_string(s.dtype));
-}
-
-void check_trace_fits(const Scenario& s) {
-  if (!s.workload.trace.enabled) return;
-  const std::int64_t capacity = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
-  // One pass is enough: a looped trace repeats the lengths of its first, and gives the same requests until then.
-  WorkloadSpec spec = s.workload;
-  spec.trace.loop = false;
-  try {
-    const auto source = make_workload_source(spec, s.seed, s.duration_s);
-    while (const auto r = source->next())
-      if (std::string why = kv_shortfall(s, *r, capacity); !why.empty()) throw SimulationError(why);
-  } catch (const TraceError& e) {  // a bad row: as the run reports it
-    throw WorkloadInputError(e.what());
+  // Remedies checked for this scenario: a configuration that holds the longest request the workload can send (or
+  // at least this one), or a context window (vLLM's max_model_len) that the cache holds, longer requests then cut or
+  // turned away as workload.over_context says (not with "refuse", which would stop the run at them instead).
+  std::vector<Remedy> remedies = fit_remedies(s, kv_tokens_needed(s, std::max(longest_request_bound(s),
+                                                                              kv_reservation_tokens(r))), 3);
+  if (remedies.empty()) remedies = fit_remedies(s, need, 3);
+  std::int64_t window = capacity;
+  if (s.kv_block_tokens > 0) window = capacity / s.kv_block_tokens * s.kv_block_tokens;
+  const WorkloadSpec& w = s.workload;
+  auto within = [&](double max) { return max <= static_cast<double>(window) || max == static_cast<double>(w.context_window); };
+  const bool lengths_fit = w.trace.enabled ? (w.trace.max_prompt_tokens <= window && w.trace.max_output_tokens <= window)
+                                           : (within(w.prompt_tokens.max) && within(w.output_tokens.max) &&
+                                              w.prompt_tokens.min + w.output_tokens.min <= static_cast<double>(window));
+  if (window >= 2 && window < s.model.context_window && lengths_fit && w.over_context != OverContext::refuse) {
+    Remedy shorter;
+    shorter.sets.emplace_back("model.context_window", std::to_string(window));
+    shorter.effect = fmt::format("serve a context of {} tokens, as vLLM's max_model_len: longer requests are then {}",
+                                 window,
+                                 w.over_context == OverContext::cut ? "cut to it (workload.over_context = \"cut\")"
+                                                                    : "turned away (workload.over_context = \"drop\")");
+    remedies.push_back(std::move(shorter));
   }
+  if (!remedies.empty()) what += "; " + remedies_text(remedies);
+  what += w.trace.enabled ? "; or cap the trace's lengths (workload.trace.max_prompt_tokens, max_output_tokens)"
+                          : "; or cap the lengths (workload.prompt_tokens.max, workload.output_tokens.max)";
+  return what;
 }
 
 RunResult run_simulation(const Scenario& s, const RunOptions& options) {
@@ -277,6 +299,10 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.skipped_bad_rows = w.source->skipped_bad_rows();
   t.clamped_rows = w.source->clamped_rows();
   t.questions_cut = w.source->questions_cut();
+  // Counted as they arrive here (a pod's own requests: the pods' counts add up to the fleet's).
+  t.over_context_cut = w.over_context_cut;
+  t.over_context_dropped = w.over_context_dropped;
+  t.last_arrival_s = w.last_arrival_s;
   result.activity = std::move(w.activity);
   return result;
 }

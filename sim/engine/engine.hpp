@@ -100,10 +100,7 @@ void check_servable(const Scenario& scenario);
 // when it fits. The run stops with this (SimulationError, exit 3) at the first request that does not fit.
 std::string kv_shortfall(const Scenario& scenario, const Request& r, std::int64_t capacity);
 
-// A trace workload: reads the requests the run would replay (one pass) and throws what the run would at the first
-// that does not fit a replica (SimulationError with kv_shortfall's message), or at a bad row (WorkloadInputError).
-// Nothing for other workloads. For `validate`.
-void check_trace_fits(const Scenario& scenario);
+// (A trace's rows read as the run would, for `validate`: scan_trace in sim/engine/preflight.hpp.)
 
 RunResult run_simulation(const Scenario& scenario, const RunOptions& options = {});
 

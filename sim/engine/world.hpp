@@ -213,6 +213,9 @@ struct World {
   // What comes out.
   RecordSink* sink = nullptr;                // every request's record, at arrival and at its end
   std::size_t arrived_count = 0;             // requests arrived so far
+  double last_arrival_s = -1.0;              // the latest of their arrivals (-1: none yet)
+  std::uint64_t over_context_cut = 0;        // of them, cut to the context window (workload.over_context)
+  std::uint64_t over_context_dropped = 0;    // and turned away for it
   std::size_t completed_in_window = 0;       // requests that finished inside [warmup_s, duration_s)
   std::size_t finished_count = 0;            // requests finished so far (progress)
   ActivityBins activity;                     // the replicas' steps per window (time series)

@@ -67,7 +67,8 @@ ModelSpec read_model(const Section& top) {
   if (model.kv_heads > model.heads || model.heads % model.kv_heads != 0)
     m.fail(m.has("kv_heads") ? "kv_heads" : "heads",
            fmt::format("kv_heads ({}) must divide heads ({})", model.kv_heads, model.heads));
-  model.context_window = m.integer_in("context_window", model.context_window, 1, 1000000000);
+  // At least a prompt token and an answer token.
+  model.context_window = m.integer_in("context_window", model.context_window, 2, 1000000000);
 
   // The operator-level shape: vocabulary, MLP, experts.
   model.vocab = static_cast<int>(m.integer_in("vocab", model.vocab, 1, 10'000'000));

@@ -47,6 +47,14 @@ void read_workload(const Section& top, Scenario& s) {
   WorkloadSpec& ws = s.workload;  // default-constructed
   ws.priority_shares = read_priority_shares(w);
   ws.context_window = s.model.context_window;
+  // A request whose prompt and answer exceed the context window: cut (the default: a workload within the window
+  // runs as it always did), refused (the run stops) or turned away on arrival.
+  if (const auto oc = w.string("over_context")) {
+    const auto mode = parse_over_context(*oc);
+    if (!mode)
+      w.fail("over_context", fmt::format("expected \"cut\", \"refuse\" or \"drop\", got \"{}\"", *oc));
+    ws.over_context = *mode;
+  }
   const double window = static_cast<double>(s.model.context_window);
   DistributionSpec length_default;
   length_default.dist = "fixed";

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <filesystem>
 #include <iostream>
 
@@ -20,35 +21,81 @@
 
 namespace tf {
 
+double goodput_per_s(const Summary& s) {
+  return s.window_s > 0.0 ? s.slo_attainment * static_cast<double>(s.requests_measured) / s.window_s : 0.0;
+}
+
+BatchingChoice parse_batching_choice(const std::string& text, const Scenario& base) {
+  auto fail = [&](const std::string& what) -> BatchingChoice {
+    throw ScenarioError("--policies", 0, "policy.batching", fmt::format("\"{}\": {}", text, what));
+  };
+  BatchingChoice c;
+  const auto colon = text.find(':');
+  c.name = text.substr(0, colon);
+  std::unique_ptr<BatchingPolicy> policy;
+  try {
+    policy = make_batching_policy(c.name, base.policy_params);
+  } catch (const std::invalid_argument& e) {
+    throw ScenarioError("--policies", 0, "policy.batching", fmt::format("{}: {}", c.name, e.what()));
+  }
+  if (!policy)
+    throw ScenarioError("--policies", 0, "policy.batching",
+                        fmt::format("unknown batching policy \"{}\"; known: {}", c.name,
+                                    fmt::join(batching_policy_names(), ", ")));
+  if (colon == std::string::npos) return c;
+  // A disaggregated split: name:P (P prefill replicas, the rest decode) or name:P:D (P + D = fleet.replicas).
+  if (!policy->disaggregates())
+    fail(fmt::format("a split (:P prefill replicas, or :P:D prefill and decode) is only for a disaggregating policy "
+                     "(disaggregated), not {}",
+                     c.name));
+  const int n = base.replicas;
+  auto count = [&](const std::string& part, const char* what) {
+    int v = 0;
+    const auto r = std::from_chars(part.data(), part.data() + part.size(), v);
+    if (part.empty() || r.ec != std::errc() || r.ptr != part.data() + part.size() || v < 1)
+      fail(fmt::format("expected {} as a whole number of replicas of at least 1, got \"{}\"", what, part));
+    return v;
+  };
+  const std::string rest = text.substr(colon + 1);
+  const auto second = rest.find(':');
+  c.prefill_replicas = count(rest.substr(0, second), "the prefill replicas");
+  if (n < 2) fail(fmt::format("disaggregated serving needs at least 2 replicas; fleet.replicas is {}", n));
+  if (c.prefill_replicas > n - 1)
+    fail(fmt::format("{} prefill replicas leave none to decode of fleet.replicas = {}; give 1 to {}",
+                     c.prefill_replicas, n, n - 1));
+  if (second != std::string::npos) {
+    const int decode = count(rest.substr(second + 1), "the decode replicas");
+    if (c.prefill_replicas + decode != n)
+      fail(fmt::format("{} prefill + {} decode replicas are {}, but the fleet has fleet.replicas = {} (the same fleet "
+                       "under each policy); give {}:{}:{}",
+                       c.prefill_replicas, decode, c.prefill_replicas + decode, n, c.name, c.prefill_replicas,
+                       n - c.prefill_replicas));
+  }
+  return c;
+}
+
 std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
                                     const std::vector<std::string>& routers, int jobs) {
   const std::vector<std::string> bs = batchings.empty() ? std::vector<std::string>{base.batching} : batchings;
   const std::vector<std::string> rs = routers.empty() ? std::vector<std::string>{base.router} : routers;
-  for (const auto& b : bs) {
-    try {
-      if (!make_batching_policy(b, base.policy_params))
-        throw ScenarioError("--policies", 0, "policy.batching",
-                            fmt::format("unknown batching policy \"{}\"; known: {}", b,
-                                        fmt::join(batching_policy_names(), ", ")));
-    } catch (const std::invalid_argument& e) {
-      throw ScenarioError("--policies", 0, "policy.batching", fmt::format("{}: {}", b, e.what()));
-    }
-  }
+  std::vector<BatchingChoice> choices;
+  for (const auto& b : bs) choices.push_back(parse_batching_choice(b, base));
   for (const auto& r : rs)
     if (!make_router(r))
       throw ScenarioError("--routers", 0, "policy.router",
                           fmt::format("unknown router \"{}\"; known: {}", r, fmt::join(router_names(), ", ")));
   std::vector<CompareRow> rows;
   std::vector<std::function<std::string()>> tasks;
-  for (const auto& b : bs)
+  for (const auto& b : choices)
     for (const auto& r : rs) {
       CompareRow row;
-      row.batching = b;
+      row.batching = b.name;
       row.router = r;
       rows.push_back(row);
       Scenario s = base;
-      s.batching = b;
+      s.batching = b.name;
       s.router = r;
+      if (b.prefill_replicas > 0) s.prefill_share = static_cast<double>(b.prefill_replicas) / s.replicas;
       if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
       tasks.push_back([s] {
         StreamingOptions so;  // the summary's figures in flat memory
@@ -89,10 +136,10 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>6} {:>6} {:>8} {:>10} {:>8} {:>8}\n",
+  std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>6} {:>6} {:>9} {:>8} {:>10} {:>8} {:>8}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
-                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "MFU %", "busy %", "preempt", "swapped", "rejected",
-                                "KV p99");
+                                "TPOT p99", "E2E p50", "E2E p99", "SLO %", "goodput/s", "MFU %", "busy %", "J/out tok",
+                                "preempt", "swapped", "rejected", "KV p99");
   for (const auto& r : rows) {
     if (!r.ok) {
       out += fmt::format("{:<20} {:<20} error: {}\n", r.batching, r.router, r.error);
@@ -100,18 +147,21 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     }
     const Summary& s = r.summary;
     out += fmt::format(
-        "{:<20} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>6.1f} "
-        "{:>6.1f} {:>8} {:>10} {:>8} {:>8}\n",
+        "{:<20} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>9.2f} "
+        "{:>6.1f} {:>6.1f} {:>9.3f} {:>8} {:>10} {:>8} {:>8}\n",
         r.pools.empty() ? r.batching : r.batching + " " + r.pools, r.router, s.requests_per_s, s.output_tokens_per_s,
         s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
-        s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, s.mfu * 100.0,
-        s.busy_fraction * 100.0, s.preemptions, s.swapped_out_tokens, s.requests_rejected,
+        s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, goodput_per_s(s),
+        s.mfu * 100.0, s.busy_fraction * 100.0, s.energy_per_output_token_j, s.preemptions, s.swapped_out_tokens,
+        s.requests_rejected,
         s.kv_transfer.count > 0 ? fmt::format("{:.1f}ms", s.kv_transfer.p99 * 1e3) : std::string("-"));
   }
-  out += "(preempt: preemptions of running requests by a paged KV cache, policy.kv_cache = \"paged\"; swapped: KV\n"
-         " tokens those preemptions copied to host memory, policy.preemption = \"swap\"; KV p99: disaggregated\n"
-         " serving's KV cache transfers from prefill to decode replicas, included in TTFT; disaggregated P+D: P prefill\n"
-         " and D decode replicas, policy.prefill_replicas)\n";
+  out += "(goodput/s: measured requests meeting both SLO targets per second of the window; J/out tok: the GPUs'\n"
+         " energy in the window per output token produced in it; preempt: preemptions of running requests by a paged\n"
+         " KV cache, policy.kv_cache = \"paged\"; swapped: KV tokens those preemptions copied to host memory,\n"
+         " policy.preemption = \"swap\"; KV p99: disaggregated serving's KV cache transfers from prefill to decode\n"
+         " replicas, included in TTFT; disaggregated P+D: P prefill and D decode replicas, policy.prefill_replicas or\n"
+         " --policies disaggregated:P)\n";
   return out;
 }
 
@@ -121,7 +171,7 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
   w.row({"batching", "router", "ok", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
          "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "slo_attainment", "slo_met",
          "mean_batch_size", "mfu", "busy_fraction", "energy_kwh", "preemptions", "swapped_out_tokens", "rejected",
-         "kv_transfer_p99_s", "error"});
+         "kv_transfer_p99_s", "goodput_per_s", "energy_j_per_output_token", "prefill_decode", "error"});
   for (const auto& r : rows) {
     const Summary& s = r.summary;
     w.field(r.batching).field(r.router).integer(r.ok ? 1 : 0);
@@ -132,6 +182,8 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
     w.format("{:.6f}", s.mfu).format("{:.6f}", s.busy_fraction).format("{:.6f}", s.energy_kwh);
     w.integer(s.preemptions).integer(s.swapped_out_tokens).integer(s.requests_rejected);
     s.kv_transfer.count > 0 ? w.format("{:.9f}", s.kv_transfer.p99) : w.empty();
+    w.format("{:.6f}", goodput_per_s(s)).format("{:.6f}", s.energy_per_output_token_j);
+    r.pools.empty() ? w.empty() : w.field(r.pools);
     // The error text in quotes, as it has always been written; quotes inside it doubled.
     w.quoted(r.error).end_row();
   }

@@ -29,7 +29,8 @@ namespace tf {
 TF_JSON_FIELDS(RunTotals, replicas, gpus, peak_flops_per_gpu, window_s, busy_replica_s, flops, iterations,
                batched_requests, served_prompt_tokens, served_output_tokens, completed_in_window, preemptions,
                recomputed_tokens, kv_transfers, kv_transfer_bytes, swapped_out_tokens, swapped_in_tokens, swap_s,
-               energy_window_j, energy_total_j, simulated_s, skipped_bad_rows, clamped_rows, questions_cut)
+               energy_window_j, energy_total_j, simulated_s, skipped_bad_rows, clamped_rows, questions_cut,
+               over_context_cut, over_context_dropped, last_arrival_s)
 
 namespace {
 
@@ -183,6 +184,9 @@ void add_totals(RunTotals& t, const RunTotals& p) {
   t.skipped_bad_rows = p.skipped_bad_rows;
   t.clamped_rows = p.clamped_rows;
   t.questions_cut = p.questions_cut;
+  t.over_context_cut += p.over_context_cut;  // counted by each pod over its own requests
+  t.over_context_dropped += p.over_context_dropped;
+  t.last_arrival_s = std::max(t.last_arrival_s, p.last_arrival_s);
 }
 
 }  // namespace
