@@ -291,6 +291,13 @@ int run_and_signal(const std::vector<std::string>& args, const std::string& log,
     execv(bin.c_str(), argv.data());
     _exit(127);
   }
+  // The run prints its scenario once its handlers are in place: wait for that (a loaded machine or a sanitizer
+  // build may take seconds to start), then let it run `after_s`.
+  for (int i = 0; i < 1200; ++i) {
+    std::error_code ec;
+    if (fs::file_size(log, ec) > 0 && !ec) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
   std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
   kill(pid, sig);
   int status = 0;
