@@ -152,9 +152,16 @@ class LocalProcessRunner final : public JobRunner {
   JobId submit(std::function<std::string()> work, std::string label) override {
     return add(std::move(work), std::move(label), false);
   }
-  // A job that does not count against the slots (a short measurement beside the simulations).
-  JobId submit_outside_slots(std::function<std::string()> work, std::string label) {
-    return add(std::move(work), std::move(label), true);
+  // outside_slots: a job that does not count against the slots (a short measurement beside the simulations); the
+  // result files are written here by the job itself.
+  JobId submit_with(std::function<std::string()> work, std::string label, const JobOptions& options) override {
+    return add(std::move(work), std::move(label), options.outside_slots);
+  }
+
+  void progress() override {
+    check_interrupt();
+    start_queued();
+    pump(0);
   }
 
   bool done(JobId id) override {
@@ -262,9 +269,9 @@ std::unique_ptr<JobRunner> make_local_runner(int jobs, const volatile std::sig_a
 }
 
 JobId submit_outside_slots(JobRunner& runner, std::function<std::string()> work, std::string label) {
-  if (auto* local = dynamic_cast<LocalProcessRunner*>(&runner))
-    return local->submit_outside_slots(std::move(work), std::move(label));
-  return runner.submit(std::move(work), std::move(label));
+  JobOptions o;
+  o.outside_slots = true;
+  return runner.submit_with(std::move(work), std::move(label), o);
 }
 
 std::vector<ChildResult> run_in_children(const std::vector<std::function<std::string()>>& tasks, int jobs,
@@ -276,6 +283,17 @@ std::vector<ChildResult> run_in_children(const std::vector<std::function<std::st
   for (const auto& t : tasks) ids.push_back(runner.submit(t, ""));
   std::vector<ChildResult> out;
   for (JobId id : ids) out.push_back(runner.wait(id));
+  return out;
+}
+
+std::vector<ChildResult> run_tasks(const std::vector<Task>& tasks, int jobs,
+                                   const volatile std::sig_atomic_t* interrupt_flag) {
+  const auto runner = make_runner(std::max(1, jobs), interrupt_flag);
+  spdlog::debug("{} task(s), {} at a time", tasks.size(), runner->slots());
+  std::vector<JobId> ids;
+  for (const auto& t : tasks) ids.push_back(runner->submit_with(t.work, t.label, t.options));
+  std::vector<ChildResult> out;
+  for (JobId id : ids) out.push_back(runner->wait(id));
   return out;
 }
 
