@@ -158,10 +158,10 @@ class LocalProcessRunner final : public JobRunner {
     return add(std::move(work), std::move(label), options.outside_slots);
   }
 
-  void progress() override {
+  bool progress() override {
     check_interrupt();
     start_queued();
-    pump(0);
+    return pump(0);
   }
 
   bool done(JobId id) override {
@@ -230,7 +230,8 @@ class LocalProcessRunner final : public JobRunner {
   }
 
   // Reads what the running children have sent, waiting up to timeout_ms for something; reaps those that ended.
-  void pump(int timeout_ms) {
+  // True when something came.
+  bool pump(int timeout_ms) {
     std::vector<pollfd> fds;
     std::vector<JobId> ids;
     for (JobId id = 0; id < jobs_.size(); ++id)
@@ -238,9 +239,9 @@ class LocalProcessRunner final : public JobRunner {
         fds.push_back(pollfd{jobs_[id].fd, POLLIN, 0});
         ids.push_back(id);
       }
-    if (fds.empty()) return;
+    if (fds.empty()) return false;
     const int n = poll(fds.data(), fds.size(), timeout_ms);
-    if (n <= 0) return;  // nothing yet, or EINTR (a signal: the caller checks the flag)
+    if (n <= 0) return false;  // nothing yet, or EINTR (a signal: the caller checks the flag)
     char buf[65536];
     for (std::size_t k = 0; k < fds.size(); ++k) {
       if (fds[k].revents == 0) continue;
@@ -253,6 +254,7 @@ class LocalProcessRunner final : public JobRunner {
       }
     }
     start_queued();
+    return true;
   }
 
   int slots_;

@@ -60,8 +60,8 @@ class JobRunner {
   // Stops every job (the destructor does it too).
   virtual void cancel_all() = 0;
   // Lets the running jobs make progress without waiting for one: reads what the children sent, starts queued jobs.
-  // Throws RunInterrupted as wait() does.
-  virtual void progress() {}
+  // True when something came. Throws RunInterrupted as wait() does.
+  virtual bool progress() { return false; }
 };
 
 // Jobs in child processes forked from this one, `jobs` at once. The children die with their parent (kill -9

@@ -436,9 +436,9 @@ class MpiRunner final : public JobRunner {
     }
   }
 
-  void progress() override {
+  bool progress() override {
     check_interrupt();
-    progress_once();
+    return progress_once();
   }
 
   // The session's calls.
@@ -666,8 +666,7 @@ void MpiRunner::finished_here(JobId id, ChildResult r) {
 
 bool MpiRunner::poll_here() {
   if (running_here_.empty()) return false;
-  local_->progress();  // throws RunInterrupted when the flag is set
-  bool any = false;
+  bool any = local_->progress();  // throws RunInterrupted when the flag is set
   for (auto it = running_here_.begin(); it != running_here_.end();) {
     const JobId id = *it;
     Job& j = jobs_[id];
