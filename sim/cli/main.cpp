@@ -40,7 +40,7 @@ int tokenfleet_main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_flag("--report", run.report, "also build report.html (plots by gnuplot) in the --out folder");
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress line on stderr");
-  run_cmd->add_option("--jobs,-j", run.jobs, "with fleet.pods > 1: pods simulated at once (default: cores)")
+  run_cmd->add_option("--jobs,-j", run.jobs, "with fleet.pods > 1: pods simulated at once (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
 
   std::string report_dir;
@@ -87,7 +87,7 @@ int tokenfleet_main(int argc, char** argv) {
   size_cmd->add_option("--set,-s", size.overrides, "override a scenario key")->take_all();
   size_cmd->add_option("--window", size.window, "evaluate the targets over the whole measurement window or its busiest hour")
       ->check(CLI::IsMember({"whole", "day", "busiest-hour"}));
-  size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores)")
+  size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
   size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096; at most fleet.replicas' bound)")
       ->check(CLI::Range(std::int64_t{1}, tf::limits::kMaxReplicas));
@@ -117,7 +117,7 @@ int tokenfleet_main(int argc, char** argv) {
       ->delimiter(',');
   compare_cmd->add_option("--routers", compare.routers, "routers: --routers round-robin,join-shortest-queue")
       ->delimiter(',');
-  compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores)")->check(CLI::Range(1, 256));
+  compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores; under mpirun: per rank)")->check(CLI::Range(1, 256));
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
   compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
 
@@ -135,7 +135,7 @@ int tokenfleet_main(int argc, char** argv) {
   sweep_cmd->add_option("--set,-s", sweep.overrides, "override a scenario key at every point")
       ->allow_extra_args(false)
       ->take_all();
-  sweep_cmd->add_option("--jobs,-j", sweep.jobs, "simulations at once, each in a child process (default: cores)")
+  sweep_cmd->add_option("--jobs,-j", sweep.jobs, "simulations at once, each in a child process (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
   sweep_cmd->add_option("--out,-o", sweep.out_dir, "folder for sweep.csv, sweep.json and scenario.toml");
   sweep_cmd->add_flag("--report", sweep.report, "also build report.html (a table and bar charts) in --out");

@@ -56,13 +56,6 @@ int launched_size() {
   return 0;
 }
 
-int cpus_of_this_process() {
-  cpu_set_t set;
-  CPU_ZERO(&set);
-  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
-  return std::max(1, CPU_COUNT(&set));
-}
-
 std::vector<std::string> g_error_lines;  // this process's error lines (workers: not printed)
 
 }  // namespace
@@ -200,6 +193,13 @@ struct State {
 State g;
 
 bool in_session() { return g.active && getpid() == g.pid; }
+
+int cpus_of_this_process() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  return std::max(1, CPU_COUNT(&set));
+}
 
 std::string serialize(const Header& h, std::string_view payload) {
   std::string out(sizeof(Header) + payload.size(), '\0');
