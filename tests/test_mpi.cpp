@@ -214,39 +214,44 @@ TEST_CASE("mpirun -n 2: a rank that fails is named, non-zero exit, nothing writt
 
 TEST_CASE("mpirun -n 2: Ctrl-C at mpirun stops both ranks and their children at once, nothing written",
           "[mpi][signals]") {
-  const std::string dir = temp_dir("mpi-stop");
-  // A day at 60 requests/s: its demand and first probes take far longer than the test waits.
-  const std::string cmd = mpirun(2) + binary() + " size " + source_dir() +
-                          "/scenarios/chat-day.toml --per-hour --set workload.arrival.rate_per_s=60 --jobs 1 "
-                          "--log-level debug --out " + dir + "/out";
-  const std::string script = dir + "/run.sh";
-  // The signal once rank 1 runs a probe (its child forked), or after a minute.
-  write_file(script, "#!/bin/bash\n" + cmd + " >" + dir + "/stdout 2>" + dir + "/stderr &\npid=$!\n"
-                     "for i in $(seq 600); do grep -q 'rank 1 .*child process [0-9]*: forked' " + dir +
-                         "/stderr && break; sleep 0.1; done\nsleep 1\n"
-                         "kill -INT $pid\nstart=$(date +%s%N)\nwait $pid\nrc=$?\nend=$(date +%s%N)\necho \"$rc $(( (end - "
-                         "start) / 1000000 ))\"\n");
-  const auto r = run_command("bash " + script);
-  std::istringstream in(r.output);
-  int rc = -1;
-  long ms = -1;
-  in >> rc >> ms;
-  const std::string err = read_file(dir + "/stderr");
-  INFO(err);
-  CHECK(rc != 0);
-  CHECK(ms >= 0);
-  CHECK(ms < 15000);  // mpirun's own teardown takes about 2 s
-  CHECK_THAT(err, Catch::Matchers::Contains("interrupted (SIGTERM"));
-  std::vector<int> children;
-  const std::regex forked("child process ([0-9]+): forked");
-  for (std::sregex_iterator it(err.begin(), err.end(), forked), end; it != end; ++it)
-    children.push_back(std::stoi((*it)[1]));
-  CHECK(children.size() >= 3);  // the demand and a probe on rank 0, a probe on rank 1
-  CHECK_THAT(err, Catch::Matchers::Contains("tokenfleet rank 1"));
-  for (const int pid : children) {
-    INFO("child " << pid);
-    CHECK(read_file("/proc/" + std::to_string(pid) + "/cmdline").find("tokenfleet") == std::string::npos);
+  // A day at 60 requests/s: its demand and first probes, or its simulations, take far longer than the test waits.
+  const std::string day = source_dir() + "/scenarios/chat-day.toml --set workload.arrival.rate_per_s=60 --jobs 1 "
+                          "--log-level debug";
+  // size: the demand and a probe on rank 0, a probe on rank 1; compare: a policy on each rank.
+  for (const auto& [command, least_children] : {std::make_pair(" size " + day + " --per-hour", 3),
+                                                std::make_pair(" compare " + day + " --policies continuous,static", 2)}) {
+    INFO(command);
+    const std::string dir = temp_dir("mpi-stop");
+    const std::string cmd = mpirun(2) + binary() + command + " --out " + dir + "/out";
+    const std::string script = dir + "/run.sh";
+    // The signal once rank 1 runs a simulation (its child forked), or after a minute.
+    write_file(script, "#!/bin/bash\n" + cmd + " >" + dir + "/stdout 2>" + dir + "/stderr &\npid=$!\n"
+                       "for i in $(seq 600); do grep -q 'rank 1 .*child process [0-9]*: forked' " + dir +
+                           "/stderr && break; sleep 0.1; done\nsleep 1\n"
+                           "kill -INT $pid\nstart=$(date +%s%N)\nwait $pid\nrc=$?\nend=$(date +%s%N)\necho \"$rc $(( (end - "
+                           "start) / 1000000 ))\"\n");
+    const auto r = run_command("bash " + script);
+    std::istringstream in(r.output);
+    int rc = -1;
+    long ms = -1;
+    in >> rc >> ms;
+    const std::string err = read_file(dir + "/stderr");
+    INFO(err);
+    CHECK(rc != 0);
+    CHECK(ms >= 0);
+    CHECK(ms < 15000);  // mpirun's own teardown takes about 2 s
+    CHECK_THAT(err, Catch::Matchers::Contains("interrupted (SIGTERM"));
+    std::vector<int> children;
+    const std::regex forked("child process ([0-9]+): forked");
+    for (std::sregex_iterator it(err.begin(), err.end(), forked), end; it != end; ++it)
+      children.push_back(std::stoi((*it)[1]));
+    CHECK(static_cast<int>(children.size()) >= least_children);
+    CHECK_THAT(err, Catch::Matchers::Contains("tokenfleet rank 1"));
+    for (const int pid : children) {
+      INFO("child " << pid);
+      CHECK(read_file("/proc/" + std::to_string(pid) + "/cmdline").find("tokenfleet") == std::string::npos);
+    }
+    CHECK(files_in(dir + "/out").empty());
+    fs::remove_all(dir);
   }
-  CHECK(files_in(dir + "/out").empty());
-  fs::remove_all(dir);
 }

@@ -265,6 +265,7 @@ class LocalProcessRunner final : public JobRunner {
 }  // namespace
 
 void set_default_interrupt_flag(const volatile std::sig_atomic_t* interrupt_flag) { g_default_flag = interrupt_flag; }
+const volatile std::sig_atomic_t* default_interrupt_flag() { return g_default_flag; }
 
 std::unique_ptr<JobRunner> make_local_runner(int jobs, const volatile std::sig_atomic_t* interrupt_flag) {
   return std::make_unique<LocalProcessRunner>(jobs, interrupt_flag);

@@ -72,6 +72,7 @@ class JobRunner {
 std::unique_ptr<JobRunner> make_local_runner(int jobs, const volatile std::sig_atomic_t* interrupt_flag = nullptr);
 // The flag runners use when given none (sim/cli's install_interrupt_handlers registers its flag here).
 void set_default_interrupt_flag(const volatile std::sig_atomic_t* interrupt_flag);
+const volatile std::sig_atomic_t* default_interrupt_flag();
 
 // Submits a job that does not count against the runner's slots (a short measurement beside the simulations,
 // such as size's demand); a runner without that notion takes it as an ordinary job.

@@ -345,7 +345,10 @@ std::string test_failure_here() {
 class MpiRunner final : public JobRunner {
  public:
   MpiRunner(int jobs, const volatile std::sig_atomic_t* flag)
-      : seq_(g.next_runner++), jobs_here_(std::max(1, jobs)), flag_(flag), local_(make_local_runner(jobs_here_, flag)) {
+      : seq_(g.next_runner++),
+        jobs_here_(std::max(1, jobs)),
+        flag_(flag ? flag : default_interrupt_flag()),
+        local_(make_local_runner(jobs_here_, flag_)) {
     g.runners[seq_] = this;
     try {
       handshake();
@@ -421,6 +424,7 @@ class MpiRunner final : public JobRunner {
   }
 
   void cancel_all() override {
+    stopping_ = true;  // no job starts any more (one freed slot would start the next)
     for (JobId id = 0; id < submitted_; ++id) cancel(id);
     local_->cancel_all();
     running_here_.clear();
@@ -553,6 +557,7 @@ class MpiRunner final : public JobRunner {
   std::vector<int> slots_of_, busy_, cpus_of_;  // rank 0: per rank
   std::vector<bool> hello_;
   bool tested_failure_ = false;
+  bool stopping_ = false;  // cancel_all() has run: no job starts any more
 };
 
 void MpiRunner::handshake() {
@@ -596,7 +601,7 @@ void MpiRunner::handshake() {
 }
 
 void MpiRunner::schedule() {
-  if (g.rank != 0) return;
+  if (g.rank != 0 || stopping_) return;
   for (JobId id = 0; id < submitted_; ++id) {
     Job& j = jobs_[id];
     if (j.owner != -1 || j.have_result || j.cancelled || j.lazy || j.local) continue;
