@@ -326,6 +326,7 @@ std::string rank_name(int r) {
 
 void dispatch(Message&& m);
 bool progress_once();
+void throw_if_a_rank_failed();
 
 // TOKENFLEET_TEST_MPI_FAIL=R:how, for the tests: rank R fails when it starts its first job ("throw": its command
 // throws; "kill": it dies of SIGKILL; "job": that job throws in its child process).
@@ -493,6 +494,7 @@ class MpiRunner final : public JobRunner {
       check_interrupt();
       const bool any = progress_once();
       if (done()) return;
+      throw_if_a_rank_failed();
       if (any) {
         idle_us = 20;
         continue;
@@ -831,7 +833,9 @@ void control(Message&& m) {
   f.host = host;
   f.lines = lines;
   spdlog::debug("MPI: {} ended its command (exit status {})", rank_name(m.source), f.exit_code);
-  if (f.exit_code != 0 && !f.after_end && !g.ending && !g.failed_rank) g.failed_rank = m.source;
+  // A failure: an error of its own (a non-zero status alone is an outcome, such as exit 3 for a point not served,
+  // which rank 0 reaches too).
+  if (f.exit_code != 0 && !f.lines.empty() && !f.after_end && !g.ending && !g.failed_rank) g.failed_rank = m.source;
   for (auto& [seq, runner] : g.runners) runner->rank_gone(m.source);
 }
 
@@ -863,9 +867,23 @@ void dispatch(Message&& m) {
   if (m.h.type == kAssign && g.rank != 0) send(0, Header{kStopped, m.h.runner, m.h.job, 0}, "");
 }
 
+// Rank 0, when it would wait: throws RankFailed once another rank's command has failed. (Not while what it waits
+// for is there: the same error may have come first from a rank that ran ahead, and rank 0 then reports its own.)
+void throw_if_a_rank_failed() {
+  if (g.rank != 0 || !g.failed_rank) return;
+  const int r = *g.failed_rank;
+  g.failed_rank.reset();
+  auto& f = g.finished[static_cast<std::size_t>(r)];
+  f.reported = true;
+  std::string why = f.lines;
+  while (!why.empty() && why.back() == '\n') why.pop_back();
+  throw RankFailed(
+      fmt::format("{} failed (exit status {}){}", rank_name(r), f.exit_code, why.empty() ? std::string() : ": " + why),
+      f.exit_code);
+}
+
 // Receives what has come, sends what may go, and lets this rank's jobs progress. True when something happened.
-// Rank 0 throws RankFailed once another rank's command has failed; a worker throws RunEnded once rank 0 has ended
-// the run.
+// A worker throws RunEnded once rank 0 has ended the run.
 bool progress_once() {
   bool any = false;
   Message m;
@@ -878,17 +896,6 @@ bool progress_once() {
   for (auto& [seq, r] : g.runners) runners.push_back(r);
   for (MpiRunner* r : runners) any = r->poll_here() || any;
   if (g.rank != 0 && g.end_received) throw RunEnded{};
-  if (g.rank == 0 && g.failed_rank) {
-    const int r = *g.failed_rank;
-    g.failed_rank.reset();
-    auto& f = g.finished[static_cast<std::size_t>(r)];
-    f.reported = true;
-    std::string why = f.lines;
-    while (!why.empty() && why.back() == '\n') why.pop_back();
-    throw RankFailed(fmt::format("{} failed (exit status {}){}", rank_name(r), f.exit_code,
-                                 why.empty() ? std::string() : ": " + why),
-                     f.exit_code);
-  }
   return any;
 }
 
