@@ -19,6 +19,7 @@
 #include "sim/cli/signals.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/mpi.hpp"
 #include "workloads/source.hpp"
 #include "workloads/trace.hpp"
 
@@ -29,9 +30,27 @@ Scenario load_scenario_or_default(const std::string& path, const std::vector<std
   return load_scenario_file(path, overrides);
 }
 
+void print_error(const std::string& what) {
+  mpi::note_error_line(what);
+  if (!mpi::is_worker()) std::cerr << "tokenfleet: error: " << what << "\n";
+}
+
+void print_note(const std::string& what) {
+  if (!mpi::is_worker()) std::cerr << "tokenfleet: note: " << what << "\n";
+}
+
 int guarded(const std::function<int()>& body) {
   try {
     return body();
+  } catch (const mpi::RunEnded&) {  // a worker rank: rank 0 has ended the run (main ends it quietly)
+    throw;
+  } catch (const mpi::RankFailed& e) {
+    end_progress_line();
+    print_error(e.what());
+    return e.exit_code() != 0 ? e.exit_code() : exit_internal_error;
+  } catch (const mpi::RanksDiffer& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
   } catch (const RunInterrupted& e) {
     end_progress_line();
     return interrupted_exit(e.what());
@@ -113,6 +132,7 @@ int remove_stale_temp_files(const std::string& dir) {
 }
 
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs) {
+  if (!mpi::writes_outputs()) return exit_ok;  // another MPI rank than 0: writes nothing, rank 0 does
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -135,7 +155,10 @@ int prepare_output_dir(const std::string& dir, std::initializer_list<const char*
 }
 
 int interrupted_exit(const std::string& detail) {
-  const char* what = interrupt_signal() == SIGTERM ? "SIGTERM" : "Ctrl-C";
+  // Under mpirun, Ctrl-C reaches the ranks as SIGTERM from mpirun, which also stops them so when another rank died.
+  const char* what = interrupt_signal() != SIGTERM ? "Ctrl-C"
+                     : mpi::active()              ? "SIGTERM: Ctrl-C at mpirun, or mpirun ending the run after a rank died"
+                                                  : "SIGTERM";
   print_error(detail.empty() ? fmt::format("interrupted ({}); no results written", what)
                              : fmt::format("interrupted ({}): {}; no results written", what, detail));
   return 128 + (interrupt_signal() ? interrupt_signal() : SIGINT);

@@ -18,8 +18,11 @@ enum ExitCode : int {
   exit_internal_error = 5,  // a bug: requests left unfinished, ...
 };
 
-// What every command shares.
-inline void print_error(const std::string& what) { std::cerr << "tokenfleet: error: " << what << "\n"; }
+// What every command shares: "tokenfleet: error: <what>" on stderr. Under mpirun only rank 0 prints; another rank
+// keeps the line for rank 0 (sim/study/mpi.hpp), which prints it when it is not one of its own.
+void print_error(const std::string& what);
+// "tokenfleet: note: <what>" on stderr (rank 0 only, under mpirun).
+void print_note(const std::string& what);
 
 // A command-line value is wrong (exit code 2): what a command throws for a bad option it checks itself.
 class UsageError : public std::runtime_error {
@@ -34,6 +37,8 @@ class UsageError : public std::runtime_error {
 //   EngineSettingError (--context-factory)
 //   SimulationError, std::invalid_argument (fleet layout)       3    the scenario cannot be served
 //   WriteError; ReportError (as "report: ...")                  4    outputs not written
+//   mpi::RanksDiffer (the MPI ranks do not build the same jobs)  2
+//   mpi::RankFailed (another MPI rank's command failed)         its exit status
 //   RunInterrupted                                              130  (143 for SIGTERM) via interrupted_exit
 //   anything else                                               5    an internal error
 int guarded(const std::function<int()>& body);
@@ -45,7 +50,7 @@ Scenario load_scenario_or_default(const std::string& path, const std::vector<std
 
 // Creates an --out folder, removes the outputs an earlier run left there (they must not pass for this run's if
 // this one fails) and checks that a file can be written there, before any simulation. exit_ok, or exit_io_error
-// after saying why.
+// after saying why. Under mpirun, on a rank other than 0, nothing (that rank writes no output).
 int prepare_output_dir(const std::string& dir, std::initializer_list<const char*> outputs);
 // Removes from `dir` the temporary files a killed tokenfleet left ("summary.json.tmp-<pid>" and the like, for
 // every output name, and ".tokenfleet-write-check-<pid>") whose process no longer runs; no other file. Returns how

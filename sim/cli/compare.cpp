@@ -13,6 +13,7 @@
 #include "sim/cli/signals.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/mpi.hpp"
 #include "sim/study/compare.hpp"
 
 namespace tf {
@@ -35,7 +36,7 @@ int compare_command(const CompareCommand& cmd) {
     const int rc = prepare_output_dir(cmd.out_dir, {"compare.csv"});
     if (rc != exit_ok) return rc;
   }
-  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : mpi::default_jobs();
   install_interrupt_handlers();
   const std::vector<CompareRow> rows = run_compare(s, cmd.policies, cmd.routers, jobs);
   if (*interrupt_flag() != 0) return interrupted_exit("");
@@ -45,7 +46,7 @@ int compare_command(const CompareCommand& cmd) {
   int status = exit_ok;
   for (const auto& r : rows)
     if (!r.ok) status = exit_unservable;
-  if (!cmd.out_dir.empty()) {
+  if (!cmd.out_dir.empty() && mpi::writes_outputs()) {
     write_file_atomically((fs::path(cmd.out_dir) / "compare.csv").string(), compare_csv(rows));
     std::cout << "results written to " << cmd.out_dir << "/compare.csv\n";
     if (cmd.report) {

@@ -1,17 +1,22 @@
 // tokenfleet: a discrete-event simulator of LLM inference on GPU fleets, built on SimGrid.
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <iostream>
+#include <sstream>
 
 #include "sim/cli/commands.hpp"
 #include "sim/cli/common.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/limits.hpp"
 #include "sim/study/compare.hpp"
+#include "sim/study/mpi.hpp"
 
-int main(int argc, char** argv) {
+namespace {
+
+int tokenfleet_main(int argc, char** argv) {
   CLI::App app{"tokenfleet: simulate LLM inference on a GPU fleet and report latency, throughput, utilization "
                "and energy"};
   app.require_subcommand(1);
@@ -35,7 +40,7 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   run_cmd->add_flag("--report", run.report, "also build report.html (plots by gnuplot) in the --out folder");
   run_cmd->add_flag("--quiet,-q", run.quiet, "no progress line on stderr");
-  run_cmd->add_option("--jobs,-j", run.jobs, "with fleet.pods > 1: pods simulated at once (default: cores)")
+  run_cmd->add_option("--jobs,-j", run.jobs, "with fleet.pods > 1: pods simulated at once (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
 
   std::string report_dir;
@@ -83,7 +88,7 @@ int main(int argc, char** argv) {
   size_cmd->add_option("--set,-s", size.overrides, "override a scenario key")->take_all();
   size_cmd->add_option("--window", size.window, "evaluate the targets over the whole measurement window or its busiest hour")
       ->check(CLI::IsMember({"whole", "day", "busiest-hour"}));
-  size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores)")
+  size_cmd->add_option("--jobs,-j", size.jobs, "simulations at once, each in a child process (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
   size_cmd->add_option("--max-replicas", size.max_replicas, "search bound (default 4096; per pod with fleet.pods > 1; at most fleet.replicas' bound)")
       ->check(CLI::Range(std::int64_t{1}, tf::limits::kMaxReplicas));
@@ -120,7 +125,7 @@ int main(int argc, char** argv) {
       ->delimiter(',');
   compare_cmd->add_option("--routers", compare.routers, "routers: --routers round-robin,join-shortest-queue")
       ->delimiter(',');
-  compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores)")->check(CLI::Range(1, 256));
+  compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores; under mpirun: per rank)")->check(CLI::Range(1, 256));
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
   compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
 
@@ -138,7 +143,7 @@ int main(int argc, char** argv) {
   sweep_cmd->add_option("--set,-s", sweep.overrides, "override a scenario key at every point")
       ->allow_extra_args(false)
       ->take_all();
-  sweep_cmd->add_option("--jobs,-j", sweep.jobs, "simulations at once, each in a child process (default: cores)")
+  sweep_cmd->add_option("--jobs,-j", sweep.jobs, "simulations at once, each in a child process (default: cores; under mpirun: per rank)")
       ->check(CLI::Range(1, 256));
   sweep_cmd->add_option("--out,-o", sweep.out_dir, "folder for sweep.csv, sweep.json and scenario.toml");
   sweep_cmd->add_flag("--report", sweep.report, "also build report.html (a table and bar charts) in --out");
@@ -175,12 +180,34 @@ int main(int argc, char** argv) {
                            "sessions: assumed seconds from a question to the end of its answer (default 0)")
       ->check(CLI::NonNegativeNumber);
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (!tf::mpi::is_worker()) return app.exit(e);
+    // Another MPI rank: rank 0 prints its own (the same) message; this one's goes to rank 0 in case it differs.
+    std::ostringstream out, err;
+    const int code = app.exit(e, out, err);
+    std::string text = err.str();
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (!text.empty()) tf::print_error(text);
+    return code;
+  }
   // Logs go to stderr (stdout carries the results); the default level, warn, leaves a normal run's output as it is.
   auto logger = spdlog::stderr_color_mt("tokenfleet");
   logger->set_pattern("tokenfleet %H:%M:%S.%e [%l] %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (tf::mpi::is_worker()) {
+    // Under mpirun, rank 0 logs; another rank only when asked for debug or trace, its lines marked with its rank.
+    logger->set_pattern(fmt::format("tokenfleet rank {} %H:%M:%S.%e [%l] %v", tf::mpi::rank()));
+    if (spdlog::get_level() > spdlog::level::debug) spdlog::set_level(spdlog::level::off);
+  }
+  if (tf::mpi::active() && !(*run_cmd || *size_cmd || *compare_cmd || *sweep_cmd)) {
+    // The other commands do not spread over ranks: rank 0 runs them as without mpirun, the others wait for it.
+    if (tf::mpi::is_worker()) return 0;
+    spdlog::info("MPI: {} runs on rank 0 alone (only run, size, compare and sweep spread over the ranks)",
+                 app.get_subcommands().front()->get_name());
+  }
   // The context factory is checked before any command runs (exit 2), from the option or else the environment;
   // the option goes into the environment, so child processes (size, compare, bench) run with it too.
   if (const int code = tf::guarded([&] {
@@ -202,7 +229,7 @@ int main(int argc, char** argv) {
   if (*sweep_cmd) return tf::command_sweep(sweep);
   if (*estimate_cmd) {
     if (!estimate.preset.empty() && !estimate.scenario_path.empty()) {
-      std::cerr << "tokenfleet: error: estimate takes a scenario or --preset, not both\n";
+      tf::print_error("estimate takes a scenario or --preset, not both");
       return 2;
     }
     return tf::command_estimate(estimate);
@@ -218,7 +245,7 @@ int main(int argc, char** argv) {
         }
       }
       if (eq == std::string::npos || !(price >= 0.0)) {
-        std::cerr << "tokenfleet: error: --gpu-hour-price: expected GPU=dollars, got '" << p << "'\n";
+        tf::print_error("--gpu-hour-price: expected GPU=dollars, got '" + p + "'");
         return 2;
       }
       size.gpu_hour_price[p.substr(0, eq)] = price;
@@ -229,4 +256,19 @@ int main(int argc, char** argv) {
   }
   if (*bench_cmd) return tf::command_bench(bench);
   return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Under mpirun on several ranks: MPI, each rank running the command (sim/study/mpi.hpp); else nothing of MPI.
+  tf::mpi::Session mpi(argc, argv);
+  if (mpi.startup_error() != 0) return mpi.startup_error();
+  int code = 0;
+  try {
+    code = tokenfleet_main(argc, argv);
+  } catch (const tf::mpi::RunEnded&) {  // another rank, stopped by rank 0's end of the run
+    code = 0;
+  }
+  return mpi.finish(code);
 }

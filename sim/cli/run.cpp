@@ -20,6 +20,7 @@
 #include "sim/engine/engine.hpp"
 #include "sim/engine/preflight.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/mpi.hpp"
 #include "sim/study/fleet_facts.hpp"
 #include "sim/study/pods.hpp"
 
@@ -58,7 +59,7 @@ int run_command(const RunCommand& cmd) {
   }
   install_interrupt_handlers();
   std::cout << describe_scenario(s) << "\n" << std::flush;
-  for (const auto& note : s.notes) std::cerr << "tokenfleet: note: " << note << "\n";
+  for (const auto& note : s.notes) print_note(note);
   const auto wall_start = std::chrono::steady_clock::now();
   RunOptions options;
   options.exact_iterations = cmd.exact_iterations;
@@ -67,6 +68,15 @@ int run_command(const RunCommand& cmd) {
   options.progress_every_s = s.duration_s / 1000.0;
   options.interrupt_flag = interrupt_flag();
   options.on_engine_started = install_interrupt_handlers;
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : mpi::default_jobs();
+  if (mpi::is_worker()) {
+    // Another MPI rank than 0: it runs its share of the pods (rank 0 merges them and writes the results); a
+    // fleet of one pod is rank 0's alone.
+    if (s.pods > 1) run_fleet(s, options, jobs);
+    return exit_ok;
+  }
+  if (mpi::active() && s.pods <= 1)
+    spdlog::info("MPI: one pod: rank 0 simulates it alone (fleet.pods > 1 spreads the pods over the ranks)");
   // The records stream through the sink (results/streaming.hpp): requests.csv written as requests end into a
   // temporary file (renamed into place only once everything is checked), the summary and the time series
   // gathered as they come, in memory that does not grow with the number of requests.
@@ -81,8 +91,8 @@ int run_command(const RunCommand& cmd) {
   }
   StreamingSink sink(so);  // destroyed without commit (an error, an interrupt): its temporary file goes too
   options.record_sink = &sink;
-  // A fleet of pods: each pod in a child process, the records merged into the sink (sim/study/pods.hpp).
-  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  // A fleet of pods: each pod in a child process (under mpirun: over the ranks), the records merged into the sink
+  // (sim/study/pods.hpp).
   const RunResult result = run_fleet(s, options, jobs);  // interrupted: guarded() ends the progress line
   sink.finish(result.totals.simulated_s);
   end_progress_line();

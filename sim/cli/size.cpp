@@ -20,8 +20,10 @@
 #include "sim/cli/signals.hpp"
 #include "sim/study/fleet_facts.hpp"
 #include "sim/engine/engine.hpp"
+#include "sim/study/child_process.hpp"
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/mpi.hpp"
 #include "sim/study/sizing.hpp"
 #include "sim/scenario/limits.hpp"
 
@@ -317,7 +319,7 @@ int size_command(const SizeCommand& cmd) {
     print_error(fmt::format("--window: expected whole or busiest-hour, got '{}'", cmd.window));
     return exit_bad_scenario;
   }
-  o.jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  o.jobs = cmd.jobs > 0 ? cmd.jobs : mpi::default_jobs();
   o.max_replicas = cmd.max_replicas;
   o.seeds = cmd.seeds;
   o.pass_share = cmd.pass_share;
@@ -342,9 +344,11 @@ int size_command(const SizeCommand& cmd) {
   }
 
   // The probes (and the measurement of a large workload's demand) run as jobs of one runner: child processes,
-  // `--jobs` at once, stopped within a fraction of a second by Ctrl-C or SIGTERM.
-  const auto runner = make_local_runner(o.jobs, o.interrupt_flag);
+  // `--jobs` at once, stopped within a fraction of a second by Ctrl-C or SIGTERM. Under mpirun, `--jobs` in each
+  // rank: the search probes as many candidates a round as all ranks run at once, as `--jobs` of that many would.
+  const auto runner = make_runner(o.jobs, o.interrupt_flag);
   o.runner = runner.get();
+  o.jobs = runner->slots();
   if (base.slo.ttft_p99_s <= 0.0 && base.slo.tpot_p99_s <= 0.0)
     throw ScenarioError(base.source, 0, "slo",
                         "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
@@ -643,7 +647,7 @@ int size_command(const SizeCommand& cmd) {
                   demand.output_tokens_per_s()};
     scale.demand = out.demand;
   }
-  if (!cmd.out_dir.empty()) {
+  if (!cmd.out_dir.empty() && mpi::writes_outputs()) {
     write_file_atomically((fs::path(cmd.out_dir) / "probes.csv").string(), probes_csv(answers, o.window, base.pods > 1));
     if (cmd.scale_check_set) {
       write_file_atomically((fs::path(cmd.out_dir) / "scale_check.csv").string(), scale_check_csv(scale));

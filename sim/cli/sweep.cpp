@@ -19,6 +19,7 @@
 #include "sim/cli/signals.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/mpi.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/study/sweep.hpp"
 
@@ -61,11 +62,12 @@ int sweep_command(const SweepCommand& cmd) {
     const int rc = prepare_output_dir(cmd.out_dir, {"sweep.csv", "sweep.json", "scenario.toml", "report.html"});
     if (rc != exit_ok) return rc;
   }
-  const int jobs = cmd.jobs > 0 ? cmd.jobs : std::max(1, static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN)));
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : mpi::default_jobs();
   install_interrupt_handlers();
-  const auto runner = make_local_runner(jobs, interrupt_flag());
+  const auto runner = make_runner(jobs, interrupt_flag());  // under mpirun: `--jobs` in each rank
   std::cout << fmt::format("Sweeping '{}' ({}): {} point(s), {} at a time, seed {}\n\n", points.front().scenario.name,
-                           points.front().scenario.source, points.size(), jobs, points.front().scenario.seed)
+                           points.front().scenario.source, points.size(), runner->slots(),
+                           points.front().scenario.seed)
             << std::flush;
   run_sweep(points, *runner);
   if (*interrupt_flag() != 0) return interrupted_exit("");
@@ -73,7 +75,7 @@ int sweep_command(const SweepCommand& cmd) {
   int status = exit_ok;
   for (const auto& p : points)
     if (!p.ok) status = exit_unservable;
-  if (!cmd.out_dir.empty()) {
+  if (!cmd.out_dir.empty() && mpi::writes_outputs()) {
     const fs::path out = cmd.out_dir;
     write_file_atomically((out / "sweep.csv").string(), sweep_csv(axes, points));
     std::vector<std::string> sets = cmd.overrides;

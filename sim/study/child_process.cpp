@@ -152,9 +152,16 @@ class LocalProcessRunner final : public JobRunner {
   JobId submit(std::function<std::string()> work, std::string label) override {
     return add(std::move(work), std::move(label), false);
   }
-  // A job that does not count against the slots (a short measurement beside the simulations).
-  JobId submit_outside_slots(std::function<std::string()> work, std::string label) {
-    return add(std::move(work), std::move(label), true);
+  // outside_slots: a job that does not count against the slots (a short measurement beside the simulations); the
+  // result files are written here by the job itself.
+  JobId submit_with(std::function<std::string()> work, std::string label, const JobOptions& options) override {
+    return add(std::move(work), std::move(label), options.outside_slots);
+  }
+
+  bool progress() override {
+    check_interrupt();
+    start_queued();
+    return pump(0);
   }
 
   bool done(JobId id) override {
@@ -223,7 +230,8 @@ class LocalProcessRunner final : public JobRunner {
   }
 
   // Reads what the running children have sent, waiting up to timeout_ms for something; reaps those that ended.
-  void pump(int timeout_ms) {
+  // True when something came.
+  bool pump(int timeout_ms) {
     std::vector<pollfd> fds;
     std::vector<JobId> ids;
     for (JobId id = 0; id < jobs_.size(); ++id)
@@ -231,9 +239,9 @@ class LocalProcessRunner final : public JobRunner {
         fds.push_back(pollfd{jobs_[id].fd, POLLIN, 0});
         ids.push_back(id);
       }
-    if (fds.empty()) return;
+    if (fds.empty()) return false;
     const int n = poll(fds.data(), fds.size(), timeout_ms);
-    if (n <= 0) return;  // nothing yet, or EINTR (a signal: the caller checks the flag)
+    if (n <= 0) return false;  // nothing yet, or EINTR (a signal: the caller checks the flag)
     char buf[65536];
     for (std::size_t k = 0; k < fds.size(); ++k) {
       if (fds[k].revents == 0) continue;
@@ -246,6 +254,7 @@ class LocalProcessRunner final : public JobRunner {
       }
     }
     start_queued();
+    return true;
   }
 
   int slots_;
@@ -256,15 +265,16 @@ class LocalProcessRunner final : public JobRunner {
 }  // namespace
 
 void set_default_interrupt_flag(const volatile std::sig_atomic_t* interrupt_flag) { g_default_flag = interrupt_flag; }
+const volatile std::sig_atomic_t* default_interrupt_flag() { return g_default_flag; }
 
 std::unique_ptr<JobRunner> make_local_runner(int jobs, const volatile std::sig_atomic_t* interrupt_flag) {
   return std::make_unique<LocalProcessRunner>(jobs, interrupt_flag);
 }
 
 JobId submit_outside_slots(JobRunner& runner, std::function<std::string()> work, std::string label) {
-  if (auto* local = dynamic_cast<LocalProcessRunner*>(&runner))
-    return local->submit_outside_slots(std::move(work), std::move(label));
-  return runner.submit(std::move(work), std::move(label));
+  JobOptions o;
+  o.outside_slots = true;
+  return runner.submit_with(std::move(work), std::move(label), o);
 }
 
 std::vector<ChildResult> run_in_children(const std::vector<std::function<std::string()>>& tasks, int jobs,
@@ -276,6 +286,17 @@ std::vector<ChildResult> run_in_children(const std::vector<std::function<std::st
   for (const auto& t : tasks) ids.push_back(runner.submit(t, ""));
   std::vector<ChildResult> out;
   for (JobId id : ids) out.push_back(runner.wait(id));
+  return out;
+}
+
+std::vector<ChildResult> run_tasks(const std::vector<Task>& tasks, int jobs,
+                                   const volatile std::sig_atomic_t* interrupt_flag) {
+  const auto runner = make_runner(std::max(1, jobs), interrupt_flag);
+  spdlog::debug("{} task(s), {} at a time", tasks.size(), runner->slots());
+  std::vector<JobId> ids;
+  for (const auto& t : tasks) ids.push_back(runner->submit_with(t.work, t.label, t.options));
+  std::vector<ChildResult> out;
+  for (JobId id : ids) out.push_back(runner->wait(id));
   return out;
 }
 

@@ -16,6 +16,7 @@
 #include "policies/router.hpp"
 #include "results/streaming.hpp"
 #include "sim/study/child_process.hpp"
+#include "sim/study/mpi.hpp"
 #include "sim/study/pods.hpp"
 #include "sim/engine/engine.hpp"
 
@@ -85,7 +86,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       throw ScenarioError("--routers", 0, "policy.router",
                           fmt::format("unknown router \"{}\"; known: {}", r, fmt::join(router_names(), ", ")));
   std::vector<CompareRow> rows;
-  std::vector<std::function<std::string()>> tasks;
+  std::vector<Task> tasks;
   for (const auto& b : choices)
     for (const auto& r : rs) {
       CompareRow row;
@@ -97,7 +98,9 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       s.router = r;
       if (b.prefill_replicas > 0) s.prefill_share = static_cast<double>(b.prefill_replicas) / s.replicas;
       if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
-      tasks.push_back([s] {
+      Task& task = tasks.emplace_back();
+      task.label = fmt::format("compare {} / {}", b.name, r);
+      task.work = [s] {
         StreamingOptions so;  // the summary's figures in flat memory
         so.warmup_s = s.warmup_s;
         so.slo = s.slo;
@@ -107,11 +110,11 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
         const RunResult res = run_fleet(s, options, 1);  // a fleet of pods: one after the other
         sink.finish(res.totals.simulated_s);
         return to_json(sink.summary().summary(s.name, s.seed, res.totals)).dump();
-      });
+      };
     }
-  spdlog::info("compare: {} combination(s) ({} batching x {} router), {} at a time", rows.size(), bs.size(), rs.size(),
-               jobs);
-  const auto results = run_in_children(tasks, jobs);
+  spdlog::info("compare: {} combination(s) ({} batching x {} router), {} at a time{}", rows.size(), bs.size(),
+               rs.size(), jobs, mpi::active() ? " in each MPI rank" : "");
+  const auto results = run_tasks(tasks, jobs);
   for (std::size_t i = 0; i < rows.size(); ++i) {
     rows[i].ok = results[i].ok;
     rows[i].error = results[i].error;

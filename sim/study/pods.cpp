@@ -22,6 +22,7 @@
 #include "io/json.hpp"
 #include "results/record_sink.hpp"
 #include "sim/study/child_process.hpp"
+#include "sim/study/mpi.hpp"
 #include "workloads/source.hpp"
 
 namespace tf {
@@ -206,15 +207,20 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
     throw SimulationError(e.what());
   }
   std::vector<PodFile> files(static_cast<std::size_t>(s.pods));
-  std::vector<std::function<std::string()>> tasks;
+  std::vector<Task> tasks;
   for (int k = 0; k < s.pods; ++k) {
     files[static_cast<std::size_t>(k)].path = pod_file_path(k);
     const std::string path = files[static_cast<std::size_t>(k)].path;
-    tasks.push_back([&s, &options, k, path] { return pod_task(pod_scenario(s, k), options, k, path).dump(); });
+    Task& t = tasks.emplace_back();
+    t.work = [&s, &options, k, path] { return pod_task(pod_scenario(s, k), options, k, path).dump(); };
+    t.label = fmt::format("pod {} of {} ({} replicas, seed {})", k + 1, s.pods, s.replicas / s.pods, s.seed);
+    t.options.result_files = {path};  // under mpirun, a pod run on another machine sends its records here
   }
-  const std::vector<ChildResult> done = run_in_children(tasks, std::max(1, jobs));
+  const std::vector<ChildResult> done = run_tasks(tasks, std::max(1, jobs), options.interrupt_flag);
   if (options.interrupt_flag && *options.interrupt_flag != 0)
     throw RunInterrupted(fmt::format("stopped while running {} pods", s.pods));
+  // Another MPI rank than 0 has run its share of the pods; rank 0 merges them.
+  if (mpi::is_worker()) return RunResult();
   RunResult result;
   result.totals = RunTotals{};
   result.activity = ActivityBins(options.timeseries_window_s > 0.0 ? options.timeseries_window_s : 60.0);

@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
@@ -82,7 +83,7 @@ void run_sweep(std::vector<SweepPoint>& points, JobRunner& runner) {
                                    static_cast<int>(s->workload.priority_shares.size())))
               .dump();
         },
-        fmt::format("sweep point {}", i + 1)));
+        fmt::format("sweep point {} ({})", i + 1, fmt::join(points[i].values, ", "))));
   }
   spdlog::info("sweep: {} point(s), {} at a time", points.size(), runner.slots());
   for (std::size_t i = 0; i < points.size(); ++i) {
