@@ -112,7 +112,7 @@ class MpiRunner;
 
 namespace {
 
-// Messages: a header and bytes, at most kChunk of them (a longer text goes as kPart messages before its last
+// Messages: a header and bytes, at most g_chunk of them (a longer text goes as kPart messages before its last
 // one). Everything goes through one communicator and one tag, so that the messages from one rank arrive in the
 // order they were sent (MPI's non-overtaking rule), whatever their kind.
 enum MsgType : std::uint32_t {
@@ -147,7 +147,7 @@ constexpr int kTag = 7411;
 constexpr std::size_t kInFlight = std::size_t{32} << 20;  // bytes of files in flight to one rank at once
 // Bytes of one message at most: 4 MiB, or TOKENFLEET_MPI_CHUNK_BYTES (the tests set it low, to send texts and files
 // in many pieces).
-std::size_t kChunk = std::size_t{4} << 20;
+std::size_t g_chunk = std::size_t{4} << 20;  // set once, at MPI_Init
 
 struct Outgoing {
   std::string bytes;     // a message, header included
@@ -214,13 +214,13 @@ void enqueue(int dest, const Header& h, std::string_view payload) {
   g.queues[static_cast<std::size_t>(dest)].push_back(std::move(o));
 }
 
-// A message, in kPart pieces when longer than kChunk.
+// A message, in kPart pieces when longer than g_chunk.
 void send(int dest, Header h, std::string_view payload) {
-  while (payload.size() > kChunk) {
+  while (payload.size() > g_chunk) {
     Header p = h;
     p.type = kPart;
-    enqueue(dest, p, payload.substr(0, kChunk));
-    payload.remove_prefix(kChunk);
+    enqueue(dest, p, payload.substr(0, g_chunk));
+    payload.remove_prefix(g_chunk);
   }
   enqueue(dest, h, payload);
 }
@@ -254,8 +254,8 @@ bool pump_sends() {
         continue;
       }
       if (g.in_flight_bytes[static_cast<std::size_t>(dest)] >= kInFlight) break;
-      std::string chunk(kChunk, '\0');
-      const std::size_t n = std::fread(chunk.data(), 1, kChunk, o.file);
+      std::string chunk(g_chunk, '\0');
+      const std::size_t n = std::fread(chunk.data(), 1, g_chunk, o.file);
       chunk.resize(n);
       if (n > 0) {
         Header h = o.h;
@@ -263,7 +263,7 @@ bool pump_sends() {
         isend(dest, serialize(h, chunk));
         any = true;
       }
-      if (n < kChunk) {
+      if (n < g_chunk) {
         if (std::ferror(o.file)) {
           Header h = o.h;
           h.type = kFileError;
@@ -963,7 +963,7 @@ Session::Session(int& argc, char**& argv) {
   g.in_flight_bytes.assign(static_cast<std::size_t>(g.size), 0);
   g.finished.resize(static_cast<std::size_t>(g.size));
   g.finished[0].host = g.host;
-  if (const int chunk = env_int("TOKENFLEET_MPI_CHUNK_BYTES", 0); chunk > 0) kChunk = static_cast<std::size_t>(chunk);
+  if (const int chunk = env_int("TOKENFLEET_MPI_CHUNK_BYTES", 0); chunk > 0) g_chunk = static_cast<std::size_t>(chunk);
   if (g.rank != 0) {
     // Only rank 0 prints: the others' standard output goes nowhere (their child processes' too).
     std::fflush(stdout);
