@@ -274,8 +274,10 @@ TEST_CASE("the report renders in headless Chromium and the screenshot is not bla
 
 namespace {
 
-// Starts the binary with `args` (stdout and stderr to `log`), signals it after `after_s`, and returns its exit code.
-int run_and_signal(const std::vector<std::string>& args, const std::string& log, int sig, double after_s) {
+// Starts the binary with `args` (stdout and stderr to `log`), signals it after `after_s` (and again `again_s` later,
+// when not negative), and returns its exit code (1000 + the signal when a signal ended it).
+int run_and_signal(const std::vector<std::string>& args, const std::string& log, int sig, double after_s,
+                   double again_s = -1) {
   std::fflush(nullptr);
   const pid_t pid = fork();
   if (pid == 0) {
@@ -300,6 +302,10 @@ int run_and_signal(const std::vector<std::string>& args, const std::string& log,
   }
   std::this_thread::sleep_for(std::chrono::duration<double>(after_s));
   kill(pid, sig);
+  if (again_s >= 0) {
+    std::this_thread::sleep_for(std::chrono::duration<double>(again_s));
+    kill(pid, sig);
+  }
   int status = 0;
   waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : 1000 + WTERMSIG(status);
@@ -328,6 +334,24 @@ TEST_CASE("SIGINT and SIGTERM stop a run part-way with a message and no complete
     }
     fs::remove_all(out);
   }
+}
+
+TEST_CASE("the same signal twice at once is one interrupt: timeout signals the run and then its process group",
+          "[interrupt]") {
+  const std::string out = temp_dir("interrupt-twice");
+  const std::string log = out + "/log.txt";
+  // Back to back (GNU timeout without --foreground): the clean stop, with its message.
+  int code = run_and_signal({"run", "--set", "duration_s=4000000"}, log, SIGTERM, 0.5, 0.0);
+  std::string text = read_file(log);
+  INFO(text);
+  CHECK(code == 128 + SIGTERM);
+  CHECK_THAT(text, Catch::Matchers::Contains("interrupted (SIGTERM)"));
+  // Through GNU timeout itself, which sends SIGTERM to the run and then to its process group.
+  const auto r = run_command("timeout -s TERM 2 " + binary() + " run --set duration_s=4000000 --quiet");
+  INFO(r.output);
+  CHECK(r.exit_code == 124);  // timeout's own code for "timed out"
+  CHECK_THAT(r.output, Catch::Matchers::Contains("interrupted (SIGTERM)"));
+  fs::remove_all(out);
 }
 
 TEST_CASE("the progress line shows on a terminal only and --quiet turns it off", "[progress]") {

@@ -3,6 +3,7 @@
 
 #include "sim/study/child_process.hpp"
 
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -20,14 +21,35 @@ volatile std::sig_atomic_t g_interrupted = 0;
 volatile std::sig_atomic_t g_signal = 0;
 bool g_progress_drawn = false;
 
+// When the first signal came (CLOCK_MONOTONIC, ns; clock_gettime is async-signal-safe).
+volatile long g_first_s = 0;
+volatile long g_first_ns = 0;
+
+// A repeat of the first signal within this many nanoseconds is the same request delivered twice, not a second
+// one: GNU timeout (without --foreground) sends its signal to the command and then to the command's whole process
+// group, and when the first has been handled before the second is sent, the process sees two.
+constexpr long kDuplicateWithinNs = 300'000'000;
+
+long ns_since_first() {
+  timespec now {};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (static_cast<long>(now.tv_sec) - g_first_s) * 1'000'000'000L + (now.tv_nsec - g_first_ns);
+}
+
 extern "C" void on_interrupt(int sig) {
-  if (g_interrupted) {  // the second one: stop now, as without a handler
+  if (g_interrupted) {
+    if (sig == g_signal && ns_since_first() < kDuplicateWithinNs) return;  // the same one, delivered twice
+    // A second one: stop now, as without a handler.
     std::signal(sig, SIG_DFL);
     std::raise(sig);
     return;
   }
-  g_interrupted = 1;
+  timespec now {};
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  g_first_s = static_cast<long>(now.tv_sec);
+  g_first_ns = now.tv_nsec;
   g_signal = sig;
+  g_interrupted = 1;
 }
 
 std::string duration_text(double s) {

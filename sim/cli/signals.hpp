@@ -8,7 +8,8 @@
 namespace tf {
 
 // SIGINT and SIGTERM raise a flag (RunOptions::interrupt_flag, SizingOptions::interrupt_flag) instead of killing the
-// process; a second one kills it as usual.
+// process; a second one kills it as usual. The same signal again within 0.3 s of the first is taken as the first
+// delivered twice (GNU timeout signals the command and then its process group), not as a second one.
 void install_interrupt_handlers();
 const volatile std::sig_atomic_t* interrupt_flag();
 int interrupt_signal();  // the signal that raised the flag (0: none)
