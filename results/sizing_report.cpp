@@ -46,6 +46,7 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
   if (g.cost) j["cost"] = *g.cost;
   j["analytic_estimate"] = g.analytic_estimate;
   j["effective"] = g.effective;
+  if (g.decomposition) j["decomposition"] = *g.decomposition;
   if (g.per_hour) {
     j["per_hour"] = *g.per_hour;
     j["gpu_hours_per_hour_schedule"] = g.gpu_hours_per_hour_schedule;
@@ -72,6 +73,7 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
   if (j.contains("cost")) g.cost = j.at("cost").get<double>();
   j.at("analytic_estimate").get_to(g.analytic_estimate);
   j.at("effective").get_to(g.effective);
+  if (j.contains("decomposition")) g.decomposition = j.at("decomposition").get<Decomposition>();
   if (j.contains("per_hour")) {
     g.per_hour = j.at("per_hour").get<std::vector<SizingHour>>();
     j.at("gpu_hours_per_hour_schedule").get_to(g.gpu_hours_per_hour_schedule);

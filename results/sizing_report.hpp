@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "io/json.hpp"
+#include "results/decomposition.hpp"
 #include "results/records.hpp"
 #include "results/summary.hpp"
 
@@ -116,6 +117,7 @@ struct SizingGpuResult {
   std::optional<double> cost;
   SizingEstimate analytic_estimate;
   SizingEffective effective;
+  std::optional<Decomposition> decomposition;       // k and u that give the fleet through the formula
   std::optional<std::vector<SizingHour>> per_hour;  // with --per-hour
   double gpu_hours_per_hour_schedule = 0.0;         // with --per-hour
   double gpu_hours_fixed_fleet = 0.0;               // with --per-hour

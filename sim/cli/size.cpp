@@ -13,6 +13,7 @@
 
 #include "cluster/catalog.hpp"
 #include "io/csv.hpp"
+#include "results/decomposition.hpp"
 #include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
@@ -435,6 +436,9 @@ int size_command(const SizeCommand& cmd) {
       a.cost = (price != cmd.gpu_hour_price.end() ? price->second * a.gpu_hours : 0.0) + cmd.kwh_price * a.energy_kwh;
 
     // Beside the answer: the analytic estimate, the effective peak multiple and utilization.
+    const auto& arr = s.workload.arrival;
+    const bool constant_rate = arr.process == "poisson" && arr.spikes.empty() && arr.burst.multiple <= 0.0 &&
+                               !s.workload.session.enabled && !s.workload.trace.enabled;
     const double f = s.gpu.peak_flops(s.dtype);
     const RateEstimate est =
         analytic_estimate_rate(s.model.params, demand.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
@@ -502,9 +506,6 @@ int size_command(const SizeCommand& cmd) {
     }
     // The fleet the mean load needs at the same targets: the same lengths arriving as a Poisson stream at the
     // mean rate of the measurement window (sessions become independent requests; not defined for a trace).
-    const auto& arr = s.workload.arrival;
-    const bool constant_rate = arr.process == "poisson" && arr.spikes.empty() && arr.burst.multiple <= 0.0 &&
-                               !s.workload.session.enabled && !s.workload.trace.enabled;
     double peak_multiple_vs_mean_fleet = constant_rate ? 1.0 : 0.0;
     int mean_fleet = constant_rate ? n : 0;
     std::string mean_fleet_note;
@@ -533,10 +534,32 @@ int size_command(const SizeCommand& cmd) {
         "  the analytic estimate for the same demand ({:.1f} tokens/s, 2 x P per token, k = {:g}, u = {:g}): {:.1f} "
         "GPUs = {:.1f} replicas\n",
         demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel);
-    std::cout << fmt::format(
-        "  effective utilization (FLOPs done / FLOPs the fleet could do): {:.2f} %\n"
-        "  effective peak multiple over the fleet the mean FLOPs need at 100 % utilization ({:.3f} GPUs): {:.1f}\n",
-        mfu * 100.0, flops_fleet, flops_fleet > 0 ? a.gpus / flops_fleet : 0.0);
+    // k and u that give this fleet through the formula, exactly (results/decomposition.hpp), from the first seed's
+    // demand and FLOPs.
+    std::optional<Decomposition> decomposition;
+    {
+      const Probe& first = ap.front();
+      DecompositionInputs di;
+      di.params = s.model.params;
+      di.active_params = s.model.active_params;
+      di.peak_flops = f;
+      di.gpus = a.gpus;
+      di.span_start_s = first.whole.start_s;
+      di.span_end_s = first.whole.end_s;
+      di.span_tokens = first.whole.prompt_tokens + first.whole.output_tokens;
+      for (const auto& h : first.hours) di.hours.push_back({h.start_s, h.end_s, h.prompt_tokens + h.output_tokens});
+      di.model_flops = first.flops;
+      di.constant_rate = constant_rate;
+      if (di.span_tokens > 0.0 && di.span_end_s > di.span_start_s) {
+        decomposition = decompose(di);
+        std::cout << decomposition_text(*decomposition, "  ");
+        if (decomposition->window != "busiest hour" && cmd.peak_multiple != 1.0)
+          std::cout << fmt::format("  note: the analytic estimate above applies its k = {:g} to this span's mean "
+                                   "rate; the span is a single window, so if it is the day's peak, that counts the "
+                                   "peak twice (give -k 1)\n",
+                                   cmd.peak_multiple);
+      }
+    }
     if (constant_rate)
       std::cout << "  effective peak multiple over the fleet the mean load needs at the same targets: 1.00 (the "
                    "arrival rate is constant, so the mean load is the peak)\n";
@@ -592,6 +615,7 @@ int size_command(const SizeCommand& cmd) {
     g.effective.mean_load_fleet_replicas = std::max(0, mean_fleet);
     g.effective.peak_multiple_vs_mean_load_fleet = peak_multiple_vs_mean_fleet;
     g.effective.peak_multiple_vs_mean_load_fleet_note = mean_fleet_note;
+    g.decomposition = decomposition;
     if (o.per_hour) {
       const auto& hours = ap.front().hours;
       double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;
