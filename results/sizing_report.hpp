@@ -13,6 +13,7 @@
 
 #include "io/json.hpp"
 #include "results/decomposition.hpp"
+#include "results/margin.hpp"
 #include "results/records.hpp"
 #include "results/summary.hpp"
 
@@ -118,6 +119,8 @@ struct SizingGpuResult {
   SizingEstimate analytic_estimate;
   SizingEffective effective;
   std::optional<Decomposition> decomposition;       // k and u that give the fleet through the formula
+  std::optional<Margin> margin;                     // the answer's p99s with their 95 % intervals, and the verdict
+  std::optional<Margin> one_fewer_margin;           // the same one replica fewer
   std::optional<std::vector<SizingHour>> per_hour;  // with --per-hour
   double gpu_hours_per_hour_schedule = 0.0;         // with --per-hour
   double gpu_hours_fixed_fleet = 0.0;               // with --per-hour
@@ -131,11 +134,12 @@ struct SizingReport {
   std::string window;  // whole | day | busiest-hour, as asked
   int seeds = 1;
   double pass_share = 1.0;
+  std::string margin_rule = "point";  // point | safe (size --margin)
   SloTargets targets;
   SizingDemand demand;
   std::vector<SizingGpuResult> results;
 };
-TF_JSON_FIELDS(SizingReport, scenario, window, seeds, pass_share, targets, demand, results)
+TF_JSON_FIELDS(SizingReport, scenario, window, seeds, pass_share, margin_rule, targets, demand, results)
 
 // scale_check.json (`size --scale-check`): for pods of m = 1, 2, 4, ... replicas, the largest share of the arrivals
 // (split as pods are) a pod meets the targets on, and the GPUs that costs per unit of demand; then the sizing's

@@ -57,6 +57,7 @@ struct SizeCommand {
   int max_replicas = 4096;
   int seeds = 1;
   double pass_share = 1.0;
+  std::string margin = "point";  // point | safe: whether a pass needs the p99s' 95 % intervals below the targets
   bool per_hour = false;
   std::vector<std::string> gpus;          // size for each of these GPU types
   std::map<std::string, double> gpu_hour_price;  // $ per GPU-hour, by GPU name

@@ -95,6 +95,10 @@ int tokenfleet_main(int argc, char** argv) {
   size_cmd->add_option("--seeds", size.seeds, "seeds per candidate (seed, seed+1, ...)")->check(CLI::Range(1, 100));
   size_cmd->add_option("--pass-share", size.pass_share, "share of seeds that must meet the targets (default 1)")
       ->check(CLI::Range(0.0, 1.0));
+  size_cmd->add_option("--margin", size.margin,
+                       "point: a candidate passes on its p99s (default); safe: only when their 95 % confidence "
+                       "intervals (over --seeds, or batch means within the run) are below the targets")
+      ->check(CLI::IsMember({"point", "safe"}));
   size_cmd->add_flag("--per-hour", size.per_hour, "also find the fleet each hour needs (an autoscaling schedule)");
   size_cmd->add_option("--gpus", size.gpus, "size for each GPU type and rank them: --gpus h100-sxm,h200-sxm,b200")
       ->delimiter(',');

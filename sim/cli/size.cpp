@@ -325,6 +325,12 @@ int size_command(const SizeCommand& cmd) {
   o.seeds = cmd.seeds;
   o.pass_share = cmd.pass_share;
   o.per_hour = cmd.per_hour;
+  o.safe_margin = cmd.margin == "safe";
+  if (o.safe_margin && o.window == SizingWindow::busiest_hour && o.seeds < 2) {
+    print_error("--margin safe with --window busiest-hour needs --seeds 2 or more: within one run the busiest hour "
+                "has no batch-means interval (its slices are of the whole window)");
+    return exit_bad_scenario;
+  }
 
   std::vector<std::string> gpus = cmd.gpus;
   if (gpus.empty()) gpus.push_back(base.gpu.name);
@@ -373,6 +379,7 @@ int size_command(const SizeCommand& cmd) {
   out.window = cmd.window;
   out.seeds = o.seeds;
   out.pass_share = o.pass_share;
+  out.margin_rule = cmd.margin;
   out.targets = base.slo;
   scale.scenario = base.name;
   scale.window = cmd.window;
@@ -479,6 +486,15 @@ int size_command(const SizeCommand& cmd) {
                              pods > 1 ? "worst pod: " : "", spread(ap, o.window, true), spread(ap, o.window, false),
                              w.attainment * 100.0, mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0,
                              a.energy_kwh);
+    // The noise at the answer: 95 % intervals of the p99s (over seeds, or batch means), and one replica fewer's.
+    const Margin margin = answer_margin(ap, o.window, s.slo);
+    std::cout << "    margin: " << margin_text(margin) << "\n";
+    if (margin.verdict == "within noise")
+      std::cout << fmt::format("    the answer is within noise of a target{}\n",
+                               o.safe_margin ? "" : ": --margin safe sizes until the intervals clear the targets, "
+                                                    "and --seeds 3 or more gives an interval over seeds");
+    std::optional<Margin> below_margin;
+    if (!below.empty()) below_margin = answer_margin(below, o.window, s.slo);
     // Pods missing the targets one replica fewer each (with the search's rule: pass_share of the seeds).
     int pods_missing = 0;
     if (pods > 1 && !a.sizing.below_probes.empty()) {
@@ -496,8 +512,13 @@ int size_command(const SizeCommand& cmd) {
     if (!below.empty()) {
       const auto& b = below.front().evaluated(o.window);
       if (pods == 1)
-        std::cout << fmt::format("    one replica fewer ({}) fails: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n", n - 1,
-                                 b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3);
+        std::cout << fmt::format("    one replica fewer ({}) fails{}: TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms{}\n", n - 1,
+                                 o.safe_margin && b.met ? " the safe margin (its p99s meet the targets, within noise)"
+                                                        : "",
+                                 b.ttft_p99_s * 1e3, b.tpot_p99_s * 1e3,
+                                 below_margin && below_margin->verdict != "no interval"
+                                     ? fmt::format(" (95 % interval: {})", below_margin->verdict)
+                                     : "");
       else
         std::cout << fmt::format("    one replica fewer per pod ({} x {} = {}) fails: {} of {} pods miss the targets; "
                                  "worst pod TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n",
@@ -616,6 +637,8 @@ int size_command(const SizeCommand& cmd) {
     g.effective.peak_multiple_vs_mean_load_fleet = peak_multiple_vs_mean_fleet;
     g.effective.peak_multiple_vs_mean_load_fleet_note = mean_fleet_note;
     g.decomposition = decomposition;
+    g.margin = margin;
+    if (below_margin) g.one_fewer_margin = below_margin;
     if (o.per_hour) {
       const auto& hours = ap.front().hours;
       double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;

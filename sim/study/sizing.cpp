@@ -77,6 +77,10 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
   for (int h = first_hour; h < end_hour; ++h)
     so.windows.emplace_back(std::max(h * 3600.0, s.warmup_s), std::min((h + 1) * 3600.0, s.duration_s));
+  const std::size_t hour_windows = so.windows.size() - 1;
+  const double slice_s = (s.duration_s - s.warmup_s) / kProbeSlices;
+  for (int k = 0; k < kProbeSlices; ++k)
+    so.windows.emplace_back(s.warmup_s + k * slice_s, k + 1 == kProbeSlices ? s.duration_s : s.warmup_s + (k + 1) * slice_s);
   StreamingSink sink(so);
   DenseIds dense(sink);
   RunOptions options;
@@ -93,7 +97,8 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   p.busiest = p.whole;
   std::size_t busiest_requests = 0;
   bool have_full_hour = false;
-  for (std::size_t i = 1; i < sink.windows().size(); ++i) {
+  for (std::size_t i = 1 + hour_windows; i < sink.windows().size(); ++i) p.slices.push_back(sink.windows()[i].figures());
+  for (std::size_t i = 1; i <= hour_windows; ++i) {
     const WindowBuilder& hour = sink.windows()[i];
     p.hours.push_back(hour.figures());
     const auto& w = p.hours.back();
@@ -583,9 +588,73 @@ std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods) {
       if (hour.size() != static_cast<std::size_t>(pods)) break;
       f.hours.push_back(pods_window(hour));
     }
+    f.slices.clear();
+    for (std::size_t k = 0;; ++k) {
+      std::vector<const WindowFigures*> slice;
+      for (auto p = begin; p != end; ++p)
+        if (k < p->slices.size()) slice.push_back(&p->slices[k]);
+      if (slice.size() != static_cast<std::size_t>(pods)) break;
+      f.slices.push_back(pods_window(slice));
+    }
     out.push_back(std::move(f));
   }
   return out;
+}
+
+Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, const SloTargets& slo) {
+  Margin m;
+  m.ttft_target_s = slo.ttft_p99_s;
+  m.tpot_target_s = slo.tpot_p99_s;
+  m.seeds = static_cast<int>(per_seed.size());
+  for (const auto& p : per_seed) m.seeds_passing += p.error.empty() && p.evaluated(window).met ? 1 : 0;
+  if (per_seed.empty() || !per_seed.front().error.empty()) {
+    m.method = "none";
+    m.why_none = "the probe did not run";
+    m.verdict = "no interval";
+    return m;
+  }
+  if (per_seed.size() >= 2) {
+    std::vector<double> ttft, tpot;
+    for (const auto& p : per_seed) {
+      ttft.push_back(p.evaluated(window).ttft_p99_s);
+      tpot.push_back(p.evaluated(window).tpot_p99_s);
+    }
+    auto mean = [](const std::vector<double>& v) {
+      double sum = 0.0;
+      for (double x : v) sum += x;
+      return sum / static_cast<double>(v.size());
+    };
+    m.method = "seeds";
+    m.ttft = margin_interval(ttft, mean(ttft));
+    m.tpot = margin_interval(tpot, mean(tpot));
+  } else if (window == SizingWindow::whole) {
+    // Batch means: the slices with requests enough for a p99 of their own (100: the 99th percentile is then at
+    // least the second largest).
+    const Probe& p = per_seed.front();
+    std::vector<double> ttft, tpot;
+    for (const auto& sl : p.slices)
+      if (sl.requests >= 100 && sl.unfinished == 0) {
+        ttft.push_back(sl.ttft_p99_s);
+        tpot.push_back(sl.tpot_p99_s);
+      }
+    if (ttft.size() < 5) {
+      m.method = "none";
+      m.why_none = fmt::format("only {} of the window's {} slices hold 100 finished requests or more; give --seeds 3",
+                               ttft.size(), p.slices.size());
+      m.verdict = "no interval";
+      return m;
+    }
+    m.method = "batch means";
+    m.ttft = margin_interval(ttft, p.whole.ttft_p99_s);
+    m.tpot = margin_interval(tpot, p.whole.tpot_p99_s);
+  } else {
+    m.method = "none";
+    m.why_none = "one seed and the busiest-hour window: give --seeds 3 (or more) for an interval over seeds";
+    m.verdict = "no interval";
+    return m;
+  }
+  m.verdict = margin_verdict(m.ttft, m.ttft_target_s, m.tpot, m.tpot_target_s);
+  return m;
 }
 
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
@@ -687,12 +756,23 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   };
   auto probe_met = [&](const Probe& p) { return p.error.empty() && p.evaluated(o.window).met; };
   // Every pod (one fleet: the one) meets the targets with `needed` of the seeds.
+  // With safe_margin, also each pod's 95 % intervals below the targets.
   auto passes = [&](int n) {
     const auto& probes = cache.at(n);
     for (int pod = 0; pod < pods; ++pod) {
       int ok = 0;
-      for (int k = 0; k < seeds; ++k) ok += probe_met(probes[static_cast<std::size_t>(k * pods + pod)]) ? 1 : 0;
+      std::vector<Probe> per_seed;
+      for (int k = 0; k < seeds; ++k) {
+        const Probe& p = probes[static_cast<std::size_t>(k * pods + pod)];
+        ok += probe_met(p) ? 1 : 0;
+        if (o.safe_margin) per_seed.push_back(p);
+      }
       if (ok < needed) return false;
+      // Within noise or missing: not a safe pass (no interval, with too few requests per slice: the point rule).
+      if (o.safe_margin) {
+        const std::string v = answer_margin(per_seed, o.window, s.slo).verdict;
+        if (v == "within noise" || v == "misses") return false;
+      }
     }
     return true;
   };

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/json.hpp"
+#include "results/margin.hpp"
 #include "results/window.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/child_process.hpp"
@@ -26,6 +27,9 @@ struct SizingOptions {
   int seeds = 1;                 // seeds per candidate: seed, seed+1, ...
   double pass_share = 1.0;       // share of seeds that must meet the targets
   bool per_hour = false;         // also find the fleet each hour of the day needs
+  // A candidate passes only when the 95 % interval of each p99 (answer_margin) is below its target, beside the
+  // seeds rule; the default judges the point estimates.
+  bool safe_margin = false;
   bool verbose = true;           // print each probe on stdout as it completes
   // Polled while probes run (every 50 ms) and while demand is measured: once non-zero, the probes are stopped
   // (their children killed and reaped) and size_fleet throws RunInterrupted (set from a signal handler).
@@ -44,6 +48,7 @@ struct Probe {
   WindowFigures whole;                    // the measurement window [warmup_s, duration_s)
   WindowFigures busiest;                  // the busiest whole hour inside it (by arrivals), or `whole`
   std::vector<WindowFigures> hours;       // hour h = [h x 3600, (h+1) x 3600) clipped to the window
+  std::vector<WindowFigures> slices;      // kProbeSlices equal slices of the window, for batch means (margin.hpp)
   double mfu = 0.0;                       // over the measurement window
   double busy_fraction = 0.0;
   double flops = 0.0;                     // model FLOPs done in the window
@@ -53,7 +58,7 @@ struct Probe {
 };
 
 // The probe as a child process sends it back (JSON), read back field for field.
-TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, mfu, busy_fraction, flops, energy_kwh, window_s)
+TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, slices, mfu, busy_fraction, flops, energy_kwh, window_s)
 
 // A fleet of pods (s.pods > 1, pod_index -1) is sized pod by pod on the same candidates: every candidate m
 // (replicas per pod) simulates each pod of the split on its own share of the arrivals (the requests `run` would give
@@ -70,6 +75,14 @@ struct SizingResult {
   std::vector<Probe> probes;              // every probe, in the order run
   std::vector<int> per_hour_replicas;     // with per_hour: the fleet each hour needs (0: no requests)
 };
+
+// The slices of the measurement window a probe measures for batch means.
+constexpr int kProbeSlices = 10;
+
+// The 95 % intervals of a candidate's p99s and the verdict against the scenario's targets (results/margin.hpp):
+// over the seeds when there are two or more (one probe per seed), else batch means over the probe's slices (the
+// whole window only: a busiest-hour window with one seed has no interval, and says so).
+Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, const SloTargets& slo);
 
 // Demand of a scenario's workload, counted without simulating.
 struct Demand {
