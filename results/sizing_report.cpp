@@ -36,6 +36,12 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
     j["reason"] = g.reason;
     return;
   }
+  j["gpu_type"] = g.gpu_type;
+  j["tensor_parallel"] = g.tensor_parallel;
+  j["max_batch"] = g.max_batch;
+  j["best_of_type"] = g.best_of_type;
+  j["binding_limit"] = g.binding_limit;
+  j["binding_evidence"] = g.binding_evidence;
   j["replicas"] = g.replicas;
   if (g.prefill_replicas > 0) j["prefill_replicas"] = g.prefill_replicas;
   j["gpus"] = g.gpus;
@@ -65,6 +71,12 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
     j.at("reason").get_to(g.reason);
     return;
   }
+  j.at("gpu_type").get_to(g.gpu_type);
+  j.at("tensor_parallel").get_to(g.tensor_parallel);
+  j.at("max_batch").get_to(g.max_batch);
+  j.at("best_of_type").get_to(g.best_of_type);
+  j.at("binding_limit").get_to(g.binding_limit);
+  j.at("binding_evidence").get_to(g.binding_evidence);
   j.at("replicas").get_to(g.replicas);
   if (j.contains("prefill_replicas")) j.at("prefill_replicas").get_to(g.prefill_replicas);
   j.at("gpus").get_to(g.gpus);

@@ -118,6 +118,12 @@ struct SizingGpuResult {
   std::optional<double> cost;
   SizingEstimate analytic_estimate;
   SizingEffective effective;
+  std::string gpu_type;                             // the GPU (gpu: the configuration's label)
+  int tensor_parallel = 1;
+  int max_batch = 0;
+  bool best_of_type = false;                        // with size --search: the best configuration of its GPU type
+  std::string binding_limit;                        // what sets the size (sizing.hpp binding_limit)
+  std::string binding_evidence;
   std::optional<Decomposition> decomposition;       // k and u that give the fleet through the formula
   std::optional<Margin> margin;                     // the answer's p99s with their 95 % intervals, and the verdict
   std::optional<Margin> one_fewer_margin;           // the same one replica fewer

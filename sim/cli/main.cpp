@@ -100,8 +100,15 @@ int tokenfleet_main(int argc, char** argv) {
                        "intervals (over --seeds, or batch means within the run) are below the targets")
       ->check(CLI::IsMember({"point", "safe"}));
   size_cmd->add_flag("--per-hour", size.per_hour, "also find the fleet each hour needs (an autoscaling schedule)");
-  size_cmd->add_option("--gpus", size.gpus, "size for each GPU type and rank them: --gpus h100-sxm,h200-sxm,b200")
+  size_cmd->add_option("--gpus", size.gpus,
+                       "size for each GPU type and rank them: --gpus h100-sxm,h200-sxm,b200; name:tp pins the tensor "
+                       "parallelism (h200-sxm:2)")
       ->delimiter(',');
+  size_cmd->add_option("--search", size.search,
+                       "also try, per GPU type, the tensor-parallel degrees that fit (tp) and batch caps 64, 256, "
+                       "1024 beside the scenario's (max_batch); ranks the configurations")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"tp", "max_batch"}));
   size_cmd->add_option("--gpu-hour-price", gpu_prices, "$ per GPU-hour: --gpu-hour-price h100-sxm=2.5,b200=5")
       ->delimiter(',');
   size_cmd->add_option("--kwh-price", size.kwh_price, "$ per kWh")->check(CLI::NonNegativeNumber);

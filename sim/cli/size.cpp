@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <map>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -21,6 +22,7 @@
 #include "sim/cli/signals.hpp"
 #include "sim/study/fleet_facts.hpp"
 #include "sim/engine/engine.hpp"
+#include "sim/engine/preflight.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -32,14 +34,24 @@ namespace tf {
 
 namespace {
 
+// One configuration sized: a GPU type at a tensor parallelism and a batch cap (size --gpus, --search).
+struct SizingConfig {
+  GpuSpec gpu;
+  int tp = 1;
+  int max_batch = 0;
+  std::string label;  // the GPU's name alone when nothing was searched or pinned
+};
+
 struct GpuAnswer {
-  std::string gpu;
+  std::string gpu;           // the configuration's label
+  std::string gpu_type;      // the GPU's name (for prices)
   SizingResult sizing;
   Scenario scenario;
   double gpus = 0.0;
   double gpu_hours = 0.0;     // over the measurement window
   double energy_kwh = 0.0;    // over the measurement window (mean over seeds)
   double cost = -1.0;         // -1: no price
+  std::string binding_limit;
 };
 
 double mean_of(const std::vector<Probe>& probes, double (*get)(const Probe&)) {
@@ -332,8 +344,72 @@ int size_command(const SizeCommand& cmd) {
     return exit_bad_scenario;
   }
 
-  std::vector<std::string> gpus = cmd.gpus;
-  if (gpus.empty()) gpus.push_back(base.gpu.name);
+  // The configurations: each GPU of --gpus (name, or name:tp), at the scenario's tensor parallelism and max_batch,
+  // or with --search at every tensor-parallel degree that serves the model (its longest request's KV included) and
+  // at batch caps 64, 256, 1024 and the scenario's.
+  std::vector<SizingConfig> configs;
+  const bool search_tp = std::count(cmd.search.begin(), cmd.search.end(), "tp") > 0;
+  const bool search_batch = std::count(cmd.search.begin(), cmd.search.end(), "max_batch") > 0;
+  {
+    std::vector<std::string> gpus = cmd.gpus;
+    if (gpus.empty()) gpus.push_back(base.gpu.name);
+    const std::int64_t need = kv_tokens_needed(base, longest_request_bound(base));
+    for (const std::string& entry : gpus) {
+      const auto colon = entry.find(':');
+      const std::string name = entry.substr(0, colon);
+      const auto gpu = find_gpu(name);
+      if (!gpu) {
+        print_error(fmt::format("--gpus: unknown GPU '{}'", name));
+        return exit_bad_scenario;
+      }
+      std::vector<int> tps;
+      if (colon != std::string::npos) {
+        const std::string t = entry.substr(colon + 1);
+        char* end = nullptr;
+        const long v = std::strtol(t.c_str(), &end, 10);
+        if (t.empty() || *end != '\0' || v < 1 || !layout_accepted(base, *gpu, static_cast<int>(v))) {
+          print_error(fmt::format("--gpus {}: expected GPU:TP with TP a tensor-parallel degree the model and node take "
+                                  "(it divides gpus_per_node = {} and the model's {} heads; NVLink for TP > 1)",
+                                  entry, base.gpus_per_node, base.model.heads));
+          return exit_bad_scenario;
+        }
+        tps.push_back(static_cast<int>(v));
+      } else if (search_tp) {
+        for (int t = 1; t <= base.gpus_per_node; t *= 2)
+          if (layout_accepted(base, *gpu, t) && layout_kv_capacity(base, *gpu, t) >= std::max<std::int64_t>(1, need))
+            tps.push_back(t);
+        if (tps.empty()) {
+          std::cout << fmt::format("--search tp: the model does not fit {} at any tensor parallelism up to {} (its "
+                                   "longest request needs {} tokens of KV cache); skipped\n",
+                                   name, base.gpus_per_node, need);
+          continue;
+        }
+      } else {
+        tps.push_back(base.tensor_parallel);
+      }
+      std::vector<int> caps{0};
+      if (search_batch) {
+        caps = {64, 256, 1024, base.limits.max_batch};
+        std::sort(caps.begin(), caps.end());
+        caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
+      }
+      for (int t : tps)
+        for (int cap : caps) {
+          SizingConfig c;
+          c.gpu = cmd.gpus.empty() ? base.gpu : *gpu;
+          c.tp = t;
+          c.max_batch = cap;
+          c.label = c.gpu.name;
+          if (colon != std::string::npos || search_tp) c.label += fmt::format(":{}", t);
+          if (search_batch) c.label += fmt::format(" max_batch {}", cap);
+          configs.push_back(c);
+        }
+    }
+    if (configs.empty()) {
+      print_error("--search: no configuration serves the model on the GPUs given");
+      return exit_unservable;
+    }
+  }
   for (const auto& [name, price] : cmd.gpu_hour_price)
     if (!find_gpu(name)) {
       print_error(fmt::format("--gpu-hour-price: unknown GPU '{}'", name));
@@ -390,21 +466,22 @@ int size_command(const SizeCommand& cmd) {
   scale.tolerance = ScaleCheckOptions{}.tolerance;
   scale.gain_threshold = cmd.scale_gain_pct / 100.0;
   int status = exit_ok;
-  for (const std::string& gpu_name : gpus) {
+  for (const SizingConfig& config : configs) {
     GpuAnswer a;
     a.scenario = base;
-    const auto gpu = find_gpu(gpu_name);
-    if (!gpu) {
-      print_error(fmt::format("--gpus: unknown GPU '{}'", gpu_name));
-      return exit_bad_scenario;
+    a.scenario.gpu = config.gpu;
+    a.scenario.tensor_parallel = config.tp;
+    if (config.max_batch > 0) {
+      a.scenario.limits.max_batch = config.max_batch;
+      a.scenario.policy_params.set("max_batch", config.max_batch);
     }
-    if (cmd.gpus.size() > 0) a.scenario.gpu = *gpu;
-    a.gpu = a.scenario.gpu.name;
+    a.gpu = config.label;
+    a.gpu_type = config.gpu.name;
     const Scenario& s = a.scenario;
     std::cout << fmt::format(
         "Sizing '{}' on {} ({} x {} per replica, {}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
         "{}; {} seed(s) per candidate, {} at a time\n",
-        s.name, a.gpu, s.tensor_parallel, a.gpu, to_string(s.dtype),
+        s.name, a.gpu, s.tensor_parallel, a.gpu_type, to_string(s.dtype),
         s.pods > 1 ? fmt::format("pods ({} of them, the arrivals split at random, each pod meeting the targets over "
                                  "its own requests)",
                                  s.pods)
@@ -417,6 +494,9 @@ int size_command(const SizeCommand& cmd) {
     const Demand& demand = measurement.exact();
     SizingGpuResult g;
     g.gpu = a.gpu;
+    g.gpu_type = a.gpu_type;
+    g.tensor_parallel = s.tensor_parallel;
+    g.max_batch = s.limits.max_batch;
     if (!a.sizing.found) {
       std::cout << "  no answer: " << a.sizing.reason << "\n";
       if (cmd.scale_check_set) std::cout << "  scale check: not run (it is measured against the answer)\n";
@@ -438,7 +518,7 @@ int size_command(const SizeCommand& cmd) {
     a.gpus = n * s.tensor_parallel;
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
-    const auto price = cmd.gpu_hour_price.find(a.gpu);
+    const auto price = cmd.gpu_hour_price.find(a.gpu_type);
     if (price != cmd.gpu_hour_price.end() || cmd.kwh_price > 0.0)
       a.cost = (price != cmd.gpu_hour_price.end() ? price->second * a.gpu_hours : 0.0) + cmd.kwh_price * a.energy_kwh;
 
@@ -457,11 +537,11 @@ int size_command(const SizeCommand& cmd) {
     at_answer.replicas = per_pod;
     const int prefill = prefill_pool_size(at_answer);  // disaggregated: the pools at that size (of a pod)
     if (pods == 1) {
-      std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu,
+      std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu_type,
                                prefill > 0 ? fmt::format(" ({} prefill + {} decode)", prefill, n - prefill) : "");
     } else {
       std::cout << fmt::format("  answer: {} pods x {} replicas = {} replicas, {} GPUs of {}{}\n", pods, per_pod, n,
-                               a.gpus, a.gpu,
+                               a.gpus, a.gpu_type,
                                prefill > 0 ? fmt::format(" ({} prefill + {} decode per pod)", prefill, per_pod - prefill)
                                            : "");
       // The pods at the answer (first seed): how far apart the split put them.
@@ -524,6 +604,20 @@ int size_command(const SizeCommand& cmd) {
                                  "worst pod TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms\n",
                                  pods, per_pod - 1, n - pods, pods_missing, pods, b.ttft_p99_s * 1e3,
                                  b.tpot_p99_s * 1e3);
+    }
+    // What limit sets the size: judged where the targets are missed (one replica fewer), from the first seed.
+    {
+      const bool one = below.empty();
+      const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 0.0;
+      const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 0.0;
+      Scenario judged = s;
+      judged.replicas = one ? per_pod : per_pod - 1;
+      const BindingLimit limit =
+          binding_limit(judged, one ? ap.front() : below.front(), one, o.window, mean_prompt, mean_output);
+      std::cout << fmt::format("    binding limit: {} ({})\n", limit.limit, limit.evidence);
+      a.binding_limit = limit.limit;
+      g.binding_limit = limit.limit;
+      g.binding_evidence = limit.evidence;
     }
     // The fleet the mean load needs at the same targets: the same lengths arriving as a Poisson stream at the
     // mean rate of the measurement window (sessions become independent requests; not defined for a trace).
@@ -672,21 +766,38 @@ int size_command(const SizeCommand& cmd) {
     std::vector<const GpuAnswer*> ranked;
     for (const auto& a : answers)
       if (a.sizing.found) ranked.push_back(&a);
-    std::sort(ranked.begin(), ranked.end(), [](const GpuAnswer* x, const GpuAnswer* y) {
+    // Ties (equal cost, GPUs and energy) keep the order the configurations were sized in.
+    std::stable_sort(ranked.begin(), ranked.end(), [](const GpuAnswer* x, const GpuAnswer* y) {
       if (x->cost >= 0 && y->cost >= 0 && x->cost != y->cost) return x->cost < y->cost;
       if (x->gpus != y->gpus) return x->gpus < y->gpus;
       return x->energy_kwh < y->energy_kwh;
     });
-    std::cout << fmt::format("Ranking ({}):\n  {:<4} {:<12} {:>9} {:>7} {:>12} {:>12} {:>12}\n",
+    std::size_t width = 12;
+    for (const auto& a : answers) width = std::max(width, a.gpu.size());
+    std::cout << fmt::format("Ranking ({}):\n  {:<4} {:<{}} {:>9} {:>7} {:>12} {:>12} {:>12}  {}\n",
                              ranked.size() > 0 && ranked.front()->cost >= 0 ? "by cost" : "by GPUs, then energy", "rank",
-                             "gpu", "replicas", "GPUs", "GPU-hours", "energy kWh", "cost $");
+                             "configuration", width, "replicas", "GPUs", "GPU-hours", "energy kWh", "cost $",
+                             "binding limit");
     int rank = 1;
     for (const auto* a : ranked)
-      std::cout << fmt::format("  {:<4} {:<12} {:>9} {:>7.0f} {:>12.1f} {:>12.2f} {:>12}\n", rank++, a->gpu,
+      std::cout << fmt::format("  {:<4} {:<{}} {:>9} {:>7.0f} {:>12.1f} {:>12.2f} {:>12}  {}\n", rank++, a->gpu, width,
                                a->sizing.replicas * a->sizing.pods, a->gpus, a->gpu_hours, a->energy_kwh,
-                               a->cost >= 0 ? fmt::format("{:.2f}", a->cost) : "-");
+                               a->cost >= 0 ? fmt::format("{:.2f}", a->cost) : "-", a->binding_limit);
     for (const auto& a : answers)
-      if (!a.sizing.found) std::cout << fmt::format("  -    {:<12} no fleet meets the targets\n", a.gpu);
+      if (!a.sizing.found) std::cout << fmt::format("  -    {:<{}} no fleet meets the targets\n", a.gpu, width);
+    // With several configurations of a GPU type: the best of each (the first in the ranking).
+    if (!cmd.search.empty() || configs.size() > cmd.gpus.size()) {
+      std::map<std::string, std::string> best;  // GPU type -> the label of its best configuration
+      std::cout << "Best configuration per GPU type:\n";
+      for (const auto* a : ranked)
+        if (best.emplace(a->gpu_type, a->gpu).second)
+          std::cout << fmt::format("  {:<12} {} ({:.0f} GPUs, binding limit: {})\n", a->gpu_type, a->gpu, a->gpus,
+                                   a->binding_limit);
+      for (std::size_t i = 0; i < out.results.size(); ++i) {
+        const auto it = best.find(answers[i].gpu_type);
+        out.results[i].best_of_type = it != best.end() && it->second == answers[i].gpu;
+      }
+    }
   }
   {
     const Demand& demand = measurement.exact();

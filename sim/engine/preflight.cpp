@@ -79,6 +79,12 @@ std::int64_t capacity(const Scenario& s, const Config& c) {
 
 }  // namespace
 
+bool layout_accepted(const Scenario& s, const GpuSpec& gpu, int tp) { return accepted(s, Config{gpu, s.dtype, tp}); }
+
+std::int64_t layout_kv_capacity(const Scenario& s, const GpuSpec& gpu, int tp) {
+  return capacity(s, Config{gpu, s.dtype, tp});
+}
+
 std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, std::size_t at_most) {
   // GPUs: the scenario's, then the catalogue's with more memory per GPU. Number formats: the scenario's, then those
   // with smaller weights and KV cache.

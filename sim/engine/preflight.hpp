@@ -34,6 +34,12 @@ std::int64_t kv_tokens_needed(const Scenario& s, std::int64_t tokens);
 // one run simulates. Nothing when no such configuration exists.
 std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, std::size_t at_most = 4);
 
+// Whether the loader and check_servable take `gpu` at tensor parallelism `tp` (the scenario's dtype) for the
+// scenario's model, node and fleet, and the KV-cache tokens a replica of it then holds (0 or less: the model does not
+// fit). What size --search tries.
+bool layout_accepted(const Scenario& s, const GpuSpec& gpu, int tp);
+std::int64_t layout_kv_capacity(const Scenario& s, const GpuSpec& gpu, int tp);
+
 // "--set a=b (effect); or --set c=d (effect)".
 std::string remedies_text(const std::vector<Remedy>& remedies);
 

@@ -89,6 +89,9 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   sink.finish(r.totals.simulated_s);
   const Summary sum = sink.summary().summary(s.name, s.seed, r.totals);
   p.mfu = sum.mfu;
+  p.mean_batch = sum.mean_batch_size;
+  p.queue_p99_s = sum.queue.p99;
+  p.preemptions = sum.preemptions;
   p.busy_fraction = sum.busy_fraction;
   p.flops = r.totals.flops;
   p.energy_kwh = sum.energy_kwh;
@@ -565,7 +568,7 @@ std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods) {
     Probe f = *begin;
     f.replicas = 0;
     f.pod = -1;
-    f.mfu = f.busy_fraction = f.flops = f.energy_kwh = 0.0;
+    f.mfu = f.busy_fraction = f.flops = f.energy_kwh = f.mean_batch = 0.0;
     f.error.clear();
     std::vector<const WindowFigures*> whole, busiest;
     for (auto p = begin; p != end; ++p) {
@@ -575,6 +578,9 @@ std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods) {
       f.busy_fraction += p->busy_fraction / pods;
       f.flops += p->flops;
       f.energy_kwh += p->energy_kwh;
+      f.mean_batch += p->mean_batch / pods;
+      f.queue_p99_s = p == begin ? p->queue_p99_s : std::max(f.queue_p99_s, p->queue_p99_s);
+      f.preemptions += p == begin ? 0 : p->preemptions;
       whole.push_back(&p->whole);
       busiest.push_back(&p->busiest);
     }
@@ -655,6 +661,45 @@ Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, co
   }
   m.verdict = margin_verdict(m.ttft, m.ttft_target_s, m.tpot, m.tpot_target_s);
   return m;
+}
+
+BindingLimit binding_limit(const Scenario& s, const Probe& f, bool answer_is_one, SizingWindow window,
+                           double mean_prompt, double mean_output) {
+  BindingLimit b;
+  const WindowFigures& w = f.evaluated(window);
+  const int cap = s.limits.max_batch;
+  const std::int64_t kv = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
+  const double per_request = std::max(1.0, mean_prompt + mean_output);
+  const double kv_holds = static_cast<double>(kv) / per_request;  // requests of the mean length the KV cache holds
+  const std::string figures = fmt::format(
+      "at {} replica(s): TTFT p99 {:.1f} ms (waiting p99 {:.1f} ms), TPOT p99 {:.1f} ms; mean batch {:.1f} of "
+      "max_batch {}; the KV cache holds {:.0f} requests of the mean length ({} tokens); MFU {:.1f} %; {} preemptions",
+      f.replicas, w.ttft_p99_s * 1e3, f.queue_p99_s * 1e3, w.tpot_p99_s * 1e3, f.mean_batch, cap, kv_holds, kv,
+      f.mfu * 100.0, f.preemptions);
+  if (answer_is_one) {
+    b.limit = "none";
+    b.evidence = "one replica meets the targets: the fleet is as small as it goes; " + figures;
+    return b;
+  }
+  std::vector<std::string> parts;
+  if (!w.ttft_met) {
+    if (f.queue_p99_s >= 0.5 * w.ttft_p99_s) {
+      if (f.preemptions > 0 || (kv_holds < cap && f.mean_batch >= 0.6 * kv_holds))
+        parts.push_back("KV capacity");
+      else if (f.mean_batch >= 0.6 * cap)
+        parts.push_back("batch cap");
+      else
+        parts.push_back("TTFT from queueing");
+    } else {
+      parts.push_back("compute (prefill of long prompts)");
+    }
+  }
+  if (!w.tpot_met) parts.push_back(f.mfu < 0.5 ? "memory bandwidth (decode)" : "compute (decode)");
+  if (parts.empty()) parts.push_back(w.unfinished > 0 ? "unfinished requests" : "the seeds rule");
+  b.limit = parts.front();
+  for (std::size_t i = 1; i < parts.size(); ++i) b.limit += " and " + parts[i];
+  b.evidence = figures;
+  return b;
 }
 
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {

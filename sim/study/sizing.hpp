@@ -54,11 +54,16 @@ struct Probe {
   double flops = 0.0;                     // model FLOPs done in the window
   double energy_kwh = 0.0;                // in the window
   double window_s = 0.0;
+  // What binds (binding_limit): over the measurement window.
+  double mean_batch = 0.0;      // requests per iteration, iteration-weighted
+  double queue_p99_s = 0.0;     // waiting before admission
+  std::int64_t preemptions = 0; // paged KV: running requests evicted
   const WindowFigures& evaluated(SizingWindow w) const { return w == SizingWindow::whole ? whole : busiest; }
 };
 
 // The probe as a child process sends it back (JSON), read back field for field.
-TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, slices, mfu, busy_fraction, flops, energy_kwh, window_s)
+TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, slices, mfu, busy_fraction, flops, energy_kwh, window_s,
+               mean_batch, queue_p99_s, preemptions)
 
 // A fleet of pods (s.pods > 1, pod_index -1) is sized pod by pod on the same candidates: every candidate m
 // (replicas per pod) simulates each pod of the split on its own share of the arrivals (the requests `run` would give
@@ -83,6 +88,21 @@ constexpr int kProbeSlices = 10;
 // over the seeds when there are two or more (one probe per seed), else batch means over the probe's slices (the
 // whole window only: a busiest-hour window with one seed has no interval, and says so).
 Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, const SloTargets& slo);
+
+// Which limit sets the fleet's size: judged on the largest candidate that fails (one replica fewer than the answer;
+// the answer itself when that is 1), from what missed its target and why. A heuristic, its evidence given:
+//   TTFT missed, mostly waiting:  "KV capacity" (preemptions, or a mean batch of 60 % or more of the requests of
+//                                 the mean length the KV cache holds, when that is below max_batch), "batch cap" (a
+//                                 mean batch of 60 % of max_batch or more: the mean counts the quiet moments too),
+//                                 else "TTFT from queueing" (prefill throughput);
+//   TTFT missed, mostly prefill:  "compute (prefill of long prompts)";
+//   TPOT missed:                  "memory bandwidth (decode)" (MFU under 50 %), else "compute (decode)".
+struct BindingLimit {
+  std::string limit;     // the names above; "none" when one replica meets the targets
+  std::string evidence;  // the figures behind it
+};
+BindingLimit binding_limit(const Scenario& s, const Probe& failing, bool answer_is_one, SizingWindow window,
+                           double mean_prompt, double mean_output);
 
 // Demand of a scenario's workload, counted without simulating.
 struct Demand {
