@@ -53,6 +53,8 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
   j["analytic_estimate"] = g.analytic_estimate;
   j["effective"] = g.effective;
   if (g.decomposition) j["decomposition"] = *g.decomposition;
+  if (g.economics) j["economics"] = *g.economics;
+  j["batch_occupancy"] = g.batch_occupancy;
   if (g.margin) j["margin"] = *g.margin;
   if (g.one_fewer_margin) j["one_fewer_margin"] = *g.one_fewer_margin;
   if (g.per_hour) {
@@ -88,6 +90,8 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
   j.at("analytic_estimate").get_to(g.analytic_estimate);
   j.at("effective").get_to(g.effective);
   if (j.contains("decomposition")) g.decomposition = j.at("decomposition").get<Decomposition>();
+  if (j.contains("economics")) g.economics = j.at("economics").get<Economics>();
+  j.at("batch_occupancy").get_to(g.batch_occupancy);
   if (j.contains("margin")) g.margin = j.at("margin").get<Margin>();
   if (j.contains("one_fewer_margin")) g.one_fewer_margin = j.at("one_fewer_margin").get<Margin>();
   if (j.contains("per_hour")) {

@@ -13,6 +13,7 @@
 
 #include "io/json.hpp"
 #include "results/decomposition.hpp"
+#include "results/economics.hpp"
 #include "results/margin.hpp"
 #include "results/records.hpp"
 #include "results/summary.hpp"
@@ -125,6 +126,8 @@ struct SizingGpuResult {
   std::string binding_limit;                        // what sets the size (sizing.hpp binding_limit)
   std::string binding_evidence;
   std::optional<Decomposition> decomposition;       // k and u that give the fleet through the formula
+  std::optional<Economics> economics;               // per day, per month, per million tokens at stated prices
+  double batch_occupancy = 0.0;                     // the answer's mean batch over max_batch (busy "at load")
   std::optional<Margin> margin;                     // the answer's p99s with their 95 % intervals, and the verdict
   std::optional<Margin> one_fewer_margin;           // the same one replica fewer
   std::optional<std::vector<SizingHour>> per_hour;  // with --per-hour

@@ -15,6 +15,7 @@
 #include "cluster/catalog.hpp"
 #include "io/csv.hpp"
 #include "results/decomposition.hpp"
+#include "results/economics.hpp"
 #include "results/sizing_report.hpp"
 #include "results/summary.hpp"
 #include "sim/cli/commands.hpp"
@@ -518,9 +519,33 @@ int size_command(const SizeCommand& cmd) {
     a.gpus = n * s.tensor_parallel;
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
-    const auto price = cmd.gpu_hour_price.find(a.gpu_type);
-    if (price != cmd.gpu_hour_price.end() || cmd.kwh_price > 0.0)
-      a.cost = (price != cmd.gpu_hour_price.end() ? price->second * a.gpu_hours : 0.0) + cmd.kwh_price * a.energy_kwh;
+    // Money and energy at the given prices, else the stated defaults (results/economics.hpp).
+    std::optional<Economics> money;
+    {
+      const auto given = cmd.gpu_hour_price.find(a.gpu_type);
+      const auto fallback = default_gpu_price(a.gpu_type);
+      if (given != cmd.gpu_hour_price.end() || fallback || cmd.kwh_price > 0.0) {
+        EconomicsInputs ei;
+        ei.gpus = a.gpus;
+        ei.window_s = demand.window_s;
+        ei.energy_kwh = a.energy_kwh;
+        ei.tokens = demand.prompt_tokens + demand.output_tokens;
+        if (given != cmd.gpu_hour_price.end()) {
+          ei.usd_per_gpu_hour = given->second;
+          ei.price_source = "given with --gpu-hour-price";
+        } else if (fallback) {
+          ei.usd_per_gpu_hour = fallback->usd_per_gpu_hour;
+          ei.price_source = fallback->source;
+        } else {
+          ei.price_source = "no GPU-hour price for this GPU: energy only";
+        }
+        ei.usd_per_kwh = cmd.kwh_price;
+        if (ei.window_s > 0.0) {
+          money = economics(ei);
+          a.cost = money->window.usd;
+        }
+      }
+    }
 
     // Beside the answer: the analytic estimate, the effective peak multiple and utilization.
     const auto& arr = s.workload.arrival;
@@ -562,10 +587,16 @@ int size_command(const SizeCommand& cmd) {
                                "p99 {:.1f} to {:.1f} ms\n",
                                rmin, rmax, tmin * 1e3, tmax * 1e3, pmin * 1e3, pmax * 1e3);
     }
-    std::cout << fmt::format("    {}TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   busy {:.1f} %   energy {:.2f} kWh\n",
+    const double occupancy =
+        s.limits.max_batch > 0 ? mean_of(ap, [](const Probe& p) { return p.mean_batch; }) / s.limits.max_batch : 0.0;
+    std::cout << fmt::format("    {}TTFT p99 {}   TPOT p99 {}   attainment {:.2f} %   energy {:.2f} kWh\n"
+                             "    busy (holding a request) {:.1f} %   at load: mean batch {:.1f} % of max_batch {}, MFU "
+                             "{:.1f} %\n",
                              pods > 1 ? "worst pod: " : "", spread(ap, o.window, true), spread(ap, o.window, false),
-                             w.attainment * 100.0, mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0,
-                             a.energy_kwh);
+                             w.attainment * 100.0, a.energy_kwh,
+                             mean_of(ap, [](const Probe& p) { return p.busy_fraction; }) * 100.0, occupancy * 100.0,
+                             s.limits.max_batch, mean_of(ap, [](const Probe& p) { return p.mfu; }) * 100.0);
+    if (money) std::cout << economics_text(*money, "    ");
     // The noise at the answer: 95 % intervals of the p99s (over seeds, or batch means), and one replica fewer's.
     const Margin margin = answer_margin(ap, o.window, s.slo);
     std::cout << "    margin: " << margin_text(margin) << "\n";
@@ -731,6 +762,8 @@ int size_command(const SizeCommand& cmd) {
     g.effective.peak_multiple_vs_mean_load_fleet = peak_multiple_vs_mean_fleet;
     g.effective.peak_multiple_vs_mean_load_fleet_note = mean_fleet_note;
     g.decomposition = decomposition;
+    g.economics = money;
+    g.batch_occupancy = occupancy;
     g.margin = margin;
     if (below_margin) g.one_fewer_margin = below_margin;
     if (o.per_hour) {
