@@ -83,6 +83,8 @@ struct CompareCommand {
   int jobs = 0;
   std::string out_dir;
   bool report = false;  // also build report.html in out_dir
+  bool size = false;    // also size the fleet under each policy (compare_size.csv)
+  double peak_multiple = 4.0, utilization = 0.34;  // the analytic estimate beside each sized fleet
 };
 int command_compare(const CompareCommand& cmd);
 

@@ -139,6 +139,13 @@ int tokenfleet_main(int argc, char** argv) {
   compare_cmd->add_option("--jobs,-j", compare.jobs, "simulations at once (default: cores; under mpirun: per rank)")->check(CLI::Range(1, 256));
   compare_cmd->add_option("--out,-o", compare.out_dir, "folder for compare.csv");
   compare_cmd->add_flag("--report", compare.report, "also build report.html in the --out folder");
+  compare_cmd->add_flag("--size", compare.size,
+                        "also size the fleet under each policy for the same demand and targets, with the formula's "
+                        "k and u and the analytic estimate beside it (compare_size.csv)");
+  compare_cmd->add_option("--peak-multiple,-k", compare.peak_multiple, "with --size: k of the analytic estimate (default 4)")
+      ->check(CLI::PositiveNumber);
+  compare_cmd->add_option("--utilization,-u", compare.utilization, "with --size: u of the analytic estimate (default 0.34)")
+      ->check(CLI::Range(1e-9, 1.0));
 
   tf::SweepCommand sweep;
   auto* sweep_cmd = app.add_subcommand(

@@ -548,9 +548,7 @@ int size_command(const SizeCommand& cmd) {
     }
 
     // Beside the answer: the analytic estimate, the effective peak multiple and utilization.
-    const auto& arr = s.workload.arrival;
-    const bool constant_rate = arr.process == "poisson" && arr.spikes.empty() && arr.burst.multiple <= 0.0 &&
-                               !s.workload.session.enabled && !s.workload.trace.enabled;
+    const bool constant_rate = constant_arrival_rate(s);
     const double f = s.gpu.peak_flops(s.dtype);
     const RateEstimate est =
         analytic_estimate_rate(s.model.params, demand.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
@@ -684,18 +682,7 @@ int size_command(const SizeCommand& cmd) {
     // demand and FLOPs.
     std::optional<Decomposition> decomposition;
     {
-      const Probe& first = ap.front();
-      DecompositionInputs di;
-      di.params = s.model.params;
-      di.active_params = s.model.active_params;
-      di.peak_flops = f;
-      di.gpus = a.gpus;
-      di.span_start_s = first.whole.start_s;
-      di.span_end_s = first.whole.end_s;
-      di.span_tokens = first.whole.prompt_tokens + first.whole.output_tokens;
-      for (const auto& h : first.hours) di.hours.push_back({h.start_s, h.end_s, h.prompt_tokens + h.output_tokens});
-      di.model_flops = first.flops;
-      di.constant_rate = constant_rate;
+      const DecompositionInputs di = decomposition_inputs(s, ap.front(), static_cast<int>(a.gpus));
       if (di.span_tokens > 0.0 && di.span_end_s > di.span_start_s) {
         decomposition = decompose(di);
         std::cout << decomposition_text(*decomposition, "  ");

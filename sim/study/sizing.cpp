@@ -663,6 +663,27 @@ Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, co
   return m;
 }
 
+bool constant_arrival_rate(const Scenario& s) {
+  const auto& arr = s.workload.arrival;
+  return arr.process == "poisson" && arr.spikes.empty() && arr.burst.multiple <= 0.0 && !s.workload.session.enabled &&
+         !s.workload.trace.enabled;
+}
+
+DecompositionInputs decomposition_inputs(const Scenario& s, const Probe& first, int gpus) {
+  DecompositionInputs di;
+  di.params = s.model.params;
+  di.active_params = s.model.active_params;
+  di.peak_flops = s.gpu.peak_flops(s.dtype);
+  di.gpus = gpus;
+  di.span_start_s = first.whole.start_s;
+  di.span_end_s = first.whole.end_s;
+  di.span_tokens = first.whole.prompt_tokens + first.whole.output_tokens;
+  for (const auto& h : first.hours) di.hours.push_back({h.start_s, h.end_s, h.prompt_tokens + h.output_tokens});
+  di.model_flops = first.flops;
+  di.constant_rate = constant_arrival_rate(s);
+  return di;
+}
+
 BindingLimit binding_limit(const Scenario& s, const Probe& f, bool answer_is_one, SizingWindow window,
                            double mean_prompt, double mean_output) {
   BindingLimit b;

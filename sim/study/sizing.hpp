@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "io/json.hpp"
+#include "results/decomposition.hpp"
 #include "results/margin.hpp"
 #include "results/window.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -103,6 +104,14 @@ struct BindingLimit {
 };
 BindingLimit binding_limit(const Scenario& s, const Probe& failing, bool answer_is_one, SizingWindow window,
                            double mean_prompt, double mean_output);
+
+// Whether the scenario's arrival rate is constant by construction (a Poisson stream at one rate: no spikes,
+// bursts, sessions or trace).
+bool constant_arrival_rate(const Scenario& s);
+
+// The decomposition's inputs (results/decomposition.hpp) from a probe at the answer (for pods: fleet_probes's), its
+// fleet of `gpus`: the probe's own demand, hours and FLOPs, so that k and u hold for one simulated day.
+DecompositionInputs decomposition_inputs(const Scenario& s, const Probe& at_answer, int gpus);
 
 // Demand of a scenario's workload, counted without simulating.
 struct Demand {
