@@ -586,22 +586,20 @@ std::vector<Probe> fleet_probes(const std::vector<Probe>& probes, int pods) {
     }
     f.whole = pods_window(whole);
     f.busiest = pods_window(busiest);
-    f.hours.clear();
-    for (std::size_t h = 0;; ++h) {
-      std::vector<const WindowFigures*> hour;
-      for (auto p = begin; p != end; ++p)
-        if (h < p->hours.size()) hour.push_back(&p->hours[h]);
-      if (hour.size() != static_cast<std::size_t>(pods)) break;
-      f.hours.push_back(pods_window(hour));
-    }
-    f.slices.clear();
-    for (std::size_t k = 0;; ++k) {
-      std::vector<const WindowFigures*> slice;
-      for (auto p = begin; p != end; ++p)
-        if (k < p->slices.size()) slice.push_back(&p->slices[k]);
-      if (slice.size() != static_cast<std::size_t>(pods)) break;
-      f.slices.push_back(pods_window(slice));
-    }
+    // Window by window (the hours, the slices), as long as every pod has it.
+    auto merge_windows = [&](std::vector<WindowFigures> Probe::*windows) {
+      std::vector<WindowFigures> merged;
+      for (std::size_t i = 0;; ++i) {
+        std::vector<const WindowFigures*> one;
+        for (auto p = begin; p != end; ++p)
+          if (i < ((*p).*windows).size()) one.push_back(&((*p).*windows)[i]);
+        if (one.size() != static_cast<std::size_t>(pods)) break;
+        merged.push_back(pods_window(one));
+      }
+      return merged;
+    };
+    f.hours = merge_windows(&Probe::hours);
+    f.slices = merge_windows(&Probe::slices);
     out.push_back(std::move(f));
   }
   return out;
