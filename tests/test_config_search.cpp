@@ -2,6 +2,8 @@
 // the binding limit on scenarios built so that one limit binds.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <set>
 #include <string>
@@ -113,4 +115,25 @@ TEST_CASE("size --search tp,max_batch tries every degree that serves the model a
   const auto big = size_json(" --set model.name=llama-3.1-70b --set hardware.dtype=fp8 --search tp --gpus h100-sxm"
                              " --set workload.arrival.rate_per_s=2");
   for (const auto& g : big["results"]) CHECK(g["tensor_parallel"].get<int>() >= 2);
+}
+
+TEST_CASE("size --search split tries prefill shares of a disaggregated fleet - refused for a co-located one",
+          "[cli][sizing][search]") {
+  const auto j = size_json(" --set policy.batching=disaggregated --set fleet.replicas=8 --set "
+                           "workload.arrival.rate_per_s=60 --search split");
+  REQUIRE(j["results"].size() == 4);
+  const double shares[] = {0.125, 0.25, 0.375, 0.5};
+  for (std::size_t i = 0; i < 4; ++i) {
+    const auto& g = j["results"][i];
+    INFO(g["gpu"]);
+    REQUIRE(g["found"].get<bool>());
+    CHECK_THAT(g["gpu"].get<std::string>(), Contains(" prefill "));
+    // The pools at the answer: the share of its replicas, rounded, at least 1 and leaving 1 to decode.
+    const int n = g["replicas"].get<int>();
+    const int p = std::clamp(static_cast<int>(std::llround(shares[i] * n)), 1, n - 1);
+    CHECK(g["prefill_replicas"].get<int>() == p);
+  }
+  const auto r = run_command(binary() + kShort + " --search split");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Contains("--search split: the prefill/decode split is searched for disaggregated serving only"));
 }

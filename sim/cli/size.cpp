@@ -40,6 +40,7 @@ struct SizingConfig {
   GpuSpec gpu;
   int tp = 1;
   int max_batch = 0;
+  double prefill_share = 0.0;  // disaggregated serving: the share of the replicas that prefill (0: the scenario's)
   std::string label;  // the GPU's name alone when nothing was searched or pinned
 };
 
@@ -351,6 +352,17 @@ int size_command(const SizeCommand& cmd) {
   std::vector<SizingConfig> configs;
   const bool search_tp = std::count(cmd.search.begin(), cmd.search.end(), "tp") > 0;
   const bool search_batch = std::count(cmd.search.begin(), cmd.search.end(), "max_batch") > 0;
+  const bool search_split = std::count(cmd.search.begin(), cmd.search.end(), "split") > 0;
+  if (search_split && prefill_pool_size([&] {
+        Scenario two = base;
+        two.replicas = std::max(2, base.replicas);
+        return two;
+      }()) == 0) {
+    print_error(fmt::format("--search split: the prefill/decode split is searched for disaggregated serving only; "
+                            "policy.batching is \"{}\" (give --set policy.batching=disaggregated)",
+                            base.batching));
+    return exit_bad_scenario;
+  }
   {
     std::vector<std::string> gpus = cmd.gpus;
     if (gpus.empty()) gpus.push_back(base.gpu.name);
@@ -394,17 +406,23 @@ int size_command(const SizeCommand& cmd) {
         std::sort(caps.begin(), caps.end());
         caps.erase(std::unique(caps.begin(), caps.end()), caps.end());
       }
+      // The prefill share of disaggregated serving: an eighth to a half of the replicas.
+      std::vector<double> splits{0.0};
+      if (search_split) splits = {0.125, 0.25, 0.375, 0.5};
       for (int t : tps)
-        for (int cap : caps) {
-          SizingConfig c;
-          c.gpu = cmd.gpus.empty() ? base.gpu : *gpu;
-          c.tp = t;
-          c.max_batch = cap;
-          c.label = c.gpu.name;
-          if (colon != std::string::npos || search_tp) c.label += fmt::format(":{}", t);
-          if (search_batch) c.label += fmt::format(" max_batch {}", cap);
-          configs.push_back(c);
-        }
+        for (int cap : caps)
+          for (double split : splits) {
+            SizingConfig c;
+            c.gpu = cmd.gpus.empty() ? base.gpu : *gpu;
+            c.tp = t;
+            c.max_batch = cap;
+            c.prefill_share = split;
+            c.label = c.gpu.name;
+            if (colon != std::string::npos || search_tp) c.label += fmt::format(":{}", t);
+            if (search_batch) c.label += fmt::format(" max_batch {}", cap);
+            if (search_split) c.label += fmt::format(" prefill {:g} %", split * 100.0);
+            configs.push_back(c);
+          }
     }
     if (configs.empty()) {
       print_error("--search: no configuration serves the model on the GPUs given");
@@ -476,6 +494,7 @@ int size_command(const SizeCommand& cmd) {
       a.scenario.limits.max_batch = config.max_batch;
       a.scenario.policy_params.set("max_batch", config.max_batch);
     }
+    if (config.prefill_share > 0.0) a.scenario.prefill_share = config.prefill_share;
     a.gpu = config.label;
     a.gpu_type = config.gpu.name;
     const Scenario& s = a.scenario;

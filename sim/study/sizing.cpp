@@ -697,7 +697,7 @@ BindingLimit binding_limit(const Scenario& s, const Probe& f, bool answer_is_one
       f.mfu * 100.0, f.preemptions);
   if (answer_is_one) {
     b.limit = "none";
-    b.evidence = "one replica meets the targets: the fleet is as small as it goes; " + figures;
+    b.evidence = "the smallest fleet the search tries meets the targets: it is as small as it goes; " + figures;
     return b;
   }
   std::vector<std::string> parts;

@@ -99,7 +99,7 @@ Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, co
 //   TTFT missed, mostly prefill:  "compute (prefill of long prompts)";
 //   TPOT missed:                  "memory bandwidth (decode)" (MFU under 50 %), else "compute (decode)".
 struct BindingLimit {
-  std::string limit;     // the names above; "none" when one replica meets the targets
+  std::string limit;     // the names above; "none" when the smallest fleet tried (1; 2 disaggregated) meets them
   std::string evidence;  // the figures behind it
 };
 BindingLimit binding_limit(const Scenario& s, const Probe& failing, bool answer_is_one, SizingWindow window,
