@@ -1,4 +1,5 @@
-// The range simulation (start_s: the full run's requests from start_s on).
+// `size --per-hour` from steady state: the range simulation (start_s: the full run's requests from start_s on) and
+// each hour sized on probes of its own that simulate the demand before it as a warm-up.
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -7,11 +8,19 @@
 
 #include "helpers.hpp"
 #include "sim/scenario/scenario.hpp"
+#include "sim/study/sizing.hpp"
 #include "workloads/generator.hpp"
 
 using namespace tf;
 
 namespace {
+
+SizingOptions quiet() {
+  SizingOptions o;
+  o.verbose = false;
+  o.jobs = 2;
+  return o;
+}
 
 std::vector<Request> all_requests(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   std::vector<Request> out;
@@ -115,3 +124,135 @@ TEST_CASE("start_s in a scenario: the warm-up counts from it, and bad values are
                     Catch::Matchers::Contains("warmup_s") && Catch::Matchers::Contains("duration_s - start_s (3600)"));
 }
 
+namespace {
+
+// Eight hours of chat-day's curve (a busy midnight falling to a trough near 04:30, then rising to a lunchtime
+// peak) on one 8B replica's scale: at midnight the demand is above what one replica serves. Whole-run probes starting
+// empty at 00:00 gave 2 replicas to 03:00-05:59 (a backlog built at 1 replica since midnight drains into them) but 1
+// to 06:00, which has more requests than any of them.
+const char* kMorning = R"(
+name = "morning"
+seed = 5
+duration_s = 28800
+warmup_s = 60
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+arrival = { process = "diurnal", rate_per_s = 52.0, peak_to_mean = 1.6, peak_hour = 20, second_peak_hour = 12.5, second_peak_ratio = 0.6 }
+prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
+output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
+[slo]
+ttft_p99_s = 2.0
+tpot_p99_s = 0.2
+)";
+
+}  // namespace
+
+TEST_CASE("size --per-hour: each hour's fleet moves with its demand (no backlog carried from midnight), its probes "
+          "hold the full run's requests of the hour, and the hour's answer passes where one fewer fails",
+          "[per-hour][sizing]") {
+  const Scenario s = load_scenario_text(kMorning, "morning");
+  SizingOptions o = quiet();
+  o.per_hour = true;
+  const SizingResult r = size_fleet(s, o);
+  REQUIRE(r.found);
+  REQUIRE(r.per_hour.size() == 8);
+  const Probe* day = nullptr;
+  for (const auto& p : r.probes)
+    if (p.hour < 0 && p.replicas == r.replicas) day = &p;
+  REQUIRE(day != nullptr);
+  REQUIRE(day->hours.size() == 8);
+  for (std::size_t i = 0; i < r.per_hour.size(); ++i) {
+    const HourSizing& h = r.per_hour[i];
+    INFO("hour " << h.hour << ": " << h.requests << " requests, " << h.replicas << " replicas; " << h.reason);
+    CHECK(h.hour == static_cast<int>(i));
+    REQUIRE(h.found);
+    CHECK(h.simulated_from_s == std::max(0.0, h.hour * 3600.0 - 1800.0));
+    REQUIRE(h.answer_probes.size() == 1);
+    const Probe& at = h.answer_probes.front();
+    CHECK(at.hour == h.hour);
+    CHECK(at.replicas == h.replicas);
+    CHECK(at.whole.met);
+    // The hour probe's window holds exactly the whole run's requests of that hour, the same tokens.
+    CHECK(at.whole.start_s == day->hours[i].start_s);
+    CHECK(at.whole.end_s == day->hours[i].end_s);
+    CHECK(at.whole.requests == day->hours[i].requests);
+    CHECK(at.whole.prompt_tokens == day->hours[i].prompt_tokens);
+    CHECK(at.whole.output_tokens == day->hours[i].output_tokens);
+    if (h.replicas > 1) {
+      REQUIRE(h.below_probes.size() == 1);
+      CHECK(h.below_probes.front().replicas == h.replicas - 1);
+      CHECK_FALSE(h.below_probes.front().whole.met);
+    }
+    CHECK(r.per_hour_replicas[i] == h.replicas);
+  }
+  // Monotone in the hour's demand: an hour with more requests never gets fewer replicas than a quieter one.
+  for (const auto& a : r.per_hour)
+    for (const auto& b : r.per_hour)
+      if (a.requests > b.requests) {
+        INFO("hour " << a.hour << " (" << a.requests << " requests) gets " << a.replicas << ", hour " << b.hour << " ("
+                     << b.requests << ") " << b.replicas);
+        CHECK(a.replicas >= b.replicas);
+      }
+  // The schedule moves with the demand: the trough needs fewer than midnight; 03:00 (fewer requests than 06:00) no
+  // more than 06:00.
+  CHECK(r.per_hour[4].replicas < r.per_hour[0].replicas);
+  CHECK(r.per_hour[3].requests < r.per_hour[6].requests);
+  CHECK(r.per_hour[3].replicas <= r.per_hour[6].replicas);
+}
+
+TEST_CASE("size --per-hour: a constant rate gives every hour the whole run's answer", "[per-hour][sizing]") {
+  const Scenario s = load_scenario_text(R"(
+name = "flat"
+seed = 2
+duration_s = 10800
+warmup_s = 300
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[workload]
+arrival = { process = "poisson", rate_per_s = 40.0 }
+prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
+output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
+[slo]
+ttft_p99_s = 2.0
+tpot_p99_s = 0.2
+)",
+                                        "flat");
+  SizingOptions o = quiet();
+  o.per_hour = true;
+  const SizingResult r = size_fleet(s, o);
+  REQUIRE(r.found);
+  REQUIRE(r.per_hour.size() == 3);
+  for (const auto& h : r.per_hour) {
+    INFO("hour " << h.hour << ": " << h.requests << " requests");
+    REQUIRE(h.found);
+    CHECK(h.replicas == r.replicas);
+  }
+}
+
+TEST_CASE("size --hour-warmup: bad values are refused with the option's name", "[per-hour][cli]") {
+  using tf::test::binary;
+  using tf::test::run_command;
+  const std::string base = binary() + " size --set duration_s=200 --set warmup_s=20";
+  for (const std::string& v : {"-1", "86401", "nan"}) {
+    INFO(v);
+    const auto r = run_command(base + " --per-hour --hour-warmup " + v);
+    CHECK(r.exit_code == 2);
+    CHECK_THAT(r.output, Catch::Matchers::Contains("--hour-warmup") && Catch::Matchers::Contains("[0, 86400]"));
+  }
+  const auto alone = run_command(base + " --hour-warmup 600");
+  CHECK(alone.exit_code == 2);
+  CHECK_THAT(alone.output, Catch::Matchers::Contains("--hour-warmup: only with --per-hour"));
+  const auto word = run_command(base + " --per-hour --hour-warmup soon");
+  CHECK(word.exit_code != 0);
+  CHECK_THAT(word.output, Catch::Matchers::Contains("--hour-warmup"));
+  SizingOptions o = quiet();
+  o.per_hour = true;
+  o.hour_warmup_s = -5;
+  CHECK_THROWS_WITH(size_fleet(load_scenario_text("duration_s = 200\n[slo]\nttft_p99_s = 1\n", "x"), o),
+                    Catch::Matchers::Contains("hour warm-up"));
+}
