@@ -57,12 +57,26 @@ struct SizingEstimate {
 };
 TF_JSON_FIELDS(SizingEstimate, peak_multiple, utilization, gpus, replicas)
 
+// One hour of `size --per-hour`: sized on probes of its own that simulate [simulated_from_s, end_s) (the demand before
+// the hour as warm-up) and judge the hour's requests; figures at the hour's answer and one replica fewer.
 struct SizingHour {
   double start_s = 0.0, end_s = 0.0;
   std::size_t requests = 0;
-  int replicas = 0;
+  int replicas = 0;                   // 0: no requests, or none found (note)
+  int hour = 0;                       // of the day
+  double simulated_from_s = 0.0;      // the hour's probes start here, with an empty fleet
+  double ttft_p99_s = 0.0, tpot_p99_s = 0.0;  // at `replicas` (first seed)
+  bool met = false;
+  int one_fewer_replicas = 0;         // 0: none (the answer is the smallest fleet)
+  double one_fewer_ttft_p99_s = 0.0, one_fewer_tpot_p99_s = 0.0;
+  bool one_fewer_met = false;
+  double gpu_hours = 0.0;             // replicas x GPUs per replica x the hour's length
+  double energy_kwh = 0.0;            // in the hour at `replicas` (mean over seeds)
+  std::string note;                   // why no replicas
 };
-TF_JSON_FIELDS(SizingHour, start_s, end_s, requests, replicas)
+TF_JSON_FIELDS(SizingHour, start_s, end_s, requests, replicas, hour, simulated_from_s, ttft_p99_s, tpot_p99_s, met,
+               one_fewer_replicas, one_fewer_ttft_p99_s, one_fewer_tpot_p99_s, one_fewer_met, gpu_hours, energy_kwh,
+               note)
 
 struct SizingEffective {
   double utilization = 0.0;                          // MFU at the answer

@@ -499,6 +499,58 @@ class ContextWindow final : public WorkloadSource {
   std::uint64_t cut_ = 0, dropped_ = 0;
 };
 
+// Only the requests arriving at or after start_s (WorkloadSpec::start_s): the source is the whole workload's, and
+// the requests before start_s are drawn and thrown away, so every request kept is the full run's (arrival, lengths,
+// priority, trace row: every stream is drawn as in the full run), renumbered from 0. A closed loop is told that each
+// question thrown away was answered the moment it was asked, so visits begun before start_s go on asking after it
+// (their think times then start from those instants: not the full run's, statistically alike only).
+class FromStart final : public WorkloadSource {
+ public:
+  FromStart(std::unique_ptr<WorkloadSource> inner, double start_s) : inner_(std::move(inner)), start_s_(start_s) {}
+  double next_arrival_s() override {
+    skip();
+    return inner_->next_arrival_s();
+  }
+  Request take() override {
+    skip();
+    Request r = inner_->take();
+    r.id -= skipped_;
+    return r;
+  }
+  bool closed_loop() const override { return inner_->closed_loop(); }
+  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id + skipped_, time_s); }
+  bool exhausted() override {
+    skip();
+    return inner_->exhausted();
+  }
+  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const override { return inner_->clamped_rows() - clamped_before_; }
+  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+  std::uint64_t over_context_cut() const override { return inner_->over_context_cut() - cut_before_; }
+  std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped() - dropped_before_; }
+
+ private:
+  void skip() {
+    if (done_) return;
+    done_ = true;
+    // Arrivals come in time order, and a closed loop answered at once plans nothing earlier than now: once the next
+    // arrival is at or after start_s, nothing before it comes any more.
+    while (inner_->next_arrival_s() < start_s_) {
+      const Request r = inner_->take();
+      ++skipped_;
+      if (inner_->closed_loop()) inner_->on_finished(r.id, r.arrival_s);
+    }
+    clamped_before_ = inner_->clamped_rows();
+    cut_before_ = inner_->over_context_cut();
+    dropped_before_ = inner_->over_context_dropped();
+  }
+  std::unique_ptr<WorkloadSource> inner_;
+  double start_s_;
+  bool done_ = false;
+  std::uint64_t skipped_ = 0, clamped_before_ = 0, cut_before_ = 0, dropped_before_ = 0;
+};
+
 std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   if (spec.trace.enabled) return std::make_unique<TraceSource>(spec.trace, seed, duration_s);
   if (spec.session.enabled) return std::make_unique<SessionSource>(spec, seed, duration_s);
@@ -511,7 +563,8 @@ std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, s
   auto source = make_plain_source(spec, seed, duration_s);
   if (spec.context_window > 0) source = std::make_unique<ContextWindow>(std::move(source), spec);
   if (spec.priority_shares.size() > 1)
-    return std::make_unique<PriorityClasses>(std::move(source), spec.priority_shares, seed);
+    source = std::make_unique<PriorityClasses>(std::move(source), spec.priority_shares, seed);
+  if (spec.start_s > 0.0) source = std::make_unique<FromStart>(std::move(source), spec.start_s);
   return source;
 }
 

@@ -92,6 +92,10 @@ struct WorkloadSpec {
   // Priority classes (for the priority queue order): request i is of class c with probability priority_shares[c]
   // (they sum to 1), drawn from a stream of its own; empty: every request is of class 0.
   std::vector<double> priority_shares;
+  // Only the requests arriving at or after this time (the scenario key start_s; `size --per-hour`'s hour probes):
+  // the whole workload's requests from start_s on, the same ones the full run has (make_workload_source), ids from 0.
+  // 0: all of them.
+  double start_s = 0.0;
 };
 
 class WorkloadSource {

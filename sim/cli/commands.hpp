@@ -59,6 +59,8 @@ struct SizeCommand {
   double pass_share = 1.0;
   std::string margin = "point";  // point | safe: whether a pass needs the p99s' 95 % intervals below the targets
   bool per_hour = false;
+  double hour_warmup_s = 1800.0;          // --hour-warmup: each hour of --per-hour simulated after this much before it
+  bool hour_warmup_set = false;
   std::vector<std::string> gpus;          // size for each of these GPU types (name, or name:tp to pin TP)
   std::vector<std::string> search;        // tp, max_batch: configurations tried per GPU type
   std::map<std::string, double> gpu_hour_price;  // $ per GPU-hour, by GPU name

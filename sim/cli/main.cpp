@@ -100,6 +100,8 @@ int tokenfleet_main(int argc, char** argv) {
                        "intervals (over --seeds, or batch means within the run) are below the targets")
       ->check(CLI::IsMember({"point", "safe"}));
   size_cmd->add_flag("--per-hour", size.per_hour, "also find the fleet each hour needs (an autoscaling schedule)");
+  size_cmd->add_option("--hour-warmup", size.hour_warmup_s,
+                       "with --per-hour: seconds of the demand before each hour simulated ahead of it (default 1800)");
   size_cmd->add_option("--gpus", size.gpus,
                        "size for each GPU type and rank them: --gpus h100-sxm,h200-sxm,b200; name:tp pins the tensor "
                        "parallelism (h200-sxm:2)")
@@ -271,6 +273,7 @@ int tokenfleet_main(int argc, char** argv) {
     }
     size.scale_check_set = size_cmd->count("--scale-check") > 0;
     size.scale_gain_set = size_cmd->count("--scale-gain") > 0;
+    size.hour_warmup_set = size_cmd->count("--hour-warmup") > 0;
     return tf::command_size(size);
   }
   if (*bench_cmd) return tf::command_bench(bench);

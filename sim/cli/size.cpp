@@ -339,6 +339,17 @@ int size_command(const SizeCommand& cmd) {
   o.seeds = cmd.seeds;
   o.pass_share = cmd.pass_share;
   o.per_hour = cmd.per_hour;
+  if (cmd.hour_warmup_set && !cmd.per_hour) {
+    print_error("--hour-warmup: only with --per-hour");
+    return exit_bad_scenario;
+  }
+  if (!(cmd.hour_warmup_s >= 0.0 && cmd.hour_warmup_s <= 86400.0)) {
+    print_error(fmt::format("--hour-warmup: expected seconds in [0, 86400] (the demand simulated before each hour; 0: "
+                            "each hour from an empty fleet), got {:g}",
+                            cmd.hour_warmup_s));
+    return exit_bad_scenario;
+  }
+  o.hour_warmup_s = cmd.hour_warmup_s;
   o.safe_margin = cmd.margin == "safe";
   if (o.safe_margin && o.window == SizingWindow::busiest_hour && o.seeds < 2) {
     print_error("--margin safe with --window busiest-hour needs --seeds 2 or more: within one run the busiest hour "
@@ -773,26 +784,72 @@ int size_command(const SizeCommand& cmd) {
     g.margin = margin;
     if (below_margin) g.one_fewer_margin = below_margin;
     if (o.per_hour) {
-      const auto& hours = ap.front().hours;
-      double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0;
-      int peak = 0;
-      std::cout << "  per hour (an autoscaling schedule; each hour's fleet meets the targets over its own requests "
-                   "in a whole-run simulation at that size):\n";
+      // Each hour sized on its own probes: the hour simulated after --hour-warmup s of the demand before it (from the
+      // workload's start for the first hours), judged over its own requests (SizingResult::per_hour).
+      double hourly_gpu_hours = 0.0, fixed_gpu_hours = 0.0, hourly_energy = 0.0;
+      int missing = 0;
+      std::cout << fmt::format("  per hour (an autoscaling schedule from steady state; each hour's fleet meets the "
+                               "targets over its own requests, simulated from {:.0f} s before the hour at that size):\n",
+                               o.hour_warmup_s);
+      std::cout << fmt::format("    {:>4} {:>17} {:>9} {:>8} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9} {:>9}\n", "hour",
+                               "window s", "requests", "replicas", "TTFT p99", "TPOT p99", "one fewer", "TTFT p99",
+                               "TPOT p99", "GPU-h", "kWh");
       g.per_hour.emplace();
-      for (std::size_t h = 0; h < hours.size(); ++h) {
-        const int nh = a.sizing.per_hour_replicas[h];
-        const double len_h = (hours[h].end_s - hours[h].start_s) / 3600.0;
-        hourly_gpu_hours += nh * s.tensor_parallel * len_h;
+      for (const HourSizing& hs : a.sizing.per_hour) {
+        SizingHour row{hs.start_s, hs.end_s, hs.requests, hs.found ? hs.replicas : 0};
+        const double len_h = (hs.end_s - hs.start_s) / 3600.0;
+        row.hour = hs.hour;
+        row.simulated_from_s = hs.simulated_from_s;
+        row.note = hs.requests == 0 ? "no requests" : hs.reason;
         fixed_gpu_hours += n * s.tensor_parallel * len_h;
-        peak = std::max(peak, nh);
-        std::cout << fmt::format("    {:>7.0f} s - {:>7.0f} s  {:>8} requests  {:>5} replicas  {}\n", hours[h].start_s,
-                                 hours[h].end_s, hours[h].requests, nh, std::string(static_cast<std::size_t>(std::min(60, nh)), '#'));
-        g.per_hour->push_back({hours[h].start_s, hours[h].end_s, hours[h].requests, nh});
+        std::string at = "-", fewer = "-";
+        if (hs.found) {
+          const auto& w = hs.answer_probes.front().whole;
+          row.ttft_p99_s = w.ttft_p99_s;
+          row.tpot_p99_s = w.tpot_p99_s;
+          row.met = true;
+          row.gpu_hours = hs.replicas * s.tensor_parallel * len_h;
+          row.energy_kwh = mean_of(hs.answer_probes, [](const Probe& p) { return p.energy_kwh; });
+          if (!hs.below_probes.empty()) {
+            const auto& b = hs.below_probes.front().whole;
+            row.one_fewer_replicas = hs.replicas - 1;
+            row.one_fewer_ttft_p99_s = b.ttft_p99_s;
+            row.one_fewer_tpot_p99_s = b.tpot_p99_s;
+            row.one_fewer_met = hs.below_probes.front().error.empty() && b.met;
+          }
+        } else if (hs.requests > 0) {
+          ++missing;
+        }
+        hourly_gpu_hours += row.gpu_hours;
+        hourly_energy += row.energy_kwh;
+        auto ms = [](double v) { return fmt::format("{:.1f} ms", v * 1e3); };
+        std::cout << fmt::format("    {:>3}h {:>7.0f}-{:>7.0f}  {:>9} {:>8} {:>11} {:>11} {:>9} {:>11} {:>11} {:>9.1f} {:>9.2f}  {}\n",
+                                 fmt::format("{:02d}", hs.hour), hs.start_s, hs.end_s, hs.requests,
+                                 hs.found ? std::to_string(hs.replicas) : "-", hs.found ? ms(row.ttft_p99_s) : "-",
+                                 hs.found ? ms(row.tpot_p99_s) : "-",
+                                 row.one_fewer_replicas > 0 ? std::to_string(row.one_fewer_replicas) : "-",
+                                 row.one_fewer_replicas > 0 ? ms(row.one_fewer_ttft_p99_s) : "-",
+                                 row.one_fewer_replicas > 0 ? ms(row.one_fewer_tpot_p99_s) : "-", row.gpu_hours,
+                                 row.energy_kwh,
+                                 hs.found ? std::string(static_cast<std::size_t>(std::min(60, hs.replicas)), '#')
+                                          : row.note);
+        g.per_hour->push_back(row);
       }
+      // "12.3 % saved", or "4.5 % more" when hours judged alone need more than the whole window does.
+      auto saved = [](double schedule, double fixed) {
+        const double pct = fixed > 0 ? 100.0 * (1.0 - schedule / fixed) : 0.0;
+        return pct >= 0 ? fmt::format("{:.1f} % saved", pct) : fmt::format("{:.1f} % more", -pct);
+      };
       std::cout << fmt::format("    GPU-hours: {:.1f} following the schedule, {:.1f} with a fixed fleet of {} replicas "
-                               "({:.1f} % saved)\n",
-                               hourly_gpu_hours, fixed_gpu_hours, n,
-                               fixed_gpu_hours > 0 ? 100.0 * (1.0 - hourly_gpu_hours / fixed_gpu_hours) : 0.0);
+                               "({})\n",
+                               hourly_gpu_hours, fixed_gpu_hours, n, saved(hourly_gpu_hours, fixed_gpu_hours));
+      std::cout << fmt::format("    energy: {:.1f} kWh following the schedule (each hour at its size), {:.1f} kWh with "
+                               "the fixed fleet ({})\n",
+                               hourly_energy, a.energy_kwh, saved(hourly_energy, a.energy_kwh));
+      if (missing > 0)
+        std::cout << fmt::format("    {} hour(s) have no fleet up to --max-replicas that meets the targets: not counted "
+                                 "above\n",
+                                 missing);
       g.gpu_hours_per_hour_schedule = hourly_gpu_hours;
       g.gpu_hours_fixed_fleet = fixed_gpu_hours;
     }

@@ -30,7 +30,7 @@ namespace tf::loader {
 // ---------------------------------------------------------------------------------------------
 // The schema: the known keys of every table.
 
-inline const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s", "warmup_s", "model", "hardware",
+inline const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s", "start_s", "warmup_s", "model", "hardware",
                                                   "fleet",    "workload", "policy",     "slo",      "cost"};
 inline const std::vector<std::string> kModelShapeKeys = {
     "params",         "active_params", "layers", "d_model",   "heads",   "kv_heads",

@@ -80,12 +80,21 @@ Scenario Loader::build() {
                                        "a run simulates), got {}; simulate a shorter span",
                                        num(*top.number("duration_s"))));
   s.duration_s = top.number_in("duration_s", 600.0, Section::greater_than(0));
-  s.warmup_s = top.number_in("warmup_s", std::min(60.0, s.duration_s / 10.0), Section::at_least(0));
+  // start_s: only [start_s, duration_s) is simulated (WorkloadSpec::start_s); the warm-up counts from it, and
+  // s.warmup_s is where the measurement window starts, start_s + warmup_s.
+  const double start = top.number_in("start_s", 0.0, Section::at_least(0));
+  if (start >= s.duration_s && top.has("duration_s"))
+    top.fail("start_s", fmt::format("expected a number less than duration_s ({}), got {}", num(s.duration_s), num(start)));
+  s.warmup_s = start + top.number_in("warmup_s", std::min(60.0, std::max(0.0, s.duration_s - start) / 10.0),
+                                     Section::at_least(0));
   // Without duration_s a trace replayed once sets it (below, once the trace is read), and the warm-up is judged then.
   const Section trace_table = top.table("workload").table("trace");
   const bool duration_from_trace = !top.has("duration_s") && trace_table.present() &&
                                    !trace_table.boolean("loop").value_or(false);
   if (s.warmup_s >= s.duration_s && !duration_from_trace) {
+    if (start > 0.0)
+      top.fail("warmup_s", fmt::format("expected a number less than duration_s - start_s ({}), got {}",
+                                       num(s.duration_s - start), num(s.warmup_s - start)));
     if (top.has("warmup_s"))
       top.fail("warmup_s", fmt::format("expected a number less than duration_s ({}), got {}", num(s.duration_s),
                                        num(s.warmup_s)));
@@ -115,14 +124,19 @@ Scenario Loader::build() {
                                            "a window (window_start_s, window_end_s) or a larger speed",
                                            trace.path, num(span)));
     s.duration_from_trace = true;
+    if (start >= s.duration_s)
+      top.fail("start_s", fmt::format("expected a number less than duration_s, which is the trace's span ({} s) "
+                                      "when duration_s is left out; got {}",
+                                      num(s.duration_s), num(start)));
     if (!top.has("warmup_s")) {
-      s.warmup_s = std::min(60.0, s.duration_s / 10.0);
+      s.warmup_s = start + std::min(60.0, (s.duration_s - start) / 10.0);
     } else if (s.warmup_s >= s.duration_s) {
       top.fail("warmup_s", fmt::format("expected a number less than duration_s, which is the trace's span ({} s) "
                                        "when duration_s is left out; got {}",
                                        num(s.duration_s), num(s.warmup_s)));
     }
   }
+  s.workload.start_s = start;
   read_policy(top, s);
   read_slo(top, s);
   read_cost(top, s);

@@ -18,7 +18,8 @@ struct Scenario {
   std::string name = "default";
   std::uint64_t seed = 1;
   double duration_s = 600.0;   // requests arrive in [0, duration_s); the run then drains
-  double warmup_s = 60.0;      // requests arriving before this are left out of the statistics
+  double warmup_s = 60.0;      // requests arriving before this are left out of the statistics (absolute: with the
+                               // key start_s, workload.start_s + the key warmup_s)
   bool duration_from_trace = false;  // duration_s was left out and is the replayed trace's span
 
   ModelSpec model;

@@ -56,17 +56,28 @@ class DenseIds final : public RecordSink {
 };
 
 // The simulation itself, in the child.
-Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share) {
+// hour >= 0: an hour probe (size --per-hour): only [hour x 3600 - warmup, (hour + 1) x 3600) of the workload is
+// simulated (WorkloadSpec::start_s: the full run's requests in that span), from an empty fleet at its start, and
+// the window measured is the hour (clipped to the scenario's window).
+Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share, int hour = -1,
+                     double hour_warmup_s = 0.0) {
   Scenario s = base;
   s.replicas = replicas;
   s.seed = seed;
   if (pod >= 0) s.pod_index = pod;
   s.share = share;
+  if (hour >= 0) {
+    const double begin = hour * 3600.0;
+    s.warmup_s = std::max(base.warmup_s, begin);
+    s.duration_s = std::min(base.duration_s, begin + 3600.0);
+    s.workload.start_s = std::max(base.workload.start_s, begin - hour_warmup_s);
+  }
   Probe p;
   p.replicas = replicas;
   p.seed = seed;
   p.pod = pod;
   p.share = share;
+  p.hour = hour;
   // The records go through a streaming sink (flat memory): the window figures of the whole window and of each
   // hour in it, and the summary's counters.
   StreamingOptions so;
@@ -363,8 +374,9 @@ struct ProbeKey {
   std::uint64_t seed = 0;
   int pod = -1;
   double share = 1.0;
+  int hour = -1;  // an hour probe (size --per-hour): that hour of the day simulated after its warm-up; -1: the run
   bool operator<(const ProbeKey& o) const {
-    return std::tie(replicas, seed, pod, share) < std::tie(o.replicas, o.seed, o.pod, o.share);
+    return std::tie(replicas, seed, pod, share, hour) < std::tie(o.replicas, o.seed, o.pod, o.share, o.hour);
   }
 };
 
@@ -374,6 +386,7 @@ Probe probe_from(const ChildResult& r, const ProbeKey& k) {
   p.seed = k.seed;
   p.pod = k.pod;
   p.share = k.share;
+  p.hour = k.hour;
   if (!r.ok) {
     p.error = r.error;
   } else {
@@ -390,7 +403,8 @@ Probe probe_from(const ChildResult& r, const ProbeKey& k) {
 // exact demand is known) is used when the search asks for it, and stopped when it never does.
 class ProbePool {
  public:
-  ProbePool(JobRunner& runner, const Scenario& s) : runner_(runner), s_(s) {}
+  ProbePool(JobRunner& runner, const Scenario& s, double hour_warmup_s = 0.0)
+      : runner_(runner), s_(s), hour_warmup_s_(hour_warmup_s) {}
   ~ProbePool() { drop_unused(); }
   ProbePool(const ProbePool&) = delete;
   ProbePool& operator=(const ProbePool&) = delete;
@@ -399,10 +413,14 @@ class ProbePool {
   void prefetch(const ProbeKey& k) {
     if (jobs_.count(k)) return;
     const Scenario* s = &s_;
+    const double hour_warmup_s = hour_warmup_s_;
     jobs_[k] = runner_.submit(
-        [s, k] { return nlohmann::json(simulate_probe(*s, k.replicas, k.seed, k.pod, k.share)).dump(); },
-        fmt::format("probe {} replicas seed {}{}{}", k.replicas, k.seed, k.pod >= 0 ? fmt::format(" pod {}", k.pod) : "",
-                    k.share < 1.0 ? fmt::format(" share {:.6g}", k.share) : ""));
+        [s, k, hour_warmup_s] {
+          return nlohmann::json(simulate_probe(*s, k.replicas, k.seed, k.pod, k.share, k.hour, hour_warmup_s)).dump();
+        },
+        fmt::format("probe {} replicas seed {}{}{}{}", k.replicas, k.seed, k.pod >= 0 ? fmt::format(" pod {}", k.pod) : "",
+                    k.share < 1.0 ? fmt::format(" share {:.6g}", k.share) : "",
+                    k.hour >= 0 ? fmt::format(" hour {}", k.hour) : ""));
   }
   // The probes of `candidates`, in that order (those not yet started are started first, so they run together).
   std::vector<Probe> get(const std::vector<std::pair<int, std::uint64_t>>& candidates) {
@@ -441,6 +459,7 @@ class ProbePool {
  private:
   JobRunner& runner_;
   const Scenario& s_;
+  double hour_warmup_s_ = 0.0;
   std::map<ProbeKey, JobId> jobs_;
   std::set<JobId> used_;
 };
@@ -756,7 +775,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     own = make_local_runner(o.jobs, o.interrupt_flag);
     runner = own.get();
   }
-  ProbePool pool(*runner, s);
+  if (o.per_hour && !(o.hour_warmup_s >= 0.0 && o.hour_warmup_s <= 86400.0))
+    throw std::invalid_argument(fmt::format("the hour warm-up (per_hour) must be in [0, 86400] s, got {}", o.hour_warmup_s));
+  ProbePool pool(*runner, s, o.hour_warmup_s);
   SizingResult result;
   // A fleet of pods: each candidate is a pod size, simulated for every pod of the split.
   const int pods = pods_of(s);
@@ -957,51 +978,151 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   if (hi > min_replicas) result.below_probes = cache.at(hi - 1);
 
   if (o.per_hour) {
-    // The fleet each hour needs: for every hour, the smallest candidate whose whole-day run meets the targets
-    // over the requests arriving in that hour (first seed), bisected hour by hour.
-    const std::size_t hours = cache.at(hi).front().hours.size();
-    auto hour_met = [&](int n, std::size_t h) {
-      const auto& p = cache.at(n).front();
-      return p.error.empty() && h < p.hours.size() && p.hours[h].met;
+    // The fleet each hour needs, from steady state: every hour h with requests is sized on probes of its own that
+    // simulate [h x 3600 - hour_warmup_s, (h + 1) x 3600) (the full run's requests in that span; an empty fleet at its
+    // start) and judge the requests arriving in hour h; bisected hour by hour (grow from a guess from the hour's
+    // demand, then bisect), with the seeds rule (and the safe margin) of the search. The hours' probes of a round run
+    // together, `jobs` at a time.
+    const Probe& day = cache.at(hi).front();
+    const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
+    std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
+    auto hour_passes = [&](int h, int n) {
+      const auto& probes = hour_cache.at({h, n});
+      int ok = 0;
+      for (const auto& p : probes) ok += probe_met(p) ? 1 : 0;
+      if (ok < needed) return false;
+      if (o.safe_margin) {
+        const std::string v = answer_margin(probes, o.window, s.slo).verdict;
+        if (v == "within noise" || v == "misses") return false;
+      }
+      return true;
     };
-    std::vector<int> h_lo(hours, min_replicas - 1), h_hi(hours, -1);
-    result.per_hour_replicas.assign(hours, 0);
-    for (std::size_t h = 0; h < hours; ++h) {
-      if (cache.at(hi).front().hours[h].requests == 0) {
-        h_hi[h] = 0;
+    struct HourState {
+      int lo = 0, hi = -1, next = 0;
+      bool done = false;
+    };
+    std::vector<HourState> state(day.hours.size());
+    result.per_hour.resize(day.hours.size());
+    for (std::size_t i = 0; i < day.hours.size(); ++i) {
+      const WindowFigures& w = day.hours[i];
+      HourSizing& hs = result.per_hour[i];
+      hs.hour = first_hour + static_cast<int>(i);
+      hs.start_s = w.start_s;
+      hs.end_s = w.end_s;
+      hs.simulated_from_s = std::max(s.workload.start_s, hs.hour * 3600.0 - o.hour_warmup_s);
+      hs.requests = w.requests;
+      HourState& st = state[i];
+      st.lo = min_replicas - 1;
+      if (w.requests == 0) {
+        st.done = true;
         continue;
       }
-      for (const auto& [n, probes] : cache)
-        if (hour_met(n, h) && (h_hi[h] < 0 || n < h_hi[h])) h_hi[h] = n;
+      Demand d;
+      d.requests = static_cast<double>(w.requests);
+      d.prompt_tokens = w.prompt_tokens;
+      d.output_tokens = w.output_tokens;
+      d.window_s = w.end_s - w.start_s;
+      st.next = std::clamp(first_guess(s, d), min_replicas, o.max_replicas);
     }
-    // Hours that even the answer does not meet (the answer meets the window as a whole): grow for them.
-    int grow = hi;
-    while (std::any_of(h_hi.begin(), h_hi.end(), [](int v) { return v < 0; }) && grow < o.max_replicas) {
-      grow = std::min(o.max_replicas, grow * 2);
-      evaluate({grow});
-      report({grow});
-      for (std::size_t h = 0; h < hours; ++h)
-        if (h_hi[h] < 0 && hour_met(grow, h)) h_hi[h] = grow;
-    }
-    for (int round = 0; round < 64; ++round) {
-      for (std::size_t h = 0; h < hours; ++h) {
-        if (h_hi[h] <= 0) continue;
-        for (const auto& [n, probes] : cache)
-          if (n < h_hi[h] && !hour_met(n, h)) h_lo[h] = std::max(h_lo[h], n);
-        for (const auto& [n, probes] : cache)
-          if (n > h_lo[h] && n < h_hi[h] && hour_met(n, h)) h_hi[h] = n;
+    for (int round = 1;; ++round) {
+      std::vector<std::pair<int, int>> asked;  // (index of the hour, replicas)
+      for (std::size_t i = 0; i < state.size(); ++i) {
+        HourState& st = state[i];
+        if (st.done) continue;
+        if (st.hi < 0) {
+          asked.emplace_back(static_cast<int>(i), st.next);
+        } else if (st.hi - st.lo > 1) {
+          asked.emplace_back(static_cast<int>(i), st.lo + (st.hi - st.lo) / 2);
+        } else {
+          st.done = true;
+        }
       }
-      std::set<int> mids;
-      for (std::size_t h = 0; h < hours; ++h)
-        if (h_hi[h] > 0 && h_hi[h] - h_lo[h] > 1) mids.insert(h_lo[h] + (h_hi[h] - h_lo[h]) / 2);
-      if (mids.empty()) break;
-      const std::vector<int> ns(mids.begin(), mids.end());
-      spdlog::debug("sizing {}: per hour, round {}: probing {}", s.gpu.name, round + 1, fmt::join(ns, ", "));
-      evaluate(ns);
-      report(ns);
-      if (!probe_error.empty()) break;
+      if (asked.empty()) break;
+      if (round > 200) throw std::logic_error("the per-hour search does not converge");
+      std::vector<ProbeKey> todo;
+      std::vector<std::pair<int, int>> fresh;
+      for (const auto& [i, n] : asked) {
+        const int h = result.per_hour[static_cast<std::size_t>(i)].hour;
+        if (hour_cache.count({h, n})) continue;
+        fresh.emplace_back(h, n);
+        for (int k = 0; k < seeds; ++k) todo.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), -1, 1.0, h});
+      }
+      if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
+      if (o.verbose && !fresh.empty()) {
+        std::string what;
+        for (const auto& [h, n] : fresh) what += fmt::format("{}{:02d}h {}", what.empty() ? "" : ", ", h, n);
+        std::cout << fmt::format("  per hour, round {} (each hour after {:.0f} s of the demand before it): probing "
+                                 "hour replicas {}{}\n",
+                                 round, o.hour_warmup_s, what, seeds > 1 ? fmt::format(" ({} seeds each)", seeds) : "")
+                  << std::flush;
+      }
+      const auto probes = pool.get(todo);
+      if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
+      for (const auto& p : probes) {
+        hour_cache[{p.hour, p.replicas}].push_back(p);
+        result.probes.push_back(p);
+        if (!p.error.empty() && probe_error.empty()) probe_error = p.error;
+      }
+      for (const auto& [h, n] : fresh) {
+        const bool pass = hour_passes(h, n);
+        for (const auto& p : hour_cache.at({h, n})) {
+          spdlog::debug("sizing {}: hour {} probe {} replicas, seed {}: {}", s.gpu.name, h, p.replicas, p.seed,
+                        probe_verdict(p, o.window, s.slo));
+          if (o.verbose && p.error.empty()) {
+            const auto& w = p.whole;
+            std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  TTFT p99 {:>10.1f} ms  TPOT p99 "
+                                     "{:>8.1f} ms  attainment {:>6.2f} %  {} requests  {}\n",
+                                     p.replicas, p.seed, h, w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3,
+                                     w.attainment * 100.0, w.requests, pass ? "pass" : "fail")
+                      << std::flush;
+          } else if (o.verbose) {
+            std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  error: {}\n", p.replicas, p.seed,
+                                     h, p.error)
+                      << std::flush;
+          }
+        }
+      }
+      if (!probe_error.empty()) {
+        for (std::size_t i = 0; i < state.size(); ++i)
+          if (!state[i].done) {
+            state[i].done = true;
+            result.per_hour[i].reason = "a probe could not be simulated: " + probe_error;
+          }
+        break;
+      }
+      for (const auto& [i, n] : asked) {
+        HourState& st = state[static_cast<std::size_t>(i)];
+        HourSizing& hs = result.per_hour[static_cast<std::size_t>(i)];
+        if (hour_passes(hs.hour, n)) {
+          st.hi = st.hi < 0 ? n : std::min(st.hi, n);
+        } else {
+          st.lo = std::max(st.lo, n);
+          if (st.hi < 0) {
+            if (n >= o.max_replicas) {
+              st.done = true;
+              hs.reason = fmt::format("no fleet of up to {} replicas (--max-replicas) meets the targets over this hour",
+                                      o.max_replicas);
+            } else {
+              st.next = std::min(o.max_replicas, n * 2);
+            }
+          }
+        }
+      }
     }
-    for (std::size_t h = 0; h < hours; ++h) result.per_hour_replicas[h] = std::max(0, h_hi[h]);
+    result.per_hour_replicas.assign(result.per_hour.size(), 0);
+    for (std::size_t i = 0; i < result.per_hour.size(); ++i) {
+      HourSizing& hs = result.per_hour[i];
+      const HourState& st = state[i];
+      if (hs.requests == 0 || st.hi < 0) continue;
+      hs.found = true;
+      hs.replicas = st.hi;
+      hs.answer_probes = hour_cache.at({hs.hour, st.hi});
+      if (st.hi > min_replicas) {
+        const auto it = hour_cache.find({hs.hour, st.hi - 1});
+        if (it != hour_cache.end()) hs.below_probes = it->second;
+      }
+      result.per_hour_replicas[i] = st.hi;
+    }
   }
   return result;
 }

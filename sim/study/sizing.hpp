@@ -28,6 +28,9 @@ struct SizingOptions {
   int seeds = 1;                 // seeds per candidate: seed, seed+1, ...
   double pass_share = 1.0;       // share of seeds that must meet the targets
   bool per_hour = false;         // also find the fleet each hour of the day needs
+  // per_hour: each hour h is simulated over [h x 3600 - hour_warmup_s, (h + 1) x 3600) and judged over its own
+  // requests (in [0, 86400]; 0: from an empty fleet at the hour's start).
+  double hour_warmup_s = 1800.0;
   // A candidate passes only when the 95 % interval of each p99 (answer_margin) is below its target, beside the
   // seeds rule; the default judges the point estimates.
   bool safe_margin = false;
@@ -45,6 +48,7 @@ struct Probe {
   std::uint64_t seed = 0;
   int pod = -1;                           // a fleet of pods: the pod simulated (its replicas are `replicas`); else -1
   double share = 1.0;                     // the share of the arrivals offered (size --scale-check); else 1
+  int hour = -1;                          // an hour probe (size --per-hour): the hour of the day judged; else -1
   std::string error;                      // non-empty: the simulation could not run
   WindowFigures whole;                    // the measurement window [warmup_s, duration_s)
   WindowFigures busiest;                  // the busiest whole hour inside it (by arrivals), or `whole`
@@ -63,8 +67,22 @@ struct Probe {
 };
 
 // The probe as a child process sends it back (JSON), read back field for field.
-TF_JSON_FIELDS(Probe, replicas, seed, pod, share, error, whole, busiest, hours, slices, mfu, busy_fraction, flops, energy_kwh, window_s,
+TF_JSON_FIELDS(Probe, replicas, seed, pod, share, hour, error, whole, busiest, hours, slices, mfu, busy_fraction, flops, energy_kwh, window_s,
                mean_batch, queue_p99_s, preemptions)
+
+// With per_hour: one hour's fleet, sized on hour probes (Probe::hour): the hour simulated after hour_warmup_s of the
+// demand before it (from the workload's start for the first hours), judged over the requests arriving in it.
+struct HourSizing {
+  int hour = 0;                           // of the day: [hour x 3600, (hour + 1) x 3600)
+  double start_s = 0.0, end_s = 0.0;      // the hour clipped to the measurement window
+  double simulated_from_s = 0.0;          // where its probes start (an empty fleet)
+  std::size_t requests = 0;               // arriving in [start_s, end_s)
+  bool found = false;                     // false: no requests, or the reason says why
+  std::string reason;
+  int replicas = 0;                       // the smallest fleet meeting the targets over the hour
+  std::vector<Probe> answer_probes;       // one per seed at `replicas`
+  std::vector<Probe> below_probes;        // one per seed at replicas - 1 (empty when replicas is the smallest)
+};
 
 // A fleet of pods (s.pods > 1, pod_index -1) is sized pod by pod on the same candidates: every candidate m
 // (replicas per pod) simulates each pod of the split on its own share of the arrivals (the requests `run` would give
@@ -79,7 +97,8 @@ struct SizingResult {
   std::vector<Probe> answer_probes;       // one per seed, at the answer
   std::vector<Probe> below_probes;        // one per seed, at answer - 1 (empty when the answer is 1)
   std::vector<Probe> probes;              // every probe, in the order run
-  std::vector<int> per_hour_replicas;     // with per_hour: the fleet each hour needs (0: no requests)
+  std::vector<int> per_hour_replicas;     // with per_hour: the fleet each hour needs (0: no requests, or none found)
+  std::vector<HourSizing> per_hour;       // with per_hour: each hour of the measurement window, in order
 };
 
 // The slices of the measurement window a probe measures for batch means.
