@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -23,6 +24,7 @@
 #include "results/quantiles.hpp"
 #include "results/sizing_report.hpp"
 #include "results/summary.hpp"
+#include "results/units.hpp"
 
 namespace tf {
 
@@ -67,6 +69,20 @@ std::string gp_quote(const std::string& s) {
     else out += c;
   }
   return out + "'";
+}
+
+// Text inside a double-quoted gnuplot string, where \n is a line break.
+std::string gp_dquote(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
 }
 
 std::string shell_quote(const std::string& s) {
@@ -138,7 +154,13 @@ struct Plot {
   std::vector<Series> series;
   std::vector<std::string> extra;  // gnuplot commands before the plot command
   std::string y2label;             // set: series whose style contains "axes x1y2" use it
+  // The legend: below the plot area, across, so that it never narrows the plot or runs past the picture's edge
+  // (a legend at the right of a 960-pixel picture took half of it with a dozen entries).
+  std::string key = "set key below center horizontal box opaque spacing 1.1 samplen 3 width 1";
 };
+
+// The picture's size, in the SVG and in the page.
+constexpr int kPlotWidth = 960, kPlotHeight = 500;
 
 std::size_t finite_points(const Series& s) {
   std::size_t n = 0;
@@ -164,13 +186,16 @@ class Plotter {
     }
     std::string gp;
     gp += "# tokenfleet report plot; run with gnuplot from the report's folder to redraw\n";
-    gp += "set terminal svg size 960,460 noenhanced font 'Sans,13' background rgb 'white'\n";
+    gp += fmt::format("set terminal svg size {},{} noenhanced font 'Sans,13' background rgb 'white'\n", kPlotWidth,
+                      kPlotHeight);
     gp += "set output " + gp_quote((dir_ / (p.name + ".svg.tmp")).string()) + "\n";
     gp += "set title " + gp_quote(p.title) + "\n";
-    gp += "set xlabel " + gp_quote(p.xlabel) + "\n";
+    // A legend below the plot sits right under the x axis' label: an empty line after the label keeps them apart.
+    const bool key_below = p.key.find(" below") != std::string::npos;
+    gp += "set xlabel " + (key_below ? gp_dquote(p.xlabel + "\n") : gp_quote(p.xlabel)) + "\n";
     gp += "set ylabel " + gp_quote(p.ylabel) + "\n";
     if (!p.y2label.empty()) gp += "set y2label " + gp_quote(p.y2label) + "\nset y2tics\nset ytics nomirror\n";
-    gp += "set key outside right top vertical box opaque\nset grid lc rgb '#dddddd'\nset border lc rgb '#444444'\n";
+    gp += p.key + "\nset grid lc rgb '#dddddd'\nset border lc rgb '#444444'\n";
     for (const auto& e : p.extra) gp += e + "\n";
     std::string plot_cmd = "plot ";
     for (std::size_t i = 0; i < with_data.size(); ++i) {
@@ -224,9 +249,9 @@ class Plotter {
 };
 
 std::string figure(const Plot& p) {
-  return fmt::format("<figure><img src=\"plots/{}.svg\" alt=\"{}\" width=\"960\" height=\"460\">"
+  return fmt::format("<figure><img src=\"plots/{}.svg\" alt=\"{}\" width=\"{}\" height=\"{}\">"
                      "<figcaption>{}</figcaption></figure>\n",
-                     p.name, html_escape(p.title), html_escape(p.caption));
+                     p.name, html_escape(p.title), kPlotWidth, kPlotHeight, html_escape(p.caption));
 }
 
 const char* kStyle = R"(body{font-family:sans-serif;margin:24px auto;max-width:1000px;color:#222;background:#fff}
@@ -235,6 +260,8 @@ table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;paddin
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 pre{background:#f7f7f7;border:1px solid #ddd;padding:8px;overflow-x:auto;font-size:0.85em}
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:0.9em;color:#555}
+.wide{overflow-x:auto;max-width:100%}.wide td{white-space:nowrap}.wide td:first-child{white-space:normal}
+.wide th{white-space:normal;min-width:5em}
 .ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}.note{color:#666;font-size:0.9em})";
 
 std::string page_head(const std::string& title) {
@@ -252,6 +279,45 @@ std::string files_section(const fs::path& dir, const std::vector<std::string>& n
 }
 
 std::string fmt_ms(double s) { return std::isfinite(s) ? fmt::format("{:.1f} ms", s * 1e3) : "-"; }
+
+// A value axis over the positive range [lo, hi]: logarithmic when it spans a decade or more, with labelled ticks at
+// 1, 2 and 5 in each decade (gnuplot's own log ticks label the decades alone, so a range of 11 to 300 showed one
+// label); linear from zero below a decade, where a log axis shows little and reads badly.
+struct ValueAxis {
+  std::vector<std::string> commands;
+  bool log = false;
+};
+ValueAxis value_axis(char axis, double lo, double hi, double headroom = 1.5,
+                     const std::function<std::string(double)>& label = {}) {
+  ValueAxis a;
+  if (!(lo > 0) || !std::isfinite(hi) || hi < lo) return a;
+  if (hi / lo < 10.0) {
+    a.commands.push_back(fmt::format("set {}range [0:{:.9g}]", axis, hi * 1.08));
+    return a;
+  }
+  a.log = true;
+  const double from = lo / 1.5, to = hi * headroom;
+  std::vector<double> ticks;
+  const int d0 = static_cast<int>(std::floor(std::log10(from))), d1 = static_cast<int>(std::ceil(std::log10(to)));
+  const bool dense = d1 - d0 <= 3;  // 1-2-5 up to three decades; decades alone beyond (still four or more labels)
+  for (int d = d0; d <= d1; ++d)
+    for (const double m : dense ? std::vector<double>{1, 2, 5} : std::vector<double>{1}) {
+      const double v = m * std::pow(10.0, d);
+      if (v >= from * 0.999 && v <= to * 1.001) ticks.push_back(v);
+    }
+  std::string tics = fmt::format("set {}tics (", axis);
+  for (std::size_t i = 0; i < ticks.size(); ++i) {
+    const double v = ticks[i];
+    const std::string text = label ? label(v) : v >= 1000 ? human_count(v) : fmt::format("{:g}", v);
+    tics += fmt::format("{}{} {:.9g}", i ? ", " : "", gp_quote(text), v);
+  }
+  tics += ")";
+  a.commands.push_back(fmt::format("set logscale {}", axis));
+  a.commands.push_back(tics);
+  a.commands.push_back(fmt::format("set m{}tics 10", axis));
+  a.commands.push_back(fmt::format("set {}range [{:.9g}:{:.9g}]", axis, from, to));
+  return a;
+}
 
 // Time axis: minutes for runs up to three hours, hours beyond.
 struct TimeAxis {
@@ -363,6 +429,45 @@ std::string target_arrow(double y, const std::string& color) {
 
 // ---- a run ---------------------------------------------------------------------------------------------------
 
+// A key of summary.json as a planner reads it: "throughput.output_tokens_per_s" -> "throughput: output tokens/s",
+// "energy.window_kwh" -> "energy: window (kWh)", "slo.ttft_p99_s" -> "SLO: TTFT p99" (the value shows its unit).
+std::string summary_row_name(const std::string& path) {
+  std::string out, word;
+  auto flush = [&](char sep) {
+    static const std::map<std::string, std::string> words = {
+        {"slo", "SLO"},  {"ttft", "TTFT"}, {"tpot", "TPOT"}, {"mfu", "MFU"}, {"kv", "KV"},   {"e2e", "end to end"},
+        {"kwh", "(kWh)"}, {"w", "(W)"},     {"j", "J"},       {"s", ""},     {"per", "per"}};
+    const auto it = words.find(word);
+    std::string w = it != words.end() ? it->second : word;
+    if (!w.empty()) {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+      out += w;
+    }
+    if (sep == '.') out += ':';
+    word.clear();
+  };
+  std::string p = path;  // "_per_s" reads as "/s"
+  for (std::size_t at; (at = p.find("_per_s")) != std::string::npos;) p.replace(at, 6, "/s");
+  for (char c : p) {
+    if (c == '_' || c == '.') flush(c);
+    else word += c;
+  }
+  flush(0);
+  return out;
+}
+
+// A value of summary.json in its unit: durations (keys ending in _s), fractions as percentages, rounded numbers.
+std::string summary_value(const std::string& path, double v) {
+  auto ends = [&](const char* suffix) {
+    const std::size_t n = std::strlen(suffix);
+    return path.size() >= n && path.compare(path.size() - n, n, suffix) == 0;
+  };
+  if (ends("_s") && !ends("_per_s")) return human_duration(v);
+  if (ends("attainment") || ends("_fraction") || ends("mfu")) return human_percent(v);
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return human_count(v);
+  return human_number(v);
+}
+
 std::string summary_table_html(const nlohmann::ordered_json& j) {
   auto get = [&](std::initializer_list<const char*> path) -> const nlohmann::ordered_json* {
     const nlohmann::ordered_json* cur = &j;
@@ -374,7 +479,7 @@ std::string summary_table_html(const nlohmann::ordered_json& j) {
   };
   std::string out = "<table>\n";
   auto row = [&](const std::string& k, const std::string& v) {
-    out += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", html_escape(k), v);
+    out += fmt::format("<tr><th>{}</th><td>{}</td></tr>\n", html_escape(summary_row_name(k)), v);
   };
   // Generic: a flat rendering of the JSON's scalars, grouped by their section, and a latency table.
   std::string lat = "<table>\n<tr><th>latency</th><th>mean</th><th>p50</th><th>p90</th><th>p99</th><th>p99.9</th>"
@@ -385,12 +490,14 @@ std::string summary_table_html(const nlohmann::ordered_json& j) {
       if (!st.is_object()) continue;
       have_lat = true;
       auto f = [&st = st](const char* k) {  // an init-capture: clang 14 cannot capture a structured binding
-        return st.contains(k) && st[k].is_number() ? fmt_ms(st[k].get<double>()) : "-";
+        return st.contains(k) && st[k].is_number() ? human_duration(st[k].get<double>()) : "-";
       };
       lat += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
                          "</tr>\n",
-                         html_escape(name), f("mean"), f("p50"), f("p90"), f("p99"), f("p99.9"), f("max"),
-                         st.contains("count") ? st["count"].dump() : "-");
+                         html_escape(summary_row_name(name)), f("mean"), f("p50"), f("p90"), f("p99"), f("p99.9"),
+                         f("max"), st.contains("count") && st["count"].is_number()
+                                       ? human_count(st["count"].get<double>())
+                                       : "-");
     }
   }
   lat += "</table>\n";
@@ -404,8 +511,8 @@ std::string summary_table_html(const nlohmann::ordered_json& j) {
     } else if (v.is_boolean()) {
       const bool b = v.get<bool>();
       row(prefix, fmt::format("<span class=\"{}\">{}</span>", b ? "ok" : "bad", b ? "yes" : "no"));
-    } else if (v.is_number_float()) {
-      row(prefix, fmt::format("{:.6g}", v.get<double>()));
+    } else if (v.is_number()) {
+      row(prefix, summary_value(prefix, v.get<double>()));
     } else if (v.is_string()) {
       row(prefix, html_escape(v.get<std::string>()));
     } else if (!v.is_array()) {
@@ -555,7 +662,7 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
     }
     const RequestLatencies req = read_request_latencies(dir / "requests.csv", arrived, measured, counts);
     auto measured_column = [&](const std::string& name) -> const QuantileSketch& { return req.column.at(name); };
-    Plot p{"cdf", "Latency distributions (measured requests)", "latency (s, log scale)",
+    Plot p{"cdf", "Latency distributions (measured requests)", "latency (log scale)",
            "share of requests at or below (%)", "", {}, {}, ""};
     p.series.push_back(cdf_series(measured_column("tpot_s"), "TPOT", "with lines lw 2 lc rgb '#9467bd'"));
     p.series.push_back(cdf_series(measured_column("ttft_s"), "TTFT", "with lines lw 2 lc rgb '#1f77b4'"));
@@ -565,7 +672,34 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
       Series kv = cdf_series(measured_column("kv_transfer_s"), "KV transfer", "with lines lw 2 lc rgb '#8c564b'");
       if (!kv.x.empty()) p.series.push_back(std::move(kv));
     }
-    p.extra.push_back("set logscale x\nset yrange [0:100]\nset format x '%g'");
+    bool clipped_low = false;
+    {  // a log axis with labels across the decades (value_axis), linear when the latencies span less than one
+      double lo = kNaN, hi = kNaN;
+      for (const auto& s : p.series)
+        for (double v : s.x)
+          if (std::isfinite(v) && v > 0) {
+            lo = std::isfinite(lo) ? std::min(lo, v) : v;
+            hi = std::isfinite(hi) ? std::max(hi, v) : v;
+          }
+      for (const double t : {ttft_target, tpot_target})
+        if (t > 0 && std::isfinite(lo)) {
+          lo = std::min(lo, t);
+          hi = std::max(hi, t);
+        }
+      // Below 0.1 ms (a request admitted at once queues for nanoseconds) a planner sees nothing: such values sit
+      // at the left edge rather than stretch the axis over decades of nothing.
+      if (std::isfinite(lo) && lo < 1e-4 && hi > 1e-4) {
+        lo = 1e-4 * 1.5;
+        clipped_low = true;
+      }
+      const ValueAxis ax = value_axis('x', lo, hi, 1.5, [](double v) {
+        return v < 1.0 ? fmt::format("{:g} ms", v * 1e3) : fmt::format("{:g} s", v);
+      });
+      if (ax.commands.empty()) p.extra.push_back("set logscale x\nset format x '%g'");
+      for (const auto& c : ax.commands) p.extra.push_back(c);
+      if (!ax.log && !ax.commands.empty()) p.xlabel = "latency (s)";
+      p.extra.push_back("set yrange [0:100]");
+    }
     if (ttft_target > 0) {
       p.extra.push_back(fmt::format("set arrow from first {0:.9g}, graph 0 to first {0:.9g}, graph 1 nohead dt 2 lw 2 "
                                     "lc rgb '#1f77b4'",
@@ -581,6 +715,7 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
     p.caption = "Cumulative distributions over the measured requests (those arriving after the warm-up, as in the "
                 "summary; zero values, such as no queueing, are left out of the log axis), with the p99 targets "
                 "dashed; with disaggregated serving, the KV caches' moves between pools too.";
+    if (clipped_low) p.caption += " Latencies under 0.1 ms are at the left edge.";
     // After the load and latency-over-time plots.
     plots.insert(plots.begin() + static_cast<long>(std::min<std::size_t>(plots.size(), 3)), p);
   }
@@ -632,8 +767,8 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
         "u = {:g})</td><td>{:.1f} %</td><td>{}</td></tr>\n",
         html_escape(g.gpu),
         pods > 1 ? fmt::format("{} pods &times; {} = {}", pods, g.pods->replicas_per_pod, n) : fmt::format("{}", n),
-        static_cast<int>(g.gpus), fmt_ms(a ? a->ttft_p99_s : kNaN),
-        fmt_ms(a ? a->tpot_p99_s : kNaN), g.one_fewer ? fmt::format("{} fails", g.one_fewer->replicas) : "-", est,
+        static_cast<int>(g.gpus), human_duration(a ? a->ttft_p99_s : kNaN),
+        human_duration(a ? a->tpot_p99_s : kNaN), g.one_fewer ? fmt::format("{} fails", g.one_fewer->replicas) : "-", est,
         g.analytic_estimate.peak_multiple, g.analytic_estimate.utilization, eff.utilization * 100.0,
         eff.mean_load_fleet_replicas > 0 ? fmt::format("{:.2f}", eff.peak_multiple_vs_mean_load_fleet)
                                          : html_escape(eff.peak_multiple_vs_mean_load_fleet_note));
@@ -658,33 +793,41 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     double target;
   };
   const std::array<Fig, 3> figs{{{"size-ttft", "p99 time to first token against fleet size", "ttft_p99_s",
-                                  "TTFT p99 (ms, log scale)", 1e3, ttft_target * 1e3},
+                                  "TTFT p99", 1e3, ttft_target * 1e3},
                                  {"size-tpot", "p99 time per output token against fleet size", "tpot_p99_s",
-                                  "TPOT p99 (ms, log scale)", 1e3, tpot_target * 1e3},
+                                  "TPOT p99", 1e3, tpot_target * 1e3},
                                  {"size-attainment", "SLO attainment against fleet size", "attainment",
-                                  "requests meeting both targets (%)", 100.0, 0.0}}};
+                                  "requests meeting both targets", 100.0, 0.0}}};
+  // The x axis shows the probes and the answers. An analytic estimate far outside them (243 replicas beside answers
+  // of 20 to 40) would squash them into a sliver: such an estimate is an arrow at the plot's edge with its value.
   double xmin = kNaN, xmax = kNaN;
-  for (std::size_t r = 0; r < probes.rows(); ++r) {
-    const double v = probes.num(r, "replicas");
-    if (std::isfinite(v)) {
-      xmin = std::isfinite(xmin) ? std::min(xmin, v) : v;
-      xmax = std::isfinite(xmax) ? std::max(xmax, v) : v;
-    }
-  }
+  auto widen = [&](double v) {
+    if (!std::isfinite(v)) return;
+    xmin = std::isfinite(xmin) ? std::min(xmin, v) : v;
+    xmax = std::isfinite(xmax) ? std::max(xmax, v) : v;
+  };
+  for (std::size_t r = 0; r < probes.rows(); ++r) widen(probes.num(r, "replicas"));
+  for (const auto& [gpu, m] : marks) widen(m.first);
+  const double span = std::isfinite(xmin) ? std::max(2.0, xmax - xmin) : 0.0;
+  auto in_view = [&](double e) { return std::isfinite(xmin) && e >= xmin - 0.5 * span && e <= xmax + 0.5 * span; };
+  std::vector<std::string> off_scale;  // "h100-sxm 96.3 replicas"
   for (const auto& [gpu, m] : marks) {
-    if (std::isfinite(m.second)) {
-      xmin = std::min(xmin, m.second);
-      xmax = std::max(xmax, m.second);
-    }
+    if (!std::isfinite(m.second)) continue;
+    if (in_view(m.second)) widen(m.second);
+    else off_scale.push_back(fmt::format("{} {:.1f}", gpu, m.second));
   }
+  bool any_estimate = false;  // drawn as a dotted line (in view)
+  for (const auto& [gpu, m] : marks) any_estimate = any_estimate || (std::isfinite(m.second) && in_view(m.second));
   body += "<h2>Plots</h2>\n";
+  const std::string grey = "#444444";
   for (const auto& f : figs) {
     Plot p{f.name, f.title, any_pods ? "pod size (replicas per pod)" : "fleet size (replicas)", f.ylabel, "", {}, {}, ""};
-    std::size_t gi = 0;
+    // One legend entry per GPU type (its colour); what the marks mean, once, in grey.
+    std::size_t gi = 0, edge = 0;
     for (const auto& gpu : gpus) {
       const std::string color = colors[gi++ % colors.size()];
-      Series pass{fmt::format("{}: probe meets the targets", gpu), {}, {}, "with points pt 7 ps 1.5 lc rgb '" + color + "'"};
-      Series fail{fmt::format("{}: probe misses", gpu), {}, {}, "with points pt 6 ps 1.5 lc rgb '" + color + "'"};
+      Series pass{"", {}, {}, "with points pt 7 ps 1.5 lc rgb '" + color + "'"};
+      Series fail{"", {}, {}, "with points pt 6 ps 1.5 lc rgb '" + color + "'"};
       std::vector<std::pair<double, double>> pts;
       for (std::size_t r = 0; r < probes.rows(); ++r) {
         if (probes.text(r, "gpu") != gpu) continue;
@@ -695,32 +838,44 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
         pts.emplace_back(n, y);
       }
       std::sort(pts.begin(), pts.end());
-      Series line{"", {}, {}, "with lines lw 1 lc rgb '" + color + "' notitle"};
+      Series line{gpu, {}, {}, "with lines lw 2 lc rgb '" + color + "'"};
       for (const auto& [n, y] : pts) {
         line.x.push_back(n);
         line.y.push_back(y);
       }
-      line.style = "with lines lw 1 lc rgb '" + color + "'";
-      line.title = fmt::format("{}: probes in order of size", gpu);
       p.series.push_back(line);
       p.series.push_back(pass);
       p.series.push_back(fail);
       const auto m = marks.find(gpu);
-      if (m != marks.end()) {
-        p.extra.push_back(fmt::format("set arrow from first {0:g}, graph 0 to first {0:g}, graph 1 nohead lw 3 lc rgb "
-                                      "'{1}' front",
-                                      m->second.first, color));
-        p.series.push_back({fmt::format("{}: answer {:g} replicas", gpu, m->second.first), {}, {},
-                            "with lines lw 3 lc rgb '" + color + "'"});
-        if (std::isfinite(m->second.second)) {
-          p.extra.push_back(fmt::format("set arrow from first {0:.9g}, graph 0 to first {0:.9g}, graph 1 nohead lw 2 "
-                                        "dt 3 lc rgb '{1}' front",
-                                        m->second.second, color));
-          p.series.push_back({fmt::format("{}: analytic estimate {:.1f} replicas", gpu, m->second.second), {}, {},
-                              "with lines lw 2 dt 3 lc rgb '" + color + "'"});
-        }
+      if (m == marks.end()) continue;
+      p.extra.push_back(fmt::format("set arrow from first {0:g}, graph 0 to first {0:g}, graph 1 nohead lw 3 lc rgb "
+                                    "'{1}' front",
+                                    m->second.first, color));
+      const double est = m->second.second;
+      if (!std::isfinite(est)) continue;
+      if (in_view(est)) {
+        p.extra.push_back(fmt::format("set arrow from first {0:.9g}, graph 0 to first {0:.9g}, graph 1 nohead lw 2 "
+                                      "dt 3 lc rgb '{1}' front",
+                                      est, color));
+        continue;
       }
+      // Off the scale: its value above the plot's frame, at the edge it lies beyond, with an arrow pointing there.
+      const bool right = est > xmax;
+      p.extra.push_back(fmt::format("set label {} {} at graph {}, graph 1 {} offset 0,{:.1f} tc rgb '{}' front",
+                                    100 + edge,
+                                    gp_quote(right ? fmt::format("{} estimate: {:.1f} \u2192", gpu, est)
+                                                   : fmt::format("\u2190 {} estimate: {:.1f}", gpu, est)),
+                                    right ? 1 : 0, right ? "right" : "left", 0.8 + 1.2 * static_cast<double>(edge),
+                                    color));
+      ++edge;
     }
+    if (edge > 0) p.extra.push_back(fmt::format("set encoding utf8\nset tmargin {:.1f}", 3.5 + 1.3 * edge));
+    p.series.push_back({"filled: meets the targets", {}, {}, "with points pt 7 ps 1.5 lc rgb '" + grey + "'"});
+    p.series.push_back({"open: misses", {}, {}, "with points pt 6 ps 1.5 lc rgb '" + grey + "'"});
+    if (!marks.empty()) p.series.push_back({"answer", {}, {}, "with lines lw 3 lc rgb '" + grey + "'"});
+    if (any_estimate)
+      p.series.push_back({"analytic estimate", {}, {}, "with lines lw 2 dt 3 lc rgb '" + grey + "'"});
+    std::string ylabel = f.ylabel;
     if (f.target > 0) {
       p.extra.push_back(target_arrow(f.target, "#555555"));
       p.series.push_back({fmt::format("target {:g} ms", f.target), {}, {}, "with lines lw 2 dt 2 lc rgb '#555555'"});
@@ -731,19 +886,27 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
             lo = std::min(lo, v);
             hi = std::max(hi, v);
           }
-      p.extra.push_back(fmt::format("set logscale y\nset yrange [{:.9g}:{:.9g}]", lo / 1.5, hi * 1.5));
+      const ValueAxis ax = value_axis('y', lo, hi);
+      for (const auto& c : ax.commands) p.extra.push_back(c);
+      ylabel += ax.log ? " (ms, log scale)" : " (ms)";
     } else {
       p.extra.push_back("set yrange [0:105]");
+      ylabel += " (%)";
     }
+    p.ylabel = ylabel;
     if (std::isfinite(xmin) && std::isfinite(xmax)) {
       const double pad = std::max(1.0, 0.08 * (xmax - xmin));
       p.extra.push_back(fmt::format("set xrange [{:g}:{:g}]", std::max(0.0, xmin - pad), xmax + pad));
+      if (xmax - xmin <= 12) p.extra.push_back("set xtics 1");  // whole replicas, not 0.5
     }
     p.caption = any_pods ? "Every simulated pod size, one point per pod of the split (filled: the pod meets the p99 "
                            "targets over its own requests; open: misses); the answer per pod is the solid vertical "
                            "line, the analytic estimate for the same demand over the pods the dotted one."
                          : "Every simulated fleet size (filled: meets the p99 targets; open: misses); the answer is the "
                            "solid vertical line, the analytic estimate for the same demand the dotted one.";
+    if (!off_scale.empty())
+      p.caption += fmt::format(" Off the scale, drawn as an arrow at the edge: the analytic estimate of {} replicas.",
+                               fmt::join(off_scale, ", "));
     if (plotter.render(p, notes)) body += figure(p);
   }
   // The per-hour schedule, when sized with --per-hour.
@@ -762,7 +925,11 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     p.series.push_back({fmt::format("fixed fleet: {} replicas", g.replicas), {s.x.front(), s.x.back()},
                         {static_cast<double>(g.replicas), static_cast<double>(g.replicas)},
                         "with lines lw 2 dt 2 lc rgb '#d62728'"});
-    p.extra.push_back("set yrange [0:*]");
+    // Whole replicas, with room above the highest so the fixed fleet's line does not run along the frame.
+    const double top = std::max(static_cast<double>(g.replicas), max_of(p.series));
+    p.extra.push_back(fmt::format("set yrange [0:{:g}]", std::ceil(top * 1.15 + 0.5)));
+    if (top <= 12) p.extra.push_back("set ytics 1");
+    p.ylabel = "replicas (count)";
     p.caption = "An autoscaling schedule: for each hour, the smallest fleet whose run meets the targets over that "
                 "hour's requests, against the fixed fleet sized for the whole window.";
     if (plotter.render(p, notes)) body += figure(p);
@@ -823,7 +990,15 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
       body += "</table>\n<p>" + html_escape(g.conclusion) + "</p>\n";
       if (!s.x.empty()) p.series.push_back(s);
     }
-    p.extra.push_back("set logscale x 2\nset yrange [0:*]");
+    // Labelled at every pod size (powers of two), not at gnuplot's own few.
+    double most = 1;
+    for (const auto& s : p.series)
+      for (double v : s.x)
+        if (std::isfinite(v)) most = std::max(most, v);
+    std::string tics;
+    for (double m = 1; m <= most * 1.001; m *= 2) tics += fmt::format("{}{:g}", tics.empty() ? "" : ", ", m);
+    p.extra.push_back(fmt::format("set logscale x 2\nset xtics ({})\nset xrange [0.7:{:g}]\nset yrange [0:*]", tics,
+                                  most * 1.4));
     p.caption = "GPUs per 1,000 requests/s of demand for a pod of each size on the largest share of the arrivals it "
                 "serves within the targets; dashed, the sizing's answer for the whole demand.";
     if (plotter.render(p, notes)) body += figure(p);
@@ -838,21 +1013,114 @@ bool gnuplot_available() {
   return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+namespace {
+
+// How a column of compare.csv reads in the page: a name a planner knows, and how its values show.
+enum class ColumnKind { duration, percent, count, number, flag, hidden };
+struct ColumnView {
+  std::string column, name, unit;  // unit: of the table's row and the chart's axis (durations: chosen per chart)
+  ColumnKind kind = ColumnKind::number;
+  bool plot = false;  // worth a bar chart (flags and less telling percentiles stay in the table)
+  std::string row_name() const {
+    return unit.empty() || kind == ColumnKind::duration || kind == ColumnKind::percent ? name
+                                                                                      : name + " (" + unit + ")";
+  }
+};
+
+ColumnView column_view(const std::string& column) {
+  using K = ColumnKind;
+  static const std::vector<ColumnView> known = {
+      {"ok", "served", "", K::flag, false},
+      {"requests_per_s", "requests served", "requests/s", K::number, true},
+      {"output_tokens_per_s", "output tokens", "tokens/s", K::number, true},
+      {"ttft_p50_s", "TTFT p50", "", K::duration, true},
+      {"ttft_p90_s", "TTFT p90", "", K::duration, false},
+      {"ttft_p99_s", "TTFT p99", "", K::duration, true},
+      {"tpot_p50_s", "TPOT p50", "", K::duration, true},
+      {"tpot_p90_s", "TPOT p90", "", K::duration, false},
+      {"tpot_p99_s", "TPOT p99", "", K::duration, true},
+      {"e2e_p50_s", "end to end p50", "", K::duration, false},
+      {"e2e_p99_s", "end to end p99", "", K::duration, true},
+      {"slo_attainment", "SLO attainment", "% of requests meeting both targets", K::percent, true},
+      {"slo_met", "meets the SLO", "", K::flag, false},
+      {"mean_batch_size", "mean batch size", "requests", K::number, false},
+      {"mfu", "MFU", "% of peak FLOP/s", K::percent, true},
+      {"busy_fraction", "busy replica time", "%", K::percent, true},
+      {"energy_kwh", "energy", "kWh", K::number, false},
+      {"preemptions", "preemptions", "count", K::count, true},
+      {"swapped_out_tokens", "KV swapped to host", "tokens", K::count, true},
+      {"rejected", "rejected requests", "count", K::count, true},
+      {"kv_transfer_p99_s", "KV transfer p99", "", K::duration, true},
+      {"goodput_per_s", "goodput", "requests/s meeting the SLO", K::number, true},
+      {"energy_j_per_output_token", "energy per output token", "J", K::number, true},
+      {"prefill_decode", "prefill + decode replicas", "", K::hidden, false},  // in the policy's label
+      {"error", "error", "", K::hidden, false}};                                // listed under the table
+  for (const auto& v : known)
+    if (v.column == column) return v;
+  // Another file's columns: the name with spaces, its kind from its suffix.
+  ColumnView v{column, column, "", K::number, true};
+  auto ends = [&](const std::string& suffix) {
+    return column.size() > suffix.size() && column.compare(column.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::string base = column;
+  if (ends("_per_s")) {
+    base = column.substr(0, column.size() - 6);
+    v.unit = "per s";
+  } else if (ends("_s")) {
+    base = column.substr(0, column.size() - 2);
+    v.kind = K::duration;
+  } else if (ends("attainment") || ends("_fraction") || ends("_share")) {
+    v.kind = K::percent;
+    v.unit = "%";
+  }
+  std::replace(base.begin(), base.end(), '_', ' ');
+  v.name = base;
+  return v;
+}
+
+std::string cell_text(const ColumnView& v, const std::string& raw, double num) {
+  switch (v.kind) {
+    case ColumnKind::duration: return std::isfinite(num) ? human_duration(num) : html_escape(raw);
+    case ColumnKind::percent: return std::isfinite(num) ? human_percent(num) : html_escape(raw);
+    case ColumnKind::count: return std::isfinite(num) ? human_count(num) : html_escape(raw);
+    case ColumnKind::flag:
+      return raw == "1" ? "<span class=\"ok\">yes</span>" : raw == "0" ? "<span class=\"bad\">no</span>" : html_escape(raw);
+    case ColumnKind::number: return std::isfinite(num) ? human_number(num) : html_escape(raw);
+    case ColumnKind::hidden: break;
+  }
+  return html_escape(raw);
+}
+
+// A unit for a chart of durations: the one that suits its largest value.
+struct DurationUnit {
+  double per_s;
+  const char* name;
+};
+DurationUnit duration_unit(double max_s) {
+  if (max_s < 10.0) return {1e3, "ms"};
+  if (max_s < 600.0) return {1.0, "s"};
+  if (max_s < 7200.0) return {1.0 / 60.0, "min"};
+  return {1.0 / 3600.0, "h"};
+}
+
+// The value over a bar, `v` in the chart's unit (k of them per second or per one, for durations and fractions).
+std::string bar_label(ColumnKind kind, double v, double k) {
+  switch (kind) {
+    case ColumnKind::duration: return human_duration(v / k);
+    case ColumnKind::percent: return human_percent(v / k);
+    case ColumnKind::count: return human_count(v);
+    default: return human_number(v);
+  }
+}
+
+}  // namespace
+
 std::string compare_section(const std::string& compare_csv_path, const std::string& plots_dir,
                             std::vector<std::string>& plots) {
   const Table t = read_csv(compare_csv_path);
   if (t.header.size() < 2 || t.rows() == 0) throw ReportError(compare_csv_path + ": expected a label column and figures");
   Plotter plotter(plots_dir);
   std::vector<std::string> notes;
-  std::string body = "<h2>Policies side by side</h2>\n<table>\n<tr>";
-  for (const auto& h : t.header) body += "<th>" + html_escape(h) + "</th>";
-  body += "</tr>\n";
-  for (const auto& row : t.cells) {
-    body += "<tr>";
-    for (const auto& c : row) body += "<td>" + html_escape(c) + "</td>";
-    body += "</tr>\n";
-  }
-  body += "</table>\n";
   // Bars are labelled "batching / router" when the file has both columns (tokenfleet compare's compare.csv).
   const bool two_labels = t.header.size() > 1 && t.header[0] == "batching" && t.header[1] == "router";
   // A disaggregated split (compare --policies disaggregated:P) joins the batching label: "disaggregated 3+1".
@@ -861,45 +1129,120 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
     const std::string split = t.text(r, "prefill_decode");
     return t.cells[r][0] + (split.empty() ? "" : " " + split) + " / " + t.cells[r][1];
   };
-  std::string xtics = "set xtics (";
-  for (std::size_t r = 0; r < t.rows(); ++r)
-    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_quote(label(r)), r);
-  xtics += ") rotate by -20";
-  // The figures worth a plot, with their units; other columns (flags, less telling percentiles) stay in the table.
-  static const std::vector<std::pair<std::string, std::string>> units = {
-      {"requests_per_s", "requests per second"}, {"output_tokens_per_s", "output tokens per second"},
-      {"ttft_p50_s", "TTFT p50 (s)"},           {"ttft_p99_s", "TTFT p99 (s)"},
-      {"tpot_p50_s", "TPOT p50 (s)"},           {"tpot_p99_s", "TPOT p99 (s)"},
-      {"e2e_p99_s", "end to end p99 (s)"},      {"slo_attainment", "SLO attainment (share of requests)"},
-      {"mfu", "MFU (fraction of peak FLOP/s)"}, {"busy_fraction", "busy fraction"},
-      {"preemptions", "preemptions (count)"},  {"swapped_out_tokens", "KV tokens swapped to host (count)"},
-      {"rejected", "rejected requests (count)"}, {"kv_transfer_p99_s", "KV transfer p99 (s)"},
-      {"goodput_per_s", "goodput (requests meeting the SLO per second)"},
-      {"energy_j_per_output_token", "energy per output token (J)"}};
-  const bool known_layout = two_labels;
-  for (std::size_t c = 1; c < t.header.size(); ++c) {
-    const std::string& name = t.header[c];
-    std::string ylabel = name;
-    if (known_layout) {
-      const auto u = std::find_if(units.begin(), units.end(), [&](const auto& e) { return e.first == name; });
-      if (u == units.end()) continue;
-      ylabel = u->second;
+  const std::size_t first_figure = two_labels ? 2 : 1;
+  // The table: one row per figure, one column per policy (27 columns across did not fit a page), rounded values in
+  // units, fractions as percentages; figures no policy has are left out, and errors are listed below it.
+  std::string body = "<h2>Policies side by side</h2>\n<div class=\"wide\"><table>\n<tr><th>figure</th>";
+  for (std::size_t r = 0; r < t.rows(); ++r) body += "<th>" + html_escape(label(r)) + "</th>";
+  body += "</tr>\n";
+  for (std::size_t c = first_figure; c < t.header.size(); ++c) {
+    const ColumnView v = column_view(t.header[c]);
+    if (v.kind == ColumnKind::hidden) continue;
+    bool any = false;
+    for (std::size_t r = 0; r < t.rows(); ++r) any = any || !t.text(r, v.column).empty();
+    if (!any) continue;
+    body += "<tr><td>" + html_escape(v.row_name()) + "</td>";
+    for (std::size_t r = 0; r < t.rows(); ++r) {
+      const std::string raw = t.text(r, v.column);
+      body += "<td>" + (raw.empty() ? std::string("-") : cell_text(v, raw, t.num(r, v.column))) + "</td>";
     }
-    Series s{name, {}, {}, "with boxes fs solid 0.6 lc rgb '#1f77b4'"};
+    body += "</tr>\n";
+  }
+  body += "</table></div>\n";
+  if (t.col("error") >= 0) {
+    std::string errors;
+    for (std::size_t r = 0; r < t.rows(); ++r)
+      if (!t.text(r, "error").empty())
+        errors += "<li>" + html_escape(label(r)) + ": " + html_escape(t.text(r, "error")) + "</li>\n";
+    if (!errors.empty()) body += "<p class=\"bad\">Not served:</p>\n<ul class=\"errors\">\n" + errors + "</ul>\n";
+  }
+  // Up to eight bars: each label level under its bar, batching over router (labels rotated to the right widened the
+  // right margin and squeezed the bars into half the picture); more: rotated, hanging to the left of their bar.
+  const bool level = t.rows() <= 8;
+  std::string xtics = "set xtics (";
+  for (std::size_t r = 0; r < t.rows(); ++r) {
+    std::string text = label(r);
+    if (level)
+      if (const auto at = text.find(" / "); at != std::string::npos) text.replace(at, 3, "\n");
+    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_dquote(text), r);
+  }
+  xtics += level ? ") nomirror" : ") rotate by 30 right nomirror";
+  const std::string per = two_labels ? std::string("policy") : t.header[0];
+  for (std::size_t c = first_figure; c < t.header.size(); ++c) {
+    const ColumnView v = column_view(t.header[c]);
+    if (!v.plot) continue;
+    std::vector<double> y = t.column(v.column);
+    // Rows not served carry zeros: no bar for them.
+    if (t.col("ok") >= 0)
+      for (std::size_t r = 0; r < t.rows(); ++r)
+        if (t.text(r, "ok") == "0") y[r] = kNaN;
+    double lo = kNaN, hi = kNaN;
+    std::size_t finite = 0;
+    for (double e : y)
+      if (std::isfinite(e)) {
+        ++finite;
+        if (e > 0) {
+          lo = std::isfinite(lo) ? std::min(lo, e) : e;
+          hi = std::isfinite(hi) ? std::max(hi, e) : e;
+        }
+      }
+    if (finite == 0) continue;  // a figure no policy has (no disaggregation: no KV transfers)
+    if (!std::isfinite(hi)) {   // nothing but zeros: a chart of nothing
+      notes.push_back(fmt::format("{}: 0 under every {}", v.name, per));
+      continue;
+    }
+    std::string unit = v.unit;
+    double k = 1.0;
+    if (v.kind == ColumnKind::duration) {
+      const DurationUnit u = duration_unit(hi);
+      k = u.per_s;
+      unit = u.name;
+    } else if (v.kind == ColumnKind::percent) {
+      k = 100.0;
+    }
+    lo *= k;
+    hi *= k;
+    Series s{"", {}, {}, "with boxes fs solid 0.6 lc rgb '#1f77b4'"};
     for (std::size_t r = 0; r < t.rows(); ++r) {
       s.x.push_back(static_cast<double>(r));
-      s.y.push_back(t.num(r, name));
+      s.y.push_back(y[r] * k);
     }
-    if (finite_points(s) == 0) continue;
     std::string safe;
-    for (char ch : name) safe += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '-';
-    Plot p{"compare-" + safe, name + (two_labels ? " by batching and router" : " by " + t.header[0]),
-           two_labels ? "batching / router" : t.header[0], ylabel, "", {s}, {}, ""};
+    for (char ch : v.column) safe += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '-';
+    Plot p{"compare-" + safe, v.name + (two_labels ? " by batching and router" : " by " + t.header[0]),
+           two_labels ? "batching / router (policy)" : t.header[0] + " (label)", "", "", {s}, {}, ""};
+    p.key = "unset key";
     p.extra.push_back(xtics);
-    p.extra.push_back("set boxwidth 0.6\nset yrange [0:*]\nset xrange [-0.6:" + fmt::format("{}", t.rows() - 0.4) + "]");
-    p.caption = name + " for each " + (two_labels ? std::string("policy") : t.header[0]) +
-                " (same workload, same random numbers).";
+    p.extra.push_back(fmt::format("set boxwidth 0.6\nset xrange [-0.6:{}]\n{}", t.rows() - 0.4,
+                                  level ? "set xlabel offset 0,-1" : "set bmargin 9"));
+    // A log axis where the values span a decade or more (one policy's 23,000 s flattened the others' bars to
+    // nothing); percentages on 0 to 100.
+    bool log = false;
+    if (v.kind == ColumnKind::percent) {  // on 0 to 100 % when one reaches half of it; a small share, to its size
+      p.extra.push_back(hi >= 50.0 ? std::string("set yrange [0:112]") : fmt::format("set yrange [0:{:.9g}]", hi * 1.2));
+    } else if (hi / lo >= 10.0) {
+      const ValueAxis ax = value_axis('y', lo, hi, 4.0);  // room for the value over the highest bar
+      for (const auto& cmd : ax.commands) p.extra.push_back(cmd);
+      log = ax.log;
+    } else {
+      p.extra.push_back(fmt::format("set yrange [0:{:.9g}]", hi * 1.15));
+    }
+    p.ylabel = v.name + (unit.empty() ? (log ? " (log scale)" : "") : " (" + unit + (log ? ", log scale)" : ")"));
+    // The value over each bar.
+    for (std::size_t r = 0; r < t.rows(); ++r) {
+      if (!std::isfinite(s.y[r])) continue;
+      const double at = log ? std::max(s.y[r], lo / 1.5) : s.y[r];
+      p.extra.push_back(fmt::format("set label {} {} at first {}, first {:.9g} center offset 0,0.8 front", r + 1,
+                                    gp_quote(bar_label(v.kind, s.y[r], k)), r, at));
+    }
+    p.caption = v.name + " for each " + per + " (same workload, same random numbers)" +
+                (log ? "; a log scale: the values span more than a decade." : ".");
     if (plotter.render(p, notes)) body += figure(p);
+  }
+  if (!notes.empty()) {
+    body += "<p class=\"note\">Not plotted:</p>\n<ul class=\"note\">\n";
+    for (const auto& n : notes) body += "<li>" + html_escape(n) + "</li>\n";
+    body += "</ul>\n";
   }
   plots.insert(plots.end(), plotter.written().begin(), plotter.written().end());
   return body;

@@ -10,7 +10,10 @@
 //   targets, latency CDFs, batch size, KV usage, busy fraction, queue length, SLO attainment and power over time;
 // - a sizing (sizing.json, probes.csv): SLO figures against fleet size with the answer and the analytic
 //   estimate marked, and the table of answers;
-// - a comparison (compare.csv, one row per policy): each numeric column side by side (compare_section).
+// - a comparison (compare.csv, one row per policy): the figures side by side (compare_section).
+// Every plot is readable at a glance: legends below the plot (never beside it, where they took half the width),
+// log axes labelled at 1, 2 and 5 per decade and only where values span a decade, tables with names and units
+// rather than column names and values rounded to three or four digits (results/units.hpp).
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,10 +39,12 @@ bool gnuplot_available();
 // and renamed.
 ReportResult build_report(const std::string& results_dir);
 
-// The hook for `compare --report`: from a CSV whose first column names the policy (or variant) and whose other
-// columns are figures (names with units, e.g. ttft_p99_s), renders one bar chart per numeric column into
-// plots_dir and returns the HTML section that shows them (img paths relative to the report's folder, as
-// "plots/<file>"). Appends the SVG paths to `plots`.
+// The hook for `compare --report`: from a CSV whose first column names the policy (or variant; compare.csv's
+// batching and router columns together) and whose other columns are figures (names with units, e.g. ttft_p99_s),
+// returns the HTML section: a table with a row per figure and a column per policy (durations in ms, s, min or h,
+// fractions in percent), the rows not served with their errors, and a bar chart per telling figure rendered into
+// plots_dir (img paths relative to the report's folder, as "plots/<file>"), on a log axis where the values span
+// a decade; a figure that is zero everywhere gets a note instead of a chart. Appends the SVG paths to `plots`.
 // `s` with &, <, > and " as HTML entities, for text in a page or an attribute.
 std::string html_escape(const std::string& s);
 

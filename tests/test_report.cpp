@@ -7,15 +7,21 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <regex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
 
@@ -66,6 +72,77 @@ std::size_t longest_data_path(const std::string& svg) {
   return best;
 }
 
+// The rectangles gnuplot drew as closed paths (M x,y L x,y L x,y L x,y L x,y Z): the plot's frame, the legend's
+// box, bars. As {x0, y0, x1, y1}.
+std::vector<std::array<double, 4>> svg_rectangles(const std::string& svg) {
+  std::vector<std::array<double, 4>> out;
+  const std::regex re(R"re(d='M([-\d.]+),([-\d.]+) L([-\d.]+),([-\d.]+) L([-\d.]+),([-\d.]+) L([-\d.]+),([-\d.]+) L[-\d.]+,[-\d.]+ Z)re");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it) {
+    double xs[4], ys[4];
+    for (int k = 0; k < 4; ++k) {
+      xs[k] = std::stod((*it)[1 + 2 * k].str());
+      ys[k] = std::stod((*it)[2 + 2 * k].str());
+    }
+    out.push_back({*std::min_element(xs, xs + 4), *std::min_element(ys, ys + 4), *std::max_element(xs, xs + 4),
+                   *std::max_element(ys, ys + 4)});
+  }
+  return out;
+}
+
+// Where gnuplot anchored each text of an SVG (translate(x,y) of the groups that hold a <text>).
+std::vector<std::pair<double, double>> svg_text_anchors(const std::string& svg) {
+  std::vector<std::pair<double, double>> out;
+  const std::regex re(R"re(<g transform="translate\(([-\d.]+),([-\d.]+)\)"[^>]*>\s*<text)re");
+  for (auto it = std::sregex_iterator(svg.begin(), svg.end(), re); it != std::sregex_iterator(); ++it)
+    out.emplace_back(std::stod((*it)[1].str()), std::stod((*it)[2].str()));
+  return out;
+}
+
+// A plot a planner reads at a glance (issue 14 item 6): its legend below the plot or none, never at the side where
+// it took half the picture; the frame (the largest rectangle) at least 3/4 of the picture's width; every text
+// inside the picture; a log axis labelled at three or more ticks inside its range.
+void check_readable_plot(const std::string& gp, const std::string& svg) {
+  CHECK(gp.find("set key outside") == std::string::npos);
+  CHECK(gp.find("right top vertical") == std::string::npos);
+  CHECK((gp.find("set key below") != std::string::npos || gp.find("unset key") != std::string::npos));
+  std::smatch size;
+  REQUIRE(std::regex_search(gp, size, std::regex(R"(set terminal svg size (\d+),(\d+))")));
+  const double w = std::stod(size[1].str()), h = std::stod(size[2].str());
+  double frame_w = 0, frame_area = 0;
+  for (const auto& r : svg_rectangles(svg))
+    if ((r[2] - r[0]) * (r[3] - r[1]) > frame_area) {
+      frame_area = (r[2] - r[0]) * (r[3] - r[1]);
+      frame_w = r[2] - r[0];
+    }
+  CHECK(frame_w >= 0.75 * w);
+  const auto anchors = svg_text_anchors(svg);
+  CHECK(!anchors.empty());
+  for (const auto& [x, y] : anchors) {
+    INFO("text at " << x << "," << y);
+    CHECK(x >= 0);
+    CHECK(x <= w);
+    CHECK(y >= 0);
+    CHECK(y <= h);
+  }
+  for (const char axis : {'x', 'y'}) {
+    if (gp.find(std::string("set logscale ") + axis) == std::string::npos) continue;
+    INFO("log " << axis << " axis");
+    std::smatch tics, range;
+    REQUIRE(std::regex_search(gp, tics, std::regex(std::string("set ") + axis + R"(tics \(([^)]*)\))")));
+    REQUIRE(std::regex_search(gp, range, std::regex(std::string("set ") + axis + R"(range \[([-\d.e+]+):([-\d.e+]+)\])")));
+    const double lo = std::stod(range[1].str()), hi = std::stod(range[2].str());
+    CHECK(hi / lo >= 10.0);  // under a decade the axis is linear
+    const std::string list = tics[1].str();
+    const std::regex tic(R"('[^']*' ([-\d.e+]+))");
+    std::size_t inside = 0;
+    for (auto it = std::sregex_iterator(list.begin(), list.end(), tic); it != std::sregex_iterator(); ++it) {
+      const double v = std::stod((*it)[1].str());
+      if (v >= lo && v <= hi) ++inside;
+    }
+    CHECK(inside >= 3);
+  }
+}
+
 // Checks a built report folder: the page, its references, its plots.
 void check_report(const std::string& dir, std::size_t min_plots, const std::vector<std::string>& must_contain) {
   const std::string html = read_file(dir + "/report.html");
@@ -92,13 +169,14 @@ void check_report(const std::string& dir, std::size_t min_plots, const std::vect
       CHECK(svg.find("<title>") != std::string::npos);
       // Axis labels and a legend: the script sets both labels and titles every series.
       const std::string gp = read_file(dir + "/" + ref.substr(0, ref.size() - 4) + ".gp");
-      CHECK(gp.find("set xlabel '") != std::string::npos);
+      CHECK(gp.find("set xlabel ") != std::string::npos);
       CHECK(gp.find("set ylabel '") != std::string::npos);
       CHECK(gp.find("set title '") != std::string::npos);
       CHECK(gp.find(" title '") != std::string::npos);
-      CHECK(std::regex_search(gp, std::regex(R"(set [xy]label '[^']*\([^)]+\))")));  // units in parentheses
+      CHECK(std::regex_search(gp, std::regex(R"(set [xy]label ['"][^'"]*\([^)]+\))")));  // units in parentheses
       CHECK(data_points(gp) >= 1);
       CHECK(longest_data_path(svg) >= 1);
+      check_readable_plot(gp, svg);
     }
   }
   CHECK(plots >= min_plots);
@@ -221,8 +299,10 @@ TEST_CASE("size --report plots SLO figures against fleet size with the answer an
   check_report(out, 3, {"Fleet size", "analytic estimate", "plots/size-ttft.svg", "plots/size-tpot.svg",
                         "plots/size-attainment.svg", "Scenario"});
   const std::string gp = read_file(out + "/plots/size-ttft.gp");
-  CHECK(gp.find(": answer ") != std::string::npos);
-  CHECK(gp.find(": analytic estimate ") != std::string::npos);
+  // The legend names the marks once (the table gives the numbers); the estimate is a dotted line, or when far off
+  // the probes its value at the plot's edge.
+  CHECK(gp.find("title 'answer'") != std::string::npos);
+  CHECK((gp.find("title 'analytic estimate'") != std::string::npos || gp.find("h100-sxm estimate: ") != std::string::npos));
   fs::remove_all(out);
 }
 
@@ -392,7 +472,7 @@ TEST_CASE("a compare.csv gets one bar chart per figure - the compare --report ho
   REQUIRE(r.exit_code == 0);
   const std::string html = read_file(out + "/report.html");
   CHECK(html.find("Policies side by side") != std::string::npos);
-  CHECK(html.find("<td>static</td>") != std::string::npos);
+  CHECK(html.find("<th>static</th>") != std::string::npos);  // a column per policy
   for (const char* f : {"compare-ttft-p99-s", "compare-tpot-p99-s", "compare-attainment"}) {
     INFO(f);
     CHECK(fs::exists(out + "/plots/" + f + ".svg"));
@@ -428,14 +508,208 @@ TEST_CASE("a compare row whose error holds a comma and quotes is read back by th
   const std::string html = read_file(out + "/report.html");
   std::string escaped;
   for (char c : error) escaped += c == '"' ? std::string("&quot;") : std::string(1, c);
-  // The whole text in the row's last cell, after the 26 figures: nothing split off at its comma or quotes.
-  const auto row = html.find("<tr><td>continuous</td><td>central-queue</td><td>0</td>");
-  REQUIRE(row != std::string::npos);
-  const std::string tr = html.substr(row, html.find("</tr>", row) - row);
-  CHECK(tr.size() > escaped.size());
-  CHECK(tr.substr(tr.size() - escaped.size() - 9) == "<td>" + escaped + "</td>");
-  std::size_t cells = 0;
-  for (std::size_t i = 0; (i = tr.find("<td>", i)) != std::string::npos; ++i) ++cells;
-  CHECK(cells == 27);
+  // The whole text under the table, after the combination's label: nothing split off at its comma or quotes.
+  CHECK(html.find("<li>continuous / central-queue: " + escaped + "</li>") != std::string::npos);
+  // The table marks the combination not served.
+  CHECK(html.find("<tr><td>served</td><td><span class=\"ok\">yes</span></td><td><span class=\"bad\">no</span></td>") !=
+        std::string::npos);
   fs::remove_all(out);
+}
+
+namespace {
+
+// The y values of a gnuplot script's inline data blocks.
+std::vector<double> data_values(const std::string& gp) {
+  std::vector<double> out;
+  bool in_block = false;
+  std::istringstream in(gp);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("$d", 0) == 0 && line.find("<< EOD") != std::string::npos) in_block = true;
+    else if (line == "EOD") in_block = false;
+    else if (in_block && !line.empty()) {
+      std::istringstream fields(line);
+      double x = 0, y = 0;
+      if (fields >> x >> y) out.push_back(y);
+    }
+  }
+  return out;
+}
+
+// The cells of the table that follows `heading` in a page, row by row (tags stripped).
+std::vector<std::vector<std::string>> table_after(const std::string& html, const std::string& heading) {
+  std::vector<std::vector<std::string>> rows;
+  const auto at = html.find(heading);
+  if (at == std::string::npos) return rows;
+  const auto begin = html.find("<table>", at), end = html.find("</table>", at);
+  const std::string table = html.substr(begin, end - begin);
+  const std::regex tr("<tr>(.*?)</tr>"), cell("<t[dh]>(.*?)</t[dh]>"), tag("<[^>]*>");
+  for (auto r = std::sregex_iterator(table.begin(), table.end(), tr); r != std::sregex_iterator(); ++r) {
+    const std::string row = (*r)[1].str();
+    std::vector<std::string> cells;
+    for (auto c = std::sregex_iterator(row.begin(), row.end(), cell); c != std::sregex_iterator(); ++c)
+      cells.push_back(std::regex_replace((*c)[1].str(), tag, ""));
+    rows.push_back(cells);
+  }
+  return rows;
+}
+
+// Significant digits of the longest decimal number in `text` ("12966.136" has 8, "0.0552" 3, "4,981" none).
+std::size_t most_significant_digits(const std::string& text) {
+  std::size_t most = 0;
+  const std::regex num(R"((\d+)\.(\d+))");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), num); it != std::sregex_iterator(); ++it) {
+    std::string digits = (*it)[1].str() + (*it)[2].str();
+    digits.erase(0, std::min(digits.find_first_not_of('0'), digits.size()));
+    most = std::max(most, digits.size());
+  }
+  return most;
+}
+
+}  // namespace
+
+TEST_CASE("a compare page reads at a glance: names and units, rounded values, percentages, no chart of zeros, log "
+          "axes where values span decades, legends that leave the plot its width",
+          "[report][readable]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("compare-readable");
+  // compare.csv as `tokenfleet compare` writes it: one policy whose queue grew for hours (e2e p99 12966 s, TTFT p99
+  // 408 s) beside two that kept up; nothing preempted, swapped or rejected anywhere.
+  write_file(out + "/compare.csv",
+             "batching,router,ok,requests_per_s,output_tokens_per_s,ttft_p50_s,ttft_p90_s,ttft_p99_s,tpot_p50_s,"
+             "tpot_p90_s,tpot_p99_s,e2e_p50_s,e2e_p99_s,slo_attainment,slo_met,mean_batch_size,mfu,busy_fraction,"
+             "energy_kwh,preemptions,swapped_out_tokens,rejected,kv_transfer_p99_s,goodput_per_s,"
+             "energy_j_per_output_token,prefill_decode,error\n"
+             "continuous,round-robin,1,20.000000,4980.561,0.024593752,0.063219087,0.205948521,0.010861975,0.011945839,"
+             "0.014195396,2.009997953,12.374268620,1.000000,1,13.7359,0.092806,1.000000,0.055191,0,0,0,,19.990909,"
+             "0.362657,,\"\"\n"
+             "static,round-robin,1,4.536364,1185.205,186.656708478,318.147792800,408.387556143,0.009500077,"
+             "0.009690000,0.009950000,188.350000000,12966.136055463,0.000000,0,2.8500,0.020111,1.000000,0.039900,0,0,"
+             "0,,0.000000,1.101000,,\"\"\n"
+             "chunked-prefill,round-robin,1,20.000000,4980.597,0.024702794,0.063445915,0.201762976,0.010858802,"
+             "0.011900000,0.014100000,2.010000000,12.370000000,0.970000,0,13.7000,0.093000,1.000000,0.055200,0,0,0,,"
+             "19.400000,0.363000,,\"\"\n");
+  const auto r = run_command(binary() + " report " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = read_file(out + "/report.html");
+  const auto table = table_after(html, "Policies side by side");
+  REQUIRE(table.size() > 10);
+  // One column per policy, labelled as a planner names it; human row names, not the CSV's.
+  CHECK(table[0] == std::vector<std::string>{"figure", "continuous / round-robin", "static / round-robin",
+                                             "chunked-prefill / round-robin"});
+  std::map<std::string, std::vector<std::string>> row;
+  for (const auto& cells : table) {
+    REQUIRE(cells.size() == 4);
+    CHECK(cells[0].find('_') == std::string::npos);
+    row[cells[0]] = {cells.begin() + 1, cells.end()};
+    for (const auto& c : cells) {
+      INFO(c);
+      CHECK(most_significant_digits(c) <= 4);                                  // 12966.136055463 is not a figure
+      CHECK_FALSE(std::regex_search(c, std::regex(R"(\d{5,})")));               // nor 12966136 (ms) or 12966
+    }
+  }
+  CHECK(row["SLO attainment"] == std::vector<std::string>{"100 %", "0 %", "97.0 %"});
+  CHECK(row["MFU"] == std::vector<std::string>{"9.3 %", "2.0 %", "9.3 %"});
+  CHECK(row["TTFT p99"] == std::vector<std::string>{"206 ms", "408 s", "202 ms"});
+  CHECK(row["end to end p99"] == std::vector<std::string>{"12.4 s", "3.6 h", "12.4 s"});
+  CHECK(row["output tokens (tokens/s)"] == std::vector<std::string>{"4,981", "1,185", "4,981"});
+  CHECK(row.count("KV transfer p99") == 0);  // no policy has one
+  // No chart of zeros: named under the charts instead.
+  for (const char* zero : {"preemptions", "swapped-out-tokens", "rejected"}) {
+    INFO(zero);
+    CHECK_FALSE(fs::exists(out + "/plots/compare-" + std::string(zero) + ".svg"));
+  }
+  CHECK(html.find("<li>preemptions: 0 under every policy</li>") != std::string::npos);
+  std::size_t charts = 0;
+  for (const auto& e : fs::directory_iterator(out + "/plots")) {
+    if (e.path().extension() != ".gp") continue;
+    ++charts;
+    INFO(e.path());
+    const std::string gp = read_file(e.path().string());
+    const auto values = data_values(gp);
+    CHECK(std::any_of(values.begin(), values.end(), [](double v) { return std::isfinite(v) && v != 0.0; }));
+    std::string svg_path = e.path().string();
+    svg_path.replace(svg_path.size() - 3, 3, ".svg");
+    check_readable_plot(gp, read_file(svg_path));
+  }
+  CHECK(charts >= 10);
+  // Where one policy's figure is 2,000 times the others', a log axis; under a decade, linear.
+  const std::string ttft = read_file(out + "/plots/compare-ttft-p99-s.gp");
+  CHECK(ttft.find("set logscale y") != std::string::npos);
+  CHECK(ttft.find("set ylabel 'TTFT p99 (s, log scale)'") != std::string::npos);
+  CHECK(ttft.find("'206 ms'") != std::string::npos);  // the value over its bar
+  const std::string tpot = read_file(out + "/plots/compare-tpot-p99-s.gp");
+  CHECK(tpot.find("set logscale") == std::string::npos);
+  CHECK(tpot.find("set ylabel 'TPOT p99 (ms)'") != std::string::npos);
+  // Attainment in percent, on 0 to 100.
+  const std::string att = read_file(out + "/plots/compare-slo-attainment.gp");
+  CHECK(att.find("(% of requests meeting both targets)") != std::string::npos);
+  CHECK(att.find("'97.0 %'") != std::string::npos);
+  const auto att_values = data_values(att);
+  CHECK(*std::max_element(att_values.begin(), att_values.end()) == Approx(100.0));
+  fs::remove_all(out);
+}
+
+TEST_CASE("a sizing page's plots: one legend entry per GPU type, answers across the x axis, an estimate far off "
+          "drawn at the edge",
+          "[report][readable]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("size-readable");
+  // k = 40: an analytic estimate ten times the usual, far right of every probe.
+  const auto r = run_command(binary() + " size -j 2 --report --out " + out + " --gpus h100-sxm,b200 -k 40" +
+                             " --set duration_s=120 --set warmup_s=10 --set workload.arrival.rate_per_s=30");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  check_report(out, 3, {"Fleet size", "plots/size-ttft.svg", "plots/size-tpot.svg", "plots/size-attainment.svg"});
+  const auto sizing = nlohmann::json::parse(read_file(out + "/sizing.json"));
+  double answer_max = 0, estimate_min = 1e300;
+  for (const auto& g : sizing["results"]) {
+    answer_max = std::max(answer_max, g["replicas"].get<double>());
+    estimate_min = std::min(estimate_min, g["analytic_estimate"]["replicas"].get<double>());
+  }
+  REQUIRE(estimate_min > 4 * answer_max);
+  for (const char* name : {"size-ttft", "size-tpot", "size-attainment"}) {
+    INFO(name);
+    const std::string gp = read_file(out + "/plots/" + name + ".gp");
+    // Legend: the two GPU types and what the marks mean (filled, open, answer, estimate, target), not five per type.
+    const std::regex titled(R"([^t] title '([^']+)')");  // not "set title"
+    std::size_t entries = 0;
+    for (auto it = std::sregex_iterator(gp.begin(), gp.end(), titled); it != std::sregex_iterator(); ++it) ++entries;
+    CHECK(entries <= 2 + 5);
+    CHECK(gp.find("title 'h100-sxm'") != std::string::npos);
+    CHECK(gp.find("title 'b200'") != std::string::npos);
+    // The x axis ends near the answers, not at the estimate; the estimate is named at the edge.
+    std::smatch range;
+    REQUIRE(std::regex_search(gp, range, std::regex(R"(set xrange \[([-\d.e+]+):([-\d.e+]+)\])")));
+    CHECK(std::stod(range[2].str()) < estimate_min);
+    CHECK(std::stod(range[2].str()) > answer_max);
+    CHECK(gp.find("b200 estimate: ") != std::string::npos);
+    CHECK(gp.find("h100-sxm estimate: ") != std::string::npos);
+  }
+  CHECK(read_file(out + "/report.html").find("Off the scale") != std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST_CASE("compare's terminal table shows durations in units that suit them", "[report][readable][compare]") {
+  // Static batching on this load queues for minutes: its TTFT p99 was printed as "408388ms".
+  const auto r = run_command(binary() + " compare --jobs 2 --policies continuous,static --set duration_s=120 "
+                             "--set warmup_s=10");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_FALSE(std::regex_search(r.output, std::regex(R"(\d{5,}(\.\d+)? ?ms)")));  // 10 s and up: seconds
+  const std::regex static_row(R"(\nstatic +round-robin +[^\n]*)");
+  std::smatch m;
+  REQUIRE(std::regex_search(r.output, m, static_row));
+  const std::string row = m.str();
+  INFO(row);
+  CHECK(std::regex_search(row, std::regex(R"( \d+(\.\d)? (s|min|h) )")));  // TTFT in seconds or more
+  CHECK(std::regex_search(row, std::regex(R"( \d+\.\d+ ms )")));           // TPOT in ms
+  CHECK_THAT(r.output, Catch::Matchers::Contains("TTFT p99") && Catch::Matchers::Contains("goodput/s"));
 }

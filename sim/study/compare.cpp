@@ -15,6 +15,7 @@
 #include "policies/batching.hpp"
 #include "policies/router.hpp"
 #include "results/streaming.hpp"
+#include "results/units.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/study/mpi.hpp"
 #include "sim/study/pods.hpp"
@@ -139,7 +140,8 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
 }
 
 std::string compare_table(const std::vector<CompareRow>& rows) {
-  std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8} {:>9} {:>6} {:>6} {:>9} {:>8} {:>10} {:>8} {:>8}\n",
+  // Durations in a unit that suits each (results/units.hpp): 206 ms, 12.4 s, 3.6 h, never "12966136ms".
+  std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>6} {:>6} {:>9} {:>8} {:>10} {:>8} {:>9}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
                                 "TPOT p99", "E2E p50", "E2E p99", "SLO %", "goodput/s", "MFU %", "busy %", "J/out tok",
                                 "preempt", "swapped", "rejected", "KV p99");
@@ -150,14 +152,13 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
     }
     const Summary& s = r.summary;
     out += fmt::format(
-        "{:<20} {:<20} {:>9.2f} {:>10.0f} {:>7.0f}ms {:>7.0f}ms {:>6.1f}ms {:>6.1f}ms {:>8.2f}s {:>8.2f}s {:>8.2f} {:>9.2f} "
-        "{:>6.1f} {:>6.1f} {:>9.3f} {:>8} {:>10} {:>8} {:>8}\n",
+        "{:<20} {:<20} {:>9.2f} {:>10.0f} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8.2f} {:>9.2f} "
+        "{:>6.1f} {:>6.1f} {:>9.3f} {:>8} {:>10} {:>8} {:>9}\n",
         r.pools.empty() ? r.batching : r.batching + " " + r.pools, r.router, s.requests_per_s, s.output_tokens_per_s,
-        s.ttft.p50 * 1e3, s.ttft.p99 * 1e3,
-        s.tpot.p50 * 1e3, s.tpot.p99 * 1e3, s.e2e.p50, s.e2e.p99, s.slo_attainment * 100.0, goodput_per_s(s),
+        human_duration(s.ttft.p50), human_duration(s.ttft.p99), human_duration(s.tpot.p50), human_duration(s.tpot.p99),
+        human_duration(s.e2e.p50), human_duration(s.e2e.p99), s.slo_attainment * 100.0, goodput_per_s(s),
         s.mfu * 100.0, s.busy_fraction * 100.0, s.energy_per_output_token_j, s.preemptions, s.swapped_out_tokens,
-        s.requests_rejected,
-        s.kv_transfer.count > 0 ? fmt::format("{:.1f}ms", s.kv_transfer.p99 * 1e3) : std::string("-"));
+        s.requests_rejected, s.kv_transfer.count > 0 ? human_duration(s.kv_transfer.p99) : std::string("-"));
   }
   out += "(goodput/s: measured requests meeting both SLO targets per second of the window; J/out tok: the GPUs'\n"
          " energy in the window per output token produced in it; preempt: preemptions of running requests by a paged\n"
