@@ -740,6 +740,14 @@ SizingReport read_sizing(const fs::path& p) {
 void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::vector<std::string>& notes) {
   const SizingReport sizing = read_sizing(dir / "sizing.json");
   const Table probes = read_csv(dir / "probes.csv");
+  // The search's probes span the whole measurement window; --per-hour adds probes of one hour each (narrower
+  // windows), which are not points of the fleet-size curves.
+  double widest = 0.0;
+  for (std::size_t r = 0; r < probes.rows(); ++r)
+    widest = std::max(widest, probes.num(r, "window_end_s") - probes.num(r, "window_start_s"));
+  auto search_row = [&](std::size_t r) {
+    return !(probes.num(r, "window_end_s") - probes.num(r, "window_start_s") < widest - 1e-6);
+  };
   const double ttft_target = sizing.targets.ttft_p99_s;
   const double tpot_target = sizing.targets.tpot_p99_s;
 
@@ -774,6 +782,41 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
                                          : html_escape(eff.peak_multiple_vs_mean_load_fleet_note));
   }
   body += "</table>\n";
+  // The formula's k and u for each answer, its margin and binding limit, and what it costs.
+  body += "<h2>The formula, the margin and the money</h2>\n<table>\n<tr><th>configuration</th><th>k</th>"
+          "<th>u (2 &times; P)</th><th>u (cost-model FLOPs)</th><th>margin (95 %)</th><th>binding limit</th>"
+          "<th>GPU-hours per day</th><th>kWh per day</th><th>$ per day</th><th>$ per month</th>"
+          "<th>$ per M tokens</th><th>per-hour schedule</th></tr>\n";
+  for (const auto& g : sizing.results) {
+    if (!g.found) continue;
+    auto u = [&](const char* name) {
+      if (!g.decomposition) return std::string("-");
+      for (const auto& c : g.decomposition->conventions)
+        if (c.name == name) return fmt::format("{:.1f} %", c.utilization * 100.0);
+      return std::string("-");
+    };
+    const Economics* e = g.economics ? &*g.economics : nullptr;
+    std::string schedule = "-";
+    if (g.per_hour && g.gpu_hours_fixed_fleet > 0.0)
+      schedule = fmt::format("{:.1f} GPU-hours against {:.1f} fixed ({:+.1f} %)", g.gpu_hours_per_hour_schedule,
+                             g.gpu_hours_fixed_fleet,
+                             100.0 * (g.gpu_hours_per_hour_schedule / g.gpu_hours_fixed_fleet - 1.0));
+    body += fmt::format(
+        "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        html_escape(g.gpu), g.best_of_type ? " (best of its type)" : "",
+        g.decomposition ? fmt::format("{:.2f}{}", g.decomposition->peak_multiple,
+                                      g.decomposition->peak_multiple_meaningful ? "" : " (not meaningful)")
+                        : "-",
+        u("2P"), u("cost_model"), g.margin ? html_escape(g.margin->verdict) : "-", html_escape(g.binding_limit),
+        e ? fmt::format("{:.1f}", e->per_day.gpu_hours) : "-", e ? fmt::format("{:.1f}", e->per_day.kwh) : "-",
+        e ? fmt::format("{:.2f}", e->per_day.usd) : "-", e ? fmt::format("{:.0f}", e->per_month.usd) : "-",
+        e ? fmt::format("{:.3f}", e->usd_per_million_tokens) : "-", html_escape(schedule));
+  }
+  body += "</table>\n<p class=\"note\">k and u make the formula GPUs = 2 &times; P &times; D &times; k / (F &times; u "
+          "&times; T) give each simulated fleet exactly (k: the busiest hour's tokens/s over the span's mean). Prices: "
+          "as given, else the stated defaults (sizing.json, economics.price_source); a window shorter than a day is "
+          "taken as the demand all day long.</p>\n";
   bool any_pods = false;
   for (const auto& g : sizing.results)
     if (g.pods) {
@@ -806,7 +849,8 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     xmin = std::isfinite(xmin) ? std::min(xmin, v) : v;
     xmax = std::isfinite(xmax) ? std::max(xmax, v) : v;
   };
-  for (std::size_t r = 0; r < probes.rows(); ++r) widen(probes.num(r, "replicas"));
+  for (std::size_t r = 0; r < probes.rows(); ++r)
+    if (search_row(r)) widen(probes.num(r, "replicas"));
   for (const auto& [gpu, m] : marks) widen(m.first);
   const double span = std::isfinite(xmin) ? std::max(2.0, xmax - xmin) : 0.0;
   auto in_view = [&](double e) { return std::isfinite(xmin) && e >= xmin - 0.5 * span && e <= xmax + 0.5 * span; };
@@ -830,7 +874,7 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
       Series fail{"", {}, {}, "with points pt 6 ps 1.5 lc rgb '" + color + "'"};
       std::vector<std::pair<double, double>> pts;
       for (std::size_t r = 0; r < probes.rows(); ++r) {
-        if (probes.text(r, "gpu") != gpu) continue;
+        if (probes.text(r, "gpu") != gpu || !search_row(r)) continue;
         const double n = probes.num(r, "replicas"), y = probes.num(r, f.column) * f.scale;
         if (!std::isfinite(n) || !std::isfinite(y)) continue;
         (probes.text(r, "met") == "1" ? pass : fail).x.push_back(n);
