@@ -76,6 +76,14 @@ BatchingChoice parse_batching_choice(const std::string& text, const Scenario& ba
   return c;
 }
 
+Scenario compare_variant(const Scenario& base, const BatchingChoice& batching, const std::string& router) {
+  Scenario s = base;
+  s.batching = batching.name;
+  s.router = router;
+  if (batching.prefill_replicas > 0) s.prefill_share = static_cast<double>(batching.prefill_replicas) / s.replicas;
+  return s;
+}
+
 std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std::string>& batchings,
                                     const std::vector<std::string>& routers, int jobs) {
   const std::vector<std::string> bs = batchings.empty() ? std::vector<std::string>{base.batching} : batchings;
@@ -94,10 +102,7 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
       row.batching = b.name;
       row.router = r;
       rows.push_back(row);
-      Scenario s = base;
-      s.batching = b.name;
-      s.router = r;
-      if (b.prefill_replicas > 0) s.prefill_share = static_cast<double>(b.prefill_replicas) / s.replicas;
+      const Scenario s = compare_variant(base, b, r);
       if (const int p = prefill_pool_size(s); p > 0) rows.back().pools = fmt::format("{}+{}", p, s.replicas - p);
       Task& task = tasks.emplace_back();
       task.label = fmt::format("compare {} / {}", b.name, r);

@@ -27,6 +27,9 @@ struct BatchingChoice {
 // the scenario's fleet.
 BatchingChoice parse_batching_choice(const std::string& text, const Scenario& base);
 
+// The scenario a combination of the comparison runs: `base` under the batching choice (with its split) and router.
+Scenario compare_variant(const Scenario& base, const BatchingChoice& batching, const std::string& router);
+
 // Goodput: measured requests that met both SLO targets, per second of the measurement window.
 double goodput_per_s(const Summary& s);
 

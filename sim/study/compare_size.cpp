@@ -20,10 +20,7 @@ std::vector<SizedPolicy> size_policies(const Scenario& base, const std::vector<s
   for (const auto& b : bs) {
     const BatchingChoice choice = parse_batching_choice(b, base);
     for (const auto& r : rs) {
-      Scenario s = base;
-      s.batching = choice.name;
-      s.router = r;
-      if (choice.prefill_replicas > 0) s.prefill_share = static_cast<double>(choice.prefill_replicas) / s.replicas;
+      const Scenario s = compare_variant(base, choice, r);
       SizedPolicy row;
       row.batching = b;
       row.router = r;
