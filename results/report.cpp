@@ -1294,6 +1294,97 @@ std::string compare_section(const std::string& compare_csv_path, const std::stri
 
 namespace {
 
+// `compare --size`'s compare_size.csv: each policy's fleet for the same demand, the formula's k and u that give it,
+// and the analytic estimate beside it; a chart of the simulated GPUs against the estimate's.
+std::string sized_policies_section(const fs::path& csv_path, Plotter& plotter, std::vector<std::string>& notes) {
+  const Table t = read_csv(csv_path);
+  for (const char* c : {"batching", "router", "found", "gpus", "peak_multiple_k", "utilization_2p",
+                        "utilization_cost_model", "estimate_gpus", "estimate_over_simulated", "binding_limit"})
+    if (t.col(c) < 0) throw ReportError(csv_path.string() + ": no column " + c + " (expected compare --size's file)");
+  if (t.rows() == 0) throw ReportError(csv_path.string() + ": no policy sized");
+  auto label = [&](std::size_t r) { return t.text(r, "batching") + " / " + t.text(r, "router"); };
+  std::string body =
+      "<h2>Each policy sized against the estimate</h2>\n"
+      "<p>Each policy's smallest fleet for the same demand, targets and random numbers (<code>compare --size</code>), "
+      "with the peak multiple k and utilization u that give it through GPUs = 2 &times; P &times; D &times; k / (F "
+      "&times; u &times; T), and the analytic estimate at the k and u of the command line. A policy that moves u "
+      "moves the fleet; the last column is how far the formula's answer is off for it.</p>\n"
+      "<div class=\"wide\"><table>\n<tr><th>policy</th><th>GPUs</th><th>replicas</th><th>k</th><th>u (2P)</th>"
+      "<th>u (cost model FLOPs)</th><th>estimate GPUs</th><th>estimate / simulated</th><th>binding limit</th></tr>\n";
+  std::vector<std::string> unsized;
+  for (std::size_t r = 0; r < t.rows(); ++r) {
+    if (t.text(r, "found") != "1") {
+      unsized.push_back(label(r) + (t.col("reason") >= 0 && !t.text(r, "reason").empty() ? ": " + t.text(r, "reason")
+                                                                                          : ""));
+      continue;
+    }
+    body += "<tr><td>" + html_escape(label(r)) + "</td><td>" + human_count(t.num(r, "gpus")) + "</td><td>" +
+            (t.col("replicas") >= 0 ? human_count(t.num(r, "replicas")) : std::string("-")) + "</td><td>" +
+            human_number(t.num(r, "peak_multiple_k")) + "</td><td>" + human_percent(t.num(r, "utilization_2p")) +
+            "</td><td>" + human_percent(t.num(r, "utilization_cost_model")) + "</td><td>" +
+            human_number(t.num(r, "estimate_gpus")) + "</td><td>" + human_number(t.num(r, "estimate_over_simulated")) +
+            " ×</td><td>" + html_escape(t.text(r, "binding_limit")) + "</td></tr>\n";
+  }
+  body += "</table></div>\n";
+  if (!unsized.empty()) {
+    body += "<p class=\"bad\">Not sized:</p>\n<ul class=\"errors\">\n";
+    for (const auto& u : unsized) body += "<li>" + html_escape(u) + "</li>\n";
+    body += "</ul>\n";
+  }
+  // Simulated GPUs and the estimate, side by side per policy.
+  Series sim{"simulated fleet", {}, {}, "with boxes fs solid 0.6 lc rgb '#1f77b4'"};
+  Series est{"analytic estimate", {}, {}, "with boxes fs pattern 4 lc rgb '#ff7f0e'"};
+  double lo = kNaN, hi = kNaN;
+  std::string xtics = "set xtics (";
+  for (std::size_t r = 0; r < t.rows(); ++r) {
+    std::string text = label(r);
+    if (const auto at = text.find(" / "); at != std::string::npos) text.replace(at, 3, "\n");
+    xtics += fmt::format("{}{} {}", r ? ", " : "", gp_dquote(text), r);
+    const bool found = t.text(r, "found") == "1";
+    const double g = found ? t.num(r, "gpus") : kNaN, e = t.num(r, "estimate_gpus");
+    sim.x.push_back(static_cast<double>(r) - 0.17);
+    sim.y.push_back(g);
+    est.x.push_back(static_cast<double>(r) + 0.17);
+    est.y.push_back(e);
+    for (double v : {g, e})
+      if (std::isfinite(v) && v > 0) {
+        lo = std::isfinite(lo) ? std::min(lo, v) : v;
+        hi = std::isfinite(hi) ? std::max(hi, v) : v;
+      }
+  }
+  xtics += t.rows() <= 8 ? ") nomirror" : ") rotate by 30 right nomirror";
+  if (!std::isfinite(hi)) {
+    notes.push_back("GPUs per policy: no policy was sized");
+    return body;
+  }
+  Plot p{"compare-size-gpus", "GPUs needed by each policy, simulated and estimated", "batching / router (policy)",
+         "GPUs", "", {sim, est}, {}, ""};
+  p.extra.push_back(xtics);
+  p.extra.push_back(fmt::format("set boxwidth 0.32\nset xrange [-0.6:{}]\n{}", t.rows() - 0.4,
+                                t.rows() <= 8 ? "set xlabel offset 0,-1" : "set bmargin 9"));
+  bool log = false;
+  if (hi / lo >= 10.0) {
+    const ValueAxis ax = value_axis('y', lo, hi, 4.0);
+    for (const auto& cmd : ax.commands) p.extra.push_back(cmd);
+    log = ax.log;
+  } else {
+    p.extra.push_back(fmt::format("set yrange [0:{:.9g}]", hi * 1.15));
+  }
+  if (log) p.ylabel = "GPUs (log scale)";
+  int n = 0;
+  for (const Series* s : {&sim, &est})
+    for (std::size_t r = 0; r < s->y.size(); ++r) {
+      if (!std::isfinite(s->y[r])) continue;
+      p.extra.push_back(fmt::format("set label {} {} at first {:.9g}, first {:.9g} center offset 0,0.8 front", ++n,
+                                    gp_quote(human_number(s->y[r])), s->x[r], log ? std::max(s->y[r], lo / 1.5) : s->y[r]));
+    }
+  p.caption = "The smallest fleet each policy needs for the same demand and targets (blue) against the analytic "
+              "estimate at the command line's k and u (hatched)" +
+              std::string(log ? "; a log scale: the values span more than a decade." : ".");
+  if (plotter.render(p, notes)) body += figure(p);
+  return body;
+}
+
 ReportResult build_report_files(const std::string& results_dir) {
   const fs::path dir = results_dir;
   if (!fs::is_directory(dir)) throw ReportError(results_dir + ": not a folder");
@@ -1336,13 +1427,19 @@ ReportResult build_report_files(const std::string& results_dir) {
   if (sizing) sizing_plots(dir, plotter, body, result.notes);
   result.plots = plotter.written();
   if (compare) body += compare_section((dir / "compare.csv").string(), plots_dir.string(), result.plots);
+  if (compare && fs::exists(dir / "compare_size.csv")) {
+    Plotter sized_plotter(plots_dir);
+    body += sized_policies_section(dir / "compare_size.csv", sized_plotter, result.notes);
+    result.plots.insert(result.plots.end(), sized_plotter.written().begin(), sized_plotter.written().end());
+  }
   if (!result.notes.empty()) {
     body += "<h2>Notes</h2>\n<ul>\n";
     for (const auto& n : result.notes) body += "<li>" + html_escape(n) + "</li>\n";
     body += "</ul>\n";
   }
   body += files_section(dir, {"scenario.toml", "summary.json", "requests.csv", "timeseries.csv", "sizing.json",
-                              "probes.csv", "scale_check.csv", "scale_check.json", "compare.csv"});
+                              "probes.csv", "scale_check.csv", "scale_check.json", "compare.csv",
+                              "compare_size.csv"});
   html += body + "</body>\n</html>\n";
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);

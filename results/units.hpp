@@ -1,5 +1,5 @@
 #pragma once
-// Figures as a planner reads them: durations in a unit that suits their size (ms below 10 s, s up to 10 min,
+// Figures as a planner reads them: durations in a unit that suits their size (ms below 1 s, s up to 10 min,
 // min up to 2 h, h beyond), rounded to three or four significant digits; counts with thousands separators;
 // fractions as percentages. Used by the report's tables (results/report.cpp) and compare's terminal table.
 #include <cmath>
@@ -9,20 +9,22 @@
 
 namespace tf {
 
-// "0.42 ms", "14.2 ms", "206 ms", "12.4 s", "409 s", "16.5 min", "3.6 h" (12966 s).
+// "0.42 ms", "14.2 ms", "206 ms", "2.01 s", "12.4 s", "409 s", "16.5 min", "3.6 h" (12966 s). A value that would
+// round to 1000 ms is written in seconds ("1.00 s"), so the unit never reads four digits of ms.
 // `space` false drops the space before the unit ("206ms"), for narrow terminal columns. "-" when not finite.
 inline std::string human_duration(double s, bool space = true) {
   if (!std::isfinite(s)) return "-";
   const char* sp = space ? " " : "";
   const double a = std::fabs(s);
-  if (a < 10.0) {
+  if (a < 0.9995) {
     const double ms = s * 1e3;
     const double am = std::fabs(ms);
     if (am >= 100.0 || am == 0.0) return fmt::format("{:.0f}{}ms", ms, sp);
     if (am >= 10.0) return fmt::format("{:.1f}{}ms", ms, sp);
     return fmt::format("{:.2f}{}ms", ms, sp);
   }
-  if (a < 100.0) return fmt::format("{:.1f}{}s", s, sp);
+  if (a < 9.995) return fmt::format("{:.2f}{}s", s, sp);
+  if (a < 99.95) return fmt::format("{:.1f}{}s", s, sp);
   if (a < 600.0) return fmt::format("{:.0f}{}s", s, sp);
   if (a < 7200.0) return fmt::format("{:.1f}{}min", s / 60.0, sp);
   if (a < 100.0 * 3600.0) return fmt::format("{:.1f}{}h", s / 3600.0, sp);

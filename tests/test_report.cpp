@@ -616,6 +616,7 @@ TEST_CASE("a compare page reads at a glance: names and units, rounded values, pe
   CHECK(row["MFU"] == std::vector<std::string>{"9.3 %", "2.0 %", "9.3 %"});
   CHECK(row["TTFT p99"] == std::vector<std::string>{"206 ms", "408 s", "202 ms"});
   CHECK(row["end to end p99"] == std::vector<std::string>{"12.4 s", "3.6 h", "12.4 s"});
+  CHECK(row["end to end p50"] == std::vector<std::string>{"2.01 s", "188 s", "2.01 s"});  // not "2010 ms"
   CHECK(row["output tokens (tokens/s)"] == std::vector<std::string>{"4,981", "1,185", "4,981"});
   CHECK(row.count("KV transfer p99") == 0);  // no policy has one
   // No chart of zeros: named under the charts instead.
@@ -694,6 +695,50 @@ TEST_CASE("a sizing page's plots: one legend entry per GPU type, answers across 
     CHECK(gp.find("h100-sxm estimate: ") != std::string::npos);
   }
   CHECK(read_file(out + "/report.html").find("Off the scale") != std::string::npos);
+  fs::remove_all(out);
+}
+
+TEST_CASE("a compare --size folder's page shows each policy's fleet beside the estimate, with k and u",
+          "[report][compare][sizing]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("compare-size-page");
+  write_file(out + "/compare.csv",
+             "batching,router,ok,requests_per_s,ttft_p99_s,error\n"
+             "continuous,round-robin,1,20.0,0.2,\"\"\n"
+             "static,round-robin,1,4.5,408.4,\"\"\n"
+             "chunked-prefill,round-robin,1,20.0,0.2,\"\"\n");
+  // As compare --size writes it: static needs 213 GPUs at u = 0.19 %, the others 1; one row not sized.
+  write_file(out + "/compare_size.csv",
+             "batching,router,found,replicas,gpus,peak_multiple_k,utilization_2p,utilization_active,"
+             "utilization_cost_model,estimate_gpus,estimate_over_simulated,binding_limit,reason\n"
+             "continuous,round-robin,1,1,1,1.0000003,0.410912,0.410912,0.452,4.9,4.9,TTFT from queueing,\n"
+             "static,round-robin,1,213,213,1.0000003,0.00192917,0.00192917,0.0021,4.9,0.0230046948,batch cap,\n"
+             "chunked-prefill,round-robin,0,0,0,0,0,0,0,4.9,0,,no fleet of up to 4096 replicas meets the targets\n");
+  const auto r = run_command(binary() + " report " + out);
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const std::string html = read_file(out + "/report.html");
+  const auto table = table_after(html, "Each policy sized against the estimate");
+  REQUIRE(table.size() == 3);  // header and the two policies sized
+  CHECK(table[0][0] == "policy");
+  CHECK(table[1] == std::vector<std::string>{"continuous / round-robin", "1", "1", "1.00", "41.1 %", "45.2 %", "4.90",
+                                             "4.90 ×", "TTFT from queueing"});
+  CHECK(table[2][1] == "213");
+  CHECK(table[2][4] == "0.2 %");
+  CHECK(table[2][7] == "0.023 ×");
+  CHECK(html.find("chunked-prefill / round-robin: no fleet of up to 4096 replicas meets the targets") !=
+        std::string::npos);
+  // The chart: simulated and estimated GPUs per policy, a log axis (1 to 213 spans two decades).
+  const std::string gp = read_file(out + "/plots/compare-size-gpus.gp");
+  CHECK(gp.find("set logscale y") != std::string::npos);
+  CHECK(gp.find("simulated fleet") != std::string::npos);
+  CHECK(gp.find("analytic estimate") != std::string::npos);
+  CHECK(gp.find("'213'") != std::string::npos);
+  check_readable_plot(gp, read_file(out + "/plots/compare-size-gpus.svg"));
+  CHECK(html.find("compare_size.csv") != std::string::npos);  // listed among the folder's files
   fs::remove_all(out);
 }
 

@@ -11,6 +11,7 @@
 
 #include "results/sizing_report.hpp"
 #include "results/summary.hpp"
+#include "results/units.hpp"
 
 namespace {
 
@@ -525,4 +526,24 @@ TEST_CASE("summary: preemptions with recomputed and swapped tokens - in summary.
   CHECK(j.at("batching").at("swap_s").get<double>() == 0.25);
   CHECK_THAT(tf::summary_table(s),
              Catch::Contains("7 preemptions; 1200 tokens recomputed; 3400 tokens swapped out, 3000 in (0.250 s)"));
+}
+
+TEST_CASE("human_duration: a unit that suits the size, never four digits of ms nor 100.0 s") {
+  using tf::human_duration;
+  CHECK(human_duration(0.00042) == "0.42 ms");
+  CHECK(human_duration(0.0142) == "14.2 ms");
+  CHECK(human_duration(0.206) == "206 ms");
+  CHECK(human_duration(0.9994) == "999 ms");
+  CHECK(human_duration(0.9996) == "1.00 s");  // would round to "1000 ms"
+  CHECK(human_duration(2.010) == "2.01 s");   // was "2010 ms"
+  CHECK(human_duration(9.994) == "9.99 s");
+  CHECK(human_duration(9.996) == "10.0 s");
+  CHECK(human_duration(12.4) == "12.4 s");
+  CHECK(human_duration(99.96) == "100 s");    // not "100.0 s"
+  CHECK(human_duration(409.0) == "409 s");
+  CHECK(human_duration(990.0) == "16.5 min");
+  CHECK(human_duration(12966.0) == "3.6 h");
+  CHECK(human_duration(-2.5) == "-2.50 s");
+  CHECK(human_duration(2.5, false) == "2.50s");
+  CHECK(human_duration(std::nan("")) == "-");
 }
