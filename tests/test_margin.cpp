@@ -70,8 +70,8 @@ TEST_CASE("size --margin: an answer within noise of its TPOT target is said so -
   const std::string args = " size --jobs 2 --set duration_s=200 --set warmup_s=20 --set slo.ttft_p99_s=0.5"
                            " --set slo.tpot_p99_s=0.022";
   const std::string point_dir = temp_dir("margin-point"), safe_dir = temp_dir("margin-safe");
-  const auto point = run_command(binary() + args + " --out " + point_dir);
-  const auto safe = run_command(binary() + args + " --margin safe --out " + safe_dir);
+  const auto point = run_command(binary() + args + " --margin point --out " + point_dir);
+  const auto safe = run_command(binary() + args + " --out " + safe_dir);  // safe is the default
   INFO(point.output);
   INFO(safe.output);
   REQUIRE(point.exit_code == 0);
@@ -107,4 +107,18 @@ TEST_CASE("size --margin: an answer within noise of its TPOT target is said so -
   const auto refused = run_command(binary() + args + " --margin safe --window busiest-hour");
   CHECK(refused.exit_code == 2);
   CHECK_THAT(refused.output, Contains("--margin safe with --window busiest-hour needs --seeds 2"));
+  // Without --margin, the default there is the point rule, said once, and the answer is the point rule's.
+  const std::string hour_point = temp_dir("margin-hour-point"), hour_default = temp_dir("margin-hour-default");
+  const auto by_point = run_command(binary() + args + " --margin point --window busiest-hour --out " + hour_point);
+  const auto by_default = run_command(binary() + args + " --window busiest-hour --out " + hour_default);
+  INFO(by_default.output);
+  REQUIRE(by_point.exit_code == 0);
+  REQUIRE(by_default.exit_code == 0);
+  CHECK_THAT(by_default.output, Contains("margin: the point rule (--window busiest-hour with one seed has no interval"));
+  const auto hp = nlohmann::json::parse(read_file(hour_point + "/sizing.json"));
+  const auto hd = nlohmann::json::parse(read_file(hour_default + "/sizing.json"));
+  CHECK(hd["margin_rule"] == "point");
+  CHECK(hd["results"][0]["replicas"] == hp["results"][0]["replicas"]);
+  fs::remove_all(hour_point);
+  fs::remove_all(hour_default);
 }

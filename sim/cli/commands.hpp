@@ -57,7 +57,8 @@ struct SizeCommand {
   int max_replicas = 4096;
   int seeds = 1;
   double pass_share = 1.0;
-  std::string margin = "point";  // point | safe: whether a pass needs the p99s' 95 % intervals below the targets
+  std::string margin = "safe";   // safe | point: whether a pass needs the p99s' 95 % intervals below the targets
+  bool margin_set = false;       // --margin given (safe without an interval is then an error, not point)
   bool per_hour = false;
   double hour_warmup_s = 1800.0;          // --hour-warmup: each hour of --per-hour simulated after this much before it
   bool hour_warmup_set = false;

@@ -96,8 +96,8 @@ int tokenfleet_main(int argc, char** argv) {
   size_cmd->add_option("--pass-share", size.pass_share, "share of seeds that must meet the targets (default 1)")
       ->check(CLI::Range(0.0, 1.0));
   size_cmd->add_option("--margin", size.margin,
-                       "point: a candidate passes on its p99s (default); safe: only when their 95 % confidence "
-                       "intervals (over --seeds, or batch means within the run) are below the targets")
+                       "safe (default): a candidate passes only when its p99s' 95 % confidence intervals (over "
+                       "--seeds, or batch means within the run) are below the targets; point: on its p99s alone")
       ->check(CLI::IsMember({"point", "safe"}));
   size_cmd->add_flag("--per-hour", size.per_hour, "also find the fleet each hour needs (an autoscaling schedule)");
   size_cmd->add_option("--hour-warmup", size.hour_warmup_s,
@@ -274,6 +274,7 @@ int tokenfleet_main(int argc, char** argv) {
     size.scale_check_set = size_cmd->count("--scale-check") > 0;
     size.scale_gain_set = size_cmd->count("--scale-gain") > 0;
     size.hour_warmup_set = size_cmd->count("--hour-warmup") > 0;
+    size.margin_set = size_cmd->count("--margin") > 0;
     return tf::command_size(size);
   }
   if (*bench_cmd) return tf::command_bench(bench);

@@ -351,10 +351,18 @@ int size_command(const SizeCommand& cmd) {
   }
   o.hour_warmup_s = cmd.hour_warmup_s;
   o.safe_margin = cmd.margin == "safe";
+  std::string margin_rule = cmd.margin;
   if (o.safe_margin && o.window == SizingWindow::busiest_hour && o.seeds < 2) {
-    print_error("--margin safe with --window busiest-hour needs --seeds 2 or more: within one run the busiest hour "
-                "has no batch-means interval (its slices are of the whole window)");
-    return exit_bad_scenario;
+    if (cmd.margin_set) {
+      print_error("--margin safe with --window busiest-hour needs --seeds 2 or more: within one run the busiest hour "
+                  "has no batch-means interval (its slices are of the whole window)");
+      return exit_bad_scenario;
+    }
+    // The default rule where it has no interval to work with: the point rule, said once.
+    o.safe_margin = false;
+    margin_rule = "point";
+    std::cout << "margin: the point rule (--window busiest-hour with one seed has no interval; --seeds 3 or more "
+                 "gives the safe one)\n";
   }
 
   // The configurations: each GPU of --gpus (name, or name:tp), at the scenario's tensor parallelism and max_batch,
@@ -485,7 +493,7 @@ int size_command(const SizeCommand& cmd) {
   out.window = cmd.window;
   out.seeds = o.seeds;
   out.pass_share = o.pass_share;
-  out.margin_rule = cmd.margin;
+  out.margin_rule = margin_rule;
   out.targets = base.slo;
   scale.scenario = base.name;
   scale.window = cmd.window;
@@ -666,13 +674,7 @@ int size_command(const SizeCommand& cmd) {
     }
     // What limit sets the size: judged where the targets are missed (one replica fewer), from the first seed.
     {
-      const bool one = below.empty();
-      const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 0.0;
-      const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 0.0;
-      Scenario judged = s;
-      judged.replicas = one ? per_pod : per_pod - 1;
-      const BindingLimit limit =
-          binding_limit(judged, one ? ap.front() : below.front(), one, o.window, mean_prompt, mean_output);
+      const BindingLimit limit = answer_binding_limit(s, per_pod, ap, below, o.window, demand);
       std::cout << fmt::format("    binding limit: {} ({})\n", limit.limit, limit.evidence);
       a.binding_limit = limit.limit;
       g.binding_limit = limit.limit;

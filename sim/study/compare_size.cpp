@@ -42,12 +42,7 @@ std::vector<SizedPolicy> size_policies(const Scenario& base, const std::vector<s
       if (di.span_tokens > 0.0 && di.span_end_s > di.span_start_s) row.decomposition = decompose(di);
       if (!sizing.below_probes.empty() || row.replicas == sizing.pods) {
         const std::vector<Probe> below = fleet_probes(sizing.below_probes, sizing.pods);
-        const bool one = below.empty();
-        Scenario judged = s;
-        judged.replicas = one ? sizing.replicas : sizing.replicas - 1;
-        const double mp = d.requests > 0 ? d.prompt_tokens / d.requests : 0.0;
-        const double mo = d.requests > 0 ? d.output_tokens / d.requests : 0.0;
-        row.binding_limit = binding_limit(judged, one ? at.front() : below.front(), one, options.window, mp, mo).limit;
+        row.binding_limit = answer_binding_limit(s, sizing.replicas, at, below, options.window, d).limit;
       }
       out.push_back(row);
     }

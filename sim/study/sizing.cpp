@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <iostream>
 #include <set>
+#include <stdexcept>
 #include <tuple>
 #include <unordered_map>
 
@@ -719,25 +720,47 @@ BindingLimit binding_limit(const Scenario& s, const Probe& f, bool answer_is_one
     b.evidence = "the smallest fleet the search tries meets the targets: it is as small as it goes; " + figures;
     return b;
   }
-  std::vector<std::string> parts;
-  if (!w.ttft_met) {
+  auto ttft_limit = [&]() -> std::string {
     if (f.queue_p99_s >= 0.5 * w.ttft_p99_s) {
-      if (f.preemptions > 0 || (kv_holds < cap && f.mean_batch >= 0.6 * kv_holds))
-        parts.push_back("KV capacity");
-      else if (f.mean_batch >= 0.6 * cap)
-        parts.push_back("batch cap");
-      else
-        parts.push_back("TTFT from queueing");
-    } else {
-      parts.push_back("compute (prefill of long prompts)");
+      if (f.preemptions > 0 || (kv_holds < cap && f.mean_batch >= 0.6 * kv_holds)) return "KV capacity";
+      if (f.mean_batch >= 0.6 * cap) return "batch cap";
+      return "TTFT from queueing";
+    }
+    return "compute (prefill of long prompts)";
+  };
+  auto tpot_limit = [&]() -> std::string { return f.mfu < 0.5 ? "memory bandwidth (decode)" : "compute (decode)"; };
+  std::vector<std::string> parts;
+  if (!w.ttft_met) parts.push_back(ttft_limit());
+  if (!w.tpot_met) parts.push_back(tpot_limit());
+  std::string why;
+  if (parts.empty() && w.unfinished == 0) {
+    // One fewer meets both targets on its p99s and fails only the seeds rule or the safe margin (its interval
+    // holds a target): the limit is the one of the target it comes nearest to.
+    const double rt = s.slo.ttft_p99_s > 0.0 ? w.ttft_p99_s / s.slo.ttft_p99_s : 0.0;
+    const double rp = s.slo.tpot_p99_s > 0.0 ? w.tpot_p99_s / s.slo.tpot_p99_s : 0.0;
+    if (rt > 0.0 || rp > 0.0) {
+      parts.push_back(rt >= rp ? ttft_limit() : tpot_limit());
+      why = fmt::format("its p99s meet the targets and it fails the margin or seeds rule; nearest target: {} at {:.0f} "
+                        "% of it; ",
+                        rt >= rp ? "TTFT" : "TPOT", std::max(rt, rp) * 100.0);
     }
   }
-  if (!w.tpot_met) parts.push_back(f.mfu < 0.5 ? "memory bandwidth (decode)" : "compute (decode)");
   if (parts.empty()) parts.push_back(w.unfinished > 0 ? "unfinished requests" : "the seeds rule");
   b.limit = parts.front();
   for (std::size_t i = 1; i < parts.size(); ++i) b.limit += " and " + parts[i];
-  b.evidence = figures;
+  b.evidence = why + figures;
   return b;
+}
+
+BindingLimit answer_binding_limit(const Scenario& s, int replicas_per_pod, const std::vector<Probe>& at_answer,
+                                  const std::vector<Probe>& below, SizingWindow window, const Demand& demand) {
+  const bool one = below.empty();
+  if (one && at_answer.empty()) throw std::logic_error("answer_binding_limit: no probe to judge");
+  Scenario judged = s;
+  judged.replicas = one ? replicas_per_pod : replicas_per_pod - 1;
+  const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 0.0;
+  const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 0.0;
+  return binding_limit(judged, one ? at_answer.front() : below.front(), one, window, mean_prompt, mean_output);
 }
 
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
@@ -980,8 +1003,8 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   if (o.per_hour) {
     // The fleet each hour needs, from steady state: every hour h with requests is sized on probes of its own that
     // simulate [h x 3600 - hour_warmup_s, (h + 1) x 3600) (the full run's requests in that span; an empty fleet at its
-    // start) and judge the requests arriving in hour h; bisected hour by hour (grow from a guess from the hour's
-    // demand, then bisect), with the seeds rule (and the safe margin) of the search. The hours' probes of a round run
+    // start) and judge the requests arriving in hour h; searched hour by hour (from a guess, below), with the seeds
+    // rule (and the safe margin) of the search. The hours' probes of a round run
     // together, `jobs` at a time.
     const Probe& day = cache.at(hi).front();
     const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
@@ -997,10 +1020,19 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       }
       return true;
     };
+    // Each hour's search starts from a guess near its answer: the day's answer scaled by the hour's demand against
+    // the day's busiest hour (at least the hour's saturated-capacity bound), and probes the guess and one fewer in
+    // its first round, then gallops (1, 2, 4, ... replicas) up from a failure or down from a pass until a pass and a
+    // failure bracket the answer, and bisects. Where the guess is within a replica of the answer (most hours), an
+    // hour costs two probes; a bisection from the capacity bound cost six to eight.
     struct HourState {
-      int lo = 0, hi = -1, next = 0;
-      bool done = false;
+      int lo = 0, hi = -1, guess = 0;
+      bool lo_probed = false;  // lo is a probed failure (not only the floor below min_replicas)
+      int up = 1, down = 1;    // galloping steps
+      bool first = true, done = false;
     };
+    double busiest_tokens = 0.0;
+    for (const WindowFigures& w : day.hours) busiest_tokens = std::max(busiest_tokens, w.prompt_tokens + w.output_tokens);
     std::vector<HourState> state(day.hours.size());
     result.per_hour.resize(day.hours.size());
     for (std::size_t i = 0; i < day.hours.size(); ++i) {
@@ -1022,17 +1054,28 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       d.prompt_tokens = w.prompt_tokens;
       d.output_tokens = w.output_tokens;
       d.window_s = w.end_s - w.start_s;
-      st.next = std::clamp(first_guess(s, d), min_replicas, o.max_replicas);
+      const double share = busiest_tokens > 0.0 ? (w.prompt_tokens + w.output_tokens) / busiest_tokens : 1.0;
+      const int scaled = static_cast<int>(std::ceil(hi * share - 1e-9));
+      st.guess = std::clamp(std::max(first_guess(s, d), scaled), min_replicas, o.max_replicas);
     }
     for (int round = 1;; ++round) {
       std::vector<std::pair<int, int>> asked;  // (index of the hour, replicas)
       for (std::size_t i = 0; i < state.size(); ++i) {
         HourState& st = state[i];
         if (st.done) continue;
-        if (st.hi < 0) {
-          asked.emplace_back(static_cast<int>(i), st.next);
+        const int at = static_cast<int>(i);
+        if (st.first) {
+          if (st.guess - 1 >= min_replicas) asked.emplace_back(at, st.guess - 1);
+          asked.emplace_back(at, st.guess);
+          st.first = false;
+        } else if (st.hi < 0) {
+          asked.emplace_back(at, std::min(o.max_replicas, st.lo + st.up));
+          st.up *= 2;
+        } else if (!st.lo_probed && st.hi > min_replicas) {
+          asked.emplace_back(at, std::max(min_replicas, st.hi - st.down));
+          st.down *= 2;
         } else if (st.hi - st.lo > 1) {
-          asked.emplace_back(static_cast<int>(i), st.lo + (st.hi - st.lo) / 2);
+          asked.emplace_back(at, st.lo + (st.hi - st.lo) / 2);
         } else {
           st.done = true;
         }
@@ -1097,17 +1140,18 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
           st.hi = st.hi < 0 ? n : std::min(st.hi, n);
         } else {
           st.lo = std::max(st.lo, n);
-          if (st.hi < 0) {
-            if (n >= o.max_replicas) {
-              st.done = true;
-              hs.reason = fmt::format("no fleet of up to {} replicas (--max-replicas) meets the targets over this hour",
-                                      o.max_replicas);
-            } else {
-              st.next = std::min(o.max_replicas, n * 2);
-            }
+          st.lo_probed = true;
+          if (st.hi < 0 && n >= o.max_replicas) {
+            st.done = true;
+            hs.reason = fmt::format("no fleet of up to {} replicas (--max-replicas) meets the targets over this hour",
+                                    o.max_replicas);
           }
         }
       }
+      // The guess's one fewer passing where the guess fails (noise: pass and fail are not quite monotone in the
+      // fleet): the answer is taken above the failure, galloping up from it, as the bisection would have.
+      for (HourState& st : state)
+        if (!st.done && st.hi >= 0 && st.hi <= st.lo) st.hi = -1;
     }
     result.per_hour_replicas.assign(result.per_hour.size(), 0);
     for (std::size_t i = 0; i < result.per_hour.size(); ++i) {

@@ -116,7 +116,9 @@ Margin answer_margin(const std::vector<Probe>& per_seed, SizingWindow window, co
 //                                 mean batch of 60 % of max_batch or more: the mean counts the quiet moments too),
 //                                 else "TTFT from queueing" (prefill throughput);
 //   TTFT missed, mostly prefill:  "compute (prefill of long prompts)";
-//   TPOT missed:                  "memory bandwidth (decode)" (MFU under 50 %), else "compute (decode)".
+//   TPOT missed:                  "memory bandwidth (decode)" (MFU under 50 %), else "compute (decode)";
+//   both met on the p99s (it fails the safe margin or the seeds rule): the limit of the target it is nearest to
+//   (p99 over target), the evidence saying so.
 struct BindingLimit {
   std::string limit;     // the names above; "none" when the smallest fleet tried (1; 2 disaggregated) meets them
   std::string evidence;  // the figures behind it
@@ -147,6 +149,13 @@ struct Demand {
   double output_tokens_per_s() const { return window_s > 0 ? output_tokens / window_s : 0.0; }
 };
 TF_JSON_FIELDS(Demand, requests, prompt_tokens, output_tokens, window_s, all_requests, all_prompt_mean, all_prompt_p99)
+
+// The binding limit of an answer of `replicas_per_pod` replicas (per pod), judged where the targets are missed: on
+// the first of `below` (one replica fewer's probes, fleet_probes for pods) at one replica fewer, or, with none (the
+// answer is the smallest fleet tried), on the first of `at_answer` at the answer; the demand's mean prompt and
+// answer lengths as its evidence's scale. The one call of binding_limit for `size` and `compare --size`.
+BindingLimit answer_binding_limit(const Scenario& s, int replicas_per_pod, const std::vector<Probe>& at_answer,
+                                  const std::vector<Probe>& below, SizingWindow window, const Demand& demand);
 
 // Demand counted request by request, in constant memory (the prompt lengths as a histogram, for their 99th
 // percentile): the same figures, to the bit, as sorting every prompt.
