@@ -254,7 +254,7 @@ std::string figure(const Plot& p) {
                      p.name, html_escape(p.title), kPlotWidth, kPlotHeight, html_escape(p.caption));
 }
 
-const char* kStyle = R"(body{font-family:sans-serif;margin:24px auto;max-width:1000px;color:#222;background:#fff}
+const char* kStyle = R"(body{font-family:sans-serif;margin:24px auto;max-width:1200px;color:#222;background:#fff}
 h1{font-size:1.6em;margin-bottom:0.2em}h2{margin-top:1.6em;border-bottom:1px solid #ccc}
 table{border-collapse:collapse;margin:0.5em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
@@ -262,7 +262,7 @@ pre{background:#f7f7f7;border:1px solid #ddd;padding:8px;overflow-x:auto;font-si
 figure{margin:1em 0}img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:0.9em;color:#555}
 .wide{overflow-x:auto;max-width:100%}.wide td{white-space:nowrap}.wide td:first-child{white-space:normal}
 .wide th{white-space:normal;min-width:5em}
-.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}.note{color:#666;font-size:0.9em})";
+td.name{white-space:nowrap;text-align:left}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}.note{color:#666;font-size:0.9em})";
 
 std::string page_head(const std::string& title) {
   return fmt::format("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<title>{}</title>\n"
@@ -771,7 +771,7 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
     const SizingSeedFigures* a = g.answer.empty() ? nullptr : &g.answer.front();
     const SizingEffective& eff = g.effective;
     body += fmt::format(
-        "<tr><td>{}</td><td class=\"ok\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} (k = {:g}, "
+        "<tr><td class=\"name\">{}</td><td class=\"ok\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.1f} (k = {:g}, "
         "u = {:g})</td><td>{:.1f} %</td><td>{}</td></tr>\n",
         html_escape(g.gpu),
         pods > 1 ? fmt::format("{} pods &times; {} = {}", pods, g.pods->replicas_per_pod, n) : fmt::format("{}", n),
@@ -783,12 +783,27 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
   }
   body += "</table>\n";
   // The formula's k and u for each answer, its margin and binding limit, and what it costs.
-  body += "<h2>The formula, the margin and the money</h2>\n<table>\n<tr><th>configuration</th><th>k</th>"
-          "<th>u (2 &times; P)</th><th>u (cost-model FLOPs)</th><th>margin (95 %)</th><th>binding limit</th>"
-          "<th>GPU-hours per day</th><th>kWh per day</th><th>$ per day</th><th>$ per month</th>"
-          "<th>$ per M tokens</th><th>per-hour schedule</th></tr>\n";
-  for (const auto& g : sizing.results) {
-    if (!g.found) continue;
+  // Ranked as `size` ranks them: by cost (GPUs, then energy, without prices), ties in the order sized.
+  std::vector<const SizingGpuResult*> ranked;
+  for (const auto& g : sizing.results)
+    if (g.found) ranked.push_back(&g);
+  std::stable_sort(ranked.begin(), ranked.end(), [](const SizingGpuResult* a, const SizingGpuResult* b) {
+    const double ca = a->cost.value_or(-1.0), cb = b->cost.value_or(-1.0);
+    if (ca >= 0.0 && cb >= 0.0 && ca != cb) return ca < cb;
+    if (a->gpus != b->gpus) return a->gpus < b->gpus;
+    return a->energy_kwh < b->energy_kwh;
+  });
+  const bool by_cost = !ranked.empty() && ranked.front()->cost.has_value();
+  body += fmt::format("<h2>The formula, the margin and the money</h2>\n<table>\n<tr><th>rank "
+                      "({})</th><th>configuration</th><th>GPUs</th><th>k</th>"
+                      "<th>u (2 &times; P)</th><th>u (cost-model FLOPs)</th><th>margin (95 %)</th><th>binding "
+                      "limit</th><th>GPU-hours per day</th><th>kWh per day</th><th>$ per day</th><th>$ per month</th>"
+                      "<th>$ per M tokens</th><th>per-hour schedule</th></tr>\n",
+                      by_cost ? "by cost" : "by GPUs, then energy");
+  int rank = 0;
+  for (const SizingGpuResult* gp : ranked) {
+    const SizingGpuResult& g = *gp;
+    ++rank;
     auto u = [&](const char* name) {
       if (!g.decomposition) return std::string("-");
       for (const auto& c : g.decomposition->conventions)
@@ -802,16 +817,17 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
                              g.gpu_hours_fixed_fleet,
                              100.0 * (g.gpu_hours_per_hour_schedule / g.gpu_hours_fixed_fleet - 1.0));
     body += fmt::format(
-        "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
-        "<td>{}</td><td>{}</td><td>{}</td></tr>\n",
-        html_escape(g.gpu), g.best_of_type ? " (best of its type)" : "",
+        "<tr><td>{}</td><td class=\"name\">{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+        rank, html_escape(g.gpu), g.best_of_type ? " <span class=\"ok\">(best of its type)</span>" : "",
+        human_count(g.gpus),
         g.decomposition ? fmt::format("{:.2f}{}", g.decomposition->peak_multiple,
                                       g.decomposition->peak_multiple_meaningful ? "" : " (not meaningful)")
                         : "-",
         u("2P"), u("cost_model"), g.margin ? html_escape(g.margin->verdict) : "-", html_escape(g.binding_limit),
-        e ? fmt::format("{:.1f}", e->per_day.gpu_hours) : "-", e ? fmt::format("{:.1f}", e->per_day.kwh) : "-",
-        e ? fmt::format("{:.2f}", e->per_day.usd) : "-", e ? fmt::format("{:.0f}", e->per_month.usd) : "-",
-        e ? fmt::format("{:.3f}", e->usd_per_million_tokens) : "-", html_escape(schedule));
+        e ? human_number(e->per_day.gpu_hours) : "-", e ? human_number(e->per_day.kwh) : "-",
+        e ? "$" + human_count(e->per_day.usd) : "-", e ? "$" + human_count(e->per_month.usd) : "-",
+        e ? "$" + human_number(e->usd_per_million_tokens) : "-", html_escape(schedule));
   }
   body += "</table>\n<p class=\"note\">k and u make the formula GPUs = 2 &times; P &times; D &times; k / (F &times; u "
           "&times; T) give each simulated fleet exactly (k: the busiest hour's tokens/s over the span's mean). Prices: "

@@ -543,7 +543,7 @@ std::vector<std::vector<std::string>> table_after(const std::string& html, const
   if (at == std::string::npos) return rows;
   const auto begin = html.find("<table>", at), end = html.find("</table>", at);
   const std::string table = html.substr(begin, end - begin);
-  const std::regex tr("<tr>(.*?)</tr>"), cell("<t[dh]>(.*?)</t[dh]>"), tag("<[^>]*>");
+  const std::regex tr("<tr>(.*?)</tr>"), cell("<t[dh][^>]*>(.*?)</t[dh]>"), tag("<[^>]*>");
   for (auto r = std::sregex_iterator(table.begin(), table.end(), tr); r != std::sregex_iterator(); ++r) {
     const std::string row = (*r)[1].str();
     std::vector<std::string> cells;
@@ -739,6 +739,48 @@ TEST_CASE("a compare --size folder's page shows each policy's fleet beside the e
   CHECK(gp.find("'213'") != std::string::npos);
   check_readable_plot(gp, read_file(out + "/plots/compare-size-gpus.svg"));
   CHECK(html.find("compare_size.csv") != std::string::npos);  // listed among the folder's files
+  fs::remove_all(out);
+}
+
+TEST_CASE("a sizing page ranks the configurations by cost, as size does, with money a planner can quote",
+          "[report][sizing][readable]") {
+  if (!have("gnuplot")) {
+    WARN("skipped: gnuplot is not installed (apt-get install gnuplot-nox)");
+    return;
+  }
+  const std::string out = temp_dir("size-money");
+  const auto r = run_command(binary() + " size -j 2 --gpus h100-sxm,b200,a100-80gb --report --out " + out +
+                             " --set duration_s=120 --set warmup_s=10 --set workload.arrival.rate_per_s=30");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(read_file(out + "/sizing.json"));
+  const auto table = table_after(read_file(out + "/report.html"), "The formula, the margin and the money");
+  REQUIRE(table.size() == 4);
+  CHECK(table[0][0] == "rank (by cost)");
+  double last = -1.0;
+  for (std::size_t i = 1; i < table.size(); ++i) {
+    INFO(table[i][1]);
+    CHECK(table[i][0] == std::to_string(i));
+    // The row's configuration, its cost in sizing.json: never cheaper than the row above.
+    const std::string name = table[i][1].substr(0, table[i][1].find(' '));
+    double cost = -1.0, per_day = -1.0;
+    for (const auto& g : j["results"])
+      if (g["gpu"] == name) {
+        cost = g["cost"].get<double>();
+        per_day = g["economics"]["per_day"]["usd"].get<double>();
+        CHECK(table[i][2] == std::to_string(static_cast<int>(g["gpus"].get<double>())));
+      }
+    REQUIRE(cost >= 0.0);
+    CHECK(cost >= last);
+    last = cost;
+    // Dollars as a planner writes them: "$720", "$21,915".
+    const std::string day = table[i][10];
+    CHECK(day.front() == '$');
+    CHECK(day.find('.') == std::string::npos);
+    std::string digits;
+    for (char c : day) if (std::isdigit(static_cast<unsigned char>(c))) digits += c;
+    CHECK(std::stod(digits) == Approx(std::round(per_day)).margin(0.5));
+  }
   fs::remove_all(out);
 }
 
