@@ -1334,7 +1334,7 @@ std::string sized_policies_section(const fs::path& csv_path, Plotter& plotter, s
                                                                                           : ""));
       continue;
     }
-    body += "<tr><td>" + html_escape(label(r)) + "</td><td>" + human_count(t.num(r, "gpus")) + "</td><td>" +
+    body += "<tr><td class=\"name\">" + html_escape(label(r)) + "</td><td>" + human_count(t.num(r, "gpus")) + "</td><td>" +
             (t.col("replicas") >= 0 ? human_count(t.num(r, "replicas")) : std::string("-")) + "</td><td>" +
             human_number(t.num(r, "peak_multiple_k")) + "</td><td>" + human_percent(t.num(r, "utilization_2p")) +
             "</td><td>" + human_percent(t.num(r, "utilization_cost_model")) + "</td><td>" +
@@ -1392,7 +1392,8 @@ std::string sized_policies_section(const fs::path& csv_path, Plotter& plotter, s
     for (std::size_t r = 0; r < s->y.size(); ++r) {
       if (!std::isfinite(s->y[r])) continue;
       p.extra.push_back(fmt::format("set label {} {} at first {:.9g}, first {:.9g} center offset 0,0.8 front", ++n,
-                                    gp_quote(human_number(s->y[r])), s->x[r], log ? std::max(s->y[r], lo / 1.5) : s->y[r]));
+                                    gp_quote(s == &sim ? human_count(s->y[r]) : human_number(s->y[r])), s->x[r],
+                                    log ? std::max(s->y[r], lo / 1.5) : s->y[r]));
     }
   p.caption = "The smallest fleet each policy needs for the same demand and targets (blue) against the analytic "
               "estimate at the command line's k and u (hatched)" +
