@@ -1,6 +1,7 @@
 // The prefix cache's LRU of KV blocks and the naming of a prompt's blocks: see policies/prefix_cache.hpp.
 #include "policies/prefix_cache.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace tf {
@@ -68,7 +69,8 @@ void prefix_block_ids(const Request& r, const PrefixIds& how, std::vector<Prefix
   const std::int64_t bt = how.block_tokens;
   const std::int64_t blocks = r.prompt_tokens / bt;
   out.reserve(static_cast<std::size_t>(blocks));
-  const std::int64_t per_trace_block = how.trace_block_tokens > 0 ? how.trace_block_tokens / bt : 1;
+  // Blocks of ours per trace block (the loader has checked that ours divide the trace's; never 0).
+  const std::int64_t per_trace_block = std::max<std::int64_t>(1, how.trace_block_tokens / bt);
   for (std::int64_t b = 0; b < blocks; ++b) {
     const auto ub = static_cast<std::uint64_t>(b);
     if ((b + 1) * bt <= how.system_prompt_tokens) {

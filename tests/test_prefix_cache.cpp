@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "policies/prefix_cache.hpp"
+#include "policies/router.hpp"
 #include "tests/helpers.hpp"
 
 using namespace tf;
@@ -246,4 +247,28 @@ TEST_CASE("prefix cache: block ids of system prompts sessions traces and others"
   prefix_block_ids(y, t, iy);
   CHECK(PrefixCache().match(iy) == 0);
   CHECK(std::mismatch(ix.begin(), ix.end(), iy.begin()).first - ix.begin() == 32);
+}
+
+TEST_CASE("prefix-aware router: cached prompt tokens weighed against outstanding tokens", "[prefix][router]") {
+  std::vector<ReplicaLoad> loads(3);
+  loads[0].outstanding_tokens = 1000;
+  loads[1].outstanding_tokens = 5000;
+  loads[1].cached_prefix_tokens = 4500;
+  loads[2].outstanding_tokens = 0;
+  const Request r{0, 0.0, 6000, 10};
+  auto pick = [&](double weight) {
+    PolicyParams p;
+    p.set("prefix_load_weight", weight);
+    return make_router("prefix-aware", p, 1)->route(r, loads);
+  };
+  CHECK(pick(1.0) == 2);   // 1000, 500, 0: the idle one
+  CHECK(pick(0.1) == 1);   // 100, 500 - 4500, 0: where the prefix is
+  CHECK(pick(0.0) == 1);   // affinity alone
+  CHECK(pick(0.9) == 1);   // 900, 4500 - 4500, 0: a tie with the idle one, broken by fewer requests...
+  loads[1].running_requests = 1;
+  CHECK(pick(0.9) == 2);   // ...which the idle one has
+  REQUIRE(make_router("prefix-aware", 1)->uses_prefix_cache());
+  PolicyParams bad;
+  bad.set("prefix_load_weight", -1.0);
+  CHECK_THROWS_AS(make_router("prefix-aware", bad, 1), std::invalid_argument);
 }
