@@ -4,7 +4,10 @@
 // when it is on; the loader's checks. Each case is a process of its own (one simulation per process).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -15,6 +18,7 @@
 #include <unistd.h>
 
 #include "sim/engine/engine.hpp"
+#include "workloads/source.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "tests/helpers.hpp"
 
@@ -77,6 +81,30 @@ fs::path fresh_dir(const std::string& name) {
 
 nlohmann::json summary_of(const fs::path& out) {
   return nlohmann::json::parse(test::read_file((out / "summary.json").string()));
+}
+
+// Sessions that carry the conversation, after a shared system prompt of 600 tokens, on two replicas.
+std::string sessions_scenario() {
+  return R"(
+name = "sessions-prefix"
+duration_s = 300
+warmup_s = 0
+[model]
+name = "llama-3.1-8b"
+[hardware]
+gpu = "h100-sxm"
+[fleet]
+replicas = 2
+[workload]
+arrival = { process = "poisson", rate_per_s = 0.5 }
+prompt_tokens = { dist = "uniform", low = 50, high = 300 }
+output_tokens = { dist = "uniform", low = 20, high = 200 }
+session = { questions = 4, think_time_s = 5 }
+system_prompt_tokens = 600
+[policy]
+kv_cache = "paged"
+router = "prefix-aware"
+)";
 }
 
 }  // namespace
@@ -154,28 +182,8 @@ TEST_CASE("prefix caching: the prefix-aware router beats round-robin on hit rate
 TEST_CASE("prefix caching: requests.csv's cached_tokens add up to summary.json's figures, and only when it is on",
           "[prefix][cli]") {
   const fs::path dir = fresh_dir("outputs");
-  // Sessions that carry the conversation, after a shared system prompt of 600 tokens.
   const std::string path = (dir / "sessions.toml").string();
-  test::write_file(path, R"(
-name = "sessions-prefix"
-duration_s = 300
-warmup_s = 0
-[model]
-name = "llama-3.1-8b"
-[hardware]
-gpu = "h100-sxm"
-[fleet]
-replicas = 2
-[workload]
-arrival = { process = "poisson", rate_per_s = 0.5 }
-prompt_tokens = { dist = "uniform", low = 50, high = 300 }
-output_tokens = { dist = "uniform", low = 20, high = 200 }
-session = { questions = 4, think_time_s = 5 }
-system_prompt_tokens = 600
-[policy]
-kv_cache = "paged"
-router = "prefix-aware"
-)");
+  test::write_file(path, sessions_scenario());
   const fs::path on = dir / "on", off = dir / "off";
   auto r = test::run_command(test::binary() + " run " + path + " --set policy.prefix_cache=true --out " + on.string());
   INFO(r.output);
@@ -248,4 +256,87 @@ trace = { path = ")" + kTrace + R"(", format = "mooncake" }
   } catch (const std::exception& e) {
     CHECK_THAT(std::string(e.what()), Catch::Contains("workload.system_prompt_tokens") && Catch::Contains("mooncake"));
   }
+}
+
+TEST_CASE("prefix caching: closed-form decode stretches and --exact-iterations give the same requests",
+          "[prefix][cli]") {
+  const fs::path dir = fresh_dir("exact");
+  const std::string path = (dir / "sessions.toml").string();
+  test::write_file(path, sessions_scenario());
+  std::vector<std::vector<std::string>> rows[2];
+  for (int k = 0; k < 2; ++k) {
+    const fs::path out = dir / (k == 0 ? "event" : "exact");
+    const auto r = test::run_command(test::binary() + " run " + path + (k == 1 ? " --exact-iterations" : "") +
+                                     " --set policy.prefix_cache=true --out " + out.string());
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    std::istringstream lines(test::read_file((out / "requests.csv").string()));
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::vector<std::string> cells;
+      std::istringstream cs(line);
+      for (std::string c; std::getline(cs, c, ',');) cells.push_back(c);
+      rows[k].push_back(cells);
+    }
+  }
+  REQUIRE(rows[0].size() == rows[1].size());
+  REQUIRE(rows[0].size() > 100);
+  std::int64_t cached = 0;
+  double worst = 0.0;
+  for (std::size_t i = 1; i < rows[0].size(); ++i) {
+    INFO("row " << i);
+    REQUIRE(rows[0][i].size() == rows[1][i].size());
+    CHECK(rows[0][i].back() == rows[1][i].back());  // cached_tokens
+    CHECK(rows[0][i][4] == rows[1][i][4]);          // replica
+    cached += std::stoll(rows[0][i].back());
+    worst = std::max(worst, std::abs(std::stod(rows[0][i][6]) - std::stod(rows[1][i][6])));  // ttft_s
+  }
+  CHECK(cached > 0);
+  CHECK(worst < 1e-6);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("prefix caching: a session's questions carry the turn their conversation begins at", "[prefix][sessions]") {
+  WorkloadSpec w;
+  w.arrival.process = "poisson";
+  w.arrival.rate_per_s = 0.2;
+  w.session.enabled = true;
+  w.session.questions.dist = "fixed";
+  w.session.questions.value = 6;
+  w.session.think_time_s.dist = "fixed";
+  w.session.think_time_s.value = 1;
+  w.prompt_tokens.dist = "fixed";
+  w.prompt_tokens.value = 300;
+  w.prompt_tokens.max = 1e6;
+  w.output_tokens.dist = "fixed";
+  w.output_tokens.value = 200;
+  w.output_tokens.max = 1e6;
+  w.context_window = 2000;  // turn 3 carries 500 + 500 + 300 = 1300 tokens; turn 4 would carry 1800 + 200: cut
+  w.system_prompt_tokens = 100;
+  auto src = make_workload_source(w, 5, 200.0);
+  std::map<std::uint64_t, std::vector<Request>> by_session;
+  drain_source(*src, 2.0, [&](const Request& r) { by_session[r.session].push_back(r); });
+  REQUIRE(by_session.size() > 5);
+  std::size_t whole = 0;  // visits not cut at the end of the arrivals
+  for (const auto& [session, qs] : by_session) {
+    INFO("session " << session);
+    whole += qs.size() == 6 ? 1 : 0;
+    if (qs.size() < 2) continue;
+    for (const Request& q : qs) {
+      CHECK(q.prompt_tokens <= 2000 - q.output_tokens);
+      // The system prompt in front, once; the conversation so far until it no longer fits, then each question's
+      // conversation begins at itself (cut to the window) and finds nothing of the one before.
+      if (q.turn == 1) CHECK(q.prompt_tokens == 400);
+      if (q.turn <= 3) CHECK(q.context_turn == 1);
+      else CHECK(q.context_turn == q.turn);
+    }
+    CHECK(qs[1].prompt_tokens == 400 + 200 + 300);
+  }
+  CHECK(whole > 5);
+  w.session.carry_context = false;
+  auto plain = make_workload_source(w, 5, 200.0);
+  drain_source(*plain, 2.0, [&](const Request& r) {
+    CHECK(r.context_turn == 0);
+    CHECK(r.prompt_tokens == 400);
+  });
 }

@@ -230,7 +230,9 @@ class SessionSource final : public WorkloadSource {
       // The conversation so far, then the new question; the oldest part is dropped beyond the context window.
       std::int64_t prompt = st.context_tokens + next.prompt_tokens;
       prompt = std::min<std::int64_t>(prompt, static_cast<std::int64_t>(lengths_.prompt().max));
-      if (spec_.context_window > 0) prompt = std::min(prompt, spec_.context_window - next.output_tokens);
+      // (The system prompt, put in front of every prompt by SystemPrompt below, counts against the window.)
+      if (spec_.context_window > 0)
+        prompt = std::min(prompt, spec_.context_window - next.output_tokens - spec_.system_prompt_tokens);
       // Cut to fit: the conversation it carries no longer begins where the earlier prompts did.
       if (prompt < st.context_tokens + next.prompt_tokens) st.context_turn = st.turn + 1;
       next.prompt_tokens = std::max<std::int64_t>(1, prompt);
