@@ -34,7 +34,10 @@ const RegisterPolicy<KvCachePolicy> registered{
          .less_than(0.5),
      ParamSpec::string("preemption", "recompute", {"recompute", "swap"},
                        "what becomes of a preempted request's KV: thrown away and computed again, or (while decoding) "
-                       "copied to host memory over PCIe and back")},
+                       "copied to host memory over PCIe and back"),
+     ParamSpec::boolean("prefix_cache", false,
+                        "prefix caching: a prompt skips the prefill of its longest prefix whose KV blocks an earlier "
+                        "prompt left in the replica's free KV capacity (evicted least recently used)")},
     [](const PolicyParams& p) {
       return std::make_unique<PagedKvCache>(p.integer("kv_block_tokens"), p.number("kv_watermark"),
                                             p.string("preemption") == "swap");

@@ -25,6 +25,9 @@ struct ReplicaLoad {
   std::int64_t outstanding_tokens = 0;    // prompt tokens not yet prefilled + output tokens not yet produced,
                                           // of its running and waiting requests
   double kv_used_fraction = 0.0;          // KV reserved / KV capacity
+  // Filled in for routers that use prefix caching (Router::uses_prefix_cache), for the request being routed: the
+  // prompt tokens of its longest prefix in this replica's prefix cache (what it would not prefill there).
+  std::int64_t cached_prefix_tokens = 0;
 };
 
 // The replicas' loads as a router sees them when a request arrives, read on demand: a router reads only what it
@@ -46,7 +49,10 @@ class LoadView {
   // next boundary, and when that boundary falls (meaningful only where has_room(i)).
   virtual bool has_room(std::size_t i) const = 0;
   virtual double next_boundary_s(std::size_t i) const = 0;
-  // Every field of replica i.
+  // Prefix caching: the prompt tokens of r's longest prefix in replica i's prefix cache (ReplicaLoad's
+  // cached_prefix_tokens for r); 0 without prefix caching.
+  virtual std::int64_t cached_prefix_tokens(std::size_t /*i*/, const Request& /*r*/) const { return 0; }
+  // Every field of replica i (cached_prefix_tokens left 0).
   ReplicaLoad load(std::size_t i) const;
 
   // Indexed queries.
@@ -69,6 +75,9 @@ class VectorLoadView final : public LoadView {
   double kv_used_fraction(std::size_t i) const override { return loads_[i].kv_used_fraction; }
   bool has_room(std::size_t i) const override { return loads_[i].has_room; }
   double next_boundary_s(std::size_t i) const override { return loads_[i].next_boundary_s; }
+  std::int64_t cached_prefix_tokens(std::size_t i, const Request&) const override {
+    return loads_[i].cached_prefix_tokens;
+  }
 
  private:
   const std::vector<ReplicaLoad>& loads_;
@@ -89,6 +98,9 @@ class Router {
   // False for a router that ignores the replicas' loads: the vector route() gets is then sized but not filled
   // (filling it costs a pass over the fleet per arrival).
   virtual bool uses_loads() const { return true; }
+  // True for a router that reads the replicas' prefix caches (LoadView::cached_prefix_tokens): the engine's full
+  // scan then fills ReplicaLoad::cached_prefix_tokens for the request.
+  virtual bool uses_prefix_cache() const { return false; }
   // Without a central queue: the replica the request goes to.
   // With a central queue: the replica to wake up for the head of the queue (an idle one, else the one with
   // room whose next iteration boundary comes first, which takes the head there), or -1 when no replica

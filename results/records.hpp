@@ -22,6 +22,7 @@ struct RequestRecord {
   int prefill_replica = -1;
   double kv_transfer_s = -1.0;
   int priority = 0;             // its priority class (workload.priority_shares; 0 without)
+  std::int64_t cached_tokens = 0;  // prefix caching: prompt tokens found in the cache at its first admission
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }
@@ -64,6 +65,15 @@ struct RunTotals {
   std::uint64_t over_context_cut = 0;
   std::uint64_t over_context_dropped = 0;
   double last_arrival_s = -1.0;       // the last request's arrival (-1: none arrived); not in summary.json
+  // Prefix caching (policy.prefix_cache; whole run): whether it was on; at requests' first admissions the whole
+  // prompt blocks looked up and found, the prompt tokens looked up and found; and the prompt tokens not prefilled
+  // thanks to it, every admission.
+  bool prefix_cache = false;
+  std::int64_t prefix_lookup_blocks = 0;
+  std::int64_t prefix_hit_blocks = 0;
+  std::int64_t prefix_prompt_tokens = 0;
+  std::int64_t prefix_hit_tokens = 0;
+  std::int64_t prefix_saved_tokens = 0;
 };
 
 struct SloTargets {

@@ -463,7 +463,7 @@ std::string summary_value(const std::string& path, double v) {
     return path.size() >= n && path.compare(path.size() - n, n, suffix) == 0;
   };
   if (ends("_s") && !ends("_per_s")) return human_duration(v);
-  if (ends("attainment") || ends("_fraction") || ends("mfu")) return human_percent(v);
+  if (ends("attainment") || ends("_fraction") || ends("mfu") || ends("hit_rate")) return human_percent(v);
   if (v == std::floor(v) && std::fabs(v) < 1e15) return human_count(v);
   return human_number(v);
 }
@@ -1113,6 +1113,9 @@ ColumnView column_view(const std::string& column) {
       {"kv_transfer_p99_s", "KV transfer p99", "", K::duration, true},
       {"goodput_per_s", "goodput", "requests/s meeting the SLO", K::number, true},
       {"energy_j_per_output_token", "energy per output token", "J", K::number, true},
+      {"prefix_block_hit_rate", "prefix cache hits, blocks", "% of whole prompt blocks", K::percent, false},
+      {"prefix_token_hit_rate", "prefix cache hits", "% of prompt tokens", K::percent, true},
+      {"prefill_tokens_saved", "prefill tokens saved", "tokens", K::count, true},
       {"prefill_decode", "prefill + decode replicas", "", K::hidden, false},  // in the policy's label
       {"error", "error", "", K::hidden, false}};                                // listed under the table
   for (const auto& v : known)

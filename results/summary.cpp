@@ -96,6 +96,16 @@ void fill_summary_figures(Summary& s, const RunTotals& totals, const SloTargets&
   s.swapped_out_tokens = totals.swapped_out_tokens;
   s.swapped_in_tokens = totals.swapped_in_tokens;
   s.swap_s = totals.swap_s;
+  s.prefix_cache.on = totals.prefix_cache;
+  s.prefix_cache.lookup_blocks = totals.prefix_lookup_blocks;
+  s.prefix_cache.hit_blocks = totals.prefix_hit_blocks;
+  s.prefix_cache.prompt_tokens = totals.prefix_prompt_tokens;
+  s.prefix_cache.hit_tokens = totals.prefix_hit_tokens;
+  s.prefix_cache.prefill_tokens_saved = totals.prefix_saved_tokens;
+  s.prefix_cache.block_hit_rate =
+      safe_div(static_cast<double>(totals.prefix_hit_blocks), static_cast<double>(totals.prefix_lookup_blocks));
+  s.prefix_cache.token_hit_rate =
+      safe_div(static_cast<double>(totals.prefix_hit_tokens), static_cast<double>(totals.prefix_prompt_tokens));
 }
 
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
@@ -236,6 +246,16 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                    {"swapped_out_tokens", s.swapped_out_tokens},
                    {"swapped_in_tokens", s.swapped_in_tokens},
                    {"swap_s", s.swap_s}};
+  if (s.prefix_cache.on) {
+    const Summary::PrefixCacheFigures& pc = s.prefix_cache;
+    j["prefix_cache"] = {{"lookup_blocks", pc.lookup_blocks},
+                         {"hit_blocks", pc.hit_blocks},
+                         {"block_hit_rate", pc.block_hit_rate},
+                         {"prompt_tokens", pc.prompt_tokens},
+                         {"hit_tokens", pc.hit_tokens},
+                         {"token_hit_rate", pc.token_hit_rate},
+                         {"prefill_tokens_saved", pc.prefill_tokens_saved}};
+  }
   j["utilization"] = {{"mfu", s.mfu}, {"busy_fraction", s.busy_fraction}};
   j["energy"] = {{"window_kwh", s.energy_kwh},
                  {"total_kwh", s.energy_total_kwh},
@@ -291,6 +311,18 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   b.at("swapped_out_tokens").get_to(s.swapped_out_tokens);
   b.at("swapped_in_tokens").get_to(s.swapped_in_tokens);
   b.at("swap_s").get_to(s.swap_s);
+  if (j.contains("prefix_cache")) {
+    const auto& pc = j.at("prefix_cache");
+    Summary::PrefixCacheFigures& f = s.prefix_cache;
+    f.on = true;
+    pc.at("lookup_blocks").get_to(f.lookup_blocks);
+    pc.at("hit_blocks").get_to(f.hit_blocks);
+    pc.at("block_hit_rate").get_to(f.block_hit_rate);
+    pc.at("prompt_tokens").get_to(f.prompt_tokens);
+    pc.at("hit_tokens").get_to(f.hit_tokens);
+    pc.at("token_hit_rate").get_to(f.token_hit_rate);
+    pc.at("prefill_tokens_saved").get_to(f.prefill_tokens_saved);
+  }
   j.at("utilization").at("mfu").get_to(s.mfu);
   j.at("utilization").at("busy_fraction").get_to(s.busy_fraction);
   j.at("energy").at("window_kwh").get_to(s.energy_kwh);
@@ -341,7 +373,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno, true);
 }
 
-std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority) {
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority, bool with_cached) {
   std::vector<const RequestRecord*> order;
   order.reserve(records.size());
   for (const auto& r : records) order.push_back(&r);
@@ -350,8 +382,8 @@ std::string requests_csv(const std::vector<RequestRecord>& records, bool with_pr
 
   std::string out;
   out.reserve(96 * (records.size() + 1));
-  append_requests_csv_header(out, with_priority);
-  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority);
+  append_requests_csv_header(out, with_priority, with_cached);
+  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority, with_cached);
   return out;
 }
 
@@ -406,6 +438,10 @@ std::string summary_table(const Summary& s) {
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",
                        "paged KV", s.preemptions, s.recomputed_tokens, s.swapped_out_tokens, s.swapped_in_tokens,
                        s.swap_s);
+  if (s.prefix_cache.on)
+    out += fmt::format("{:<22}{:.2f} % of blocks, {:.2f} % of prompt tokens hit; {} prefill tokens saved\n",
+                       "prefix cache", s.prefix_cache.block_hit_rate * 100.0, s.prefix_cache.token_hit_rate * 100.0,
+                       s.prefix_cache.prefill_tokens_saved);
   out += fmt::format("{:<22}{:.2f} %\n", "MFU", s.mfu * 100.0);
   out += fmt::format("{:<22}{:.2f} %\n", "busy", s.busy_fraction * 100.0);
   out += fmt::format("{:<22}{:.6f} kWh in window, {:.6f} kWh total\n", "energy", s.energy_kwh,

@@ -46,6 +46,15 @@ struct Summary {
   std::int64_t swapped_out_tokens = 0;  // swap preemption: KV tokens copied to host memory and back
   std::int64_t swapped_in_tokens = 0;
   double swap_s = 0.0;                  // replica time spent copying them, summed over replicas
+  // Prefix caching (policy.prefix_cache; summary.json's "prefix_cache", only when on), whole run: at the requests'
+  // first admissions, whole prompt blocks looked up and found and prompt tokens looked up and found (hit rates:
+  // found / looked up); prompt tokens not prefilled thanks to the cache, every admission.
+  struct PrefixCacheFigures {
+    bool on = false;
+    std::int64_t lookup_blocks = 0, hit_blocks = 0, prompt_tokens = 0, hit_tokens = 0, prefill_tokens_saved = 0;
+    double block_hit_rate = 0.0, token_hit_rate = 0.0;
+  };
+  PrefixCacheFigures prefix_cache;
   double window_s = 0.0;
   // Served: what the fleet did inside the window (requests completed, tokens produced), per second.
   double requests_per_s = 0.0;
@@ -113,7 +122,8 @@ void write_file_atomically(const std::string& path, const std::string& content);
 // Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s
 // (all requests, warm-up included, in id order; times with 9 digits after the point).
 // With `with_priority`, a last column `priority` (the request's class).
-std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority = false);
+// With `with_cached`, a last column `cached_tokens` (prefix caching: prompt tokens found in the cache).
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority = false, bool with_cached = false);
 
 // The short table printed on stdout.
 std::string summary_table(const Summary& s);

@@ -191,6 +191,7 @@ struct Request {
   double queue = 0, ttft = 0, tpot = 0, e2e = 0;
   int prefill_replica = -1;
   double kv_transfer = -1;
+  long cached = 0;  // prefix caching: prompt tokens found in the cache at its first admission
   double admitted() const { return arrival + queue; }
   double first_token() const { return arrival + ttft; }
   double end() const { return arrival + e2e; }
@@ -248,12 +249,15 @@ Run run_config(const Config& c, const std::string& more = "") {
 
   const Table req = parse_csv(run.requests_text);
   REQUIRE(req.size() >= 2);
-  REQUIRE(req[0] == std::vector<std::string>{"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s",
-                                             "ttft_s", "tpot_s", "e2e_s", "rejected", "prefill_replica",
-                                             "kv_transfer_s"});
+  // With prefix caching, a last column cached_tokens.
+  const bool cached_column = run.summary.contains("prefix_cache");
+  std::vector<std::string> header{"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s",
+                                  "ttft_s", "tpot_s", "e2e_s", "rejected", "prefill_replica", "kv_transfer_s"};
+  if (cached_column) header.push_back("cached_tokens");
+  REQUIRE(req[0] == header);
   for (std::size_t i = 1; i < req.size(); ++i) {
     const auto& c2 = req[i];
-    REQUIRE(c2.size() == 12);
+    REQUIRE(c2.size() == header.size());
     Request q;
     q.id = std::stol(c2[0]);
     q.arrival = std::stod(c2[1]);
@@ -271,6 +275,7 @@ Run run_config(const Config& c, const std::string& more = "") {
     }
     q.prefill_replica = c2[10].empty() ? -1 : std::stoi(c2[10]);
     q.kv_transfer = c2[11].empty() ? -1.0 : std::stod(c2[11]);
+    if (cached_column) q.cached = std::stol(c2[12]);
     run.requests.push_back(q);
   }
 
@@ -654,10 +659,27 @@ void check_throughput(const Run& run) {
   v.expect(near(served_out, output, 5e-4 * total_len + 1e-9 * output),
            [&] { return say("Σ served_output_tokens_per_s × length ", served_out, " != output tokens ", output); });
   const double recomputed = run.batching("recomputed_tokens");
-  v.expect(near(served_all - served_out, prompt + recomputed, 1e-3 * total_len + 1e-9 * prompt), [&] {
+  // Prefix caching: the cached prefixes are not prefilled, at every admission.
+  const double saved = run.summary.contains("prefix_cache")
+                           ? run.summary["prefix_cache"]["prefill_tokens_saved"].get<double>()
+                           : 0.0;
+  v.expect(near(served_all - served_out, prompt + recomputed - saved, 1e-3 * total_len + 1e-9 * prompt), [&] {
     return say("Σ prefilled tokens ", served_all - served_out, " != prompt tokens ", prompt, " + recomputed ",
-               recomputed);
+               recomputed, " - saved by the prefix cache ", saved);
   });
+  if (run.summary.contains("prefix_cache")) {
+    // Each request's cached tokens: fewer than its prompt (its last token is computed), none for one never
+    // admitted; summed, the summary's; and no more saved than found (a readmission finds again).
+    double cached = 0;
+    for (const auto& r : run.requests) {
+      cached += static_cast<double>(r.cached);
+      v.expect(r.cached >= 0 && r.cached < r.prompt && (r.cached == 0 || r.replica >= 0),
+               [&] { return say("request ", r.id, ": ", r.cached, " cached tokens of a prompt of ", r.prompt); });
+    }
+    const double hit = run.summary["prefix_cache"]["hit_tokens"].get<double>();
+    v.expect(cached == hit, [&] { return say("Σ cached_tokens ", cached, " != prefix_cache.hit_tokens ", hit); });
+    v.expect(saved >= hit, [&] { return say("prefill_tokens_saved ", saved, " < hit_tokens ", hit); });
+  }
   const auto& t = run.summary["throughput"];
   const double window_s = run.summary["window_s"].get<double>();
   v.expect(window_s == kDurationS - kWarmupS, [&] { return say("window_s ", window_s); });
@@ -907,6 +929,29 @@ TEST_CASE("invariants hold with a paged KV cache and swap preemption - every bat
   }
   const auto runs = check_configs(configs);
   CHECK(continuous_run(runs).batching("swapped_out_tokens") > 0);
+}
+
+TEST_CASE("invariants hold with prefix caching - every batching policy - the prefix-aware router",
+          "[invariants][kv][prefix]") {
+  // A system prompt every request shares, in a paged cache short enough to preempt: blocks are cached, pinned,
+  // released and evicted under preemptions too.
+  std::vector<Config> configs;
+  for (const auto& b : tf::batching_policy_names()) {
+    Config c;
+    c.batching = b;
+    c.router = "prefix-aware";
+    c.paged = true;
+    c.kv_reserve = kPagedReserve;
+    c.extra = " --set policy.prefix_cache=true --set workload.system_prompt_tokens=1024";
+    c.note = "prefix cache";
+    configs.push_back(c);
+  }
+  const auto runs = check_configs(configs);
+  const Run& run = continuous_run(runs);
+  CHECK(run.batching("preemptions") > 0);
+  REQUIRE(run.summary.contains("prefix_cache"));
+  CHECK(run.summary["prefix_cache"]["prefill_tokens_saved"].get<double>() > 0);
+  CHECK(run.summary["prefix_cache"]["hit_tokens"].get<double>() > 0);
 }
 
 TEST_CASE("invariants hold for disaggregated serving with several decode replicas", "[invariants]") {

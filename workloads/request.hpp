@@ -18,6 +18,10 @@ struct Request {
   // visit's first question); 0 and 0 outside sessions.
   std::uint64_t session = 0;
   int turn = 0;
+  // Sessions whose prompts carry the conversation so far (workload.session.carry_context): the turn at which the
+  // conversation this prompt repeats begins (1, unless the oldest part was dropped to fit the window: then this
+  // turn's); 0 when the prompt does not carry one. Prefix caching names the prompt's blocks by it.
+  int context_turn = 0;
   // Priority class for the priority queue order: 0 is the most urgent, then 1, 2, ... (from the workload's
   // priority shares or a trace's priority column; 0 otherwise).
   int priority = 0;
@@ -47,6 +51,8 @@ struct Request {
   bool rejected = false;
   int prefill_replica = -1;
   double kv_transfer_s = -1.0;
+  // Prefix caching: the prompt tokens found in the replica's prefix cache at its first admission (not prefilled).
+  std::int64_t cached_tokens = 0;
 };
 
 // Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill

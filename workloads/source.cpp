@@ -182,6 +182,7 @@ class SessionSource final : public WorkloadSource {
       r.output_tokens = p.output_tokens;
       session = p.session;
       r.turn = p.turn;
+      r.context_turn = p.context_turn;
     } else {
       // A new visit: its number of questions, then its first question.
       session = next_session_++;
@@ -193,6 +194,7 @@ class SessionSource final : public WorkloadSource {
       sessions_.emplace(session, st);
       planned_visit_ = false;
       r.turn = 1;
+      r.context_turn = spec_.session.carry_context ? 1 : 0;
     }
     r.id = next_id_++;
     r.session = session;
@@ -228,13 +230,18 @@ class SessionSource final : public WorkloadSource {
       // The conversation so far, then the new question; the oldest part is dropped beyond the context window.
       std::int64_t prompt = st.context_tokens + next.prompt_tokens;
       prompt = std::min<std::int64_t>(prompt, static_cast<std::int64_t>(lengths_.prompt().max));
-      if (spec_.context_window > 0) prompt = std::min(prompt, spec_.context_window - next.output_tokens);
+      // (The system prompt, put in front of every prompt by SystemPrompt below, counts against the window.)
+      if (spec_.context_window > 0)
+        prompt = std::min(prompt, spec_.context_window - next.output_tokens - spec_.system_prompt_tokens);
+      // Cut to fit: the conversation it carries no longer begins where the earlier prompts did.
+      if (prompt < st.context_tokens + next.prompt_tokens) st.context_turn = st.turn + 1;
       next.prompt_tokens = std::max<std::int64_t>(1, prompt);
     }
     st.context_tokens = next.prompt_tokens + next.output_tokens;
     --st.remaining;
     ++st.turn;
-    pending_.push(Pending{t, seq_++, session, st.turn, next.prompt_tokens, next.output_tokens});
+    pending_.push(Pending{t, seq_++, session, st.turn, spec_.session.carry_context ? st.context_turn : 0,
+                          next.prompt_tokens, next.output_tokens});
   }
 
   bool exhausted() override { return next_arrival_s() == kInf && open_.empty(); }
@@ -243,6 +250,7 @@ class SessionSource final : public WorkloadSource {
  private:
   struct State {
     int turn = 1;                     // of the current question
+    int context_turn = 1;             // where the conversation its prompt carries begins (Request::context_turn)
     long long remaining = 0;          // questions still to ask after the current one
     std::int64_t context_tokens = 0;  // the conversation so far: last prompt + last answer
   };
@@ -251,6 +259,7 @@ class SessionSource final : public WorkloadSource {
     std::uint64_t seq;
     std::uint64_t session;
     int turn;
+    int context_turn;
     std::int64_t prompt_tokens, output_tokens;
     bool operator>(const Pending& o) const { return time_s != o.time_s ? time_s > o.time_s : seq > o.seq; }
   };
@@ -456,6 +465,35 @@ class PriorityClasses final : public WorkloadSource {
 // The model's context window over another source's requests (workload.over_context): each one whose prompt and
 // answer exceed it is cut to it, refused (the run stops), or marked to be turned away when it arrives; the others
 // pass as they are. Takes nothing ahead, so a closed loop (sessions) runs as without it.
+// workload.system_prompt_tokens: the same system prompt begins every prompt (the conversation a session's prompt
+// carries begins with it, so it is there once).
+class SystemPrompt final : public WorkloadSource {
+ public:
+  SystemPrompt(std::unique_ptr<WorkloadSource> inner, std::int64_t tokens) : inner_(std::move(inner)), tokens_(tokens) {}
+  double next_arrival_s() override { return inner_->next_arrival_s(); }
+  Request take() override {
+    Request r = inner_->take();
+    if (!r.hash_ids.empty())
+      throw std::invalid_argument(fmt::format(
+          "request {} has hash_ids (from its trace): workload.system_prompt_tokens cannot be put in front of a prompt "
+          "whose blocks its trace names; leave it out",
+          r.id));
+    r.prompt_tokens += tokens_;
+    return r;
+  }
+  bool closed_loop() const override { return inner_->closed_loop(); }
+  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
+  bool exhausted() override { return inner_->exhausted(); }
+  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
+  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+
+ private:
+  std::unique_ptr<WorkloadSource> inner_;
+  std::int64_t tokens_;
+};
+
 class ContextWindow final : public WorkloadSource {
  public:
   ContextWindow(std::unique_ptr<WorkloadSource> inner, const WorkloadSpec& spec)
@@ -561,6 +599,7 @@ std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std:
 
 std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   auto source = make_plain_source(spec, seed, duration_s);
+  if (spec.system_prompt_tokens > 0) source = std::make_unique<SystemPrompt>(std::move(source), spec.system_prompt_tokens);
   if (spec.context_window > 0) source = std::make_unique<ContextWindow>(std::move(source), spec);
   if (spec.priority_shares.size() > 1)
     source = std::make_unique<PriorityClasses>(std::move(source), spec.priority_shares, seed);

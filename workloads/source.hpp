@@ -96,6 +96,10 @@ struct WorkloadSpec {
   // the whole workload's requests from start_s on, the same ones the full run has (make_workload_source), ids from 0.
   // 0: all of them.
   double start_s = 0.0;
+  // A system prompt of this many tokens begins every prompt (added to the prompt lengths drawn or read; with
+  // sessions that carry the conversation, once at its start), the same for every request: prefix caching shares its
+  // blocks. Not with a trace's hash_ids. 0: none.
+  std::int64_t system_prompt_tokens = 0;
 };
 
 class WorkloadSource {

@@ -133,6 +133,16 @@ class PoolLoadView final : public LoadView {
     const ReplicaSlot& s = slot(i);
     return pool_.central_queue() && !s.idle && !s.exited ? s.model->next_boundary_after(now_) : 0.0;
   }
+  std::int64_t cached_prefix_tokens(std::size_t i, const Request& r) const override {
+    const ReplicaModel& m = *slot(i).model;
+    if (!m.prefix_caching()) return 0;
+    if (!blocks_named_ || blocks_of_ != r.id) {  // the request's blocks, named once per pick
+      prefix_block_ids(r, m.prefix_ids(), blocks_);
+      blocks_of_ = r.id;
+      blocks_named_ = true;
+    }
+    return m.cached_prefix_tokens(r, blocks_);
+  }
 
   int fewest_requests() const override {
     auto& t = built(index_.requests, [&](const ReplicaSlot& s) { return requests_key(pool_, s); });
@@ -192,6 +202,9 @@ class PoolLoadView final : public LoadView {
   PoolIndex& index_;
   bool check_;
   double now_;
+  mutable std::vector<PrefixCache::BlockId> blocks_;
+  mutable std::uint64_t blocks_of_ = 0;
+  mutable bool blocks_named_ = false;
 };
 
 }  // namespace
@@ -226,7 +239,9 @@ void Dispatcher::update_index(int replica) {
   if (p.idle.built()) p.idle.set(i, idle_key(slot));
 }
 
-std::vector<ReplicaLoad>& Dispatcher::replica_loads(Pool& pool, double now) {
+std::vector<ReplicaLoad>& Dispatcher::replica_loads(Pool& pool, double now, const Request& r) {
+  std::vector<PrefixCache::BlockId> blocks;
+  bool named = false;
   auto& loads = pool.loads;
   loads.resize(pool.members.size());
   const bool central_queue = pool.central_queue();
@@ -244,6 +259,12 @@ std::vector<ReplicaLoad>& Dispatcher::replica_loads(Pool& pool, double now) {
       loads[i].has_room = slot.model->could_admit(pool.central, now);
       loads[i].next_boundary_s = loads[i].has_room ? slot.model->next_boundary_after(now) : 0.0;
     }
+    loads[i].cached_prefix_tokens = 0;
+    if (pool.router->uses_prefix_cache() && slot.model->prefix_caching()) {
+      if (!named) prefix_block_ids(r, slot.model->prefix_ids(), blocks);
+      named = true;
+      loads[i].cached_prefix_tokens = slot.model->cached_prefix_tokens(r, blocks);
+    }
   }
   return loads;
 }
@@ -253,7 +274,7 @@ int Dispatcher::pick(Pool& pool, const Request& r) {
   int k = -1;
   if (ix.mode == LoadsMode::scan) {  // the reference: every load filled in, then the router's route()
     if (!pool.router->uses_loads()) pool.loads.resize(pool.members.size());  // sized, not filled: ignored
-    k = pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, w_.now) : pool.loads);
+    k = pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, w_.now, r) : pool.loads);
   } else {
     ix.prepare(w_);
     for (int replica : ix.dirty_list) {

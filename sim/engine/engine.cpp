@@ -232,6 +232,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     slot.pool->members.push_back(i);
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
     slot.model->use_kv_cache(kv_cache);
+    if (s.prefix_cache) slot.model->use_prefix_cache(PrefixIds{s.kv_block_tokens, s.workload.system_prompt_tokens, 512});
     slot.model->use_power_model(&w.power, s.tensor_parallel);
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
@@ -281,7 +282,14 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     t.swapped_out_tokens += slot.model->swapped_out_tokens();
     t.swapped_in_tokens += slot.model->swapped_in_tokens();
     t.swap_s += slot.model->swap_s();
+    const ReplicaModel::PrefixTotals& pt = slot.model->prefix_totals();
+    t.prefix_lookup_blocks += pt.lookup_blocks;
+    t.prefix_hit_blocks += pt.hit_blocks;
+    t.prefix_prompt_tokens += pt.prompt_tokens;
+    t.prefix_hit_tokens += pt.hit_tokens;
+    t.prefix_saved_tokens += pt.saved_tokens;
   }
+  t.prefix_cache = s.prefix_cache;
   t.kv_transfers = w.kv.transfers();
   t.kv_transfer_bytes = w.kv.bytes();
   t.completed_in_window = w.completed_in_window;

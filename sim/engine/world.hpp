@@ -112,7 +112,7 @@ class Dispatcher {
  private:
   void route(const Request& arrival);
   void reject(Request r, int replica);
-  std::vector<ReplicaLoad>& replica_loads(Pool& pool, double now);
+  std::vector<ReplicaLoad>& replica_loads(Pool& pool, double now, const Request& r);
   World& w_;
   std::unique_ptr<Indexes> indexes_;
 };

@@ -25,6 +25,43 @@ void ReplicaModel::use_kv_cache(std::shared_ptr<const KvCachePolicy> kv) {
   watermark_tokens_ = kv_->watermark_tokens(kv_capacity_);
 }
 
+void ReplicaModel::use_prefix_cache(const PrefixIds& ids) {
+  if (block_tokens_ <= 0) throw std::invalid_argument("prefix caching needs a paged KV cache (policy.kv_cache = \"paged\")");
+  prefix_ids_ = ids;
+  prefix_ids_.block_tokens = block_tokens_;
+  prefix_ = std::make_unique<PrefixCache>();
+}
+
+void ReplicaModel::admit_prefix(Running& run, Request& r, bool first_admission) {
+  prefix_block_ids(r, prefix_ids_, run.blocks);
+  const std::size_t hit = prefix_->match(run.blocks);
+  prefix_->pin(run.blocks.data(), run.blocks.size());
+  // The last prompt token is always computed: its logits give the next token.
+  const std::int64_t cached =
+      std::min(static_cast<std::int64_t>(hit) * block_tokens_, run.prefill_target - 1);
+  run.prefilled = std::max<std::int64_t>(0, cached);
+  prefix_totals_.saved_tokens += run.prefilled;
+  if (first_admission) {
+    r.cached_tokens = run.prefilled;
+    prefix_totals_.lookup_blocks += static_cast<std::int64_t>(run.blocks.size());
+    prefix_totals_.hit_blocks += static_cast<std::int64_t>(hit);
+    prefix_totals_.prompt_tokens += r.prompt_tokens;
+    prefix_totals_.hit_tokens += run.prefilled;
+  }
+}
+
+void ReplicaModel::release_prefix(Running& run) {
+  if (!prefix_ || run.blocks.empty()) return;
+  prefix_->unpin(run.blocks.data(), run.blocks.size());
+  run.blocks.clear();
+}
+
+void ReplicaModel::trim_prefix_cache() {
+  if (!prefix_) return;
+  const std::int64_t free_tokens = std::max<std::int64_t>(0, kv_capacity_ - held_ - kv_reserved_);
+  prefix_->evict_to(static_cast<std::size_t>(free_tokens / block_tokens_));
+}
+
 ReplicaView ReplicaModel::view() const {
   ReplicaView v;
   v.running_requests = static_cast<int>(running_.size());
@@ -54,6 +91,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       Request r = std::move(waiting.front());
       waiting.pop_front();
       queue_tokens_delta_ -= queued_work_tokens(r);
+      const bool first_admission = r.admitted_s < 0.0;
       Running run;
       run.seq = next_seq_++;
       run.g0 = r.generated_before;
@@ -67,6 +105,8 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
         context_tokens_ += run.prefill_target;
         swap_tokens_pending_ += run.prefill_target;
         swapped_in_tokens_ += run.prefill_target;
+      } else if (prefix_) {  // its cached prefix is not prefilled again
+        admit_prefix(run, r, first_admission);
       }
       kv_reserved_ += admission_kv_tokens(v, r);
       outstanding_tokens_ += (run.prefill_target - run.prefilled) + tokens_to_produce(r) - r.generated_before;
@@ -78,6 +118,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
       if (added.prefilled == added.prefill_target) start_decoding(added, added.g0);
       else prefilling_.push_back(&added);
     }
+    trim_prefix_cache();
   } else if (block_tokens_ > 0) {
     preempt_to_fit(waiting);
   }
@@ -281,9 +322,11 @@ void ReplicaModel::preempt_to_fit(std::deque<Request>& waiting) {
     if (was_decoding) context_tokens_ -= v.prefill_target + v_generated - v.g0;
     outstanding_tokens_ -= (v.prefill_target - v.prefilled) + (tokens_to_produce(back) - v_generated);
     ++preemptions_;
+    release_prefix(v);
     spare_.push_back(std::move(vp));
   }
   kv_reserved_ = paged_blocks_tokens(0);
+  trim_prefix_cache();
 }
 
 void ReplicaModel::account(double start_s, double end_s, const StepWork& work) {
@@ -384,6 +427,7 @@ void ReplicaModel::finish_step(std::vector<Request>& finished) {
         finished.push_back(std::move(r.request));
         r.decoding = false;
         r.seq = 0;
+        release_prefix(r);
         spare_.push_back(std::move(running_[i]));
         ++d;
         continue;
@@ -394,6 +438,7 @@ void ReplicaModel::finish_step(std::vector<Request>& finished) {
     running_.resize(out);
   }
   if (block_tokens_ > 0) kv_reserved_ = paged_blocks_tokens(0);
+  trim_prefix_cache();
   step_.kind = StepKind::none;
 }
 

@@ -8,6 +8,7 @@
 // duration comes in closed form from the cost model. A stretch can be cut short at an iteration
 // boundary when new work arrives that the batching policy would admit. With a paged KV cache and swap
 // preemption, a step can also be a swap: KV copied between GPU and host memory over PCIe, no tokens produced.
+#include <algorithm>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -18,6 +19,7 @@
 #include "cluster/power.hpp"
 #include "policies/batching.hpp"
 #include "policies/kv_cache.hpp"
+#include "policies/prefix_cache.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "workloads/request.hpp"
@@ -77,6 +79,31 @@ class ReplicaModel {
   std::int64_t swapped_in_tokens() const { return swapped_in_tokens_; }
   double swap_s() const { return swap_s_; }  // time spent in swap steps, whole run
 
+  // Prefix caching (policies/prefix_cache.hpp; needs a paged KV cache): the whole blocks of an admitted prompt,
+  // named as `ids` says, are looked up in this replica's cache; the longest cached prefix is not prefilled (its
+  // attention still reads it: it counts as KV already there), at most the prompt less its last token. The prompt's
+  // blocks are cached from its admission (vLLM v1 caches a block when it is scheduled), pinned while it runs, and
+  // cached when it ends or is preempted, in the KV capacity that the running requests and held KV leave free, evicted
+  // least recently used as that shrinks (at step boundaries). Throws std::invalid_argument without a paged cache.
+  void use_prefix_cache(const PrefixIds& ids);
+  bool prefix_caching() const { return prefix_ != nullptr; }
+  const PrefixIds& prefix_ids() const { return prefix_ids_; }
+  // The prompt tokens of r (whose whole prompt blocks, named by prefix_ids(), are `blocks`) that admission would find
+  // in this cache now; 0 without prefix caching.
+  std::int64_t cached_prefix_tokens(const Request& r, const std::vector<PrefixCache::BlockId>& blocks) const {
+    if (!prefix_) return 0;
+    const auto hit = static_cast<std::int64_t>(prefix_->match(blocks));
+    return std::max<std::int64_t>(0, std::min(hit * block_tokens_, r.prompt_tokens + r.generated_before - 1));
+  }
+  const PrefixCache* prefix_cache() const { return prefix_.get(); }
+  // Counted at requests' first admissions: whole prompt blocks looked up and found, their prompt tokens and the
+  // tokens found (Request::cached_tokens); and prompt tokens not prefilled thanks to the cache, every admission
+  // (a request preempted and admitted again looks again).
+  struct PrefixTotals {
+    std::int64_t lookup_blocks = 0, hit_blocks = 0, prompt_tokens = 0, hit_tokens = 0, saved_tokens = 0;
+  };
+  const PrefixTotals& prefix_totals() const { return prefix_totals_; }
+
   // Cuts the current decode stretch short so that it ends at the first iteration boundary at or after
   // `t_s`; returns the new end. Other steps are left as they are.
   double end_at_boundary_after(double t_s);
@@ -97,7 +124,10 @@ class ReplicaModel {
   std::int64_t kv_capacity_tokens() const { return kv_capacity_; }
   // Disaggregated serving: a prefill replica keeps a finished prefill's KV cache until it has moved to its decode
   // replica. Held tokens count as used: admission and the paged cache see that much less room.
-  void hold_kv(std::int64_t tokens) { held_ += tokens; }
+  void hold_kv(std::int64_t tokens) {
+    held_ += tokens;
+    trim_prefix_cache();
+  }
   void release_kv(std::int64_t tokens) { held_ -= tokens; }
   std::int64_t held_kv_tokens() const { return held_; }
   // Prompt tokens not yet prefilled plus output tokens not yet produced, of the running requests, as of the
@@ -136,6 +166,7 @@ class ReplicaModel {
     bool decoding = false;       // its prefill is done (prefilled == prefill_target): it makes a token each iteration
     std::int64_t prefill_target = 0;  // tokens to prefill: the prompt, plus the answer so far after a preemption
     std::int64_t g0 = 0;              // output tokens it had when admitted (after a preemption)
+    std::vector<PrefixCache::BlockId> blocks;  // prefix caching: its prompt's whole blocks, pinned while it runs
   };
   std::int64_t generated(const Running& r) const { return r.decoding ? r.gen + decode_clock_ : r.gen; }
   // A decoding request joins the heap of decoding requests by when (on the decode clock) it makes its last token.
@@ -152,6 +183,11 @@ class ReplicaModel {
   std::int64_t kv_need_tokens(const Running& r, std::int64_t ahead) const;
   std::int64_t paged_blocks_tokens(std::int64_t ahead) const;  // the running batch's blocks, in tokens
   void preempt_to_fit(std::deque<Request>& waiting);
+  // Prefix caching: looks up an admitted request's prompt and pins its blocks; unpins them when it leaves; evicts
+  // cached blocks beyond the KV capacity left free.
+  void admit_prefix(Running& run, Request& r, bool first_admission);
+  void release_prefix(Running& run);
+  void trim_prefix_cache();
   ReplicaView view() const;
   struct StepWork {
     double flops = 0.0, iterations = 0.0, batched = 0.0, prompt_tokens = 0.0, output_tokens = 0.0;
@@ -186,6 +222,9 @@ class ReplicaModel {
   std::int64_t preemptions_ = 0;
   double recomputed_tokens_ = 0.0;
   std::shared_ptr<const KvCachePolicy> kv_;
+  std::unique_ptr<PrefixCache> prefix_;
+  PrefixIds prefix_ids_;
+  PrefixTotals prefix_totals_;
   std::int64_t swap_tokens_pending_ = 0;  // KV tokens to copy (out and in) before the next iteration
   std::int64_t swapped_out_tokens_ = 0, swapped_in_tokens_ = 0;
   double swap_s_ = 0.0;

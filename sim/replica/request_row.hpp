@@ -19,6 +19,7 @@ inline RequestRecord to_record(const Request& r) {
   row.prefill_replica = r.prefill_replica;
   row.kv_transfer_s = r.kv_transfer_s;
   row.priority = r.priority;
+  row.cached_tokens = r.cached_tokens;
   return row;
 }
 

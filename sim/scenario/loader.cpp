@@ -146,7 +146,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
       {"fleet", {"replicas", "pods", "replicas_per_pod"}},
       {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace", "priority_shares",
-                    "over_context"}},
+                    "over_context", "system_prompt_tokens"}},
       {"workload.arrival", kArrivalKeys},
       {"workload.arrival.burst", {"multiple", "mean_burst_s", "mean_normal_s"}},
       {"workload.prompt_tokens", kDistributionKeys},

@@ -175,6 +175,15 @@ void read_policy(const Section& top, Scenario& s) {
                                        "hardware.gpu.pcie_gbps",
                                        s.gpu.name));
     if (const std::string why = policy_conflict(s); !why.empty()) p.fail("preemption", why);
+    // Prefix caching keeps KV blocks: only a paged cache has them.
+    s.prefix_cache = p.boolean("prefix_cache").value_or(false);
+    if (s.prefix_cache && s.kv_block_tokens <= 0)
+      p.fail("prefix_cache", "needs policy.kv_cache = \"paged\": prefix caching keeps KV blocks, and the reserved cache "
+                             "(the default) has none");
+    if (s.prefix_cache && s.workload.trace.enabled && 512 % s.kv_block_tokens != 0)
+      p.fail("kv_block_tokens", fmt::format("{} does not divide 512: with prefix caching a trace's hash_ids name blocks of "
+                                            "512 tokens (Mooncake's), so kv_block_tokens must divide 512 (16, 32, ..., 512)",
+                                            s.kv_block_tokens));
   }
 }
 

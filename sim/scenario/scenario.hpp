@@ -73,6 +73,9 @@ struct Scenario {
   bool swap_preemption = false;
   // Paged cache: the fraction of its blocks that admission leaves free (vLLM's watermark).
   double kv_watermark = 0.01;
+  // Paged cache: prefix caching (policy.prefix_cache; policies/prefix_cache.hpp): prompts skip the prefill of their
+  // longest prefix found in the replica's cache of earlier prompts' KV blocks.
+  bool prefix_cache = false;
 
   SloTargets slo;
   CostParams cost;

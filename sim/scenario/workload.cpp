@@ -3,6 +3,7 @@
 // (workload.demand), optionally as sessions of several questions.
 #include "sim/scenario/limits.hpp"
 #include "sim/scenario/loader.hpp"
+#include "workloads/trace.hpp"
 
 #include <fmt/format.h>
 
@@ -56,6 +57,8 @@ void read_workload(const Section& top, Scenario& s) {
     ws.over_context = *mode;
   }
   const double window = static_cast<double>(s.model.context_window);
+  // A shared system prompt at the start of every prompt (prefix caching shares its blocks).
+  ws.system_prompt_tokens = w.integer_in("system_prompt_tokens", 0, 0, std::max<std::int64_t>(0, s.model.context_window - 2));
   DistributionSpec length_default;
   length_default.dist = "fixed";
   length_default.value = 128;
@@ -69,6 +72,18 @@ void read_workload(const Section& top, Scenario& s) {
       if (w.has(k))
         w.fail(k, "not used with workload.trace: the trace gives the arrivals and the lengths");
     read_trace(tr, ws.trace, s.notes);
+    if (ws.system_prompt_tokens > 0) {
+      std::string format = ws.trace.format;
+      try {
+        format = detect_trace_format(ws.trace.path, ws.trace.format);
+      } catch (const std::exception&) {
+        // read_trace has checked the file; a trace that cannot be read fails when it is replayed
+      }
+      if (format == "mooncake")
+        w.fail("system_prompt_tokens",
+               "not with a mooncake trace: its hash_ids already say which prompt blocks are shared (a system prompt "
+               "added in front would shift them); leave it out");
+    }
     return;  // priority shares apply to a trace as to any other workload
   }
 

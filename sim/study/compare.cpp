@@ -144,12 +144,26 @@ std::vector<CompareRow> run_compare(const Scenario& base, const std::vector<std:
   return rows;
 }
 
+namespace {
+// Whether any combination ran with prefix caching: then the table and the CSV have its columns.
+bool any_prefix_cache(const std::vector<CompareRow>& rows) {
+  for (const auto& r : rows)
+    if (r.ok && r.summary.prefix_cache.on) return true;
+  return false;
+}
+}  // namespace
+
 std::string compare_table(const std::vector<CompareRow>& rows) {
+  const bool prefix = any_prefix_cache(rows);
   // Durations in a unit that suits each (results/units.hpp): 206 ms, 12.4 s, 3.6 h, never "12966136ms".
   std::string out = fmt::format("{:<20} {:<20} {:>9} {:>10} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>8} {:>9} {:>6} {:>6} {:>9} {:>8} {:>10} {:>8} {:>9}\n",
                                 "batching", "router", "req/s", "out tok/s", "TTFT p50", "TTFT p99", "TPOT p50",
                                 "TPOT p99", "E2E p50", "E2E p99", "SLO %", "goodput/s", "MFU %", "busy %", "J/out tok",
                                 "preempt", "swapped", "rejected", "KV p99");
+  if (prefix) {
+    out.pop_back();
+    out += fmt::format(" {:>7} {:>7} {:>12}\n", "blk hit", "tok hit", "saved tok");
+  }
   for (const auto& r : rows) {
     if (!r.ok) {
       out += fmt::format("{:<20} {:<20} error: {}\n", r.batching, r.router, r.error);
@@ -164,23 +178,37 @@ std::string compare_table(const std::vector<CompareRow>& rows) {
         human_duration(s.e2e.p50), human_duration(s.e2e.p99), s.slo_attainment * 100.0, goodput_per_s(s),
         s.mfu * 100.0, s.busy_fraction * 100.0, s.energy_per_output_token_j, s.preemptions, s.swapped_out_tokens,
         s.requests_rejected, s.kv_transfer.count > 0 ? human_duration(s.kv_transfer.p99) : std::string("-"));
+    if (prefix) {
+      out.pop_back();
+      out += fmt::format(" {:>6.2f}% {:>6.2f}% {:>12}\n", s.prefix_cache.block_hit_rate * 100.0,
+                         s.prefix_cache.token_hit_rate * 100.0, s.prefix_cache.prefill_tokens_saved);
+    }
   }
   out += "(goodput/s: measured requests meeting both SLO targets per second of the window; J/out tok: the GPUs'\n"
          " energy in the window per output token produced in it; preempt: preemptions of running requests by a paged\n"
          " KV cache, policy.kv_cache = \"paged\"; swapped: KV tokens those preemptions copied to host memory,\n"
          " policy.preemption = \"swap\"; KV p99: disaggregated serving's KV cache transfers from prefill to decode\n"
          " replicas, included in TTFT; disaggregated P+D: P prefill and D decode replicas, policy.prefill_replicas or\n"
-         " --policies disaggregated:P)\n";
+         " --policies disaggregated:P" +
+         std::string(prefix ? "; blk hit, tok hit: prefix caching's hit rates in whole prompt blocks and in prompt\n"
+                              " tokens, at first admissions; saved tok: prompt tokens not prefilled thanks to it)\n"
+                            : ")\n");
   return out;
 }
 
 std::string compare_csv(const std::vector<CompareRow>& rows) {
   std::string out;
   CsvWriter w(out);
-  w.row({"batching", "router", "ok", "requests_per_s", "output_tokens_per_s", "ttft_p50_s", "ttft_p90_s", "ttft_p99_s",
-         "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p50_s", "e2e_p99_s", "slo_attainment", "slo_met",
-         "mean_batch_size", "mfu", "busy_fraction", "energy_kwh", "preemptions", "swapped_out_tokens", "rejected",
-         "kv_transfer_p99_s", "goodput_per_s", "energy_j_per_output_token", "prefill_decode", "error"});
+  const bool prefix = any_prefix_cache(rows);
+  for (const char* name : {"batching", "router", "ok", "requests_per_s", "output_tokens_per_s", "ttft_p50_s",
+                           "ttft_p90_s", "ttft_p99_s", "tpot_p50_s", "tpot_p90_s", "tpot_p99_s", "e2e_p50_s",
+                           "e2e_p99_s", "slo_attainment", "slo_met", "mean_batch_size", "mfu", "busy_fraction",
+                           "energy_kwh", "preemptions", "swapped_out_tokens", "rejected", "kv_transfer_p99_s",
+                           "goodput_per_s", "energy_j_per_output_token", "prefill_decode"})
+    w.field(name);
+  // With prefix caching, its figures before the error (and only then: the columns are as they were without it).
+  if (prefix) w.field("prefix_block_hit_rate").field("prefix_token_hit_rate").field("prefill_tokens_saved");
+  w.field("error").end_row();
   for (const auto& r : rows) {
     const Summary& s = r.summary;
     w.field(r.batching).field(r.router).integer(r.ok ? 1 : 0);
@@ -193,6 +221,10 @@ std::string compare_csv(const std::vector<CompareRow>& rows) {
     s.kv_transfer.count > 0 ? w.format("{:.9f}", s.kv_transfer.p99) : w.empty();
     w.format("{:.6f}", goodput_per_s(s)).format("{:.6f}", s.energy_per_output_token_j);
     r.pools.empty() ? w.empty() : w.field(r.pools);
+    if (prefix)
+      w.format("{:.6f}", s.prefix_cache.block_hit_rate)
+          .format("{:.6f}", s.prefix_cache.token_hit_rate)
+          .integer(s.prefix_cache.prefill_tokens_saved);
     // The error text in quotes, as it has always been written; quotes inside it doubled.
     w.quoted(r.error).end_row();
   }

@@ -31,7 +31,8 @@ TF_JSON_FIELDS(RunTotals, replicas, gpus, peak_flops_per_gpu, window_s, busy_rep
                batched_requests, served_prompt_tokens, served_output_tokens, completed_in_window, preemptions,
                recomputed_tokens, kv_transfers, kv_transfer_bytes, swapped_out_tokens, swapped_in_tokens, swap_s,
                energy_window_j, energy_total_j, simulated_s, skipped_bad_rows, clamped_rows, questions_cut,
-               over_context_cut, over_context_dropped, last_arrival_s)
+               over_context_cut, over_context_dropped, last_arrival_s, prefix_cache, prefix_lookup_blocks,
+               prefix_hit_blocks, prefix_prompt_tokens, prefix_hit_tokens, prefix_saved_tokens)
 
 namespace {
 
@@ -188,6 +189,12 @@ void add_totals(RunTotals& t, const RunTotals& p) {
   t.over_context_cut += p.over_context_cut;  // counted by each pod over its own requests
   t.over_context_dropped += p.over_context_dropped;
   t.last_arrival_s = std::max(t.last_arrival_s, p.last_arrival_s);
+  t.prefix_cache = t.prefix_cache || p.prefix_cache;
+  t.prefix_lookup_blocks += p.prefix_lookup_blocks;
+  t.prefix_hit_blocks += p.prefix_hit_blocks;
+  t.prefix_prompt_tokens += p.prefix_prompt_tokens;
+  t.prefix_hit_tokens += p.prefix_hit_tokens;
+  t.prefix_saved_tokens += p.prefix_saved_tokens;
 }
 
 }  // namespace
