@@ -22,6 +22,8 @@ struct RequestRecord {
   int prefill_replica = -1;
   double kv_transfer_s = -1.0;
   int priority = 0;             // its priority class (workload.priority_shares; 0 without)
+  int retries = 0;              // [failures]: times retried after its replica failed under it
+  bool failed = false;          // [failures]: given up after failures.max_retries retries (also rejected: never served)
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }
@@ -64,6 +66,15 @@ struct RunTotals {
   std::uint64_t over_context_cut = 0;
   std::uint64_t over_context_dropped = 0;
   double last_arrival_s = -1.0;       // the last request's arrival (-1: none arrived); not in summary.json
+  // [failures] (summary.json's "failures", only when configured): unit failures by kind, replica outages, replica
+  // time down (inside the window and whole run, summed over replicas), requests retried and retries, requests given
+  // up, KV tokens lost (prefilled again), requests moved from a failed replica's queue.
+  bool failures_enabled = false;
+  std::int64_t gpu_failures = 0, node_failures = 0, injected_failures = 0, replica_outages = 0;
+  double replica_down_window_s = 0.0, replica_down_total_s = 0.0;
+  double replica_availability = 1.0;  // 1 - replica_down_window_s / (replicas x window_s)
+  std::int64_t retried_requests = 0, retries = 0, failed_requests = 0, requeued_requests = 0;
+  double lost_kv_tokens = 0.0;
 };
 
 struct SloTargets {

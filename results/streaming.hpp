@@ -30,8 +30,9 @@
 namespace tf {
 
 // requests.csv's header line and one request's row (the bytes requests_csv writes).
-void append_requests_csv_header(std::string& out, bool with_priority);
-void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority);
+// With `with_retries` ([failures]), a last column `retries`.
+void append_requests_csv_header(std::string& out, bool with_priority, bool with_retries = false);
+void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority, bool with_retries = false);
 
 // summarize's figures from records handed in one at a time (any order gives the same counts and percentiles;
 // id order gives summarize's bytes).
@@ -156,6 +157,7 @@ struct StreamingOptions {
   int priority_classes = 0;       // summary's per-class figures (0 or 1: none)
   std::string requests_csv_path;  // empty: no requests.csv
   bool with_priority = false;     // requests.csv's priority column
+  bool with_retries = false;      // requests.csv's retries column ([failures])
   double timeseries_window_s = 0.0;  // > 0: build the time series
   std::vector<std::pair<double, double>> windows;  // window figures over these [start, end)
   // Requests are processed in id order, so a request that ended waits for every older one still running. Past

@@ -247,6 +247,21 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                    {"over_context_cut", s.totals.over_context_cut},
                    {"over_context_dropped", s.totals.over_context_dropped}};
   j["simulated_s"] = s.simulated_s;
+  if (s.totals.failures_enabled) {
+    const RunTotals& t = s.totals;
+    j["failures"] = {{"gpu_failures", t.gpu_failures},
+                     {"node_failures", t.node_failures},
+                     {"injected", t.injected_failures},
+                     {"replica_outages", t.replica_outages},
+                     {"replica_down_s", t.replica_down_window_s},
+                     {"replica_down_total_s", t.replica_down_total_s},
+                     {"replica_availability", t.replica_availability},
+                     {"retried_requests", t.retried_requests},
+                     {"retries", t.retries},
+                     {"failed_requests", t.failed_requests},
+                     {"requeued_requests", t.requeued_requests},
+                     {"lost_kv_tokens", t.lost_kv_tokens}};
+  }
   for (const auto& pc : s.priority_classes)
     j["priority_classes"].push_back({{"priority", pc.priority},
                                      {"measured", pc.measured},
@@ -306,6 +321,23 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   s.totals.over_context_cut = w.value("over_context_cut", std::uint64_t{0});
   s.totals.over_context_dropped = w.value("over_context_dropped", std::uint64_t{0});
   j.at("simulated_s").get_to(s.simulated_s);
+  if (j.contains("failures")) {
+    const auto& f = j.at("failures");
+    RunTotals& t = s.totals;
+    t.failures_enabled = true;
+    f.at("gpu_failures").get_to(t.gpu_failures);
+    f.at("node_failures").get_to(t.node_failures);
+    f.at("injected").get_to(t.injected_failures);
+    f.at("replica_outages").get_to(t.replica_outages);
+    f.at("replica_down_s").get_to(t.replica_down_window_s);
+    f.at("replica_down_total_s").get_to(t.replica_down_total_s);
+    f.at("replica_availability").get_to(t.replica_availability);
+    f.at("retried_requests").get_to(t.retried_requests);
+    f.at("retries").get_to(t.retries);
+    f.at("failed_requests").get_to(t.failed_requests);
+    f.at("requeued_requests").get_to(t.requeued_requests);
+    f.at("lost_kv_tokens").get_to(t.lost_kv_tokens);
+  }
   if (j.contains("priority_classes"))
     for (const auto& c : j.at("priority_classes")) {
       Summary::PriorityClass pc;
@@ -341,7 +373,7 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno, true);
 }
 
-std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority) {
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority, bool with_retries) {
   std::vector<const RequestRecord*> order;
   order.reserve(records.size());
   for (const auto& r : records) order.push_back(&r);
@@ -350,8 +382,8 @@ std::string requests_csv(const std::vector<RequestRecord>& records, bool with_pr
 
   std::string out;
   out.reserve(96 * (records.size() + 1));
-  append_requests_csv_header(out, with_priority);
-  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority);
+  append_requests_csv_header(out, with_priority, with_retries);
+  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority, with_retries);
   return out;
 }
 
@@ -402,6 +434,12 @@ std::string summary_table(const Summary& s) {
   for (std::size_t i = 0; i < changed.size(); ++i)
     out += fmt::format("{:<22}{}\n", i == 0 ? "workload" : "", changed[i]);
   out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
+  if (t.failures_enabled)
+    out += fmt::format("{:<22}{} outage(s) ({} GPU, {} node, {} injected failures); replicas up {:.3f} % of the "
+                       "window; {} request(s) retried ({} retries, {} given up), {} moved from a failed queue\n",
+                       "failures", t.replica_outages, t.gpu_failures, t.node_failures, t.injected_failures,
+                       t.replica_availability * 100.0, t.retried_requests, t.retries, t.failed_requests,
+                       t.requeued_requests);
   if (s.preemptions > 0)
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",
                        "paged KV", s.preemptions, s.recomputed_tokens, s.swapped_out_tokens, s.swapped_in_tokens,

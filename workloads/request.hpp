@@ -47,6 +47,10 @@ struct Request {
   bool rejected = false;
   int prefill_replica = -1;
   double kv_transfer_s = -1.0;
+  // [failures]: how many times a replica failed under it while it ran (each time it was retried elsewhere, its KV
+  // lost), and whether it was given up (more retries than failures.max_retries): never served, an SLO miss.
+  int retries = 0;
+  bool failed = false;
 };
 
 // Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill

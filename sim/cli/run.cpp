@@ -85,6 +85,7 @@ int run_command(const RunCommand& cmd) {
   so.slo = s.slo;
   so.priority_classes = static_cast<int>(s.workload.priority_shares.size());
   so.with_priority = !s.workload.priority_shares.empty();
+  so.with_retries = s.failures.enabled;
   if (!cmd.out_dir.empty()) {
     so.requests_csv_path = (out / "requests.csv").string();
     so.timeseries_window_s = cmd.timeseries_window_s;

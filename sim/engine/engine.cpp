@@ -238,6 +238,20 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
       slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
   }
   if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
+  // [failures]: the failure process over the replicas' GPUs and nodes (policies/failures.hpp); its next event is one
+  // more timer of the heap.
+  if (s.failures.enabled) {
+    if (disaggregated)
+      throw SimulationError("[failures] with disaggregated serving is not simulated (KV caches held for or moving to "
+                            "a failed replica); use co-located batching, or leave [failures] out");
+    try {
+      w.failures = std::make_unique<FailureProcess>(s.failures, layout, s.gpus_per_node,
+                                                    s.seed + static_cast<std::uint64_t>(std::max(0, s.pod_index)));
+    } catch (const std::invalid_argument& e) {
+      throw SimulationError(e.what());
+    }
+    w.timers.resize(static_cast<std::size_t>(s.replicas) + 2);
+  }
   // One actor runs the whole fleet (sim/engine/event_loop.cpp).
   sg4::Actor::create("fleet", platform.gpus.front(), engine::EventLoop(w));
   spdlog::debug("engine: {} replica(s) of {} x {} on {} node(s) ({} GPU hosts); pools: {}; batching {}, queue order {}, "
@@ -303,6 +317,30 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.over_context_cut = w.over_context_cut;
   t.over_context_dropped = w.over_context_dropped;
   t.last_arrival_s = w.last_arrival_s;
+  if (w.failures) {
+    // Replicas still down at the end: down until then.
+    for (const auto& slot : w.replicas)
+      if (slot.down) {
+        const double lo = std::max(slot.down_since_s, s.warmup_s), hi = std::min(w.now, s.duration_s);
+        if (hi > lo) w.down_window_s += hi - lo;
+        w.down_total_s += w.now - slot.down_since_s;
+      }
+    const FailureCounts& c = w.failures->counts();
+    t.failures_enabled = true;
+    t.gpu_failures = c.gpu_failures;
+    t.node_failures = c.node_failures;
+    t.injected_failures = c.injected;
+    t.replica_outages = c.outages;
+    t.replica_down_window_s = w.down_window_s;
+    t.replica_down_total_s = w.down_total_s;
+    const double replica_s = static_cast<double>(t.replicas) * t.window_s;
+    t.replica_availability = replica_s > 0.0 ? 1.0 - w.down_window_s / replica_s : 1.0;
+    t.retried_requests = w.retried_requests;
+    t.retries = w.retries;
+    t.failed_requests = w.failed_requests;
+    t.requeued_requests = w.requeued_requests;
+    t.lost_kv_tokens = w.lost_kv_tokens;
+  }
   result.activity = std::move(w.activity);
   return result;
 }

@@ -27,6 +27,16 @@ void World::request_ended(const Request& r, double time_s) {
     ++completed_in_window;
   sink->ended(rec);
   if (closed_loop) source->on_finished(r.id, time_s);
+  if (failures) {
+    ++ended_count;
+    check_complete();
+  }
+}
+
+void World::check_complete() {
+  if (!failures || failures_over || !source_done || ended_count < arrived_count || !parked.empty()) return;
+  failures_over = true;
+  cancel_timer(failures_owner());
 }
 
 void World::wake(ReplicaSlot& slot) {
@@ -115,6 +125,7 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
 // batch timeout came.
 void EventLoop::replica_timer(ReplicaSlot& slot) {
   World& w = w_;
+  if (slot.down) return;
   if (slot.phase == ReplicaSlot::Phase::waiting) {
     slot.idle = false;
     w.dispatcher.replica_changed(slot.index);
@@ -220,6 +231,92 @@ void EventLoop::source_ended() {
   w.source_done = true;
   w.cancel_timer(kSource);
   w.stop_all();
+  w.check_complete();
+}
+
+// [failures]: the replicas that fail or come back at this instant (policies/failures.hpp), then the process's next
+// event.
+void EventLoop::failure_event() {
+  World& w = w_;
+  static thread_local std::vector<ReplicaTransition> transitions;
+  transitions.clear();
+  w.failures->advance(transitions);
+  for (const ReplicaTransition& t : transitions) {
+    ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(t.replica)];
+    if (t.down) replica_down(slot);
+    else replica_up(slot);
+    if (!w.error.empty()) return;
+  }
+  if (w.failures_over) return;
+  const double next = w.failures->next_time();
+  if (next < std::numeric_limits<double>::infinity()) w.set_timer(w.failures_owner(), std::max(w.now, next));
+}
+
+// A replica fails: the step under way is lost, its running requests are retried elsewhere (their KV lost; given
+// up past failures.max_retries), its queue goes to the others, and it leaves its pool until repaired.
+void EventLoop::replica_down(ReplicaSlot& slot) {
+  World& w = w_;
+  const double now = w.now;
+  slot.down = true;
+  slot.down_since_s = now;
+  if (slot.exited) return;  // the run is draining and it has ended: nothing runs there
+  slot.phase = ReplicaSlot::Phase::down;
+  slot.cut = false;
+  w.cancel_timer(slot.index);
+  static thread_local std::vector<Request> evicted;
+  evicted.clear();
+  w.lost_kv_tokens += slot.model->fail(now, evicted);
+  std::deque<Request> queued;
+  queued.swap(slot.waiting);
+  w.waiting_total -= queued.size();
+  slot.waiting_tokens = 0;
+  slot.idle = false;
+  Pool& pool = *slot.pool;
+  pool.members.erase(std::find(pool.members.begin(), pool.members.end(), slot.index));
+  w.dispatcher.pool_changed(pool);
+  for (Request& r : evicted) {
+    if (r.retries++ == 0) ++w.retried_requests;
+    ++w.retries;
+    if (r.retries > w.scenario.failures.max_retries) {  // given up: never served
+      r.failed = true;
+      r.rejected = true;
+      r.replica = slot.index;
+      ++w.failed_requests;
+      w.request_ended(r, now);
+      if (w.closed_loop) w.wake_source();
+      continue;
+    }
+    w.dispatcher.redispatch(std::move(r));
+  }
+  for (Request& r : queued) {
+    ++w.requeued_requests;
+    r.kv = Request::Kv::none;  // swapped to this node's host memory: lost with it
+    w.dispatcher.redispatch(std::move(r));
+  }
+  // With a central queue, its head may now go to another replica.
+  if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
+}
+
+// A replica is repaired: empty, it rejoins its pool, and the requests parked while every replica was down are
+// routed again.
+void EventLoop::replica_up(ReplicaSlot& slot) {
+  World& w = w_;
+  slot.down = false;
+  const double lo = std::max(slot.down_since_s, w.scenario.warmup_s), hi = std::min(w.now, w.scenario.duration_s);
+  if (hi > lo) w.down_window_s += hi - lo;
+  w.down_total_s += w.now - slot.down_since_s;
+  if (slot.exited) return;
+  Pool& pool = *slot.pool;
+  pool.members.insert(std::upper_bound(pool.members.begin(), pool.members.end(), slot.index), slot.index);
+  w.dispatcher.pool_changed(pool);
+  slot.phase = ReplicaSlot::Phase::waiting;
+  slot.idle = true;
+  w.dispatcher.replica_changed(slot.index);
+  w.wake(slot);
+  std::deque<Request> parked;
+  parked.swap(w.parked);
+  for (Request& r : parked) w.dispatcher.redispatch(std::move(r));
+  if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
 }
 
 void EventLoop::progress_until(double t) {
@@ -237,6 +334,8 @@ void EventLoop::operator()() {
   next_progress_s_ = every;
   for (auto& slot : w.replicas) replica_boundary(slot);  // at time 0, each finds nothing to do and waits
   source_event();  // reads the first arrival (or the first questions)
+  if (w.failures && w.failures->next_time() < std::numeric_limits<double>::infinity())
+    w.set_timer(w.failures_owner(), w.failures->next_time());
   for (;;) {
     if (w.interrupt_requested() || !w.error.empty()) break;
     // What happened at this instant wakes others, in the order caused.
@@ -281,6 +380,8 @@ void EventLoop::operator()() {
     if (who == kSource) {
       if (w.source_exhausted) source_ended();
       else source_event();
+    } else if (w.failures && who == w.failures_owner()) {
+      failure_event();
     } else {
       replica_timer(w.replicas[static_cast<std::size_t>(who)]);
     }

@@ -18,6 +18,7 @@
 #include "cluster/power.hpp"
 #include "policies/admission.hpp"
 #include "policies/batching.hpp"
+#include "policies/failures.hpp"
 #include "policies/queue_order.hpp"
 #include "policies/router.hpp"
 #include "results/record_sink.hpp"
@@ -51,7 +52,8 @@ struct Pool;
 struct ReplicaSlot {
   // Where it stands in the event loop: between steps (its handler runs), waiting for work (woken by an arrival, a
   // freed KV cache or its batch timeout), running a step that ends at step_end_s, or ended.
-  enum class Phase { boundary, waiting, stepping, exited };
+  // down ([failures]): failed, out of its pool until repaired.
+  enum class Phase { boundary, waiting, stepping, exited, down };
   int index = 0;
   std::unique_ptr<ReplicaModel> model;
   Pool* pool = nullptr;                      // the pool it belongs to
@@ -64,6 +66,8 @@ struct ReplicaSlot {
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
+  bool down = false;                         // [failures]: failed, not in its pool's members until repaired
+  double down_since_s = 0.0;
   // Disaggregated, decode replicas: requests whose KV caches are waiting to move here or moving (and the tokens
   // they will cost), the moves waiting for room here (FIFO), and the KV reserved for the moves under way.
   int incoming = 0;
@@ -94,6 +98,12 @@ class Dispatcher {
   bool dispatch(const Request& r, std::int64_t kv_capacity_tokens);
   // The replica (an index in World::replicas) the pool's router picks for `r`; -1 when a central queue has no room.
   int pick(Pool& pool, const Request& r);
+  // [failures]: a request taken off a failed replica (retried, or moved from its queue), routed again without the
+  // admission check and without a new arrival record; parked while every replica of the pool is down.
+  void redispatch(Request r);
+  // [failures]: the pool's members changed (a replica went down or came back): its indexes are built again at
+  // the next pick.
+  void pool_changed(const Pool& pool);
   // Puts a request in a replica's own queue and wakes it.
   void enqueue(ReplicaSlot& slot, Request r);
   // With a central queue: wake the replica that can take the head first (see CentralQueueRouter).
@@ -223,6 +233,18 @@ struct World {
   Dispatcher dispatcher{*this};
   KvMover kv{*this};
 
+  // [failures] (absent: none of this is used). The process's next event is a timer of owner failures_owner().
+  std::unique_ptr<FailureProcess> failures;
+  bool failures_over = false;                // the run is complete: no more failure events
+  std::deque<Request> parked;                // arrivals and retries while every replica is down, in order
+  std::size_t ended_count = 0;               // requests ended (served, rejected or failed)
+  std::int64_t retried_requests = 0, retries = 0, failed_requests = 0, requeued_requests = 0;
+  double lost_kv_tokens = 0.0;
+  double down_window_s = 0.0, down_total_s = 0.0;  // replica time down, summed (window, whole run)
+  int failures_owner() const { return static_cast<int>(replicas.size()); }
+  // Once the source is done and every request has ended, the failure process stops (its timer is dropped).
+  void check_complete();
+
   // A request ended (served or turned away): its row, and for sessions the source learns of it.
   void request_ended(const Request& r, double time_s);
   // Wakes a replica at this instant (after what runs now): one waiting for work looks at its queue, one in a
@@ -258,6 +280,9 @@ class EventLoop {
   void source_event();                       // open loop: the arrival read ahead; closed loop: look again
   void source_ended();
   void progress_until(double t);
+  void failure_event();                      // [failures]: the process's transitions at this instant
+  void replica_down(ReplicaSlot& slot);
+  void replica_up(ReplicaSlot& slot);
   World& w_;
   double next_progress_s_ = 0.0;
 };

@@ -19,6 +19,8 @@ inline RequestRecord to_record(const Request& r) {
   row.prefill_replica = r.prefill_replica;
   row.kv_transfer_s = r.kv_transfer_s;
   row.priority = r.priority;
+  row.retries = r.retries;
+  row.failed = r.failed;
   return row;
 }
 

@@ -140,6 +140,7 @@ Scenario Loader::build() {
   read_policy(top, s);
   read_slo(top, s);
   read_cost(top, s);
+  read_failures(top, s);
 
   s.source = file_;
   return s;
