@@ -135,7 +135,7 @@ TEST_CASE("failures: a node's failure takes all its replicas down at once, and u
   CHECK(p.counts().outages == p.counts().node_failures * 4);
 }
 
-TEST_CASE("failures: injected failures happen at their times; overlapping ones keep the replica down", "[failures]") {
+TEST_CASE("failures: injected failures happen at their times - overlapping ones keep the replica down", "[failures]") {
   FailureSpec spec;
   spec.enabled = true;
   spec.inject = {{1, 30.0, 60.0}, {1, 50.0, 100.0}, {0, 10.0, 5.0}};
