@@ -75,6 +75,25 @@ struct RunTotals {
   double replica_availability = 1.0;  // 1 - replica_down_window_s / (replicas x window_s)
   std::int64_t retried_requests = 0, retries = 0, failed_requests = 0, requeued_requests = 0;
   double lost_kv_tokens = 0.0;
+  // [autoscaler] (summary.json's "autoscaler", only when configured): replica time serving, starting (cold starts)
+  // and draining inside the window, summed over replicas; GPU-hours of the three (what is paid for); replicas
+  // started and drained; the most at once.
+  bool autoscaler_enabled = false;
+  double serving_replica_s = 0.0, starting_replica_s = 0.0, draining_replica_s = 0.0;
+  double gpu_hours = 0.0;
+  double cold_start_s = 0.0;
+  std::int64_t scale_ups = 0, scale_downs = 0;
+  int peak_replicas = 0;
+};
+
+// [autoscaler]: a replica changing state (scaling.csv): "start" (off to starting), "serve" (its cold start over,
+// or a drain cancelled), "drain" (serving to draining), "off" (drained, or a start cancelled); and the fleet's
+// counts after it.
+struct ScalingEvent {
+  double time_s = 0.0;
+  int replica = 0;
+  std::string event;
+  int serving = 0, starting = 0, draining = 0;
 };
 
 struct SloTargets {

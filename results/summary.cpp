@@ -96,6 +96,14 @@ void fill_summary_figures(Summary& s, const RunTotals& totals, const SloTargets&
   s.swapped_out_tokens = totals.swapped_out_tokens;
   s.swapped_in_tokens = totals.swapped_in_tokens;
   s.swap_s = totals.swap_s;
+  if (totals.autoscaler_enabled) {
+    // [autoscaler]: the fleet was not all there all along; utilisation and power over the replicas that were on.
+    const double on_s = totals.serving_replica_s + totals.starting_replica_s + totals.draining_replica_s;
+    const double gpus_per_replica = safe_div(static_cast<double>(totals.gpus), static_cast<double>(totals.replicas));
+    s.mfu = safe_div(totals.flops, gpus_per_replica * on_s * totals.peak_flops_per_gpu);
+    s.busy_fraction = safe_div(totals.busy_replica_s, totals.serving_replica_s + totals.draining_replica_s);
+    s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, gpus_per_replica * on_s);
+  }
 }
 
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
@@ -262,6 +270,20 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                      {"requeued_requests", t.requeued_requests},
                      {"lost_kv_tokens", t.lost_kv_tokens}};
   }
+  if (s.totals.autoscaler_enabled) {
+    const RunTotals& t = s.totals;
+    j["autoscaler"] = {{"gpu_hours", t.gpu_hours},
+                       {"serving_replica_s", t.serving_replica_s},
+                       {"starting_replica_s", t.starting_replica_s},
+                       {"draining_replica_s", t.draining_replica_s},
+                       {"mean_replicas", t.window_s > 0.0 ? (t.serving_replica_s + t.starting_replica_s +
+                                                             t.draining_replica_s) / t.window_s
+                                                          : 0.0},
+                       {"peak_replicas", t.peak_replicas},
+                       {"scale_ups", t.scale_ups},
+                       {"scale_downs", t.scale_downs},
+                       {"cold_start_s", t.cold_start_s}};
+  }
   for (const auto& pc : s.priority_classes)
     j["priority_classes"].push_back({{"priority", pc.priority},
                                      {"measured", pc.measured},
@@ -337,6 +359,19 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
     f.at("failed_requests").get_to(t.failed_requests);
     f.at("requeued_requests").get_to(t.requeued_requests);
     f.at("lost_kv_tokens").get_to(t.lost_kv_tokens);
+  }
+  if (j.contains("autoscaler")) {
+    const auto& a = j.at("autoscaler");
+    RunTotals& t = s.totals;
+    t.autoscaler_enabled = true;
+    a.at("gpu_hours").get_to(t.gpu_hours);
+    a.at("serving_replica_s").get_to(t.serving_replica_s);
+    a.at("starting_replica_s").get_to(t.starting_replica_s);
+    a.at("draining_replica_s").get_to(t.draining_replica_s);
+    a.at("peak_replicas").get_to(t.peak_replicas);
+    a.at("scale_ups").get_to(t.scale_ups);
+    a.at("scale_downs").get_to(t.scale_downs);
+    a.at("cold_start_s").get_to(t.cold_start_s);
   }
   if (j.contains("priority_classes"))
     for (const auto& c : j.at("priority_classes")) {
@@ -440,6 +475,15 @@ std::string summary_table(const Summary& s) {
                        "failures", t.replica_outages, t.gpu_failures, t.node_failures, t.injected_failures,
                        t.replica_availability * 100.0, t.retried_requests, t.retries, t.failed_requests,
                        t.requeued_requests);
+  if (t.autoscaler_enabled)
+    out += fmt::format("{:<22}{:.2f} GPU-hours in the window ({:.2f} replicas on average: {:.2f} serving, {:.2f} "
+                       "starting, {:.2f} draining; at most {}); {} started, {} removed; cold start {:.1f} s\n",
+                       "autoscaler", t.gpu_hours,
+                       t.window_s > 0 ? (t.serving_replica_s + t.starting_replica_s + t.draining_replica_s) / t.window_s : 0.0,
+                       t.window_s > 0 ? t.serving_replica_s / t.window_s : 0.0,
+                       t.window_s > 0 ? t.starting_replica_s / t.window_s : 0.0,
+                       t.window_s > 0 ? t.draining_replica_s / t.window_s : 0.0, t.peak_replicas, t.scale_ups,
+                       t.scale_downs, t.cold_start_s);
   if (s.preemptions > 0)
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",
                        "paged KV", s.preemptions, s.recomputed_tokens, s.swapped_out_tokens, s.swapped_in_tokens,

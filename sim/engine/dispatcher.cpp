@@ -215,6 +215,7 @@ void Dispatcher::update_index(int replica) {
   if (ix.pools.empty()) return;  // nothing indexed yet (or the scan mode)
   const ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(replica)];
   if (slot.down) return;  // [failures]: not in its pool's indexes until repaired (pool_changed)
+  if (slot.power != ReplicaPower::serving) return;  // [autoscaler]: not in its pool (pool_changed when it is again)
   const Pool& pool = *slot.pool;
   Indexes::PoolIndex& p = ix.pools[static_cast<std::size_t>(&pool - w_.pools.data())];
   const std::size_t i = ix.position[static_cast<std::size_t>(replica)];

@@ -17,6 +17,7 @@
 #include "cluster/cost_model.hpp"
 #include "cluster/power.hpp"
 #include "policies/admission.hpp"
+#include "policies/autoscaler.hpp"
 #include "policies/batching.hpp"
 #include "policies/failures.hpp"
 #include "policies/queue_order.hpp"
@@ -27,6 +28,7 @@
 #include "sim/engine/engine.hpp"
 #include "sim/engine/timer_heap.hpp"
 #include "sim/replica/replica_model.hpp"
+#include "workloads/curve.hpp"
 #include "workloads/source.hpp"
 
 namespace tf::engine {
@@ -48,12 +50,15 @@ struct KvTransfer {
 
 struct Pool;
 
+// [autoscaler]: where a replica stands (the indices of World's state times).
+enum class ReplicaPower { serving = 0, starting = 1, draining = 2, off = 3 };
+
 // One replica: its step planner, its queue, its GPUs (SimGrid hosts) and what the engine knows of it.
 struct ReplicaSlot {
   // Where it stands in the event loop: between steps (its handler runs), waiting for work (woken by an arrival, a
   // freed KV cache or its batch timeout), running a step that ends at step_end_s, or ended.
-  // down ([failures]): failed, out of its pool until repaired.
-  enum class Phase { boundary, waiting, stepping, exited, down };
+  // down ([failures]): failed, out of its pool until repaired. off ([autoscaler]): not serving (off or starting).
+  enum class Phase { boundary, waiting, stepping, exited, down, off };
   int index = 0;
   std::unique_ptr<ReplicaModel> model;
   Pool* pool = nullptr;                      // the pool it belongs to
@@ -68,6 +73,10 @@ struct ReplicaSlot {
   bool exited = false;                       // its actor has ended (the run is draining)
   bool down = false;                         // [failures]: failed, not in its pool's members until repaired
   double down_since_s = 0.0;
+  // [autoscaler]: serving (in its pool), off, starting (its cold start; its timer is when it serves) or draining
+  // (out of its pool, finishing its batch), since power_since_s.
+  ReplicaPower power = ReplicaPower::serving;
+  double power_since_s = 0.0;
   // Disaggregated, decode replicas: requests whose KV caches are waiting to move here or moving (and the tokens
   // they will cost), the moves waiting for room here (FIFO), and the KV reserved for the moves under way.
   int incoming = 0;
@@ -245,6 +254,22 @@ struct World {
   // Once the source is done and every request has ended, the failure process stops (its timer is dropped).
   void check_complete();
 
+  // [autoscaler] (absent: none of this is used). Its evaluations are timers of owner autoscaler_owner().
+  std::unique_ptr<Autoscaler> autoscaler;
+  std::unique_ptr<AutoscalerController> scaler;
+  std::unique_ptr<RateCurve> expected_curve;  // the workload's rate curve (the predictive policy reads it ahead)
+  double expected_rate = 0.0;                 // without a curve: its constant rate (0: unknown, a trace)
+  double cold_start = 0.0;                    // seconds from start to serving
+  int power_count[4] = {0, 0, 0, 0};          // replicas serving, starting, draining, off
+  double power_window_s[4] = {0, 0, 0, 0}, power_total_s[4] = {0, 0, 0, 0};  // replica time in each, summed
+  std::int64_t scale_ups = 0, scale_downs = 0;  // replicas started, drained (or cancelled while starting)
+  int peak_replicas = 0;                        // most serving + starting + draining at once
+  std::size_t arrived_at_last_evaluation = 0;
+  std::vector<ScalingEvent> scaling_events;
+  int autoscaler_owner() const { return static_cast<int>(replicas.size()) + (failures ? 1 : 0); }
+  // A replica changes state at `now`: its time in the state it leaves is counted, an event written.
+  void set_power(ReplicaSlot& slot, ReplicaPower p);
+
   // A request ended (served or turned away): its row, and for sessions the source learns of it.
   void request_ended(const Request& r, double time_s);
   // Wakes a replica at this instant (after what runs now): one waiting for work looks at its queue, one in a
@@ -283,6 +308,10 @@ class EventLoop {
   void failure_event();                      // [failures]: the process's transitions at this instant
   void replica_down(ReplicaSlot& slot);
   void replica_up(ReplicaSlot& slot);
+  void autoscale();                          // [autoscaler]: an evaluation, its decision applied
+  void replica_serves(ReplicaSlot& slot);    // its cold start is over: into its pool
+  void replica_drains(ReplicaSlot& slot);    // out of its pool; it finishes its batch, then goes off
+  void replica_off(ReplicaSlot& slot);
   World& w_;
   double next_progress_s_ = 0.0;
 };

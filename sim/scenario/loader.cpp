@@ -160,6 +160,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"policy", policy_keys()},
       {"slo", {"ttft_p99_s", "tpot_p99_s"}},
       {"failures", {"gpu_mtbf_h", "node_mtbf_h", "gpu_repair_s", "node_repair_s", "inject", "max_retries"}},
+      {"autoscaler", autoscaler_keys()},
       {"failures.gpu_repair_s", kDistributionKeys},
       {"failures.node_repair_s", kDistributionKeys},
       {"cost",

@@ -141,6 +141,7 @@ Scenario Loader::build() {
   read_slo(top, s);
   read_cost(top, s);
   read_failures(top, s);
+  read_autoscaler(top, s);
 
   s.source = file_;
   return s;

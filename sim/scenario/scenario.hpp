@@ -8,6 +8,7 @@
 
 #include "cluster/catalog.hpp"
 #include "cluster/cost_model.hpp"
+#include "policies/autoscaler.hpp"
 #include "policies/batching.hpp"
 #include "policies/failures.hpp"
 #include "results/records.hpp"
@@ -80,6 +81,9 @@ struct Scenario {
   // [failures]: GPUs and nodes fail and are repaired, requests on a failed replica are retried elsewhere
   // (policies/failures.hpp); off (enabled = false) without the table.
   FailureSpec failures;
+  // [autoscaler]: replicas added and removed while the run goes (policies/autoscaler.hpp); off (enabled = false)
+  // without the table. With it the platform holds max_replicas replicas, those beyond the fleet's size off.
+  AutoscalerSpec autoscaler;
   std::string cost_profile_path;  // [cost] profile, resolved; empty when none
 
   std::string source;  // file the scenario came from ("<built-in default>" otherwise)
