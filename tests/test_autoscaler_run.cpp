@@ -196,3 +196,39 @@ TEST_CASE("autoscaler: bad settings name the key", "[autoscaler][errors]") {
   CHECK_THAT(error("[failures]\n[autoscaler]\n"), Catch::Matchers::Contains("[autoscaler] with [failures]"));
   CHECK_THAT(error("[autoscaler]\nintervl_s = 3\n"), Catch::Matchers::Contains("unknown key 'intervl_s'"));
 }
+
+TEST_CASE("size --autoscaler: the smallest max_replicas that meets the targets, against the fixed answer",
+          "[autoscaler][sizing]") {
+  const std::string dir = temp_dir("autoscale-size");
+  // A peak in 20 minutes: 2 requests/s, then 60/s from 400 s to 800 s (one replica cannot serve it, two can).
+  const std::string text =
+      base(1200, "{ process = \"poisson\", rate_per_s = 2.0, spikes = [{ start_s = 400, duration_s = 400, multiple = 30 }] }") +
+      "[slo]\nttft_p99_s = 2.0\ntpot_p99_s = 0.2\n"
+      "[autoscaler]\npolicy = \"target-load\"\ntarget_load = 4\ninterval_s = 15\nscale_down_delay_s = 60\n"
+      "provision_s = 0\nstartup_s = 10\n";
+  write_file(dir + "/s.toml", text);
+  const auto r = run_command(binary() + " size " + dir + "/s.toml --jobs 2 --autoscaler --out " + dir + "/out");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("autoscaled ([autoscaler] policy target-load"));
+  const auto sizing = nlohmann::json::parse(read_file(dir + "/out/sizing.json"));
+  INFO(sizing.dump().substr(0, 400));
+  const int answer = sizing.at("results").at(0).at("replicas").get<int>();
+  const auto rows = parse_csv(read_file(dir + "/out/autoscaler.csv"));
+  REQUIRE(rows.size() == static_cast<std::size_t>(answer) + 2);  // header, max_replicas 1 .. answer + 1
+  int smallest = -1;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    CHECK(std::stoi(rows[i][0]) == static_cast<int>(i));
+    if (rows[i][7] == "1" && smallest < 0) smallest = static_cast<int>(i);
+  }
+  REQUIRE(smallest > 0);
+  CHECK(answer >= 2);  // the peak needs more than one replica
+  // Every smaller max_replicas missed; the smallest that meets them costs at most the fixed answer's GPU-hours
+  // (one GPU per replica over the 1,200 s window), here a little less (the autoscaled fleet is smaller off the peak).
+  for (int i = 1; i < smallest; ++i) CHECK(rows[static_cast<std::size_t>(i)][7] == "0");
+  const double gpu_h = std::stod(rows[static_cast<std::size_t>(smallest)][1]);
+  CHECK(smallest <= answer);
+  CHECK(gpu_h <= answer * 1200.0 / 3600.0 + 1e-9);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("the smallest max_replicas that meets the targets: " +
+                                                 std::to_string(smallest)));
+}

@@ -28,6 +28,7 @@
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/mpi.hpp"
+#include "sim/study/autoscaler_sizing.hpp"
 #include "sim/study/failures_sizing.hpp"
 #include "sim/study/sizing.hpp"
 #include "sim/scenario/limits.hpp"
@@ -296,9 +297,13 @@ int command_size(const SizeCommand& cmd) {
 namespace {
 
 int size_command(const SizeCommand& cmd) {
+  AutoscalerSpec autoscaler_spec;
   Scenario loaded = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   try {
     loaded = with_failure_options(std::move(loaded), cmd.failures, cmd.spare);  // sim/study/failures_sizing.hpp
+    std::string note;  // [autoscaler]: sized as a fixed fleet, then autoscaled (sim/study/autoscaler_sizing.hpp)
+    loaded = without_autoscaler(std::move(loaded), cmd.autoscaler, autoscaler_spec, note);
+    if (!note.empty()) std::cerr << "tokenfleet: note: " << note << "\n";
   } catch (const std::invalid_argument& e) {
     print_error(e.what());
     return exit_bad_scenario;
@@ -460,7 +465,7 @@ int size_command(const SizeCommand& cmd) {
   }
   if (!cmd.out_dir.empty()) {
     const int rc =
-        prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv", "scale_check.csv", "scale_check.json"});
+        prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv", "scale_check.csv", "scale_check.json", "autoscaler.csv"});
     if (rc != exit_ok) return rc;
   }
 
@@ -640,6 +645,11 @@ int size_command(const SizeCommand& cmd) {
       const auto spares = spare_value(s, n, cmd.spare, *runner);
       std::cout << spare_value_text(spares, "    ");
       if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/spares.csv", spare_value_csv(spares));
+    }
+    if (cmd.autoscaler) {  // the smallest max_replicas autoscaled (sim/study/autoscaler_sizing.hpp)
+      const auto rows = autoscaler_search(s, autoscaler_spec, n, *runner);
+      std::cout << autoscaler_search_text(rows, s, n, autoscaler_spec.policy, "    ");
+      if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/autoscaler.csv", autoscaler_search_csv(rows));
     }
     if (margin.verdict == "within noise")
       std::cout << fmt::format("    the answer is within noise of a target{}\n",
