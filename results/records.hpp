@@ -23,6 +23,8 @@ struct RequestRecord {
   double kv_transfer_s = -1.0;
   int priority = 0;             // its priority class (workload.priority_shares; 0 without)
   std::int64_t cached_tokens = 0;  // prefix caching: prompt tokens found in the cache at its first admission
+  int retries = 0;              // [failures]: times retried after its replica failed under it
+  bool failed = false;          // [failures]: given up after failures.max_retries retries (also rejected: never served)
   bool finished() const { return finished_s >= 0.0; }
   double queue_s() const { return admitted_s - arrival_s; }
   double ttft_s() const { return first_token_s - arrival_s; }
@@ -74,6 +76,34 @@ struct RunTotals {
   std::int64_t prefix_prompt_tokens = 0;
   std::int64_t prefix_hit_tokens = 0;
   std::int64_t prefix_saved_tokens = 0;
+  // [failures] (summary.json's "failures", only when configured): unit failures by kind, replica outages, replica
+  // time down (inside the window and whole run, summed over replicas), requests retried and retries, requests given
+  // up, KV tokens lost (prefilled again), requests moved from a failed replica's queue.
+  bool failures_enabled = false;
+  std::int64_t gpu_failures = 0, node_failures = 0, injected_failures = 0, replica_outages = 0;
+  double replica_down_window_s = 0.0, replica_down_total_s = 0.0;
+  double replica_availability = 1.0;  // 1 - replica_down_window_s / (replicas x window_s)
+  std::int64_t retried_requests = 0, retries = 0, failed_requests = 0, requeued_requests = 0;
+  double lost_kv_tokens = 0.0;
+  // [autoscaler] (summary.json's "autoscaler", only when configured): replica time serving, starting (cold starts)
+  // and draining inside the window, summed over replicas; GPU-hours of the three (what is paid for); replicas
+  // started and drained; the most at once.
+  bool autoscaler_enabled = false;
+  double serving_replica_s = 0.0, starting_replica_s = 0.0, draining_replica_s = 0.0;
+  double gpu_hours = 0.0;
+  double cold_start_s = 0.0;
+  std::int64_t scale_ups = 0, scale_downs = 0;
+  int peak_replicas = 0;
+};
+
+// [autoscaler]: a replica changing state (scaling.csv): "start" (off to starting), "serve" (its cold start over,
+// or a drain cancelled), "drain" (serving to draining), "off" (drained, or a start cancelled); and the fleet's
+// counts after it.
+struct ScalingEvent {
+  double time_s = 0.0;
+  int replica = 0;
+  std::string event;
+  int serving = 0, starting = 0, draining = 0;
 };
 
 struct SloTargets {

@@ -51,17 +51,19 @@ void spread(double a, double b, double w, F&& f) {
 
 // ---- requests.csv -----------------------------------------------------------------------------------------------
 
-void append_requests_csv_header(std::string& out, bool with_priority, bool with_cached) {
+void append_requests_csv_header(std::string& out, bool with_priority, bool with_cached, bool with_retries) {
   CsvWriter w(out);
   for (const char* name : {"id", "arrival_s", "prompt_tokens", "output_tokens", "replica", "queue_s", "ttft_s",
                            "tpot_s", "e2e_s", "rejected", "prefill_replica", "kv_transfer_s"})
     w.field(name);
   if (with_priority) w.field("priority");
   if (with_cached) w.field("cached_tokens");
+  if (with_retries) w.field("retries");
   w.end_row();
 }
 
-void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority, bool with_cached) {
+void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority, bool with_cached,
+                             bool with_retries) {
   CsvWriter w(out);
   auto time = [&w](bool known, double t) { known ? w.fixed9(t) : w.empty(); };
   const bool done = r.finished();
@@ -76,6 +78,7 @@ void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with
   time(r.kv_transfer_s >= 0.0, r.kv_transfer_s);
   if (with_priority) w.integer(r.priority);
   if (with_cached) w.integer(r.cached_tokens);
+  if (with_retries) w.integer(r.retries);
   w.end_row();
 }
 
@@ -413,7 +416,7 @@ StreamingSink::StreamingSink(const StreamingOptions& options)
     : o_(options), summary_(options.warmup_s, options.slo, options.priority_classes) {
   if (!o_.requests_csv_path.empty()) {
     file_ = std::make_unique<StreamedFile>(o_.requests_csv_path);
-    append_requests_csv_header(file_->buffer(), o_.with_priority, o_.with_cached_tokens);
+    append_requests_csv_header(file_->buffer(), o_.with_priority, o_.with_cached_tokens, o_.with_retries);
   }
   for (const auto& [start, end] : o_.windows) windows_.emplace_back(start, end, o_.slo);
   if (o_.timeseries_window_s > 0.0) timeseries_.emplace(o_.timeseries_window_s, o_.slo);
@@ -545,7 +548,7 @@ void StreamingSink::drain(bool all) {
 
 void StreamingSink::process(const RequestRecord& r) {
   if (file_) {
-    append_requests_csv_row(file_->buffer(), r, o_.with_priority, o_.with_cached_tokens);
+    append_requests_csv_row(file_->buffer(), r, o_.with_priority, o_.with_cached_tokens, o_.with_retries);
     file_->maybe_flush();
   }
   summary_.add(r);

@@ -30,9 +30,12 @@
 namespace tf {
 
 // requests.csv's header line and one request's row (the bytes requests_csv writes).
-// With `with_cached`, a last column cached_tokens (prefix caching).
-void append_requests_csv_header(std::string& out, bool with_priority, bool with_cached = false);
-void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority, bool with_cached = false);
+// With `with_cached`, a column cached_tokens (prefix caching); with `with_retries` ([failures]), then a column
+// retries: each only when its feature is on, so that the file is today's otherwise.
+void append_requests_csv_header(std::string& out, bool with_priority, bool with_cached = false,
+                                bool with_retries = false);
+void append_requests_csv_row(std::string& out, const RequestRecord& r, bool with_priority, bool with_cached = false,
+                             bool with_retries = false);
 
 // summarize's figures from records handed in one at a time (any order gives the same counts and percentiles;
 // id order gives summarize's bytes).
@@ -158,6 +161,7 @@ struct StreamingOptions {
   std::string requests_csv_path;  // empty: no requests.csv
   bool with_priority = false;     // requests.csv's priority column
   bool with_cached_tokens = false;  // requests.csv's cached_tokens column (prefix caching), after it
+  bool with_retries = false;      // requests.csv's retries column ([failures])
   double timeseries_window_s = 0.0;  // > 0: build the time series
   std::vector<std::pair<double, double>> windows;  // window figures over these [start, end)
   // Requests are processed in id order, so a request that ended waits for every older one still running. Past

@@ -106,6 +106,14 @@ void fill_summary_figures(Summary& s, const RunTotals& totals, const SloTargets&
       safe_div(static_cast<double>(totals.prefix_hit_blocks), static_cast<double>(totals.prefix_lookup_blocks));
   s.prefix_cache.token_hit_rate =
       safe_div(static_cast<double>(totals.prefix_hit_tokens), static_cast<double>(totals.prefix_prompt_tokens));
+  if (totals.autoscaler_enabled) {
+    // [autoscaler]: the fleet was not all there all along; utilisation and power over the replicas that were on.
+    const double on_s = totals.serving_replica_s + totals.starting_replica_s + totals.draining_replica_s;
+    const double gpus_per_replica = safe_div(static_cast<double>(totals.gpus), static_cast<double>(totals.replicas));
+    s.mfu = safe_div(totals.flops, gpus_per_replica * on_s * totals.peak_flops_per_gpu);
+    s.busy_fraction = safe_div(totals.busy_replica_s, totals.serving_replica_s + totals.draining_replica_s);
+    s.mean_power_per_gpu_w = safe_div(totals.energy_window_j, gpus_per_replica * on_s);
+  }
 }
 
 Summary summarize(const std::string& scenario, std::uint64_t seed, const std::vector<RequestRecord>& records,
@@ -267,6 +275,35 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                    {"over_context_cut", s.totals.over_context_cut},
                    {"over_context_dropped", s.totals.over_context_dropped}};
   j["simulated_s"] = s.simulated_s;
+  if (s.totals.failures_enabled) {
+    const RunTotals& t = s.totals;
+    j["failures"] = {{"gpu_failures", t.gpu_failures},
+                     {"node_failures", t.node_failures},
+                     {"injected", t.injected_failures},
+                     {"replica_outages", t.replica_outages},
+                     {"replica_down_s", t.replica_down_window_s},
+                     {"replica_down_total_s", t.replica_down_total_s},
+                     {"replica_availability", t.replica_availability},
+                     {"retried_requests", t.retried_requests},
+                     {"retries", t.retries},
+                     {"failed_requests", t.failed_requests},
+                     {"requeued_requests", t.requeued_requests},
+                     {"lost_kv_tokens", t.lost_kv_tokens}};
+  }
+  if (s.totals.autoscaler_enabled) {
+    const RunTotals& t = s.totals;
+    j["autoscaler"] = {{"gpu_hours", t.gpu_hours},
+                       {"serving_replica_s", t.serving_replica_s},
+                       {"starting_replica_s", t.starting_replica_s},
+                       {"draining_replica_s", t.draining_replica_s},
+                       {"mean_replicas", t.window_s > 0.0 ? (t.serving_replica_s + t.starting_replica_s +
+                                                             t.draining_replica_s) / t.window_s
+                                                          : 0.0},
+                       {"peak_replicas", t.peak_replicas},
+                       {"scale_ups", t.scale_ups},
+                       {"scale_downs", t.scale_downs},
+                       {"cold_start_s", t.cold_start_s}};
+  }
   for (const auto& pc : s.priority_classes)
     j["priority_classes"].push_back({{"priority", pc.priority},
                                      {"measured", pc.measured},
@@ -338,6 +375,36 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
   s.totals.over_context_cut = w.value("over_context_cut", std::uint64_t{0});
   s.totals.over_context_dropped = w.value("over_context_dropped", std::uint64_t{0});
   j.at("simulated_s").get_to(s.simulated_s);
+  if (j.contains("failures")) {
+    const auto& f = j.at("failures");
+    RunTotals& t = s.totals;
+    t.failures_enabled = true;
+    f.at("gpu_failures").get_to(t.gpu_failures);
+    f.at("node_failures").get_to(t.node_failures);
+    f.at("injected").get_to(t.injected_failures);
+    f.at("replica_outages").get_to(t.replica_outages);
+    f.at("replica_down_s").get_to(t.replica_down_window_s);
+    f.at("replica_down_total_s").get_to(t.replica_down_total_s);
+    f.at("replica_availability").get_to(t.replica_availability);
+    f.at("retried_requests").get_to(t.retried_requests);
+    f.at("retries").get_to(t.retries);
+    f.at("failed_requests").get_to(t.failed_requests);
+    f.at("requeued_requests").get_to(t.requeued_requests);
+    f.at("lost_kv_tokens").get_to(t.lost_kv_tokens);
+  }
+  if (j.contains("autoscaler")) {
+    const auto& a = j.at("autoscaler");
+    RunTotals& t = s.totals;
+    t.autoscaler_enabled = true;
+    a.at("gpu_hours").get_to(t.gpu_hours);
+    a.at("serving_replica_s").get_to(t.serving_replica_s);
+    a.at("starting_replica_s").get_to(t.starting_replica_s);
+    a.at("draining_replica_s").get_to(t.draining_replica_s);
+    a.at("peak_replicas").get_to(t.peak_replicas);
+    a.at("scale_ups").get_to(t.scale_ups);
+    a.at("scale_downs").get_to(t.scale_downs);
+    a.at("cold_start_s").get_to(t.cold_start_s);
+  }
   if (j.contains("priority_classes"))
     for (const auto& c : j.at("priority_classes")) {
       Summary::PriorityClass pc;
@@ -373,7 +440,8 @@ void write_file_atomically(const std::string& path, const std::string& content) 
   if (std::rename(tmp.c_str(), path.c_str()) != 0) fail("rename", errno, true);
 }
 
-std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority, bool with_cached) {
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority, bool with_cached,
+                         bool with_retries) {
   std::vector<const RequestRecord*> order;
   order.reserve(records.size());
   for (const auto& r : records) order.push_back(&r);
@@ -382,8 +450,8 @@ std::string requests_csv(const std::vector<RequestRecord>& records, bool with_pr
 
   std::string out;
   out.reserve(96 * (records.size() + 1));
-  append_requests_csv_header(out, with_priority, with_cached);
-  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority, with_cached);
+  append_requests_csv_header(out, with_priority, with_cached, with_retries);
+  for (const RequestRecord* r : order) append_requests_csv_row(out, *r, with_priority, with_cached, with_retries);
   return out;
 }
 
@@ -434,6 +502,21 @@ std::string summary_table(const Summary& s) {
   for (std::size_t i = 0; i < changed.size(); ++i)
     out += fmt::format("{:<22}{}\n", i == 0 ? "workload" : "", changed[i]);
   out += fmt::format("{:<22}{:.2f}\n", "mean batch", s.mean_batch_size);
+  if (t.failures_enabled)
+    out += fmt::format("{:<22}{} outage(s) ({} GPU, {} node, {} injected failures); replicas up {:.3f} % of the "
+                       "window; {} request(s) retried ({} retries, {} given up), {} moved from a failed queue\n",
+                       "failures", t.replica_outages, t.gpu_failures, t.node_failures, t.injected_failures,
+                       t.replica_availability * 100.0, t.retried_requests, t.retries, t.failed_requests,
+                       t.requeued_requests);
+  if (t.autoscaler_enabled)
+    out += fmt::format("{:<22}{:.2f} GPU-hours in the window ({:.2f} replicas on average: {:.2f} serving, {:.2f} "
+                       "starting, {:.2f} draining; at most {}); {} started, {} removed; cold start {:.1f} s\n",
+                       "autoscaler", t.gpu_hours,
+                       t.window_s > 0 ? (t.serving_replica_s + t.starting_replica_s + t.draining_replica_s) / t.window_s : 0.0,
+                       t.window_s > 0 ? t.serving_replica_s / t.window_s : 0.0,
+                       t.window_s > 0 ? t.starting_replica_s / t.window_s : 0.0,
+                       t.window_s > 0 ? t.draining_replica_s / t.window_s : 0.0, t.peak_replicas, t.scale_ups,
+                       t.scale_downs, t.cold_start_s);
   if (s.preemptions > 0)
     out += fmt::format("{:<22}{} preemptions; {:.0f} tokens recomputed; {} tokens swapped out, {} in ({:.3f} s)\n",
                        "paged KV", s.preemptions, s.recomputed_tokens, s.swapped_out_tokens, s.swapped_in_tokens,

@@ -122,8 +122,10 @@ void write_file_atomically(const std::string& path, const std::string& content);
 // Per-request CSV: id,arrival_s,prompt_tokens,output_tokens,replica,queue_s,ttft_s,tpot_s,e2e_s
 // (all requests, warm-up included, in id order; times with 9 digits after the point).
 // With `with_priority`, a last column `priority` (the request's class).
-// With `with_cached`, a last column `cached_tokens` (prefix caching: prompt tokens found in the cache).
-std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority = false, bool with_cached = false);
+// With `with_cached`, a column `cached_tokens` (prefix caching: prompt tokens found in the cache); with
+// `with_retries` ([failures]), then a column `retries`.
+std::string requests_csv(const std::vector<RequestRecord>& records, bool with_priority = false, bool with_cached = false,
+                         bool with_retries = false);
 
 // The short table printed on stdout.
 std::string summary_table(const Summary& s);

@@ -70,7 +70,18 @@ void ActivityBins::add(const StepActivity& a) {
   });
 }
 
+void ActivityBins::add_replica_state(int state, double start_s, double end_s) {
+  replica_states_ = true;
+  if (!(end_s > start_s) || state < 0 || state > 2) return;
+  const double wanted = std::floor(end_s / window_s_) + 1.0;
+  const auto last = static_cast<std::size_t>(std::min(wanted, kMaxTimeseriesRows));
+  if (bins_.size() < last) bins_.resize(last);
+  spread(start_s, end_s, window_s_, bins_.size(),
+         [&](std::size_t i, double dt) { bins_[i].replica_s[static_cast<std::size_t>(state)] += dt; });
+}
+
 ActivityBins::Bin& ActivityBins::Bin::operator+=(const Bin& o) {
+  for (std::size_t k = 0; k < 3; ++k) replica_s[k] += o.replica_s[k];
   busy_replica_s += o.busy_replica_s;
   batch_request_s += o.batch_request_s;
   kv_token_s += o.kv_token_s;
@@ -85,6 +96,7 @@ ActivityBins::Bin& ActivityBins::Bin::operator+=(const Bin& o) {
 
 void ActivityBins::merge(const ActivityBins& other) {
   if (other.bins_.size() > bins_.size()) bins_.resize(other.bins_.size());
+  replica_states_ = replica_states_ || other.replica_states_;
   for (std::size_t i = 0; i < other.bins_.size(); ++i) bins_[i] += other.bins_[i];
 }
 
@@ -98,6 +110,24 @@ void fill_activity_fields(TimeseriesRow& row, const ActivityBins& activity, std:
   if (i < bins.size()) b = bins[i];
   if (i + 1 == n)
     for (std::size_t j = n; j < bins.size(); ++j) b += bins[j];
+  if (activity.replica_states()) {
+    // [autoscaler]: the replicas there were (time averages); busy over those serving or draining, idle power on
+    // those serving, starting or draining (an off replica draws nothing).
+    row.replicas_serving = b.replica_s[0] / len;
+    row.replicas_starting = b.replica_s[1] / len;
+    row.replicas_draining = b.replica_s[2] / len;
+    const double working = b.replica_s[0] + b.replica_s[2];
+    row.busy_fraction = working > 0.0 ? b.busy_replica_s / working : 0.0;
+    row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
+    row.kv_used_fraction = working > 0.0 && fleet.kv_capacity_tokens_per_replica > 0.0
+                               ? b.kv_token_s / (fleet.kv_capacity_tokens_per_replica * working)
+                               : 0.0;
+    row.served_tokens_per_s = (b.prompt_tokens + b.output_tokens) / len;
+    row.served_output_tokens_per_s = b.output_tokens / len;
+    const double on_gpu_s = (b.replica_s[0] + b.replica_s[1] + b.replica_s[2]) * std::max(1, fleet.gpus_per_replica);
+    row.power_w = (fleet.idle_watts_per_gpu * on_gpu_s + b.energy_above_idle_j) / len;
+    return;
+  }
   row.busy_fraction = b.busy_replica_s / (replicas * len);
   row.mean_batch = b.iterations > 0.0 ? b.batched_requests / b.iterations : 0.0;
   row.kv_used_fraction = kv_capacity > 0.0 ? b.kv_token_s / (kv_capacity * len) : 0.0;
@@ -179,13 +209,18 @@ std::vector<TimeseriesRow> build_timeseries(const std::vector<RequestRecord>& re
   return rows;
 }
 
-std::string timeseries_csv(const std::vector<TimeseriesRow>& rows) {
+std::string timeseries_csv(const std::vector<TimeseriesRow>& rows, bool replica_states) {
   std::string out;
   CsvWriter w(out);
-  w.row({"start_s", "end_s", "arrivals", "completions", "queued_mean", "running_mean", "mean_batch",
-         "kv_used_fraction", "busy_fraction", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "slo_attainment",
-         "offered_tokens_per_s", "served_tokens_per_s", "served_output_tokens_per_s", "capacity_tokens_per_s",
-         "power_w"});
+  std::vector<std::string> header = {
+      "start_s", "end_s", "arrivals", "completions", "queued_mean", "running_mean", "mean_batch",
+      "kv_used_fraction", "busy_fraction", "ttft_p50_s", "ttft_p99_s", "tpot_p50_s", "tpot_p99_s", "slo_attainment",
+      "offered_tokens_per_s", "served_tokens_per_s", "served_output_tokens_per_s", "capacity_tokens_per_s",
+      "power_w"};
+  if (replica_states)
+    for (const char* c : {"replicas_serving", "replicas_starting", "replicas_draining"}) header.emplace_back(c);
+  for (const std::string& h : header) w.field(h);
+  w.end_row();
   for (const auto& r : rows) {
     cell(w, r.start_s, 3);
     cell(w, r.end_s, 3);
@@ -205,6 +240,23 @@ std::string timeseries_csv(const std::vector<TimeseriesRow>& rows) {
     cell(w, r.served_output_tokens_per_s, 3);
     cell(w, r.capacity_tokens_per_s, 3);
     cell(w, r.power_w, 3);
+    if (replica_states) {
+      cell(w, r.replicas_serving, 4);
+      cell(w, r.replicas_starting, 4);
+      cell(w, r.replicas_draining, 4);
+    }
+    w.end_row();
+  }
+  return out;
+}
+
+std::string scaling_csv(const std::vector<ScalingEvent>& events) {
+  std::string out;
+  CsvWriter w(out);
+  w.row({"time_s", "replica", "event", "serving", "starting", "draining"});
+  for (const ScalingEvent& e : events) {
+    cell(w, e.time_s, 6);
+    w.integer(e.replica).field(e.event).integer(e.serving).integer(e.starting).integer(e.draining);
     w.end_row();
   }
   return out;

@@ -56,8 +56,12 @@ class ActivityBins {
     double prompt_tokens = 0.0;
     double output_tokens = 0.0;
     double energy_above_idle_j = 0.0;  // integral of power_above_idle_w over time
+    double replica_s[3] = {0.0, 0.0, 0.0};  // [autoscaler]: replica time serving, starting, draining
     Bin& operator+=(const Bin& o);
   };
+  // [autoscaler]: a replica was serving (0), starting (1) or draining (2) over [start_s, end_s).
+  void add_replica_state(int state, double start_s, double end_s);
+  bool replica_states() const { return replica_states_; }
   const std::vector<Bin>& bins() const { return bins_; }
   // Adds another run's bins of the same window (pods of one fleet): bin by bin, the longer run's length.
   void merge(const ActivityBins& other);
@@ -66,6 +70,7 @@ class ActivityBins {
  private:
   double window_s_;
   std::vector<Bin> bins_;
+  bool replica_states_ = false;
 };
 
 // What the time series needs to know about the fleet besides the records and the activity.
@@ -95,6 +100,8 @@ struct TimeseriesRow {
   double served_output_tokens_per_s = 0.0;
   double capacity_tokens_per_s = 0.0;
   double power_w = 0.0;               // the fleet's GPUs together, mean over the window (W)
+  // [autoscaler] (columns only then): replicas serving, starting and draining, time averages over the window.
+  double replicas_serving = 0.0, replicas_starting = 0.0, replicas_draining = 0.0;
 };
 
 // Rows from time 0 to the end of the run (`end_s`, the last event), `activity.window_s()` apart; the last one
@@ -113,6 +120,11 @@ void fill_activity_fields(TimeseriesRow& row, const ActivityBins& activity, std:
 
 // The CSV text, one row per window, with a header line; empty cells for NaN. Fixed formatting: the same rows
 // give the same bytes.
-std::string timeseries_csv(const std::vector<TimeseriesRow>& rows);
+// With replica_states ([autoscaler]): three more columns, replicas_serving, replicas_starting, replicas_draining.
+std::string timeseries_csv(const std::vector<TimeseriesRow>& rows, bool replica_states = false);
+
+// [autoscaler]: scaling.csv, one row per change of a replica's state (time_s, replica, event, and the fleet's
+// serving, starting and draining replicas after it).
+std::string scaling_csv(const std::vector<ScalingEvent>& events);
 
 }  // namespace tf

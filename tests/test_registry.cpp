@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "policies/admission.hpp"
+#include "policies/autoscaler.hpp"
 #include "policies/batching.hpp"
 #include "policies/kv_cache.hpp"
 #include "policies/queue_order.hpp"
@@ -56,6 +57,7 @@ TEST_CASE("registry: every policy written in policies/ is registered (none dropp
   for (const auto& name : policy_names<KvCachePolicy>()) registered.insert("KvCachePolicy:" + name);
   for (const auto& name : policy_names<QueueOrder>()) registered.insert("QueueOrder:" + name);
   for (const auto& name : policy_names<AdmissionPolicy>()) registered.insert("AdmissionPolicy:" + name);
+  for (const auto& name : policy_names<Autoscaler>()) registered.insert("Autoscaler:" + name);
   const auto written = registrations_in_sources();
   CHECK(written.size() >= 12);  // the scan itself found them
   CHECK(registered == written);

@@ -53,6 +53,10 @@ struct Request {
   double kv_transfer_s = -1.0;
   // Prefix caching: the prompt tokens found in the replica's prefix cache at its first admission (not prefilled).
   std::int64_t cached_tokens = 0;
+  // [failures]: how many times a replica failed under it while it ran (each time it was retried elsewhere, its KV
+  // lost), and whether it was given up (more retries than failures.max_retries): never served, an SLO miss.
+  int retries = 0;
+  bool failed = false;
 };
 
 // Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill

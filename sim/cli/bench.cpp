@@ -64,6 +64,7 @@ ChildResult bench_once(const Scenario& s) {
     so.priority_classes = static_cast<int>(s.workload.priority_shares.size());
     so.with_priority = !s.workload.priority_shares.empty();
     so.with_cached_tokens = s.prefix_cache;
+    so.with_retries = s.failures.enabled;
     so.requests_csv_path = (dir / "requests.csv").string();
     so.timeseries_window_s = window_s;
     StreamingSink sink(so);

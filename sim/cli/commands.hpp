@@ -75,6 +75,9 @@ struct SizeCommand {
   bool scale_check_set = false;
   double scale_gain_pct = 5.0;            // --scale-gain: below this gain a doubling no longer pays
   bool scale_gain_set = false;
+  bool failures = false;                  // --failures: sized under the failure process (sim/study/failures_sizing.hpp)
+  bool autoscaler = false;                // --autoscaler: also the smallest autoscaler.max_replicas (sim/study/autoscaler_sizing.hpp)
+  int spare = 0;                          // --spare k: k replicas down through the arrival window (N + k)
 };
 int command_size(const SizeCommand& cmd);
 

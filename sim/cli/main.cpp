@@ -120,6 +120,13 @@ int tokenfleet_main(int argc, char** argv) {
   size_cmd->add_option("--utilization,-u", size.utilization, "u of the analytic estimate shown beside the answer")
       ->check(CLI::Range(1e-6, 1.0));
   size_cmd->add_option("--out,-o", size.out_dir, "folder for sizing.json and probes.csv");
+  size_cmd->add_flag("--failures", size.failures,
+                     "size under the failure process: the scenario's [failures], or its defaults");
+  size_cmd->add_flag("--autoscaler", size.autoscaler,
+                     "also run the scenario's [autoscaler] for max_replicas 1 .. answer + 1: the smallest that meets "
+                     "the targets, its GPU-hours against the fixed fleet's");
+  size_cmd->add_option("--spare", size.spare, "N + k: meet the targets with k replicas down through the arrival window")
+      ->check(CLI::Range(0, 1000));
   size_cmd->add_flag("--report", size.report, "also build report.html (SLO figures against fleet size) in --out");
   size_cmd->add_option("--scale-check", size.scale_check,
                        "also the largest share of the arrivals a pod of 1, 2, 4, ... M replicas serves within the "

@@ -96,13 +96,19 @@ std::vector<ParamRow> parameter_rows(const PolicyRegistry& registry, const std::
   return rows;
 }
 
+// The scenario key that chooses a policy of the kind: policy.<key>, or the key itself when it names its own table
+// (autoscaler.policy, whose parameters are keys of [autoscaler]).
+std::string chooser_key(const PolicyKindInfo& kind) {
+  return kind.key.find('.') == std::string::npos ? "policy." + kind.key : kind.key;
+}
+
 std::string markdown(const PolicyRegistry& registry) {
   std::string out;
   bool first = true;
   for (const PolicyKindInfo& kind : registry.kinds()) {
     if (!first) out += "\n";
     first = false;
-    out += fmt::format("### {} (`policy.{}`, default `\"{}\"`)\n\n", plural_title(kind.noun), kind.key,
+    out += fmt::format("### {} (`{}`, default `\"{}\"`)\n\n", plural_title(kind.noun), chooser_key(kind),
                        kind.default_name);
     std::string description = kind.description;
     if (!description.empty()) description[0] = static_cast<char>(std::toupper(description[0]));
@@ -124,7 +130,7 @@ std::string markdown(const PolicyRegistry& registry) {
 std::string text(const PolicyRegistry& registry) {
   std::string out;
   for (const PolicyKindInfo& kind : registry.kinds()) {
-    out += fmt::format("{} (policy.{}, default \"{}\"): {}\n", plural_title(kind.noun), kind.key, kind.default_name,
+    out += fmt::format("{} ({}, default \"{}\"): {}\n", plural_title(kind.noun), chooser_key(kind), kind.default_name,
                        kind.description);
     const auto policies = registry.policies(kind.name);
     std::size_t width = 0;
@@ -141,7 +147,8 @@ std::string text(const PolicyRegistry& registry) {
     }
     out += "\n";
   }
-  out += "A parameter is a key of [policy]: policy.max_batch = 64 (scenarios/README.md, [policy]).\n";
+  out += "A parameter is a key of [policy]: policy.max_batch = 64 (scenarios/README.md, [policy]); an autoscaler's, of "
+         "[autoscaler]: autoscaler.target_load = 16.\n";
   return out;
 }
 

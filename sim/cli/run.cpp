@@ -34,7 +34,7 @@ int run_command(const RunCommand& cmd) {
   const fs::path out = cmd.out_dir;
   if (!cmd.out_dir.empty()) {
     const int rc =
-        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml", "report.html"});
+        prepare_output_dir(cmd.out_dir, {"summary.json", "requests.csv", "timeseries.csv", "scenario.toml", "report.html", "scaling.csv"});
     if (rc != exit_ok) return rc;
   }
   if (cmd.report && cmd.out_dir.empty()) {
@@ -86,6 +86,7 @@ int run_command(const RunCommand& cmd) {
   so.priority_classes = static_cast<int>(s.workload.priority_shares.size());
   so.with_priority = !s.workload.priority_shares.empty();
   so.with_cached_tokens = s.prefix_cache;
+  so.with_retries = s.failures.enabled;
   if (!cmd.out_dir.empty()) {
     so.requests_csv_path = (out / "requests.csv").string();
     so.timeseries_window_s = cmd.timeseries_window_s;
@@ -135,7 +136,8 @@ int run_command(const RunCommand& cmd) {
     write("timeseries.csv",
           timeseries_csv(sink.timeseries()->rows(
               result.activity, fleet_facts(s, sink.arrived_count(), sink.prompt_tokens(), sink.output_tokens()),
-              last)));
+              last), s.autoscaler.enabled));
+    if (s.autoscaler.enabled) write("scaling.csv", scaling_csv(result.scaling));
     write("scenario.toml", scenario_text(cmd.scenario_path, cmd.overrides));
     if (*interrupt_flag()) {  // stopped while writing: leave no summary that looks complete
       print_error("interrupted while writing the results; no summary.json written");

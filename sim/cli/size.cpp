@@ -28,6 +28,8 @@
 #include "sim/study/estimate.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/mpi.hpp"
+#include "sim/study/autoscaler_sizing.hpp"
+#include "sim/study/failures_sizing.hpp"
 #include "sim/study/sizing.hpp"
 #include "sim/scenario/limits.hpp"
 
@@ -295,7 +297,18 @@ int command_size(const SizeCommand& cmd) {
 namespace {
 
 int size_command(const SizeCommand& cmd) {
-  const Scenario base = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  AutoscalerSpec autoscaler_spec;
+  Scenario loaded = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
+  try {
+    loaded = with_failure_options(std::move(loaded), cmd.failures, cmd.spare);  // sim/study/failures_sizing.hpp
+    std::string note;  // [autoscaler]: sized as a fixed fleet, then autoscaled (sim/study/autoscaler_sizing.hpp)
+    loaded = without_autoscaler(std::move(loaded), cmd.autoscaler, autoscaler_spec, note);
+    if (!note.empty()) std::cerr << "tokenfleet: note: " << note << "\n";
+  } catch (const std::invalid_argument& e) {
+    print_error(e.what());
+    return exit_bad_scenario;
+  }
+  const Scenario base = std::move(loaded);
   if (base.pods > 1 && cmd.per_hour) {
     print_error(fmt::format("--per-hour: not supported with fleet.pods = {} (a fleet of pods is sized over the whole "
                             "window or its busiest hour, --window); leave out --per-hour, or size one fleet "
@@ -460,7 +473,7 @@ int size_command(const SizeCommand& cmd) {
   }
   if (!cmd.out_dir.empty()) {
     const int rc =
-        prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv", "scale_check.csv", "scale_check.json"});
+        prepare_output_dir(cmd.out_dir, {"sizing.json", "probes.csv", "scale_check.csv", "scale_check.json", "autoscaler.csv"});
     if (rc != exit_ok) return rc;
   }
 
@@ -636,6 +649,16 @@ int size_command(const SizeCommand& cmd) {
     // The noise at the answer: 95 % intervals of the p99s (over seeds, or batch means), and one replica fewer's.
     const Margin margin = answer_margin(ap, o.window, s.slo);
     std::cout << "    margin: " << margin_text(margin) << "\n";
+    if (cmd.failures || cmd.spare > 0) {  // what each spare buys under failures (sim/study/failures_sizing.hpp)
+      const auto spares = spare_value(s, n, cmd.spare, *runner);
+      std::cout << spare_value_text(spares, "    ");
+      if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/spares.csv", spare_value_csv(spares));
+    }
+    if (cmd.autoscaler) {  // the smallest max_replicas autoscaled (sim/study/autoscaler_sizing.hpp)
+      const auto rows = autoscaler_search(s, autoscaler_spec, n, *runner);
+      std::cout << autoscaler_search_text(rows, s, n, autoscaler_spec.policy, "    ");
+      if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/autoscaler.csv", autoscaler_search_csv(rows));
+    }
     if (margin.verdict == "within noise")
       std::cout << fmt::format("    the answer is within noise of a target{}\n",
                                o.safe_margin ? "" : ": --margin safe sizes until the intervals clear the targets, "

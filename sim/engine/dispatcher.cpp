@@ -227,6 +227,8 @@ void Dispatcher::update_index(int replica) {
   Indexes& ix = *indexes_;
   if (ix.pools.empty()) return;  // nothing indexed yet (or the scan mode)
   const ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(replica)];
+  if (slot.down) return;  // [failures]: not in its pool's indexes until repaired (pool_changed)
+  if (slot.power != ReplicaPower::serving) return;  // [autoscaler]: not in its pool (pool_changed when it is again)
   const Pool& pool = *slot.pool;
   Indexes::PoolIndex& p = ix.pools[static_cast<std::size_t>(&pool - w_.pools.data())];
   const std::size_t i = ix.position[static_cast<std::size_t>(replica)];
@@ -269,9 +271,34 @@ std::vector<ReplicaLoad>& Dispatcher::replica_loads(Pool& pool, double now, cons
   return loads;
 }
 
+void Dispatcher::pool_changed(const Pool& pool) {
+  Indexes& ix = *indexes_;
+  if (ix.pools.empty()) return;  // nothing indexed yet: prepare() reads the members as they are then
+  ix.pools[static_cast<std::size_t>(&pool - w_.pools.data())] = Indexes::PoolIndex{};  // built again when asked
+  for (std::size_t i = 0; i < pool.members.size(); ++i) ix.position[static_cast<std::size_t>(pool.members[i])] = i;
+}
+
+void Dispatcher::redispatch(Request r) {
+  Pool& pool = w_.arrivals();
+  if (pool.central_queue()) {
+    w_.order->insert(pool.central, std::move(r));
+    ++w_.waiting_total;
+    wake_for_central_head(pool);
+    return;
+  }
+  if (pool.members.empty()) {
+    w_.parked.push_back(std::move(r));
+    return;
+  }
+  int target = pick(pool, r);
+  if (target < 0) target = pool.members.front();
+  enqueue(w_.replicas[static_cast<std::size_t>(target)], std::move(r));
+}
+
 int Dispatcher::pick(Pool& pool, const Request& r) {
   Indexes& ix = *indexes_;
   int k = -1;
+  if (pool.members.empty()) return -1;  // [failures]: every replica of the pool is down
   if (ix.mode == LoadsMode::scan) {  // the reference: every load filled in, then the router's route()
     if (!pool.router->uses_loads()) pool.loads.resize(pool.members.size());  // sized, not filled: ignored
     k = pool.router->route(r, pool.router->uses_loads() ? replica_loads(pool, w_.now, r) : pool.loads);
@@ -291,7 +318,7 @@ int Dispatcher::pick(Pool& pool, const Request& r) {
 }
 
 void Dispatcher::wake_for_central_head(Pool& pool) {
-  if (pool.central.empty()) return;
+  if (pool.central.empty() || pool.members.empty()) return;
   const int target = pick(pool, pool.central.front());
   if (target < 0) return;  // no room: the next completion takes it
   ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(target)];
@@ -338,6 +365,13 @@ void Dispatcher::route(const Request& arrival) {
     w_.order->insert(pool.central, std::move(r));
     ++w_.waiting_total;
     wake_for_central_head(pool);
+    return;
+  }
+  if (pool.members.empty()) {  // [failures]: every replica is down; it waits for the first to come back
+    fleet.queue_length = w_.parked.size();
+    fleet.queue_replicas = 1;
+    if (!w_.admission->admit(r, fleet)) return reject(std::move(r), -1);
+    w_.parked.push_back(std::move(r));
     return;
   }
   int target = pick(pool, r);

@@ -159,12 +159,14 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   sg4::Engine::set_config("network/TCP-gamma:1e30");
   sg4::Engine::set_config("network/crosstraffic:0");
 
+  // [autoscaler]: the platform holds max_replicas replicas; those beyond initial_replicas start off.
+  const int fleet_size = s.autoscaler.enabled ? s.autoscaler.max_replicas : s.replicas;
   TopologySpec topo_spec;
   topo_spec.gpus_per_node = s.gpus_per_node;
-  topo_spec.gpus = s.replicas * s.tensor_parallel;
+  topo_spec.gpus = fleet_size * s.tensor_parallel;
   // Whole nodes: a replica never spans two nodes.
   const int per_node = s.gpus_per_node / s.tensor_parallel;
-  const int nodes = (s.replicas + per_node - 1) / per_node;
+  const int nodes = (fleet_size + per_node - 1) / per_node;
   topo_spec.gpus = nodes * s.gpus_per_node;
   topo_spec.nvlink_Bps = s.gpu.nvlink_Bps;
   topo_spec.network_Bps = s.network_Bps;
@@ -175,7 +177,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const PlatformHandles platform =
       build_platform(engine, topo, s.gpu, [&check_interrupt] { check_interrupt("building the platform"); });
   check_interrupt("building the platform");
-  const auto layout = layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);
+  const auto layout = layout_replicas(fleet_size, s.tensor_parallel, s.gpus_per_node);
 
   World w(s, options);
   RecordVector kept;  // without a sink of the caller's
@@ -194,7 +196,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const std::shared_ptr<const KvCachePolicy> kv_cache =
       make_kv_cache_policy(s.kv_block_tokens, s.kv_watermark, s.kv_block_tokens > 0 && s.swap_preemption);
   const bool disaggregated = w.batching->disaggregates();
-  const int prefill_replicas = disaggregated ? prefill_pool_size(s) : s.replicas;
+  const int prefill_replicas = disaggregated ? prefill_pool_size(s) : fleet_size;
   if (disaggregated && prefill_replicas <= 0)
     throw SimulationError(fmt::format("disaggregated serving needs at least 2 replicas (one prefill, one decode), "
                                       "not {}", s.replicas));
@@ -222,9 +224,9 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     throw WorkloadInputError(e.what());
   }
   w.closed_loop = w.source->closed_loop();
-  w.replicas.resize(static_cast<std::size_t>(s.replicas));
-  w.timers.resize(static_cast<std::size_t>(s.replicas) + 1);
-  for (int i = 0; i < s.replicas; ++i) {
+  w.replicas.resize(static_cast<std::size_t>(fleet_size));
+  w.timers.resize(static_cast<std::size_t>(fleet_size) + 1);
+  for (int i = 0; i < fleet_size; ++i) {
     if (i % 1024 == 0) check_interrupt("setting up the replicas");
     auto& slot = w.replicas[static_cast<std::size_t>(i)];
     slot.index = i;
@@ -239,6 +241,59 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
       slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
   }
   if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
+  if (s.autoscaler.enabled) {
+    const AutoscalerSpec& a = s.autoscaler;
+    try {
+      w.autoscaler = make_autoscaler(a.policy, a.params);
+    } catch (const std::invalid_argument& e) {
+      throw SimulationError(fmt::format("autoscaler.policy: {}: {}", a.policy, e.what()));
+    }
+    if (!w.autoscaler) throw SimulationError("unknown autoscaler policy '" + a.policy + "'");
+    if (disaggregated) throw SimulationError("[autoscaler] with disaggregated serving is not simulated");
+    w.scaler = std::make_unique<AutoscalerController>(a.min_replicas, a.max_replicas, a.scale_down_delay_s);
+    w.cold_start = cold_start_s(a, w.cost.weight_bytes());  // the whole replica's weights, read once
+    // What the workload is expected to send (the predictive policy reads it ahead): its daily curve, else its
+    // constant rate; a trace has neither.
+    const ArrivalSpec& arr = s.workload.arrival;
+    if (!s.workload.trace.enabled && !w.closed_loop) {
+      if (arr.curve.kind != "none") {
+        RateCurveSpec c = arr.curve;
+        c.mean_rate_per_s = arr.rate_per_s;
+        w.expected_curve = make_rate_curve(c);
+      } else {
+        w.expected_rate = arr.rate_per_s;
+      }
+    }
+    if (w.autoscaler->predictive() && !w.expected_curve && !(w.expected_rate > 0.0))
+      throw SimulationError(fmt::format("autoscaler.policy = \"{}\" reads the workload's expected rate ahead, which "
+                                        "a trace or sessions do not give; choose target-load or queue-length",
+                                        a.policy));
+    w.power_count[0] = fleet_size;
+    for (int i = a.initial_replicas; i < fleet_size; ++i) {
+      auto& slot = w.replicas[static_cast<std::size_t>(i)];
+      slot.power = engine::ReplicaPower::off;
+      slot.phase = engine::ReplicaSlot::Phase::off;
+      --w.power_count[0];
+      ++w.power_count[3];
+    }
+    w.arrivals().members.resize(static_cast<std::size_t>(a.initial_replicas));
+    w.peak_replicas = a.initial_replicas;
+    w.timers.resize(static_cast<std::size_t>(w.autoscaler_owner()) + 2);  // owners are who + 1
+  }
+  // [failures]: the failure process over the replicas' GPUs and nodes (policies/failures.hpp); its next event is one
+  // more timer of the heap.
+  if (s.failures.enabled) {
+    if (disaggregated)
+      throw SimulationError("[failures] with disaggregated serving is not simulated (KV caches held for or moving to "
+                            "a failed replica); use co-located batching, or leave [failures] out");
+    try {
+      w.failures = std::make_unique<FailureProcess>(s.failures, layout, s.gpus_per_node,
+                                                    s.seed + static_cast<std::uint64_t>(std::max(0, s.pod_index)));
+    } catch (const std::invalid_argument& e) {
+      throw SimulationError(e.what());
+    }
+    w.timers.resize(static_cast<std::size_t>(s.replicas) + 2);
+  }
   // One actor runs the whole fleet (sim/engine/event_loop.cpp).
   sg4::Actor::create("fleet", platform.gpus.front(), engine::EventLoop(w));
   spdlog::debug("engine: {} replica(s) of {} x {} on {} node(s) ({} GPU hosts); pools: {}; batching {}, queue order {}, "
@@ -265,8 +320,8 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   result.records = std::move(kept.records);
   result.arrived = w.arrived_count;
   RunTotals& t = result.totals;
-  t.replicas = s.replicas;
-  t.gpus = s.replicas * s.tensor_parallel;
+  t.replicas = fleet_size;
+  t.gpus = fleet_size * s.tensor_parallel;
   t.peak_flops_per_gpu = s.gpu.peak_flops(s.dtype);
   t.window_s = s.duration_s - s.warmup_s;
   for (const auto& slot : w.replicas) {
@@ -311,6 +366,52 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   t.over_context_cut = w.over_context_cut;
   t.over_context_dropped = w.over_context_dropped;
   t.last_arrival_s = w.last_arrival_s;
+  if (w.failures) {
+    // Replicas still down at the end: down until then.
+    for (const auto& slot : w.replicas)
+      if (slot.down) {
+        const double lo = std::max(slot.down_since_s, s.warmup_s), hi = std::min(w.now, s.duration_s);
+        if (hi > lo) w.down_window_s += hi - lo;
+        w.down_total_s += w.now - slot.down_since_s;
+      }
+    const FailureCounts& c = w.failures->counts();
+    t.failures_enabled = true;
+    t.gpu_failures = c.gpu_failures;
+    t.node_failures = c.node_failures;
+    t.injected_failures = c.injected;
+    t.replica_outages = c.outages;
+    t.replica_down_window_s = w.down_window_s;
+    t.replica_down_total_s = w.down_total_s;
+    const double replica_s = static_cast<double>(t.replicas) * t.window_s;
+    t.replica_availability = replica_s > 0.0 ? 1.0 - w.down_window_s / replica_s : 1.0;
+    t.retried_requests = w.retried_requests;
+    t.retries = w.retries;
+    t.failed_requests = w.failed_requests;
+    t.requeued_requests = w.requeued_requests;
+    t.lost_kv_tokens = w.lost_kv_tokens;
+  }
+  if (w.autoscaler) {
+    // Replicas' time in the state they end in, to the end of the run.
+    const std::size_t events = w.scaling_events.size();
+    for (auto& slot : w.replicas) w.set_power(slot, engine::ReplicaPower::off);
+    w.scaling_events.resize(events);  // (that closing is no event)
+    t.autoscaler_enabled = true;
+    t.serving_replica_s = w.power_window_s[0];
+    t.starting_replica_s = w.power_window_s[1];
+    t.draining_replica_s = w.power_window_s[2];
+    const double on_window = t.serving_replica_s + t.starting_replica_s + t.draining_replica_s;
+    double on_total = 0.0;
+    for (int k = 0; k < 3; ++k) on_total += w.power_total_s[k];
+    t.gpu_hours = on_window * s.tensor_parallel / 3600.0;
+    t.cold_start_s = w.cold_start;
+    t.scale_ups = w.scale_ups;
+    t.scale_downs = w.scale_downs;
+    t.peak_replicas = w.peak_replicas;
+    // Energy: idle power only while a replica is on (an off replica draws nothing).
+    t.energy_window_j = w.power.idle_w() * s.tensor_parallel * on_window + above_idle_window;
+    t.energy_total_j = w.power.idle_w() * s.tensor_parallel * on_total + above_idle_total;
+    result.scaling = std::move(w.scaling_events);
+  }
   result.activity = std::move(w.activity);
   return result;
 }

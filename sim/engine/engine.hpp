@@ -52,6 +52,7 @@ struct RunResult {
   std::size_t arrived = 0;             // requests that arrived (whichever sink took their records)
   RunTotals totals;
   ActivityBins activity;               // filled when RunOptions::timeseries_window_s > 0
+  std::vector<ScalingEvent> scaling;   // [autoscaler]: every replica's changes of state, in time order
 };
 
 // The run was stopped through RunOptions::interrupt_flag; what = where it stood.

@@ -27,6 +27,16 @@ void World::request_ended(const Request& r, double time_s) {
     ++completed_in_window;
   sink->ended(rec);
   if (closed_loop) source->on_finished(r.id, time_s);
+  if (failures) {
+    ++ended_count;
+    check_complete();
+  }
+}
+
+void World::check_complete() {
+  if (!failures || failures_over || !source_done || ended_count < arrived_count || !parked.empty()) return;
+  failures_over = true;
+  cancel_timer(failures_owner());
 }
 
 void World::wake(ReplicaSlot& slot) {
@@ -72,19 +82,26 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
   Pool& pool = *slot.pool;
   w.handling = slot.index;
   slot.phase = ReplicaSlot::Phase::boundary;
-  std::deque<Request>& queue = pool.central_queue() ? pool.central : slot.waiting;
+  // [autoscaler]: a draining replica takes nothing new (its own queue was handed on when it began to drain).
+  static thread_local std::deque<Request> nothing;
+  const bool draining = slot.power == ReplicaPower::draining;
+  std::deque<Request>& queue = draining ? (nothing.clear(), nothing) : pool.central_queue() ? pool.central : slot.waiting;
   const double now = w.now;
   const std::size_t queued_before = queue.size();
   const auto& step = model.begin_step(now, queue, w.options.exact_iterations);
   // Requests taken (or, after a preemption, given back) change the queue and its tokens.
   w.waiting_total = w.waiting_total + queue.size() - queued_before;
-  if (!pool.central_queue()) slot.waiting_tokens += model.last_queue_tokens_delta();
+  if (!pool.central_queue() && !draining) slot.waiting_tokens += model.last_queue_tokens_delta();
   w.dispatcher.replica_changed(slot.index);  // (the routers' indexes: sim/engine/dispatcher.cpp)
   // The head of the central queue changed and more wait: it goes to whoever can take it first.
-  if (pool.central_queue() && queue.size() != queued_before) w.dispatcher.wake_for_central_head(pool);
+  if (pool.central_queue() && !draining && queue.size() != queued_before) w.dispatcher.wake_for_central_head(pool);
   w.kv.start_moves(slot);  // a preemption may have made room for KV caches waiting to come here
   w.handling = -2;
   if (step.kind == ReplicaModel::StepKind::none) {
+    if (draining) {  // drained: off
+      replica_off(slot);
+      return;
+    }
     if (w.source_done && queue.empty() && w.kv.upstream_done(slot)) {
       slot.phase = ReplicaSlot::Phase::exited;
       slot.exited = true;  // the router must not send work here any more
@@ -115,6 +132,11 @@ void EventLoop::replica_boundary(ReplicaSlot& slot) {
 // batch timeout came.
 void EventLoop::replica_timer(ReplicaSlot& slot) {
   World& w = w_;
+  if (slot.down) return;
+  if (slot.power == ReplicaPower::starting) {  // [autoscaler]: its cold start is over
+    replica_serves(slot);
+    return;
+  }
   if (slot.phase == ReplicaSlot::Phase::waiting) {
     slot.idle = false;
     w.dispatcher.replica_changed(slot.index);
@@ -155,6 +177,7 @@ void EventLoop::replica_woken(ReplicaSlot& slot) {
       return;
     case ReplicaSlot::Phase::stepping: {
       if (slot.cut || slot.model->step().kind != ReplicaModel::StepKind::decode) return;
+      if (slot.power == ReplicaPower::draining) return;  // nothing new joins it
       const std::deque<Request>& queue = slot.pool->central_queue() ? slot.pool->central : slot.waiting;
       if (!slot.model->could_admit(queue, w.now)) return;
       slot.cut = true;
@@ -219,7 +242,242 @@ void EventLoop::source_ended() {
   World& w = w_;
   w.source_done = true;
   w.cancel_timer(kSource);
+  if (w.autoscaler) w.cancel_timer(w.autoscaler_owner());  // no more evaluations: the run drains
   w.stop_all();
+  w.check_complete();
+}
+
+// [failures]: the replicas that fail or come back at this instant (policies/failures.hpp), then the process's next
+// event.
+void EventLoop::failure_event() {
+  World& w = w_;
+  static thread_local std::vector<ReplicaTransition> transitions;
+  transitions.clear();
+  w.failures->advance(transitions);
+  for (const ReplicaTransition& t : transitions) {
+    ReplicaSlot& slot = w.replicas[static_cast<std::size_t>(t.replica)];
+    if (t.down) replica_down(slot);
+    else replica_up(slot);
+    if (!w.error.empty()) return;
+  }
+  if (w.failures_over) return;
+  const double next = w.failures->next_time();
+  if (next < std::numeric_limits<double>::infinity()) w.set_timer(w.failures_owner(), std::max(w.now, next));
+}
+
+// A replica fails: the step under way is lost, its running requests are retried elsewhere (their KV lost; given
+// up past failures.max_retries), its queue goes to the others, and it leaves its pool until repaired.
+void EventLoop::replica_down(ReplicaSlot& slot) {
+  World& w = w_;
+  const double now = w.now;
+  slot.down = true;
+  slot.down_since_s = now;
+  if (slot.exited) return;  // the run is draining and it has ended: nothing runs there
+  slot.phase = ReplicaSlot::Phase::down;
+  slot.cut = false;
+  w.cancel_timer(slot.index);
+  static thread_local std::vector<Request> evicted;
+  evicted.clear();
+  w.lost_kv_tokens += slot.model->fail(now, evicted);
+  std::deque<Request> queued;
+  queued.swap(slot.waiting);
+  w.waiting_total -= queued.size();
+  slot.waiting_tokens = 0;
+  slot.idle = false;
+  Pool& pool = *slot.pool;
+  pool.members.erase(std::find(pool.members.begin(), pool.members.end(), slot.index));
+  w.dispatcher.pool_changed(pool);
+  for (Request& r : evicted) {
+    if (r.retries++ == 0) ++w.retried_requests;
+    ++w.retries;
+    if (r.retries > w.scenario.failures.max_retries) {  // given up: never served
+      r.failed = true;
+      r.rejected = true;
+      r.replica = slot.index;
+      ++w.failed_requests;
+      w.request_ended(r, now);
+      if (w.closed_loop) w.wake_source();
+      continue;
+    }
+    w.dispatcher.redispatch(std::move(r));
+  }
+  for (Request& r : queued) {
+    ++w.requeued_requests;
+    r.kv = Request::Kv::none;  // swapped to this node's host memory: lost with it
+    w.dispatcher.redispatch(std::move(r));
+  }
+  // With a central queue, its head may now go to another replica.
+  if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
+}
+
+// A replica is repaired: empty, it rejoins its pool, and the requests parked while every replica was down are
+// routed again.
+void EventLoop::replica_up(ReplicaSlot& slot) {
+  World& w = w_;
+  slot.down = false;
+  const double lo = std::max(slot.down_since_s, w.scenario.warmup_s), hi = std::min(w.now, w.scenario.duration_s);
+  if (hi > lo) w.down_window_s += hi - lo;
+  w.down_total_s += w.now - slot.down_since_s;
+  if (slot.exited) return;
+  Pool& pool = *slot.pool;
+  pool.members.insert(std::upper_bound(pool.members.begin(), pool.members.end(), slot.index), slot.index);
+  w.dispatcher.pool_changed(pool);
+  slot.phase = ReplicaSlot::Phase::waiting;
+  slot.idle = true;
+  w.dispatcher.replica_changed(slot.index);
+  w.wake(slot);
+  std::deque<Request> parked;
+  parked.swap(w.parked);
+  for (Request& r : parked) w.dispatcher.redispatch(std::move(r));
+  if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
+}
+
+// [autoscaler] --------------------------------------------------------------------------------------------------
+
+namespace {
+const char* power_event(ReplicaPower from, ReplicaPower to) {
+  switch (to) {
+    case ReplicaPower::starting: return "start";
+    case ReplicaPower::serving: return from == ReplicaPower::draining ? "undrain" : "serve";
+    case ReplicaPower::draining: return "drain";
+    case ReplicaPower::off: return from == ReplicaPower::starting ? "cancel" : "off";
+  }
+  return "";
+}
+}  // namespace
+
+void World::set_power(ReplicaSlot& slot, ReplicaPower p) {
+  const ReplicaPower from = slot.power;
+  if (from == p) return;
+  const double since = slot.power_since_s;
+  const double lo = std::max(since, scenario.warmup_s), hi = std::min(now, scenario.duration_s);
+  const auto k = static_cast<std::size_t>(from);
+  if (hi > lo) power_window_s[k] += hi - lo;
+  power_total_s[k] += now - since;
+  if (from != ReplicaPower::off && options.timeseries_window_s > 0.0)
+    activity.add_replica_state(static_cast<int>(from), since, now);
+  --power_count[k];
+  ++power_count[static_cast<std::size_t>(p)];
+  slot.power = p;
+  slot.power_since_s = now;
+  peak_replicas = std::max(peak_replicas, power_count[0] + power_count[1] + power_count[2]);
+  scaling_events.push_back(ScalingEvent{now, slot.index, power_event(from, p), power_count[0], power_count[1],
+                                        power_count[2]});
+}
+
+// An evaluation: the policy's answer, clamped and delayed by the controller, applied. Up: draining replicas come
+// back first (warm), then off ones start (lowest index first). Down: starting ones are cancelled first (latest
+// first), then serving ones drain (highest index first).
+void EventLoop::autoscale() {
+  World& w = w_;
+  const AutoscalerSpec& spec = w.scenario.autoscaler;
+  AutoscalerSnapshot snap;
+  snap.now_s = w.now;
+  snap.interval_s = spec.interval_s;
+  snap.cold_start_s = w.cold_start;
+  snap.serving = w.power_count[0];
+  snap.starting = w.power_count[1];
+  snap.draining = w.power_count[2];
+  snap.min_replicas = spec.min_replicas;
+  snap.max_replicas = spec.max_replicas;
+  snap.waiting = w.waiting_total;
+  for (const ReplicaSlot& slot : w.replicas)
+    if (slot.power == ReplicaPower::serving || slot.power == ReplicaPower::draining)
+      snap.running += static_cast<std::size_t>(slot.model->running_requests());
+  snap.arrival_rate_per_s =
+      static_cast<double>(w.arrived_count - w.arrived_at_last_evaluation) / spec.interval_s;
+  w.arrived_at_last_evaluation = w.arrived_count;
+  if (w.expected_curve) {
+    const RateCurve* c = w.expected_curve.get();
+    snap.expected_arrivals = [c](double a, double b) { return c->integral(a, b); };
+  } else if (w.expected_rate > 0.0) {
+    const double rate = w.expected_rate;
+    snap.expected_arrivals = [rate](double a, double b) { return rate * (b - a); };
+  }
+  const int current = snap.current();
+  const int target = w.scaler->decide(w.now, current, w.autoscaler->desired(snap));
+  int have = current;
+  for (auto it = w.replicas.rbegin(); have < target && it != w.replicas.rend(); ++it)
+    if (it->power == ReplicaPower::draining) {
+      ++have;
+      replica_serves(*it);
+    }
+  for (auto& slot : w.replicas) {
+    if (have >= target) break;
+    if (slot.power != ReplicaPower::off) continue;
+    ++have;
+    ++w.scale_ups;
+    w.set_power(slot, ReplicaPower::starting);
+    if (w.cold_start > 0.0) w.set_timer(slot.index, w.now + w.cold_start);
+    else replica_serves(slot);
+  }
+  // Cancel the latest starts first: of the starting replicas, those whose start came last.
+  while (have > target) {
+    ReplicaSlot* latest = nullptr;
+    for (auto& slot : w.replicas)
+      if (slot.power == ReplicaPower::starting && (!latest || slot.power_since_s >= latest->power_since_s))
+        latest = &slot;
+    if (!latest) break;
+    --have;
+    ++w.scale_downs;
+    w.cancel_timer(latest->index);
+    w.set_power(*latest, ReplicaPower::off);
+  }
+  for (auto it = w.replicas.rbegin(); have > target && it != w.replicas.rend(); ++it)
+    if (it->power == ReplicaPower::serving) {
+      --have;
+      ++w.scale_downs;
+      replica_drains(*it);
+    }
+  if (!w.source_done) w.set_timer(w.autoscaler_owner(), w.now + spec.interval_s);
+}
+
+void EventLoop::replica_serves(ReplicaSlot& slot) {
+  World& w = w_;
+  const bool was_draining = slot.power == ReplicaPower::draining;
+  w.set_power(slot, ReplicaPower::serving);
+  Pool& pool = *slot.pool;
+  pool.members.insert(std::upper_bound(pool.members.begin(), pool.members.end(), slot.index), slot.index);
+  w.dispatcher.pool_changed(pool);
+  if (!was_draining) {  // fresh: empty, waiting for work
+    slot.phase = ReplicaSlot::Phase::waiting;
+    slot.idle = true;
+    slot.exited = false;
+    w.cancel_timer(slot.index);
+  }
+  w.dispatcher.replica_changed(slot.index);
+  w.wake(slot);
+  if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
+}
+
+// Out of its pool: its queue goes to the others (routed again, as when a replica fails), its batch runs to the end.
+void EventLoop::replica_drains(ReplicaSlot& slot) {
+  World& w = w_;
+  w.set_power(slot, ReplicaPower::draining);
+  Pool& pool = *slot.pool;
+  pool.members.erase(std::find(pool.members.begin(), pool.members.end(), slot.index));
+  w.dispatcher.pool_changed(pool);
+  std::deque<Request> queued;
+  queued.swap(slot.waiting);
+  w.waiting_total -= queued.size();
+  slot.waiting_tokens = 0;
+  w.dispatcher.replica_changed(slot.index);
+  for (Request& r : queued) {
+    r.kv = Request::Kv::none;  // a preempted request swapped to this node's memory is computed again elsewhere
+    w.dispatcher.redispatch(std::move(r));
+  }
+  // Idle, it goes off at once; stepping, at the end of its batch (replica_boundary).
+  if (slot.phase == ReplicaSlot::Phase::waiting) replica_off(slot);
+}
+
+void EventLoop::replica_off(ReplicaSlot& slot) {
+  World& w = w_;
+  w.set_power(slot, ReplicaPower::off);
+  slot.phase = ReplicaSlot::Phase::off;
+  slot.idle = true;
+  slot.cut = false;
+  w.cancel_timer(slot.index);
+  w.dispatcher.replica_changed(slot.index);
 }
 
 void EventLoop::progress_until(double t) {
@@ -235,8 +493,12 @@ void EventLoop::operator()() {
   World& w = w_;
   const double every = w.options.progress_every_s > 0.0 ? w.options.progress_every_s : w.scenario.duration_s / 1000.0;
   next_progress_s_ = every;
-  for (auto& slot : w.replicas) replica_boundary(slot);  // at time 0, each finds nothing to do and waits
+  for (auto& slot : w.replicas)
+    if (slot.power == ReplicaPower::serving) replica_boundary(slot);  // at time 0, each finds nothing to do and waits
   source_event();  // reads the first arrival (or the first questions)
+  if (w.failures && w.failures->next_time() < std::numeric_limits<double>::infinity())
+    w.set_timer(w.failures_owner(), w.failures->next_time());
+  if (w.autoscaler) w.set_timer(w.autoscaler_owner(), 0.0);  // the first evaluation, after the first arrival's
   for (;;) {
     if (w.interrupt_requested() || !w.error.empty()) break;
     // What happened at this instant wakes others, in the order caused.
@@ -281,6 +543,10 @@ void EventLoop::operator()() {
     if (who == kSource) {
       if (w.source_exhausted) source_ended();
       else source_event();
+    } else if (w.failures && who == w.failures_owner()) {
+      failure_event();
+    } else if (w.autoscaler && who == w.autoscaler_owner()) {
+      autoscale();
     } else {
       replica_timer(w.replicas[static_cast<std::size_t>(who)]);
     }

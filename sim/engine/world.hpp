@@ -17,7 +17,9 @@
 #include "cluster/cost_model.hpp"
 #include "cluster/power.hpp"
 #include "policies/admission.hpp"
+#include "policies/autoscaler.hpp"
 #include "policies/batching.hpp"
+#include "policies/failures.hpp"
 #include "policies/queue_order.hpp"
 #include "policies/router.hpp"
 #include "results/record_sink.hpp"
@@ -26,6 +28,7 @@
 #include "sim/engine/engine.hpp"
 #include "sim/engine/timer_heap.hpp"
 #include "sim/replica/replica_model.hpp"
+#include "workloads/curve.hpp"
 #include "workloads/source.hpp"
 
 namespace tf::engine {
@@ -47,11 +50,15 @@ struct KvTransfer {
 
 struct Pool;
 
+// [autoscaler]: where a replica stands (the indices of World's state times).
+enum class ReplicaPower { serving = 0, starting = 1, draining = 2, off = 3 };
+
 // One replica: its step planner, its queue, its GPUs (SimGrid hosts) and what the engine knows of it.
 struct ReplicaSlot {
   // Where it stands in the event loop: between steps (its handler runs), waiting for work (woken by an arrival, a
   // freed KV cache or its batch timeout), running a step that ends at step_end_s, or ended.
-  enum class Phase { boundary, waiting, stepping, exited };
+  // down ([failures]): failed, out of its pool until repaired. off ([autoscaler]): not serving (off or starting).
+  enum class Phase { boundary, waiting, stepping, exited, down, off };
   int index = 0;
   std::unique_ptr<ReplicaModel> model;
   Pool* pool = nullptr;                      // the pool it belongs to
@@ -64,6 +71,12 @@ struct ReplicaSlot {
   bool idle = true;                          // waiting for work with nothing running
   std::int64_t waiting_tokens = 0;           // queued_work_tokens of `waiting`
   bool exited = false;                       // its actor has ended (the run is draining)
+  bool down = false;                         // [failures]: failed, not in its pool's members until repaired
+  double down_since_s = 0.0;
+  // [autoscaler]: serving (in its pool), off, starting (its cold start; its timer is when it serves) or draining
+  // (out of its pool, finishing its batch), since power_since_s.
+  ReplicaPower power = ReplicaPower::serving;
+  double power_since_s = 0.0;
   // Disaggregated, decode replicas: requests whose KV caches are waiting to move here or moving (and the tokens
   // they will cost), the moves waiting for room here (FIFO), and the KV reserved for the moves under way.
   int incoming = 0;
@@ -94,6 +107,12 @@ class Dispatcher {
   bool dispatch(const Request& r, std::int64_t kv_capacity_tokens);
   // The replica (an index in World::replicas) the pool's router picks for `r`; -1 when a central queue has no room.
   int pick(Pool& pool, const Request& r);
+  // [failures]: a request taken off a failed replica (retried, or moved from its queue), routed again without the
+  // admission check and without a new arrival record; parked while every replica of the pool is down.
+  void redispatch(Request r);
+  // [failures]: the pool's members changed (a replica went down or came back): its indexes are built again at
+  // the next pick.
+  void pool_changed(const Pool& pool);
   // Puts a request in a replica's own queue and wakes it.
   void enqueue(ReplicaSlot& slot, Request r);
   // With a central queue: wake the replica that can take the head first (see CentralQueueRouter).
@@ -223,6 +242,34 @@ struct World {
   Dispatcher dispatcher{*this};
   KvMover kv{*this};
 
+  // [failures] (absent: none of this is used). The process's next event is a timer of owner failures_owner().
+  std::unique_ptr<FailureProcess> failures;
+  bool failures_over = false;                // the run is complete: no more failure events
+  std::deque<Request> parked;                // arrivals and retries while every replica is down, in order
+  std::size_t ended_count = 0;               // requests ended (served, rejected or failed)
+  std::int64_t retried_requests = 0, retries = 0, failed_requests = 0, requeued_requests = 0;
+  double lost_kv_tokens = 0.0;
+  double down_window_s = 0.0, down_total_s = 0.0;  // replica time down, summed (window, whole run)
+  int failures_owner() const { return static_cast<int>(replicas.size()); }
+  // Once the source is done and every request has ended, the failure process stops (its timer is dropped).
+  void check_complete();
+
+  // [autoscaler] (absent: none of this is used). Its evaluations are timers of owner autoscaler_owner().
+  std::unique_ptr<Autoscaler> autoscaler;
+  std::unique_ptr<AutoscalerController> scaler;
+  std::unique_ptr<RateCurve> expected_curve;  // the workload's rate curve (the predictive policy reads it ahead)
+  double expected_rate = 0.0;                 // without a curve: its constant rate (0: unknown, a trace)
+  double cold_start = 0.0;                    // seconds from start to serving
+  int power_count[4] = {0, 0, 0, 0};          // replicas serving, starting, draining, off
+  double power_window_s[4] = {0, 0, 0, 0}, power_total_s[4] = {0, 0, 0, 0};  // replica time in each, summed
+  std::int64_t scale_ups = 0, scale_downs = 0;  // replicas started, drained (or cancelled while starting)
+  int peak_replicas = 0;                        // most serving + starting + draining at once
+  std::size_t arrived_at_last_evaluation = 0;
+  std::vector<ScalingEvent> scaling_events;
+  int autoscaler_owner() const { return static_cast<int>(replicas.size()) + (failures ? 1 : 0); }
+  // A replica changes state at `now`: its time in the state it leaves is counted, an event written.
+  void set_power(ReplicaSlot& slot, ReplicaPower p);
+
   // A request ended (served or turned away): its row, and for sessions the source learns of it.
   void request_ended(const Request& r, double time_s);
   // Wakes a replica at this instant (after what runs now): one waiting for work looks at its queue, one in a
@@ -258,6 +305,13 @@ class EventLoop {
   void source_event();                       // open loop: the arrival read ahead; closed loop: look again
   void source_ended();
   void progress_until(double t);
+  void failure_event();                      // [failures]: the process's transitions at this instant
+  void replica_down(ReplicaSlot& slot);
+  void replica_up(ReplicaSlot& slot);
+  void autoscale();                          // [autoscaler]: an evaluation, its decision applied
+  void replica_serves(ReplicaSlot& slot);    // its cold start is over: into its pool
+  void replica_drains(ReplicaSlot& slot);    // out of its pool; it finishes its batch, then goes off
+  void replica_off(ReplicaSlot& slot);
   World& w_;
   double next_progress_s_ = 0.0;
 };

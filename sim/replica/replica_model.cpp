@@ -442,6 +442,39 @@ void ReplicaModel::finish_step(std::vector<Request>& finished) {
   step_.kind = StepKind::none;
 }
 
+double ReplicaModel::fail(double now_s, std::vector<Request>& evicted) {
+  if (step_.kind != StepKind::none) account(step_.start_s, std::max(step_.start_s, now_s), StepWork{});
+  double lost = 0.0;
+  for (auto& rp : running_) {
+    Running& r = *rp;
+    const std::int64_t g = generated(r);
+    lost += static_cast<double>(r.prefilled + (r.decoding || r.prefilled == r.prefill_target ? g - r.g0 : 0));
+    Request back = std::move(r.request);
+    back.generated_before = g;
+    back.kv = Request::Kv::none;
+    evicted.push_back(std::move(back));
+    r.decoding = false;
+    r.seq = 0;
+    spare_.push_back(std::move(rp));
+  }
+  running_.clear();
+  prefilling_.clear();
+  decode_ends_.clear();
+  stale_decode_ends_ = 0;
+  // Prefix caching: the failed GPUs' memory is lost, the cached blocks with it (their totals stay counted).
+  if (prefix_) prefix_ = std::make_unique<PrefixCache>();
+  for (auto& sp : spare_) sp->blocks.clear();
+  kv_reserved_ = 0;
+  context_tokens_ = 0;
+  outstanding_tokens_ = 0;
+  swap_tokens_pending_ = 0;
+  queue_tokens_delta_ = 0;
+  wake_at_s_ = std::numeric_limits<double>::infinity();
+  step_ = Step{};
+  step_.start_s = step_.end_s = now_s;
+  return lost;
+}
+
 }  // namespace tf
 
 namespace tf {

@@ -116,6 +116,12 @@ class ReplicaModel {
   // Appends the requests it finished to `finished` (their finished_s set).
   void finish_step(std::vector<Request>& finished);
 
+  // [failures]: the replica failed at `now_s`. The step under way is lost (its time up to now counts as busy, with
+  // no tokens); every running request is appended to `evicted` in admission order, with what it had made by the
+  // last boundary (generated_before, first admission, first token) and its KV lost (kv = none: prefilled again where
+  // it runs next). The replica is left empty. Returns the KV tokens thrown away.
+  double fail(double now_s, std::vector<Request>& evicted);
+
   const Step& step() const { return step_; }
   bool busy() const { return !running_.empty(); }
   int running_requests() const { return static_cast<int>(running_.size()); }

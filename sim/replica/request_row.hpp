@@ -20,6 +20,8 @@ inline RequestRecord to_record(const Request& r) {
   row.kv_transfer_s = r.kv_transfer_s;
   row.priority = r.priority;
   row.cached_tokens = r.cached_tokens;
+  row.retries = r.retries;
+  row.failed = r.failed;
   return row;
 }
 

@@ -11,6 +11,8 @@
 //   workload_distribution.cpp  the distribution tables (prompt_tokens, output_tokens, session.questions, ...)
 //   policy.cpp              [policy]
 //   slo.cpp, cost.cpp       [slo], [cost]
+//   failures.cpp            [failures]
+//   autoscaler.cpp          [autoscaler]
 #include <fmt/format.h>
 
 #include <climits>
@@ -31,7 +33,7 @@ namespace tf::loader {
 // The schema: the known keys of every table.
 
 inline const std::vector<std::string> kTopKeys = {"name",     "seed",     "duration_s", "start_s", "warmup_s", "model", "hardware",
-                                                  "fleet",    "workload", "policy",     "slo",      "cost"};
+                                                  "fleet",    "workload", "policy",     "slo",      "cost", "failures", "autoscaler"};
 inline const std::vector<std::string> kModelShapeKeys = {
     "params",         "active_params", "layers", "d_model",   "heads",   "kv_heads",
     "head_dim",       "context_window", "ffn_dim", "vocab", "gated_mlp", "experts", "experts_per_token"};
@@ -248,5 +250,8 @@ DistributionSpec read_distribution(const Section& w, const std::string& k, Distr
 void read_policy(const Section& top, Scenario& s);        // policy.cpp (needs s.replicas and s.gpu)
 void read_slo(const Section& top, Scenario& s);           // slo.cpp
 void read_cost(const Section& top, Scenario& s);          // cost.cpp
+void read_failures(const Section& top, Scenario& s);
+void read_autoscaler(const Section& top, Scenario& s);  // autoscaler.cpp (needs the fleet and [failures])
+std::vector<std::string> autoscaler_keys();      // failures.cpp (needs s.replicas)
 
 }  // namespace tf::loader

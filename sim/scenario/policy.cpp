@@ -34,6 +34,16 @@ ParamValue read_value(const Section& p, const std::string& key, ParamType type) 
   return {};
 }
 
+// A kind whose key has a dot (autoscaler.policy) is chosen in its own table, and its parameters are keys of that
+// table, not of [policy] (sim/scenario/autoscaler.cpp).
+bool in_policy_table(const PolicyKindInfo& kind) { return kind.key.find('.') == std::string::npos; }
+bool policy_table_parameter(const std::string& key) {
+  const PolicyRegistry& registry = PolicyRegistry::global();
+  for (const PolicyInfo* p : registry.taking(key))
+    if (in_policy_table(*registry.kind(p->kind))) return true;
+  return false;
+}
+
 std::string names_of(const std::vector<const PolicyInfo*>& policies) {
   std::vector<std::string> names;
   for (const PolicyInfo* p : policies) names.push_back(p->name);
@@ -49,7 +59,7 @@ std::string names_of(const std::vector<const PolicyInfo*>& policies) {
 void read_policy_parameters(const Section& p, const std::vector<const PolicyInfo*>& chosen, Scenario& s) {
   const PolicyRegistry& registry = PolicyRegistry::global();
   for (const std::string& key : registry.parameter_names()) {
-    if (!p.has(key)) continue;
+    if (!p.has(key) || !policy_table_parameter(key)) continue;
     const std::vector<const PolicyInfo*> takers = registry.taking(key);
     ParamValue v = read_value(p, key, takers.front()->param(key)->type);  // one type per name (the registry checks)
     bool taken = false;
@@ -94,8 +104,10 @@ void read_policy_parameters(const Section& p, const std::vector<const PolicyInfo
 std::vector<std::string> policy_keys() {
   const PolicyRegistry& registry = PolicyRegistry::global();
   std::vector<std::string> keys;
-  for (const PolicyKindInfo& kind : registry.kinds()) keys.push_back(kind.key);
-  for (const std::string& name : registry.parameter_names()) keys.push_back(name);
+  for (const PolicyKindInfo& kind : registry.kinds())
+    if (in_policy_table(kind)) keys.push_back(kind.key);
+  for (const std::string& name : registry.parameter_names())
+    if (policy_table_parameter(name)) keys.push_back(name);
   keys.insert(keys.end(), kEngineSettings.begin(), kEngineSettings.end());
   return keys;
 }
@@ -107,6 +119,7 @@ void read_policy(const Section& top, Scenario& s) {
   // The policy of each kind: policy.batching, policy.router (registry.kinds() says which there are).
   std::vector<const PolicyInfo*> chosen;
   for (const PolicyKindInfo& kind : registry.kinds()) {
+    if (!in_policy_table(kind)) continue;
     const std::string name = p.string(kind.key).value_or(kind.default_name);
     const PolicyInfo* info = registry.find(kind.name, name);
     if (!info)

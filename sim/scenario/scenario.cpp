@@ -140,6 +140,8 @@ Scenario Loader::build() {
   read_policy(top, s);
   read_slo(top, s);
   read_cost(top, s);
+  read_failures(top, s);
+  read_autoscaler(top, s);
 
   s.source = file_;
   return s;

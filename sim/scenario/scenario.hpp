@@ -8,7 +8,9 @@
 
 #include "cluster/catalog.hpp"
 #include "cluster/cost_model.hpp"
+#include "policies/autoscaler.hpp"
 #include "policies/batching.hpp"
+#include "policies/failures.hpp"
 #include "results/records.hpp"
 #include "workloads/generator.hpp"
 
@@ -79,6 +81,12 @@ struct Scenario {
 
   SloTargets slo;
   CostParams cost;
+  // [failures]: GPUs and nodes fail and are repaired, requests on a failed replica are retried elsewhere
+  // (policies/failures.hpp); off (enabled = false) without the table.
+  FailureSpec failures;
+  // [autoscaler]: replicas added and removed while the run goes (policies/autoscaler.hpp); off (enabled = false)
+  // without the table. With it the platform holds max_replicas replicas, those beyond the fleet's size off.
+  AutoscalerSpec autoscaler;
   std::string cost_profile_path;  // [cost] profile, resolved; empty when none
 
   std::string source;  // file the scenario came from ("<built-in default>" otherwise)
@@ -86,6 +94,9 @@ struct Scenario {
   // policies do not take (kept, and checked, for a switch to a policy that does: compare --policies, --set).
   std::vector<std::string> notes;
 };
+
+// [failures] with every key at its default (sim/scenario/failures.cpp; the sources in scenarios/README.md).
+FailureSpec default_failure_spec();
 
 // Disaggregated serving: how many of the scenario's replicas prefill (at least 1, leaving at least 1 to decode);
 // 0 when the scenario does not disaggregate or has fewer than 2 replicas.
