@@ -425,13 +425,34 @@ double trace_span_s(const TraceSpec& spec) {
 
 namespace {
 
+// A source over another one (the decorators below): everything forwarded to the inner source, so that each
+// decorator overrides only what it changes (the forwarders were written out in each of four decorators, and one
+// left out would have lost the inner source's counts silently).
+class ForwardingSource : public WorkloadSource {
+ public:
+  explicit ForwardingSource(std::unique_ptr<WorkloadSource> inner) : inner_(std::move(inner)) {}
+  double next_arrival_s() override { return inner_->next_arrival_s(); }
+  Request take() override { return inner_->take(); }
+  bool closed_loop() const override { return inner_->closed_loop(); }
+  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
+  bool exhausted() override { return inner_->exhausted(); }
+  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
+  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
+  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
+  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
+  std::uint64_t over_context_cut() const override { return inner_->over_context_cut(); }
+  std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped(); }
+
+ protected:
+  std::unique_ptr<WorkloadSource> inner_;
+};
+
 // Gives each request of another source its priority class, drawn by the shares from a stream of its own (so the
 // other streams' draws, and so the requests, stay as they are).
-class PriorityClasses final : public WorkloadSource {
+class PriorityClasses final : public ForwardingSource {
  public:
   PriorityClasses(std::unique_ptr<WorkloadSource> inner, std::vector<double> shares, std::uint64_t seed)
-      : inner_(std::move(inner)), shares_(std::move(shares)), rng_(make_stream(seed, kPriorityStream)) {}
-  double next_arrival_s() override { return inner_->next_arrival_s(); }
+      : ForwardingSource(std::move(inner)), shares_(std::move(shares)), rng_(make_stream(seed, kPriorityStream)) {}
   Request take() override {
     Request r = inner_->take();
     const double u = uniform01(rng_);
@@ -446,18 +467,8 @@ class PriorityClasses final : public WorkloadSource {
     }
     return r;
   }
-  bool closed_loop() const override { return inner_->closed_loop(); }
-  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
-  bool exhausted() override { return inner_->exhausted(); }
-  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
-  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
-  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
-  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
-  std::uint64_t over_context_cut() const override { return inner_->over_context_cut(); }
-  std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped(); }
 
  private:
-  std::unique_ptr<WorkloadSource> inner_;
   std::vector<double> shares_;
   Rng rng_;
 };
@@ -467,10 +478,9 @@ class PriorityClasses final : public WorkloadSource {
 // pass as they are. Takes nothing ahead, so a closed loop (sessions) runs as without it.
 // workload.system_prompt_tokens: the same system prompt begins every prompt (the conversation a session's prompt
 // carries begins with it, so it is there once).
-class SystemPrompt final : public WorkloadSource {
+class SystemPrompt final : public ForwardingSource {
  public:
-  SystemPrompt(std::unique_ptr<WorkloadSource> inner, std::int64_t tokens) : inner_(std::move(inner)), tokens_(tokens) {}
-  double next_arrival_s() override { return inner_->next_arrival_s(); }
+  SystemPrompt(std::unique_ptr<WorkloadSource> inner, std::int64_t tokens) : ForwardingSource(std::move(inner)), tokens_(tokens) {}
   Request take() override {
     Request r = inner_->take();
     if (!r.hash_ids.empty())
@@ -481,27 +491,18 @@ class SystemPrompt final : public WorkloadSource {
     r.prompt_tokens += tokens_;
     return r;
   }
-  bool closed_loop() const override { return inner_->closed_loop(); }
-  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
-  bool exhausted() override { return inner_->exhausted(); }
-  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
-  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
-  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
-  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
 
  private:
-  std::unique_ptr<WorkloadSource> inner_;
   std::int64_t tokens_;
 };
 
-class ContextWindow final : public WorkloadSource {
+class ContextWindow final : public ForwardingSource {
  public:
   ContextWindow(std::unique_ptr<WorkloadSource> inner, const WorkloadSpec& spec)
-      : inner_(std::move(inner)),
+      : ForwardingSource(std::move(inner)),
         window_(spec.context_window),
         mode_(spec.over_context),
         trace_path_(spec.trace.enabled ? spec.trace.path : "") {}
-  double next_arrival_s() override { return inner_->next_arrival_s(); }
   Request take() override {
     Request r = inner_->take();
     if (!over_context(r, window_)) return r;
@@ -519,18 +520,10 @@ class ContextWindow final : public WorkloadSource {
     }
     return r;
   }
-  bool closed_loop() const override { return inner_->closed_loop(); }
-  void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id, time_s); }
-  bool exhausted() override { return inner_->exhausted(); }
-  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
-  std::uint64_t clamped_rows() const override { return inner_->clamped_rows(); }
-  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
-  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
   std::uint64_t over_context_cut() const override { return cut_; }
   std::uint64_t over_context_dropped() const override { return dropped_; }
 
  private:
-  std::unique_ptr<WorkloadSource> inner_;
   std::int64_t window_;
   OverContext mode_;
   std::string trace_path_;
@@ -542,9 +535,9 @@ class ContextWindow final : public WorkloadSource {
 // priority, trace row: every stream is drawn as in the full run), renumbered from 0. A closed loop is told that each
 // question thrown away was answered the moment it was asked, so visits begun before start_s go on asking after it
 // (their think times then start from those instants: not the full run's, statistically alike only).
-class FromStart final : public WorkloadSource {
+class FromStart final : public ForwardingSource {
  public:
-  FromStart(std::unique_ptr<WorkloadSource> inner, double start_s) : inner_(std::move(inner)), start_s_(start_s) {}
+  FromStart(std::unique_ptr<WorkloadSource> inner, double start_s) : ForwardingSource(std::move(inner)), start_s_(start_s) {}
   double next_arrival_s() override {
     skip();
     return inner_->next_arrival_s();
@@ -555,16 +548,12 @@ class FromStart final : public WorkloadSource {
     r.id -= skipped_;
     return r;
   }
-  bool closed_loop() const override { return inner_->closed_loop(); }
   void on_finished(std::uint64_t id, double time_s) override { inner_->on_finished(id + skipped_, time_s); }
   bool exhausted() override {
     skip();
     return inner_->exhausted();
   }
-  std::uint64_t skipped_bad_rows() const override { return inner_->skipped_bad_rows(); }
   std::uint64_t clamped_rows() const override { return inner_->clamped_rows() - clamped_before_; }
-  std::uint64_t questions_cut() const override { return inner_->questions_cut(); }
-  std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
   std::uint64_t over_context_cut() const override { return inner_->over_context_cut() - cut_before_; }
   std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped() - dropped_before_; }
 
@@ -583,7 +572,6 @@ class FromStart final : public WorkloadSource {
     cut_before_ = inner_->over_context_cut();
     dropped_before_ = inner_->over_context_dropped();
   }
-  std::unique_ptr<WorkloadSource> inner_;
   double start_s_;
   bool done_ = false;
   std::uint64_t skipped_ = 0, clamped_before_ = 0, cut_before_ = 0, dropped_before_ = 0;
