@@ -50,7 +50,6 @@ struct AutoscalerSnapshot {
   int min_replicas = 1, max_replicas = 1;
   std::size_t waiting = 0;            // requests waiting in every queue of the fleet
   std::size_t running = 0;            // requests in the batches of serving and draining replicas
-  double busy_fraction = 0.0;         // of the serving replicas' time over the last interval, stepping
   double arrival_rate_per_s = 0.0;    // arrivals over the last interval / its length
   // The workload's expected arrivals in [a, b) (its rate curve's integral; a constant rate without a curve); empty
   // when the workload has none (a trace).

@@ -645,6 +645,16 @@ void run_plots(const fs::path& dir, Plotter& plotter, std::string& body, std::ve
                   "near their maximum for long prefills (cluster/power.hpp).";
       plots.push_back(p);
     }
+    if (ts.col("replicas_serving") >= 0) {  // [autoscaler]: the fleet over time (only then written)
+      Plot p{"replicas", "Replicas over time (autoscaler)", ax.label, "replicas (time average)", "", {}, {}, ""};
+      p.series.push_back({"serving", x, ts.column("replicas_serving"), "with steps lw 2 lc rgb '#1f77b4'"});
+      p.series.push_back({"starting", x, ts.column("replicas_starting"), "with steps lw 2 lc rgb '#ff7f0e'"});
+      p.series.push_back({"draining", x, ts.column("replicas_draining"), "with steps lw 2 lc rgb '#7f7f7f'"});
+      p.extra.push_back("set yrange [0:*]");
+      p.caption = "Replicas serving, starting (their cold start) and draining (finishing their batch), time average per "
+                  "window; scaling.csv has every change.";
+      plots.push_back(p);
+    }
   } else {
     notes.push_back("timeseries.csv is missing: no plots over time (run with --out to write it)");
   }
