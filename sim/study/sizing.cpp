@@ -1023,8 +1023,9 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     // Each hour's search starts from a guess near its answer: the day's answer scaled by the hour's demand against
     // the day's busiest hour (at least the hour's saturated-capacity bound), and probes the guess and one fewer in
     // its first round, then gallops (1, 2, 4, ... replicas) up from a failure or down from a pass until a pass and a
-    // failure bracket the answer, and bisects. Where the guess is within a replica of the answer (most hours), an
-    // hour costs two probes; a bisection from the capacity bound cost six to eight.
+    // failure bracket the answer, and bisects. Where the guess is within a replica of the answer, an hour costs two
+    // probes; growing from the capacity bound by doubling and bisecting costs about twice log2 of the answer (chat-day:
+    // 45 hour probes for 24 hours instead of 52; the 2-hour reference: 5 instead of 8).
     struct HourState {
       int lo = 0, hi = -1, guess = 0;
       bool lo_probed = false;  // lo is a probed failure (not only the floor below min_replicas)
