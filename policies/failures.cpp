@@ -1,5 +1,6 @@
 // The failure process of a fleet (see policies/failures.hpp).
 #include "policies/failures.hpp"
+#include "workloads/random.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -12,21 +13,15 @@ namespace tf {
 
 namespace {
 
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 constexpr double kHour = 3600.0;
 
 }  // namespace
 
 double FailureProcess::uniform(std::uint64_t seed, std::uint64_t unit, std::uint64_t k, std::uint64_t purpose) {
-  std::uint64_t h = splitmix64(seed ^ 0x6661696c75726573ULL);  // "failures"
-  h = splitmix64(h ^ unit);
-  h = splitmix64(h ^ (k * 2 + purpose));
+  std::uint64_t h = mix64(seed ^ 0x6661696c75726573ULL);  // "failures"
+  h = mix64(h ^ unit);
+  h = mix64(h ^ (k * 2 + purpose));
   return (static_cast<double>(h >> 11) + 0.5) * (1.0 / 9007199254740992.0);
 }
 

@@ -1,5 +1,6 @@
 // The prefix cache's LRU of KV blocks and the naming of a prompt's blocks: see policies/prefix_cache.hpp.
 #include "policies/prefix_cache.hpp"
+#include "workloads/random.hpp"
 
 #include <algorithm>
 #include <stdexcept>
@@ -47,15 +48,8 @@ std::size_t PrefixCache::evict_to(std::size_t max_cached) {
 
 namespace {
 
-// SplitMix64's finalizer: a well-mixed 64-bit value of its input.
-std::uint64_t mix(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 std::uint64_t id_of(std::uint64_t space, std::uint64_t a, std::uint64_t b, std::uint64_t c) {
-  return mix(mix(mix(mix(space) ^ a) ^ b) ^ c);
+  return mix64(mix64(mix64(mix64(space) ^ a) ^ b) ^ c);
 }
 
 // The id spaces, so that ids of different origins never meet.

@@ -1,4 +1,5 @@
 #include "workloads/pod_split.hpp"
+#include "workloads/random.hpp"
 
 #include <algorithm>
 #include <limits>
@@ -9,13 +10,6 @@ namespace tf {
 
 namespace {
 
-// SplitMix64's finalizer: a bijection of 64 bits whose output bits each depend on every input bit.
-std::uint64_t mix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 class PodSource final : public WorkloadSource {
  public:

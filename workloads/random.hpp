@@ -21,4 +21,13 @@ inline Rng make_stream(std::uint64_t seed, std::uint64_t stream) {
   return Rng(seq);
 }
 
+// SplitMix64's finalizer: a bijection of 64 bits whose output bits each depend on every input bit. For counter-based
+// draws and ids that must not depend on the order things are drawn in (pod split, failure times, prefix block ids).
+inline std::uint64_t mix64(std::uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
 }  // namespace tf
