@@ -193,8 +193,57 @@ TEST_CASE("autoscaler: bad settings name the key", "[autoscaler][errors]") {
              Catch::Matchers::Contains("autoscaler.min_replicas: expected an integer from 1 to 2, got 3"));
   CHECK_THAT(error("[autoscaler]\nload_gbps = 0\n"),
              Catch::Matchers::Contains("autoscaler.load_gbps: expected a number greater than 0"));
-  CHECK_THAT(error("[failures]\n[autoscaler]\n"), Catch::Matchers::Contains("[autoscaler] with [failures]"));
   CHECK_THAT(error("[autoscaler]\nintervl_s = 3\n"), Catch::Matchers::Contains("unknown key 'intervl_s'"));
+}
+
+TEST_CASE("autoscaler with failures: a failed replica goes off and the next evaluation starts another",
+          "[autoscaler][failures]") {
+  const std::string dir = temp_dir("autoscale-failures");
+  // Two replicas held (min_replicas 2, a target load never reached); replica 0 fails at 100 s for longer than the
+  // run. Evaluations every 30 s: the one at 120 s sees one replica and starts replica 2, which serves a cold start
+  // later. The requests running on replica 0 at 100 s are retried; every request finishes.
+  const std::string scaler = "[autoscaler]\npolicy = \"target-load\"\ntarget_load = 1000\ninterval_s = 30\n"
+                             "min_replicas = 2\nmax_replicas = 3\nprovision_s = 10\nstartup_s = 5\nload_gbps = 4\n";
+  const std::string failures = "[failures]\ngpu_mtbf_h = 0\nnode_mtbf_h = 0\n"
+                               "inject = [{ replica = 0, at_s = 100, down_s = 1000 }]\n";
+  const std::string text = base(300, "{ process = \"poisson\", rate_per_s = 8.0 }");
+  const Out plain = run_in(dir, text + scaler);
+  const Out o = run_in(dir, text + scaler + failures);
+  const double cold = 10.0 + kWeightBytes / 4e9 + 5.0;
+  // The truth for the retries: the requests on replica 0 admitted by 100 s and unfinished then, without the failure.
+  std::size_t running = 0;
+  for (std::size_t i = 1; i < plain.requests.size(); ++i) {
+    const auto& r = plain.requests[i];
+    const double arrival = std::stod(r[1]);
+    if (r[4] == "0" && arrival + std::stod(r[5]) <= 100.0 && arrival + std::stod(r[8]) > 100.0) ++running;
+  }
+  CHECK(running > 0);
+  CHECK(o.summary["failures"]["retried_requests"].get<std::size_t>() == running);
+  CHECK(o.summary["requests"]["unfinished"] == 0);
+  CHECK(o.summary["requests"]["rejected"] == 0);
+  // The changes of state: replica 0 fails at 100 s, replica 2 starts at 120 s and serves at 120 s + the cold start.
+  std::vector<std::vector<std::string>> changes(o.scaling.begin() + 1, o.scaling.end());
+  REQUIRE(changes.size() >= 3);
+  CHECK(changes[0][1] == "0");
+  CHECK(changes[0][2] == "fail");
+  CHECK(std::stod(changes[0][0]) == Approx(100.0));
+  CHECK(changes[1][1] == "2");
+  CHECK(changes[1][2] == "start");
+  CHECK(std::stod(changes[1][0]) == Approx(120.0));
+  CHECK(changes[2][1] == "2");
+  CHECK(changes[2][2] == "serve");
+  CHECK(std::stod(changes[2][0]) == Approx(120.0 + cold).margin(1e-6));
+  // Nothing is admitted on replica 0 after it failed (its retried requests went elsewhere).
+  for (std::size_t i = 1; i < o.requests.size(); ++i) {
+    const auto& r = o.requests[i];
+    REQUIRE(!r[8].empty());
+    if (r[4] == "0") CHECK(std::stod(r[1]) + std::stod(r[5]) < 100.0);
+  }
+  // GPU-hours: replica 0 until it failed, replica 1 all along, replica 2 from its start (window [0, 300 s]).
+  const auto& a = o.summary["autoscaler"];
+  CHECK(a["serving_replica_s"].get<double>() == Approx(100.0 + 300.0 + (300.0 - 120.0 - cold)).margin(1e-6));
+  CHECK(a["starting_replica_s"].get<double>() == Approx(cold).margin(1e-6));
+  CHECK(a["gpu_hours"].get<double>() == Approx((100.0 + 300.0 + 180.0) / 3600.0).margin(1e-9));
 }
 
 TEST_CASE("size --autoscaler: the smallest max_replicas that meets the targets, against the fixed answer",

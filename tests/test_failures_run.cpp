@@ -5,6 +5,7 @@
 // a [failures] table that never fails changes nothing but the retries column.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -231,6 +232,46 @@ TEST_CASE("failures: a [failures] table that never fails changes nothing but the
   CHECK(without.at("failures").at("replica_outages").get<int>() == 0);
   without.erase("failures");
   CHECK(without == base.summary);
+}
+
+TEST_CASE("failures: after the arrivals, a failure on the last replica still running retries on one that had ended",
+          "[failures]") {
+  const std::string dir = temp_dir("failures-after-end");
+  for (const std::string router : {"round-robin", "least-tokens", "central-queue"}) {
+    INFO("router " << router);
+    const std::string set = "--set policy.router=" + std::string(router);
+    const Run base = run(dir, scenario_text(4, ""), set);
+    // Each replica's last completion: the victim is the one that ends last, failed between the second-last end and
+    // its own, so that every other replica has ended (nothing more could come to it) when it fails.
+    std::map<int, double> last;
+    for (const auto& [id, r] : base.rows) last[r.replica] = std::max(last[r.replica], r.finished);
+    std::vector<std::pair<double, int>> ends;
+    for (const auto& [replica, t] : last) ends.emplace_back(t, replica);
+    std::sort(ends.begin(), ends.end());
+    REQUIRE(ends.size() == 4);
+    const int victim = ends[3].second;
+    const double at = ends[2].first + 0.5 * (ends[3].first - ends[2].first);
+    REQUIRE(at > 150.0);  // after the arrivals
+    std::set<std::uint64_t> running;
+    for (const auto& [id, r] : base.rows)
+      if (r.replica == victim && r.admitted >= 0.0 && r.admitted <= at && r.finished > at) running.insert(id);
+    REQUIRE(!running.empty());
+    const std::string inject = "[failures]\ngpu_mtbf_h = 0\nnode_mtbf_h = 0\ninject = [{ replica = " +
+                               std::to_string(victim) + ", at_s = " + std::to_string(at) + ", down_s = 500 }]\n";
+    const Run fail = run(dir, scenario_text(4, inject), set);
+    CHECK(fail.summary.at("requests").at("unfinished").get<int>() == 0);
+    CHECK(fail.rows.size() == base.rows.size());
+    std::set<std::uint64_t> retried;
+    for (const auto& [id, r] : fail.rows) {
+      CHECK(r.finished >= r.arrival);
+      if (r.retries > 0) {
+        retried.insert(id);
+        CHECK(r.replica != victim);  // served by a replica that had ended, brought back
+        CHECK(r.finished > at);
+      }
+    }
+    CHECK(retried == running);
+  }
 }
 
 TEST_CASE("failures: bad [failures] keys are refused with the key and what was expected", "[failures]") {

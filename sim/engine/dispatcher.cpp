@@ -280,6 +280,19 @@ void Dispatcher::pool_changed(const Pool& pool) {
 
 void Dispatcher::redispatch(Request r) {
   Pool& pool = w_.arrivals();
+  // The arrivals are over: replicas of the pool that have ended (nothing more could come to them) come back, so
+  // that the request has somewhere to go; those it does not go to end again at once.
+  if (w_.source_done) {
+    for (int m : pool.members) {
+      ReplicaSlot& slot = w_.replicas[static_cast<std::size_t>(m)];
+      if (!slot.exited) continue;
+      slot.exited = false;
+      slot.phase = ReplicaSlot::Phase::waiting;
+      slot.idle = true;
+      replica_changed(m);
+      w_.wake(slot);
+    }
+  }
   if (pool.central_queue()) {
     w_.order->insert(pool.central, std::move(r));
     ++w_.waiting_total;

@@ -241,6 +241,22 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
       slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
   }
   if (options.timeseries_window_s > 0.0) w.activity = ActivityBins(options.timeseries_window_s);
+  // [failures]: the failure process over the replicas' GPUs and nodes (policies/failures.hpp); its next event is one
+  // more timer of the heap. Made before the autoscaler, whose timer owner comes after it (World::autoscaler_owner).
+  // With [autoscaler], the process runs over all max_replicas replicas, off ones included (sim/engine/event_loop.cpp,
+  // replica_down).
+  if (s.failures.enabled) {
+    if (disaggregated)
+      throw SimulationError("[failures] with disaggregated serving is not simulated (KV caches held for or moving to "
+                            "a failed replica); use co-located batching, or leave [failures] out");
+    try {
+      w.failures = std::make_unique<FailureProcess>(s.failures, layout, s.gpus_per_node,
+                                                    s.seed + static_cast<std::uint64_t>(std::max(0, s.pod_index)));
+    } catch (const std::invalid_argument& e) {
+      throw SimulationError(e.what());
+    }
+    w.timers.resize(static_cast<std::size_t>(w.failures_owner()) + 2);  // owners are who + 1
+  }
   if (s.autoscaler.enabled) {
     const AutoscalerSpec& a = s.autoscaler;
     try {
@@ -279,20 +295,6 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     w.arrivals().members.resize(static_cast<std::size_t>(a.initial_replicas));
     w.peak_replicas = a.initial_replicas;
     w.timers.resize(static_cast<std::size_t>(w.autoscaler_owner()) + 2);  // owners are who + 1
-  }
-  // [failures]: the failure process over the replicas' GPUs and nodes (policies/failures.hpp); its next event is one
-  // more timer of the heap.
-  if (s.failures.enabled) {
-    if (disaggregated)
-      throw SimulationError("[failures] with disaggregated serving is not simulated (KV caches held for or moving to "
-                            "a failed replica); use co-located batching, or leave [failures] out");
-    try {
-      w.failures = std::make_unique<FailureProcess>(s.failures, layout, s.gpus_per_node,
-                                                    s.seed + static_cast<std::uint64_t>(std::max(0, s.pod_index)));
-    } catch (const std::invalid_argument& e) {
-      throw SimulationError(e.what());
-    }
-    w.timers.resize(static_cast<std::size_t>(s.replicas) + 2);
   }
   // One actor runs the whole fleet (sim/engine/event_loop.cpp).
   sg4::Actor::create("fleet", platform.gpus.front(), engine::EventLoop(w));

@@ -273,6 +273,17 @@ void EventLoop::replica_down(ReplicaSlot& slot) {
   slot.down = true;
   slot.down_since_s = now;
   if (slot.exited) return;  // the run is draining and it has ended: nothing runs there
+  // [autoscaler]: an off replica that fails cannot be started until repaired; one starting loses its cold start. A
+  // serving or draining one loses its batch as below. Each goes off (its GPUs are not counted while down), and the
+  // autoscaler, seeing fewer replicas, starts others at its next evaluation.
+  const bool scaled = w.autoscaler != nullptr;
+  if (scaled && slot.power == ReplicaPower::off) return;
+  if (scaled && slot.power == ReplicaPower::starting) {
+    w.cancel_timer(slot.index);
+    w.set_power(slot, ReplicaPower::off, "fail");
+    return;
+  }
+  const bool in_pool = !scaled || slot.power == ReplicaPower::serving;  // a draining replica has left it
   slot.phase = ReplicaSlot::Phase::down;
   slot.cut = false;
   w.cancel_timer(slot.index);
@@ -285,8 +296,11 @@ void EventLoop::replica_down(ReplicaSlot& slot) {
   slot.waiting_tokens = 0;
   slot.idle = false;
   Pool& pool = *slot.pool;
-  pool.members.erase(std::find(pool.members.begin(), pool.members.end(), slot.index));
-  w.dispatcher.pool_changed(pool);
+  if (in_pool) {
+    pool.members.erase(std::find(pool.members.begin(), pool.members.end(), slot.index));
+    w.dispatcher.pool_changed(pool);
+  }
+  if (scaled) w.set_power(slot, ReplicaPower::off, "fail");
   for (Request& r : evicted) {
     if (r.retries++ == 0) ++w.retried_requests;
     ++w.retries;
@@ -308,6 +322,22 @@ void EventLoop::replica_down(ReplicaSlot& slot) {
   }
   // With a central queue, its head may now go to another replica.
   if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
+  if (scaled) start_replacement();
+}
+
+// [autoscaler] with [failures]: once the arrivals are over the autoscaler no longer evaluates, so when requests are
+// parked with no replica serving or starting, the first replica that is off and not down starts (its cold start).
+void EventLoop::start_replacement() {
+  World& w = w_;
+  if (!w.source_done || w.parked.empty() || !w.arrivals().members.empty() || w.power_count[1] > 0) return;
+  for (ReplicaSlot& slot : w.replicas) {
+    if (slot.power != ReplicaPower::off || slot.down) continue;
+    ++w.scale_ups;
+    w.set_power(slot, ReplicaPower::starting);
+    if (w.cold_start > 0.0) w.set_timer(slot.index, w.now + w.cold_start);
+    else replica_serves(slot);
+    return;
+  }
 }
 
 // A replica is repaired: empty, it rejoins its pool, and the requests parked while every replica was down are
@@ -319,6 +349,11 @@ void EventLoop::replica_up(ReplicaSlot& slot) {
   if (hi > lo) w.down_window_s += hi - lo;
   w.down_total_s += w.now - slot.down_since_s;
   if (slot.exited) return;
+  if (w.autoscaler) {  // it stays off: the autoscaler may start it again
+    slot.phase = ReplicaSlot::Phase::off;
+    start_replacement();
+    return;
+  }
   Pool& pool = *slot.pool;
   pool.members.insert(std::upper_bound(pool.members.begin(), pool.members.end(), slot.index), slot.index);
   w.dispatcher.pool_changed(pool);
@@ -346,7 +381,7 @@ const char* power_event(ReplicaPower from, ReplicaPower to) {
 }
 }  // namespace
 
-void World::set_power(ReplicaSlot& slot, ReplicaPower p) {
+void World::set_power(ReplicaSlot& slot, ReplicaPower p, const char* event) {
   const ReplicaPower from = slot.power;
   if (from == p) return;
   const double since = slot.power_since_s;
@@ -361,7 +396,7 @@ void World::set_power(ReplicaSlot& slot, ReplicaPower p) {
   slot.power = p;
   slot.power_since_s = now;
   peak_replicas = std::max(peak_replicas, power_count[0] + power_count[1] + power_count[2]);
-  scaling_events.push_back(ScalingEvent{now, slot.index, power_event(from, p), power_count[0], power_count[1],
+  scaling_events.push_back(ScalingEvent{now, slot.index, event ? event : power_event(from, p), power_count[0], power_count[1],
                                         power_count[2]});
 }
 
@@ -404,7 +439,7 @@ void EventLoop::autoscale() {
     }
   for (auto& slot : w.replicas) {
     if (have >= target) break;
-    if (slot.power != ReplicaPower::off) continue;
+    if (slot.power != ReplicaPower::off || slot.down) continue;  // [failures]: a failed one waits for its repair
     ++have;
     ++w.scale_ups;
     w.set_power(slot, ReplicaPower::starting);
@@ -447,6 +482,12 @@ void EventLoop::replica_serves(ReplicaSlot& slot) {
   }
   w.dispatcher.replica_changed(slot.index);
   w.wake(slot);
+  // [failures]: requests parked while every replica was down are routed to it.
+  if (!w.parked.empty()) {
+    std::deque<Request> parked;
+    parked.swap(w.parked);
+    for (Request& r : parked) w.dispatcher.redispatch(std::move(r));
+  }
   if (pool.central_queue()) w.dispatcher.wake_for_central_head(pool);
 }
 

@@ -268,7 +268,8 @@ struct World {
   std::vector<ScalingEvent> scaling_events;
   int autoscaler_owner() const { return static_cast<int>(replicas.size()) + (failures ? 1 : 0); }
   // A replica changes state at `now`: its time in the state it leaves is counted, an event written.
-  void set_power(ReplicaSlot& slot, ReplicaPower p);
+  // `event`: its name in scaling.csv when not the usual one (start, serve, undrain, drain, off, cancel): "fail".
+  void set_power(ReplicaSlot& slot, ReplicaPower p, const char* event = nullptr);
 
   // A request ended (served or turned away): its row, and for sessions the source learns of it.
   void request_ended(const Request& r, double time_s);
@@ -312,6 +313,7 @@ class EventLoop {
   void replica_serves(ReplicaSlot& slot);    // its cold start is over: into its pool
   void replica_drains(ReplicaSlot& slot);    // out of its pool; it finishes its batch, then goes off
   void replica_off(ReplicaSlot& slot);
+  void start_replacement();                  // [autoscaler] with [failures], after the arrivals (event_loop.cpp)
   World& w_;
   double next_progress_s_ = 0.0;
 };

@@ -41,9 +41,6 @@ void read_autoscaler(const Section& top, Scenario& s) {
   if (s.batching == "disaggregated")
     top.fail("autoscaler", "autoscaling is not simulated with disaggregated serving (two pools); use co-located "
                            "batching, or leave [autoscaler] out");
-  if (s.failures.enabled)
-    top.fail("autoscaler", "[autoscaler] with [failures] is not simulated yet (both take replicas in and out of the "
-                           "pool); leave one of them out");
   AutoscalerSpec& spec = s.autoscaler;
   spec = AutoscalerSpec{};
   spec.enabled = true;
