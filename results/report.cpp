@@ -1004,6 +1004,26 @@ void sizing_plots(const fs::path& dir, Plotter& plotter, std::string& body, std:
                 "hour's requests, against the fixed fleet sized for the whole window.";
     if (plotter.render(p, notes)) body += figure(p);
   }
+  // size --autoscaler: the fixed fleet, the schedule and the autoscaler side by side.
+  for (const auto& g : sizing.results) {
+    if (!g.fleet_comparison || g.fleet_comparison->empty()) continue;
+    body += fmt::format("<h2>Fixed, per-hour schedule and autoscaler ({})</h2>\n<p>The same window: GPU-hours, the "
+                        "share of requests meeting both targets, the hours (with requests) whose p99s meet both "
+                        "targets, and the worst hour by TTFT p99. A schedule's hours are each judged on their own "
+                        "run from steady state; the fixed fleet and the autoscaler run the whole window once (first "
+                        "seed's hours).</p>\n<table>\n<tr><th>fleet</th><th>GPU-hours</th><th>attainment</th>"
+                        "<th>hours meeting the targets</th><th>worst hour</th><th>its TTFT p99</th><th>its TPOT p99</th>"
+                        "<th>kWh</th></tr>\n",
+                        html_escape(g.gpu));
+    for (const auto& r : *g.fleet_comparison)
+      body += fmt::format("<tr><td class=\"name\">{}: {}</td><td>{:.1f}</td><td>{:.2f} %</td><td>{} of {}</td>"
+                          "<td>{}</td><td>{}</td><td>{}</td><td>{:.1f}</td></tr>\n",
+                          html_escape(r.fleet), html_escape(r.label), r.gpu_hours, r.attainment * 100.0, r.hours_met,
+                          r.hours, r.worst_hour >= 0 ? fmt::format("{:02d}h", r.worst_hour) : "-",
+                          r.worst_hour >= 0 ? human_duration(r.worst_hour_ttft_p99_s) : "-",
+                          r.worst_hour >= 0 ? human_duration(r.worst_hour_tpot_p99_s) : "-", r.energy_kwh);
+    body += "</table>\n";
+  }
   // The scale check, when sized with --scale-check.
   if (fs::exists(dir / "scale_check.json")) {
     const auto j = nlohmann::ordered_json::parse(read_text(dir / "scale_check.json"), nullptr, false);
@@ -1469,7 +1489,7 @@ ReportResult build_report_files(const std::string& results_dir) {
   }
   body += files_section(dir, {"scenario.toml", "summary.json", "requests.csv", "timeseries.csv", "sizing.json",
                               "probes.csv", "scale_check.csv", "scale_check.json", "compare.csv",
-                              "compare_size.csv"});
+                              "compare_size.csv", "scaling.csv", "autoscaler.csv", "spares.csv"});
   html += body + "</body>\n</html>\n";
   result.html_path = (dir / "report.html").string();
   write_atomically(result.html_path, html);

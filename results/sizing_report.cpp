@@ -62,6 +62,7 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
     j["gpu_hours_per_hour_schedule"] = g.gpu_hours_per_hour_schedule;
     j["gpu_hours_fixed_fleet"] = g.gpu_hours_fixed_fleet;
   }
+  if (g.fleet_comparison) j["fleet_comparison"] = *g.fleet_comparison;
   if (g.pods) j["pods"] = *g.pods;
 }
 
@@ -99,6 +100,8 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
     j.at("gpu_hours_per_hour_schedule").get_to(g.gpu_hours_per_hour_schedule);
     j.at("gpu_hours_fixed_fleet").get_to(g.gpu_hours_fixed_fleet);
   }
+  if (j.contains("fleet_comparison"))
+    g.fleet_comparison = j.at("fleet_comparison").get<std::vector<FleetComparisonRow>>();
   if (j.contains("pods")) g.pods = j.at("pods").get<SizingPods>();
 }
 

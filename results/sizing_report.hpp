@@ -78,6 +78,21 @@ TF_JSON_FIELDS(SizingHour, start_s, end_s, requests, replicas, hour, simulated_f
                one_fewer_replicas, one_fewer_ttft_p99_s, one_fewer_tpot_p99_s, one_fewer_met, gpu_hours, energy_kwh,
                note)
 
+// size --autoscaler: the fixed fleet, the per-hour schedule (with --per-hour) and the autoscaler's smallest
+// max_replicas that passes, side by side over the same window (first seed's hours).
+struct FleetComparisonRow {
+  std::string fleet;                  // "fixed" | "per-hour schedule" | "autoscaler"
+  std::string label;                  // e.g. "3 replicas", "1-3 replicas by hour", "predictive, max_replicas 3"
+  double gpu_hours = 0.0;             // in the window
+  double attainment = 0.0;            // share of the window's requests meeting both targets
+  int hours = 0, hours_met = 0;       // hours of the window with requests, and those meeting both p99 targets
+  int worst_hour = -1;                // of the day, by TTFT p99 (-1: none)
+  double worst_hour_ttft_p99_s = 0.0, worst_hour_tpot_p99_s = 0.0;
+  double energy_kwh = 0.0;
+};
+TF_JSON_FIELDS(FleetComparisonRow, fleet, label, gpu_hours, attainment, hours, hours_met, worst_hour,
+               worst_hour_ttft_p99_s, worst_hour_tpot_p99_s, energy_kwh)
+
 struct SizingEffective {
   double utilization = 0.0;                          // MFU at the answer
   double mean_flops_gpus_at_full_utilization = 0.0;
@@ -148,6 +163,7 @@ struct SizingGpuResult {
   double gpu_hours_per_hour_schedule = 0.0;         // with --per-hour
   double gpu_hours_fixed_fleet = 0.0;               // with --per-hour
   std::optional<SizingPods> pods;                   // a fleet of pods (fleet.pods > 1): replicas is pods x per pod
+  std::optional<std::vector<FleetComparisonRow>> fleet_comparison;  // with --autoscaler
 };
 void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g);
 void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g);

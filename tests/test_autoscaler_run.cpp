@@ -5,6 +5,7 @@
 // without [autoscaler] no scaling.csv and no "autoscaler" in summary.json; the loader's errors.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -280,4 +281,54 @@ TEST_CASE("size --autoscaler: the smallest max_replicas that meets the targets, 
   CHECK(gpu_h <= answer * 1200.0 / 3600.0 + 1e-9);
   CHECK_THAT(r.output, Catch::Matchers::Contains("the smallest max_replicas that meets the targets: " +
                                                  std::to_string(smallest)));
+}
+
+TEST_CASE("size --autoscaler --per-hour --seeds 2: each max_replicas judged on both seeds, and the three fleets side "
+          "by side", "[autoscaler][sizing]") {
+  const std::string dir = temp_dir("autoscale-side");
+  // Two hours: 2 requests/s, then a peak of 60/s for the first half of the second hour.
+  const std::string text =
+      base(7200, "{ process = \"poisson\", rate_per_s = 2.0, spikes = [{ start_s = 3600, duration_s = 1800, multiple = 30 }] }") +
+      "[slo]\nttft_p99_s = 2.0\ntpot_p99_s = 0.2\n"
+      "[autoscaler]\npolicy = \"target-load\"\ntarget_load = 4\ninterval_s = 15\nscale_down_delay_s = 60\n"
+      "provision_s = 0\nstartup_s = 10\n";
+  write_file(dir + "/s.toml", text);
+  const auto r = run_command(binary() + " size " + dir + "/s.toml --jobs 2 --autoscaler --per-hour --seeds 2 --out " +
+                             dir + "/out");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto sizing = nlohmann::json::parse(read_file(dir + "/out/sizing.json"));
+  const auto& g = sizing.at("results").at(0);
+  const int answer = g.at("replicas").get<int>();
+  const auto rows = parse_csv(read_file(dir + "/out/autoscaler.csv"));
+  REQUIRE(rows.size() == static_cast<std::size_t>(answer) + 2);
+  REQUIRE(rows[0][8] == "seeds");
+  const std::vector<std::string> margins = {"clears the targets", "within noise", "misses", "no interval"};
+  int smallest = -1;
+  for (std::size_t i = 1; i < rows.size(); ++i) {
+    CHECK(rows[i][8] == "2");
+    CHECK(std::find(margins.begin(), margins.end(), rows[i][9]) != margins.end());
+    // The safe margin (the default): a row that passes has intervals that clear the targets, and the hours' count
+    // never exceeds the window's two hours.
+    if (rows[i][7] == "1") CHECK(rows[i][9] == "clears the targets");
+    CHECK(std::stoi(rows[i][11]) <= std::stoi(rows[i][10]));
+    CHECK(std::stoi(rows[i][10]) == 2);
+    if (rows[i][7] == "1" && smallest < 0) smallest = static_cast<int>(i);
+  }
+  REQUIRE(smallest > 0);
+  // Side by side: the fixed fleet at the answer's GPU-hours, the schedule at the per-hour GPU-hours, the autoscaler
+  // at its smallest passing row's.
+  const auto& side = g.at("fleet_comparison");
+  REQUIRE(side.size() == 3);
+  CHECK(side[0]["fleet"] == "fixed");
+  CHECK(side[0]["gpu_hours"].get<double>() == Approx(answer * 7200.0 / 3600.0));
+  CHECK(side[1]["fleet"] == "per-hour schedule");
+  CHECK(side[1]["gpu_hours"].get<double>() == Approx(g.at("gpu_hours_per_hour_schedule").get<double>()));
+  CHECK(side[1]["hours_met"].get<int>() == 2);
+  CHECK(side[2]["fleet"] == "autoscaler");
+  CHECK(side[2]["gpu_hours"].get<double>() == Approx(std::stod(rows[static_cast<std::size_t>(smallest)][1])).epsilon(1e-6));
+  CHECK(side[2]["label"] == "target-load, max_replicas " + std::to_string(smallest));
+  // The peak hour needs more than the quiet one: the schedule costs less than the fixed fleet.
+  CHECK(side[1]["gpu_hours"].get<double>() < side[0]["gpu_hours"].get<double>());
+  CHECK_THAT(r.output, Catch::Matchers::Contains("side by side"));
 }

@@ -654,10 +654,12 @@ int size_command(const SizeCommand& cmd) {
       std::cout << spare_value_text(spares, "    ");
       if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/spares.csv", spare_value_csv(spares));
     }
+    std::vector<AutoscalerRow> autoscaled;
     if (cmd.autoscaler) {  // the smallest max_replicas autoscaled (sim/study/autoscaler_sizing.hpp)
-      const auto rows = autoscaler_search(s, autoscaler_spec, n, *runner);
-      std::cout << autoscaler_search_text(rows, s, n, autoscaler_spec.policy, "    ");
-      if (!cmd.out_dir.empty()) write_file_atomically(cmd.out_dir + "/autoscaler.csv", autoscaler_search_csv(rows));
+      autoscaled = autoscaler_search(s, autoscaler_spec, n, o, *runner);
+      std::cout << autoscaler_search_text(autoscaled, s, n, autoscaler_spec.policy, "    ");
+      if (!cmd.out_dir.empty())
+        write_file_atomically(cmd.out_dir + "/autoscaler.csv", autoscaler_search_csv(autoscaled));
     }
     if (margin.verdict == "within noise")
       std::cout << fmt::format("    the answer is within noise of a target{}\n",
@@ -877,6 +879,25 @@ int size_command(const SizeCommand& cmd) {
                                  missing);
       g.gpu_hours_per_hour_schedule = hourly_gpu_hours;
       g.gpu_hours_fixed_fleet = fixed_gpu_hours;
+    }
+    if (cmd.autoscaler) {  // the fixed fleet, the schedule (--per-hour) and the autoscaler side by side
+      std::vector<FleetComparisonRow> side;
+      side.push_back(comparison_row("fixed", fmt::format("{} replicas", n), a.gpu_hours, ap.front()));
+      side.back().attainment = 0.0;
+      for (const Probe& p : ap) side.back().attainment += p.evaluated(o.window).attainment / static_cast<double>(ap.size());
+      side.back().energy_kwh = a.energy_kwh;
+      if (g.per_hour) side.push_back(schedule_row(*g.per_hour, a.sizing.per_hour));
+      for (const AutoscalerRow& r : autoscaled)
+        if (r.met) {
+          side.push_back(r.hours);
+          side.back().label = fmt::format("{}, max_replicas {}", autoscaler_spec.policy, r.max_replicas);
+          break;
+        }
+      std::cout << fleet_comparison_text(side, "  ");
+      if (side.back().fleet != "autoscaler")
+        std::cout << "    (no max_replicas up to the fixed answer + 1 met the targets autoscaled)\n";
+      if (!g.per_hour) std::cout << "    (--per-hour adds the per-hour schedule)\n";
+      g.fleet_comparison = side;
     }
     if (cmd.scale_check_set) scale.results.push_back(scale_check_table(s, o, demand, cmd, a.sizing));
     std::cout << "\n";

@@ -60,8 +60,10 @@ class DenseIds final : public RecordSink {
 // hour >= 0: an hour probe (size --per-hour): only [hour x 3600 - warmup, (hour + 1) x 3600) of the workload is
 // simulated (WorkloadSpec::start_s: the full run's requests in that span), from an empty fleet at its start, and
 // the window measured is the hour (clipped to the scenario's window).
-Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share, int hour = -1,
-                     double hour_warmup_s = 0.0) {
+}  // namespace
+
+Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share, int hour,
+                     double hour_warmup_s, RunTotals* totals) {
   Scenario s = base;
   s.replicas = replicas;
   s.seed = seed;
@@ -100,6 +102,7 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   const RunResult r = run_simulation(s, options);
   sink.finish(r.totals.simulated_s);
   const Summary sum = sink.summary().summary(s.name, s.seed, r.totals);
+  if (totals) *totals = r.totals;
   p.mfu = sum.mfu;
   p.mean_batch = sum.mean_batch_size;
   p.queue_p99_s = sum.queue.p99;
@@ -125,6 +128,8 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   }
   return p;
 }
+
+namespace {
 
 // Output tokens/s of one replica saturated with requests of the mean lengths.
 double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
@@ -763,6 +768,20 @@ BindingLimit answer_binding_limit(const Scenario& s, int replicas_per_pod, const
   return binding_limit(judged, one ? at_answer.front() : below.front(), one, window, mean_prompt, mean_output);
 }
 
+bool candidate_passes(const std::vector<Probe>& per_seed, const SizingOptions& o, const SloTargets& slo) {
+  const int seeds = static_cast<int>(per_seed.size());
+  const int needed = std::max(1, static_cast<int>(std::ceil(o.pass_share * seeds - 1e-9)));
+  int ok = 0;
+  for (const Probe& p : per_seed) ok += p.error.empty() && p.evaluated(o.window).met ? 1 : 0;
+  if (ok < needed) return false;
+  // Within noise or missing: not a safe pass (no interval, with too few requests per slice: the point rule).
+  if (o.safe_margin) {
+    const std::string v = answer_margin(per_seed, o.window, slo).verdict;
+    if (v == "within noise" || v == "misses") return false;
+  }
+  return true;
+}
+
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed) {
   return run_probes(s, {{replicas, seed}}, 1).front();
 }
@@ -863,24 +882,13 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     }
   };
   auto probe_met = [&](const Probe& p) { return p.error.empty() && p.evaluated(o.window).met; };
-  // Every pod (one fleet: the one) meets the targets with `needed` of the seeds.
-  // With safe_margin, also each pod's 95 % intervals below the targets.
+  // Every pod (one fleet: the one) passes on its seeds' probes (candidate_passes).
   auto passes = [&](int n) {
     const auto& probes = cache.at(n);
     for (int pod = 0; pod < pods; ++pod) {
-      int ok = 0;
       std::vector<Probe> per_seed;
-      for (int k = 0; k < seeds; ++k) {
-        const Probe& p = probes[static_cast<std::size_t>(k * pods + pod)];
-        ok += probe_met(p) ? 1 : 0;
-        if (o.safe_margin) per_seed.push_back(p);
-      }
-      if (ok < needed) return false;
-      // Within noise or missing: not a safe pass (no interval, with too few requests per slice: the point rule).
-      if (o.safe_margin) {
-        const std::string v = answer_margin(per_seed, o.window, s.slo).verdict;
-        if (v == "within noise" || v == "misses") return false;
-      }
+      for (int k = 0; k < seeds; ++k) per_seed.push_back(probes[static_cast<std::size_t>(k * pods + pod)]);
+      if (!candidate_passes(per_seed, o, s.slo)) return false;
     }
     return true;
   };
@@ -1009,17 +1017,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     const Probe& day = cache.at(hi).front();
     const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
     std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
-    auto hour_passes = [&](int h, int n) {
-      const auto& probes = hour_cache.at({h, n});
-      int ok = 0;
-      for (const auto& p : probes) ok += probe_met(p) ? 1 : 0;
-      if (ok < needed) return false;
-      if (o.safe_margin) {
-        const std::string v = answer_margin(probes, o.window, s.slo).verdict;
-        if (v == "within noise" || v == "misses") return false;
-      }
-      return true;
-    };
+    auto hour_passes = [&](int h, int n) { return candidate_passes(hour_cache.at({h, n}), o, s.slo); };
     // Each hour's search starts from a guess near its answer: the day's answer scaled by the hour's demand against
     // the day's busiest hour (at least the hour's saturated-capacity bound), and probes the guess and one fewer in
     // its first round, then gallops (1, 2, 4, ... replicas) up from a failure or down from a pass until a pass and a

@@ -253,6 +253,16 @@ struct ScaleCheckRow {
 std::vector<ScaleCheckRow> scale_check(const Scenario& s, const SizingOptions& options, const Demand& demand,
                                        const ScaleCheckOptions& check);
 
+// One candidate simulated here (in the calling process): `replicas` replicas, `seed`; pod >= 0: that pod of a fleet of
+// pods, on `share` of the arrivals; hour >= 0: only that hour of the day judged, simulated from hour_warmup_s before
+// it. The window figures of the whole window, of each hour and of kProbeSlices slices. `totals`: the run's totals too.
+Probe simulate_probe(const Scenario& s, int replicas, std::uint64_t seed, int pod = -1, double share = 1.0,
+                     int hour = -1, double hour_warmup_s = 0.0, RunTotals* totals = nullptr);
+// Whether a candidate passes on its probes, one per seed: `pass_share` of the seeds meet the targets over
+// options.window, and with safe_margin the 95 % intervals of the p99s clear them too (answer_margin). The rule of
+// size_fleet, for one fleet (each pod of a fleet of pods is judged by it).
+bool candidate_passes(const std::vector<Probe>& per_seed, const SizingOptions& options, const SloTargets& slo);
+
 // Runs one candidate in a child process.
 Probe run_probe(const Scenario& s, int replicas, std::uint64_t seed);
 // Runs candidates in child processes, at most `jobs` at once; results in the order given.
