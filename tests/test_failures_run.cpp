@@ -320,3 +320,30 @@ TEST_CASE("failures with prefix caching: a failed replica loses its cache and ev
   CHECK(head.substr(head.size() - 21) == "cached_tokens,retries");
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("size --spare 1: with one replica held down through the window the answer is the plain answer plus one",
+          "[failures][sizing]") {
+  const std::string dir = temp_dir("failures-spare");
+  // No failure process: the spare held down is the only outage, so N + 1 replicas with one down serve as N do
+  // (identical replicas, the down one outside the pool), and the answer is exactly one more than without it.
+  std::string text = scenario_text(4, "");
+  text.replace(text.find("rate_per_s = 12.0"), 17, "rate_per_s = 45.0");  // more than one replica serves
+  write_file(dir + "/s.toml", text);
+  auto answer = [&](const std::string& flags, const std::string& out) {
+    const auto r = run_command(binary() + " size " + dir + "/s.toml --jobs 2 --margin point " + flags + " --out " + out);
+    INFO(r.output);
+    REQUIRE(r.exit_code == 0);
+    return nlohmann::json::parse(read_file(out + "/sizing.json")).at("results").at(0).at("replicas").get<int>();
+  };
+  const int plain = answer("", dir + "/plain");
+  const int spared = answer("--spare 1", dir + "/spare");
+  CHECK(plain >= 2);
+  CHECK(spared == plain + 1);
+  // What the spare buys, under the default failure rates: the fleets of N and N + 1 replicas.
+  const auto rows = parse_csv(read_file(dir + "/spare/spares.csv"));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[1][0] == "0");
+  CHECK(rows[2][0] == "1");
+  CHECK(std::stoi(rows[1][1]) == plain);
+  CHECK(std::stoi(rows[2][1]) == plain + 1);
+}
