@@ -76,7 +76,7 @@ std::vector<AutoscalerRow> autoscaler_search(const Scenario& sized, const Autosc
 
 std::string autoscaler_search_text(const std::vector<AutoscalerRow>& rows, const Scenario& sized, int answer,
                                    const std::string& policy, const std::string& indent) {
-  const double fixed = static_cast<double>(answer) * sized.tensor_parallel * (sized.duration_s - sized.warmup_s) / 3600.0;
+  const double fixed = static_cast<double>(answer) * sized.gpus_per_replica() * (sized.duration_s - sized.warmup_s) / 3600.0;
   std::string out = fmt::format("{}autoscaled ([autoscaler] policy {}, the scenario's settings, max_replicas searched):\n",
                                 indent, policy);
   out += fmt::format("{}  max_replicas  GPU-hours  mean replicas  starts  attainment    TTFT p99    TPOT p99  targets\n",
