@@ -149,9 +149,34 @@ const std::vector<GpuSpec>& gpu_catalog() {
       gpu("h100-sxm", 989e12, 1979e12, 80e9, 3.35e12, 900e9, 64e9, 75.0, 700.0),
       gpu("h200-sxm", 989e12, 1979e12, 141e9, 4.8e12, 900e9, 64e9, 75.0, 700.0),
       gpu("b200", 2250e12, 4500e12, 180e9, 8.0e12, 1800e9, 64e9, 120.0, 1000.0),
+      // The Blackwell GPU of a GB200 NVL72 rack (72 GPUs, 36 Grace CPUs, one NVLink domain). NVIDIA's GB200 NVL72
+      // data sheet gives the rack: FP16/BF16 360 PFLOPS and FP8 720 PFLOPS with sparsity, up to 13.4 TB of HBM3e at
+      // 576 TB/s, 130 TB/s of NVLink; per GPU (/ 72, dense = sparse / 2): 2.5 PFLOPS FP16, 5 PFLOPS FP8, 186 GB
+      // (the 186 GB per GPU that MLPerf Inference system descriptions give for GB200), 8 TB/s, 1.8 TB/s of NVLink 5.
+      // Power: 1,200 W per GPU, the GPU's maximum TDP as relayed by third parties (NVIDIA gives a GB200 superchip,
+      // two GPUs and a Grace CPU, up to 2,700 W): a secondary figure. PCIe: the GPU reaches its Grace CPU over
+      // NVLink-C2C, not PCIe; 64 GB/s each way (as HGX) is our assumption for swap-to-host, not the C2C link's
+      // 450 GB/s each way. Idle: our assumption (12.5 % of max, as for B200).
+      gpu("gb200-nvl72", 2500e12, 5000e12, 186e9, 8.0e12, 1800e9, 64e9, 150.0, 1200.0),
   };
+  static const bool domains = [] {
+    for (auto& g : const_cast<std::vector<GpuSpec>&>(c))
+      if (g.name == "gb200-nvl72") g.nvlink_domain = 72;
+    return true;
+  }();
+  (void)domains;
   return c;
 }
+
+namespace {
+
+ModelSpec gpt4_class() {
+  ModelSpec m = model("gpt4-class", 1.8e12, 0.0, 120, 14336, 112, 8, 128, 32768, 21504, 100000, 16, 2);
+  m.active_params = m.shape_active_params();
+  return m;
+}
+
+}  // namespace
 
 const std::vector<ModelSpec>& model_catalog() {
   // MLP intermediate sizes and vocabularies: the public model cards (config.json of each model). GPT-3 has a
@@ -166,11 +191,17 @@ const std::vector<ModelSpec>& model_catalog() {
       model("llama-3.1-405b", 405e9, 405e9, 126, 16384, 128, 8, 128, 131072, 53248, 128256),
       model("gpt-3-175b", 175e9, 175e9, 96, 12288, 96, 96, 128, 2048, 49152, 50257, 0, 0, false),
       model("mixtral-8x7b", 46.7e9, 12.9e9, 32, 4096, 32, 8, 128, 32768, 14336, 32000, 8, 2),
-      // A GPT-4-class mixture of experts. Only the 1.8 T total parameters is a (widely reported) figure;
-      // everything else is our assumption: about 280 B active per token (rumoured 2 of 16 experts plus
-      // shared layers), 120 layers, d_model 12288, 96 heads, 8 KV heads, head dim 128, 128 k context, a
-      // 100 k vocabulary, and an expert MLP of 24,576 (so that the shape holds about 1.8 T parameters).
-      model("gpt4-class", 1.8e12, 280e9, 120, 12288, 96, 8, 128, 131072, 24576, 100000, 16, 2),
+      // A GPT-4-class mixture of experts, after SemiAnalysis ("GPT-4 Architecture, Infrastructure, Training
+      // Dataset, Costs, Vision, MoE", July 2023, as widely relayed; public estimates, not OpenAI's figures): about
+      // 1.8 T parameters in 120 layers, 16 experts of about 111 B MLP parameters each, 2 experts per token, about
+      // 55 B shared (attention) parameters, about 280 B active per token, context 8 k (and a 32 k variant).
+      // Our assumptions, chosen so that the shape reproduces those totals: d_model 14,336 with 112 heads of 128
+      // (8 KV heads, grouped-query attention) gives 440 M attention parameters a layer (52.8 B in 120 layers, with
+      // the embeddings 55.7 B shared); a gated expert MLP of 21,504 gives 925 M a layer, 111.0 B an expert; a
+      // vocabulary of 100 k (about that of tiktoken's cl100k_base, the GPT-4 tokenizer). The shape then holds
+      // 1.831 T parameters and 277.7 B active (shape_params, shape_active_params). Total params: the public
+      // 1.8 T (the report's P); active: derived from the shape. Context: the 32 k variant.
+      gpt4_class(),
   };
   return c;
 }

@@ -28,6 +28,9 @@ struct GpuSpec {
   // Measured decode power per GPU at batch 1 and 128 (cluster/power.hpp); 0: H100's curve scaled to this GPU.
   double decode_batch1_watts = 0.0;
   double decode_batch128_watts = 0.0;
+  // GPUs in one NVLink domain: 8 on HGX boards (A100, H100, H200, B200), 72 in a GB200 NVL72 rack. It bounds
+  // hardware.gpus_per_node: a "node" here is an NVLink domain.
+  int nvlink_domain = 8;
   // Peak FLOP/s for a dtype; 0 when unsupported (FP8 on A100).
   double peak_flops(Dtype d) const;
 };

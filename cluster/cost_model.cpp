@@ -25,9 +25,40 @@ double GemmEfficiencyCurve::at(double tokens) const {
   return efficiency[lo] + f * (efficiency[hi] - efficiency[lo]);
 }
 
+namespace {
+
+Layout tensor_parallel_only(int tensor_parallel) {
+  Layout l;
+  l.tensor_parallel = tensor_parallel;
+  return l;
+}
+
+}  // namespace
+
 CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_parallel, CostParams params)
-    : model_(std::move(model)), gpu_(std::move(gpu)), dtype_(dtype), tp_(tensor_parallel), params_(std::move(params)) {
+    : CostModel(std::move(model), std::move(gpu), dtype, tensor_parallel_only(tensor_parallel), std::move(params)) {}
+
+CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, const Layout& layout, CostParams params)
+    : model_(std::move(model)), gpu_(std::move(gpu)), layout_(layout), dtype_(dtype), tp_(layout.tensor_parallel),
+      params_(std::move(params)) {
   if (tp_ < 1) throw std::invalid_argument("tensor_parallel must be at least 1");
+  const int p = layout_.pipeline_parallel, e = layout_.expert_parallel;
+  if (p < 1) throw std::invalid_argument("pipeline_parallel must be at least 1");
+  if (e < 1) throw std::invalid_argument("expert_parallel must be at least 1");
+  if (layout_.micro_batches < 0) throw std::invalid_argument("micro_batches must not be negative");
+  if (model_.layers > 0 && p > model_.layers)
+    throw std::invalid_argument("pipeline_parallel (" + std::to_string(p) + ") exceeds " + model_.name + "'s " +
+                                std::to_string(model_.layers) + " layers: every stage needs at least one layer");
+  if (e > 1 && !model_.moe())
+    throw std::invalid_argument("expert_parallel (" + std::to_string(e) + ") needs a mixture-of-experts model; " +
+                                model_.name + " is dense (no experts to spread)");
+  if (e > 1 && tp_ % e != 0)
+    throw std::invalid_argument("expert_parallel (" + std::to_string(e) + ") must divide tensor_parallel (" +
+                                std::to_string(tp_) + "): the experts are spread over the GPUs of a stage's "
+                                "tensor-parallel group");
+  if (e > 1 && model_.experts % e != 0)
+    throw std::invalid_argument("expert_parallel (" + std::to_string(e) + ") must divide " + model_.name + "'s " +
+                                std::to_string(model_.experts) + " experts per layer");
   if (gpu_.peak_flops(dtype_) <= 0.0) throw std::invalid_argument(gpu_.name + " has no " + to_string(dtype_) + " support");
   flops_rate_ = gpu_.peak_flops(dtype_);
   bytes_rate_ = gpu_.hbm_bandwidth_Bps;
@@ -38,16 +69,87 @@ CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_paral
       model_.layers * std::max(decode_attention_compute_per_token(), decode_attention_memory_per_token());
 }
 
-double CostModel::replica_peak_flops() const { return tp_ * gpu_.peak_flops(dtype_); }
+double CostModel::replica_peak_flops() const { return layout_.gpus() * gpu_.peak_flops(dtype_); }
 
 double CostModel::weight_bytes() const { return model_.params * bytes_per_element(dtype_); }
 
 std::int64_t CostModel::kv_capacity_tokens() const {
+  if (layout_.pipeline_parallel > 1) {
+    // Every GPU holds its stage's share of each token's KV: the GPU of the heaviest stage runs out first.
+    const double free_per_gpu = gpu_.hbm_bytes * (1.0 - params_.kv_reserve_fraction) - weight_bytes_per_gpu();
+    const double per_token = kv_bytes_per_token_per_gpu();
+    if (free_per_gpu <= 0.0 || per_token <= 0.0) return 0;
+    return static_cast<std::int64_t>(std::floor(free_per_gpu / per_token));
+  }
   const double free_bytes = tp_ * gpu_.hbm_bytes * (1.0 - params_.kv_reserve_fraction) - weight_bytes();
   // With more GPUs than KV heads, KV heads are replicated: the group holds t x kv_share of each token's KV.
   const double per_token = model_.kv_bytes_per_token(dtype_) * kv_share_ * tp_;
   if (free_bytes <= 0.0 || per_token <= 0.0) return 0;
   return static_cast<std::int64_t>(std::floor(free_bytes / per_token));
+}
+
+int CostModel::stage_layers() const {
+  const int p = layout_.pipeline_parallel;
+  return (model_.layers + p - 1) / p;
+}
+
+double CostModel::weight_bytes_per_gpu() const {
+  if (layout_.pipeline_parallel <= 1) return weight_bytes() / tp_;
+  // The shape's share of the parameters in the heaviest stage (its layers plus the embeddings or the LM head, one
+  // vocab x d_model matrix), applied to the model's parameters; with the experts spread over e GPUs each GPU holds
+  // experts / e experts of (t / e) shards each: E / t of the expert weights, the same bytes as without e.
+  const ModelSpec& m = model_;
+  const double experts = m.moe() ? m.experts : 1.0;
+  const double router = m.moe() ? static_cast<double>(m.d_model) * m.experts : 0.0;
+  const double per_layer = m.attention_params_per_layer() + experts * m.mlp_params() + router;
+  const double stage = stage_layers() * per_layer + static_cast<double>(m.vocab) * m.d_model;
+  const double total = m.shape_params();
+  const double share = total > 0.0 ? std::min(1.0, stage / total) : 1.0 / layout_.pipeline_parallel;
+  return weight_bytes() * share / tp_;
+}
+
+double CostModel::kv_bytes_per_token_per_gpu() const {
+  const double layer_share = model_.layers > 0 ? static_cast<double>(stage_layers()) / model_.layers : 1.0;
+  return model_.kv_bytes_per_token(dtype_) * kv_share_ * layer_share;
+}
+
+bool CostModel::handoff_crosses_nodes(int stage) const {
+  // Stage s starts at GPU s x t of the replica; replicas start on a node's boundary or inside one node.
+  return stage > 0 && layout_.gpus() > layout_.gpus_per_node &&
+         (stage * tp_) % layout_.gpus_per_node == 0;
+}
+
+double CostModel::handoff_s(std::int64_t tokens, int stage) const {
+  if (tokens <= 0 || stage <= 0 || stage >= layout_.pipeline_parallel) return 0.0;
+  // After the all-reduce each of stage s - 1's t GPUs holds the whole activation (tokens x d_model x 2 bytes); the
+  // hand-off sends it once, each GPU its 1/t of it to its counterpart in stage s (t links in parallel).
+  const double bytes = static_cast<double>(tokens) * model_.d_model * kActivationBytes / tp_;
+  if (handoff_crosses_nodes(stage)) {
+    // Across nodes all t pairs share the node's network link: the whole activation over network_Bps.
+    return layout_.network_latency_s + bytes * tp_ / layout_.network_Bps;
+  }
+  return layout_.nvlink_latency_s + bytes / (gpu_.nvlink_Bps / 2.0);
+}
+
+double CostModel::alltoall_s(double tokens) const {
+  const int e = layout_.expert_parallel;
+  if (e <= 1 || tokens <= 0.0 || !model_.moe()) return 0.0;
+  const double bytes = (e - 1.0) / e * tokens * model_.experts_per_token * model_.d_model * kActivationBytes;
+  const double bus_Bps = gpu_.nvlink_Bps / 2.0 * params_.allreduce_bus_efficiency;
+  // Dispatch and combine: two all-to-alls per MoE layer.
+  return 2.0 * (bytes / bus_Bps + params_.allreduce_latency_s);
+}
+
+std::int64_t CostModel::micro_batches_for(std::int64_t tokens) const {
+  const std::int64_t m = layout_.micro_batch_count();
+  return std::max<std::int64_t>(1, std::min<std::int64_t>(m, tokens));
+}
+
+double CostModel::decode_attention_per_token(std::int64_t batch) const {
+  const int p = layout_.pipeline_parallel;
+  if (p <= 1) return decode_attention_s_per_token_;
+  const double mb = static_cast<double>(micro_batches_for(batch));
+  return decode_attention_s_per_token_ * stage_layers() / model_.layers * (mb + p - 1.0) / mb;
 }
 
 double CostModel::experts_touched(double tokens) const {
@@ -88,6 +190,49 @@ double CostModel::allreduce_s(std::int64_t tokens) const {
 }
 
 OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
+  return layout_.pipeline_parallel > 1 ? pipelined_fixed_times(s) : plain_fixed_times(s);
+}
+
+OperatorTimes CostModel::pipelined_fixed_times(const IterationShape& s) const {
+  // GPipe / Megatron-LM schedule (Huang et al. 2019; Narayanan et al. 2021): the batch splits into m micro-batches
+  // of ceil(x / m) of each count; each stage takes its share of the layers of one micro-batch (the heaviest: ceil(L/p)
+  // layers plus the LM head of the last stage); m micro-batches pass the heaviest stage, and (p - 1) more stage times
+  // fill and drain the pipeline (the bubble); the first micro-batch's p - 1 hand-offs lie on the critical path.
+  const int p = layout_.pipeline_parallel;
+  const std::int64_t mb = micro_batches_for(s.prefill_tokens + s.decode_tokens);
+  auto part = [mb](std::int64_t x) { return (x + mb - 1) / mb; };
+  IterationShape micro;
+  micro.prefill_tokens = part(s.prefill_tokens);
+  micro.prefill_attention_context = s.prefill_attention_context / static_cast<double>(mb);
+  micro.prefill_sequences = part(s.prefill_sequences);
+  micro.decode_tokens = part(s.decode_tokens);
+  micro.decode_context_tokens = part(s.decode_context_tokens);
+  micro.prefill_prefix_tokens = part(s.prefill_prefix_tokens);
+  const OperatorTimes one = plain_fixed_times(micro);
+  const double share = static_cast<double>(stage_layers()) / model_.layers;
+  const double m = static_cast<double>(mb);
+  OperatorTimes o;
+  o.qkv = m * share * one.qkv;
+  o.attn_out = m * share * one.attn_out;
+  o.mlp = m * share * one.mlp;
+  o.router = m * share * one.router;
+  o.attention_prefill = m * share * one.attention_prefill;
+  o.allreduce = m * share * one.allreduce;
+  o.alltoall = m * share * one.alltoall;
+  o.lm_head = m * one.lm_head;
+  const double stage = share * (one.qkv + one.attn_out + one.mlp + one.router + one.attention_prefill + one.allreduce +
+                                one.alltoall) +
+                       one.lm_head;
+  o.bubble = (p - 1.0) * stage;
+  for (int st = 1; st < p; ++st) o.handoff += handoff_s(micro.prefill_tokens + micro.decode_tokens, st);
+  // The host's overhead, once per iteration, for the whole batch.
+  o.overhead = params_.overhead_s +
+               params_.per_request_overhead_s * static_cast<double>(s.decode_tokens + s.prefill_sequences) +
+               params_.per_prefill_overhead_s * static_cast<double>(s.prefill_sequences);
+  return o;
+}
+
+OperatorTimes CostModel::plain_fixed_times(const IterationShape& s) const {
   const ModelSpec& m = model_;
   const double t = tp_;
   const double tokens = static_cast<double>(s.prefill_tokens + s.decode_tokens);
@@ -100,7 +245,19 @@ OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
     return m.gated_mlp ? gemm_s(rows, 2.0 * ff / t, d) + gemm_s(rows, d, ff / t)
                        : gemm_s(rows, ff / t, d) + gemm_s(rows, d, ff / t);
   };
-  if (m.moe()) {
+  if (m.moe() && layout_.expert_parallel > 1) {
+    // Expert parallelism: each GPU holds experts / e experts, each sharded over t / e GPUs; it runs the experts of
+    // its own the batch touches (touched / e on average), each on the tokens routed to it.
+    const double e = layout_.expert_parallel, te = t / e;
+    const double touched = experts_touched(tokens);
+    auto expert_at = [&](double rows) {
+      return m.gated_mlp ? gemm_s(rows, 2.0 * ff / te, d) + gemm_s(rows, d, ff / te)
+                         : gemm_s(rows, ff / te, d) + gemm_s(rows, d, ff / te);
+    };
+    if (touched > 0.0) o.mlp = layers * touched / e * expert_at(tokens * m.experts_per_token / touched);
+    o.router = layers * gemm_s(tokens, m.experts, d);
+    o.alltoall = layers * alltoall_s(tokens);
+  } else if (m.moe()) {
     const double touched = experts_touched(tokens);
     if (touched > 0.0) o.mlp = layers * touched * mlp_at(tokens * m.experts_per_token / touched);
     o.router = layers * gemm_s(tokens, m.experts, d);
@@ -135,6 +292,17 @@ double CostModel::decode_attention_memory_per_token() const {
 
 OperatorTimes CostModel::operator_times(const IterationShape& s) const {
   OperatorTimes o = fixed_times(s);
+  if (layout_.pipeline_parallel > 1) {
+    // Each micro-batch reads its share of the context on each stage: m of them on the heaviest stage, and the bubble's
+    // p - 1 stage times.
+    const int p = layout_.pipeline_parallel;
+    const double mb = static_cast<double>(micro_batches_for(s.prefill_tokens + s.decode_tokens));
+    const double per_micro = decode_attention_s_per_token_ * stage_layers() / model_.layers *
+                             static_cast<double>(s.decode_context_tokens) / mb;
+    o.attention_decode = mb * per_micro;
+    o.bubble += (p - 1.0) * per_micro;
+    return o;
+  }
   o.attention_decode = decode_attention_s_per_token_ * static_cast<double>(s.decode_context_tokens);
   return o;
 }
@@ -169,7 +337,7 @@ double CostModel::iteration_time_s(const IterationShape& s) const { return opera
 double CostModel::decode_stretch_s(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const {
   if (k <= 0 || batch <= 0) return 0.0;
   const double fixed = decode_fixed_s(batch);
-  const double per_token = decode_attention_s_per_token_;
+  const double per_token = decode_attention_per_token(batch);
   // Iteration i (from 0) reads a context of C + b i: the sum over k iterations is k C + b k (k - 1) / 2.
   const double kk = static_cast<double>(k), b = static_cast<double>(batch);
   const double context_sum = kk * static_cast<double>(context_tokens) + b * kk * (kk - 1.0) / 2.0;
@@ -207,8 +375,9 @@ std::int64_t CostModel::decode_iterations_done(std::int64_t batch, std::int64_t 
   // A k^2 + B k with A = p b / 2 and B = F + p C - A, increasing for k >= 0: its root gives k to within rounding,
   // and the exact stretch, checked on either side, settles it (the same answer as a search over stretch(k)).
   const double fixed = decode_fixed_s(batch);
-  const double a = decode_attention_s_per_token_ * static_cast<double>(batch) / 2.0;
-  const double b = fixed + decode_attention_s_per_token_ * static_cast<double>(context_tokens) - a;
+  const double per_token = decode_attention_per_token(batch);
+  const double a = per_token * static_cast<double>(batch) / 2.0;
+  const double b = fixed + per_token * static_cast<double>(context_tokens) - a;
   double root = a > 0.0 ? (-b + std::sqrt(b * b + 4.0 * a * elapsed_s)) / (2.0 * a) : elapsed_s / b;
   if (!std::isfinite(root) || root < 0.0) root = 0.0;
   std::int64_t k = static_cast<std::int64_t>(std::min(root, 9.0e15));

@@ -55,6 +55,25 @@ const std::vector<std::string>& engine_names();
 // Nothing when the name is unknown.
 std::optional<CostParams> engine_profile(const std::string& name);
 
+// How a replica's GPUs are laid out (README, "Replicas larger than a node"): tensor_parallel GPUs per pipeline stage,
+// pipeline_parallel stages of successive layers on the tensor-parallel groups that follow one another (successive
+// nodes when tp x p exceeds a node), the experts of each MoE layer spread over expert_parallel GPUs of a stage's
+// tensor-parallel group (e divides tp: vLLM/SGLang-style expert parallelism, attention tensor parallel over the same
+// GPUs), and micro_batches micro-batches per iteration through the pipeline (0: p). The network figures cost the
+// activation hand-off between stages on different nodes; within a node it goes over NVLink.
+struct Layout {
+  int tensor_parallel = 1;
+  int pipeline_parallel = 1;
+  int expert_parallel = 1;
+  int micro_batches = 0;            // 0: pipeline_parallel (the smallest m that can keep every stage busy)
+  int gpus_per_node = 8;
+  double network_Bps = 50e9;        // per node, to the core switch
+  double network_latency_s = 5e-6;
+  double nvlink_latency_s = 1e-6;   // as the topology's NVLink links (cluster/topology.hpp)
+  int gpus() const { return tensor_parallel * pipeline_parallel; }
+  int micro_batch_count() const { return micro_batches > 0 ? micro_batches : pipeline_parallel; }
+};
+
 // What one iteration processes.
 struct IterationShape {
   std::int64_t prefill_tokens = 0;         // prompt tokens prefilled in this iteration
@@ -72,14 +91,21 @@ struct OperatorTimes {
   double lm_head = 0;
   double allreduce = 0;
   double overhead = 0;
+  // Pipeline and expert parallelism (0 without them): the MoE dispatch and combine (all-to-all), the activation
+  // hand-offs between stages, and the pipeline's bubble (the (p - 1) stage times of filling and draining it).
+  double alltoall = 0, handoff = 0, bubble = 0;
   double total() const {
-    return qkv + attn_out + mlp + router + attention_prefill + attention_decode + lm_head + allreduce + overhead;
+    return qkv + attn_out + mlp + router + attention_prefill + attention_decode + lm_head + allreduce + overhead +
+           alltoall + handoff + bubble;
   }
 };
 
 class CostModel {
  public:
   CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, int tensor_parallel, CostParams params);
+  // Throws std::invalid_argument for a layout the model cannot take (e > 1 on a dense model, e not dividing tp or the
+  // experts, p more than the layers).
+  CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, const Layout& layout, CostParams params);
 
   double iteration_flops(const IterationShape& s) const;
   double iteration_bytes(const IterationShape& s) const;  // HBM bytes read and written, all GPUs
@@ -102,6 +128,20 @@ class CostModel {
   // divided by KV bytes per token); <= 0 when the model does not fit.
   double weight_bytes() const;
   std::int64_t kv_capacity_tokens() const;
+  // Pipeline stages: the layers of the largest stage (ceil(layers / p)), the weight bytes on one GPU of the stage that
+  // holds the most (that stage's layers / t, plus the embeddings or the LM head of the first or last stage), and the
+  // KV bytes of one token on one GPU (its stage's layers only). With p = 1: weight_bytes() / t and the whole KV share.
+  int stage_layers() const;
+  double weight_bytes_per_gpu() const;
+  double kv_bytes_per_token_per_gpu() const;
+  // The activation hand-off of `tokens` tokens from stage s - 1 to stage s (1 <= s < p): latency + bytes / bandwidth,
+  // over NVLink within a node, the network across nodes.
+  double handoff_s(std::int64_t tokens, int stage) const;
+  bool handoff_crosses_nodes(int stage) const;
+  // Expert parallelism: one MoE layer's dispatch and combine for `tokens` tokens, each an all-to-all in which every GPU
+  // sends (e - 1)/e x tokens x k x d_model x 2 bytes at the achieved NVLink bus bandwidth, plus a latency.
+  double alltoall_s(double tokens) const;
+  const Layout& layout() const { return layout_; }
   // Mixture of experts: the expected number of distinct experts (per layer) that `tokens` tokens route to,
   // E (1 - (1 - k/E)^tokens); 0 for a dense model.
   double experts_touched(double tokens) const;
@@ -111,7 +151,7 @@ class CostModel {
   // The GEMM compute efficiency at token dimension M.
   double gemm_efficiency(double m) const;
 
-  double replica_peak_flops() const;  // t x F for the dtype
+  double replica_peak_flops() const;  // t x p x F for the dtype
   const ModelSpec& model() const { return model_; }
   const GpuSpec& gpu() const { return gpu_; }
   Dtype dtype() const { return dtype_; }
@@ -123,6 +163,7 @@ class CostModel {
   double gemm_s(double m, double n, double k) const;
   // Everything of an iteration but decode attention (seconds), for `tokens` tokens in `requests` requests.
   OperatorTimes fixed_times(const IterationShape& s) const;
+  OperatorTimes plain_fixed_times(const IterationShape& s) const;  // one stage holding every layer (p = 1)
   // Decode attention for one layer: seconds of compute and of memory per token of context.
   double decode_attention_compute_per_token() const;
   double decode_attention_memory_per_token() const;
@@ -130,8 +171,17 @@ class CostModel {
   double gemm_flops(double tokens, double logits_tokens) const;  // all GPUs
   double attention_flops_per_pair() const;                        // all layers, all GPUs
 
+  // Everything of an iteration of p stages and m micro-batches but decode attention (Layout with p > 1).
+  OperatorTimes pipelined_fixed_times(const IterationShape& s) const;
+  // The micro-batches an iteration of `tokens` tokens splits into: min(m, tokens), at least 1.
+  std::int64_t micro_batches_for(std::int64_t tokens) const;
+  // Decode attention per token of context, as the whole iteration pays it (with p > 1: the largest stage's share,
+  // times (m + p - 1) / m for the micro-batches of a batch of `batch`).
+  double decode_attention_per_token(std::int64_t batch) const;
+
   ModelSpec model_;
   GpuSpec gpu_;
+  Layout layout_;
   Dtype dtype_;
   int tp_;
   CostParams params_;

@@ -41,19 +41,31 @@ Topology build_topology(const TopologySpec& spec) {
 }
 
 std::vector<std::vector<int>> layout_replicas(int replicas, int tensor_parallel, int gpus_per_node) {
+  return layout_replicas(replicas, tensor_parallel, 1, gpus_per_node);
+}
+
+std::vector<std::vector<int>> layout_replicas(int replicas, int tensor_parallel, int pipeline_parallel,
+                                              int gpus_per_node) {
   if (tensor_parallel < 1 || gpus_per_node < 1 || tensor_parallel > gpus_per_node ||
       gpus_per_node % tensor_parallel != 0)
     throw std::invalid_argument("tensor_parallel (" + std::to_string(tensor_parallel) +
                                 ") must divide gpus_per_node (" + std::to_string(gpus_per_node) + ")");
+  if (pipeline_parallel < 1)
+    throw std::invalid_argument("pipeline_parallel must be at least 1 (got " + std::to_string(pipeline_parallel) + ")");
+  const int g = tensor_parallel * pipeline_parallel;
+  if (g <= gpus_per_node ? gpus_per_node % g != 0 : g % gpus_per_node != 0)
+    throw std::invalid_argument("a replica of " + std::to_string(tensor_parallel) + " x " +
+                                std::to_string(pipeline_parallel) + " GPUs must divide a node of " +
+                                std::to_string(gpus_per_node) + " GPUs or take whole nodes");
   if (replicas < 0) throw std::invalid_argument("replicas must not be negative (got " + std::to_string(replicas) + ")");
-  const int per_node = gpus_per_node / tensor_parallel;
+  // Either several replicas share a node (g divides it) or a replica takes g / gpus_per_node whole nodes: in both
+  // cases replica r holds GPUs [r g, (r + 1) g), stage s the t of them from r g + s t.
   std::vector<std::vector<int>> layout;
   layout.reserve(static_cast<std::size_t>(replicas));
   for (int r = 0; r < replicas; ++r) {
-    const int node = r / per_node;
-    const int first = node * gpus_per_node + (r % per_node) * tensor_parallel;
-    std::vector<int> gpus(static_cast<std::size_t>(tensor_parallel));
-    for (int k = 0; k < tensor_parallel; ++k) gpus[static_cast<std::size_t>(k)] = first + k;
+    const int first = r * g;
+    std::vector<int> gpus(static_cast<std::size_t>(g));
+    for (int k = 0; k < g; ++k) gpus[static_cast<std::size_t>(k)] = first + k;
     layout.push_back(std::move(gpus));
   }
   return layout;

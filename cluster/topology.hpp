@@ -47,6 +47,11 @@ Topology build_topology(const TopologySpec& spec);
 // floor(gpus_per_node / tensor_parallel) replicas. Returns, per replica, the GPU indices.
 // Throws std::invalid_argument when tensor_parallel does not divide into a node.
 std::vector<std::vector<int>> layout_replicas(int replicas, int tensor_parallel, int gpus_per_node);
+// With pipeline stages: replica r takes tensor_parallel x pipeline_parallel consecutive GPUs, stage s the
+// tensor_parallel of them from s x tensor_parallel; several replicas share a node when the product divides
+// gpus_per_node, else each takes product / gpus_per_node whole successive nodes (the product must be a multiple).
+std::vector<std::vector<int>> layout_replicas(int replicas, int tensor_parallel, int pipeline_parallel,
+                                              int gpus_per_node);
 
 // The GPU names on a shortest path's ends and the link names in between, for tests.
 std::vector<std::string> route_links(const Topology& topo, int gpu_a, int gpu_b);

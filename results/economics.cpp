@@ -17,6 +17,10 @@ std::optional<GpuPrice> default_gpu_price(const std::string& gpu) {
       {"h200-sxm", {4.00, mercatus}},
       {"b200", {5.25, "default: Lyceum Technologies, March 2026, on-demand on specialised clouds, middle; electricity "
                       "included"}},
+      // No commodity on-demand price per GPU-hour exists for GB200 NVL72: it is rented by the rack or fractions of
+      // it through reservations (Yobitel knowledge base, "NVIDIA GB200", 2026). Our assumption: B200's price.
+      {"gb200-nvl72", {5.25, "assumption: B200's on-demand price (Lyceum Technologies, March 2026); GB200 NVL72 is "
+                             "rented by the rack, with no per-GPU-hour market"}},
   };
   const auto it = prices.find(gpu);
   if (it == prices.end()) return std::nullopt;

@@ -8,7 +8,7 @@
 using tf::Dtype;
 
 TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "[catalog]") {
-  for (const char* name : {"a100-80gb", "h100-sxm", "h200-sxm", "b200"}) {
+  for (const char* name : {"a100-80gb", "h100-sxm", "h200-sxm", "b200", "gb200-nvl72"}) {
     INFO(name);
     auto g = tf::find_gpu(name);
     REQUIRE(g);
@@ -16,7 +16,16 @@ TEST_CASE("every GPU of the catalogue is present with the data-sheet figures", "
     CHECK(g->idle_watts > 0.0);
     CHECK(g->idle_watts < 0.2 * g->busy_watts);
   }
-  CHECK(tf::gpu_catalog().size() == 4);
+  CHECK(tf::gpu_catalog().size() == 5);
+  // GB200 NVL72's GPU: the rack's data-sheet figures / 72 (calibration.md), one NVLink domain of 72.
+  const auto gb = *tf::find_gpu("gb200-nvl72");
+  CHECK(gb.fp16_flops == 2500e12);
+  CHECK(gb.fp8_flops == 5000e12);
+  CHECK(gb.hbm_bytes == 186e9);
+  CHECK(gb.hbm_bandwidth_Bps == 8.0e12);
+  CHECK(gb.nvlink_Bps == 1800e9);
+  CHECK(gb.busy_watts == 1200.0);
+  CHECK(gb.nvlink_domain == 72);
 
   const auto a100 = *tf::find_gpu("a100-80gb");
   CHECK(a100.fp16_flops == 312e12);

@@ -283,7 +283,7 @@ TEST_CASE("validate checks without running - catalog lists the GPUs and models",
   const auto c = run_command(binary() + " catalog --json");
   REQUIRE(c.exit_code == 0);
   const auto j = nlohmann::json::parse(c.output);
-  CHECK(j["gpus"].size() == 4);
+  CHECK(j["gpus"].size() == 5);
   CHECK(j["models"].size() == 9);
   const auto t = run_command(binary() + " catalog");
   CHECK_THAT(t.output, Catch::Matchers::Contains("h200-sxm") && Catch::Matchers::Contains("gpt4-class"));

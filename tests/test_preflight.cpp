@@ -150,8 +150,23 @@ TEST_CASE("remedies for a model that does not fit are right for the scenario and
       CHECK_THAT(applied.output, !Contains("exceeds a replica's KV capacity"));  // room for the longest request
     }
   }
-  // Nothing in the catalogue holds it: said so, with nothing to apply.
-  const auto none = run_command(binary() + " validate " + chat + " --set model.name=gpt4-class --set hardware.dtype=fp16");
+  // No GPU of the catalogue holds it within one node: only pipeline stages on successive nodes do, and that remedy
+  // validates.
+  const auto staged = run_command(binary() + " validate " + chat + " --set model.name=gpt4-class --set hardware.dtype=fp16");
+  INFO(staged.output);
+  CHECK(staged.exit_code == 3);
+  const auto staged_remedies = remedies_in(line_with(staged.output, "error:"));
+  REQUIRE(!staged_remedies.empty());
+  for (const auto& remedy : staged_remedies) {
+    CHECK_THAT(remedy, Contains("hardware.pipeline_parallel="));
+    const auto applied = run_command(binary() + " validate " + chat +
+                                     " --set model.name=gpt4-class --set hardware.dtype=fp16 " + remedy);
+    INFO("applied: " << remedy << "\n" << applied.output);
+    CHECK(applied.exit_code == 0);
+  }
+  // Nothing holds it (pipeline stages would take more GPUs than one run simulates): said so, with nothing to apply.
+  const auto none = run_command(binary() + " validate " + chat +
+                                " --set model.name=gpt4-class --set hardware.dtype=fp16 --set fleet.replicas=20000");
   INFO(none.output);
   CHECK(none.exit_code == 3);
   CHECK_THAT(none.output, Contains("choose a smaller model"));

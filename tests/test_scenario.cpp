@@ -792,7 +792,7 @@ TEST_CASE("scenario: spans fleets rates and hardware figures are bounded at load
   CHECK_THAT(err({"duration_s=1e12"}), Contains("duration_s"));
   CHECK_THAT(err({"fleet.replicas=2147483647"}), Contains("fleet.replicas: expected an integer from 1 to 20000"));
   CHECK_THAT(err({"fleet.replicas=20001"}), Contains("from 1 to 20000"));
-  CHECK_THAT(err({"fleet.replicas=20000", "hardware.tensor_parallel=16", "hardware.gpus_per_node=16"}),
+  CHECK_THAT(err({"fleet.replicas=20000", "hardware.tensor_parallel=8", "hardware.pipeline_parallel=2"}),
              Contains("320000 GPUs, more than the 160000 one run simulates"));
   CHECK_THAT(err({"workload.arrival.rate_per_s=1e9"}),
              Contains("workload.arrival.rate_per_s: a mean rate of") && Contains("more than the 1e6 requests/s"));

@@ -225,10 +225,14 @@ TEST_CASE("estimate: the arithmetic of 2024 by hand", "[estimate]") {
   // One GPU: (989 + 312) / 2 = 650.5 TFLOP/s x 0.34 x 31,536,000 s = 6.97485e21 FLOPs per year.
   CHECK(r.gpus == Approx(1.0326528e28 / (650.5e12 * 0.34 * 31536000.0)));
   CHECK(r.gpus == Approx(1.4805e6).epsilon(1e-4));
-  // 2 x active parameters scales by 280e9 / 1.8e12.
-  CHECK(r.gpus_active == Approx(r.gpus * 280e9 / 1.8e12));
-  // Kaplan's attention term at n_ctx = 4980: 2 x 120 x 4980 x 12288 FLOPs per token more.
-  CHECK(r.gpus_with_attention == Approx(r.gpus * (3.6e12 + 2.0 * 120 * 4980 * 12288) / 3.6e12));
+  // 2 x active parameters scales by active / 1.8e12, the active parameters of the gpt4-class shape (about 278e9:
+  // 120 x (440.4 M attention + 2 x 924.8 M expert + router) + 2.87 B embeddings).
+  const double active = 120.0 * (14336.0 * (112 + 16) * 128 + 112.0 * 128 * 14336 + 2 * 3.0 * 14336 * 21504 +
+                                 14336.0 * 16) + 2.0 * 100000 * 14336;
+  CHECK(active == Approx(277.7e9).epsilon(1e-3));
+  CHECK(r.gpus_active == Approx(r.gpus * active / 1.8e12));
+  // Kaplan's attention term at n_ctx = 4980: 2 x 120 x 4980 x d_attn FLOPs per token more, d_attn = 112 heads x 128.
+  CHECK(r.gpus_with_attention == Approx(r.gpus * (3.6e12 + 2.0 * 120 * 4980 * 14336) / 3.6e12));
 }
 
 TEST_CASE("estimate: overrides change one year and bad ones are refused", "[estimate]") {

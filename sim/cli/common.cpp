@@ -165,14 +165,14 @@ int interrupted_exit(const std::string& detail) {
 }
 
 std::string describe_scenario(const Scenario& s) {
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   const int prefill = prefill_pool_size(s);
   return fmt::format(
       "scenario '{}' ({}): {} on {} replica(s) of {} x {} ({}), {} GPUs; {:.0f} s simulated after {:.0f} s "
       "warm-up{}\n  KV capacity per replica: {} tokens; batching {} (max_batch {}, max_batched_tokens {}); router "
       "{}",
-      s.name, s.source, s.model.name, s.replicas, s.tensor_parallel, s.gpu.name, to_string(s.dtype),
-      s.replicas * s.tensor_parallel, s.duration_s - s.warmup_s, s.warmup_s,
+      s.name, s.source, s.model.name, s.replicas, s.gpus_per_replica(), s.gpu.name, to_string(s.dtype),
+      s.replicas * s.gpus_per_replica(), s.duration_s - s.warmup_s, s.warmup_s,
       s.duration_from_trace ? " (duration_s left out: the whole trace)" : "", cost.kv_capacity_tokens(), s.batching,
       s.limits.max_batch, s.limits.max_batched_tokens, s.router) +
          (prefill > 0 ? fmt::format("\n  disaggregated: {} prefill replica(s) (replicas 0-{}), {} decode replica(s) "

@@ -70,8 +70,10 @@ int estimate_preset(const EstimateCommand& cmd) {
   row("2 x P + attention (Kaplan)", [](const EstimateInputs&, const EstimateResult& r) { return big(r.gpus_with_attention); });
   row("  attention FLOPs per token", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3g}", r.attention_flops_per_token); });
   row("  ratio to the report", [](const EstimateInputs&, const EstimateResult& r) { return fmt::format("{:.3f}", r.gpus_with_attention / r.gpus); });
-  std::cout << "\nactive parameters 280e9 and the attention shape (120 layers, d_attn 12288) are the gpt4-class "
-               "catalogue entry's assumptions; the attention term takes n_ctx = tokens per Q&A (override with "
+  std::cout << fmt::format("\nactive parameters {:.4g} and the attention shape ({} layers, d_attn {:g}) are the "
+                           "gpt4-class catalogue entry's (its shape after SemiAnalysis's public estimates, July 2023); ",
+                           years.front().active_params, years.front().layers, years.front().d_attn)
+            << "the attention term takes n_ctx = tokens per Q&A (override with "
                "--set YEAR.context_tokens=...). The report states 1.48 M / 5.59 M / 13.41 M GPUs for 2024 / 2025 / "
                "2026.\n";
   return exit_ok;
@@ -100,7 +102,7 @@ int estimate_command(const EstimateCommand& cmd) {
       s.name, s.source, d.requests, d.window_s, d.requests_per_s(), d.requests > 0 ? d.prompt_tokens / d.requests : 0.0,
       d.requests > 0 ? d.output_tokens / d.requests : 0.0, d.tokens_per_s(), s.model.params, 2 * s.model.params,
       r.flops_per_s, f, s.gpu.name, to_string(s.dtype), cmd.peak_multiple, cmd.utilization, r.gpus,
-      r.gpus / s.tensor_parallel, s.tensor_parallel, s.model.active_params, active.gpus, r.gpus_mean_at_full);
+      r.gpus / s.gpus_per_replica(), s.gpus_per_replica(), s.model.active_params, active.gpus, r.gpus_mean_at_full);
   std::cout << "  (k and u default to the report's 2024 values, 4 and 34 %; `tokenfleet size` derives both by "
                "simulation)\n";
   return exit_ok;

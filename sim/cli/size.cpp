@@ -92,7 +92,7 @@ std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w, bo
       const auto& f = p.evaluated(w);
       csv.field(a.gpu).integer(p.replicas);
       if (pods) csv.integer(p.pod);
-      csv.integer(p.replicas * a.scenario.tensor_parallel).integer(p.seed);
+      csv.integer(p.replicas * a.scenario.gpus_per_replica()).integer(p.seed);
       csv.format("{:.3f}", f.start_s).format("{:.3f}", f.end_s).integer(f.requests);
       csv.format("{:.9f}", f.ttft_p99_s).format("{:.9f}", f.tpot_p99_s).format("{:.6f}", f.attainment);
       csv.format("{:.6f}", p.mfu).format("{:.6f}", p.busy_fraction).format("{:.6f}", p.energy_kwh);
@@ -107,7 +107,7 @@ ScaleCheckGpu scale_check_table(const Scenario& s, const SizingOptions& o, const
                                 const SizingResult& answer) {
   const int pods = answer.pods;
   const int fleet = answer.replicas * pods;
-  const int tp = s.tensor_parallel;
+  const int tp = s.gpus_per_replica();
   ScaleCheckOptions check;
   // Pods smaller than the pooled answer (it serves the whole demand); for a fleet of pods, up to the bound.
   check.max_replicas = pods == 1 ? std::min(cmd.scale_check, std::max(1, fleet - 1)) : cmd.scale_check;
@@ -533,7 +533,7 @@ int size_command(const SizeCommand& cmd) {
     std::cout << fmt::format(
         "Sizing '{}' on {} ({} x {} per replica, {}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
         "{}; {} seed(s) per candidate, {} at a time\n",
-        s.name, a.gpu, s.tensor_parallel, a.gpu_type, to_string(s.dtype),
+        s.name, a.gpu, s.gpus_per_replica(), a.gpu_type, to_string(s.dtype),
         s.pods > 1 ? fmt::format("pods ({} of them, the arrivals split at random, each pod meeting the targets over "
                                  "its own requests)",
                                  s.pods)
@@ -567,7 +567,7 @@ int size_command(const SizeCommand& cmd) {
     const int n = pods * per_pod;
     const std::vector<Probe> ap = fleet_probes(a.sizing.answer_probes, pods);
     const std::vector<Probe> below = fleet_probes(a.sizing.below_probes, pods);
-    a.gpus = n * s.tensor_parallel;
+    a.gpus = n * s.gpus_per_replica();
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
     // Money and energy at the given prices, else the stated defaults (results/economics.hpp).
@@ -734,7 +734,7 @@ int size_command(const SizeCommand& cmd) {
     std::cout << fmt::format(
         "  the analytic estimate for the same demand ({:.1f} tokens/s, 2 x P per token, k = {:g}, u = {:g}): {:.1f} "
         "GPUs = {:.1f} replicas\n",
-        demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel);
+        demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.gpus_per_replica());
     // k and u that give this fleet through the formula, exactly (results/decomposition.hpp), from the first seed's
     // demand and FLOPs.
     std::optional<Decomposition> decomposition;
@@ -775,7 +775,7 @@ int size_command(const SizeCommand& cmd) {
       SizingPods sp;
       sp.pods = pods;
       sp.replicas_per_pod = per_pod;
-      sp.gpus_per_pod = per_pod * s.tensor_parallel;
+      sp.gpus_per_pod = per_pod * s.gpus_per_replica();
       sp.split = "seeded random split by request id (a session's questions by session); each pod is simulated on "
                  "its own share and must meet the targets over its own requests";
       auto figures = [&](const std::vector<Probe>& probes) {
@@ -798,7 +798,7 @@ int size_command(const SizeCommand& cmd) {
     g.gpu_hours = a.gpu_hours;
     g.energy_kwh = a.energy_kwh;
     if (a.cost >= 0) g.cost = a.cost;
-    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.tensor_parallel};
+    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.gpus_per_replica()};
     g.effective.utilization = mfu;
     g.effective.mean_flops_gpus_at_full_utilization = flops_fleet;
     g.effective.peak_multiple_vs_mean_flops_fleet = flops_fleet > 0 ? a.gpus / flops_fleet : 0.0;
@@ -828,14 +828,14 @@ int size_command(const SizeCommand& cmd) {
         row.hour = hs.hour;
         row.simulated_from_s = hs.simulated_from_s;
         row.note = hs.requests == 0 ? "no requests" : hs.reason;
-        fixed_gpu_hours += n * s.tensor_parallel * len_h;
+        fixed_gpu_hours += n * s.gpus_per_replica() * len_h;
         std::string at = "-", fewer = "-";
         if (hs.found) {
           const auto& w = hs.answer_probes.front().whole;
           row.ttft_p99_s = w.ttft_p99_s;
           row.tpot_p99_s = w.tpot_p99_s;
           row.met = true;
-          row.gpu_hours = hs.replicas * s.tensor_parallel * len_h;
+          row.gpu_hours = hs.replicas * s.gpus_per_replica() * len_h;
           row.energy_kwh = mean_of(hs.answer_probes, [](const Probe& p) { return p.energy_kwh; });
           if (!hs.below_probes.empty()) {
             const auto& b = hs.below_probes.front().whole;

@@ -71,7 +71,7 @@ int validate_command(const std::string& path, const std::vector<std::string>& ov
   if (scan.failure != TraceScan::Failure::none) refuse(s, scan);
   std::cout << describe_scenario(s) << "\n";
   for (const auto& note : s.notes) std::cout << "note: " << note << "\n";
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   const WorkloadSpec& w = s.workload;
   const std::int64_t window = w.context_window;
   if (w.trace.enabled) {

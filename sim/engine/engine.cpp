@@ -61,15 +61,16 @@ void check_servable(const Scenario& s) {
   if (s.gpu.peak_flops(s.dtype) <= 0.0)
     throw SimulationError(fmt::format("{} has no {} support; choose another hardware.dtype", s.gpu.name,
                                       to_string(s.dtype)));
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   (void)PowerModel(s.gpu);  // throws std::invalid_argument for a power curve out of order
   if (cost.kv_capacity_tokens() <= 0) {
-    const double have = s.tensor_parallel * s.gpu.hbm_bytes * (1.0 - s.cost.kv_reserve_fraction);
+    const double have = s.gpus_per_replica() * s.gpu.hbm_bytes * (1.0 - s.cost.kv_reserve_fraction);
     std::string what = fmt::format(
         "{} in {} needs {:.1f} GB of weights, but a replica of {} x {} has {:.1f} GB of usable HBM ({:.0f} % kept "
         "in reserve), leaving no room for the KV cache",
-        s.model.name, to_string(s.dtype), cost.weight_bytes() / 1e9, s.tensor_parallel, s.gpu.name, have / 1e9,
+        s.model.name, to_string(s.dtype), cost.weight_bytes() / 1e9, s.gpus_per_replica(), s.gpu.name, have / 1e9,
         s.cost.kv_reserve_fraction * 100.0);
+    if (s.pipeline_parallel > 1 || s.expert_parallel > 1) what += " (" + memory_per_gpu_text(s) + ")";
     // What fits, each checked for this scenario: with room for its longest request, else with any KV cache at all.
     const std::int64_t longest = longest_request_bound(s);
     if (auto r = fit_remedies(s, kv_tokens_needed(s, longest)); !r.empty()) {
@@ -80,13 +81,13 @@ void check_servable(const Scenario& s) {
                           longest, remedies_text(any));
     } else {
       what += fmt::format("; no tensor parallelism within a node of {} GPUs (hardware.gpus_per_node; it must divide "
-                          "it and the model's {} heads), number format or catalogue GPU with more memory fits it: "
-                          "choose a smaller model",
+                          "it and the model's {} heads), pipeline stages (hardware.pipeline_parallel), number format or "
+                          "catalogue GPU with more memory fits it: choose a smaller model",
                           s.gpus_per_node, s.model.heads);
     }
     throw SimulationError(what);
   }
-  layout_replicas(s.replicas, s.tensor_parallel, s.gpus_per_node);  // throws std::invalid_argument
+  layout_replicas(s.replicas, s.tensor_parallel, s.pipeline_parallel, s.gpus_per_node);  // throws std::invalid_argument
 }
 
 std::string kv_shortfall(const Scenario& s, const Request& r, std::int64_t capacity) {
@@ -96,7 +97,7 @@ std::string kv_shortfall(const Scenario& s, const Request& r, std::int64_t capac
   std::string what = fmt::format(
       "request {} (arriving at {:.3f} s) needs {} tokens of KV cache (prompt {} + output {}), but a replica of "
       "{} x {} holds only {} tokens for {} in {}",
-      r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.tensor_parallel, s.gpu.name,
+      r.id, r.arrival_s, kv_reservation_tokens(r), r.prompt_tokens, r.output_tokens, s.gpus_per_replica(), s.gpu.name,
       capacity, s.model.name, to_string(s.dtype));
   // Remedies checked for this scenario: a configuration that holds the longest request the workload can send (or
   // at least this one), or a context window (vLLM's max_model_len) that the cache holds, longer requests then cut or
@@ -163,10 +164,11 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const int fleet_size = s.autoscaler.enabled ? s.autoscaler.max_replicas : s.replicas;
   TopologySpec topo_spec;
   topo_spec.gpus_per_node = s.gpus_per_node;
-  topo_spec.gpus = fleet_size * s.tensor_parallel;
-  // Whole nodes: a replica never spans two nodes.
-  const int per_node = s.gpus_per_node / s.tensor_parallel;
-  const int nodes = (fleet_size + per_node - 1) / per_node;
+  topo_spec.gpus = fleet_size * s.gpus_per_replica();
+  // Whole nodes: a replica never spans two nodes unless its pipeline stages take whole nodes each.
+  const int g = s.gpus_per_replica();
+  const int nodes = g <= s.gpus_per_node ? (fleet_size + s.gpus_per_node / g - 1) / (s.gpus_per_node / g)
+                                         : fleet_size * (g / s.gpus_per_node);
   topo_spec.gpus = nodes * s.gpus_per_node;
   topo_spec.nvlink_Bps = s.gpu.nvlink_Bps;
   topo_spec.network_Bps = s.network_Bps;
@@ -177,7 +179,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   const PlatformHandles platform =
       build_platform(engine, topo, s.gpu, [&check_interrupt] { check_interrupt("building the platform"); });
   check_interrupt("building the platform");
-  const auto layout = layout_replicas(fleet_size, s.tensor_parallel, s.gpus_per_node);
+  const auto layout = layout_replicas(fleet_size, s.tensor_parallel, s.pipeline_parallel, s.gpus_per_node);
 
   World w(s, options);
   RecordVector kept;  // without a sink of the caller's
@@ -235,7 +237,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     slot.model = std::make_unique<ReplicaModel>(i, w.cost, *w.batching, s.warmup_s, s.duration_s);
     slot.model->use_kv_cache(kv_cache);
     if (s.prefix_cache) slot.model->use_prefix_cache(PrefixIds{s.kv_block_tokens, s.workload.system_prompt_tokens, 512});
-    slot.model->use_power_model(&w.power, s.tensor_parallel);
+    slot.model->use_power_model(&w.power, s.gpus_per_replica());
     for (int g : layout[static_cast<std::size_t>(i)]) slot.gpus.push_back(platform.gpus[static_cast<std::size_t>(g)]);
     if (options.timeseries_window_s > 0.0)
       slot.model->set_step_observer([&w](const StepActivity& a) { w.activity.add(a); });
@@ -300,7 +302,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   sg4::Actor::create("fleet", platform.gpus.front(), engine::EventLoop(w));
   spdlog::debug("engine: {} replica(s) of {} x {} on {} node(s) ({} GPU hosts); pools: {}; batching {}, queue order {}, "
                 "KV cache {} ({} tokens per replica), admission {}; {} requests arrive in [0, {} s)",
-                s.replicas, s.tensor_parallel, s.gpu.name, nodes, platform.gpus.size(),
+                s.replicas, s.gpus_per_replica(), s.gpu.name, nodes, platform.gpus.size(),
                 disaggregated ? fmt::format("{} prefill ({}) + {} decode ({})", prefill_replicas, s.router,
                                             s.replicas - prefill_replicas, decode_router_of(s))
                               : fmt::format("one of {} ({})", s.replicas, s.router),
@@ -323,7 +325,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   result.arrived = w.arrived_count;
   RunTotals& t = result.totals;
   t.replicas = fleet_size;
-  t.gpus = fleet_size * s.tensor_parallel;
+  t.gpus = fleet_size * s.gpus_per_replica();
   t.peak_flops_per_gpu = s.gpu.peak_flops(s.dtype);
   t.window_s = s.duration_s - s.warmup_s;
   for (const auto& slot : w.replicas) {
@@ -404,14 +406,14 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
     const double on_window = t.serving_replica_s + t.starting_replica_s + t.draining_replica_s;
     double on_total = 0.0;
     for (int k = 0; k < 3; ++k) on_total += w.power_total_s[k];
-    t.gpu_hours = on_window * s.tensor_parallel / 3600.0;
+    t.gpu_hours = on_window * s.gpus_per_replica() / 3600.0;
     t.cold_start_s = w.cold_start;
     t.scale_ups = w.scale_ups;
     t.scale_downs = w.scale_downs;
     t.peak_replicas = w.peak_replicas;
     // Energy: idle power only while a replica is on (an off replica draws nothing).
-    t.energy_window_j = w.power.idle_w() * s.tensor_parallel * on_window + above_idle_window;
-    t.energy_total_j = w.power.idle_w() * s.tensor_parallel * on_total + above_idle_total;
+    t.energy_window_j = w.power.idle_w() * s.gpus_per_replica() * on_window + above_idle_window;
+    t.energy_total_j = w.power.idle_w() * s.gpus_per_replica() * on_total + above_idle_total;
     result.scaling = std::move(w.scaling_events);
   }
   result.activity = std::move(w.activity);

@@ -61,7 +61,17 @@ struct Config {
   GpuSpec gpu;
   Dtype dtype;
   int tp;
+  int pp = 1;  // pipeline stages
 };
+
+Layout layout_of(const Scenario& s, const Config& c) {
+  Layout l = s.layout();
+  l.tensor_parallel = c.tp;
+  l.pipeline_parallel = c.pp;
+  if (c.pp != s.pipeline_parallel) l.micro_batches = 0;
+  if (c.tp % l.expert_parallel != 0) l.expert_parallel = 1;
+  return l;
+}
 
 // Whether the loader and check_servable take this configuration for the scenario (its model, node and fleet).
 bool accepted(const Scenario& s, const Config& c) {
@@ -69,20 +79,41 @@ bool accepted(const Scenario& s, const Config& c) {
   if (s.model.heads % c.tp != 0) return false;  // attention heads split evenly over the GPUs of a replica
   if (c.tp > 1 && c.gpu.nvlink_Bps <= 0) return false;
   if (c.gpu.peak_flops(c.dtype) <= 0) return false;
+  const int g = c.tp * c.pp;
+  if (c.pp < 1 || c.pp > s.model.layers) return false;
+  if (g <= s.gpus_per_node ? s.gpus_per_node % g != 0 : g % s.gpus_per_node != 0) return false;
   const std::int64_t per_pod = s.replicas / std::max(1, s.pods);
-  return per_pod * c.tp <= limits::kMaxGpus;
+  return per_pod * g <= limits::kMaxGpus;
 }
 
 std::int64_t capacity(const Scenario& s, const Config& c) {
-  return CostModel(s.model, c.gpu, c.dtype, c.tp, s.cost).kv_capacity_tokens();
+  if (c.pp == 1 && s.pipeline_parallel == 1 && s.expert_parallel == 1)
+    return CostModel(s.model, c.gpu, c.dtype, c.tp, s.cost).kv_capacity_tokens();
+  return CostModel(s.model, c.gpu, c.dtype, layout_of(s, c), s.cost).kv_capacity_tokens();
 }
 
 }  // namespace
 
-bool layout_accepted(const Scenario& s, const GpuSpec& gpu, int tp) { return accepted(s, Config{gpu, s.dtype, tp}); }
+bool layout_accepted(const Scenario& s, const GpuSpec& gpu, int tp) {
+  return accepted(s, Config{gpu, s.dtype, tp, s.pipeline_parallel});
+}
 
 std::int64_t layout_kv_capacity(const Scenario& s, const GpuSpec& gpu, int tp) {
-  return capacity(s, Config{gpu, s.dtype, tp});
+  return capacity(s, Config{gpu, s.dtype, tp, s.pipeline_parallel});
+}
+
+std::string memory_per_gpu_text(const Scenario& s) {
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
+  const double hbm = s.gpu.hbm_bytes;
+  const double reserve = hbm * s.cost.kv_reserve_fraction;
+  const double weights = cost.weight_bytes_per_gpu();
+  const double kv_room = hbm - reserve - weights;
+  return fmt::format(
+      "per GPU of a replica of {} x {} (tensor_parallel x pipeline_parallel), {} layers on its heaviest stage: "
+      "{:.1f} GB of weights + {:.1f} GB kept for activations and fragmentation ({:.0f} % of HBM) against {:.1f} GB of "
+      "HBM, leaving {:.1f} GB for the KV cache ({:.1f} kB per token on this GPU)",
+      s.tensor_parallel, s.pipeline_parallel, cost.stage_layers(), weights / 1e9, reserve / 1e9,
+      s.cost.kv_reserve_fraction * 100.0, hbm / 1e9, kv_room / 1e9, cost.kv_bytes_per_token_per_gpu() / 1e3);
 }
 
 std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, std::size_t at_most) {
@@ -104,7 +135,7 @@ std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, st
     for (const Dtype d : dtypes) {
       // The smallest tensor parallelism from the scenario's up that holds it (more GPUs per replica only add room).
       for (int tp = s.tensor_parallel; tp <= s.gpus_per_node; ++tp) {
-        const Config c{g, d, tp};
+        const Config c{g, d, tp, s.pipeline_parallel};
         if (!accepted(s, c)) continue;
         const std::int64_t kv = capacity(s, c);
         if (kv <= 0 || kv < need_tokens) continue;
@@ -113,9 +144,27 @@ std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, st
         break;
       }
     }
+  if (found.empty()) {
+    // Nothing within the scenario's pipeline: more stages (2, 4, 8, ... up to the layers), each of a whole node's
+    // tensor parallelism (the largest the heads allow), the fewest stages that hold it.
+    for (const auto& g : gpus)
+      for (const Dtype d : dtypes) {
+        int tp = s.gpus_per_node;
+        while (tp > 1 && (s.model.heads % tp != 0 || s.gpus_per_node % tp != 0)) --tp;
+        for (int pp = std::max(2, s.pipeline_parallel * 2); pp <= s.model.layers; pp *= 2) {
+          const Config c{g, d, tp, pp};
+          if (!accepted(s, c)) continue;
+          const std::int64_t kv = capacity(s, c);
+          if (kv <= 0 || kv < need_tokens) continue;
+          const int changes = 1 + (g.name != s.gpu.name) + (d != s.dtype) + (tp != s.tensor_parallel);
+          found.push_back({changes, c, kv});
+          break;
+        }
+      }
+  }
   std::stable_sort(found.begin(), found.end(), [](const Found& a, const Found& b) {
-    return std::tie(a.changes, a.config.tp, a.config.gpu.hbm_bytes) <
-           std::tie(b.changes, b.config.tp, b.config.gpu.hbm_bytes);
+    return std::tie(a.changes, a.config.pp, a.config.tp, a.config.gpu.hbm_bytes) <
+           std::tie(b.changes, b.config.pp, b.config.tp, b.config.gpu.hbm_bytes);
   });
   std::vector<Remedy> out;
   for (const auto& f : found) {
@@ -124,11 +173,21 @@ std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, st
     if (f.config.gpu.name != s.gpu.name) r.sets.emplace_back("hardware.gpu", f.config.gpu.name);
     if (f.config.dtype != s.dtype) r.sets.emplace_back("hardware.dtype", to_string(f.config.dtype));
     if (f.config.tp != s.tensor_parallel) r.sets.emplace_back("hardware.tensor_parallel", std::to_string(f.config.tp));
+    if (f.config.pp != s.pipeline_parallel)
+      r.sets.emplace_back("hardware.pipeline_parallel", std::to_string(f.config.pp));
     const double kv_gb = static_cast<double>(f.kv_tokens) * s.model.kv_bytes_per_token(f.config.dtype) / 1e9;
-    r.effect = fmt::format("{} x {} in {}: {:.1f} GB of weights, a KV cache of {} tokens ({:.1f} GB) per replica",
-                           f.config.tp, f.config.gpu.name, to_string(f.config.dtype),
-                           CostModel(s.model, f.config.gpu, f.config.dtype, f.config.tp, s.cost).weight_bytes() / 1e9,
-                           f.kv_tokens, kv_gb);
+    if (f.config.pp == 1) {
+      r.effect = fmt::format("{} x {} in {}: {:.1f} GB of weights, a KV cache of {} tokens ({:.1f} GB) per replica",
+                             f.config.tp, f.config.gpu.name, to_string(f.config.dtype),
+                             CostModel(s.model, f.config.gpu, f.config.dtype, f.config.tp, s.cost).weight_bytes() / 1e9,
+                             f.kv_tokens, kv_gb);
+    } else {
+      const CostModel c(s.model, f.config.gpu, f.config.dtype, layout_of(s, f.config), s.cost);
+      r.effect = fmt::format("{} x {} stages of {} in {} ({} GPUs): {:.1f} GB of weights per GPU, a KV cache of {} "
+                             "tokens ({:.1f} GB) per replica",
+                             f.config.tp, f.config.pp, f.config.gpu.name, to_string(f.config.dtype),
+                             f.config.tp * f.config.pp, c.weight_bytes_per_gpu() / 1e9, f.kv_tokens, kv_gb);
+    }
     out.push_back(std::move(r));
   }
   return out;
@@ -137,7 +196,7 @@ std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, st
 TraceScan scan_trace(const Scenario& s) {
   TraceScan scan;
   if (!s.workload.trace.enabled) return scan;
-  const std::int64_t cap = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
+  const std::int64_t cap = CostModel(s.model, s.gpu, s.dtype, s.layout(), s.cost).kv_capacity_tokens();
   // One pass is enough: a looped trace repeats the lengths of its first, and gives the same requests until then.
   // Bad rows are skipped to count them all, and requests beyond the context window marked to count them: the run
   // (without skip_bad_rows, with over_context = "refuse") stops at the first of either, which `error` says.
@@ -201,7 +260,7 @@ LengthSample sample_lengths(const Scenario& s, std::uint64_t n) {
   spec.arrival.rate_per_s = 1.0;
   spec.priority_shares.clear();
   spec.over_context = OverContext::drop;  // marked, to count
-  const std::int64_t cap = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
+  const std::int64_t cap = CostModel(s.model, s.gpu, s.dtype, s.layout(), s.cost).kv_capacity_tokens();
   const auto source = make_workload_source(spec, s.seed, std::numeric_limits<double>::max());
   for (; out.drawn < n; ++out.drawn) {
     Request r = source->take();

@@ -40,6 +40,10 @@ std::vector<Remedy> fit_remedies(const Scenario& s, std::int64_t need_tokens, st
 bool layout_accepted(const Scenario& s, const GpuSpec& gpu, int tp);
 std::int64_t layout_kv_capacity(const Scenario& s, const GpuSpec& gpu, int tp);
 
+// The memory of one GPU of the scenario's layout (the heaviest stage): weights, the reserve for activations, HBM, and
+// what is left for the KV cache; what validate and check_servable say when a layout does not fit.
+std::string memory_per_gpu_text(const Scenario& s);
+
 // "--set a=b (effect); or --set c=d (effect)".
 std::string remedies_text(const std::vector<Remedy>& remedies);
 

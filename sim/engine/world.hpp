@@ -190,7 +190,7 @@ struct World {
   World(const Scenario& s, RunOptions o)
       : scenario(s),
         options(std::move(o)),
-        cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost),
+        cost(s.model, s.gpu, s.dtype, s.layout(), s.cost),
         power(s.gpu) {}
 
   // What is simulated.

@@ -127,7 +127,7 @@ const ReplicaModel::Step& ReplicaModel::begin_step(double now_s, std::deque<Requ
     // The copies of this boundary (out: the requests just preempted; in: those just admitted back) run before
     // the next iteration, each GPU moving its 1/t share over its own PCIe link. No tokens come out of it.
     const double bytes = static_cast<double>(swap_tokens_pending_) * cost_.model().kv_bytes_per_token(cost_.dtype());
-    const double seconds = bytes / (cost_.tensor_parallel() * cost_.gpu().pcie_Bps);
+    const double seconds = bytes / (cost_.layout().gpus() * cost_.gpu().pcie_Bps);
     swap_tokens_pending_ = 0;
     step_.kind = StepKind::swap;
     step_.iterations = 0;

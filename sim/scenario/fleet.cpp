@@ -40,13 +40,13 @@ void read_fleet(const Section& top, Scenario& s) {
     fleet.fail(s.pods > 1 ? "pods" : "replicas",
                fmt::format("{} replicas per pod are more than the {} one simulation holds; use more pods",
                            per_pod, limits::kMaxReplicas));
-  const std::int64_t gpus = static_cast<std::int64_t>(per_pod) * s.tensor_parallel;
+  const std::int64_t gpus = static_cast<std::int64_t>(per_pod) * s.gpus_per_replica();
   if (gpus > limits::kMaxGpus)
     fleet.fail("replicas", fmt::format("{} replicas of {} GPUs are {} GPUs, more than the {} one run simulates; use "
-                                       "fewer replicas (at most {} with hardware.tensor_parallel = {}), or more "
+                                       "fewer replicas (at most {} with {} GPUs per replica), or more "
                                        "fleet.pods",
-                                       per_pod, s.tensor_parallel, gpus, limits::kMaxGpus,
-                                       limits::kMaxGpus / s.tensor_parallel, s.tensor_parallel));
+                                       per_pod, s.gpus_per_replica(), gpus, limits::kMaxGpus,
+                                       limits::kMaxGpus / s.gpus_per_replica(), s.gpus_per_replica()));
 }
 
 }  // namespace tf::loader

@@ -105,12 +105,46 @@ void read_hardware(const Section& top, Scenario& s) {
   const Section hw = top.table("hardware");
   s.gpu = read_gpu(hw);
   s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", 8, 1, 1024));
+  if (s.gpus_per_node > s.gpu.nvlink_domain)
+    hw.fail("gpus_per_node",
+            fmt::format("gpus_per_node ({}) exceeds the {} GPUs of one NVLink domain of {} (a node here is an NVLink "
+                        "domain: 8 on HGX boards, 72 for gb200-nvl72); replicas larger than a node take pipeline "
+                        "stages on successive nodes (hardware.pipeline_parallel)",
+                        s.gpus_per_node, s.gpu.nvlink_domain, s.gpu.name));
   s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", 1, 1, 1024));
   if (s.tensor_parallel > s.gpus_per_node || s.gpus_per_node % s.tensor_parallel != 0) {
     hw.fail(hw.has("tensor_parallel") ? "tensor_parallel" : "gpus_per_node",
-            fmt::format("tensor_parallel ({}) must divide gpus_per_node ({}): a replica takes GPUs of one node",
+            fmt::format("tensor_parallel ({}) must divide gpus_per_node ({}): a pipeline stage takes GPUs of one node",
                         s.tensor_parallel, s.gpus_per_node));
   }
+  s.pipeline_parallel = static_cast<int>(hw.integer_in("pipeline_parallel", 1, 1, 1024));
+  s.expert_parallel = static_cast<int>(hw.integer_in("expert_parallel", 1, 1, 1024));
+  s.micro_batches = static_cast<int>(hw.integer_in("micro_batches", 0, 0, 1 << 20));
+  const int g = s.gpus_per_replica();
+  if (g <= s.gpus_per_node ? s.gpus_per_node % g != 0 : g % s.gpus_per_node != 0)
+    hw.fail("pipeline_parallel",
+            fmt::format("a replica of tensor_parallel x pipeline_parallel = {} x {} = {} GPUs must divide a node of "
+                        "gpus_per_node = {} or take whole nodes (a multiple of it)",
+                        s.tensor_parallel, s.pipeline_parallel, g, s.gpus_per_node));
+  if (s.expert_parallel > 1 && s.tensor_parallel % s.expert_parallel != 0)
+    hw.fail("expert_parallel",
+            fmt::format("expert_parallel ({}) must divide tensor_parallel ({}): the experts of a layer are spread over "
+                        "the GPUs of a stage's tensor-parallel group",
+                        s.expert_parallel, s.tensor_parallel));
+  if (s.expert_parallel > 1 && !s.model.moe())
+    hw.fail("expert_parallel",
+            fmt::format("expert_parallel ({}) needs a mixture-of-experts model, but {} is dense (model.experts = 0): "
+                        "there are no experts to spread; leave expert_parallel at 1",
+                        s.expert_parallel, s.model.name));
+  if (s.expert_parallel > 1 && s.model.experts % s.expert_parallel != 0)
+    hw.fail("expert_parallel", fmt::format("expert_parallel ({}) must divide {}'s {} experts per layer",
+                                           s.expert_parallel, s.model.name, s.model.experts));
+  if (s.pipeline_parallel > s.model.layers)
+    hw.fail("pipeline_parallel", fmt::format("pipeline_parallel ({}) exceeds {}'s {} layers: every stage needs at "
+                                             "least one layer",
+                                             s.pipeline_parallel, s.model.name, s.model.layers));
+  if (s.micro_batches > 0 && s.pipeline_parallel == 1 && hw.has("micro_batches"))
+    hw.fail("micro_batches", "micro_batches needs pipeline_parallel > 1 (one stage has no pipeline to fill)");
   if (s.tensor_parallel > 1 && s.gpu.nvlink_Bps <= 0)
     hw.fail("tensor_parallel",
             fmt::format("tensor_parallel ({}) needs NVLink, but {} has nvlink_gbps = 0", s.tensor_parallel, s.gpu.name));

@@ -142,7 +142,7 @@ const std::vector<std::string>* known_keys(const std::string& path) {
   static const std::map<std::string, std::vector<std::string>> schema = {
       {"", kTopKeys},
       {"model", with({"name"}, kModelShapeKeys)},
-      {"hardware", {"gpu", "tensor_parallel", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
+      {"hardware", {"gpu", "tensor_parallel", "pipeline_parallel", "expert_parallel", "micro_batches", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
       {"fleet", {"replicas", "pods", "replicas_per_pod"}},
       {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace", "priority_shares",

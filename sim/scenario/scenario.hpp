@@ -28,9 +28,28 @@ struct Scenario {
   GpuSpec gpu;
   Dtype dtype = Dtype::fp16;
   int tensor_parallel = 1;
+  // Pipeline stages (hardware.pipeline_parallel), expert parallelism (hardware.expert_parallel, dividing
+  // tensor_parallel) and micro-batches per iteration (hardware.micro_batches; 0: pipeline_parallel). See Layout.
+  int pipeline_parallel = 1;
+  int expert_parallel = 1;
+  int micro_batches = 0;
   int gpus_per_node = 8;
   double network_Bps = 50e9;       // per node, to the core switch
   double network_latency_s = 5e-6;
+  // The GPUs one replica takes: tensor_parallel x pipeline_parallel. Every count of GPUs goes through this.
+  int gpus_per_replica() const { return tensor_parallel * pipeline_parallel; }
+  // The replica's layout for the cost model.
+  Layout layout() const {
+    Layout l;
+    l.tensor_parallel = tensor_parallel;
+    l.pipeline_parallel = pipeline_parallel;
+    l.expert_parallel = expert_parallel;
+    l.micro_batches = micro_batches;
+    l.gpus_per_node = gpus_per_node;
+    l.network_Bps = network_Bps;
+    l.network_latency_s = network_latency_s;
+    return l;
+  }
 
   int replicas = 1;
   // Pods ([fleet] pods, or replicas_per_pod): the fleet runs as `pods` independent pods of replicas / pods replicas,

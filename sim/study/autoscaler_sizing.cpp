@@ -99,7 +99,7 @@ std::vector<AutoscalerRow> autoscaler_search(const Scenario& sized, const Autosc
 
 std::string autoscaler_search_text(const std::vector<AutoscalerRow>& rows, const Scenario& sized, int answer,
                                    const std::string& policy, const std::string& indent) {
-  const double fixed = static_cast<double>(answer) * sized.tensor_parallel * (sized.duration_s - sized.warmup_s) / 3600.0;
+  const double fixed = static_cast<double>(answer) * sized.gpus_per_replica() * (sized.duration_s - sized.warmup_s) / 3600.0;
   const int seeds = rows.empty() ? 1 : rows.front().seeds;
   std::string out = fmt::format("{}autoscaled ([autoscaler] policy {}, the scenario's settings, max_replicas searched; "
                                 "{} seed(s) each, judged as the fixed fleet's candidates are):\n",

@@ -36,7 +36,7 @@ std::vector<SizedPolicy> size_policies(const Scenario& base, const std::vector<s
         continue;
       }
       row.replicas = sizing.replicas * sizing.pods;
-      row.gpus = row.replicas * s.tensor_parallel;
+      row.gpus = row.replicas * s.gpus_per_replica();
       const std::vector<Probe> at = fleet_probes(sizing.answer_probes, sizing.pods);
       const DecompositionInputs di = decomposition_inputs(s, at.front(), row.gpus);
       if (di.span_tokens > 0.0 && di.span_end_s > di.span_start_s) row.decomposition = decompose(di);

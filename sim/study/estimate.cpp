@@ -1,5 +1,7 @@
 #include "sim/study/estimate.hpp"
 
+#include "cluster/catalog.hpp"
+
 #include <cmath>
 #include <stdexcept>
 
@@ -26,20 +28,22 @@ EstimateResult analytic_estimate(const EstimateInputs& in) {
 std::vector<EstimateInputs> huafu_2024_preset() {
   // Reconstruction in docs/reference/analytic-estimate.md: P = 1.8 T (GPT-4), 5 Q&A per visit, visits
   // growing 60 / 50 / 30 %, F the mean of a two-generation GPU mix, u rising from 30 to 42 %.
-  // The gpt4-class shape (active parameters, layers, d_model) is the catalogue's assumption.
-  auto year = [](const char* label, double visits, double tokens_per_qa, double k, double f_tflops, double u) {
+  // The gpt4-class shape (active parameters derived from it, layers, attention width heads x head_dim): the
+  // catalogue's (cluster/catalog.cpp, after SemiAnalysis's public estimates). P stays the report's 1.8 T.
+  const ModelSpec gpt4 = *find_model("gpt4-class");
+  auto year = [&gpt4](const char* label, double visits, double tokens_per_qa, double k, double f_tflops, double u) {
     EstimateInputs in;
     in.label = label;
     in.params = 1.8e12;
-    in.active_params = 280e9;
+    in.active_params = gpt4.active_params;
     in.visits_per_year = visits;
     in.qa_per_visit = 5.0;
     in.tokens_per_qa = tokens_per_qa;
     in.peak_multiple = k;
     in.gpu_flops = f_tflops * 1e12;
     in.utilization = u;
-    in.layers = 120;
-    in.d_attn = 12288;
+    in.layers = gpt4.layers;
+    in.d_attn = static_cast<double>(gpt4.heads) * gpt4.head_dim;
     return in;
   };
   return {

@@ -125,7 +125,7 @@ std::vector<SpareRow> spare_value(const Scenario& sized, int answer_replicas, in
     SpareRow row;
     row.replicas = fleets[i];
     row.spares = fleets[i] - (answer_replicas - spare);
-    row.gpus = fleets[i] * sized.tensor_parallel;
+    row.gpus = fleets[i] * sized.gpus_per_replica();
     row.attainment = j.at("attainment").get<double>();
     row.ttft_p99_s = j.at("ttft_p99_s").get<double>();
     row.tpot_p99_s = j.at("tpot_p99_s").get<double>();

@@ -19,10 +19,10 @@ FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& reco
 }
 
 FleetFacts fleet_facts(const Scenario& s, std::size_t requests, double prompt, double output) {
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   FleetFacts f;
   f.replicas = s.replicas;
-  f.gpus_per_replica = s.tensor_parallel;
+  f.gpus_per_replica = s.gpus_per_replica();
   f.kv_capacity_tokens_per_replica = static_cast<double>(cost.kv_capacity_tokens());
   f.idle_watts_per_gpu = s.gpu.idle_watts;
   f.slo = s.slo;

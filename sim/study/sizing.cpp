@@ -338,7 +338,7 @@ const Demand& DemandMeasurement::exact() {
 }
 
 std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& demand) {
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   if (demand.all_requests <= 0.0) return std::string("the workload has no requests in the simulated span");
   if (s.slo.tpot_p99_s > 0.0) {
     // Alone in its replica, a request decodes one token per iteration of batch 1: no fleet does better.
@@ -351,7 +351,7 @@ std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& 
           "the TPOT target ({:.1f} ms) is below the time of one decode iteration at batch 1 ({:.1f} ms for {} on {} x "
           "{} in {}): no fleet of this GPU meets it, at any batch size; relax slo.tpot_p99_s or use faster hardware "
           "(more tensor parallelism, FP8, a GPU with more memory bandwidth)",
-          s.slo.tpot_p99_s * 1e3, t * 1e3, s.model.name, s.tensor_parallel, s.gpu.name, to_string(s.dtype));
+          s.slo.tpot_p99_s * 1e3, t * 1e3, s.model.name, s.gpus_per_replica(), s.gpu.name, to_string(s.dtype));
   }
   if (s.slo.ttft_p99_s > 0.0) {
     // The 99th-percentile prompt alone takes at least one prefill iteration of its length.
@@ -366,7 +366,7 @@ std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& 
           "the TTFT target ({:.1f} ms) is below the prefill time of the 99th-percentile prompt ({:.0f} tokens) alone on "
           "an idle replica ({:.1f} ms for {} on {} x {} in {}): no fleet of this GPU meets it; relax slo.ttft_p99_s "
           "or use faster hardware",
-          s.slo.ttft_p99_s * 1e3, p99_prompt, t * 1e3, s.model.name, s.tensor_parallel, s.gpu.name,
+          s.slo.ttft_p99_s * 1e3, p99_prompt, t * 1e3, s.model.name, s.gpus_per_replica(), s.gpu.name,
           to_string(s.dtype));
   }
   return std::nullopt;
@@ -506,7 +506,7 @@ int min_replicas_of(const Scenario& s) {
 
 // A first guess from capacity: the mean output tokens/s over what one saturated replica produces.
 int first_guess(const Scenario& s, const Demand& demand, double* capacity_out = nullptr) {
-  const CostModel cost(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost);
+  const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   const auto policy = make_batching_policy(s.batching, s.policy_params);
   const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
   const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
@@ -712,7 +712,7 @@ BindingLimit binding_limit(const Scenario& s, const Probe& f, bool answer_is_one
   BindingLimit b;
   const WindowFigures& w = f.evaluated(window);
   const int cap = s.limits.max_batch;
-  const std::int64_t kv = CostModel(s.model, s.gpu, s.dtype, s.tensor_parallel, s.cost).kv_capacity_tokens();
+  const std::int64_t kv = CostModel(s.model, s.gpu, s.dtype, s.layout(), s.cost).kv_capacity_tokens();
   const double per_request = std::max(1.0, mean_prompt + mean_output);
   const double kv_holds = static_cast<double>(kv) / per_request;  // requests of the mean length the KV cache holds
   const std::string figures = fmt::format(
@@ -968,7 +968,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     result.reason = fmt::format(
         "no {} of up to {} replicas ({} GPUs) meets the targets{}: at {} replicas TTFT p99 is {:.1f} ms (target "
         "{:.1f} ms) and TPOT p99 {:.1f} ms (target {:.1f} ms){}; raise --max-replicas or relax the targets",
-        what, o.max_replicas, o.max_replicas * s.tensor_parallel,
+        what, o.max_replicas, o.max_replicas * s.gpus_per_replica(),
         pods > 1 ? fmt::format(" on its share of the arrivals split over {} pods", pods) : "", lo,
         w.ttft_p99_s * 1e3, s.slo.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3,
         pods > 1 ? " in the worst pod" : "");
