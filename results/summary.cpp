@@ -309,6 +309,24 @@ void to_json(nlohmann::ordered_json& j, const Summary& s) {
                                      {"measured", pc.measured},
                                      {"slo_attainment", pc.slo_attainment},
                                      {"latency_s", latencies_json(pc)}});
+  for (const auto& p : s.pools)
+    j["pools"].push_back({{"name", p.name},
+                          {"gpu", p.gpu},
+                          {"dtype", p.dtype},
+                          {"replicas", p.replicas},
+                          {"gpus", p.gpus},
+                          {"tensor_parallel", p.tensor_parallel},
+                          {"pipeline_parallel", p.pipeline_parallel},
+                          {"expert_parallel", p.expert_parallel},
+                          {"arrival_share", p.arrival_share},
+                          {"arrived", p.arrived},
+                          {"measured_finished", p.measured_finished},
+                          {"output_tokens_per_s", p.output_tokens_per_s},
+                          {"mfu", p.mfu},
+                          {"busy_fraction", p.busy_fraction},
+                          {"energy_kwh", p.energy_kwh},
+                          {"ttft_p99_s", p.ttft_p99_s},
+                          {"tpot_p99_s", p.tpot_p99_s}});
 }
 
 void from_json(const nlohmann::ordered_json& j, Summary& s) {
@@ -405,6 +423,28 @@ void from_json(const nlohmann::ordered_json& j, Summary& s) {
     a.at("scale_downs").get_to(t.scale_downs);
     a.at("cold_start_s").get_to(t.cold_start_s);
   }
+  if (j.contains("pools"))
+    for (const auto& e : j.at("pools")) {
+      Summary::Pool p;
+      e.at("name").get_to(p.name);
+      e.at("gpu").get_to(p.gpu);
+      e.at("dtype").get_to(p.dtype);
+      e.at("replicas").get_to(p.replicas);
+      e.at("gpus").get_to(p.gpus);
+      e.at("tensor_parallel").get_to(p.tensor_parallel);
+      e.at("pipeline_parallel").get_to(p.pipeline_parallel);
+      e.at("expert_parallel").get_to(p.expert_parallel);
+      e.at("arrival_share").get_to(p.arrival_share);
+      e.at("arrived").get_to(p.arrived);
+      e.at("measured_finished").get_to(p.measured_finished);
+      e.at("output_tokens_per_s").get_to(p.output_tokens_per_s);
+      e.at("mfu").get_to(p.mfu);
+      e.at("busy_fraction").get_to(p.busy_fraction);
+      e.at("energy_kwh").get_to(p.energy_kwh);
+      e.at("ttft_p99_s").get_to(p.ttft_p99_s);
+      e.at("tpot_p99_s").get_to(p.tpot_p99_s);
+      s.pools.push_back(std::move(p));
+    }
   if (j.contains("priority_classes"))
     for (const auto& c : j.at("priority_classes")) {
       Summary::PriorityClass pc;
@@ -477,6 +517,11 @@ std::string summary_table(const Summary& s) {
   row("TPOT", s.tpot);
   row("E2E", s.e2e);
   if (s.kv_transfer.count > 0) row("KV transfer", s.kv_transfer);
+  for (const auto& p : s.pools)
+    out += fmt::format("  pool {:<15}{} x {} GPUs of {}: {:.1f} % of arrivals, TTFT p99 {:.1f} ms, TPOT p99 {:.1f} ms, "
+                       "MFU {:.1f} %, busy {:.1f} %\n",
+                       p.name, p.replicas, p.gpus / std::max(1, p.replicas), p.gpu, p.arrival_share * 100.0,
+                       ms(p.ttft_p99_s), ms(p.tpot_p99_s), p.mfu * 100.0, p.busy_fraction * 100.0);
   for (const auto& pc : s.priority_classes) {
     row(fmt::format("TTFT, class {}", pc.priority).c_str(), pc.ttft);
     row(fmt::format("TPOT, class {}", pc.priority).c_str(), pc.tpot);

@@ -86,6 +86,18 @@ struct Summary {
     double slo_attainment = 0.0;
   };
   std::vector<PriorityClass> priority_classes;
+  // A mixed fleet ([[fleet.pool]]): each pool's replicas, GPUs, share of the arrivals and what it did (latencies over
+  // its measured requests that finished). Empty for a fleet of one GPU type.
+  struct Pool {
+    std::string name, gpu, dtype;
+    int replicas = 0, gpus = 0, tensor_parallel = 1, pipeline_parallel = 1, expert_parallel = 1;
+    double arrival_share = 0.0;
+    std::size_t arrived = 0;
+    double output_tokens_per_s = 0.0, mfu = 0.0, busy_fraction = 0.0, energy_kwh = 0.0;
+    double ttft_p99_s = 0.0, tpot_p99_s = 0.0;
+    std::size_t measured_finished = 0;
+  };
+  std::vector<Pool> pools;
 };
 
 // The figures of a summary that come from the run's totals and from counts over the measured requests: rates,

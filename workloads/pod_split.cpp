@@ -13,8 +13,9 @@ namespace {
 
 class PodSource final : public WorkloadSource {
  public:
-  PodSource(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods, int pod, double share)
-      : inner_(std::move(inner)), seed_(seed), pods_(pods), pod_(pod), share_(share) {}
+  PodSource(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods, int pod, double share, double lo,
+            double hi)
+      : inner_(std::move(inner)), seed_(seed), pods_(pods), pod_(pod), share_(share), lo_(lo), hi_(hi) {}
 
   // Open loop: this pod's requests, taken ahead from the inner source (ids and times ascend together there).
   // Closed loop: every planned request, taken at its time (the ids are given out as requests are taken, and answers
@@ -71,11 +72,13 @@ class PodSource final : public WorkloadSource {
       }
     }
   }
-  bool mine(const Request& r) const { return pod_of(r, seed_, pods_) == pod_ && in_share(r, seed_, share_); }
+  bool mine(const Request& r) const {
+    return pod_of(r, seed_, pods_) == pod_ && in_share(r, seed_, share_) && in_pool(r, seed_, lo_, hi_);
+  }
   std::unique_ptr<WorkloadSource> inner_;
   std::uint64_t seed_;
   int pods_, pod_;
-  double share_;
+  double share_, lo_, hi_;
   std::vector<Request> held_;  // this pod's requests taken from the inner source, a min-heap by (arrival, id)
 };
 
@@ -104,17 +107,29 @@ bool in_share(const Request& r, std::uint64_t seed, double share) {
   return static_cast<long double>(split_hash(r, seed)) < static_cast<long double>(share) * 18446744073709551616.0L;
 }
 
+bool in_pool(const Request& r, std::uint64_t seed, double lo, double hi) {
+  if (lo <= 0.0 && hi >= 1.0) return true;
+  // A hash of its own (salted apart from the pods' and shares' split), so that a pool's requests are an independent
+  // thinning of the arrivals and of any share of them.
+  const std::uint64_t key = r.turn > 0 ? (r.session | (1ULL << 63)) : r.id;
+  const long double u = static_cast<long double>(mix64(key ^ mix64(seed ^ 0x706f6f6c2d73706cULL))) /  // "pool-spl"
+                        18446744073709551616.0L;
+  return u >= static_cast<long double>(lo) && u < static_cast<long double>(hi);
+}
+
 }  // namespace tf
 
 namespace tf {
 
 std::unique_ptr<WorkloadSource> make_pod_source(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods,
-                                                int pod, double share) {
-  if (pods <= 1 && share >= 1.0) return inner;
+                                                int pod, double share, double split_lo, double split_hi) {
+  const bool whole_pool = split_lo <= 0.0 && split_hi >= 1.0;
+  if (pods <= 1 && share >= 1.0 && whole_pool) return inner;
   if (!(share > 0.0)) throw std::invalid_argument("a pod's share of the workload must be positive");
-  if (pods <= 1) return std::make_unique<PodSource>(std::move(inner), seed, 1, 0, share);
+  if (!(split_lo < split_hi)) throw std::invalid_argument("a pool's range of the split must not be empty");
+  if (pods <= 1) return std::make_unique<PodSource>(std::move(inner), seed, 1, 0, share, split_lo, split_hi);
   if (pod < 0 || pod >= pods) throw std::invalid_argument("pod index out of range");
-  return std::make_unique<PodSource>(std::move(inner), seed, pods, pod, share);
+  return std::make_unique<PodSource>(std::move(inner), seed, pods, pod, share, split_lo, split_hi);
 }
 
 }  // namespace tf

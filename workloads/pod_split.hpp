@@ -21,12 +21,19 @@ int pod_of(const Request& r, std::uint64_t seed, int pods);
 // N pods, request for request.
 bool in_share(const Request& r, std::uint64_t seed, double share);
 
+// Whether a request is in a pool's range [lo, hi) of the balancer's split over the pools of a mixed fleet
+// ([[fleet.pool]]): a hash of the request (its session's, for a session's questions) independent of pod_of's, as a
+// fraction of its range. Pools with adjacent ranges covering [0, 1) take every request once.
+bool in_pool(const Request& r, std::uint64_t seed, double lo, double hi);
+
 // The requests of `inner` that belong to pod `pod` of `pods`, in order. A closed-loop source (sessions) plans every
 // question; take_for_this_run() gives this pod's and tells the source that other pods' questions are answered at
 // their arrival, so that their visits go on without being served here (they are not counted). Skipped rows and the
 // like are the whole workload's.
-// With share < 1, only the requests in_share(share) of those (the same closed-loop handling for the others).
+// With share < 1, only the requests in_share(share) of those (the same closed-loop handling for the others); with a
+// pool's range, only those in_pool(split_lo, split_hi).
 std::unique_ptr<WorkloadSource> make_pod_source(std::unique_ptr<WorkloadSource> inner, std::uint64_t seed, int pods,
-                                                int pod, double share = 1.0);
+                                                int pod, double share = 1.0, double split_lo = 0.0,
+                                                double split_hi = 1.0);
 
 }  // namespace tf

@@ -1,4 +1,5 @@
 #include "sim/cli/common.hpp"
+#include "sim/study/pods.hpp"
 
 #include <csignal>
 #include <unistd.h>
@@ -165,6 +166,28 @@ int interrupted_exit(const std::string& detail) {
 }
 
 std::string describe_scenario(const Scenario& s) {
+  if (s.mixed()) {
+    const std::vector<double> shares = pool_arrival_shares(s);
+    std::string out = fmt::format(
+        "scenario '{}' ({}): {} on a mixed fleet of {} replica(s), {} GPUs; {:.0f} s simulated after {:.0f} s "
+        "warm-up{}\n  batching {} (max_batch {}, max_batched_tokens {}); router {} within each pool, arrivals split "
+        "over the pools by {}",
+        s.name, s.source, s.model.name, s.replicas, s.fleet_gpus(), s.duration_s - s.warmup_s, s.warmup_s,
+        s.duration_from_trace ? " (duration_s left out: the whole trace)" : "", s.batching, s.limits.max_batch,
+        s.limits.max_batched_tokens, s.router,
+        s.fleet_pools.front().arrival_share > 0 ? "the pools' arrival_share" : "capacity (saturated, at the mean lengths)");
+    for (int i = 0; i < static_cast<int>(s.fleet_pools.size()); ++i) {
+      const Scenario ps = pool_scenario(s, i);
+      const CostModel cost(ps.model, ps.gpu, ps.dtype, ps.layout(), ps.cost);
+      out += fmt::format("\n  pool '{}': {} replica(s) of {} x {} ({}; tp {}, pp {}, ep {}), {} GPUs, KV capacity {} "
+                         "tokens per replica; {:.1f} % of the arrivals",
+                         s.fleet_pools[static_cast<std::size_t>(i)].name, ps.replicas, ps.gpus_per_replica(),
+                         ps.gpu.name, to_string(ps.dtype), ps.tensor_parallel, ps.pipeline_parallel,
+                         ps.expert_parallel, ps.replicas * ps.gpus_per_replica(), cost.kv_capacity_tokens(),
+                         shares[static_cast<std::size_t>(i)] * 100.0);
+    }
+    return out;
+  }
   const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   const int prefill = prefill_pool_size(s);
   return fmt::format(

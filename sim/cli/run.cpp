@@ -101,7 +101,8 @@ int run_command(const RunCommand& cmd) {
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock (at most {} requests held at once)",
                result.arrived, result.totals.simulated_s, wall_s, sink.max_window());
-  const Summary summary = sink.summary().summary(s.name, s.seed, result.totals);
+  Summary summary = sink.summary().summary(s.name, s.seed, result.totals);
+  summary.pools = pool_summaries(result);
   if (summary.requests_unfinished > 0) {
     print_error(fmt::format("{} of {} requests did not finish: this is a bug in tokenfleet, please report it",
                             summary.requests_unfinished, summary.requests_arrived));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "results/record_sink.hpp"
+#include "results/quantiles.hpp"
 #include "results/records.hpp"
 #include "results/timeseries.hpp"
 #include "sim/scenario/scenario.hpp"
@@ -47,7 +48,19 @@ struct RunOptions {
 // scenario pass with this size, and 20,000 replicas set up in about 5 s and 300 MB.
 inline constexpr int kActorStackKiB = 256;
 
+// [[fleet.pool]]: what one pool of a mixed fleet did (sim/study/pods.hpp). Latencies over its requests that arrived
+// in the measurement window and finished.
+struct PoolResult {
+  std::string name, gpu, dtype;
+  int replicas = 0, gpus_per_replica = 0, tensor_parallel = 1, pipeline_parallel = 1, expert_parallel = 1;
+  double arrival_share = 0.0;   // its range of the balancer's split
+  std::size_t arrived = 0;
+  RunTotals totals;
+  QuantileSketch ttft_s, tpot_s;
+};
+
 struct RunResult {
+  std::vector<PoolResult> pools;       // a mixed fleet's pools, in [[fleet.pool]] order (empty otherwise)
   std::vector<RequestRecord> records;  // every request that arrived, in id (arrival) order (empty with a record_sink)
   std::size_t arrived = 0;             // requests that arrived (whichever sink took their records)
   RunTotals totals;

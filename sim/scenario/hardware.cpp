@@ -101,25 +101,26 @@ GpuSpec read_gpu(const Section& hw) {
 
 }  // namespace
 
-void read_hardware(const Section& top, Scenario& s) {
-  const Section hw = top.table("hardware");
-  s.gpu = read_gpu(hw);
-  s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", 8, 1, 1024));
+// The GPU, its number format and the replica's layout from `hw` ([hardware], or a [[fleet.pool]] entry whose keys
+// left out take what `s` has: hardware's), checked together.
+void read_layout(const Section& hw, Scenario& s, bool pool) {
+  if (!pool || hw.has("gpu")) s.gpu = read_gpu(hw);
+  s.gpus_per_node = static_cast<int>(hw.integer_in("gpus_per_node", pool ? s.gpus_per_node : 8, 1, 1024));
   if (s.gpus_per_node > s.gpu.nvlink_domain)
     hw.fail("gpus_per_node",
             fmt::format("gpus_per_node ({}) exceeds the {} GPUs of one NVLink domain of {} (a node here is an NVLink "
                         "domain: 8 on HGX boards, 72 for gb200-nvl72); replicas larger than a node take pipeline "
                         "stages on successive nodes (hardware.pipeline_parallel)",
                         s.gpus_per_node, s.gpu.nvlink_domain, s.gpu.name));
-  s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", 1, 1, 1024));
+  s.tensor_parallel = static_cast<int>(hw.integer_in("tensor_parallel", pool ? s.tensor_parallel : 1, 1, 1024));
   if (s.tensor_parallel > s.gpus_per_node || s.gpus_per_node % s.tensor_parallel != 0) {
     hw.fail(hw.has("tensor_parallel") ? "tensor_parallel" : "gpus_per_node",
             fmt::format("tensor_parallel ({}) must divide gpus_per_node ({}): a pipeline stage takes GPUs of one node",
                         s.tensor_parallel, s.gpus_per_node));
   }
-  s.pipeline_parallel = static_cast<int>(hw.integer_in("pipeline_parallel", 1, 1, 1024));
-  s.expert_parallel = static_cast<int>(hw.integer_in("expert_parallel", 1, 1, 1024));
-  s.micro_batches = static_cast<int>(hw.integer_in("micro_batches", 0, 0, 1 << 20));
+  s.pipeline_parallel = static_cast<int>(hw.integer_in("pipeline_parallel", pool ? s.pipeline_parallel : 1, 1, 1024));
+  s.expert_parallel = static_cast<int>(hw.integer_in("expert_parallel", pool ? s.expert_parallel : 1, 1, 1024));
+  s.micro_batches = static_cast<int>(hw.integer_in("micro_batches", pool ? s.micro_batches : 0, 0, 1 << 20));
   const int g = s.gpus_per_replica();
   if (g <= s.gpus_per_node ? s.gpus_per_node % g != 0 : g % s.gpus_per_node != 0)
     hw.fail("pipeline_parallel",
@@ -157,6 +158,11 @@ void read_hardware(const Section& top, Scenario& s) {
     hw.fail(hw.has("dtype") ? "dtype" : "gpu",
             fmt::format("{} has no {} support (its {} peak is 0); use hardware.dtype = \"fp16\" or \"bf16\"",
                         s.gpu.name, to_string(s.dtype), to_string(s.dtype)));
+}
+
+void read_hardware(const Section& top, Scenario& s) {
+  const Section hw = top.table("hardware");
+  read_layout(hw, s, false);
   s.network_Bps = hw.number_in("network_gbps", 400.0, Section::Range{0.0, 1e6, false, true}) * 1e9 / 8.0;
   s.network_latency_s = hw.number_in("network_latency_us", 5.0, Section::Range{0.0, 1e6, true, true}) * 1e-6;
 }

@@ -144,7 +144,10 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"model", with({"name"}, kModelShapeKeys)},
       {"hardware", {"gpu", "tensor_parallel", "pipeline_parallel", "expert_parallel", "micro_batches", "dtype", "gpus_per_node", "network_gbps", "network_latency_us"}},
       {"hardware.gpu", with({"name"}, kGpuFigureKeys)},
-      {"fleet", {"replicas", "pods", "replicas_per_pod"}},
+      {"fleet.pool[]", {"name", "gpu", "tensor_parallel", "pipeline_parallel", "expert_parallel", "micro_batches", "dtype",
+                        "gpus_per_node", "replicas", "gpu_share", "flops_share", "arrival_share"}},
+      {"fleet.pool[].gpu", with({"name"}, kGpuFigureKeys)},
+      {"fleet", {"replicas", "pods", "replicas_per_pod", "pool"}},
       {"workload", {"arrival", "prompt_tokens", "output_tokens", "session", "demand", "trace", "priority_shares",
                     "over_context", "system_prompt_tokens"}},
       {"workload.arrival", kArrivalKeys},
@@ -168,7 +171,15 @@ const std::vector<std::string>* known_keys(const std::string& path) {
         "attention_decode_efficiency", "allreduce_bus_efficiency", "allreduce_latency_us", "overhead_ms",
         "per_request_overhead_us", "per_prefill_overhead_us", "kv_reserve_fraction", "attention_flops"}},
   };
-  auto it = schema.find(path);
+  // An element of an array of tables ("fleet.pool[2]") has the keys of its array's "fleet.pool[]".
+  std::string schema_path;
+  for (std::size_t i = 0; i < path.size(); ++i) {
+    schema_path += path[i];
+    if (path[i] == '[') {
+      while (i + 1 < path.size() && path[i + 1] != ']') ++i;
+    }
+  }
+  auto it = schema.find(schema_path);
   return it == schema.end() ? nullptr : &it->second;
 }
 
@@ -315,6 +326,14 @@ void Loader::walk(const toml::table& t, const std::string& path) {
       continue;
     }
     if (v.is_table() && known_keys(full)) walk(*v.as_table(), full);
+    if (v.is_array() && known_keys(full + "[]")) {  // an array of tables ([[fleet.pool]]): each element
+      std::size_t i = 0;
+      for (const toml::node& e : *v.as_array()) {
+        const std::string element = fmt::format("{}[{}]", full, i++);
+        lines_[element] = static_cast<int>(e.source().begin.line);
+        if (e.is_table()) walk(*e.as_table(), element);
+      }
+    }
   }
 }
 

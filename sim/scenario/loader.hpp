@@ -239,6 +239,7 @@ using Section = Loader::Section;
 
 ModelSpec read_model(const Section& top);                 // model.cpp
 void read_hardware(const Section& top, Scenario& s);      // hardware.cpp
+void read_layout(const Section& hw, Scenario& s, bool pool);  // hardware.cpp: [hardware]'s GPU and layout keys
 void read_fleet(const Section& top, Scenario& s);         // fleet.cpp
 void read_workload(const Section& top, Scenario& s);      // workload.cpp (needs s.model)
 void read_trace(const Section& w, TraceSpec& trace, std::vector<std::string>& notes);  // workload_trace.cpp

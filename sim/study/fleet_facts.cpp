@@ -6,6 +6,7 @@
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
 #include "sim/replica/replica_model.hpp"
+#include "sim/study/pods.hpp"
 
 namespace tf {
 
@@ -19,6 +20,26 @@ FleetFacts fleet_facts(const Scenario& s, const std::vector<RequestRecord>& reco
 }
 
 FleetFacts fleet_facts(const Scenario& s, std::size_t requests, double prompt, double output) {
+  if (s.mixed()) {
+    // A mixed fleet: the pools' facts added, counted per GPU (gpus_per_replica 1, so that replicas x KV per
+    // "replica" and x idle power are the fleet's); busy fractions then read per GPU.
+    FleetFacts f;
+    double gpus = 0, kv = 0, idle = 0;
+    for (int i = 0; i < static_cast<int>(s.fleet_pools.size()); ++i) {
+      const FleetFacts p = fleet_facts(pool_scenario(s, i), requests, prompt, output);
+      const double g = static_cast<double>(p.replicas) * p.gpus_per_replica;
+      gpus += g;
+      kv += p.kv_capacity_tokens_per_replica * p.replicas;
+      idle += p.idle_watts_per_gpu * g;
+      f.capacity_tokens_per_s += p.capacity_tokens_per_s;
+    }
+    f.replicas = static_cast<int>(gpus);
+    f.gpus_per_replica = 1;
+    f.kv_capacity_tokens_per_replica = gpus > 0 ? kv / gpus : 0.0;
+    f.idle_watts_per_gpu = gpus > 0 ? idle / gpus : 0.0;
+    f.slo = s.slo;
+    return f;
+  }
   const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   FleetFacts f;
   f.replicas = s.replicas;

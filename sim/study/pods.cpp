@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -23,6 +24,10 @@
 #include "results/record_sink.hpp"
 #include "sim/study/child_process.hpp"
 #include "sim/study/mpi.hpp"
+#include "cluster/cost_model.hpp"
+#include "policies/batching.hpp"
+#include "sim/replica/replica_model.hpp"
+#include "workloads/distribution.hpp"
 #include "workloads/source.hpp"
 
 namespace tf {
@@ -122,12 +127,12 @@ class RecordReader {
 };
 
 // What a pod sends back besides its records.
-nlohmann::json pod_task(const Scenario& ps, const RunOptions& options, int pod, const std::string& path) {
+nlohmann::json pod_task(const Scenario& ps, const RunOptions& options, int replica_offset, const std::string& path) {
   nlohmann::json out;
   try {
     RunOptions o = options;
     o.on_progress = nullptr;
-    PodRecordFile file(path, pod * ps.replicas);
+    PodRecordFile file(path, replica_offset);
     o.record_sink = &file;
     RunResult r = run_simulation(ps, o);
     file.finish();
@@ -151,9 +156,9 @@ nlohmann::json pod_task(const Scenario& ps, const RunOptions& options, int pod, 
   return out;
 }
 
-[[noreturn]] void rethrow_pod_error(const nlohmann::json& err, int pod, int pods) {
+[[noreturn]] void rethrow_pod_error(const nlohmann::json& err, const std::string& unit) {
   const std::string kind = err.at("kind").get<std::string>();
-  const std::string msg = fmt::format("pod {} of {}: {}", pod + 1, pods, err.at("message").get<std::string>());
+  const std::string msg = fmt::format("{}: {}", unit, err.at("message").get<std::string>());
   if (kind == "interrupted") throw RunInterrupted(msg);
   if (kind == "input") throw WorkloadInputError(msg);
   if (kind == "setting") throw EngineSettingError(msg);
@@ -206,26 +211,168 @@ Scenario pod_scenario(const Scenario& s, int pod) {
   return ps;
 }
 
-RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
-  if (s.pods <= 1) return run_simulation(s, options);
-  try {
-    check_servable(pod_scenario(s, 0));
-  } catch (const std::invalid_argument& e) {  // as run_simulation reports it
-    throw SimulationError(e.what());
+namespace {
+
+// The workload's mean prompt and answer lengths, from its distributions (before their bounds); with sessions that
+// carry the conversation, the mean context carried added to the prompt ((n - 1) / 2 earlier questions and answers
+// for n questions per visit, the context window not counted). A trace: its first 20,000 rows' means.
+std::pair<double, double> mean_lengths(const Scenario& s) {
+  const WorkloadSpec& w = s.workload;
+  if (w.trace.enabled) {
+    auto src = make_workload_source(w, s.seed, s.duration_s);
+    double p = 0, o = 0;
+    int n = 0;
+    while (n < 20000 && !src->closed_loop() && std::isfinite(src->next_arrival_s())) {
+      const Request r = src->take();
+      p += static_cast<double>(r.prompt_tokens);
+      o += static_cast<double>(r.output_tokens);
+      ++n;
+    }
+    if (n > 0) return {p / n, o / n};
   }
-  std::vector<PodFile> files(static_cast<std::size_t>(s.pods));
+  double p = make_distribution(w.prompt_tokens)->mean(), o = make_distribution(w.output_tokens)->mean();
+  if (w.session.enabled && w.session.carry_context) {
+    const double questions = make_distribution(w.session.questions)->mean();
+    p += (questions - 1.0) / 2.0 * (p + o);
+  }
+  return {p, o};
+}
+
+}  // namespace
+
+std::vector<double> pool_capacities(const Scenario& s) {
+  std::vector<double> c;
+  const auto [prompt, output] = mean_lengths(s);
+  const auto policy = make_batching_policy(s.batching, s.policy_params);
+  for (std::size_t i = 0; i < s.fleet_pools.size(); ++i) {
+    const Scenario ps = pool_scenario(s, static_cast<int>(i));
+    const CostModel cost(ps.model, ps.gpu, ps.dtype, ps.layout(), ps.cost);
+    const auto p = std::max<std::int64_t>(1, std::llround(prompt));
+    const auto o = std::max<std::int64_t>(1, std::llround(output));
+    double per_replica = 0.0;
+    if (policy && cost.kv_capacity_tokens() >= p + o)
+      per_replica = saturated_output_tokens_per_s(cost, *policy, p, o, 4 * std::max(1, ps.limits.max_batch));
+    c.push_back(per_replica * ps.replicas);
+  }
+  return c;
+}
+
+std::vector<double> pool_arrival_shares(const Scenario& s) {
+  std::vector<double> shares;
+  if (s.fleet_pools.empty()) return shares;
+  if (s.fleet_pools.front().arrival_share > 0.0) {
+    for (const auto& p : s.fleet_pools) shares.push_back(p.arrival_share);
+    return shares;
+  }
+  shares = pool_capacities(s);
+  double sum = 0.0;
+  for (double c : shares) sum += c;
+  if (!(sum > 0.0)) {  // nothing fits at the mean lengths: by FLOP/s
+    shares.clear();
+    for (const auto& p : s.fleet_pools) shares.push_back(p.gpus() * p.gpu.peak_flops(p.dtype));
+    sum = 0.0;
+    for (double c : shares) sum += c;
+  }
+  for (double& x : shares) x /= sum;
+  return shares;
+}
+
+Scenario pool_scenario(const Scenario& s, int pool) {
+  const FleetPool& p = s.fleet_pools.at(static_cast<std::size_t>(pool));
+  Scenario ps = s;
+  ps.gpu = p.gpu;
+  ps.dtype = p.dtype;
+  ps.tensor_parallel = p.tensor_parallel;
+  ps.pipeline_parallel = p.pipeline_parallel;
+  ps.expert_parallel = p.expert_parallel;
+  ps.micro_batches = p.micro_batches;
+  ps.gpus_per_node = p.gpus_per_node;
+  ps.replicas = p.replicas;
+  ps.pool_index = pool;
+  return ps;
+}
+
+std::vector<Summary::Pool> pool_summaries(const RunResult& r) {
+  std::vector<Summary::Pool> out;
+  for (const PoolResult& p : r.pools) {
+    Summary::Pool q;
+    q.name = p.name;
+    q.gpu = p.gpu;
+    q.dtype = p.dtype;
+    q.replicas = p.replicas;
+    q.gpus = p.replicas * p.gpus_per_replica;
+    q.tensor_parallel = p.tensor_parallel;
+    q.pipeline_parallel = p.pipeline_parallel;
+    q.expert_parallel = p.expert_parallel;
+    q.arrival_share = p.arrival_share;
+    q.arrived = p.arrived;
+    const RunTotals& t = p.totals;
+    const double w = t.window_s;
+    q.output_tokens_per_s = w > 0 ? t.served_output_tokens / w : 0.0;
+    q.mfu = w > 0 && t.gpus > 0 ? t.flops / (t.gpus * t.peak_flops_per_gpu * w) : 0.0;
+    q.busy_fraction = w > 0 && t.replicas > 0 ? t.busy_replica_s / (t.replicas * w) : 0.0;
+    q.energy_kwh = t.energy_window_j / 3.6e6;
+    q.ttft_p99_s = p.ttft_s.count() > 0 ? p.ttft_s.percentile(99.0) : 0.0;
+    q.tpot_p99_s = p.tpot_s.count() > 0 ? p.tpot_s.percentile(99.0) : 0.0;
+    q.measured_finished = p.ttft_s.count();
+    out.push_back(std::move(q));
+  }
+  return out;
+}
+
+Scenario pool_scenario(const Scenario& s, int pool, const std::vector<double>& shares) {
+  Scenario ps = pool_scenario(s, pool);
+  double lo = 0.0;
+  for (int i = 0; i < pool; ++i) lo += shares[static_cast<std::size_t>(i)];
+  ps.split_lo = lo;
+  ps.split_hi = pool + 1 == static_cast<int>(shares.size()) ? 1.0 : lo + shares[static_cast<std::size_t>(pool)];
+  return ps;
+}
+
+RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
+  if (s.pods <= 1 && !s.mixed()) return run_simulation(s, options);
+  // Units: the pods, or a mixed fleet's pools (each with its range of the split and its replicas numbered after the
+  // earlier pools').
+  const bool mixed = s.mixed();
+  const int units = mixed ? static_cast<int>(s.fleet_pools.size()) : s.pods;
+  const std::vector<double> shares = mixed ? pool_arrival_shares(s) : std::vector<double>{};
+  std::vector<Scenario> scenarios;
+  std::vector<int> offsets;
+  int offset = 0;
+  for (int k = 0; k < units; ++k) {
+    scenarios.push_back(mixed ? pool_scenario(s, k, shares) : pod_scenario(s, k));
+    offsets.push_back(offset);
+    offset += scenarios.back().replicas;
+  }
+  for (int k = 0; k < (mixed ? units : 1); ++k) {
+    try {
+      check_servable(scenarios[static_cast<std::size_t>(k)]);
+    } catch (const std::invalid_argument& e) {  // as run_simulation reports it
+      throw SimulationError(mixed ? fmt::format("pool '{}': {}", s.fleet_pools[static_cast<std::size_t>(k)].name, e.what())
+                                  : std::string(e.what()));
+    } catch (const SimulationError& e) {
+      if (!mixed) throw;
+      throw SimulationError(fmt::format("pool '{}': {}", s.fleet_pools[static_cast<std::size_t>(k)].name, e.what()));
+    }
+  }
+  std::vector<PodFile> files(static_cast<std::size_t>(units));
   std::vector<Task> tasks;
-  for (int k = 0; k < s.pods; ++k) {
+  for (int k = 0; k < units; ++k) {
     files[static_cast<std::size_t>(k)].path = pod_file_path(k);
     const std::string path = files[static_cast<std::size_t>(k)].path;
     Task& t = tasks.emplace_back();
-    t.work = [&s, &options, k, path] { return pod_task(pod_scenario(s, k), options, k, path).dump(); };
-    t.label = fmt::format("pod {} of {} ({} replicas, seed {})", k + 1, s.pods, s.replicas / s.pods, s.seed);
+    const Scenario* ps = &scenarios[static_cast<std::size_t>(k)];
+    const int off = offsets[static_cast<std::size_t>(k)];
+    t.work = [ps, &options, off, path] { return pod_task(*ps, options, off, path).dump(); };
+    t.label = mixed ? fmt::format("pool '{}' ({} replicas of {}, seed {})", s.fleet_pools[static_cast<std::size_t>(k)].name,
+                                  ps->replicas, ps->gpu.name, s.seed)
+                    : fmt::format("pod {} of {} ({} replicas, seed {})", k + 1, s.pods, s.replicas / s.pods, s.seed);
     t.options.result_files = {path};  // under mpirun, a pod run on another machine sends its records here
   }
   const std::vector<ChildResult> done = run_tasks(tasks, std::max(1, jobs), options.interrupt_flag);
   if (options.interrupt_flag && *options.interrupt_flag != 0)
-    throw RunInterrupted(fmt::format("stopped while running {} pods", s.pods));
+    throw RunInterrupted(mixed ? fmt::format("stopped while running {} pools", units)
+                               : fmt::format("stopped while running {} pods", s.pods));
   // Another MPI rank than 0 has run its share of the pods; rank 0 merges them.
   if (mpi::is_worker()) return RunResult();
   RunResult result;
@@ -233,14 +380,30 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
   result.activity = ActivityBins(options.timeseries_window_s > 0.0 ? options.timeseries_window_s : 60.0);
   std::vector<double> pod_end(done.size(), 0.0);
   for (std::size_t k = 0; k < done.size(); ++k) {
-    if (!done[k].ok)
-      throw SimulationError(fmt::format("pod {} of {}: its process failed: {}", k + 1, s.pods, done[k].error));
+    const std::string unit = mixed ? fmt::format("pool '{}'", s.fleet_pools[k].name)
+                                   : fmt::format("pod {} of {}", k + 1, s.pods);
+    if (!done[k].ok) throw SimulationError(fmt::format("{}: its process failed: {}", unit, done[k].error));
     const auto j = nlohmann::json::parse(done[k].output);
-    if (j.contains("error")) rethrow_pod_error(j.at("error"), static_cast<int>(k), s.pods);
+    if (j.contains("error")) rethrow_pod_error(j.at("error"), unit);
     const auto t = j.at("totals").get<RunTotals>();
     pod_end[k] = t.simulated_s;
     add_totals(result.totals, t);
     result.arrived += j.at("arrived").get<std::size_t>();
+    if (mixed) {
+      const Scenario& ps = scenarios[k];
+      PoolResult& pr = result.pools.emplace_back();
+      pr.name = s.fleet_pools[k].name;
+      pr.gpu = ps.gpu.name;
+      pr.dtype = to_string(ps.dtype);
+      pr.replicas = ps.replicas;
+      pr.gpus_per_replica = ps.gpus_per_replica();
+      pr.tensor_parallel = ps.tensor_parallel;
+      pr.pipeline_parallel = ps.pipeline_parallel;
+      pr.expert_parallel = ps.expert_parallel;
+      pr.arrival_share = ps.split_hi - ps.split_lo;
+      pr.arrived = j.at("arrived").get<std::size_t>();
+      pr.totals = t;
+    }
     if (options.timeseries_window_s > 0.0) {
       ActivityBins bins(j.at("activity_window_s").get<double>());
       for (const auto& b : j.at("activity"))
@@ -249,9 +412,15 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
     }
   }
   // Every GPU draws idle power until the fleet's run ends: the pods that ended earlier idle until then.
-  const double idle_w = PowerModel(s.gpu).idle_w();
-  const int gpus_per_pod = result.totals.gpus / s.pods;
-  for (double end : pod_end) result.totals.energy_total_j += idle_w * gpus_per_pod * (result.totals.simulated_s - end);
+  double peak = 0.0;
+  for (std::size_t k = 0; k < pod_end.size(); ++k) {
+    const Scenario& ps = scenarios[k];
+    const double gpus = static_cast<double>(ps.replicas) * ps.gpus_per_replica();
+    result.totals.energy_total_j += PowerModel(ps.gpu).idle_w() * gpus * (result.totals.simulated_s - pod_end[k]);
+    peak += gpus * ps.gpu.peak_flops(ps.dtype);
+  }
+  // A mixed fleet's peak per GPU: the mean over its GPUs (so that GPUs x peak is the fleet's peak).
+  if (mixed && result.totals.gpus > 0) result.totals.peak_flops_per_gpu = peak / result.totals.gpus;
   // The records, merged. An open-loop workload gives every pod the same ids (the whole workload's, filtered), so the
   // merge is by id. A closed-loop one (sessions) numbers each pod's questions as they come (its answers plan them):
   // merged by arrival (then pod, then the pod's own order) and numbered again, 0, 1, 2, ... in arrival order.
@@ -282,6 +451,10 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
     const std::size_t k = heads.top().pod;
     heads.pop();
     RequestRecord rec = current[k];
+    if (mixed && rec.finished() && rec.arrival_s >= s.warmup_s && rec.arrival_s < s.duration_s) {
+      result.pools[k].ttft_s.add(rec.ttft_s());
+      if (rec.output_tokens > 1) result.pools[k].tpot_s.add(rec.tpot_s());
+    }
     if (renumber) rec.id = next_id++;
     sink.arrived(rec);
     if (rec.finished() || rec.rejected) sink.ended(rec);

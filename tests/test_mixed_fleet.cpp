@@ -1,0 +1,171 @@
+// Mixed fleets ([[fleet.pool]]): pools of several GPU types behind a balancer that splits arrivals by capacity.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/cost_model.hpp"
+#include "policies/batching.hpp"
+#include "sim/replica/replica_model.hpp"
+#include "sim/scenario/scenario.hpp"
+#include "sim/study/pods.hpp"
+#include "helpers.hpp"
+
+using namespace tf;
+using namespace tf::test;
+namespace fs = std::filesystem;
+
+namespace {
+
+// Llama-3.1-8B on one GPU per replica, fixed lengths (so that the mean lengths are exact), `pools` as TOML.
+std::string mixed(const std::string& pools, double rate, int replicas_line = 0, const std::string& extra = "") {
+  return "name = \"mixed-test\"\nseed = 5\nduration_s = 300\nwarmup_s = 30\n[model]\nname = \"llama-3.1-8b\"\n"
+         "[hardware]\ndtype = \"fp16\"\n[fleet]\n" +
+         (replicas_line > 0 ? "replicas = " + std::to_string(replicas_line) + "\n" : std::string()) + pools +
+         "[workload]\narrival = { process = \"poisson\", rate_per_s = " + std::to_string(rate) +
+         " }\nprompt_tokens = { dist = \"fixed\", value = 1000 }\noutput_tokens = { dist = \"fixed\", value = 200 }\n"
+         "[policy]\nbatching = \"continuous\"\nmax_batch = 64\nmax_batched_tokens = 8192\nrouter = \"least-tokens\"\n" +
+         extra;
+}
+
+const std::string kTwoPools =
+    "[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\nreplicas = 2\n"
+    "[[fleet.pool]]\nname = \"a100\"\ngpu = \"a100-80gb\"\nreplicas = 3\n";
+
+nlohmann::json run_summary(const std::string& dir, const std::string& toml) {
+  write_file(dir + "/s.toml", toml);
+  const auto r = run_command(binary() + " run " + dir + "/s.toml -q --out " + dir + "/out");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  return nlohmann::json::parse(read_file(dir + "/out/summary.json"));
+}
+
+double saturated(const Scenario& s, const char* gpu) {
+  const CostModel cost(s.model, *find_gpu(gpu), Dtype::fp16, Layout{}, s.cost);
+  return saturated_output_tokens_per_s(cost, ContinuousBatching(s.limits), 1000, 200, 4 * s.limits.max_batch);
+}
+
+}  // namespace
+
+TEST_CASE("[[fleet.pool]]: pools by replicas, by GPU share (largest remainder) and by FLOP/s share", "[mixed]") {
+  Scenario s = load_scenario_text(mixed(kTwoPools, 5.0), "t.toml");
+  REQUIRE(s.fleet_pools.size() == 2);
+  CHECK(s.replicas == 5);
+  CHECK(s.fleet_gpus() == 5);
+  CHECK(s.fleet_pools[1].gpu.name == "a100-80gb");
+  // GPU shares of 1/2 with replicas of 1 and 2 GPUs: replicas 2 : 1 (ideal 0.5/1 : 0.5/2), 7 in all -> 4.67 and
+  // 2.33 -> 5 and 2 by largest remainder.
+  s = load_scenario_text(mixed("[[fleet.pool]]\nname = \"a\"\ngpu = \"h100-sxm\"\ngpu_share = 0.5\n"
+                               "[[fleet.pool]]\nname = \"b\"\ngpu = \"a100-80gb\"\ntensor_parallel = 2\ngpu_share = 0.5\n",
+                               5.0, 7),
+                         "t.toml");
+  CHECK(s.fleet_pools[0].replicas == 5);
+  CHECK(s.fleet_pools[1].replicas == 2);
+  CHECK(s.fleet_pools[1].tensor_parallel == 2);
+  CHECK(s.fleet_gpus() == 9);
+  // FLOP/s shares of 1/2: H100 989 against A100 312 TFLOP/s, so A100 replicas 989/312 = 3.17 times as many:
+  // 10 replicas -> 2.40 and 7.60 -> 2 and 8.
+  s = load_scenario_text(mixed("[[fleet.pool]]\nname = \"a\"\ngpu = \"h100-sxm\"\nflops_share = 0.5\n"
+                               "[[fleet.pool]]\nname = \"b\"\ngpu = \"a100-80gb\"\nflops_share = 0.5\n",
+                               5.0, 10),
+                         "t.toml");
+  CHECK(s.fleet_pools[0].replicas == 2);
+  CHECK(s.fleet_pools[1].replicas == 8);
+}
+
+TEST_CASE("[[fleet.pool]] errors name the pool's key, its line and what is expected", "[mixed]") {
+  auto fails_with = [](const std::string& toml, const std::string& what, const std::string& key) {
+    try {
+      (void)load_scenario_text(toml, "t.toml");
+      FAIL("expected an error: " + what);
+    } catch (const ScenarioError& e) {
+      INFO(e.what());
+      CHECK_THAT(std::string(e.what()), Catch::Matchers::Contains(what));
+      CHECK(e.key() == key);
+      CHECK(e.line() > 0);
+    }
+  };
+  fails_with(mixed("[[fleet.pool]]\ngpu = \"h100-sxm\"\nreplicas = 2\n", 5.0), "each pool needs a name",
+             "fleet.pool[0].name");
+  fails_with(mixed("[[fleet.pool]]\nname = \"a\"\nreplicas = 2\n[[fleet.pool]]\nname = \"a\"\nreplicas = 1\n", 5.0),
+             "pool names must differ", "fleet.pool[1].name");
+  fails_with(mixed("[[fleet.pool]]\nname = \"a\"\nreplicas = 2\n[[fleet.pool]]\nname = \"b\"\ngpu_share = 0.5\n", 5.0),
+             "every pool must be sized the same way", "fleet.pool[1].gpu_share");
+  fails_with(mixed("[[fleet.pool]]\nname = \"a\"\ngpu_share = 0.5\n[[fleet.pool]]\nname = \"b\"\ngpu_share = 0.4\n",
+                   5.0, 4),
+             "add up to 0.9, expected 1", "fleet.pool");
+  fails_with(mixed("[[fleet.pool]]\nname = \"a\"\nreplicas = 2\n[[fleet.pool]]\nname = \"b\"\ngpu = \"h99\"\nreplicas = 1\n",
+                   5.0),
+             "unknown GPU 'h99'", "fleet.pool[1].gpu");
+  fails_with(mixed("[[fleet.pool]]\nname = \"a\"\nreplicas = 2\ntensor_paralel = 2\n", 5.0),
+             "did you mean 'tensor_parallel'", "fleet.pool[0].tensor_paralel");
+  fails_with(mixed(kTwoPools, 5.0, 4), "expected the pools' replicas added up (5)", "fleet.replicas");
+}
+
+TEST_CASE("the balancer splits arrivals by capacity: each pool's share is its saturated capacity over the fleet's, "
+          "and each pool gets that share of the requests",
+          "[mixed]") {
+  const Scenario s = load_scenario_text(mixed(kTwoPools, 40.0), "t.toml");
+  // Independently: one saturated replica of each GPU at the (fixed) lengths, times the pool's replicas.
+  const double h = 2 * saturated(s, "h100-sxm"), a = 3 * saturated(s, "a100-80gb");
+  const auto shares = pool_arrival_shares(s);
+  REQUIRE(shares.size() == 2);
+  CHECK(shares[0] == Approx(h / (h + a)).epsilon(1e-9));
+  CHECK(shares[0] > 0.5);  // 2 H100 replicas outserve 3 A100 ones (989 against 312 TFLOP/s, 3.35 against 2.04 TB/s)
+  const std::string dir = temp_dir("mixed-split");
+  const auto j = run_summary(dir, mixed(kTwoPools, 40.0));
+  REQUIRE(j.at("pools").size() == 2);
+  const double n = j.at("requests").at("arrived").get<double>();
+  const double got = j.at("pools")[0].at("arrived").get<double>() / n;
+  const double sd = std::sqrt(shares[0] * (1 - shares[0]) / n);
+  INFO("pool h100 took " << got << " of " << n << " arrivals, its share is " << shares[0]);
+  CHECK(std::abs(got - shares[0]) < 4 * sd);
+  CHECK(j.at("pools")[0].at("arrival_share").get<double>() == Approx(shares[0]).epsilon(1e-12));
+  // Replicas numbered fleet-wide: the h100 pool's are 0 and 1, the a100 pool's 2, 3, 4.
+  const auto rows = parse_csv(read_file(dir + "/out/requests.csv"));
+  std::size_t first_pool = 0;
+  for (std::size_t k = 1; k < rows.size(); ++k) {
+    const int replica = std::stoi(rows[k][4]);
+    REQUIRE(replica >= 0);
+    REQUIRE(replica < 5);
+    if (replica < 2) ++first_pool;
+  }
+  CHECK(static_cast<double>(first_pool) == j.at("pools")[0].at("arrived").get<double>());
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a mixed fleet's saturated capacity is the sum of its pools' capacities", "[mixed]") {
+  // Offered far beyond what the fleet serves (admission bounds the queues), each run serves at its capacity.
+  const std::string bound = "max_queued_per_replica = 256\n";
+  const std::string dir = temp_dir("mixed-capacity");
+  auto served = [&](const std::string& pools) {
+    return run_summary(dir, mixed(pools, 300.0, 0, bound)).at("throughput").at("output_tokens_per_s").get<double>();
+  };
+  const double both = served(kTwoPools);
+  const double h100 = served("[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\nreplicas = 2\n");
+  const double a100 = served("[[fleet.pool]]\nname = \"a100\"\ngpu = \"a100-80gb\"\nreplicas = 3\n");
+  INFO("mixed " << both << " out tok/s; h100 pool alone " << h100 << ", a100 pool alone " << a100);
+  CHECK(both == Approx(h100 + a100).epsilon(0.02));
+  // And each alone near its replicas' saturated capacity (the replica model's, at these lengths).
+  const Scenario s = load_scenario_text(mixed(kTwoPools, 300.0), "t.toml");
+  CHECK(h100 == Approx(2 * saturated(s, "h100-sxm")).epsilon(0.10));
+  CHECK(a100 == Approx(3 * saturated(s, "a100-80gb")).epsilon(0.10));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("a mixed fleet: arrival_share, when given, is the split",
+          "[mixed]") {
+  const std::string dir = temp_dir("mixed-given");
+  const auto j = run_summary(dir, mixed("[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\nreplicas = 2\n"
+                                        "arrival_share = 0.25\n[[fleet.pool]]\nname = \"a100\"\ngpu = \"a100-80gb\"\n"
+                                        "replicas = 3\narrival_share = 0.75\n",
+                                        20.0));
+  const double n = j.at("requests").at("arrived").get<double>();
+  const double got = j.at("pools")[0].at("arrived").get<double>() / n;
+  CHECK(std::abs(got - 0.25) < 4 * std::sqrt(0.25 * 0.75 / n));
+  CHECK(j.at("pools")[1].at("gpus").get<int>() == 3);
+  fs::remove_all(dir);
+}
