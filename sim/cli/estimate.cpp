@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <iostream>
@@ -16,6 +17,9 @@
 #include "sim/cli/common.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/study/estimate.hpp"
+#include "sim/study/estimate_sim.hpp"
+#include "sim/study/mpi.hpp"
+#include "sim/cli/signals.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/sizing.hpp"
 
@@ -29,11 +33,77 @@ std::string big(double v) {
   return fmt::format("{:.2f}", v);
 }
 
+int estimate_simulated(const EstimateCommand& cmd) {
+  auto years = huafu_2024_simulated_preset();
+  try {
+    apply_simulated_overrides(years, cmd.overrides);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
+  if (!cmd.years.empty()) {
+    std::vector<SimulatedYearInputs> kept;
+    for (const auto& label : cmd.years) {
+      auto it = std::find_if(years.begin(), years.end(), [&](const auto& y) { return y.report.label == label; });
+      if (it == years.end()) throw UsageError(fmt::format("--years {}: the simulation has 2024, 2025 and 2026", label));
+      kept.push_back(*it);
+    }
+    years = kept;
+  }
+  namespace fs = std::filesystem;
+  if (!cmd.out_dir.empty()) {
+    std::error_code ec;
+    fs::create_directories(cmd.out_dir, ec);
+    if (ec) {
+      print_error(fmt::format("--out {}: cannot create the folder: {}", cmd.out_dir, ec.message()));
+      return exit_io_error;
+    }
+  }
+  install_interrupt_handlers();
+  const int jobs = cmd.jobs > 0 ? cmd.jobs : mpi::default_jobs();
+  std::cout << "The seed report (Huafu Securities, August 2024), simulated year by year: each year's demand as "
+               "visits of 5 Q&A with think time and the conversation carried, on a daily curve; the report's GPU mix "
+               "half and half as a mixed fleet; a pod sized for the busiest hour, at two shares of the demand, scaled "
+               "to the whole (sim/study/estimate_sim.hpp)\n"
+            << std::flush;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<SimulatedYear> done;
+  for (const auto& in : years) {
+    std::cout << fmt::format("{}: {} visits a year, {:g} tokens per Q&A, {} + {}, targets TTFT p99 {:g} s, TPOT p99 "
+                             "{:g} ms, curve peak-to-mean {:g}\n",
+                             in.report.label, in.report.visits_per_year, in.report.tokens_per_qa, in.current_gpu,
+                             in.previous_gpu, in.ttft_p99_s, in.tpot_p99_s * 1e3, in.peak_to_mean)
+              << std::flush;
+    done.push_back(simulate_year(in, jobs, [t0](const std::string& line) {
+      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      std::cout << fmt::format("[{:>5.0f} s]", el) << line << "\n" << std::flush;
+    }, interrupt_flag()));
+    if (!done.back().error.empty()) std::cout << "  " << done.back().error << "\n";
+  }
+  std::cout << "\n" << simulated_table(done);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << fmt::format("\n{} year(s) in {:.0f} s of wall-clock\n", done.size(), wall);
+  if (!cmd.out_dir.empty()) {
+    const fs::path out(cmd.out_dir);
+    write_file_atomically((out / "estimate_sim.csv").string(), simulated_csv(done));
+    write_file_atomically((out / "report.html").string(), simulated_html(done));
+    for (const auto& y : done)
+      if (!y.scenario_toml.empty())
+        write_file_atomically((out / ("pod-" + y.in.report.label + ".toml")).string(), y.scenario_toml);
+    write_file_atomically((out / "estimate_sim.json").string(), simulated_json(done));  // last: complete
+    std::cout << "results written to " << cmd.out_dir << "/ (estimate_sim.json, estimate_sim.csv, report.html, "
+                                                         "pod-YEAR.toml)\n";
+  }
+  for (const auto& y : done)
+    if (!y.error.empty()) return exit_unservable;
+  return exit_ok;
+}
+
 int estimate_preset(const EstimateCommand& cmd) {
   if (cmd.preset != "huafu-2024") {
     print_error(fmt::format("unknown preset '{}' (expected huafu-2024)", cmd.preset));
     return exit_bad_scenario;
   }
+  if (cmd.simulate) return estimate_simulated(cmd);
   auto years = huafu_2024_preset();
   try {
     apply_estimate_overrides(years, cmd.overrides);
@@ -81,6 +151,7 @@ int estimate_preset(const EstimateCommand& cmd) {
 
 int estimate_command(const EstimateCommand& cmd) {
   if (!cmd.preset.empty()) return estimate_preset(cmd);
+  if (cmd.simulate) throw UsageError("--simulate takes --preset huafu-2024 (a scenario is simulated by tokenfleet size)");
   const Scenario s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   if (!(cmd.peak_multiple > 0.0) || !(cmd.utilization > 0.0) || cmd.utilization > 1.0) {
     print_error("--peak-multiple must be positive and --utilization in (0, 1]");

@@ -71,6 +71,14 @@ int tokenfleet_main(int argc, char** argv) {
   estimate_cmd->add_option("scenario", estimate.scenario_path, "scenario file (default: the built-in default)")
       ->check(CLI::ExistingFile);
   estimate_cmd->add_option("--preset", estimate.preset, "a built-in table: huafu-2024 (the report's 2023-2026 table)");
+  estimate_cmd->add_flag("--simulate", estimate.simulate,
+                         "with --preset: simulate each year's demand (sessions, daily curve, the GPU mix, latency "
+                         "targets) as pods scaled to the whole, beside the report's k, u and GPUs");
+  estimate_cmd->add_option("--out,-o", estimate.out_dir, "with --simulate: write estimate_sim.json, estimate_sim.csv, "
+                           "report.html and each year's pod scenario here");
+  estimate_cmd->add_option("--years", estimate.years, "with --simulate: which years (default 2024 2025 2026)");
+  estimate_cmd->add_option("--jobs,-j", estimate.jobs, "with --simulate: pools simulated at once (default: the cores)")
+      ->check(CLI::PositiveNumber);
   estimate_cmd->add_option("--set,-s", estimate.overrides,
                            "override a scenario key, or with --preset a year's input: --set 2025.peak_multiple=2.5")
       ->take_all();

@@ -15,6 +15,7 @@
 //   - latency targets (TTFT p99 2 s, TPOT p99 100 ms by default);
 //   - a pod sized on its share of the demand, at two shares (the scale check), and scaled to the whole demand.
 // Plain C++ over the engine (run_fleet).
+#include <csignal>
 #include <functional>
 #include <string>
 #include <vector>
@@ -80,16 +81,22 @@ struct SimulatedYear {
   double utilization = 0.0;                // u in the formula's convention (2 x P): the identity's
   double identity_gpus = 0.0;              // 2 x P x D x k / (F x u x T) with these k and u
   double active_ratio = 0.0;               // 2 x active / 2 x P
+  double tpot_floor_current_s = 0.0, tpot_floor_previous_s = 0.0;  // a decode iteration of 32 at the mean context
+  double tpot_target_s = 0.0;              // the TPOT p99 target used
+  std::string tpot_note;                   // why it was raised (empty: the given one)
+  double ttft_target_s = 0.0;              // the TTFT p99 target used
+  std::string ttft_note;
   std::vector<SimulatedPod> pods;          // the scale check: the smaller share first
   std::vector<SimulatedProbe> probes;
   double wall_s = 0.0;
   std::string error;                       // why no fleet was found (empty when one was)
+  std::string scale_note;                  // why the scale check stopped early (empty: it settled)
 };
 
 // Progress: one line per probe.
 using SimulatedProgress = std::function<void(const std::string&)>;
 SimulatedYear simulate_year(const SimulatedYearInputs& in, int jobs, const SimulatedProgress& progress,
-                            const volatile int* interrupt_flag = nullptr);
+                            const volatile std::sig_atomic_t* interrupt_flag = nullptr);
 
 // The JSON, CSV and HTML page of the years.
 std::string simulated_json(const std::vector<SimulatedYear>& years);
