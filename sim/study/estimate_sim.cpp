@@ -589,8 +589,10 @@ std::string simulated_html(const std::vector<SimulatedYear>& years) {
                          "text-anchor='middle'>{}</text>",
                          60 + i * 100, 240 - h, h, color, 95 + i * 100, 235 - h, m(v), 95 + i * 100, label);
     };
-    std::string svg = "<svg width='520' height='280' xmlns='http://www.w3.org/2000/svg'>"
-                      "<line x1='40' y1='240' x2='500' y2='240' stroke='#333'/>";
+    const int width = 80 + 100 * (static_cast<int>(y.pods.size()) + 1);
+    std::string svg = fmt::format("<svg width='{}' height='280' xmlns='http://www.w3.org/2000/svg'>"
+                                  "<line x1='40' y1='240' x2='{}' y2='240' stroke='#333'/>",
+                                  width, width - 20);
     svg += bar(0, y.report_gpus, "report", "#888");
     int i = 1;
     for (const auto& p : y.pods) {
@@ -598,7 +600,7 @@ std::string simulated_html(const std::vector<SimulatedYear>& years) {
       ++i;
     }
     svg += "</svg>";
-    body += fmt::format("<h2>{}: {} + {}</h2>\n<p>Report {} GPUs (k = {:g}, u = {:g} %); simulated {} (k = {:.2f}, u = {:.2f} "
+    body += fmt::format("<h2>{}: {} + {}</h2>\n<p>One bar per pod of the scale check: the whole fleet it stands for. Report {} GPUs (k = {:g}, u = {:g} %); simulated {} (k = {:.2f}, u = {:.2f} "
                         "% in the report's convention). {}</p>\n{}\n",
                         y.in.report.label, y.in.current_gpu, y.in.previous_gpu, m(y.report_gpus),
                         y.in.report.peak_multiple, y.in.report.utilization * 100,
@@ -606,7 +608,7 @@ std::string simulated_html(const std::vector<SimulatedYear>& years) {
                         y.utilization * 100, y.error, svg);
   }
   return "<!doctype html><html><head><meta charset='utf-8'><title>The seed report, simulated</title>"
-         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px}</style></head><body>"
+         "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px;white-space:pre-wrap}</style></head><body>"
          "<h1>The seed report (Huafu Securities, August 2024), simulated</h1>\n<pre>" +
          simulated_table(years) + "</pre>\n" + body + "</body></html>\n";
 }
