@@ -54,6 +54,20 @@ std::vector<EstimateInputs> huafu_2024_preset() {
   };
 }
 
+double override_number(const std::string& o, const std::string& text) {
+  double value = 0.0;
+  try {
+    std::size_t used = 0;
+    value = std::stod(text, &used);
+    if (used != text.size()) throw std::invalid_argument("trailing characters");
+  } catch (const std::exception&) {
+    throw std::invalid_argument(fmt::format("--set {}: expected a number, got '{}'", o, text));
+  }
+  if (!(value > 0.0) || !std::isfinite(value))
+    throw std::invalid_argument(fmt::format("--set {}: expected a positive number, got {}", o, text));
+  return value;
+}
+
 void apply_estimate_overrides(std::vector<EstimateInputs>& years, const std::vector<std::string>& overrides) {
   for (const std::string& o : overrides) {
     const auto eq = o.find('=');
@@ -69,16 +83,7 @@ void apply_estimate_overrides(std::vector<EstimateInputs>& years, const std::vec
       for (const auto& y : years) known += (known.empty() ? "" : ", ") + y.label;
       throw std::invalid_argument(fmt::format("--set {}: unknown year '{}' (the preset has {})", o, label, known));
     }
-    double value = 0.0;
-    try {
-      std::size_t used = 0;
-      value = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument("trailing characters");
-    } catch (const std::exception&) {
-      throw std::invalid_argument(fmt::format("--set {}: expected a number, got '{}'", o, text));
-    }
-    if (!(value > 0.0) || !std::isfinite(value))
-      throw std::invalid_argument(fmt::format("--set {}: expected a positive number, got {}", o, text));
+    const double value = override_number(o, text);
     static const std::map<std::string, double EstimateInputs::*> fields = {
         {"params", &EstimateInputs::params},
         {"active_params", &EstimateInputs::active_params},

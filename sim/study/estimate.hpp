@@ -47,6 +47,8 @@ std::vector<EstimateInputs> huafu_2024_preset();
 // Throws std::invalid_argument naming the override when the year or field is unknown or the value is
 // not a positive number.
 void apply_estimate_overrides(std::vector<EstimateInputs>& years, const std::vector<std::string>& overrides);
+// The value of override `o` ("YEAR.field=value"), `text`: a positive finite number, else std::invalid_argument.
+double override_number(const std::string& o, const std::string& text);
 
 // Demand per second in the formula's terms: GPUs = 2 x P x tokens_per_s x k / (F x u).
 struct RateEstimate {

@@ -250,15 +250,7 @@ void apply_simulated_overrides(std::vector<SimulatedYearInputs>& years, const st
     for (auto& y : years)
       if (y.report.label == label) target = &y;
     if (!target) throw std::invalid_argument(fmt::format("--set {}: unknown year '{}' (the simulation has 2024, 2025, 2026)", o, label));
-    double v = 0;
-    try {
-      std::size_t used = 0;
-      v = std::stod(text, &used);
-      if (used != text.size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw std::invalid_argument(fmt::format("--set {}: expected a number, got '{}'", o, text));
-    }
-    if (!(v > 0) || !std::isfinite(v)) throw std::invalid_argument(fmt::format("--set {}: expected a positive number", o));
+    const double v = override_number(o, text);
     if (field == "peak_to_mean" && !(v > 1.0))
       throw std::invalid_argument(fmt::format("--set {}: a peak-to-mean above 1 is expected", o));
     target->*(it->second) = v;
