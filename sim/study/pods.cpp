@@ -336,17 +336,23 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
   const bool mixed = s.mixed();
   const int units = mixed ? static_cast<int>(s.fleet_pools.size()) : s.pods;
   const std::vector<double> shares = mixed ? pool_arrival_shares(s) : std::vector<double>{};
+  // A mixed fleet's pools' scenarios (a few); pods' are made in their tasks (there may be 100,000 of them), and
+  // pods_scenario stands for each in what follows (they differ only in pod_index).
   std::vector<Scenario> scenarios;
   std::vector<int> offsets;
   int offset = 0;
   for (int k = 0; k < units; ++k) {
-    scenarios.push_back(mixed ? pool_scenario(s, k, shares) : pod_scenario(s, k));
+    if (mixed) scenarios.push_back(pool_scenario(s, k, shares));
     offsets.push_back(offset);
-    offset += scenarios.back().replicas;
+    offset += mixed ? scenarios.back().replicas : s.replicas / s.pods;
   }
+  const Scenario pods_scenario = mixed ? Scenario{} : pod_scenario(s, 0);
+  auto unit_scenario = [&](int k) -> const Scenario& {
+    return mixed ? scenarios[static_cast<std::size_t>(k)] : pods_scenario;
+  };
   for (int k = 0; k < (mixed ? units : 1); ++k) {
     try {
-      check_servable(scenarios[static_cast<std::size_t>(k)]);
+      check_servable(unit_scenario(k));
     } catch (const std::invalid_argument& e) {  // as run_simulation reports it
       throw SimulationError(mixed ? fmt::format("pool '{}': {}", s.fleet_pools[static_cast<std::size_t>(k)].name, e.what())
                                   : std::string(e.what()));
@@ -361,11 +367,16 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
     files[static_cast<std::size_t>(k)].path = pod_file_path(k);
     const std::string path = files[static_cast<std::size_t>(k)].path;
     Task& t = tasks.emplace_back();
-    const Scenario* ps = &scenarios[static_cast<std::size_t>(k)];
     const int off = offsets[static_cast<std::size_t>(k)];
-    t.work = [ps, &options, off, path] { return pod_task(*ps, options, off, path).dump(); };
+    if (mixed) {
+      const Scenario* ps = &scenarios[static_cast<std::size_t>(k)];
+      t.work = [ps, &options, off, path] { return pod_task(*ps, options, off, path).dump(); };
+    } else {
+      t.work = [&s, &options, k, off, path] { return pod_task(pod_scenario(s, k), options, off, path).dump(); };
+    }
     t.label = mixed ? fmt::format("pool '{}' ({} replicas of {}, seed {})", s.fleet_pools[static_cast<std::size_t>(k)].name,
-                                  ps->replicas, ps->gpu.name, s.seed)
+                                  scenarios[static_cast<std::size_t>(k)].replicas,
+                                  scenarios[static_cast<std::size_t>(k)].gpu.name, s.seed)
                     : fmt::format("pod {} of {} ({} replicas, seed {})", k + 1, s.pods, s.replicas / s.pods, s.seed);
     t.options.result_files = {path};  // under mpirun, a pod run on another machine sends its records here
   }
@@ -414,7 +425,7 @@ RunResult run_fleet(const Scenario& s, const RunOptions& options, int jobs) {
   // Every GPU draws idle power until the fleet's run ends: the pods that ended earlier idle until then.
   double peak = 0.0;
   for (std::size_t k = 0; k < pod_end.size(); ++k) {
-    const Scenario& ps = scenarios[k];
+    const Scenario& ps = unit_scenario(static_cast<int>(k));
     const double gpus = static_cast<double>(ps.replicas) * ps.gpus_per_replica();
     result.totals.energy_total_j += PowerModel(ps.gpu).idle_w() * gpus * (result.totals.simulated_s - pod_end[k]);
     peak += gpus * ps.gpu.peak_flops(ps.dtype);
