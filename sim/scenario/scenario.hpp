@@ -29,22 +29,7 @@ struct FleetPool {
   int replicas = 1;
   double arrival_share = 0.0;  // given (0 < share < 1), else 0: by capacity (pool_arrival_shares)
   int gpus_per_replica() const { return tensor_parallel * pipeline_parallel; }
-  // [[fleet.pool]]: a mixed fleet (empty: one pool, of hardware.*). `replicas` is then the pools' sum, and gpu,
-  // dtype and the layout above are the first pool's (what code that knows of one GPU type reads); count GPUs with
-  // fleet_gpus(). pool_index: which pool a simulation runs (set on each pool's own scenario, pool_scenario), -1 for
-  // the whole fleet; split_lo, split_hi: the pool's range [lo, hi) of the balancer's split (workloads/pod_split.hpp).
-  std::vector<FleetPool> fleet_pools;
-  int pool_index = -1;
-  double split_lo = 0.0, split_hi = 1.0;
-  bool mixed() const { return !fleet_pools.empty() && pool_index < 0; }
-  // The fleet's GPUs: replicas x gpus_per_replica(), or with pools the sum of theirs.
-  std::int64_t fleet_gpus() const {
-    if (!mixed()) return static_cast<std::int64_t>(replicas) * gpus_per_replica();
-    std::int64_t g = 0;
-    for (const auto& p : fleet_pools) g += p.gpus();
-    return g;
-  }
-  int gpus() const { return replicas * gpus_per_replica(); }
+  std::int64_t gpus() const { return static_cast<std::int64_t>(replicas) * gpus_per_replica(); }
 };
 
 struct Scenario {
