@@ -169,3 +169,20 @@ TEST_CASE("a mixed fleet: arrival_share, when given, is the split",
   CHECK(j.at("pools")[1].at("gpus").get<int>() == 3);
   fs::remove_all(dir);
 }
+
+TEST_CASE("validate checks every pool of a mixed fleet and names the one that cannot be served", "[mixed]") {
+  const std::string dir = temp_dir("mixed-validate");
+  // Llama-3.1-70B in FP16 (141 GB of weights) fits 2 x H100 but not 1 x A100 (80 GB).
+  std::string toml = mixed("[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\ntensor_parallel = 2\nreplicas = 1\n"
+                           "[[fleet.pool]]\nname = \"small\"\ngpu = \"a100-80gb\"\nreplicas = 1\n",
+                           5.0);
+  toml.replace(toml.find("llama-3.1-8b"), 12, "llama-3.1-70b");
+  write_file(dir + "/s.toml", toml);
+  auto r = run_command(binary() + " validate " + dir + "/s.toml");
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("pool 'small'") && Catch::Matchers::Contains("a100-80gb"));
+  r = run_command(binary() + " run " + dir + "/s.toml -q");
+  CHECK(r.exit_code == 3);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("pool 'small'"));
+  fs::remove_all(dir);
+}

@@ -10,6 +10,7 @@
 #include "sim/cli/common.hpp"
 #include "sim/engine/engine.hpp"
 #include "sim/engine/preflight.hpp"
+#include "sim/study/pods.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "workloads/distribution.hpp"
 
@@ -59,12 +60,18 @@ std::string examples(std::uint64_t count, const std::vector<std::string>& lines)
 
 int validate_command(const std::string& path, const std::vector<std::string>& overrides) {
   const Scenario s = load_scenario_or_default(path, overrides);
-  try {
-    check_servable(s);
-  } catch (const std::invalid_argument& e) {  // the fleet cannot be laid out: cannot be served, said with the file
-    throw SimulationError(path + ": " + e.what());
-  } catch (const SimulationError& e) {
-    throw SimulationError(path + ": " + e.what());
+  // Every pool of a mixed fleet, named (one GPU type: the scenario itself).
+  const int units = s.mixed() ? static_cast<int>(s.fleet_pools.size()) : 1;
+  for (int k = 0; k < units; ++k) {
+    const std::string where =
+        s.mixed() ? fmt::format("{}: pool '{}'", path, s.fleet_pools[static_cast<std::size_t>(k)].name) : path;
+    try {
+      check_servable(s.mixed() ? pool_scenario(s, k) : s);
+    } catch (const std::invalid_argument& e) {  // the fleet cannot be laid out: cannot be served, said with the file
+      throw SimulationError(where + ": " + e.what());
+    } catch (const SimulationError& e) {
+      throw SimulationError(where + ": " + e.what());
+    }
   }
   // Every row of a trace, as the run would take them: the run's error and exit code, with the counts.
   const TraceScan scan = scan_trace(s);
