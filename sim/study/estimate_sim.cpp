@@ -387,8 +387,6 @@ SimulatedYear simulate_year(const SimulatedYearInputs& in, int jobs, const Simul
     pod.mfu = a.sum.mfu;
     pod.mean_batch = a.sum.mean_batch_size;
     pod.prefix_hit_rate = a.sum.prefix_cache.token_hit_rate;
-    const double n = static_cast<double>(std::max<std::size_t>(1, a.sum.totals.batched_requests));
-    (void)n;
     const double served = a.sum.totals.served_prompt_tokens + a.sum.totals.served_output_tokens;
     pod.cost_model_flops_per_token = served > 0 ? a.sum.totals.flops / served : 0.0;
     pod.mean_prompt_tokens = a.sum.offered_requests_per_s > 0
