@@ -1,6 +1,7 @@
 #include "sim/replica/replica_model.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <stdexcept>
 
@@ -495,6 +496,14 @@ double saturated_output_tokens_per_s(const CostModel& cost, const BatchingPolicy
   }
   if (now <= 0.0 || static_cast<int>(finished.size()) != requests) return 0.0;
   return static_cast<double>(requests) * static_cast<double>(output_tokens) / now;
+}
+
+double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
+                          int max_batch) {
+  const auto prompt = std::max<std::int64_t>(1, std::llround(mean_prompt));
+  const auto output = std::max<std::int64_t>(1, std::llround(mean_output));
+  if (prompt + output > cost.kv_capacity_tokens()) return 0.0;
+  return saturated_output_tokens_per_s(cost, policy, prompt, output, 4 * std::max(1, max_batch));
 }
 
 }  // namespace tf

@@ -254,5 +254,10 @@ namespace tf {
 // "requests offered without limit" set-up of published serving benchmarks): its capacity.
 double saturated_output_tokens_per_s(const CostModel& cost, const BatchingPolicy& policy, std::int64_t prompt_tokens,
                                      std::int64_t output_tokens, int requests);
+// The same for requests of the given mean lengths (rounded, at least 1 token each), offered 4 x max_batch at once;
+// 0 when one such request does not fit the replica's KV cache. What sizing's capacity bound, the time series'
+// capacity and a mixed fleet's split all take.
+double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
+                          int max_batch);
 
 }  // namespace tf

@@ -26,10 +26,6 @@ namespace {
 
 // The report's 2026 "next generation" GPU, taken as the reconstruction does: two B200s in one package (4,500 dense
 // FP16 TFLOP/s). Every figure is B200's doubled, an assumption, not a data sheet.
-constexpr const char* kNextGenToml =
-    "{ name = \"next-gen-2x-b200\", fp16_tflops = 4500, fp8_tflops = 9000, hbm_gb = 360, hbm_bandwidth_tbps = 16, "
-    "nvlink_gbps = 3600, pcie_gbps = 128, idle_watts = 240, busy_watts = 2000 }";
-
 GpuSpec next_gen_gpu() {
   GpuSpec g = *find_gpu("b200");
   g.name = "next-gen-2x-b200";
@@ -52,8 +48,14 @@ GpuSpec gpu_of(const std::string& name) {
   return *g;
 }
 
+// A catalogue GPU by name; next gen as a table of its figures (next_gen_gpu's), so that the pod scenario stands alone.
 std::string gpu_toml(const std::string& name) {
-  return name == "next-gen" ? std::string(kNextGenToml) : fmt::format("\"{}\"", name);
+  if (name != "next-gen") return fmt::format("\"{}\"", name);
+  const GpuSpec g = next_gen_gpu();
+  return fmt::format("{{ name = \"{}\", fp16_tflops = {}, fp8_tflops = {}, hbm_gb = {}, hbm_bandwidth_tbps = {}, "
+                     "nvlink_gbps = {}, pcie_gbps = {}, idle_watts = {}, busy_watts = {} }}",
+                     g.name, g.fp16_flops / 1e12, g.fp8_flops / 1e12, g.hbm_bytes / 1e9, g.hbm_bandwidth_Bps / 1e12,
+                     g.nvlink_Bps / 1e9, g.pcie_Bps / 1e9, g.idle_watts, g.busy_watts);
 }
 
 struct Layout1 {

@@ -53,9 +53,9 @@ FleetFacts fleet_facts(const Scenario& s, std::size_t requests, double prompt, d
     const auto p = std::max<std::int64_t>(1, std::llround(prompt / n));
     const auto o = std::max<std::int64_t>(1, std::llround(output / n));
     const auto policy = make_batching_policy(s.batching, s.policy_params);
-    if (policy && p + o <= cost.kv_capacity_tokens()) {
-      const double out_per_s =
-          saturated_output_tokens_per_s(cost, *policy, p, o, 4 * std::max(1, s.limits.max_batch));
+    if (policy) {
+      const double out_per_s = saturated_capacity(cost, *policy, static_cast<double>(p), static_cast<double>(o),
+                                                  s.limits.max_batch);
       f.capacity_tokens_per_s = out_per_s * static_cast<double>(p + o) / static_cast<double>(o) * s.replicas;
     }
   }

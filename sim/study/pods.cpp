@@ -247,11 +247,7 @@ std::vector<double> pool_capacities(const Scenario& s) {
   for (std::size_t i = 0; i < s.fleet_pools.size(); ++i) {
     const Scenario ps = pool_scenario(s, static_cast<int>(i));
     const CostModel cost(ps.model, ps.gpu, ps.dtype, ps.layout(), ps.cost);
-    const auto p = std::max<std::int64_t>(1, std::llround(prompt));
-    const auto o = std::max<std::int64_t>(1, std::llround(output));
-    double per_replica = 0.0;
-    if (policy && cost.kv_capacity_tokens() >= p + o)
-      per_replica = saturated_output_tokens_per_s(cost, *policy, p, o, 4 * std::max(1, ps.limits.max_batch));
+    const double per_replica = policy ? saturated_capacity(cost, *policy, prompt, output, ps.limits.max_batch) : 0.0;
     c.push_back(per_replica * ps.replicas);
   }
   return c;

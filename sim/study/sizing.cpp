@@ -131,15 +131,6 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
 
 namespace {
 
-// Output tokens/s of one replica saturated with requests of the mean lengths.
-double saturated_capacity(const CostModel& cost, const BatchingPolicy& policy, double mean_prompt, double mean_output,
-                          int max_batch) {
-  const auto prompt = std::max<std::int64_t>(1, std::llround(mean_prompt));
-  const auto output = std::max<std::int64_t>(1, std::llround(mean_output));
-  if (prompt + output > cost.kv_capacity_tokens()) return 0.0;
-  return saturated_output_tokens_per_s(cost, policy, prompt, output, 4 * std::max(1, max_batch));
-}
-
 // Why a probe passed or failed, for the log.
 std::string probe_verdict(const Probe& p, SizingWindow window, const SloTargets& slo) {
   if (!p.error.empty()) return "error: " + p.error;
