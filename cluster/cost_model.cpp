@@ -67,6 +67,13 @@ CostModel::CostModel(ModelSpec model, GpuSpec gpu, Dtype dtype, const Layout& la
   kv_share_ = std::max<double>(model_.kv_heads, tp_) / model_.kv_heads / tp_;
   decode_attention_s_per_token_ =
       model_.layers * std::max(decode_attention_compute_per_token(), decode_attention_memory_per_token());
+  if (params_.formula_utilization > 0.0) {
+    if (!(params_.formula_utilization <= 1.0))
+      throw std::invalid_argument("formula_utilization must be in (0, 1]");
+    if (!(gpu_.fp16_flops > 0.0)) throw std::invalid_argument(gpu_.name + " has no dense FP16 FLOP/s figure");
+    decode_attention_s_per_token_ = 0.0;
+    formula_s_per_token_ = 2.0 * model_.params / (layout_.gpus() * gpu_.fp16_flops * params_.formula_utilization);
+  }
 }
 
 double CostModel::replica_peak_flops() const { return layout_.gpus() * gpu_.peak_flops(dtype_); }
@@ -190,6 +197,11 @@ double CostModel::allreduce_s(std::int64_t tokens) const {
 }
 
 OperatorTimes CostModel::fixed_times(const IterationShape& s) const {
+  if (formula_s_per_token_ > 0.0) {
+    OperatorTimes o;
+    o.formula = formula_s_per_token_ * static_cast<double>(s.prefill_tokens + s.decode_tokens);
+    return o;
+  }
   return layout_.pipeline_parallel > 1 ? pipelined_fixed_times(s) : plain_fixed_times(s);
 }
 
@@ -292,6 +304,7 @@ double CostModel::decode_attention_memory_per_token() const {
 
 OperatorTimes CostModel::operator_times(const IterationShape& s) const {
   OperatorTimes o = fixed_times(s);
+  if (formula_s_per_token_ > 0.0) return o;
   if (layout_.pipeline_parallel > 1) {
     // Each micro-batch reads its share of the context on each stage: m of them on the heaviest stage, and the bubble's
     // p - 1 stage times.
@@ -322,6 +335,7 @@ double CostModel::gemm_flops(double tokens, double logits_tokens) const {
 
 double CostModel::iteration_flops(const IterationShape& s) const {
   const double tokens = static_cast<double>(s.prefill_tokens + s.decode_tokens);
+  if (formula_s_per_token_ > 0.0) return 2.0 * model_.params * tokens;
   return gemm_flops(tokens, static_cast<double>(s.decode_tokens + s.prefill_sequences)) +
          attention_flops_per_pair() * (s.prefill_attention_context + static_cast<double>(s.decode_context_tokens));
 }
@@ -347,6 +361,7 @@ double CostModel::decode_stretch_s(std::int64_t batch, std::int64_t context_toke
 double CostModel::decode_stretch_flops(std::int64_t batch, std::int64_t context_tokens, std::int64_t k) const {
   if (k <= 0 || batch <= 0) return 0.0;
   const double kk = static_cast<double>(k), b = static_cast<double>(batch);
+  if (formula_s_per_token_ > 0.0) return kk * 2.0 * model_.params * b;
   const double context_sum = kk * static_cast<double>(context_tokens) + b * kk * (kk - 1.0) / 2.0;
   return kk * gemm_flops(b, b) + attention_flops_per_pair() * context_sum;
 }

@@ -47,6 +47,12 @@ struct CostParams {
   double kv_reserve_fraction = 0.10;           // share of HBM kept free (activations, fragmentation)
   // Measured GEMM efficiencies in place of mfu / gemm_half_m (empty: the analytic curve).
   std::shared_ptr<const GemmEfficiencyCurve> gemm_profile;
+  // Above 0: the cost model reduced to the top-down formula's (README, "The seed report, simulated"): every token,
+  // prompt or answer, costs 2 x the model's (total) parameters in FLOPs, done at this fraction of the replica's dense
+  // FP16 peak (GPUs x F x u), and nothing else: no attention, no memory-bound decoding, no communication, no pipeline
+  // bubble, no host overheads. A replica is then a server of a fixed number of tokens per second, whatever its batch.
+  // For checking the formula's arithmetic by simulation, not for planning.
+  double formula_utilization = 0.0;
 };
 
 // The named engine profiles: "trtllm" (the default; the catalogue's figures come from it), "vllm", "sglang".
@@ -94,9 +100,11 @@ struct OperatorTimes {
   // Pipeline and expert parallelism (0 without them): the MoE dispatch and combine (all-to-all), the activation
   // hand-offs between stages, and the pipeline's bubble (the (p - 1) stage times of filling and draining it).
   double alltoall = 0, handoff = 0, bubble = 0;
+  // The reduced cost model (CostParams::formula_utilization): the whole iteration, 2 x P per token at u of FP16 peak.
+  double formula = 0;
   double total() const {
     return qkv + attn_out + mlp + router + attention_prefill + attention_decode + lm_head + allreduce + overhead +
-           alltoall + handoff + bubble;
+           alltoall + handoff + bubble + formula;
   }
 };
 
@@ -193,6 +201,7 @@ class CostModel {
   double kv_share_ = 1.0;
   double compute_scale_ = 1.0;  // fp8_efficiency in FP8, else 1
   double decode_attention_s_per_token_ = 0.0;  // all layers, per token of context
+  double formula_s_per_token_ = 0.0;  // the reduced cost model: 2 P / (GPUs x F_fp16 x u); 0 when off
   // The last batch a decode stretch was costed for, and the part of its iteration time that does not depend on
   // the context (a stretch is asked about many times; the simulation is single-threaded).
   // The fixed part of a decode iteration by batch size (replicas of one fleet share the cost model and run different

@@ -263,3 +263,45 @@ TEST_CASE("cost: with more GPUs than KV heads each GPU keeps one KV head - KV ca
   // Decode attention per GPU reads one KV head at both TP 8 and TP 16: the same time.
   CHECK_THAT(tp16.operator_times(s).attention_decode, WithinRel(tp8.operator_times(s).attention_decode, 1e-12));
 }
+
+TEST_CASE("cost: reduced to the formula, every token costs 2 x P at u of the dense FP16 peak and nothing else",
+          "[cost][formula]") {
+  // gpt4-class (1.8 T total) on 4 stages of 8 H100 in FP8: the formula takes the FP16 peak (989 TFLOP/s) and the
+  // total parameters whatever the dtype, the experts or the stages.
+  CostParams p;
+  p.formula_utilization = 0.34;
+  Layout l;
+  l.tensor_parallel = 8;
+  l.pipeline_parallel = 4;
+  const ModelSpec m = *find_model("gpt4-class");
+  const CostModel c(m, *find_gpu("h100-sxm"), Dtype::fp8, l, p);
+  const double per_token = 2.0 * m.params / (32 * 989e12 * 0.34);  // by hand
+  IterationShape s;
+  s.prefill_tokens = 1500;
+  s.prefill_attention_context = 1500.0 * 750.0;
+  s.prefill_sequences = 2;
+  s.decode_tokens = 40;
+  s.decode_context_tokens = 40 * 6000;
+  CHECK_THAT(c.iteration_time_s(s), WithinRel(1540 * per_token, 1e-12));
+  const OperatorTimes o = c.operator_times(s);
+  CHECK(o.formula == c.iteration_time_s(s));
+  CHECK(o.attention_decode == 0.0);
+  CHECK(o.bubble == 0.0);
+  CHECK(o.overhead == 0.0);
+  CHECK(o.mlp == 0.0);
+  CHECK_THAT(c.iteration_flops(s), WithinRel(2.0 * m.params * 1540, 1e-12));
+  // A decode stretch: k iterations of b tokens, whatever the context.
+  CHECK_THAT(c.decode_stretch_s(24, 24 * 100000, 7), WithinRel(7 * 24 * per_token, 1e-12));
+  CHECK_THAT(c.decode_stretch_flops(24, 24 * 100000, 7), WithinRel(7 * 24 * 2.0 * m.params, 1e-12));
+  CHECK(c.decode_iterations_done(24, 24 * 100000, 7.5 * 24 * per_token) == 7);
+  // Throughput per replica is the same at any batch: tokens per second = GPUs x F x u / (2 P).
+  for (std::int64_t b : {1, 8, 256})
+    CHECK_THAT(b / c.decode_stretch_s(b, b * 5000, 1), WithinRel(32 * 989e12 * 0.34 / (2.0 * m.params), 1e-12));
+  // Off by default; the operator-level model is far from 2 x P at u.
+  const CostModel full(m, *find_gpu("h100-sxm"), Dtype::fp8, l, CostParams{});
+  CHECK(full.operator_times(s).formula == 0.0);
+  CHECK(std::abs(full.iteration_time_s(s) / c.iteration_time_s(s) - 1.0) > 0.05);
+  CostParams bad;
+  bad.formula_utilization = 1.5;
+  CHECK_THROWS(CostModel(m, *find_gpu("h100-sxm"), Dtype::fp8, l, bad));
+}

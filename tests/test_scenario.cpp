@@ -429,6 +429,10 @@ TEST_CASE("scenario error: out-of-range values elsewhere", "[scenario]") {
   CHECK(text_error("[cost]\nmfu = 1.5\n").key() == "cost.mfu");
   CHECK_THAT(text_error("[cost]\nmfu = 1.5\n").what(), Contains("expected a number in [0.001, 1], got 1.5"));
   CHECK(text_error("[cost]\nkv_reserve_fraction = 1\n").key() == "cost.kv_reserve_fraction");
+  CHECK(text_error("[cost]\nformula_utilization = 0\n").key() == "cost.formula_utilization");
+  CHECK_THAT(text_error("[cost]\nformula_utilization = 1.2\n").what(), Contains("(0, 1]"));
+  CHECK(tf::load_scenario_text("[cost]\nformula_utilization = 0.4\n", "t.toml").cost.formula_utilization == 0.4);
+  CHECK(tf::load_scenario_text("", "t.toml").cost.formula_utilization == 0.0);
   CHECK(text_error("[fleet]\nreplicas = 0\n").key() == "fleet.replicas");
   CHECK(text_error("seed = -1\n").key() == "seed");
   CHECK(text_error("[slo]\nttft_p99_s = 0\n").key() == "slo.ttft_p99_s");

@@ -47,6 +47,7 @@ struct EstimateCommand {
   double peak_multiple = 4.0;             // k for a scenario (the report's 2024 value)
   double utilization = 0.34;              // u for a scenario (the report's 2024 value)
   bool simulate = false;                  // --simulate: the preset's demand simulated (sim/study/estimate_sim.hpp)
+  bool formula = false;                   // --formula: with --simulate, the cost model reduced to the report's 2 x P at u
   std::string out_dir;                    // --out: estimate_sim.json, .csv and report.html
   std::vector<std::string> years;         // --years: which of the preset's (default all)
   int jobs = 0;                           // 0: the number of cores

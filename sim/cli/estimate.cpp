@@ -34,9 +34,11 @@ std::string big(double v) {
 }
 
 int estimate_simulated(const EstimateCommand& cmd) {
-  auto years = huafu_2024_simulated_preset();
+  auto years = cmd.formula ? huafu_2024_formula_preset() : huafu_2024_simulated_preset();
   try {
     apply_simulated_overrides(years, cmd.overrides);
+    for (const auto& y : years)
+      if (y.formula) peak_to_mean_for_busiest_hour(y.report.peak_multiple);  // a k no daily curve reaches: said now
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what());
   }
@@ -65,13 +67,20 @@ int estimate_simulated(const EstimateCommand& cmd) {
                "half and half as a mixed fleet; a pod sized for the busiest hour, at two shares of the demand, scaled "
                "to the whole (sim/study/estimate_sim.hpp)\n"
             << std::flush;
+  if (cmd.formula)
+    std::cout << "The check of the report's arithmetic (--formula): the cost model reduced to 2 x P per token at the "
+                 "report's u of the mix's FP16 peak, the curve's busiest hour the report's k times the day's mean, "
+                 "every prompt token computed (no prefix cache), latency targets that only a fleet falling behind "
+                 "misses\n"
+              << std::flush;
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<SimulatedYear> done;
   for (const auto& in : years) {
     std::cout << fmt::format("{}: {} visits a year, {:g} tokens per Q&A, {} + {}, targets TTFT p99 {:g} s, TPOT p99 "
                              "{:g} ms, curve peak-to-mean {:g}\n",
                              in.report.label, in.report.visits_per_year, in.report.tokens_per_qa, in.current_gpu,
-                             in.previous_gpu, in.ttft_p99_s, in.tpot_p99_s * 1e3, in.peak_to_mean)
+                             in.previous_gpu, in.ttft_p99_s, in.tpot_p99_s * 1e3,
+                             in.formula ? peak_to_mean_for_busiest_hour(in.report.peak_multiple) : in.peak_to_mean)
               << std::flush;
     done.push_back(simulate_year(in, jobs, [t0](const std::string& line) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -150,8 +159,10 @@ int estimate_preset(const EstimateCommand& cmd) {
 }
 
 int estimate_command(const EstimateCommand& cmd) {
+  if (cmd.formula && !cmd.simulate) throw UsageError("--formula checks the report's arithmetic by simulation: it takes --simulate");
   if (!cmd.preset.empty()) return estimate_preset(cmd);
   if (cmd.simulate) throw UsageError("--simulate takes --preset huafu-2024 (a scenario is simulated by tokenfleet size)");
+  if (cmd.formula) throw UsageError("--formula takes --preset huafu-2024 --simulate");
   const Scenario s = load_scenario_or_default(cmd.scenario_path, cmd.overrides);
   if (!(cmd.peak_multiple > 0.0) || !(cmd.utilization > 0.0) || cmd.utilization > 1.0) {
     print_error("--peak-multiple must be positive and --utilization in (0, 1]");

@@ -74,6 +74,10 @@ int tokenfleet_main(int argc, char** argv) {
   estimate_cmd->add_flag("--simulate", estimate.simulate,
                          "with --preset: simulate each year's demand (sessions, daily curve, the GPU mix, latency "
                          "targets) as pods scaled to the whole, beside the report's k, u and GPUs");
+  estimate_cmd->add_flag("--formula", estimate.formula,
+                         "with --simulate: check the report's arithmetic by simulation: the cost model reduced to 2 x P "
+                         "per token at the report's u, the curve's busiest hour the report's k times its mean, every "
+                         "prompt token computed, loose latency targets");
   estimate_cmd->add_option("--out,-o", estimate.out_dir, "with --simulate: write estimate_sim.json, estimate_sim.csv, "
                            "report.html and each year's pod scenario here");
   estimate_cmd->add_option("--years", estimate.years, "with --simulate: which years (default 2024 2025 2026)");

@@ -51,6 +51,8 @@ void read_cost(const Section& top, Scenario& s) {
       c.number_in("allreduce_latency_us", defaults.allreduce_latency_s * 1e6, Section::Range{0.0, 1e6, true, true}) * 1e-6;
   s.cost.kv_reserve_fraction =
       c.number_in("kv_reserve_fraction", defaults.kv_reserve_fraction, Section::Range{0.0, 1.0, true, false});
+  // The cost model reduced to the top-down formula's 2 x P per token at u of the dense FP16 peak (CostParams).
+  s.cost.formula_utilization = c.number_in("formula_utilization", 0.0, Section::Range{0.0, 1.0, false, true});
   for (const char* k : {"mfu", "gemm_half_m"})
     if (c.has(k) && s.cost.gemm_profile)
       c.fail(k, "cannot be set with a measured profile (the profile's GEMM curve takes its place); drop one");

@@ -169,7 +169,8 @@ const std::vector<std::string>* known_keys(const std::string& path) {
       {"cost",
        {"engine", "profile", "mfu", "gemm_half_m", "fp8_efficiency", "mbu", "attention_prefill_efficiency",
         "attention_decode_efficiency", "allreduce_bus_efficiency", "allreduce_latency_us", "overhead_ms",
-        "per_request_overhead_us", "per_prefill_overhead_us", "kv_reserve_fraction", "attention_flops"}},
+        "per_request_overhead_us", "per_prefill_overhead_us", "kv_reserve_fraction", "attention_flops",
+        "formula_utilization"}},
   };
   // An element of an array of tables ("fleet.pool[2]") has the keys of its array's "fleet.pool[]".
   std::string schema_path;

@@ -86,6 +86,8 @@ struct Derived {
   double q = 0, a = 0, longest = 0;
   int context = 0;
   ModelSpec model;
+  CostParams cost;        // the trtllm profile, or reduced to the formula (SimulatedYearInputs::formula)
+  double peak_to_mean = 0;  // the curve's
   Layout1 cur, prev;
   GpuSpec gcur, gprev;
   int ncur = 0, nprev = 0;
@@ -96,16 +98,29 @@ struct Derived {
   std::string tpot_note;
 };
 
-double decode_floor(const ModelSpec& m, const GpuSpec& g, const Layout1& l, double mean_context) {
+CostModel cost_model(const ModelSpec& m, const GpuSpec& g, const Layout1& l, const CostParams& cost) {
   Layout lay;
   lay.tensor_parallel = l.tp;
   lay.pipeline_parallel = l.pp;
   lay.gpus_per_node = 8;
-  const CostModel c(m, g, l.dtype, lay, CostParams{});
+  return CostModel(m, g, l.dtype, lay, cost);
+}
+
+double decode_floor(const ModelSpec& m, const GpuSpec& g, const Layout1& l, double mean_context, const CostParams& cost) {
   IterationShape sh;
   sh.decode_tokens = 32;
   sh.decode_context_tokens = static_cast<std::int64_t>(32 * mean_context);
-  return c.iteration_time_s(sh);
+  return cost_model(m, g, l, cost).iteration_time_s(sh);
+}
+
+// The batching's token budget per iteration (year_toml's max_batched_tokens).
+constexpr int kBatchedTokens = 2048;
+
+// Seconds of one iteration of `tokens` prompt tokens (the formula's cost model: linear in the tokens).
+double tokens_time(const ModelSpec& m, const GpuSpec& g, const Layout1& l, double tokens, const CostParams& cost) {
+  IterationShape sh;
+  sh.prefill_tokens = static_cast<std::int64_t>(tokens);
+  return cost_model(m, g, l, cost).iteration_time_s(sh);
 }
 
 Derived derive(const SimulatedYearInputs& in) {
@@ -114,28 +129,46 @@ Derived derive(const SimulatedYearInputs& in) {
   const double n = in.report.qa_per_visit;
   // The j-th question's prompt (j = 0 .. n - 1) is q + j (q + a): its mean over a visit, plus the answer a, is
   // (n + 1) / 2 x (q + a), which is to be the report's tokens per Q&A.
-  d.q = std::round(in.report.tokens_per_qa * 2.0 / (n + 1.0) - d.a);
+  // The formula check takes the report's Q&A as it does: each one on its own, the question all of its tokens but the
+  // answer's (no conversation carried, no sessions).
+  d.q = std::round(in.formula ? in.report.tokens_per_qa - d.a : in.report.tokens_per_qa * 2.0 / (n + 1.0) - d.a);
   if (d.q < 1) throw std::invalid_argument(fmt::format("{}: tokens per Q&A {} leave no room for a question beside the "
-                                                       "answer's {} tokens with the conversation carried",
-                                                       in.report.label, in.report.tokens_per_qa, d.a));
-  d.longest = d.q + (n - 1) * (d.q + d.a) + d.a;
+                                                       "answer's {} tokens{}",
+                                                       in.report.label, in.report.tokens_per_qa, d.a,
+                                                       in.formula ? "" : " with the conversation carried"));
+  d.longest = in.formula ? d.q + d.a : d.q + (n - 1) * (d.q + d.a) + d.a;
   d.context = static_cast<int>(std::ceil((d.longest + 1) / 1024.0) * 1024);
   d.model = *find_model("gpt4-class");
   d.model.context_window = std::max<std::int64_t>(d.model.context_window, d.context);
-  CostParams cost;
+  if (in.formula) d.cost.formula_utilization = in.report.utilization;
+  d.peak_to_mean = in.formula ? peak_to_mean_for_busiest_hour(in.report.peak_multiple) : in.peak_to_mean;
   d.gcur = gpu_of(in.current_gpu);
   d.gprev = gpu_of(in.previous_gpu);
-  d.cur = choose_layout(d.model, d.gcur, cost, d.longest);
-  d.prev = choose_layout(d.model, d.gprev, cost, d.longest);
+  d.cur = choose_layout(d.model, d.gcur, d.cost, d.longest);
+  d.prev = choose_layout(d.model, d.gprev, d.cost, d.longest);
   // Half and half by GPUs: the fewest replicas of each with as many GPUs.
   // TPOT's floor on each GPU: one decode iteration of 32 requests at the visit's mean context, no prefill beside it.
   const double mean_context = d.q + (n - 1) / 2.0 * (d.q + d.a) + d.a / 2.0;
-  d.floor_cur = decode_floor(d.model, d.gcur, d.cur, mean_context);
-  d.floor_prev = decode_floor(d.model, d.gprev, d.prev, mean_context);
+  d.floor_cur = decode_floor(d.model, d.gcur, d.cur, mean_context, d.cost);
+  d.floor_prev = decode_floor(d.model, d.gprev, d.prev, mean_context, d.cost);
   d.tpot_target = in.tpot_p99_s;
   d.ttft_target = in.ttft_p99_s;
   const double floor = std::max(d.floor_cur, d.floor_prev);
-  if (1.5 * floor > in.tpot_p99_s) {
+  if (in.formula) {
+    // Targets that only a fleet falling behind misses: an iteration is at most the token budget, and a prompt's
+    // prefill alone is its tokens at the replica's rate (the formula's cost model is linear in the tokens).
+    const double full = std::max(tokens_time(d.model, d.gcur, d.cur, kBatchedTokens, d.cost),
+                                 tokens_time(d.model, d.gprev, d.prev, kBatchedTokens, d.cost));
+    const double prompt = d.longest - d.a;
+    const double alone = std::max(tokens_time(d.model, d.gcur, d.cur, prompt, d.cost),
+                                  tokens_time(d.model, d.gprev, d.prev, prompt, d.cost));
+    d.tpot_target = std::max(in.tpot_p99_s, std::ceil(1.5 * full / 0.05 - 1e-9) * 0.05);
+    d.ttft_target = std::max(in.ttft_p99_s, std::ceil(2.0 * alone / 0.5 - 1e-9) * 0.5);
+    d.tpot_note = fmt::format("formula check: TPOT p99 target {:.0f} ms (1.5 x an iteration of the full {}-token "
+                              "budget, {:.0f} ms), TTFT p99 target {:.1f} s (2 x the longest prompt's {:.0f} tokens "
+                              "prefilled alone, {:.2f} s: a wait of one such prefill): only a fleet that falls behind misses them",
+                              d.tpot_target * 1e3, kBatchedTokens, full * 1e3, d.ttft_target, prompt, alone);
+  } else if (1.5 * floor > in.tpot_p99_s) {
     d.tpot_target = std::ceil(1.5 * floor / 0.05 - 1e-9) * 0.05;
     d.tpot_note = fmt::format("TPOT p99 target raised from {:.0f} ms to {:.0f} ms: a decode iteration of 32 requests "
                               "takes {:.0f} ms on {} and {:.0f} ms on {} (memory-bound: the stages read their weights "
@@ -170,13 +203,20 @@ std::string year_toml(const SimulatedYearInputs& in, const Derived& d, int units
          pool("previous", in.previous_gpu, d.prev, units * d.nprev) +
          fmt::format(
              "[workload]\ndemand = {{ visits_per_year = {}, qa_per_visit = {}, question_tokens = {}, answer_tokens = {} "
-             "}}\narrival = {{ process = \"diurnal\", peak_to_mean = {}, peak_hour = {} }}\n"
-             "session = {{ think_time_s = {{ dist = \"exponential\", mean = {} }} }}\n\n"
-             "[policy]\nbatching = \"chunked-prefill\"\nmax_batch = 256\nmax_batched_tokens = 2048\n"
-             "kv_cache = \"paged\"\nkv_block_tokens = 256\nprefix_cache = true\nrouter = \"prefix-aware\"\n\n"
+             "}}\narrival = {{ process = \"diurnal\", peak_to_mean = {}, peak_hour = {} }}\n{}\n"
+             "[policy]\nbatching = \"chunked-prefill\"\nmax_batch = 256\nmax_batched_tokens = {}\n"
+             "kv_cache = \"paged\"\nkv_block_tokens = 256\nprefix_cache = {}\nrouter = \"{}\"\n\n"
              "[slo]\nttft_p99_s = {}\ntpot_p99_s = {}\n",
-             in.report.visits_per_year * share, in.report.qa_per_visit, d.q, d.a, in.peak_to_mean, peak_h,
-             in.think_time_s, d.ttft_target, d.tpot_target);
+             in.report.visits_per_year * share, in.report.qa_per_visit, d.q, d.a, d.peak_to_mean, peak_h,
+             in.formula ? std::string("# The report's Q&A, each on its own (no sessions): an open stream of them.\n")
+                        : fmt::format("session = {{ think_time_s = {{ dist = \"exponential\", mean = {} }} }}\n",
+                                      in.think_time_s),
+             kBatchedTokens, in.formula ? "false" : "true", in.formula ? "least-tokens" : "prefix-aware",
+             d.ttft_target, d.tpot_target) +
+         (in.formula ? fmt::format("\n# The cost model reduced to the report's formula: 2 x P per token at u of FP16 "
+                                   "peak.\n[cost]\nformula_utilization = {}\n",
+                                   in.report.utilization)
+                     : std::string());
 }
 
 // Feeds the final records to a summary.
@@ -217,6 +257,42 @@ ProbeOut probe(const SimulatedYearInputs& in, const Derived& d, int units, doubl
 }
 
 }  // namespace
+
+double busiest_hour_multiple(double peak_to_mean) {
+  RateCurveSpec c;
+  c.kind = "parametric";
+  c.mean_rate_per_s = 1.0;
+  c.peak_to_mean = peak_to_mean;
+  c.peak_hour = 20.0;
+  const auto curve = make_rate_curve(c);
+  return curve->integral(19.5 * 3600.0, 20.5 * 3600.0) / 3600.0 / curve->mean_rate();
+}
+
+double peak_to_mean_for_busiest_hour(double k) {
+  if (!(k > 1.0) || !std::isfinite(k))
+    throw std::invalid_argument(fmt::format("a peak multiple above 1 is expected for the daily curve, not {}", k));
+  // The busiest hour rises with the peak-to-mean: bisect, the peak being above the hour around it.
+  double lo = 1.0, hi = k * 1.5;
+  try {
+    while (busiest_hour_multiple(hi) < k) hi *= 1.5;
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(fmt::format("no smooth daily curve has a busiest hour of {} times its mean", k));
+  }
+  for (int i = 0; i < 60; ++i) {
+    const double mid = (lo + hi) / 2.0;
+    (busiest_hour_multiple(mid) < k ? lo : hi) = mid;
+  }
+  return hi;
+}
+
+std::vector<SimulatedYearInputs> huafu_2024_formula_preset() {
+  auto years = huafu_2024_simulated_preset();
+  for (auto& y : years) {
+    y.formula = true;
+    y.pod_units = 32;
+  }
+  return years;
+}
 
 std::vector<SimulatedYearInputs> huafu_2024_simulated_preset() {
   std::vector<SimulatedYearInputs> out;
@@ -293,13 +369,8 @@ SimulatedYear simulate_year(const SimulatedYearInputs& in, int jobs, const Simul
   // The demand: tokens/s over the year, and the curve's busiest hour (centred on its peak) over its mean.
   const double qa_per_s = in.report.visits_per_year * in.report.qa_per_visit / in.report.seconds;
   y.mean_tokens_per_s = qa_per_s * in.report.tokens_per_qa;
-  RateCurveSpec c;
-  c.kind = "parametric";
-  c.mean_rate_per_s = 1.0;
-  c.peak_to_mean = in.peak_to_mean;
-  c.peak_hour = 20.0;
-  const auto curve = make_rate_curve(c);
-  y.peak_multiple = curve->integral(19.5 * 3600.0, 20.5 * 3600.0) / 3600.0 / curve->mean_rate();
+  y.peak_to_mean = d.peak_to_mean;
+  y.peak_multiple = busiest_hour_multiple(d.peak_to_mean);
   // The pods: the share whose saturated demand pod_units units of the mix carry, and twice that.
   const Scenario one = load_scenario_text(year_toml(in, d, 1, 1e-3), "<estimate --simulate>");
   double unit_cap = 0;  // output tokens/s, saturated, at the mean lengths
@@ -374,6 +445,12 @@ SimulatedYear simulate_year(const SimulatedYearInputs& in, int jobs, const Simul
       }
     }
     if (!y.scale_note.empty()) break;
+    // Below the bound too: the saturated capacity is not a floor over one busy hour (a backlog can build and drain
+    // within it), so the unit below a first pass is probed, and the search goes down while it passes.
+    for (int step = 1; lo >= 1 && run(lo).p.pass; step *= 2) {
+      hi = lo;
+      lo = std::max(0, lo - step);
+    }
     while (hi - lo > 1) {
       const int mid = (lo + hi) / 2;
       if (run(mid).p.pass) hi = mid; else lo = mid;
@@ -416,9 +493,15 @@ SimulatedYear simulate_year(const SimulatedYearInputs& in, int jobs, const Simul
 
 namespace {
 
+std::string cost_model_name(const SimulatedYear& y) {
+  return y.in.formula ? fmt::format("the formula's: 2 x P per token at u = {:g} of FP16 peak", y.in.report.utilization)
+                      : std::string("operator-level (trtllm profile)");
+}
+
 nlohmann::ordered_json year_json(const SimulatedYear& y) {
   nlohmann::ordered_json j;
   j["year"] = y.in.report.label;
+  j["cost_model"] = cost_model_name(y);
   j["report"] = {{"gpus", y.report_gpus},
                  {"peak_multiple", y.in.report.peak_multiple},
                  {"utilization", y.in.report.utilization},
@@ -436,7 +519,7 @@ nlohmann::ordered_json year_json(const SimulatedYear& y) {
   j["inputs"] = {{"current_gpu", y.in.current_gpu},   {"previous_gpu", y.in.previous_gpu},
                  {"answer_tokens", y.in.answer_tokens}, {"question_tokens", y.question_tokens},
                  {"longest_context_tokens", y.max_context_tokens}, {"think_time_s", y.in.think_time_s},
-                 {"peak_to_mean", y.in.peak_to_mean},  {"ttft_p99_s", y.in.ttft_p99_s},
+                 {"peak_to_mean", y.peak_to_mean},     {"ttft_p99_s", y.in.ttft_p99_s},
                  {"tpot_p99_s", y.in.tpot_p99_s},      {"tpot_p99_s_used", y.tpot_target_s},
                  {"seed", y.in.seed}};
   j["what_moves"]["tpot_floor_s"] = {{"current", y.tpot_floor_current_s}, {"previous", y.tpot_floor_previous_s}};
@@ -489,6 +572,9 @@ std::string simulated_json(const std::vector<SimulatedYear>& years) {
       "each year's demand as sessions of 5 Q&A with the conversation carried, on a parametric daily curve; a pod of "
       "the mix sized for the busiest hour (TTFT and TPOT p99 targets), at two shares of the demand, scaled to the "
       "whole; k and u in the formula's convention (2 x P, F the mix's mean FP16 FLOP/s)";
+  if (std::any_of(years.begin(), years.end(), [](const SimulatedYear& y) { return y.in.formula; }))
+    j["check"] = "the report's arithmetic by simulation: the cost model reduced to 2 x P per token at the report's u, "
+                 "the curve's busiest hour the report's k times the mean, every prompt token computed, loose targets";
   for (const auto& y : years) j["years"].push_back(year_json(y));
   return j.dump(2) + "\n";
 }
@@ -525,6 +611,9 @@ std::string simulated_table(const std::vector<SimulatedYear>& years) {
     out += "\n";
   };
   row("GPUs, the report's formula", [](const SimulatedYear& y) { return m(y.report_gpus); });
+  if (std::any_of(years.begin(), years.end(), [](const SimulatedYear& y) { return y.in.formula; }))
+    row("cost model", [](const SimulatedYear& y) {
+      return y.in.formula ? fmt::format("2P at u={:g}", y.in.report.utilization) : std::string("operator-level"); });
   row("GPUs, simulated", [](const SimulatedYear& y) { return y.pods.empty() ? std::string("none found") : m(y.simulated_gpus); });
   row("  simulated / report", [](const SimulatedYear& y) { return y.pods.empty() ? std::string("-") : fmt::format("{:.3f}", y.simulated_gpus / y.report_gpus); });
   row("k: report / simulated", [](const SimulatedYear& y) { return fmt::format("{:g} / {:.3f}", y.in.report.peak_multiple, y.peak_multiple); });

@@ -35,10 +35,27 @@ struct SimulatedYearInputs {
                                         // saturated (the scale check doubles it)
   double warmup_s = 1800.0;             // simulated before the busiest hour
   std::uint64_t seed = 1;
+  // The check of the report's arithmetic (`--formula`): the cost model reduced to 2 x P per token at the report's u
+  // of the dense FP16 peak ([cost] formula_utilization), the daily curve's peak-to-mean chosen so that its busiest
+  // hour is the report's k times the day's mean, the Q&A as the report counts them (each on its own, an open stream:
+  // the question the Q&A's tokens but the answer's, no sessions, no conversation carried, no prefix cache), a
+  // least-tokens router, and latency targets loose enough that only a fleet that cannot keep up misses them (TPOT
+  // 1.5 x a full 2,048-token iteration, TTFT 2 x the longest prompt's prefill alone). The simulated fleet is then
+  // the formula's, plus what queueing at the busiest hour costs. (With sessions, a slow fleet would push a visit's
+  // later questions out of the busiest hour: a closed loop the formula does not have.)
+  bool formula = false;
 };
 
 // The years 2024-2026 of the report, with their mixes: H100 + A100, B200 + H100, next gen + B200.
 std::vector<SimulatedYearInputs> huafu_2024_simulated_preset();
+// The same years for the check of the report's arithmetic: formula = true, and pods of 32 and more units (the answer
+// is whole units, so a pod of 2 would round it up by as much as half).
+std::vector<SimulatedYearInputs> huafu_2024_formula_preset();
+// The parametric curve's (peak at 20:00) peak-to-mean whose busiest hour, centred on the peak, is `k` times the day's
+// mean; throws std::invalid_argument when no smooth curve reaches it.
+double peak_to_mean_for_busiest_hour(double k);
+// The busiest hour (centred on the peak at 20:00) over the day's mean for a parametric curve of this peak-to-mean.
+double busiest_hour_multiple(double peak_to_mean);
 // "YEAR.field=value" for the fields of EstimateInputs (apply_estimate_overrides) and think_time_s, peak_to_mean,
 // ttft_p99_s, tpot_p99_s, answer_tokens, pod_units; throws std::invalid_argument naming the override.
 void apply_simulated_overrides(std::vector<SimulatedYearInputs>& years, const std::vector<std::string>& overrides);
@@ -88,6 +105,7 @@ struct SimulatedYear {
   std::string ttft_note;
   std::vector<SimulatedPod> pods;          // the scale check: the smaller share first
   std::vector<SimulatedProbe> probes;
+  double peak_to_mean = 0.0;               // the curve's, as simulated (with formula: solved from the report's k)
   double wall_s = 0.0;
   std::string error;                       // why no fleet was found (empty when one was)
   std::string scale_note;                  // why the scale check stopped early (empty: it settled)
