@@ -64,6 +64,7 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
   }
   if (g.fleet_comparison) j["fleet_comparison"] = *g.fleet_comparison;
   if (g.pods) j["pods"] = *g.pods;
+  if (g.pools) j["pools"] = *g.pools;
 }
 
 void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
@@ -103,6 +104,7 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
   if (j.contains("fleet_comparison"))
     g.fleet_comparison = j.at("fleet_comparison").get<std::vector<FleetComparisonRow>>();
   if (j.contains("pods")) g.pods = j.at("pods").get<SizingPods>();
+  if (j.contains("pools")) g.pools = j.at("pools").get<std::vector<SizingPool>>();
 }
 
 }  // namespace tf

@@ -133,6 +133,15 @@ struct SizingPods {
 TF_JSON_FIELDS(SizingPods, pods, replicas_per_pod, gpus_per_pod, split, answer, one_fewer_replicas_per_pod,
                one_fewer_pods_missing, one_fewer)
 
+// A mixed fleet's pool at the answer.
+struct SizingPool {
+  std::string name, gpu;
+  int replicas = 0;
+  std::int64_t gpus = 0;
+  double mix = 0.0;  // its share of the replicas before rounding
+};
+TF_JSON_FIELDS(SizingPool, name, gpu, replicas, gpus, mix)
+
 struct SizingGpuResult {
   std::string gpu;
   bool found = false;
@@ -163,6 +172,7 @@ struct SizingGpuResult {
   double gpu_hours_per_hour_schedule = 0.0;         // with --per-hour
   double gpu_hours_fixed_fleet = 0.0;               // with --per-hour
   std::optional<SizingPods> pods;                   // a fleet of pods (fleet.pods > 1): replicas is pods x per pod
+  std::optional<std::vector<SizingPool>> pools;     // a mixed fleet, sized at its mix: its pools at the answer
   std::optional<std::vector<FleetComparisonRow>> fleet_comparison;  // with --autoscaler
 };
 void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g);

@@ -186,3 +186,94 @@ TEST_CASE("validate checks every pool of a mixed fleet and names the one that ca
   CHECK_THAT(r.output, Catch::Matchers::Contains("pool 'small'"));
   fs::remove_all(dir);
 }
+
+TEST_CASE("set_fleet_replicas splits a new total in the file's mix, every pool keeping a replica", "[mixed]") {
+  // GPU shares of 1/2 with replicas of 1 and 2 GPUs: the mix is 2/3 : 1/3 of the replicas.
+  const std::string pools =
+      "[[fleet.pool]]\nname = \"one\"\ngpu = \"h100-sxm\"\ngpu_share = 0.5\n"
+      "[[fleet.pool]]\nname = \"two\"\ngpu = \"h100-sxm\"\ntensor_parallel = 2\ngpu_share = 0.5\n";
+  Scenario s = load_scenario_text(mixed(pools, 5.0, 7), "t.toml");
+  CHECK(s.fleet_pools[0].mix == Approx(2.0 / 3.0));
+  CHECK(s.fleet_pools[1].mix == Approx(1.0 / 3.0));
+  for (int n : {2, 3, 7, 10, 31}) {
+    INFO(n);
+    Scenario at = s;
+    set_fleet_replicas(at, n);
+    // The loader's own split at that total (where it gives each pool one), and the largest remainder by hand.
+    const double ideal = 2.0 * n / 3.0;
+    const int expect_one = std::max(1, std::min(n - 1, static_cast<int>(std::round(ideal))));
+    CHECK(at.fleet_pools[0].replicas == expect_one);
+    CHECK(at.fleet_pools[0].replicas + at.fleet_pools[1].replicas == n);
+    CHECK(at.replicas == n);
+    CHECK(at.fleet_gpus() == at.fleet_pools[0].replicas + 2 * at.fleet_pools[1].replicas);
+    CHECK(fleet_gpus_at(s, n) == at.fleet_gpus());
+    if (n >= 3) {
+      const Scenario loaded = load_scenario_text(mixed(pools, 5.0, n), "t.toml");
+      CHECK(loaded.fleet_pools[0].replicas == at.fleet_pools[0].replicas);
+    }
+  }
+  Scenario at = s;
+  CHECK_THROWS_WITH(set_fleet_replicas(at, 1), Catch::Matchers::Contains("at least 2 replicas"));
+  // Pools given by replicas: the mix is their proportions.
+  const Scenario r = load_scenario_text(mixed(kTwoPools, 5.0), "t.toml");
+  Scenario r10 = r;
+  set_fleet_replicas(r10, 10);
+  CHECK(r10.fleet_pools[0].replicas == 4);
+  CHECK(r10.fleet_pools[1].replicas == 6);
+  // The mean peak per GPU: H100 and A100 FP16 peaks weighted by their GPUs.
+  CHECK(fleet_peak_flops_per_gpu(r) == Approx((2 * find_gpu("h100-sxm")->fp16_flops + 3 * find_gpu("a100-80gb")->fp16_flops) / 5));
+}
+
+TEST_CASE("size a mixed fleet at its mix: the smallest total meeting the targets, run at it meets them, one fewer "
+          "misses, its capacity covers the demand",
+          "[mixed][sizing]") {
+  const std::string dir = temp_dir("mixed-size");
+  const std::string pools =
+      "[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\ngpu_share = 0.5\n"
+      "[[fleet.pool]]\nname = \"a100\"\ngpu = \"a100-80gb\"\ngpu_share = 0.5\n";
+  const std::string toml = mixed(pools, 100.0, 4, "[slo]\nttft_p99_s = 0.5\ntpot_p99_s = 0.04\n");
+  write_file(dir + "/s.toml", toml);
+  auto r = run_command(binary() + " size " + dir + "/s.toml --margin point --out " + dir + "/out");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  const auto j = nlohmann::json::parse(read_file(dir + "/out/sizing.json"));
+  const auto& g = j.at("results")[0];
+  const int n = g.at("replicas").get<int>();
+  REQUIRE(n >= 3);
+  // Its pools are the mix at that total, and its GPUs theirs.
+  const Scenario s = load_scenario_text(toml, "t.toml");
+  Scenario at = s;
+  set_fleet_replicas(at, n);
+  REQUIRE(g.at("pools").size() == 2);
+  CHECK(g.at("pools")[0].at("replicas").get<int>() == at.fleet_pools[0].replicas);
+  CHECK(g.at("pools")[1].at("replicas").get<int>() == at.fleet_pools[1].replicas);
+  CHECK(g.at("gpus").get<double>() == static_cast<double>(at.fleet_gpus()));
+  CHECK(std::abs(at.fleet_pools[0].replicas - at.fleet_pools[1].replicas) <= 1);  // half and half by GPUs (1 each)
+  // Saturated, the answer's pools carry the offered 100 x 200 output tokens/s (no fleet below its capacity keeps up).
+  double cap = 0;
+  for (double c : pool_capacities(at)) cap += c;
+  CHECK(cap >= 100.0 * 200.0);
+  // `run` at the answer meets both targets; one replica fewer misses one (the point rule).
+  auto p99s = [&](int replicas) {
+    fs::create_directories(dir + "/r" + std::to_string(replicas));
+    const auto sum = run_summary(dir + "/r" + std::to_string(replicas),
+                                 mixed(pools, 100.0, replicas, "[slo]\nttft_p99_s = 0.5\ntpot_p99_s = 0.04\n"));
+    return std::make_pair(sum.at("latency_s").at("ttft").at("p99").get<double>(),
+                          sum.at("latency_s").at("tpot").at("p99").get<double>());
+  };
+  const auto [ttft, tpot] = p99s(n);
+  CHECK(ttft <= 0.5);
+  CHECK(tpot <= 0.04);
+  const auto [ttft1, tpot1] = p99s(n - 1);
+  CHECK((ttft1 > 0.5 || tpot1 > 0.04));
+  // The price is the pools', weighted by their GPUs.
+  CHECK_THAT(g.at("economics").at("price_source").get<std::string>(), Catch::Matchers::Contains("weighted by their GPUs"));
+  // What sizes one GPU type in other ways is refused, with the reason.
+  r = run_command(binary() + " size " + dir + "/s.toml --gpus h100-sxm");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("--gpus: not supported for a mixed fleet"));
+  r = run_command(binary() + " size " + dir + "/s.toml --per-hour --search tp");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("--search, --per-hour"));
+  fs::remove_all(dir);
+}

@@ -92,7 +92,7 @@ std::string probes_csv(const std::vector<GpuAnswer>& answers, SizingWindow w, bo
       const auto& f = p.evaluated(w);
       csv.field(a.gpu).integer(p.replicas);
       if (pods) csv.integer(p.pod);
-      csv.integer(p.replicas * a.scenario.gpus_per_replica()).integer(p.seed);
+      csv.integer(fleet_gpus_at(a.scenario, p.replicas)).integer(p.seed);
       csv.format("{:.3f}", f.start_s).format("{:.3f}", f.end_s).integer(f.requests);
       csv.format("{:.9f}", f.ttft_p99_s).format("{:.9f}", f.tpot_p99_s).format("{:.6f}", f.attainment);
       csv.format("{:.6f}", p.mfu).format("{:.6f}", p.busy_fraction).format("{:.6f}", p.energy_kwh);
@@ -309,6 +309,23 @@ int size_command(const SizeCommand& cmd) {
     return exit_bad_scenario;
   }
   const Scenario base = std::move(loaded);
+  if (base.mixed()) {
+    // A mixed fleet is sized at its mix (the pools' shares of the file, every pool at least one replica): the search
+    // is over the fleet's total replicas. What sizes one GPU type's fleet in other ways does not take it yet.
+    std::vector<std::string> refused;
+    if (!cmd.gpus.empty()) refused.push_back("--gpus");
+    if (!cmd.search.empty()) refused.push_back("--search");
+    if (cmd.per_hour) refused.push_back("--per-hour");
+    if (cmd.autoscaler) refused.push_back("--autoscaler");
+    if (cmd.failures || cmd.spare > 0) refused.push_back(cmd.failures ? "--failures" : "--spare");
+    if (cmd.scale_check_set) refused.push_back("--scale-check");
+    if (!refused.empty()) {
+      print_error(fmt::format("{}: not supported for a mixed fleet ([[fleet.pool]]) yet; size it at its mix without "
+                              "{}, or size each GPU type as a fleet of one type",
+                              fmt::join(refused, ", "), refused.size() > 1 ? "them" : "it"));
+      return exit_bad_scenario;
+    }
+  }
   if (base.pods > 1 && cmd.per_hour) {
     print_error(fmt::format("--per-hour: not supported with fleet.pods = {} (a fleet of pods is sized over the whole "
                             "window or its busiest hour, --window); leave out --per-hour, or size one fleet "
@@ -397,7 +414,7 @@ int size_command(const SizeCommand& cmd) {
   }
   {
     std::vector<std::string> gpus = cmd.gpus;
-    if (gpus.empty()) gpus.push_back(base.gpu.name);
+    if (gpus.empty()) gpus.push_back(base.gpu.name);  // a mixed fleet: its first pool's (the label says the mix)
     const std::int64_t need = kv_tokens_needed(base, longest_request_bound(base));
     for (const std::string& entry : gpus) {
       const auto colon = entry.find(':');
@@ -529,11 +546,20 @@ int size_command(const SizeCommand& cmd) {
     if (config.prefill_share > 0.0) a.scenario.prefill_share = config.prefill_share;
     a.gpu = config.label;
     a.gpu_type = config.gpu.name;
+    if (base.mixed()) {
+      std::vector<std::string> parts;
+      for (const auto& p : base.fleet_pools) parts.push_back(fmt::format("{} {:.0f} %", p.gpu.name, p.mix * 100.0));
+      a.gpu = fmt::format("mix ({})", fmt::join(parts, " + "));
+      a.gpu_type = "mixed";
+    }
     const Scenario& s = a.scenario;
     std::cout << fmt::format(
-        "Sizing '{}' on {} ({} x {} per replica, {}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
+        "Sizing '{}' on {} ({}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
         "{}; {} seed(s) per candidate, {} at a time\n",
-        s.name, a.gpu, s.gpus_per_replica(), a.gpu_type, to_string(s.dtype),
+        s.name, a.gpu,
+        s.mixed() ? std::string("replicas of each pool in the mix's shares, at least one each; the arrivals split by "
+                                "capacity")
+                  : fmt::format("{} x {} per replica, {}", s.gpus_per_replica(), a.gpu_type, to_string(s.dtype)),
         s.pods > 1 ? fmt::format("pods ({} of them, the arrivals split at random, each pod meeting the targets over "
                                  "its own requests)",
                                  s.pods)
@@ -567,12 +593,47 @@ int size_command(const SizeCommand& cmd) {
     const int n = pods * per_pod;
     const std::vector<Probe> ap = fleet_probes(a.sizing.answer_probes, pods);
     const std::vector<Probe> below = fleet_probes(a.sizing.below_probes, pods);
-    a.gpus = n * s.gpus_per_replica();
+    Scenario at_n = s;  // the fleet at the answer (a mixed fleet: its pools at that total)
+    set_fleet_replicas(at_n, n);
+    a.gpus = at_n.fleet_gpus();
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
     // Money and energy at the given prices, else the stated defaults (results/economics.hpp).
     std::optional<Economics> money;
-    {
+    if (s.mixed()) {
+      // The pools' prices (given, else the defaults), weighted by their GPUs at the answer; energy only if one has none.
+      double usd = 0.0;
+      bool all = true;
+      std::vector<std::string> sources;
+      for (const auto& p : at_n.fleet_pools) {
+        const auto given = cmd.gpu_hour_price.find(p.gpu.name);
+        const auto fallback = default_gpu_price(p.gpu.name);
+        if (given != cmd.gpu_hour_price.end()) {
+          usd += given->second * static_cast<double>(p.gpus());
+          sources.push_back(fmt::format("{}: given", p.gpu.name));
+        } else if (fallback) {
+          usd += fallback->usd_per_gpu_hour * static_cast<double>(p.gpus());
+          sources.push_back(fmt::format("{}: {}", p.gpu.name, fallback->source));
+        } else {
+          all = false;
+        }
+      }
+      if (all || cmd.kwh_price > 0.0) {
+        EconomicsInputs ei;
+        ei.gpus = a.gpus;
+        ei.window_s = demand.window_s;
+        ei.energy_kwh = a.energy_kwh;
+        ei.tokens = demand.prompt_tokens + demand.output_tokens;
+        ei.usd_per_gpu_hour = all && a.gpus > 0 ? usd / static_cast<double>(a.gpus) : 0.0;
+        ei.price_source = all ? fmt::format("the pools' prices weighted by their GPUs ({})", fmt::join(sources, "; "))
+                              : "a pool's GPU has no GPU-hour price: energy only";
+        ei.usd_per_kwh = cmd.kwh_price;
+        if (ei.window_s > 0.0) {
+          money = economics(ei);
+          a.cost = money->window.usd;
+        }
+      }
+    } else {
       const auto given = cmd.gpu_hour_price.find(a.gpu_type);
       const auto fallback = default_gpu_price(a.gpu_type);
       if (given != cmd.gpu_hour_price.end() || fallback || cmd.kwh_price > 0.0) {
@@ -600,7 +661,8 @@ int size_command(const SizeCommand& cmd) {
 
     // Beside the answer: the analytic estimate, the effective peak multiple and utilization.
     const bool constant_rate = constant_arrival_rate(s);
-    const double f = s.gpu.peak_flops(s.dtype);
+    const double f = fleet_peak_flops_per_gpu(at_n);  // a mixed fleet: the mean over its GPUs
+    const double gpus_per_replica = static_cast<double>(a.gpus) / n;
     const RateEstimate est =
         analytic_estimate_rate(s.model.params, demand.tokens_per_s(), cmd.peak_multiple, f, cmd.utilization);
     const double flops_per_s = mean_of(ap, [](const Probe& p) { return p.window_s > 0 ? p.flops / p.window_s : 0.0; });
@@ -610,7 +672,13 @@ int size_command(const SizeCommand& cmd) {
     Scenario at_answer = s;
     at_answer.replicas = per_pod;
     const int prefill = prefill_pool_size(at_answer);  // disaggregated: the pools at that size (of a pod)
-    if (pods == 1) {
+    if (s.mixed()) {
+      std::vector<std::string> parts;
+      for (const auto& p : at_n.fleet_pools)
+        parts.push_back(fmt::format("pool '{}' {} x {} {} = {} GPUs", p.name, p.replicas, p.gpus_per_replica(),
+                                    p.gpu.name, p.gpus()));
+      std::cout << fmt::format("  answer: {} replicas = {} GPUs: {}\n", n, a.gpus, fmt::join(parts, ", "));
+    } else if (pods == 1) {
       std::cout << fmt::format("  answer: {} replicas = {} GPUs of {}{}\n", n, a.gpus, a.gpu_type,
                                prefill > 0 ? fmt::format(" ({} prefill + {} decode)", prefill, n - prefill) : "");
     } else {
@@ -734,12 +802,12 @@ int size_command(const SizeCommand& cmd) {
     std::cout << fmt::format(
         "  the analytic estimate for the same demand ({:.1f} tokens/s, 2 x P per token, k = {:g}, u = {:g}): {:.1f} "
         "GPUs = {:.1f} replicas\n",
-        demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.gpus_per_replica());
+        demand.tokens_per_s(), cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / gpus_per_replica);
     // k and u that give this fleet through the formula, exactly (results/decomposition.hpp), from the first seed's
     // demand and FLOPs.
     std::optional<Decomposition> decomposition;
     {
-      const DecompositionInputs di = decomposition_inputs(s, ap.front(), static_cast<int>(a.gpus));
+      const DecompositionInputs di = decomposition_inputs(at_n, ap.front(), static_cast<int>(a.gpus));
       if (di.span_tokens > 0.0 && di.span_end_s > di.span_start_s) {
         decomposition = decompose(di);
         std::cout << decomposition_text(*decomposition, "  ");
@@ -761,6 +829,10 @@ int size_command(const SizeCommand& cmd) {
       std::cout << "  effective peak multiple over the mean-load fleet: " << mean_fleet_note << "\n";
     g.found = true;
     g.replicas = n;
+    if (s.mixed()) {
+      g.pools.emplace();
+      for (const auto& p : at_n.fleet_pools) g.pools->push_back({p.name, p.gpu.name, p.replicas, p.gpus(), p.mix});
+    }
     g.prefill_replicas = prefill * pods;
     g.gpus = a.gpus;
     for (const auto& p : ap) {
@@ -798,7 +870,7 @@ int size_command(const SizeCommand& cmd) {
     g.gpu_hours = a.gpu_hours;
     g.energy_kwh = a.energy_kwh;
     if (a.cost >= 0) g.cost = a.cost;
-    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / s.gpus_per_replica()};
+    g.analytic_estimate = {cmd.peak_multiple, cmd.utilization, est.gpus, est.gpus / gpus_per_replica};
     g.effective.utilization = mfu;
     g.effective.mean_flops_gpus_at_full_utilization = flops_fleet;
     g.effective.peak_multiple_vs_mean_flops_fleet = flops_fleet > 0 ? a.gpus / flops_fleet : 0.0;

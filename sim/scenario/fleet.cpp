@@ -15,22 +15,12 @@ namespace {
 
 // Replicas for each pool from shares: the fleet's `total` replicas split in proportion to share / weight (weight: a
 // replica's GPUs for gpu_share, its FLOP/s for flops_share), by largest remainder (ties to the earlier pool).
-std::vector<int> split_by_shares(const std::vector<double>& shares, const std::vector<double>& weights, int total) {
-  std::vector<double> ideal(shares.size());
+std::vector<double> mix_of(const std::vector<double>& shares, const std::vector<double>& weights) {
+  std::vector<double> mix(shares.size());
   double sum = 0.0;
-  for (std::size_t i = 0; i < shares.size(); ++i) sum += ideal[i] = shares[i] / weights[i];
-  std::vector<int> n(shares.size());
-  int given = 0;
-  std::vector<std::pair<double, std::size_t>> rest;
-  for (std::size_t i = 0; i < shares.size(); ++i) {
-    const double x = ideal[i] / sum * total;
-    n[i] = static_cast<int>(std::floor(x));
-    given += n[i];
-    rest.emplace_back(-(x - n[i]), i);
-  }
-  std::stable_sort(rest.begin(), rest.end());
-  for (std::size_t k = 0; given < total; ++k, ++given) ++n[rest[k % rest.size()].second];
-  return n;
+  for (std::size_t i = 0; i < shares.size(); ++i) sum += mix[i] = shares[i] / weights[i];
+  for (double& x : mix) x /= sum;
+  return mix;
 }
 
 // [[fleet.pool]]: the pools of a mixed fleet (FleetPool). Each entry's layout keys are [hardware]'s, read and checked
@@ -108,13 +98,16 @@ void read_pools(const Section& fleet, Scenario& s) {
       fleet.fail("replicas", fmt::format("expected the pools' replicas added up ({}), or leave fleet.replicas out; got {}",
                                          total, fleet.integer_in("replicas", 1, 1, limits::kMaxReplicasInPods)));
     s.replicas = total;
+    for (auto& p : s.fleet_pools) p.mix = static_cast<double>(p.replicas) / total;
   } else {
     sums_to_one(shares, kind);
     if (!fleet.has("replicas"))
       fleet.fail("replicas", fmt::format("missing: with pools sized by {}, fleet.replicas is the fleet's total", kind));
     const int total = static_cast<int>(fleet.integer_in("replicas", 1, 1, limits::kMaxReplicasInPods));
-    const std::vector<int> split = split_by_shares(shares, weights, total);
+    const std::vector<double> mix = mix_of(shares, weights);
+    const std::vector<int> split = split_by_mix(mix, total);
     for (std::size_t i = 0; i < split.size(); ++i) {
+      s.fleet_pools[i].mix = mix[i];
       if (split[i] < 1)
         fleet.fail("replicas", fmt::format("{} replicas leave pool '{}' none at its {} of {}; give more replicas",
                                            total, s.fleet_pools[i].name, kind, num(shares[i])));

@@ -13,6 +13,8 @@
 
 #include <algorithm>
 #include <climits>
+#include <cmath>
+#include <stdexcept>
 #include <filesystem>
 
 #include "sim/scenario/limits.hpp"
@@ -57,6 +59,57 @@ ttft_p99_s = 2.0
 tpot_p99_s = 0.2
 )";
   return text;
+}
+
+std::vector<int> split_by_mix(const std::vector<double>& mix, int total) {
+  double sum = 0.0;
+  for (double x : mix) sum += x;
+  std::vector<int> n(mix.size());
+  int given = 0;
+  std::vector<std::pair<double, std::size_t>> rest;
+  for (std::size_t i = 0; i < mix.size(); ++i) {
+    const double x = sum > 0.0 ? mix[i] / sum * total : 0.0;
+    n[i] = static_cast<int>(std::floor(x));
+    given += n[i];
+    rest.emplace_back(-(x - n[i]), i);
+  }
+  std::stable_sort(rest.begin(), rest.end());
+  for (std::size_t k = 0; given < total && !rest.empty(); ++k, ++given) ++n[rest[k % rest.size()].second];
+  return n;
+}
+
+void set_fleet_replicas(Scenario& s, int replicas) {
+  s.replicas = replicas;
+  if (!s.mixed()) return;
+  const int pools = static_cast<int>(s.fleet_pools.size());
+  if (replicas < pools)
+    throw std::invalid_argument(fmt::format("a mixed fleet of {} pools needs at least {} replicas, one a pool; got {}",
+                                            pools, pools, replicas));
+  std::vector<double> mix;
+  for (const auto& p : s.fleet_pools) mix.push_back(p.mix);
+  std::vector<int> n = split_by_mix(mix, replicas);
+  for (int& k : n)
+    if (k == 0) {
+      --*std::max_element(n.begin(), n.end());
+      k = 1;
+    }
+  for (std::size_t i = 0; i < n.size(); ++i) s.fleet_pools[i].replicas = n[i];
+}
+
+std::int64_t fleet_gpus_at(const Scenario& s, int replicas) {
+  Scenario at = s;
+  set_fleet_replicas(at, replicas);
+  return at.fleet_gpus();
+}
+
+double fleet_peak_flops_per_gpu(const Scenario& s) {
+  if (!s.mixed()) return s.gpu.peak_flops(s.dtype);
+  double flops = 0.0, gpus = 0.0;
+  for (const auto& p : s.fleet_pools) {
+    flops += static_cast<double>(p.gpus()) * p.gpu.peak_flops(p.dtype);
+    gpus += static_cast<double>(p.gpus());
+  }
+  return gpus > 0.0 ? flops / gpus : 0.0;
 }
 
 namespace loader {

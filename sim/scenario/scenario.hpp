@@ -28,6 +28,9 @@ struct FleetPool {
   int tensor_parallel = 1, pipeline_parallel = 1, expert_parallel = 1, micro_batches = 0, gpus_per_node = 8;
   int replicas = 1;
   double arrival_share = 0.0;  // given (0 < share < 1), else 0: by capacity (pool_arrival_shares)
+  // The pool's share of the fleet's replicas before rounding (the mix): from gpu_share or flops_share over a replica's
+  // GPUs or FLOP/s, normalised, or its replicas over the fleet's. set_fleet_replicas() splits a new total by it.
+  double mix = 0.0;
   int gpus_per_replica() const { return tensor_parallel * pipeline_parallel; }
   std::int64_t gpus() const { return static_cast<std::int64_t>(replicas) * gpus_per_replica(); }
 };
@@ -151,6 +154,16 @@ FailureSpec default_failure_spec();
 // Disaggregated serving: how many of the scenario's replicas prefill (at least 1, leaving at least 1 to decode);
 // 0 when the scenario does not disaggregate or has fewer than 2 replicas.
 int prefill_pool_size(const Scenario& s);
+// `total` replicas split in proportion to `mix` (non-negative, not all 0) by largest remainder, ties to the earlier.
+std::vector<int> split_by_mix(const std::vector<double>& mix, int total);
+// The fleet at `replicas` replicas: one GPU type, replicas = n; a mixed fleet, its pools at that total in the same mix
+// (split_by_mix of the pools' mix, every pool keeping at least one replica: the pool with the most gives one up).
+// Throws std::invalid_argument when a mixed fleet is given fewer replicas than it has pools.
+void set_fleet_replicas(Scenario& s, int replicas);
+// The fleet's GPUs at `replicas` replicas (set_fleet_replicas), and its peak FLOP/s per GPU in its dtypes (a mixed
+// fleet: the mean over its GPUs, so that GPUs x peak is the fleet's peak).
+std::int64_t fleet_gpus_at(const Scenario& s, int replicas);
+double fleet_peak_flops_per_gpu(const Scenario& s);
 // Without policy.prefill_replicas: a quarter of the replicas (rounded, at least 1 and leaving 1 to decode).
 int default_prefill_replicas(int replicas);
 // The router that picks decode replicas: policy.decode_router, else policy.router, except that a central queue

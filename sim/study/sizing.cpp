@@ -1,4 +1,5 @@
 #include "sim/study/sizing.hpp"
+#include "sim/study/pods.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -65,7 +66,7 @@ class DenseIds final : public RecordSink {
 Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int pod, double share, int hour,
                      double hour_warmup_s, RunTotals* totals) {
   Scenario s = base;
-  s.replicas = replicas;
+  set_fleet_replicas(s, replicas);  // a mixed fleet: its pools at this total, in the file's mix
   s.seed = seed;
   if (pod >= 0) s.pod_index = pod;
   s.share = share;
@@ -98,8 +99,10 @@ Probe simulate_probe(const Scenario& base, int replicas, std::uint64_t seed, int
   StreamingSink sink(so);
   DenseIds dense(sink);
   RunOptions options;
-  options.record_sink = s.pod_index >= 0 || s.share < 1.0 ? static_cast<RecordSink*>(&dense) : &sink;
-  const RunResult r = run_simulation(s, options);
+  options.record_sink =
+      s.pod_index >= 0 || s.share < 1.0 || s.mixed() ? static_cast<RecordSink*>(&dense) : &sink;
+  // A mixed fleet's pools run one after the other in processes of their own (run_fleet), their records merged.
+  const RunResult r = s.mixed() ? run_fleet(s, options, 1) : run_simulation(s, options);
   sink.finish(r.totals.simulated_s);
   const Summary sum = sink.summary().summary(s.name, s.seed, r.totals);
   if (totals) *totals = r.totals;
@@ -329,6 +332,12 @@ const Demand& DemandMeasurement::exact() {
 }
 
 std::optional<std::string> unreachable_targets(const Scenario& s, const Demand& demand) {
+  if (s.mixed()) {  // a pool that no size meets the targets on keeps the whole fleet from them
+    for (int k = 0; k < static_cast<int>(s.fleet_pools.size()); ++k)
+      if (auto why = unreachable_targets(pool_scenario(s, k), demand))
+        return fmt::format("pool '{}': {}", s.fleet_pools[static_cast<std::size_t>(k)].name, *why);
+    return std::nullopt;
+  }
   const CostModel cost(s.model, s.gpu, s.dtype, s.layout(), s.cost);
   if (demand.all_requests <= 0.0) return std::string("the workload has no requests in the simulated span");
   if (s.slo.tpot_p99_s > 0.0) {
@@ -478,7 +487,9 @@ void check_sizable(const Scenario& s) {
   if (s.slo.ttft_p99_s <= 0.0 && s.slo.tpot_p99_s <= 0.0)
     throw ScenarioError(s.source, 0, "slo",
                         "fleet sizing needs at least one latency target: set slo.ttft_p99_s or slo.tpot_p99_s");
-  if (pods_of(s) > 1) {
+  if (s.mixed()) {
+    for (int k = 0; k < static_cast<int>(s.fleet_pools.size()); ++k) check_servable(pool_scenario(s, k));
+  } else if (pods_of(s) > 1) {
     Scenario pod = s;
     pod.replicas = std::max(1, s.replicas / s.pods);
     pod.pod_index = 0;
@@ -490,6 +501,7 @@ void check_sizable(const Scenario& s) {
 
 // Disaggregated serving needs a prefill and a decode replica: its search starts at 2.
 int min_replicas_of(const Scenario& s) {
+  if (s.mixed()) return static_cast<int>(s.fleet_pools.size());  // one replica a pool
   Scenario two = s;
   two.replicas = 2;
   return prefill_pool_size(two) > 0 ? 2 : 1;
@@ -501,7 +513,12 @@ int first_guess(const Scenario& s, const Demand& demand, double* capacity_out = 
   const auto policy = make_batching_policy(s.batching, s.policy_params);
   const double mean_prompt = demand.requests > 0 ? demand.prompt_tokens / demand.requests : 1.0;
   const double mean_output = demand.requests > 0 ? demand.output_tokens / demand.requests : 1.0;
-  const double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
+  double capacity = saturated_capacity(cost, *policy, mean_prompt, mean_output, s.limits.max_batch);
+  if (s.mixed()) {  // a replica of the mix on average: the pools' capacities at the file's size over its replicas
+    capacity = 0.0;
+    for (double c : pool_capacities(s)) capacity += c;
+    capacity /= std::max(1, s.replicas);
+  }
   if (capacity_out) *capacity_out = capacity;
   const double g = capacity > 0.0 ? std::ceil(demand.output_tokens_per_s() / capacity) : 1.0;
   return g >= 1e9 ? 1000000000 : static_cast<int>(g);
@@ -687,7 +704,7 @@ DecompositionInputs decomposition_inputs(const Scenario& s, const Probe& first, 
   DecompositionInputs di;
   di.params = s.model.params;
   di.active_params = s.model.active_params;
-  di.peak_flops = s.gpu.peak_flops(s.dtype);
+  di.peak_flops = fleet_peak_flops_per_gpu(s);  // a mixed fleet: the mean over its GPUs at its size in s
   di.gpus = gpus;
   di.span_start_s = first.whole.start_s;
   di.span_end_s = first.whole.end_s;
