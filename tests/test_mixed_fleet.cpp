@@ -274,6 +274,44 @@ TEST_CASE("size a mixed fleet at its mix: the smallest total meeting the targets
   CHECK_THAT(r.output, Catch::Matchers::Contains("--gpus: not supported for a mixed fleet"));
   r = run_command(binary() + " size " + dir + "/s.toml --per-hour --search tp");
   CHECK(r.exit_code == 2);
-  CHECK_THAT(r.output, Catch::Matchers::Contains("--search, --per-hour"));
+  CHECK_THAT(r.output, Catch::Matchers::Contains("--search tp, --per-hour"));
+  fs::remove_all(dir);
+}
+
+TEST_CASE("size --search mix: the first pool's share of the GPUs at 25, 50 and 75 %, each sized at its mix and ranked",
+          "[mixed][sizing]") {
+  const std::string dir = temp_dir("mixed-search");
+  const std::string pools =
+      "[[fleet.pool]]\nname = \"h100\"\ngpu = \"h100-sxm\"\ngpu_share = 0.5\n"
+      "[[fleet.pool]]\nname = \"a100\"\ngpu = \"a100-80gb\"\ngpu_share = 0.5\n";
+  write_file(dir + "/s.toml", mixed(pools, 100.0, 4, "[slo]\nttft_p99_s = 0.5\ntpot_p99_s = 0.04\n"));
+  auto r = run_command(binary() + " size " + dir + "/s.toml --margin point --search mix --out " + dir + "/out");
+  INFO(r.output);
+  REQUIRE(r.exit_code == 0);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("Ranking"));
+  const auto j = nlohmann::json::parse(read_file(dir + "/out/sizing.json"));
+  REQUIRE(j.at("results").size() == 3);
+  std::vector<double> gpus;
+  int best = 0;
+  for (std::size_t i = 0; i < 3; ++i) {
+    const auto& g = j.at("results")[i];
+    REQUIRE(g.at("found").get<bool>());
+    const double share = 0.25 * static_cast<double>(i + 1);
+    const auto& p = g.at("pools");
+    const double h = p[0].at("gpus").get<double>(), a = p[1].at("gpus").get<double>();
+    // The H100 pool's share of the GPUs is the one asked, to within a replica.
+    CHECK(std::abs(h - share * (h + a)) <= 1.0);
+    CHECK(g.at("gpus").get<double>() == h + a);
+    gpus.push_back(h + a);
+    best += g.at("best_of_type").get<bool>() ? 1 : 0;
+  }
+  // H100 serves more per GPU than A100: the more of the mix it is, the fewer GPUs the demand needs.
+  CHECK(gpus[0] >= gpus[1]);
+  CHECK(gpus[1] >= gpus[2]);
+  CHECK(gpus[0] > gpus[2]);
+  CHECK(best == 1);
+  r = run_command(binary() + " size " + source_dir() + "/scenarios/chat-hour.toml --search mix");
+  CHECK(r.exit_code == 2);
+  CHECK_THAT(r.output, Catch::Matchers::Contains("this scenario has one GPU type"));
   fs::remove_all(dir);
 }

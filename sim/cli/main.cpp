@@ -121,9 +121,10 @@ int tokenfleet_main(int argc, char** argv) {
   size_cmd->add_option("--search", size.search,
                        "also try, per GPU type, the tensor-parallel degrees that fit (tp) and batch caps 64, 256, "
                        "1024 beside the scenario's (max_batch), and for disaggregated serving prefill shares of "
-                       "12.5, 25, 37.5 and 50 % (split); ranks the configurations")
+                       "12.5, 25, 37.5 and 50 % (split), and for a mixed fleet of two pools the first pool's share "
+                       "of the GPUs at 25, 50 and 75 % (mix); ranks the configurations")
       ->delimiter(',')
-      ->check(CLI::IsMember({"tp", "max_batch", "split"}));
+      ->check(CLI::IsMember({"tp", "max_batch", "split", "mix"}));
   size_cmd->add_option("--gpu-hour-price", gpu_prices, "$ per GPU-hour: --gpu-hour-price h100-sxm=2.5,b200=5")
       ->delimiter(',');
   size_cmd->add_option("--kwh-price", size.kwh_price, "$ per kWh")->check(CLI::NonNegativeNumber);

@@ -43,6 +43,7 @@ struct SizingConfig {
   int tp = 1;
   int max_batch = 0;
   double prefill_share = 0.0;  // disaggregated serving: the share of the replicas that prefill (0: the scenario's)
+  double first_pool_gpu_share = 0.0;  // --search mix: the first pool's share of a mixed fleet's GPUs (0: the file's)
   std::string label;  // the GPU's name alone when nothing was searched or pinned
 };
 
@@ -314,17 +315,26 @@ int size_command(const SizeCommand& cmd) {
     // is over the fleet's total replicas. What sizes one GPU type's fleet in other ways does not take it yet.
     std::vector<std::string> refused;
     if (!cmd.gpus.empty()) refused.push_back("--gpus");
-    if (!cmd.search.empty()) refused.push_back("--search");
+    if (std::any_of(cmd.search.begin(), cmd.search.end(), [](const std::string& k) { return k != "mix"; }))
+      refused.push_back("--search " + fmt::format("{}", fmt::join(cmd.search, ",")));
     if (cmd.per_hour) refused.push_back("--per-hour");
     if (cmd.autoscaler) refused.push_back("--autoscaler");
     if (cmd.failures || cmd.spare > 0) refused.push_back(cmd.failures ? "--failures" : "--spare");
     if (cmd.scale_check_set) refused.push_back("--scale-check");
     if (!refused.empty()) {
-      print_error(fmt::format("{}: not supported for a mixed fleet ([[fleet.pool]]) yet; size it at its mix without "
-                              "{}, or size each GPU type as a fleet of one type",
+      print_error(fmt::format("{}: not supported for a mixed fleet ([[fleet.pool]]) yet; size it at its mix (or "
+                              "--search mix) without {}, or size each GPU type as a fleet of one type",
                               fmt::join(refused, ", "), refused.size() > 1 ? "them" : "it"));
       return exit_bad_scenario;
     }
+    if (!cmd.search.empty() && base.fleet_pools.size() != 2) {
+      print_error(fmt::format("--search mix: searched for a mixed fleet of two pools; this one has {}",
+                              base.fleet_pools.size()));
+      return exit_bad_scenario;
+    }
+  } else if (std::count(cmd.search.begin(), cmd.search.end(), "mix") > 0) {
+    print_error("--search mix: the mix of a mixed fleet's pools ([[fleet.pool]]); this scenario has one GPU type");
+    return exit_bad_scenario;
   }
   if (base.pods > 1 && cmd.per_hour) {
     print_error(fmt::format("--per-hour: not supported with fleet.pods = {} (a fleet of pods is sized over the whole "
@@ -473,6 +483,15 @@ int size_command(const SizeCommand& cmd) {
             configs.push_back(c);
           }
     }
+    if (base.mixed() && !cmd.search.empty()) {  // --search mix: the first pool's share of the GPUs
+      const SizingConfig c = configs.front();
+      configs.clear();
+      for (double f : {0.25, 0.5, 0.75}) {
+        SizingConfig m = c;
+        m.first_pool_gpu_share = f;
+        configs.push_back(m);
+      }
+    }
     if (configs.empty()) {
       print_error("--search: no configuration serves the model on the GPUs given");
       return exit_unservable;
@@ -547,9 +566,22 @@ int size_command(const SizeCommand& cmd) {
     a.gpu = config.label;
     a.gpu_type = config.gpu.name;
     if (base.mixed()) {
+      auto& pools = a.scenario.fleet_pools;
+      if (config.first_pool_gpu_share > 0.0) {
+        // The replicas' mix for that share of the GPUs: share / GPUs per replica, normalised.
+        const double f = config.first_pool_gpu_share;
+        const double x = f / pools[0].gpus_per_replica(), y = (1.0 - f) / pools[1].gpus_per_replica();
+        pools[0].mix = x / (x + y);
+        pools[1].mix = y / (x + y);
+        set_fleet_replicas(a.scenario, std::max(a.scenario.replicas, 2));
+      }
+      // The mix by GPUs (what a planner quotes: "50 % current and 50 % previous generation").
+      double gsum = 0.0;
+      for (const auto& p : pools) gsum += p.mix * p.gpus_per_replica();
       std::vector<std::string> parts;
-      for (const auto& p : base.fleet_pools) parts.push_back(fmt::format("{} {:.0f} %", p.gpu.name, p.mix * 100.0));
-      a.gpu = fmt::format("mix ({})", fmt::join(parts, " + "));
+      for (const auto& p : pools)
+        parts.push_back(fmt::format("{} {:.0f} %", p.gpu.name, gsum > 0 ? p.mix * p.gpus_per_replica() / gsum * 100.0 : 0.0));
+      a.gpu = fmt::format("mix ({} of GPUs)", fmt::join(parts, " + "));
       a.gpu_type = "mixed";
     }
     const Scenario& s = a.scenario;

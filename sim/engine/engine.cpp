@@ -220,7 +220,7 @@ RunResult run_simulation(const Scenario& s, const RunOptions& options) {
   if (s.pods > 1 && s.pod_index < 0)
     throw SimulationError("internal error: a fleet of pods is simulated pod by pod (sim/study/pods.hpp)");
   if (s.mixed())
-    throw SimulationError("a mixed fleet ([[fleet.pool]]) is simulated by tokenfleet run and estimate --simulate; "
+    throw SimulationError("a mixed fleet ([[fleet.pool]]) is simulated by tokenfleet run, size and estimate --simulate; "
                           "this command does not take one yet: give one GPU type ([hardware], no [[fleet.pool]])");
   try {
     w.source = make_pod_source(make_workload_source(s.workload, s.seed, s.duration_s), s.seed, s.pods, s.pod_index,
