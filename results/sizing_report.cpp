@@ -38,6 +38,8 @@ void to_json(nlohmann::ordered_json& j, const SizingGpuResult& g) {
   }
   j["gpu_type"] = g.gpu_type;
   j["tensor_parallel"] = g.tensor_parallel;
+  if (g.pipeline_parallel > 1) j["pipeline_parallel"] = g.pipeline_parallel;
+  if (g.expert_parallel > 1) j["expert_parallel"] = g.expert_parallel;
   j["max_batch"] = g.max_batch;
   j["best_of_type"] = g.best_of_type;
   j["binding_limit"] = g.binding_limit;
@@ -77,6 +79,8 @@ void from_json(const nlohmann::ordered_json& j, SizingGpuResult& g) {
   }
   j.at("gpu_type").get_to(g.gpu_type);
   j.at("tensor_parallel").get_to(g.tensor_parallel);
+  if (j.contains("pipeline_parallel")) j.at("pipeline_parallel").get_to(g.pipeline_parallel);
+  if (j.contains("expert_parallel")) j.at("expert_parallel").get_to(g.expert_parallel);
   j.at("max_batch").get_to(g.max_batch);
   j.at("best_of_type").get_to(g.best_of_type);
   j.at("binding_limit").get_to(g.binding_limit);

@@ -159,6 +159,7 @@ struct SizingGpuResult {
   SizingEffective effective;
   std::string gpu_type;                             // the GPU (gpu: the configuration's label)
   int tensor_parallel = 1;
+  int pipeline_parallel = 1, expert_parallel = 1;   // written when above 1 (a replica larger than a node, MoE)
   int max_batch = 0;
   bool best_of_type = false;                        // with size --search: the best configuration of its GPU type
   std::string binding_limit;                        // what sets the size (sizing.hpp binding_limit)

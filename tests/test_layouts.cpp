@@ -264,6 +264,17 @@ output_tokens = { dist = "fixed", value = 64 }
   const auto ok = tf::test::run_command(tf::test::binary() + " validate " + path);
   INFO(ok.output);
   CHECK(ok.exit_code == 0);
+  // size records the layout it sized (tp, stages, expert parallelism) with the answer.
+  const std::string out = (std::filesystem::temp_directory_path() / "tf-layouts-staged-size").string();
+  std::filesystem::remove_all(out);
+  const auto sz = tf::test::run_command(tf::test::binary() + " size " + path +
+                                        " --margin point --set slo.ttft_p99_s=10 --set slo.tpot_p99_s=2 --out " + out);
+  INFO(sz.output);
+  REQUIRE(sz.exit_code == 0);
+  const std::string sizing = tf::test::read_file(out + "/sizing.json");
+  CHECK_THAT(sizing, Contains("\"tensor_parallel\": 8") && Contains("\"pipeline_parallel\": 4") &&
+                         Contains("\"expert_parallel\": 8"));
+  std::filesystem::remove_all(out);
   // llama-3.1-405b in BF16 on one node of H100 (810 GB of weights): explained the same way, per GPU with stages.
   const auto big = tf::test::run_command(tf::test::binary() + " validate " + path +
                                          " --set model.name=llama-3.1-405b --set hardware.dtype=bf16 "

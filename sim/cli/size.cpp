@@ -606,6 +606,8 @@ int size_command(const SizeCommand& cmd) {
     g.gpu = a.gpu;
     g.gpu_type = a.gpu_type;
     g.tensor_parallel = s.tensor_parallel;
+    g.pipeline_parallel = s.pipeline_parallel;
+    g.expert_parallel = s.expert_parallel;
     g.max_batch = s.limits.max_batch;
     if (!a.sizing.found) {
       std::cout << "  no answer: " << a.sizing.reason << "\n";
