@@ -9,6 +9,7 @@
 
 #include "cluster/cost_model.hpp"
 #include "policies/batching.hpp"
+#include "results/economics.hpp"
 #include "sim/replica/replica_model.hpp"
 #include "sim/scenario/scenario.hpp"
 #include "sim/study/pods.hpp"
@@ -193,8 +194,8 @@ TEST_CASE("set_fleet_replicas splits a new total in the file's mix, every pool k
       "[[fleet.pool]]\nname = \"one\"\ngpu = \"h100-sxm\"\ngpu_share = 0.5\n"
       "[[fleet.pool]]\nname = \"two\"\ngpu = \"h100-sxm\"\ntensor_parallel = 2\ngpu_share = 0.5\n";
   Scenario s = load_scenario_text(mixed(pools, 5.0, 7), "t.toml");
-  CHECK(s.fleet_pools[0].mix == Approx(2.0 / 3.0));
-  CHECK(s.fleet_pools[1].mix == Approx(1.0 / 3.0));
+  CHECK(mix_share(s, 0) == Approx(2.0 / 3.0));
+  CHECK(mix_share(s, 1) == Approx(1.0 / 3.0));
   for (int n : {2, 3, 7, 10, 31}) {
     INFO(n);
     Scenario at = s;
@@ -214,6 +215,39 @@ TEST_CASE("set_fleet_replicas splits a new total in the file's mix, every pool k
   }
   Scenario at = s;
   CHECK_THROWS_WITH(set_fleet_replicas(at, 1), Catch::Matchers::Contains("at least 2 replicas"));
+  // A pool the largest remainder would leave at none keeps one, taken from the pool with the most: 9 : 1 at 2 -> 1, 1;
+  // three pools 0.8 / 0.1 / 0.1 of one-GPU replicas at 4 -> 3.2, 0.4, 0.4 -> 3, 1, 0 by largest remainder -> 2, 1, 1.
+  const std::string nine =
+      "[[fleet.pool]]\nname = \"a\"\ngpu = \"h100-sxm\"\ngpu_share = 0.9\n"
+      "[[fleet.pool]]\nname = \"b\"\ngpu = \"a100-80gb\"\ngpu_share = 0.1\n";
+  Scenario n2 = load_scenario_text(mixed(nine, 5.0, 10), "t.toml");
+  CHECK(n2.fleet_pools[0].replicas == 9);
+  set_fleet_replicas(n2, 2);
+  CHECK(n2.fleet_pools[0].replicas == 1);
+  CHECK(n2.fleet_pools[1].replicas == 1);
+  const std::string three =
+      "[[fleet.pool]]\nname = \"a\"\ngpu = \"h100-sxm\"\ngpu_share = 0.8\n"
+      "[[fleet.pool]]\nname = \"b\"\ngpu = \"a100-80gb\"\ngpu_share = 0.1\n"
+      "[[fleet.pool]]\nname = \"c\"\ngpu = \"h200-sxm\"\ngpu_share = 0.1\n";
+  Scenario t4 = load_scenario_text(mixed(three, 5.0, 10), "t.toml");
+  set_fleet_replicas(t4, 4);
+  CHECK(t4.fleet_pools[0].replicas == 2);
+  CHECK(t4.fleet_pools[1].replicas == 1);
+  CHECK(t4.fleet_pools[2].replicas == 1);
+  set_fleet_replicas(t4, 20);  // exact: 16, 2, 2
+  CHECK(t4.fleet_pools[0].replicas == 16);
+  CHECK(t4.fleet_pools[2].replicas == 2);
+  // Three pools by GPU share 0.2 / 0.3 / 0.5 of 1-, 2- and 8-GPU replicas at 24: ideal 0.2, 0.15, 0.0625 of 0.4125
+  // -> 11.64, 8.73, 3.64 -> 11, 8, 3 and the two replicas left to the largest remainders .727 and .636 (a tie with
+  // .636, to the earlier pool): 12, 9, 3, by hand.
+  const std::string layouts =
+      "[[fleet.pool]]\nname = \"a\"\ngpu = \"h100-sxm\"\ngpu_share = 0.2\n"
+      "[[fleet.pool]]\nname = \"b\"\ngpu = \"h100-sxm\"\ntensor_parallel = 2\ngpu_share = 0.3\n"
+      "[[fleet.pool]]\nname = \"c\"\ngpu = \"h100-sxm\"\ntensor_parallel = 8\ngpu_share = 0.5\n";
+  const Scenario l24 = load_scenario_text(mixed(layouts, 5.0, 24), "t.toml");
+  CHECK(l24.fleet_pools[0].replicas == 12);
+  CHECK(l24.fleet_pools[1].replicas == 9);
+  CHECK(l24.fleet_pools[2].replicas == 3);
   // Pools given by replicas: the mix is their proportions.
   const Scenario r = load_scenario_text(mixed(kTwoPools, 5.0), "t.toml");
   Scenario r10 = r;
@@ -248,7 +282,6 @@ TEST_CASE("size a mixed fleet at its mix: the smallest total meeting the targets
   CHECK(g.at("pools")[0].at("replicas").get<int>() == at.fleet_pools[0].replicas);
   CHECK(g.at("pools")[1].at("replicas").get<int>() == at.fleet_pools[1].replicas);
   CHECK(g.at("gpus").get<double>() == static_cast<double>(at.fleet_gpus()));
-  CHECK(std::abs(at.fleet_pools[0].replicas - at.fleet_pools[1].replicas) <= 1);  // half and half by GPUs (1 each)
   // Saturated, the answer's pools carry the offered 100 x 200 output tokens/s (no fleet below its capacity keeps up).
   double cap = 0;
   for (double c : pool_capacities(at)) cap += c;
@@ -266,8 +299,12 @@ TEST_CASE("size a mixed fleet at its mix: the smallest total meeting the targets
   CHECK(tpot <= 0.04);
   const auto [ttft1, tpot1] = p99s(n - 1);
   CHECK((ttft1 > 0.5 || tpot1 > 0.04));
-  // The price is the pools', weighted by their GPUs.
+  // The price is the pools', weighted by their GPUs (the defaults: results/economics.hpp).
   CHECK_THAT(g.at("economics").at("price_source").get<std::string>(), Catch::Matchers::Contains("weighted by their GPUs"));
+  const double h100 = default_gpu_price("h100-sxm")->usd_per_gpu_hour, a100 = default_gpu_price("a100-80gb")->usd_per_gpu_hour;
+  CHECK(g.at("economics").at("usd_per_gpu_hour").get<double>() ==
+        Approx((h100 * at.fleet_pools[0].gpus() + a100 * at.fleet_pools[1].gpus()) / static_cast<double>(at.fleet_gpus())));
+  CHECK(h100 != a100);
   // What sizes one GPU type in other ways is refused, with the reason.
   r = run_command(binary() + " size " + dir + "/s.toml --gpus h100-sxm");
   CHECK(r.exit_code == 2);

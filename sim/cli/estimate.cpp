@@ -35,6 +35,13 @@ std::string big(double v) {
 
 int estimate_simulated(const EstimateCommand& cmd) {
   auto years = cmd.formula ? huafu_2024_formula_preset() : huafu_2024_simulated_preset();
+  if (cmd.formula)
+    for (const std::string& o : cmd.overrides)
+      for (const char* field : {".peak_to_mean=", ".think_time_s="})
+        if (o.find(field) != std::string::npos)
+          throw UsageError(fmt::format("--set {}: not with --formula, which takes the curve from the report's k (set "
+                                       "YEAR.peak_multiple) and has no sessions (no think time)",
+                                       o));
   try {
     apply_simulated_overrides(years, cmd.overrides);
     for (const auto& y : years)
@@ -76,12 +83,19 @@ int estimate_simulated(const EstimateCommand& cmd) {
   const auto t0 = std::chrono::steady_clock::now();
   std::vector<SimulatedYear> done;
   for (const auto& in : years) {
-    std::cout << fmt::format("{}: {} visits a year, {:g} tokens per Q&A, {} + {}, targets TTFT p99 {:g} s, TPOT p99 "
-                             "{:g} ms, curve peak-to-mean {:g}\n",
-                             in.report.label, in.report.visits_per_year, in.report.tokens_per_qa, in.current_gpu,
-                             in.previous_gpu, in.ttft_p99_s, in.tpot_p99_s * 1e3,
-                             in.formula ? peak_to_mean_for_busiest_hour(in.report.peak_multiple) : in.peak_to_mean)
-              << std::flush;
+    if (in.formula)
+      std::cout << fmt::format("{}: {} visits a year, {:g} tokens per Q&A, {} + {}, u = {:g}, curve peak-to-mean {:.4g} "
+                               "(its busiest hour k = {:g} times the mean); targets below\n",
+                               in.report.label, in.report.visits_per_year, in.report.tokens_per_qa, in.current_gpu,
+                               in.previous_gpu, in.report.utilization,
+                               peak_to_mean_for_busiest_hour(in.report.peak_multiple), in.report.peak_multiple)
+                << std::flush;
+    else
+      std::cout << fmt::format("{}: {} visits a year, {:g} tokens per Q&A, {} + {}, targets TTFT p99 {:g} s, TPOT p99 "
+                               "{:g} ms, curve peak-to-mean {:g}\n",
+                               in.report.label, in.report.visits_per_year, in.report.tokens_per_qa, in.current_gpu,
+                               in.previous_gpu, in.ttft_p99_s, in.tpot_p99_s * 1e3, in.peak_to_mean)
+                << std::flush;
     done.push_back(simulate_year(in, jobs, [t0](const std::string& line) {
       const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       std::cout << fmt::format("[{:>5.0f} s]", el) << line << "\n" << std::flush;

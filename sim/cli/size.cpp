@@ -332,6 +332,16 @@ int size_command(const SizeCommand& cmd) {
                               base.fleet_pools.size()));
       return exit_bad_scenario;
     }
+    if (!cmd.search.empty() && base.fleet_pools.front().arrival_share > 0.0) {
+      print_error("--search mix: the pools' arrival_share would hold each mix to the file's split of the arrivals; "
+                  "leave arrival_share out (the split is then by capacity) to search the mix");
+      return exit_bad_scenario;
+    }
+    if (prefill_pool_size(base) > 0 || base.batching == "disaggregated") {
+      print_error("disaggregated serving in a mixed fleet is not sized yet (its prefill and decode replicas would be "
+                  "counted over the whole fleet, not per pool)");
+      return exit_bad_scenario;
+    }
   } else if (std::count(cmd.search.begin(), cmd.search.end(), "mix") > 0) {
     print_error("--search mix: the mix of a mixed fleet's pools ([[fleet.pool]]); this scenario has one GPU type");
     return exit_bad_scenario;
@@ -589,8 +599,9 @@ int size_command(const SizeCommand& cmd) {
         "Sizing '{}' on {} ({}): smallest {} with TTFT p99 <= {} and TPOT p99 <= {} over "
         "{}; {} seed(s) per candidate, {} at a time\n",
         s.name, a.gpu,
-        s.mixed() ? std::string("replicas of each pool in the mix's shares, at least one each; the arrivals split by "
-                                "capacity")
+        s.mixed() ? fmt::format("replicas of each pool in the mix's shares, at least one each; the arrivals split {}",
+                                s.fleet_pools.front().arrival_share > 0.0 ? "by the pools' arrival_share"
+                                                                          : "by capacity")
                   : fmt::format("{} x {} per replica, {}", s.gpus_per_replica(), a.gpu_type, to_string(s.dtype)),
         s.pods > 1 ? fmt::format("pods ({} of them, the arrivals split at random, each pod meeting the targets over "
                                  "its own requests)",
@@ -632,59 +643,54 @@ int size_command(const SizeCommand& cmd) {
     a.gpus = at_n.fleet_gpus();
     a.gpu_hours = a.gpus * demand.window_s / 3600.0;
     a.energy_kwh = mean_of(ap, [](const Probe& p) { return p.energy_kwh; });
-    // Money and energy at the given prices, else the stated defaults (results/economics.hpp).
+    // Money and energy at the given prices, else the stated defaults (results/economics.hpp). A mixed fleet: its
+    // pools' prices weighted by their GPUs at the answer (energy only when one pool's GPU has none).
     std::optional<Economics> money;
-    if (s.mixed()) {
-      // The pools' prices (given, else the defaults), weighted by their GPUs at the answer; energy only if one has none.
-      double usd = 0.0;
-      bool all = true;
-      std::vector<std::string> sources;
-      for (const auto& p : at_n.fleet_pools) {
-        const auto given = cmd.gpu_hour_price.find(p.gpu.name);
-        const auto fallback = default_gpu_price(p.gpu.name);
+    {
+      double usd_per_gpu_hour = 0.0;
+      std::string source;
+      bool priced = true;
+      if (s.mixed()) {
+        double usd = 0.0;
+        std::vector<std::string> sources;
+        for (const auto& p : at_n.fleet_pools) {
+          const auto given = cmd.gpu_hour_price.find(p.gpu.name);
+          const auto fallback = default_gpu_price(p.gpu.name);
+          if (given != cmd.gpu_hour_price.end()) {
+            usd += given->second * static_cast<double>(p.gpus());
+            sources.push_back(fmt::format("{}: given", p.gpu.name));
+          } else if (fallback) {
+            usd += fallback->usd_per_gpu_hour * static_cast<double>(p.gpus());
+            sources.push_back(fmt::format("{}: {}", p.gpu.name, fallback->source));
+          } else {
+            priced = false;
+          }
+        }
+        if (priced && a.gpus > 0) usd_per_gpu_hour = usd / static_cast<double>(a.gpus);
+        source = priced ? fmt::format("the pools' prices weighted by their GPUs ({})", fmt::join(sources, "; "))
+                        : "a pool's GPU has no GPU-hour price: energy only";
+      } else {
+        const auto given = cmd.gpu_hour_price.find(a.gpu_type);
+        const auto fallback = default_gpu_price(a.gpu_type);
         if (given != cmd.gpu_hour_price.end()) {
-          usd += given->second * static_cast<double>(p.gpus());
-          sources.push_back(fmt::format("{}: given", p.gpu.name));
+          usd_per_gpu_hour = given->second;
+          source = "given with --gpu-hour-price";
         } else if (fallback) {
-          usd += fallback->usd_per_gpu_hour * static_cast<double>(p.gpus());
-          sources.push_back(fmt::format("{}: {}", p.gpu.name, fallback->source));
+          usd_per_gpu_hour = fallback->usd_per_gpu_hour;
+          source = fallback->source;
         } else {
-          all = false;
+          priced = false;
+          source = "no GPU-hour price for this GPU: energy only";
         }
       }
-      if (all || cmd.kwh_price > 0.0) {
+      if (priced || cmd.kwh_price > 0.0) {
         EconomicsInputs ei;
         ei.gpus = a.gpus;
         ei.window_s = demand.window_s;
         ei.energy_kwh = a.energy_kwh;
         ei.tokens = demand.prompt_tokens + demand.output_tokens;
-        ei.usd_per_gpu_hour = all && a.gpus > 0 ? usd / static_cast<double>(a.gpus) : 0.0;
-        ei.price_source = all ? fmt::format("the pools' prices weighted by their GPUs ({})", fmt::join(sources, "; "))
-                              : "a pool's GPU has no GPU-hour price: energy only";
-        ei.usd_per_kwh = cmd.kwh_price;
-        if (ei.window_s > 0.0) {
-          money = economics(ei);
-          a.cost = money->window.usd;
-        }
-      }
-    } else {
-      const auto given = cmd.gpu_hour_price.find(a.gpu_type);
-      const auto fallback = default_gpu_price(a.gpu_type);
-      if (given != cmd.gpu_hour_price.end() || fallback || cmd.kwh_price > 0.0) {
-        EconomicsInputs ei;
-        ei.gpus = a.gpus;
-        ei.window_s = demand.window_s;
-        ei.energy_kwh = a.energy_kwh;
-        ei.tokens = demand.prompt_tokens + demand.output_tokens;
-        if (given != cmd.gpu_hour_price.end()) {
-          ei.usd_per_gpu_hour = given->second;
-          ei.price_source = "given with --gpu-hour-price";
-        } else if (fallback) {
-          ei.usd_per_gpu_hour = fallback->usd_per_gpu_hour;
-          ei.price_source = fallback->source;
-        } else {
-          ei.price_source = "no GPU-hour price for this GPU: energy only";
-        }
+        ei.usd_per_gpu_hour = usd_per_gpu_hour;
+        ei.price_source = source;
         ei.usd_per_kwh = cmd.kwh_price;
         if (ei.window_s > 0.0) {
           money = economics(ei);
@@ -828,7 +834,10 @@ int size_command(const SizeCommand& cmd) {
       const SizingResult mean_sizing = size_fleet(flat, flat_options);
       if (mean_sizing.found) {
         mean_fleet = mean_sizing.replicas * mean_sizing.pods;
-        peak_multiple_vs_mean_fleet = static_cast<double>(n) / mean_fleet;
+        // A mixed fleet: by GPUs (the two fleets' splits round differently); one GPU type: by replicas, the same.
+        peak_multiple_vs_mean_fleet =
+            s.mixed() ? static_cast<double>(a.gpus) / static_cast<double>(fleet_gpus_at(s, mean_fleet))
+                      : static_cast<double>(n) / mean_fleet;
       } else {
         mean_fleet_note = "the mean load itself has no answer: " + mean_sizing.reason;
       }
@@ -865,7 +874,10 @@ int size_command(const SizeCommand& cmd) {
     g.replicas = n;
     if (s.mixed()) {
       g.pools.emplace();
-      for (const auto& p : at_n.fleet_pools) g.pools->push_back({p.name, p.gpu.name, p.replicas, p.gpus(), p.mix});
+      for (std::size_t i = 0; i < at_n.fleet_pools.size(); ++i) {
+        const auto& p = at_n.fleet_pools[i];
+        g.pools->push_back({p.name, p.gpu.name, p.replicas, p.gpus(), mix_share(at_n, i)});
+      }
     }
     g.prefill_replicas = prefill * pods;
     g.gpus = a.gpus;

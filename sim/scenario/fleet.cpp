@@ -13,13 +13,12 @@ namespace tf::loader {
 
 namespace {
 
-// Replicas for each pool from shares: the fleet's `total` replicas split in proportion to share / weight (weight: a
-// replica's GPUs for gpu_share, its FLOP/s for flops_share), by largest remainder (ties to the earlier pool).
+// The pools' mix from shares: share / weight (weight: a replica's GPUs for gpu_share, its FLOP/s for flops_share), the
+// replicas each would have per unit of the fleet, left unnormalised so that split_by_mix splits a total exactly as
+// ideal / sum x total (largest remainder, ties to the earlier pool).
 std::vector<double> mix_of(const std::vector<double>& shares, const std::vector<double>& weights) {
   std::vector<double> mix(shares.size());
-  double sum = 0.0;
-  for (std::size_t i = 0; i < shares.size(); ++i) sum += mix[i] = shares[i] / weights[i];
-  for (double& x : mix) x /= sum;
+  for (std::size_t i = 0; i < shares.size(); ++i) mix[i] = shares[i] / weights[i];
   return mix;
 }
 
@@ -98,7 +97,7 @@ void read_pools(const Section& fleet, Scenario& s) {
       fleet.fail("replicas", fmt::format("expected the pools' replicas added up ({}), or leave fleet.replicas out; got {}",
                                          total, fleet.integer_in("replicas", 1, 1, limits::kMaxReplicasInPods)));
     s.replicas = total;
-    for (auto& p : s.fleet_pools) p.mix = static_cast<double>(p.replicas) / total;
+    for (auto& p : s.fleet_pools) p.mix = static_cast<double>(p.replicas);
   } else {
     sums_to_one(shares, kind);
     if (!fleet.has("replicas"))

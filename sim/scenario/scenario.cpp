@@ -96,6 +96,12 @@ void set_fleet_replicas(Scenario& s, int replicas) {
   for (std::size_t i = 0; i < n.size(); ++i) s.fleet_pools[i].replicas = n[i];
 }
 
+double mix_share(const Scenario& s, std::size_t pool) {
+  double sum = 0.0;
+  for (const auto& p : s.fleet_pools) sum += p.mix;
+  return sum > 0.0 ? s.fleet_pools.at(pool).mix / sum : 0.0;
+}
+
 std::int64_t fleet_gpus_at(const Scenario& s, int replicas) {
   Scenario at = s;
   set_fleet_replicas(at, replicas);

@@ -28,8 +28,9 @@ struct FleetPool {
   int tensor_parallel = 1, pipeline_parallel = 1, expert_parallel = 1, micro_batches = 0, gpus_per_node = 8;
   int replicas = 1;
   double arrival_share = 0.0;  // given (0 < share < 1), else 0: by capacity (pool_arrival_shares)
-  // The pool's share of the fleet's replicas before rounding (the mix): from gpu_share or flops_share over a replica's
-  // GPUs or FLOP/s, normalised, or its replicas over the fleet's. set_fleet_replicas() splits a new total by it.
+  // The pool's weight in the fleet's replicas before rounding (the mix; only the ratios between pools count): its
+  // gpu_share or flops_share over a replica's GPUs or FLOP/s, or its replicas. set_fleet_replicas() splits a new total
+  // by it; mix_share() is the pool's share of the replicas.
   double mix = 0.0;
   int gpus_per_replica() const { return tensor_parallel * pipeline_parallel; }
   std::int64_t gpus() const { return static_cast<std::int64_t>(replicas) * gpus_per_replica(); }
@@ -154,6 +155,8 @@ FailureSpec default_failure_spec();
 // Disaggregated serving: how many of the scenario's replicas prefill (at least 1, leaving at least 1 to decode);
 // 0 when the scenario does not disaggregate or has fewer than 2 replicas.
 int prefill_pool_size(const Scenario& s);
+// A mixed fleet's pool's share of the replicas before rounding: its mix over the pools'.
+double mix_share(const Scenario& s, std::size_t pool);
 // `total` replicas split in proportion to `mix` (non-negative, not all 0) by largest remainder, ties to the earlier.
 std::vector<int> split_by_mix(const std::vector<double>& mix, int total);
 // The fleet at `replicas` replicas: one GPU type, replicas = n; a mixed fleet, its pools at that total in the same mix

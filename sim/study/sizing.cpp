@@ -925,9 +925,12 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   double capacity = 0.0;
   int guess = first_guess(s, pod_demand(demand, pods), &capacity);
   if (o.max_replicas < min_replicas) {
-    result.reason = fmt::format("disaggregated serving needs at least {} replicas (a prefill and a decode one), but "
-                                "--max-replicas is {}",
-                                min_replicas, o.max_replicas);
+    result.reason = s.mixed() ? fmt::format("a mixed fleet of {} pools needs at least {} replicas (one a pool), but "
+                                            "--max-replicas is {}",
+                                            s.fleet_pools.size(), min_replicas, o.max_replicas)
+                              : fmt::format("disaggregated serving needs at least {} replicas (a prefill and a decode "
+                                            "one), but --max-replicas is {}",
+                                            min_replicas, o.max_replicas);
     return result;
   }
   guess = std::clamp(guess, min_replicas, o.max_replicas);
@@ -976,7 +979,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     result.reason = fmt::format(
         "no {} of up to {} replicas ({} GPUs) meets the targets{}: at {} replicas TTFT p99 is {:.1f} ms (target "
         "{:.1f} ms) and TPOT p99 {:.1f} ms (target {:.1f} ms){}; raise --max-replicas or relax the targets",
-        what, o.max_replicas, o.max_replicas * s.gpus_per_replica(),
+        what, o.max_replicas, fleet_gpus_at(s, o.max_replicas),
         pods > 1 ? fmt::format(" on its share of the arrivals split over {} pods", pods) : "", lo,
         w.ttft_p99_s * 1e3, s.slo.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3, s.slo.tpot_p99_s * 1e3,
         pods > 1 ? " in the worst pod" : "");
