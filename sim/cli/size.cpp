@@ -807,7 +807,10 @@ int size_command(const SizeCommand& cmd) {
     }
     // What limit sets the size: judged where the targets are missed (one replica fewer), from the first seed.
     {
-      const BindingLimit limit = answer_binding_limit(s, per_pod, ap, below, o.window, demand);
+      BindingLimit limit = answer_binding_limit(s, per_pod, ap, below, o.window, demand);
+      if (s.mixed())
+        limit.evidence += fmt::format("; judged on the first pool's ('{}') cost model and KV cache, the fleet's p99s",
+                                      s.fleet_pools.front().name);
       std::cout << fmt::format("    binding limit: {} ({})\n", limit.limit, limit.evidence);
       a.binding_limit = limit.limit;
       g.binding_limit = limit.limit;
