@@ -625,7 +625,8 @@ std::string simulated_table(const std::vector<SimulatedYear>& years) {
   row("F, mean FP16 FLOP/s of the mix", [](const SimulatedYear& y) { return fmt::format("{:.4g}", y.mix_flops); });
   row("replica, current", [](const SimulatedYear& y) { return fmt::format("{} GPUs", y.current_gpus_per_replica); });
   row("replica, previous", [](const SimulatedYear& y) { return fmt::format("{} GPUs", y.previous_gpus_per_replica); });
-  row("question + carried, answer (tokens)", [](const SimulatedYear& y) { return fmt::format("{:g} q, {:g} a", y.question_tokens, y.in.answer_tokens); });
+  row("question + carried, answer (tokens)", [](const SimulatedYear& y) {
+    return fmt::format("{:g} q{}, {:g} a", y.question_tokens, y.in.formula ? " (none carried)" : "", y.in.answer_tokens); });
   row("a visit's longest context", [](const SimulatedYear& y) { return fmt::format("{:.0f}", y.max_context_tokens); });
   row("visits at longest per replica (KV)", [](const SimulatedYear& y) { return fmt::format("{:.0f} / {:.0f}", y.kv_requests_current, y.kv_requests_previous); });
   row("MoE: active / total params", [](const SimulatedYear& y) { return fmt::format("{:.3f}", y.active_ratio); });
@@ -690,7 +691,12 @@ std::string simulated_html(const std::vector<SimulatedYear>& years) {
   }
   return "<!doctype html><html><head><meta charset='utf-8'><title>The seed report, simulated</title>"
          "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto}pre{font-size:12px;white-space:pre-wrap}</style></head><body>"
-         "<h1>The seed report (Huafu Securities, August 2024), simulated</h1>\n<pre>" +
+         "<h1>The seed report (Huafu Securities, August 2024), simulated" +
+         (std::any_of(years.begin(), years.end(), [](const SimulatedYear& y) { return y.in.formula; })
+              ? std::string(": its arithmetic checked (the cost model reduced to 2 x P at the report's u, the curve's "
+                            "busiest hour its k)")
+              : std::string()) +
+         "</h1>\n<pre>" +
          simulated_table(years) + "</pre>\n" + body + "</body></html>\n";
 }
 
