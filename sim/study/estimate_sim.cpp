@@ -64,19 +64,23 @@ struct Layout1 {
   double kv_tokens = 0.0;
 };
 
+// The cost model of a replica of this layout (nodes of 8 GPUs).
+CostModel cost_model(const ModelSpec& m, const GpuSpec& g, const Layout1& l, const CostParams& cost) {
+  Layout lay;
+  lay.tensor_parallel = l.tp;
+  lay.pipeline_parallel = l.pp;
+  lay.gpus_per_node = 8;
+  return CostModel(m, g, l.dtype, lay, cost);
+}
+
 // FP8 where the GPU has it; tensor parallel 8; the fewest pipeline stages (1, 2, 4, 8) whose KV cache holds 16 visits
 // at their longest (else the most that fit).
 Layout1 choose_layout(const ModelSpec& m, const GpuSpec& g, const CostParams& cost, double longest) {
   Layout1 best;
   best.dtype = g.peak_flops(Dtype::fp8) > 0 ? Dtype::fp8 : Dtype::fp16;
   for (int pp : {1, 2, 4, 8, 15}) {
-    Layout l;
-    l.tensor_parallel = 8;
-    l.pipeline_parallel = pp;
-    l.gpus_per_node = 8;
-    const CostModel c(m, g, best.dtype, l, cost);
     best.pp = pp;
-    best.kv_tokens = static_cast<double>(c.kv_capacity_tokens());
+    best.kv_tokens = static_cast<double>(cost_model(m, g, best, cost).kv_capacity_tokens());
     if (best.kv_tokens >= 16.0 * longest) break;
   }
   return best;
@@ -97,14 +101,6 @@ struct Derived {
   std::string ttft_note;
   std::string tpot_note;
 };
-
-CostModel cost_model(const ModelSpec& m, const GpuSpec& g, const Layout1& l, const CostParams& cost) {
-  Layout lay;
-  lay.tensor_parallel = l.tp;
-  lay.pipeline_parallel = l.pp;
-  lay.gpus_per_node = 8;
-  return CostModel(m, g, l.dtype, lay, cost);
-}
 
 double decode_floor(const ModelSpec& m, const GpuSpec& g, const Layout1& l, double mean_context, const CostParams& cost) {
   IterationShape sh;
