@@ -321,3 +321,44 @@ TEST_CASE("invalid curves and processes throw naming the field", "[arrivals][diu
   s.spikes = {{10, -1, 2}};
   CHECK_THROWS_WITH(tf::make_arrival_process(s), Contains("duration_s of spike 1"));
 }
+
+// max_rate's shortcut where the curve is monotone (two evaluations instead of a 30-s grid) must give the grid's
+// value to the bit, or every diurnal run's arrivals would change: checked against the grid computed here, on
+// segments everywhere on the day (peaks, troughs, midnight), of every length the thinning uses and longer.
+TEST_CASE("parametric curve: max_rate equals the 30-s grid's bound to the bit", "[diurnal][curve]") {
+  struct Shape {
+    double ratio, peak, second, second_ratio, start;
+  };
+  for (const Shape& sh : {Shape{1.6, 20.0, 12.5, 0.6, 0.0}, Shape{1.001, 14.0, -1.0, 0.0, 0.0},
+                          Shape{8.0, 3.0, 15.0, 0.95, 5.5}, Shape{2.5, 23.9, -1.0, 0.0, 0.0},
+                          Shape{1.8, 14.0, 2.0, 0.5, 0.0}}) {
+    tf::RateCurveSpec c;
+    c.kind = "parametric";
+    c.mean_rate_per_s = 578.7;
+    c.peak_to_mean = sh.ratio;
+    c.peak_hour = sh.peak;
+    c.second_peak_hour = sh.second;
+    c.second_peak_ratio = sh.second_ratio;
+    c.start_hour = sh.start;
+    const auto curve = tf::make_rate_curve(c);
+    const double kappa = tf::parametric_kappa(c);
+    tf::Rng rng(7);
+    int checked = 0;
+    for (int k = 0; k < 40000; ++k) {
+      const double a = tf::uniform01(rng) * 3.0 * 86400.0;
+      const double u = tf::uniform01(rng);
+      const double len = u < 0.1 ? u * 10.0 : u < 0.8 ? 900.0 * tf::uniform01(rng) : u < 0.95 ? 900.0 : 7200.0 * u;
+      const double b = a + len;
+      const double l = std::min(b - a, 86400.0);
+      const int n = std::max(2, static_cast<int>(std::ceil(l / 30.0)) + 1);
+      const double h = l / (n - 1);
+      double mx = 0.0;
+      for (int i = 0; i < n; ++i) mx = std::max(mx, curve->rate(a + h * i));
+      const double expected = mx * std::exp(kappa * 2.0 * std::numbers::pi / 86400.0 * h * 0.5) * (1.0 + 1e-12);
+      if (!(b > a)) continue;
+      CHECK(curve->max_rate(a, b) == expected);
+      ++checked;
+    }
+    CHECK(checked > 39000);
+  }
+}

@@ -69,6 +69,33 @@ output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
     from.start_s = 9000.0;
     check_same_from(full, all_requests(from, 7, 4 * 3600.0), 9000.0);
   }
+  // The open-loop skip draws only the arrivals and moves the length streams on by their count: a fixed length takes
+  // no number, a joint empirical pair one from the prompt's stream; requests turned away (over the context window)
+  // are skipped like the others.
+  SECTION("skipped without building the requests: gamma on a curve, fixed and empirical lengths, a context window") {
+    const std::string trace = std::string(TF_DATA_DIR) + "/traces/azure-llm-2023-conv.csv";
+    for (const std::string& lengths :
+         {std::string("prompt_tokens = { dist = \"fixed\", value = 700 }\n"
+                      "output_tokens = { dist = \"lognormal\", mean = 200, p99 = 1000 }\n"),
+          "prompt_tokens = { dist = \"empirical\", trace = \"" + trace +
+              "\" }\noutput_tokens = { dist = \"empirical\", trace = \"" + trace + "\" }\n",
+          std::string("prompt_tokens = { dist = \"lognormal\", mean = 900, p99 = 7000 }\n"
+                      "output_tokens = { dist = \"fixed\", value = 300 }\n")}) {
+      WorkloadSpec spec = load_scenario_text("duration_s = 14400\n[model]\nname = \"llama-3.1-8b\"\n[workload]\n"
+                                             "arrival = { process = \"gamma\", cv = 2.0, rate_per_s = 2.0, "
+                                             "peak_to_mean = 1.8 }\n"
+                                             "over_context = \"drop\"\n" + lengths,
+                                             "g")
+                             .workload;
+      spec.context_window = 3000;
+      spec.priority_shares = {0.5, 0.5};
+      INFO(lengths);
+      const auto full = all_requests(spec, 11, 4 * 3600.0);
+      WorkloadSpec from = spec;
+      from.start_s = 7000.0;
+      check_same_from(full, all_requests(from, 11, 4 * 3600.0), 7000.0);
+    }
+  }
   SECTION("a trace replayed at 1.7 times its rate (copies jittered from the trace's stream)") {
     WorkloadSpec spec;
     spec.trace.enabled = true;

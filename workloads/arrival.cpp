@@ -107,7 +107,9 @@ class ThinnedPoisson final : public ArrivalProcess {
       state_.advance_to(t, rng);
       const double seg_end = std::min({spikes_.next_edge(t), state_.end_s(), t + kPiece_s});
       const double mult = spikes_.multiple(t) * state_.multiple();
-      const double bound = curve_->max_rate(t, seg_end) * mult;
+      // The curve's rate at t is known when t is the last arrival (the acceptance below evaluated it).
+      const double bound =
+          (t == last_t_ ? curve_->max_rate_from(t, last_rate_, seg_end) : curve_->max_rate(t, seg_end)) * mult;
       if (!(bound > 0.0)) {
         t = seg_end;
         continue;
@@ -118,12 +120,18 @@ class ThinnedPoisson final : public ArrivalProcess {
         continue;
       }
       t = cand;
-      if (uniform01(rng) * bound <= curve_->rate(t) * mult) return strictly_after(now_s, t);
+      const double r = curve_->rate(t);
+      if (uniform01(rng) * bound <= r * mult) {
+        last_t_ = t;
+        last_rate_ = r;
+        return strictly_after(now_s, t);
+      }
     }
   }
 
  private:
   static constexpr double kPiece_s = 900.0;
+  double last_t_ = -1.0, last_rate_ = 0.0;  // the last arrival accepted and the curve's rate there
   std::unique_ptr<RateCurve> curve_;
   Spikes spikes_;
   BurstState state_;

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <cstdint>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -117,6 +119,24 @@ struct Bumps {
     if (p2 >= 0.0) g += ratio2 * std::exp(kappa * (std::cos(w * (hour - p2)) - 1.0));
     return g;
   }
+  // d ln(shape) / d hour, analytically.
+  double log_slope(double hour) const {
+    const double w = 2.0 * std::numbers::pi / 24.0;
+    const double e1 = std::exp(kappa * (std::cos(w * (hour - p1)) - 1.0));
+    double g = e1, dg = -kappa * w * std::sin(w * (hour - p1)) * e1;
+    if (p2 >= 0.0) {
+      const double e2 = ratio2 * std::exp(kappa * (std::cos(w * (hour - p2)) - 1.0));
+      g += e2;
+      dg += -kappa * w * std::sin(w * (hour - p2)) * e2;
+    }
+    return dg / g;
+  }
+  // A bound of |d^2 ln(shape) / d hour^2|: each bump's own (kappa w^2), plus, for two, the variance of the bumps'
+  // slopes under their weights (at most (kappa w)^2).
+  double log_curvature_bound() const {
+    const double w = 2.0 * std::numbers::pi / 24.0;
+    return kappa * w * w + (p2 >= 0.0 ? kappa * kappa * w * w : 0.0);
+  }
   // mean, max, min over a 30-s grid (the trapezoid rule is spectrally accurate for a smooth periodic function).
   void stats(double& mean, double& mx, double& mn) const {
     mean = 0.0;
@@ -146,15 +166,40 @@ class ParametricCurve final : public RateCurve {
   ParametricCurve(Bumps b, double mean_rate, double start_hour) : b_(b), mean_rate_(mean_rate), start_(start_hour) {
     double mx, mn;
     b_.stats(gmean_, mx, mn);
+    // Where the curve is monotone, minute by minute of the day: +1 rising, -1 falling throughout the minute, with
+    // |d ln(rate)/d hour| at least 1e-6 (so the rate changes by far more than its rounding over the 15-30 s steps of
+    // max_rate's grid), 0 where that is not certain (near a peak or a trough). The slope at the minute's middle,
+    // less the most the curvature can take off it over half a minute, decides.
+    const double margin = b_.log_curvature_bound() * (0.5 / kCellsPerHour) + 1e-6 + 1e-9 * (1.0 + b_.kappa);
+    std::array<signed char, kCells> sign{};
+    for (int i = 0; i < kCells; ++i) {
+      const double d = b_.log_slope((i + 0.5) / kCellsPerHour);
+      sign[static_cast<std::size_t>(i)] = d >= margin ? 1 : d <= -margin ? -1 : 0;
+    }
+    // run_[i]: how many minutes from i on (going round midnight, at most a day) share minute i's nonzero sign.
+    for (int i = 0; i < kCells; ++i) {
+      int k = 0;
+      const signed char si = sign[static_cast<std::size_t>(i)];
+      while (si != 0 && k < kCells && sign[static_cast<std::size_t>((i + k) % kCells)] == si) ++k;
+      run_[static_cast<std::size_t>(i)] = static_cast<std::int16_t>(k);
+    }
   }
   double rate(double t) const override { return mean_rate_ * b_.shape(hour(t)) / gmean_; }
-  double max_rate(double a, double b) const override {
-    if (!(b > a)) return rate(a) * (1.0 + 1e-12);
+  double max_rate(double a, double b) const override { return max_rate_from(a, rate(a), b); }
+  double max_rate_from(double a, double rate_a, double b) const override {
+    if (!(b > a)) return rate_a * (1.0 + 1e-12);
     const double len = std::min(b - a, kDay_s);
     const int n = std::max(2, static_cast<int>(std::ceil(len / 30.0)) + 1);
     const double h = len / (n - 1);
     double mx = 0.0;
-    for (int i = 0; i < n; ++i) mx = std::max(mx, rate(a + h * i));
+    // Where the rate is monotone over [a, a + len] (every minute it touches, and one either side, of one sign), the
+    // grid's largest point is an end: the same value as the loop below, to the bit, from two evaluations.
+    if (monotone_over(a, len)) {
+      mx = std::max(std::max(mx, rate_a), rate(a + h * (n - 1)));
+    } else {
+      mx = std::max(mx, rate_a);  // a + h x 0
+      for (int i = 1; i < n; ++i) mx = std::max(mx, rate(a + h * i));
+    }
     // |d ln(rate)/dt| <= kappa * 2 pi / 86400: between grid points the rate rises at most by this factor.
     return mx * std::exp(b_.kappa * 2.0 * std::numbers::pi / kDay_s * h * 0.5) * (1.0 + 1e-12);
   }
@@ -171,8 +216,19 @@ class ParametricCurve final : public RateCurve {
 
  private:
   double hour(double t) const { return positive_fmod(t / 3600.0 + start_, 24.0); }
+  // Whether the minutes [a, a + len] touches, and one more on each side, are all rising or all falling (never over
+  // two hours).
+  bool monotone_over(double a, double len) const {
+    if (!(len <= 7200.0)) return false;
+    const int first = static_cast<int>(std::floor(hour(a) * kCellsPerHour)) - 1 + kCells;  // >= kCells - 1
+    const int cells = static_cast<int>(std::ceil(len / 3600.0 * kCellsPerHour)) + 3;        // first to last, padded
+    return run_[static_cast<std::size_t>(first % kCells)] >= cells;
+  }
+  static constexpr int kCellsPerHour = 60;
+  static constexpr int kCells = 24 * kCellsPerHour;
   Bumps b_;
   double mean_rate_, start_, gmean_ = 1.0;
+  std::array<std::int16_t, kCells> run_{};
 };
 
 class ConstantCurve final : public RateCurve {

@@ -47,6 +47,11 @@ class RateCurve {
   virtual double rate(double t) const = 0;
   // An upper bound of rate(t) on [a, b) (used for thinning); never below the true maximum.
   virtual double max_rate(double a, double b) const = 0;
+  // max_rate(a, b), given rate(a) (the thinning knows it from its last arrival): the same value.
+  virtual double max_rate_from(double a, double rate_a, double b) const {
+    (void)rate_a;
+    return max_rate(a, b);
+  }
   // The expected count on [a, b): the integral of rate.
   virtual double integral(double a, double b) const = 0;
   // Mean rate over a period, and the period in seconds (the curve repeats).

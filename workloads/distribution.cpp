@@ -29,6 +29,7 @@ class FixedDistribution final : public LengthDistribution {
   explicit FixedDistribution(double value) : value_(value) {}
   double sample_real(Rng&) const override { return value_; }
   double mean() const override { return value_; }
+  int draws_per_sample() const override { return 0; }
 
  protected:
   double support_max() const override { return value_; }

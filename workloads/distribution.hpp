@@ -59,6 +59,9 @@ class LengthDistribution {
   long long longest() const { return clamp_length(support_max()); }
   // Empirical distributions: the trace's pairs (the same object for two distributions on the same trace).
   virtual const LengthPairs* pairs() const { return nullptr; }
+  // How many numbers one sample_real takes from the stream (always the same: a run that skips requests discards
+  // that many per request instead of drawing them).
+  virtual int draws_per_sample() const { return 1; }
   double min = 1.0, max = 1e18;
 
  protected:

@@ -99,6 +99,11 @@ class Lengths {
     r.prompt_tokens = std::max<std::int64_t>(1, prompt_->sample(prompt_rng_));
     r.output_tokens = std::max<std::int64_t>(1, output_->sample(output_rng_));
   }
+  // The streams as after n draw()s.
+  void discard(std::uint64_t n) {
+    prompt_rng_.discard(n * static_cast<std::uint64_t>(prompt_->draws_per_sample()));
+    if (!joint_) output_rng_.discard(n * static_cast<std::uint64_t>(output_->draws_per_sample()));
+  }
   const LengthDistribution& prompt() const { return *prompt_; }
   const LengthDistribution& output() const { return *output_; }
 
@@ -135,6 +140,17 @@ class SyntheticSource final : public WorkloadSource {
     return r;
   }
   bool exhausted() override { return next_arrival_s() == kInf; }
+  // The arrivals drawn one by one (their stream has no shortcut), the lengths' streams moved on by their count.
+  std::uint64_t skip_before(double t) override {
+    std::uint64_t n = 0;
+    while (next_arrival_s() < t) {
+      planned_ = false;
+      ++n;
+    }
+    next_id_ += n;
+    lengths_.discard(n);
+    return n;
+  }
 
  private:
   std::unique_ptr<ArrivalProcess> arrivals_;
@@ -442,8 +458,18 @@ class ForwardingSource : public WorkloadSource {
   std::vector<std::string> bad_row_examples() const override { return inner_->bad_row_examples(); }
   std::uint64_t over_context_cut() const override { return inner_->over_context_cut(); }
   std::uint64_t over_context_dropped() const override { return inner_->over_context_dropped(); }
+  // Open loop: the inner source skips (the decorator is told how many: skipped()); a closed loop is taken and
+  // answered request by request through this decorator.
+  std::uint64_t skip_before(double t) override {
+    if (inner_->closed_loop()) return WorkloadSource::skip_before(t);
+    const std::uint64_t n = inner_->skip_before(t);
+    skipped(n);
+    return n;
+  }
 
  protected:
+  // n requests were skipped below: a decorator with a stream of its own moves it on.
+  virtual void skipped(std::uint64_t /*n*/) {}
   std::unique_ptr<WorkloadSource> inner_;
 };
 
@@ -469,6 +495,7 @@ class PriorityClasses final : public ForwardingSource {
   }
 
  private:
+  void skipped(std::uint64_t n) override { rng_.discard(n); }  // one uniform a request
   std::vector<double> shares_;
   Rng rng_;
 };
@@ -563,11 +590,7 @@ class FromStart final : public ForwardingSource {
     done_ = true;
     // Arrivals come in time order, and a closed loop answered at once plans nothing earlier than now: once the next
     // arrival is at or after start_s, nothing before it comes any more.
-    while (inner_->next_arrival_s() < start_s_) {
-      const Request r = inner_->take();
-      ++skipped_;
-      if (inner_->closed_loop()) inner_->on_finished(r.id, r.arrival_s);
-    }
+    skipped_ = inner_->skip_before(start_s_);
     clamped_before_ = inner_->clamped_rows();
     cut_before_ = inner_->over_context_cut();
     dropped_before_ = inner_->over_context_dropped();

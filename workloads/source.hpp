@@ -131,6 +131,19 @@ class WorkloadSource {
   virtual std::uint64_t over_context_cut() const { return 0; }
   virtual std::uint64_t over_context_dropped() const { return 0; }
 
+  // Moves past every request arriving before t, as if each were taken (and, in a closed loop, answered the moment
+  // it was asked), and returns how many: every later request is the one take() would then have given, stream for
+  // stream. By default, take() and drop; an open-loop source may skip without building the requests.
+  virtual std::uint64_t skip_before(double t) {
+    std::uint64_t n = 0;
+    while (next_arrival_s() < t) {
+      const Request r = take();
+      ++n;
+      if (closed_loop()) on_finished(r.id, r.arrival_s);
+    }
+    return n;
+  }
+
   // Open loop convenience: the next request, or nothing when the workload is over.
   std::optional<Request> next() {
     if (next_arrival_s() == std::numeric_limits<double>::infinity()) return std::nullopt;
