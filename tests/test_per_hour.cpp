@@ -96,6 +96,58 @@ output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
       check_same_from(full, all_requests(from, 11, 4 * 3600.0), 7000.0);
     }
   }
+  // Checkpoints (size --per-hour draws the arrivals once, and each hour probe resumes from its start): the same
+  // requests as drawing every arrival before start_s; ignored for another seed or another arrival spec; and used (a
+  // checkpoint one arrival off moves every request after it).
+  SECTION("resumed from arrival checkpoints: a daily curve with bursts and priority classes") {
+    WorkloadSpec spec = load_scenario_text(R"(
+duration_s = 14400
+[workload]
+arrival = { process = "diurnal", rate_per_s = 3.0, peak_to_mean = 1.6, peak_hour = 20, burst = { multiple = 3, mean_burst_s = 60, mean_normal_s = 600 } }
+prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
+output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
+)",
+                                           "d")
+                            .workload;
+    spec.priority_shares = {0.3, 0.7};
+    const auto full = all_requests(spec, 7, 4 * 3600.0);
+    const auto shorter = all_requests(spec, 7, 3 * 3600.0 + 1800.0);
+    const auto ck = ArrivalCheckpoints::build(spec, 7, 4 * 3600.0, {3600.0, 9000.0, 1800.0});
+    REQUIRE(ck);
+    REQUIRE(ck->points.size() == 3);
+    CHECK(ck->points[1].time_s == 3600.0);  // in time order
+    for (double start : {1800.0, 5000.0, 9000.0, 9000.5}) {
+      INFO("start_s " << start);
+      WorkloadSpec from = spec;
+      from.start_s = start;
+      from.checkpoints = {ck};
+      check_same_from(full, all_requests(from, 7, 4 * 3600.0), start);
+      check_same_from(shorter, all_requests(from, 7, 3 * 3600.0 + 1800.0), start);  // a shorter run, as a probe's
+    }
+    WorkloadSpec other = spec;  // another arrival spec: the checkpoints are not its, and not used
+    other.arrival.rate_per_s = 3.5;
+    const auto other_full = all_requests(other, 7, 4 * 3600.0);
+    other.start_s = 9000.0;
+    other.checkpoints = {ck};
+    check_same_from(other_full, all_requests(other, 7, 4 * 3600.0), 9000.0);
+    auto off = std::make_shared<ArrivalCheckpoints>(*ck);  // one arrival off: the checkpoint is what the run uses
+    off->points[2].drawn += 1;
+    WorkloadSpec from = spec;
+    from.start_s = 9000.0;
+    from.checkpoints = {off};
+    const auto shifted = all_requests(from, 7, 4 * 3600.0);
+    const auto first = std::find_if(full.begin(), full.end(), [](const Request& r) { return r.arrival_s >= 9000.0; });
+    REQUIRE(shifted.size() == static_cast<std::size_t>(full.end() - first));
+    std::size_t same_prompt = 0;
+    for (std::size_t i = 0; i < shifted.size(); ++i) same_prompt += shifted[i].prompt_tokens == first[i].prompt_tokens;
+    CHECK(same_prompt < shifted.size() / 10);
+    from.checkpoints = {ck};  // seed 8: drawn, not resumed from seed 7's
+    check_same_from(all_requests(spec, 8, 4 * 3600.0), all_requests(from, 8, 4 * 3600.0), 9000.0);
+    // Sessions are not checkpointed.
+    WorkloadSpec sessions = spec;
+    sessions.session.enabled = true;
+    CHECK(!ArrivalCheckpoints::build(sessions, 7, 4 * 3600.0, {3600.0}));
+  }
   SECTION("a trace replayed at 1.7 times its rate (copies jittered from the trace's stream)") {
     WorkloadSpec spec;
     spec.trace.enabled = true;

@@ -33,6 +33,7 @@ double strictly_after(double now_s, double t) {
 class PoissonArrivals final : public ArrivalProcess {
  public:
   explicit PoissonArrivals(double rate_per_s) : rate_per_s_(rate_per_s) {}
+  std::unique_ptr<ArrivalProcess> clone() const override { return std::make_unique<PoissonArrivals>(*this); }
   double next_arrival_s(double now_s, Rng& rng) override {
     const double gap_s = -std::log(uniform01(rng)) / rate_per_s_;
     return strictly_after(now_s, now_s + gap_s);
@@ -99,6 +100,7 @@ class ThinnedPoisson final : public ArrivalProcess {
  public:
   ThinnedPoisson(std::unique_ptr<RateCurve> curve, Spikes spikes, const MarkovBurst& burst)
       : curve_(std::move(curve)), spikes_(std::move(spikes)), state_(burst) {}
+  std::unique_ptr<ArrivalProcess> clone() const override { return std::make_unique<ThinnedPoisson>(*this); }
 
   double next_arrival_s(double now_s, Rng& rng) override {
     state_.start(rng);
@@ -132,7 +134,7 @@ class ThinnedPoisson final : public ArrivalProcess {
  private:
   static constexpr double kPiece_s = 900.0;
   double last_t_ = -1.0, last_rate_ = 0.0;  // the last arrival accepted and the curve's rate there
-  std::unique_ptr<RateCurve> curve_;
+  std::shared_ptr<const RateCurve> curve_;  // shared by clones (it does not change)
   Spikes spikes_;
   BurstState state_;
 };
@@ -141,6 +143,7 @@ class GammaArrivals final : public ArrivalProcess {
  public:
   GammaArrivals(double rate_per_s, double cv, std::unique_ptr<RateCurve> curve, Spikes spikes)
       : rate_(rate_per_s), shape_(1.0 / (cv * cv)), curve_(std::move(curve)), spikes_(std::move(spikes)) {}
+  std::unique_ptr<ArrivalProcess> clone() const override { return std::make_unique<GammaArrivals>(*this); }
 
   double next_arrival_s(double now_s, Rng& rng) override {
     double g = gamma_draw(shape_, rng) / shape_;  // unit mean: the gap in expected arrivals
@@ -167,7 +170,7 @@ class GammaArrivals final : public ArrivalProcess {
 
  private:
   double rate_, shape_;
-  std::unique_ptr<RateCurve> curve_;  // null: constant rate, no spikes
+  std::shared_ptr<const RateCurve> curve_;  // null: constant rate, no spikes; shared by clones
   Spikes spikes_;
 };
 

@@ -16,6 +16,7 @@ struct Spike {
   double start_s = 0.0;
   double duration_s = 0.0;
   double multiple = 1.0;
+  bool operator==(const Spike&) const = default;
 };
 
 // Markov-modulated bursts: the rate alternates between a normal state and a burst state in which it is
@@ -25,6 +26,7 @@ struct MarkovBurst {
   double multiple = 0.0;
   double mean_burst_s = 60.0;
   double mean_normal_s = 600.0;
+  bool operator==(const MarkovBurst&) const = default;
 };
 
 struct ArrivalSpec {
@@ -34,6 +36,7 @@ struct ArrivalSpec {
   RateCurveSpec curve{};            // diurnal (and optionally gamma): the daily curve; kind "none" otherwise
   std::vector<Spike> spikes{};
   MarkovBurst burst{};
+  bool operator==(const ArrivalSpec&) const = default;
 };
 
 class ArrivalProcess {
@@ -41,6 +44,8 @@ class ArrivalProcess {
   virtual ~ArrivalProcess() = default;
   // The time of the next arrival strictly after `now_s`.
   virtual double next_arrival_s(double now_s, Rng& rng) = 0;
+  // A copy in the same state (the next arrivals drawn from the same stream are the same).
+  virtual std::unique_ptr<ArrivalProcess> clone() const = 0;
 };
 
 // Throws std::invalid_argument naming the field when the spec is invalid.

@@ -38,6 +38,7 @@ struct RateCurveSpec {
   int first_day = 0;   // day of the file that simulation day 0 follows
   int days = 1;        // days used; the curve repeats after them
   std::string gaps = "fill";  // zero-rate windows: "fill" (a gap in the data) or "zero" (no traffic)
+  bool operator==(const RateCurveSpec&) const = default;
 };
 
 class RateCurve {

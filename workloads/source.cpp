@@ -122,6 +122,8 @@ class SyntheticSource final : public WorkloadSource {
         arrival_rng_(make_stream(seed, kArrivalStream)),
         duration_s_(duration_s) {
     check_duration(duration_s);
+    for (const auto& c : spec.checkpoints)
+      if (c && c->seed == seed && c->arrival == spec.arrival && c->duration_s >= duration_s) checkpoints_ = c;
   }
   double next_arrival_s() override {
     if (!planned_) {
@@ -141,8 +143,21 @@ class SyntheticSource final : public WorkloadSource {
   }
   bool exhausted() override { return next_arrival_s() == kInf; }
   // The arrivals drawn one by one (their stream has no shortcut), the lengths' streams moved on by their count.
+  // From the latest checkpoint at or before t, when the source is at its start and has one.
   std::uint64_t skip_before(double t) override {
     std::uint64_t n = 0;
+    if (checkpoints_ && next_id_ == 0 && !planned_ && now_s_ == 0.0) {
+      const ArrivalCheckpoint* from = nullptr;
+      for (const auto& p : checkpoints_->points)
+        if (p.time_s <= t) from = &p;
+      if (from) {
+        arrivals_ = from->process->clone();
+        arrival_rng_ = from->rng;
+        now_s_ = from->now_s;
+        planned_ = from->planned;
+        n = from->drawn;
+      }
+    }
     while (next_arrival_s() < t) {
       planned_ = false;
       ++n;
@@ -151,8 +166,30 @@ class SyntheticSource final : public WorkloadSource {
     lengths_.discard(n);
     return n;
   }
+  // The checkpoints at `times` (in order), drawing the arrivals only.
+  std::vector<ArrivalCheckpoint> checkpoints_at(const std::vector<double>& times,
+                                                const volatile std::sig_atomic_t* interrupt) {
+    std::vector<ArrivalCheckpoint> out;
+    std::uint64_t n = 0;
+    for (double t : times) {
+      while (next_arrival_s() < t) {
+        planned_ = false;
+        if ((++n & 0xffff) == 0 && interrupt && *interrupt != 0) return {};
+      }
+      ArrivalCheckpoint p;
+      p.time_s = t;
+      p.drawn = n;
+      p.now_s = now_s_;
+      p.planned = planned_;
+      p.process = arrivals_->clone();
+      p.rng = arrival_rng_;
+      out.push_back(std::move(p));
+    }
+    return out;
+  }
 
  private:
+  std::shared_ptr<const ArrivalCheckpoints> checkpoints_;
   std::unique_ptr<ArrivalProcess> arrivals_;
   Lengths lengths_;
   Rng arrival_rng_;
@@ -607,6 +644,23 @@ std::unique_ptr<WorkloadSource> make_plain_source(const WorkloadSpec& spec, std:
 }
 
 }  // namespace
+
+std::shared_ptr<const ArrivalCheckpoints> ArrivalCheckpoints::build(const WorkloadSpec& spec, std::uint64_t seed,
+                                                                     double duration_s, std::vector<double> times,
+                                                                     const volatile std::sig_atomic_t* interrupt) {
+  if (spec.trace.enabled || spec.session.enabled) return nullptr;
+  std::sort(times.begin(), times.end());
+  WorkloadSpec plain = spec;
+  plain.checkpoints.clear();
+  SyntheticSource source(plain, seed, duration_s);
+  auto c = std::make_shared<ArrivalCheckpoints>();
+  c->arrival = spec.arrival;
+  c->seed = seed;
+  c->duration_s = duration_s;
+  c->points = source.checkpoints_at(times, interrupt);
+  if (c->points.size() != times.size()) return nullptr;  // interrupted
+  return c;
+}
 
 std::unique_ptr<WorkloadSource> make_workload_source(const WorkloadSpec& spec, std::uint64_t seed, double duration_s) {
   auto source = make_plain_source(spec, seed, duration_s);

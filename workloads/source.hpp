@@ -7,6 +7,7 @@
 //   trace:     replay of a trace file (azure, mooncake, plain csv), streamed, with speed, rate scale, loop, window.
 //
 // Every random draw comes from streams of the scenario seed; the stream numbers are fixed forever.
+#include <csignal>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -79,6 +80,34 @@ class OverContextError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Where an open-loop synthetic workload's arrivals stand at given times (ArrivalCheckpoints::build), so that a run
+// from start_s resumes at the latest point at or before it instead of drawing every arrival before it: the arrivals
+// up to a late hour of a 50 M-request day take seconds to draw, and `size --per-hour` starts ~100 hour probes there.
+// The requests are the same, bit for bit, with or without them.
+struct ArrivalCheckpoint {
+  double time_s = 0.0;          // the state once every arrival before time_s is drawn
+  std::uint64_t drawn = 0;      // how many arrivals that is
+  double now_s = 0.0;           // the source's clock: the next arrival, planned
+  bool planned = false;
+  std::shared_ptr<const ArrivalProcess> process;  // its state then (cloned to resume)
+  Rng rng;                                        // the arrival stream then
+};
+
+struct WorkloadSpec;
+
+struct ArrivalCheckpoints {
+  ArrivalSpec arrival;  // what they were drawn for: a source uses them only for this arrival spec,
+  std::uint64_t seed = 0;  // this seed
+  double duration_s = 0.0;  // and a duration no longer than this
+  std::vector<ArrivalCheckpoint> points;  // in time order
+  // The points at `times` of the open-loop synthetic workload `spec` (seed, duration_s), drawn in one pass over its
+  // arrivals (nothing else); null for sessions or a trace (they are not resumed: taken and dropped as before).
+  // A nonzero *interrupt (Ctrl-C) stops the pass: null then too.
+  static std::shared_ptr<const ArrivalCheckpoints> build(const WorkloadSpec& spec, std::uint64_t seed, double duration_s,
+                                                         std::vector<double> times,
+                                                         const volatile std::sig_atomic_t* interrupt = nullptr);
+};
+
 struct WorkloadSpec {
   ArrivalSpec arrival;
   DistributionSpec prompt_tokens;
@@ -96,6 +125,8 @@ struct WorkloadSpec {
   // the whole workload's requests from start_s on, the same ones the full run has (make_workload_source), ids from 0.
   // 0: all of them.
   double start_s = 0.0;
+  // Arrival checkpoints a run from start_s may resume from (ArrivalCheckpoints; one set per seed); none: drawn.
+  std::vector<std::shared_ptr<const ArrivalCheckpoints>> checkpoints;
   // A system prompt of this many tokens begins every prompt (added to the prompt lengths drawn or read; with
   // sessions that carry the conversation, once at its start), the same for every request: prefix caching shares its
   // blocks. Not with a trace's hash_ids. 0: none.
