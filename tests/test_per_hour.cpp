@@ -335,3 +335,78 @@ TEST_CASE("size --hour-warmup: bad values are refused with the option's name", "
   CHECK_THROWS_WITH(size_fleet(load_scenario_text("duration_s = 200\n[slo]\nttft_p99_s = 1\n", "x"), o),
                     Catch::Matchers::Contains("hour warm-up"));
 }
+
+// The scout (size_fleet on a workload of at least kScoutMinRequests over at least 4 hours; lowered here by
+// TOKENFLEET_SCOUT_REQUESTS): the busiest whole hour is sized alone on hour probes first, and the whole-window search
+// starts there. The answer is still a whole-window pass over a whole-window failure, the same fleet as the search
+// without the scout, and --per-hour's hours are the same (the scout's probes reused for its hour).
+TEST_CASE("size: a large workload scouted on its busiest hour gets the same answer and the same hours",
+          "[per-hour][sizing][scout]") {
+  const Scenario s = load_scenario_text(kMorning, "morning");
+  SizingOptions o = quiet();
+  o.per_hour = true;
+  const SizingResult plain = size_fleet(s, o);
+  // The busiest whole hour by the generated requests themselves.
+  std::vector<double> per_hour(8, 0.0);
+  {
+    RequestGenerator gen(s.workload, s.seed, s.duration_s);
+    while (auto r = gen.next())
+      if (r->arrival_s >= s.warmup_s) per_hour[static_cast<std::size_t>(r->arrival_s / 3600.0)] += 1.0;
+  }
+  const Demand demand = measure_demand(s);
+  int busiest = 1;  // hour 0 starts before the warm-up ends: not a whole hour of the window
+  for (int h = 1; h < 8; ++h)
+    if (per_hour[static_cast<std::size_t>(h)] > per_hour[static_cast<std::size_t>(busiest)]) busiest = h;
+  CHECK(demand.busiest_hour == busiest);
+  CHECK(demand.busiest_hour_requests == per_hour[static_cast<std::size_t>(busiest)]);
+  REQUIRE(demand.hour_tokens.size() == 8);
+
+  setenv("TOKENFLEET_SCOUT_REQUESTS", "1000", 1);
+  const SizingResult scouted = size_fleet(s, o);
+  unsetenv("TOKENFLEET_SCOUT_REQUESTS");
+  REQUIRE(plain.found);
+  REQUIRE(scouted.found);
+  CHECK(scouted.replicas == plain.replicas);
+  std::size_t scout_probes = 0, plain_scout_hour = 0;
+  for (const auto& p : scouted.probes) scout_probes += p.hour == busiest;
+  for (const auto& p : plain.probes) plain_scout_hour += p.hour == busiest;
+  CHECK(scout_probes >= 2);
+  CHECK(scout_probes >= plain_scout_hour);
+  // The answer and one fewer are whole-window probes: a pass over a failure.
+  REQUIRE(scouted.answer_probes.size() == 1);
+  CHECK(scouted.answer_probes.front().hour == -1);
+  CHECK(scouted.answer_probes.front().replicas == scouted.replicas);
+  CHECK(scouted.answer_probes.front().whole.met);
+  if (scouted.replicas > 1) {
+    REQUIRE(scouted.below_probes.size() == 1);
+    CHECK(scouted.below_probes.front().hour == -1);
+    CHECK_FALSE(scouted.below_probes.front().whole.met);
+  }
+  REQUIRE(scouted.per_hour.size() == plain.per_hour.size());
+  for (std::size_t i = 0; i < plain.per_hour.size(); ++i) {
+    INFO("hour " << plain.per_hour[i].hour);
+    CHECK(scouted.per_hour[i].replicas == plain.per_hour[i].replicas);
+  }
+}
+
+TEST_CASE("size: scouted at 3.5 times the morning's demand, the same answer from fewer whole-window probes",
+          "[per-hour][sizing][scout]") {
+  const Scenario s = load_scenario_text(kMorning, "morning", {"workload.arrival.rate_per_s=182", "duration_s=18000"});
+  const SizingResult plain = size_fleet(s, quiet());
+  setenv("TOKENFLEET_SCOUT_REQUESTS", "1000", 1);
+  const SizingResult scouted = size_fleet(s, quiet());
+  unsetenv("TOKENFLEET_SCOUT_REQUESTS");
+  REQUIRE(plain.found);
+  REQUIRE(scouted.found);
+  CHECK(plain.replicas >= 4);
+  CHECK(scouted.replicas == plain.replicas);
+  auto whole_window = [](const SizingResult& r) {
+    std::size_t n = 0;
+    for (const auto& p : r.probes) n += p.hour < 0;
+    return n;
+  };
+  INFO("whole-window probes: " << whole_window(plain) << " without the scout, " << whole_window(scouted) << " with it");
+  CHECK(whole_window(scouted) < whole_window(plain));
+  CHECK(scouted.answer_probes.front().whole.met);
+  CHECK_FALSE(scouted.below_probes.front().whole.met);
+}

@@ -301,7 +301,7 @@ namespace {
 Demand demand_by_sorting(const Scenario& s) {
   Demand d;
   d.window_s = s.duration_s - s.warmup_s;
-  std::vector<double> prompts;
+  std::vector<double> prompts, hour_requests, hour_prompts;
   double prompt_sum = 0.0;
   RequestGenerator gen(s.workload, s.seed, s.duration_s);
   while (auto r = gen.next()) {
@@ -311,7 +311,22 @@ Demand demand_by_sorting(const Scenario& s) {
     d.requests += 1.0;
     d.prompt_tokens += static_cast<double>(r->prompt_tokens);
     d.output_tokens += static_cast<double>(r->output_tokens);
+    const auto h = static_cast<std::size_t>(std::floor(r->arrival_s / 3600.0));
+    if (h >= d.hour_tokens.size()) d.hour_tokens.resize(h + 1, 0.0);
+    d.hour_tokens[h] += static_cast<double>(r->prompt_tokens + r->output_tokens);
+    if (h >= hour_requests.size()) hour_requests.resize(h + 1, 0.0);
+    hour_requests[h] += 1.0;
+    if (h >= hour_prompts.size()) hour_prompts.resize(h + 1, 0.0);
+    hour_prompts[h] += static_cast<double>(r->prompt_tokens);
   }
+  // The busiest whole hour inside [warmup_s, duration_s): the most requests, the first of equals.
+  for (std::size_t h = 0; h < hour_requests.size(); ++h)
+    if (h * 3600.0 >= s.warmup_s && (h + 1) * 3600.0 <= s.duration_s &&
+        (d.busiest_hour < 0 || hour_requests[h] > d.busiest_hour_requests)) {
+      d.busiest_hour = static_cast<int>(h);
+      d.busiest_hour_requests = hour_requests[h];
+      d.busiest_hour_prompt_tokens = hour_prompts[h];
+    }
   d.all_requests = static_cast<double>(prompts.size());
   d.all_prompt_mean = prompts.empty() ? 0.0 : prompt_sum / static_cast<double>(prompts.size());
   std::sort(prompts.begin(), prompts.end());
@@ -327,6 +342,10 @@ void check_same(const Demand& a, const Demand& b) {
   CHECK(a.all_requests == b.all_requests);
   CHECK(a.all_prompt_mean == b.all_prompt_mean);
   CHECK(a.all_prompt_p99 == b.all_prompt_p99);
+  CHECK(a.busiest_hour == b.busiest_hour);
+  CHECK(a.busiest_hour_requests == b.busiest_hour_requests);
+  CHECK(a.busiest_hour_prompt_tokens == b.busiest_hour_prompt_tokens);
+  CHECK(a.hour_tokens == b.hour_tokens);
 }
 
 }  // namespace

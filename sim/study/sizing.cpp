@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <set>
 #include <stdexcept>
@@ -166,7 +167,9 @@ void print_probe(const Probe& p, const SizingOptions& o, bool pass) {
 
 }  // namespace
 
-DemandMeter::DemandMeter(const Scenario& s) : warmup_s_(s.warmup_s) { d_.window_s = s.duration_s - s.warmup_s; }
+DemandMeter::DemandMeter(const Scenario& s) : warmup_s_(s.warmup_s), duration_s_(s.duration_s) {
+  d_.window_s = s.duration_s - s.warmup_s;
+}
 
 void DemandMeter::add(const Request& r) {
   const auto prompt = static_cast<double>(r.prompt_tokens);
@@ -185,12 +188,28 @@ void DemandMeter::add(const Request& r) {
   d_.requests += 1.0;
   d_.prompt_tokens += prompt;
   d_.output_tokens += static_cast<double>(r.output_tokens);
+  const auto h = static_cast<std::size_t>(r.arrival_s / 3600.0);
+  if (h >= hours_.size()) hours_.resize(h + 1);
+  hours_[h].requests += 1.0;
+  hours_[h].prompt_tokens += prompt;
+  hours_[h].output_tokens += static_cast<double>(r.output_tokens);
 }
 
 Demand DemandMeter::result() const {
   Demand d = d_;
   d.all_requests = static_cast<double>(all_);
   d.all_prompt_mean = all_ == 0 ? 0.0 : prompt_sum_ / static_cast<double>(all_);
+  for (const HourCount& c : hours_) d.hour_tokens.push_back(c.prompt_tokens + c.output_tokens);
+  for (std::size_t h = 0; h < hours_.size(); ++h) {
+    const double start = static_cast<double>(h) * 3600.0;
+    if (start < warmup_s_ || start + 3600.0 > duration_s_) continue;  // whole hours of the window only
+    if (d.busiest_hour < 0 || hours_[h].requests > d.busiest_hour_requests) {
+      d.busiest_hour = static_cast<int>(h);
+      d.busiest_hour_requests = hours_[h].requests;
+      d.busiest_hour_prompt_tokens = hours_[h].prompt_tokens;
+      d.busiest_hour_output_tokens = hours_[h].output_tokens;
+    }
+  }
   // percentile_sorted(sorted prompts, 99) from the histogram: the values at ranks lo and lo + 1, the same
   // interpolation, so the same double.
   if (all_ == 0) return d;
@@ -846,7 +865,36 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
         keys.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), pod});
     return keys;
   };
-  if (!dm.exact_known() && o.max_replicas >= min_replicas && !unreachable_targets(s, dm.provisional())) {
+  // A large workload over several hours is scouted (below): its answer is first found on the busiest hour alone,
+  // and the whole-window probes start there. Such a workload starts no whole-window probes early.
+  const double scout_min_requests = [] {
+    const char* e = std::getenv("TOKENFLEET_SCOUT_REQUESTS");
+    return e && *e ? std::strtod(e, nullptr) : kScoutMinRequests;
+  }();
+  auto scoutable = [&](const Demand& d) {
+    return pods == 1 && !s.mixed() && d.window_s >= kScoutMinWindow_s && d.requests >= scout_min_requests;
+  };
+  const bool maybe_scout = scoutable(dm.provisional());
+  // Hour probes (the scout's, --per-hour's) start where their span does: the arrivals before every hour's span are
+  // drawn once here, for every seed, and each probe resumes from its start's checkpoint (an open-loop synthetic
+  // workload; sessions and traces draw and drop them as before). The same requests, bit for bit; on a 50 M-request
+  // day, seconds saved per probe.
+  const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
+  const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
+  Scenario hour_scenario = s;
+  if (o.per_hour || maybe_scout) {
+    std::vector<double> starts;
+    for (int h = first_hour; h < end_hour; ++h)
+      starts.push_back(std::max(s.workload.start_s, h * 3600.0 - o.hour_warmup_s));
+    for (int k = 0; k < seeds; ++k)
+      if (auto c = ArrivalCheckpoints::build(s.workload, s.seed + static_cast<std::uint64_t>(k), s.duration_s, starts,
+                                             o.interrupt_flag))
+        hour_scenario.workload.checkpoints.push_back(std::move(c));
+    if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
+  }
+  ProbePool hour_pool(*runner, hour_scenario, o.hour_warmup_s);
+  std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
+  if (!dm.exact_known() && !maybe_scout && o.max_replicas >= min_replicas && !unreachable_targets(s, dm.provisional())) {
     // While the whole workload is measured: start the first round the provisional demand points to. The search
     // below uses these probes only if it asks for them.
     const int guess = std::clamp(first_guess(s, pod_demand(dm.provisional(), pods)), min_replicas, o.max_replicas);
@@ -946,11 +994,182 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     pool.keep_only(first);
   }
 
-  // Grow: from the guess, doubling, until a candidate meets the targets. lo = min_replicas - 1 stands for a
-  // fleet too small to serve at all, which fails.
+  // The scout: a workload of at least kScoutMinRequests requests over at least kScoutMinWindow_s is first sized on
+  // its busiest whole hour alone (hour probes: the hour after hour_warmup_s of the demand before it, judged over its
+  // own requests; growing from the hour's capacity bound and bisecting, as below), a tenth of a day's probe each.
+  // The whole-window search then starts at that answer and one fewer, and gallops (1, 2, 4, ... replicas) from
+  // there: the window's answer is a pass over a failure of whole-window probes, as without the scout, usually within
+  // a replica or two of the busiest hour's (its TTFT rises steeply where the peak saturates). The scout's probes are
+  // in probes.csv, with their hour.
+  auto hour_passes = [&](int h, int n) { return candidate_passes(hour_cache.at({h, n}), o, s.slo); };
+  auto print_hour_probe = [&](const Probe& p, bool pass) {
+    if (!o.verbose) return;
+    if (p.error.empty()) {
+      const auto& w = p.whole;
+      std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  TTFT p99 {:>10.1f} ms  TPOT p99 "
+                               "{:>8.1f} ms  attainment {:>6.2f} %  {} requests  {}\n",
+                               p.replicas, p.seed, p.hour, w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3,
+                               w.attainment * 100.0, w.requests, pass ? "pass" : "fail")
+                << std::flush;
+    } else {
+      std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  error: {}\n", p.replicas, p.seed,
+                               p.hour, p.error)
+                << std::flush;
+    }
+  };
+  int scouted = -1;
+  double scout_beta = -1.0;  // the busiest hour's answer alone as square-root staffing: (n - R) / sqrt(R)
+  if (scoutable(demand) && demand.busiest_hour >= 0 && o.max_replicas >= min_replicas) {
+    const int h = demand.busiest_hour;
+    Demand dh;
+    dh.requests = demand.busiest_hour_requests;
+    dh.prompt_tokens = demand.busiest_hour_prompt_tokens;
+    dh.output_tokens = demand.busiest_hour_output_tokens;
+    dh.window_s = 3600.0;
+    const int g = std::clamp(first_guess(s, dh), min_replicas, o.max_replicas);
+    auto scout_round = [&](std::vector<int> ns) {
+      std::sort(ns.begin(), ns.end());
+      ns.erase(std::unique(ns.begin(), ns.end()), ns.end());
+      std::vector<ProbeKey> todo;
+      std::vector<int> fresh;
+      for (int n : ns) {
+        if (hour_cache.count({h, n})) continue;
+        fresh.push_back(n);
+        for (int k = 0; k < seeds; ++k) todo.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), -1, 1.0, h});
+      }
+      if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
+      if (o.verbose && !fresh.empty()) {
+        std::string what;
+        for (int n : fresh) what += fmt::format("{}{}", what.empty() ? "" : ", ", n);
+        std::cout << fmt::format("  scouting the busiest hour ({:02d}h, {:.0f} requests; after {:.0f} s of the demand "
+                                 "before it): probing {} replicas{}\n",
+                                 h, dh.requests, o.hour_warmup_s, what,
+                                 seeds > 1 ? fmt::format(" ({} seeds each)", seeds) : "")
+                  << std::flush;
+      }
+      const auto probes = hour_pool.get(todo);
+      if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
+      for (const auto& p : probes) {
+        hour_cache[{h, p.replicas}].push_back(p);
+        result.probes.push_back(p);
+        if (!p.error.empty() && probe_error.empty()) probe_error = p.error;
+      }
+      for (int n : fresh)
+        for (const auto& p : hour_cache.at({h, n})) print_hour_probe(p, hour_passes(h, n));
+      return probe_error.empty();
+    };
+    int slo = min_replicas - 1, shi = -1, next = g;
+    bool ok = true;
+    while (ok && shi < 0) {
+      const std::vector<int> round = growing_round(next, jobs, o.max_replicas);
+      if (round.empty() || !(ok = scout_round(round))) break;
+      for (int n : round) {
+        if (hour_passes(h, n)) {
+          shi = n;
+          break;
+        }
+        slo = std::max(slo, n);
+      }
+      if (shi < 0) {
+        if (round.back() >= o.max_replicas) break;
+        next = std::min(o.max_replicas, round.back() * 2);
+      }
+    }
+    while (ok && shi >= 0 && shi - slo > 1) {
+      std::vector<int> round;
+      for (int k = 1; k <= jobs; ++k) {
+        const int n = slo + static_cast<int>(std::llround(static_cast<double>(shi - slo) * k / (jobs + 1)));
+        if (n > slo && n < shi) round.push_back(n);
+      }
+      if (round.empty()) round.push_back(slo + (shi - slo) / 2);
+      std::sort(round.begin(), round.end());
+      round.erase(std::unique(round.begin(), round.end()), round.end());
+      if (!(ok = scout_round(round))) break;
+      int new_hi = shi;
+      for (int n : round)
+        if (hour_passes(h, n)) {
+          new_hi = n;
+          break;
+        }
+      shi = new_hi;
+      for (int n : round)
+        if (n < shi && !hour_passes(h, n)) slo = std::max(slo, n);
+    }
+    if (!probe_error.empty()) {
+      result.reason = "a probe could not be simulated: " + probe_error;
+      return result;
+    }
+    scouted = shi;
+    spdlog::info("sizing {}: the busiest hour ({:02d}h) alone needs {} replicas", s.gpu.name, h, shi);
+    if (double cap = 0.0; shi >= 0 && (first_guess(s, dh, &cap), cap > 0.0)) {
+      const double load = dh.output_tokens_per_s() / cap;
+      if (load > 0.0) scout_beta = std::max(0.0, (shi - load) / std::sqrt(load));
+    }
+    if (shi >= 0) {
+      // Where the whole window's first round goes: the window's share of requests missing the targets, predicted
+      // from the busiest hour's (1 - attainment at each size scouted, log-linear between them) taken as every
+      // hour's at the size scaled by its load against the busiest hour's (an hour with 0.8 of the peak's tokens at
+      // n replicas as the peak at n / 0.8), weighted by the hours' tokens; the smallest size predicted to miss at
+      // most 1 % (the share a 99th percentile allows), and one fewer. A guess only: the answer is still a pass over
+      // a failure of whole-window probes.
+      std::vector<std::pair<double, double>> curve;  // (replicas, log share missing), by replicas
+      for (const auto& [key, probes] : hour_cache)
+        if (key.first == h && !probes.empty() && probes.front().error.empty())
+          curve.emplace_back(key.second, std::log(std::clamp(1.0 - probes.front().whole.attainment, 1e-6, 1.0)));
+      std::sort(curve.begin(), curve.end());
+      auto log_missing = [&](double x) {
+        if (x <= curve.front().first) return curve.front().second;
+        if (x >= curve.back().first) return curve.back().second;
+        const auto it = std::lower_bound(curve.begin(), curve.end(), std::make_pair(x, -1e300));
+        const auto& [x1, y1] = *(it - 1);
+        const auto& [x2, y2] = *it;
+        return y1 + (y2 - y1) * (x - x1) / (x2 - x1);
+      };
+      const double peak_tokens = demand.busiest_hour_prompt_tokens + demand.busiest_hour_output_tokens;
+      double total = 0.0;
+      for (double t : demand.hour_tokens) total += t;
+      auto predicted = [&](int n) {
+        double missing = 0.0;
+        for (double t : demand.hour_tokens)
+          if (t > 0.0) missing += t / total * std::exp(log_missing(n * peak_tokens / t));
+        return missing;
+      };
+      int n = shi;
+      if (!curve.empty() && total > 0.0 && peak_tokens > 0.0)
+        while (n - 1 >= min_replicas && predicted(n - 1) <= 0.01) --n;
+      scouted = n;
+      if (o.verbose)
+        std::cout << fmt::format("  the busiest hour alone needs {} replicas; the hours' loads on its curve point to {} "
+                                 "for the whole window, probed from there\n",
+                                 shi, n)
+                  << std::flush;
+    }
+  }
+
+  // Grow: from the guess, doubling, until a candidate meets the targets (after a scout: from its answer and one
+  // fewer, then 1, 2, 4, ... replicas up). lo = min_replicas - 1 stands for a fleet too small to serve at all, which
+  // fails.
   int lo = min_replicas - 1, hi = -1, next = guess;
+  bool lo_probed = false;
+  int step = 1;
+  auto gallop = [&](int from, int dir) {  // `jobs` candidates from `from`, `step` apart and more, inside the bounds
+    std::vector<int> r;
+    for (int k = 1; k <= jobs; ++k) {
+      const int n = from + dir * step * k;
+      if (n >= min_replicas && n <= o.max_replicas) r.push_back(n);
+    }
+    step *= jobs + 1;
+    std::sort(r.begin(), r.end());
+    return r;
+  };
+  std::vector<int> round;
+  if (scouted >= 0) {
+    if (scouted - 1 >= min_replicas) round.push_back(scouted - 1);
+    round.push_back(scouted);
+  } else {
+    round = growing_round(next, jobs, o.max_replicas);
+  }
   while (hi < 0) {
-    const std::vector<int> round = growing_round(next, jobs, o.max_replicas);
     if (round.empty()) break;
     evaluate(round);
     report(round);
@@ -964,12 +1183,42 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
         break;
       }
       lo = std::max(lo, n);
+      lo_probed = true;
     }
     if (hi < 0) {
       spdlog::info("sizing {}: growing: {} replicas fail", s.gpu.name, lo);
       if (round.back() >= o.max_replicas) break;
-      next = std::min(o.max_replicas, round.back() * 2);
+      if (scouted >= 0) {
+        round = gallop(lo, +1);
+      } else {
+        next = std::min(o.max_replicas, round.back() * 2);
+        round = growing_round(next, jobs, o.max_replicas);
+      }
     }
+  }
+  // After a scout whose answer passes with one fewer too: down, 1, 2, 4, ... replicas, until a failure.
+  step = 1;
+  while (scouted >= 0 && hi >= 0 && !lo_probed && hi > min_replicas) {
+    const std::vector<int> down = gallop(hi, -1);
+    if (down.empty()) break;
+    evaluate(down);
+    report(down);
+    if (!probe_error.empty()) {
+      result.reason = "a probe could not be simulated: " + probe_error;
+      return result;
+    }
+    int new_hi = hi;
+    for (int n : down)
+      if (passes(n)) {
+        new_hi = n;
+        break;
+      }
+    for (int n : down)
+      if (n < new_hi && !passes(n)) {
+        lo = std::max(lo, n);
+        lo_probed = true;
+      }
+    hi = new_hi;
   }
   if (hi >= 0) spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   if (hi < 0) {
@@ -1026,24 +1275,6 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     // rule (and the safe margin) of the search. The hours' probes of a round run
     // together, `jobs` at a time.
     const Probe& day = cache.at(hi).front();
-    const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
-    // The hour probes start where their span does: the arrivals before it are drawn once here, for every seed, and
-    // each probe resumes from its start's checkpoint (an open-loop synthetic workload; sessions and traces draw and
-    // drop them as before). The same requests, bit for bit; on a 50 M-request day, seconds saved per probe.
-    Scenario hour_scenario = s;
-    {
-      std::vector<double> starts;
-      for (std::size_t i = 0; i < day.hours.size(); ++i)
-        starts.push_back(std::max(s.workload.start_s, (first_hour + static_cast<double>(i)) * 3600.0 - o.hour_warmup_s));
-      for (int k = 0; k < seeds; ++k)
-        if (auto c = ArrivalCheckpoints::build(s.workload, s.seed + static_cast<std::uint64_t>(k), s.duration_s, starts,
-                                               o.interrupt_flag))
-          hour_scenario.workload.checkpoints.push_back(std::move(c));
-      if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
-    }
-    ProbePool hour_pool(*runner, hour_scenario, o.hour_warmup_s);
-    std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
-    auto hour_passes = [&](int h, int n) { return candidate_passes(hour_cache.at({h, n}), o, s.slo); };
     // Each hour's search starts from a guess near its answer: the day's answer scaled by the hour's demand against
     // the day's busiest hour (at least the hour's saturated-capacity bound), and probes the guess and one fewer in
     // its first round, then gallops (1, 2, 4, ... replicas) up from a failure or down from a pass until a pass and a
@@ -1081,7 +1312,23 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       d.window_s = w.end_s - w.start_s;
       const double share = busiest_tokens > 0.0 ? (w.prompt_tokens + w.output_tokens) / busiest_tokens : 1.0;
       const int scaled = static_cast<int>(std::ceil(hi * share - 1e-9));
-      st.guess = std::clamp(std::max(first_guess(s, d), scaled), min_replicas, o.max_replicas);
+      double capacity = 0.0;
+      const int bound = first_guess(s, d, &capacity);
+      st.guess = std::clamp(std::max(bound, scaled), min_replicas, o.max_replicas);
+      if (scout_beta >= 0.0 && capacity > 0.0) {
+        // After a scout: square-root staffing, n = R + beta sqrt(R) with R the hour's load in saturated replicas,
+        // beta from the busiest hour's answer alone (its own hour gets that answer back).
+        // An hour after a busier one starts with what its warm-up (the end of that hour) leaves: its load is taken
+        // as at least the mean of the two.
+        double load = d.output_tokens_per_s() / capacity;
+        if (i > 0 && day.hours[i - 1].end_s > day.hours[i - 1].start_s) {
+          const WindowFigures& before = day.hours[i - 1];
+          const double before_load = before.output_tokens / (before.end_s - before.start_s) / capacity;
+          load = std::max(load, 0.5 * (load + before_load));
+        }
+        st.guess = std::clamp(static_cast<int>(std::ceil(load + scout_beta * std::sqrt(load) - 1e-9)), min_replicas,
+                              o.max_replicas);
+      }
     }
     for (int round = 1;; ++round) {
       std::vector<std::pair<int, int>> asked;  // (index of the hour, replicas)
@@ -1136,18 +1383,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
         for (const auto& p : hour_cache.at({h, n})) {
           spdlog::debug("sizing {}: hour {} probe {} replicas, seed {}: {}", s.gpu.name, h, p.replicas, p.seed,
                         probe_verdict(p, o.window, s.slo));
-          if (o.verbose && p.error.empty()) {
-            const auto& w = p.whole;
-            std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  TTFT p99 {:>10.1f} ms  TPOT p99 "
-                                     "{:>8.1f} ms  attainment {:>6.2f} %  {} requests  {}\n",
-                                     p.replicas, p.seed, h, w.ttft_p99_s * 1e3, w.tpot_p99_s * 1e3,
-                                     w.attainment * 100.0, w.requests, pass ? "pass" : "fail")
-                      << std::flush;
-          } else if (o.verbose) {
-            std::cout << fmt::format("  probe {:>5} replicas seed {:<4} hour {:02d}  error: {}\n", p.replicas, p.seed,
-                                     h, p.error)
-                      << std::flush;
-          }
+          print_hour_probe(p, pass);
         }
       }
       if (!probe_error.empty()) {

@@ -144,11 +144,20 @@ struct Demand {
   double all_requests = 0.0;
   double all_prompt_mean = 0.0;
   double all_prompt_p99 = 0.0;
+  // The whole hour of the day ([h x 3600, (h + 1) x 3600) inside the window) with the most requests, and its
+  // figures; -1: no whole hour in the window. `size` scouts a large workload's answer on it.
+  int busiest_hour = -1;
+  double busiest_hour_requests = 0.0;
+  double busiest_hour_prompt_tokens = 0.0;
+  double busiest_hour_output_tokens = 0.0;
+  std::vector<double> hour_tokens;  // prompt and output tokens of the window's requests, by hour of the run
   double requests_per_s() const { return window_s > 0 ? requests / window_s : 0.0; }
   double tokens_per_s() const { return window_s > 0 ? (prompt_tokens + output_tokens) / window_s : 0.0; }
   double output_tokens_per_s() const { return window_s > 0 ? output_tokens / window_s : 0.0; }
 };
-TF_JSON_FIELDS(Demand, requests, prompt_tokens, output_tokens, window_s, all_requests, all_prompt_mean, all_prompt_p99)
+TF_JSON_FIELDS(Demand, requests, prompt_tokens, output_tokens, window_s, all_requests, all_prompt_mean, all_prompt_p99,
+               busiest_hour, busiest_hour_requests, busiest_hour_prompt_tokens, busiest_hour_output_tokens,
+               hour_tokens)
 
 // The binding limit of an answer of `replicas_per_pod` replicas (per pod), judged where the targets are missed: on
 // the first of `below` (one replica fewer's probes, fleet_probes for pods) at one replica fewer, or, with none (the
@@ -170,8 +179,12 @@ class DemandMeter {
   Demand result() const;
 
  private:
-  double warmup_s_ = 0.0;
+  double warmup_s_ = 0.0, duration_s_ = 0.0;
   Demand d_;
+  struct HourCount {
+    double requests = 0.0, prompt_tokens = 0.0, output_tokens = 0.0;
+  };
+  std::vector<HourCount> hours_;  // by hour of the run, the window's requests
   double prompt_sum_ = 0.0;
   double output_sum_ = 0.0;
   std::uint64_t all_ = 0;
@@ -188,6 +201,12 @@ Demand measure_demand(const Scenario& s, const volatile std::sig_atomic_t* inter
 // How many requests `size` measures itself before it starts probing (kDemandPreviewRequests); a larger workload
 // is measured whole in a job beside the first probes.
 inline constexpr std::uint64_t kDemandPreviewRequests = 100000;
+
+// `size` scouts a workload of at least this many requests over at least this window (size_fleet): its busiest
+// whole hour is sized alone first, and the whole-window search starts at that answer. The environment variable
+// TOKENFLEET_SCOUT_REQUESTS=N sets the first (the tests use it to take that path on small runs).
+inline constexpr double kScoutMinRequests = 2e6;
+inline constexpr double kScoutMinWindow_s = 4 * 3600.0;
 
 // The demand of a scenario as `size` needs it: the first `preview` requests are measured at once; a workload
 // with more is measured whole by a job of `runner` while probes run, and until then provisional() is an estimate
