@@ -386,7 +386,7 @@ TEST_CASE("tokenfleet compare prints one row per policy and writes compare.csv a
 TEST_CASE("Ctrl-C during tokenfleet size stops the search with a message and writes nothing", "[cli][sizing][signals]") {
   const std::string out = temp_dir("size-int");
   const auto r = run_command("timeout --foreground --preserve-status -s INT 2 " + binary() + " size " + source_dir() +
-                             "/scenarios/chat-day.toml --set duration_s=7200 --set slo.ttft_p99_s=1"
+                             "/scenarios/chat-day.toml --set duration_s=28800 --set slo.ttft_p99_s=1"
                              " --set slo.tpot_p99_s=0.05 --jobs 1 --out " + out);
   INFO(r.output);
   CHECK(r.exit_code == 130);

@@ -303,7 +303,47 @@ Demand provisional_demand(const Scenario& s, const DemandMeter& preview) {
   d.prompt_tokens = requests * mean_prompt;
   d.output_tokens = requests * mean_output;
   d.all_requests = std::max(p.all_requests, requests);
+  // The busiest whole hour by the daily curve's integral (none without a curve: the preview's is only its own).
+  d.busiest_hour = -1;
+  d.busiest_hour_requests = d.busiest_hour_prompt_tokens = d.busiest_hour_output_tokens = 0.0;
+  d.hour_tokens.clear();
+  if (!s.workload.trace.enabled && !s.workload.session.enabled && arr.curve.kind != "none") {
+    try {
+      RateCurveSpec c = arr.curve;
+      c.mean_rate_per_s = arr.rate_per_s;
+      const auto curve = make_rate_curve(c);
+      for (int h = static_cast<int>(std::ceil(s.warmup_s / 3600.0)); (h + 1) * 3600.0 <= s.duration_s; ++h) {
+        const double r = curve->integral(h * 3600.0, (h + 1) * 3600.0);
+        if (d.busiest_hour < 0 || r > d.busiest_hour_requests) {
+          d.busiest_hour = h;
+          d.busiest_hour_requests = r;
+        }
+      }
+      d.busiest_hour_prompt_tokens = d.busiest_hour_requests * mean_prompt;
+      d.busiest_hour_output_tokens = d.busiest_hour_requests * mean_output;
+    } catch (const std::exception&) {
+      d.busiest_hour = -1;
+    }
+  }
   return d;
+}
+
+// The scout's first round starts at the largest power of two not above the busiest hour's capacity bound, so that
+// the bound from a provisional demand (a few per cent off) and the exact one mostly give the same round.
+int scout_start(int bound) {
+  int p = 1;
+  while (p <= bound / 2) p *= 2;
+  return p;
+}
+
+// The busiest hour's demand as a Demand of one hour.
+Demand busiest_hour_demand(const Demand& d) {
+  Demand dh;
+  dh.requests = d.busiest_hour_requests;
+  dh.prompt_tokens = d.busiest_hour_prompt_tokens;
+  dh.output_tokens = d.busiest_hour_output_tokens;
+  dh.window_s = 3600.0;
+  return dh;
 }
 
 }  // namespace
@@ -881,7 +921,32 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   // day, seconds saved per probe.
   const int first_hour = static_cast<int>(std::floor(s.warmup_s / 3600.0));
   const int end_hour = static_cast<int>(std::ceil(s.duration_s / 3600.0));
-  Scenario hour_scenario = s;
+  Scenario hour_scenario = s;  // with the checkpoints below, before any hour probe but those started early
+  ProbePool hour_pool(*runner, hour_scenario, o.hour_warmup_s);
+  std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
+  auto scout_keys = [&](int h, const std::vector<int>& ns) {
+    std::vector<ProbeKey> keys;
+    for (int n : ns)
+      for (int k = 0; k < seeds; ++k) keys.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), -1, 1.0, h});
+    return keys;
+  };
+  if (maybe_scout && !dm.exact_known() && dm.provisional().busiest_hour >= 0 && o.max_replicas >= min_replicas &&
+      !unreachable_targets(s, dm.provisional())) {
+    // While the whole workload is measured: the scout's first round on the busiest hour by the daily curve. The
+    // scout below uses these probes only if the exact demand asks for the same ones.
+    const int h = dm.provisional().busiest_hour;
+    const int g = std::clamp(first_guess(s, busiest_hour_demand(dm.provisional())), min_replicas, o.max_replicas);
+    const auto round = growing_round(scout_start(g), jobs, o.max_replicas);
+    for (const auto& key : scout_keys(h, round)) hour_pool.prefetch(key);
+    if (o.verbose) {
+      std::string what;
+      for (int n : round) what += fmt::format("{}{}", what.empty() ? "" : ", ", n);
+      std::cout << fmt::format("  scouting the busiest hour ({:02d}h by the daily curve): probing {} replicas (started "
+                               "early: the workload has more than {} requests, measured whole meanwhile)\n",
+                               h, what, dm.preview_requests())
+                << std::flush;
+    }
+  }
   if (o.per_hour || maybe_scout) {
     std::vector<double> starts;
     for (int h = first_hour; h < end_hour; ++h)
@@ -892,8 +957,6 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
         hour_scenario.workload.checkpoints.push_back(std::move(c));
     if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
   }
-  ProbePool hour_pool(*runner, hour_scenario, o.hour_warmup_s);
-  std::map<std::pair<int, int>, std::vector<Probe>> hour_cache;  // (hour, replicas) -> one probe per seed
   if (!dm.exact_known() && !maybe_scout && o.max_replicas >= min_replicas && !unreachable_targets(s, dm.provisional())) {
     // While the whole workload is measured: start the first round the provisional demand points to. The search
     // below uses these probes only if it asks for them.
@@ -1019,14 +1082,17 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   };
   int scouted = -1;
   double scout_beta = -1.0;  // the busiest hour's answer alone as square-root staffing: (n - R) / sqrt(R)
-  if (scoutable(demand) && demand.busiest_hour >= 0 && o.max_replicas >= min_replicas) {
+  const bool scouting = scoutable(demand) && demand.busiest_hour >= 0 && o.max_replicas >= min_replicas;
+  if (!scouting) hour_pool.keep_only({});  // scout probes started early, not needed
+  if (scouting) {
     const int h = demand.busiest_hour;
-    Demand dh;
-    dh.requests = demand.busiest_hour_requests;
-    dh.prompt_tokens = demand.busiest_hour_prompt_tokens;
-    dh.output_tokens = demand.busiest_hour_output_tokens;
-    dh.window_s = 3600.0;
+    const Demand dh = busiest_hour_demand(demand);
     const int g = std::clamp(first_guess(s, dh), min_replicas, o.max_replicas);
+    {
+      // Scout probes started early for another first round than this one are stopped.
+      const auto keys = scout_keys(h, growing_round(scout_start(g), jobs, o.max_replicas));
+      hour_pool.keep_only(std::set<ProbeKey>(keys.begin(), keys.end()));
+    }
     auto scout_round = [&](std::vector<int> ns) {
       std::sort(ns.begin(), ns.end());
       ns.erase(std::unique(ns.begin(), ns.end()), ns.end());
@@ -1035,7 +1101,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       for (int n : ns) {
         if (hour_cache.count({h, n})) continue;
         fresh.push_back(n);
-        for (int k = 0; k < seeds; ++k) todo.push_back(ProbeKey{n, s.seed + static_cast<std::uint64_t>(k), -1, 1.0, h});
+        for (const auto& key : scout_keys(h, {n})) todo.push_back(key);
       }
       if (o.interrupt_flag && *o.interrupt_flag != 0) throw RunInterrupted("the fleet search was interrupted");
       if (o.verbose && !fresh.empty()) {
@@ -1058,7 +1124,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
         for (const auto& p : hour_cache.at({h, n})) print_hour_probe(p, hour_passes(h, n));
       return probe_error.empty();
     };
-    int slo = min_replicas - 1, shi = -1, next = g;
+    int slo = min_replicas - 1, shi = -1, next = scout_start(g);
     bool ok = true;
     while (ok && shi < 0) {
       const std::vector<int> round = growing_round(next, jobs, o.max_replicas);
