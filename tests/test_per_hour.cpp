@@ -336,6 +336,16 @@ TEST_CASE("size --hour-warmup: bad values are refused with the option's name", "
                     Catch::Matchers::Contains("hour warm-up"));
 }
 
+namespace {
+// TOKENFLEET_SCOUT_REQUESTS for one scope (unset again even when the search throws).
+struct ScoutAt {
+  explicit ScoutAt(const char* requests) { setenv("TOKENFLEET_SCOUT_REQUESTS", requests, 1); }
+  ~ScoutAt() { unsetenv("TOKENFLEET_SCOUT_REQUESTS"); }
+  ScoutAt(const ScoutAt&) = delete;
+  ScoutAt& operator=(const ScoutAt&) = delete;
+};
+}  // namespace
+
 // The scout (size_fleet on a workload of at least kScoutMinRequests over at least 4 hours; lowered here by
 // TOKENFLEET_SCOUT_REQUESTS): the busiest whole hour is sized alone on hour probes first, and the whole-window search
 // starts there. The answer is still a whole-window pass over a whole-window failure, the same fleet as the search
@@ -361,9 +371,10 @@ TEST_CASE("size: a large workload scouted on its busiest hour gets the same answ
   CHECK(demand.busiest_hour_requests == per_hour[static_cast<std::size_t>(busiest)]);
   REQUIRE(demand.hour_tokens.size() == 8);
 
-  setenv("TOKENFLEET_SCOUT_REQUESTS", "1000", 1);
-  const SizingResult scouted = size_fleet(s, o);
-  unsetenv("TOKENFLEET_SCOUT_REQUESTS");
+  const SizingResult scouted = [&] {
+    const ScoutAt env("1000");
+    return size_fleet(s, o);
+  }();
   REQUIRE(plain.found);
   REQUIRE(scouted.found);
   CHECK(scouted.replicas == plain.replicas);
@@ -393,9 +404,10 @@ TEST_CASE("size: scouted at 3.5 times the morning's demand, the same answer from
           "[per-hour][sizing][scout]") {
   const Scenario s = load_scenario_text(kMorning, "morning", {"workload.arrival.rate_per_s=182", "duration_s=18000"});
   const SizingResult plain = size_fleet(s, quiet());
-  setenv("TOKENFLEET_SCOUT_REQUESTS", "1000", 1);
-  const SizingResult scouted = size_fleet(s, quiet());
-  unsetenv("TOKENFLEET_SCOUT_REQUESTS");
+  const SizingResult scouted = [&] {
+    const ScoutAt env("1000");
+    return size_fleet(s, quiet());
+  }();
   REQUIRE(plain.found);
   REQUIRE(scouted.found);
   CHECK(plain.replicas >= 4);

@@ -1166,7 +1166,13 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       return result;
     }
     scouted = shi;
-    spdlog::info("sizing {}: the busiest hour ({:02d}h) alone needs {} replicas", s.gpu.name, h, shi);
+    if (shi >= 0) {
+      spdlog::info("sizing {}: the busiest hour ({:02d}h) alone needs {} replicas", s.gpu.name, h, shi);
+      pool.keep_only({});  // whole-window probes started early for a round the prediction will not ask for
+    } else {
+      spdlog::info("sizing {}: no fleet of up to {} replicas meets the targets over the busiest hour ({:02d}h) alone",
+                   s.gpu.name, o.max_replicas, h);
+    }
     if (double cap = 0.0; shi >= 0 && (first_guess(s, dh, &cap), cap > 0.0)) {
       const double load = dh.output_tokens_per_s() / cap;
       if (load > 0.0) scout_beta = std::max(0.0, (shi - load) / std::sqrt(load));
@@ -1184,7 +1190,8 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
           curve.emplace_back(key.second, std::log(std::clamp(1.0 - probes.front().whole.attainment, 1e-6, 1.0)));
       std::sort(curve.begin(), curve.end());
       auto log_missing = [&](double x) {
-        if (x <= curve.front().first) return curve.front().second;
+        if (x < curve.front().first) return 0.0;  // below every size scouted: taken as all missing
+        if (x == curve.front().first) return curve.front().second;
         if (x >= curve.back().first) return curve.back().second;
         const auto it = std::lower_bound(curve.begin(), curve.end(), std::make_pair(x, -1e300));
         const auto& [x1, y1] = *(it - 1);
@@ -1217,14 +1224,17 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   // fails.
   int lo = min_replicas - 1, hi = -1, next = guess;
   bool lo_probed = false;
-  int step = 1;
-  auto gallop = [&](int from, int dir) {  // `jobs` candidates from `from`, `step` apart and more, inside the bounds
+  long long step = 1;
+  // `jobs` candidates from `from`, `step` apart and more, clamped to the bounds (so a gallop up ends at
+  // --max-replicas, as the doubling does).
+  auto gallop = [&](int from, int dir) {
     std::vector<int> r;
     for (int k = 1; k <= jobs; ++k) {
-      const int n = from + dir * step * k;
-      if (n >= min_replicas && n <= o.max_replicas) r.push_back(n);
+      const long long n = std::clamp(static_cast<long long>(from) + static_cast<long long>(dir) * step * k,
+                                     static_cast<long long>(min_replicas), static_cast<long long>(o.max_replicas));
+      if (n != from && (r.empty() || r.back() != static_cast<int>(n))) r.push_back(static_cast<int>(n));
     }
-    step *= jobs + 1;
+    step = std::min<long long>(step * (jobs + 1), 1LL << 40);
     std::sort(r.begin(), r.end());
     return r;
   };
