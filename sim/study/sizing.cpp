@@ -1059,11 +1059,11 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
 
   // The scout: a workload of at least kScoutMinRequests requests over at least kScoutMinWindow_s is first sized on
   // its busiest whole hour alone (hour probes: the hour after hour_warmup_s of the demand before it, judged over its
-  // own requests; growing from the hour's capacity bound and bisecting, as below), a tenth of a day's probe each.
-  // The whole-window search then starts at that answer and one fewer, and gallops (1, 2, 4, ... replicas) from
-  // there: the window's answer is a pass over a failure of whole-window probes, as without the scout, usually within
-  // a replica or two of the busiest hour's (its TTFT rises steeply where the peak saturates). The scout's probes are
-  // in probes.csv, with their hour.
+  // own requests; growing from a power of two under the hour's capacity bound and bisecting, as below), a tenth of a
+  // day's probe each. The whole-window search then starts at the size the hours' loads on the scout's curve point to
+  // (below) and one fewer, and gallops (1, 3, 9, ... replicas with 2 jobs) from there: the window's answer is a pass
+  // over a failure of whole-window probes, as without the scout. The scout's probes are in probes.csv, with their
+  // hour.
   auto hour_passes = [&](int h, int n) { return candidate_passes(hour_cache.at({h, n}), o, s.slo); };
   auto print_hour_probe = [&](const Probe& p, bool pass) {
     if (!o.verbose) return;
@@ -1184,11 +1184,18 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       // n replicas as the peak at n / 0.8), weighted by the hours' tokens; the smallest size predicted to miss at
       // most 1 % (the share a 99th percentile allows), and one fewer. A guess only: the answer is still a pass over
       // a failure of whole-window probes.
+      // The bisection leaves the curve sparse below the hour's answer, where the prediction reads it: the busiest
+      // hour is probed at the predicted size and one fewer too (a round of two hour probes, against a round of
+      // whole-window ones saved when the prediction moves), until the prediction stands on probed sizes.
       std::vector<std::pair<double, double>> curve;  // (replicas, log share missing), by replicas
-      for (const auto& [key, probes] : hour_cache)
-        if (key.first == h && !probes.empty() && probes.front().error.empty())
-          curve.emplace_back(key.second, std::log(std::clamp(1.0 - probes.front().whole.attainment, 1e-6, 1.0)));
-      std::sort(curve.begin(), curve.end());
+      auto read_curve = [&] {
+        curve.clear();
+        for (const auto& [key, probes] : hour_cache)
+          if (key.first == h && !probes.empty() && probes.front().error.empty())
+            curve.emplace_back(key.second, std::log(std::clamp(1.0 - probes.front().whole.attainment, 1e-6, 1.0)));
+        std::sort(curve.begin(), curve.end());
+      };
+      read_curve();
       auto log_missing = [&](double x) {
         if (x < curve.front().first) return 0.0;  // below every size scouted: taken as all missing
         if (x == curve.front().first) return curve.front().second;
@@ -1207,9 +1214,25 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
           if (t > 0.0) missing += t / total * std::exp(log_missing(n * peak_tokens / t));
         return missing;
       };
-      int n = shi;
-      if (!curve.empty() && total > 0.0 && peak_tokens > 0.0)
-        while (n - 1 >= min_replicas && predicted(n - 1) <= 0.01) --n;
+      auto predict = [&] {
+        int n = shi;
+        if (!curve.empty() && total > 0.0 && peak_tokens > 0.0)
+          while (n - 1 >= min_replicas && predicted(n - 1) <= 0.01) --n;
+        return n;
+      };
+      int n = predict();
+      for (int refine = 0; refine < 3; ++refine) {
+        std::vector<int> more;
+        for (int m : {n - 1, n})
+          if (m >= min_replicas && !hour_cache.count({h, m})) more.push_back(m);
+        if (more.empty()) break;
+        if (!scout_round(more)) {
+          result.reason = "a probe could not be simulated: " + probe_error;
+          return result;
+        }
+        read_curve();
+        n = predict();
+      }
       scouted = n;
       if (o.verbose)
         std::cout << fmt::format("  the busiest hour alone needs {} replicas; the hours' loads on its curve point to {} "
@@ -1219,8 +1242,8 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     }
   }
 
-  // Grow: from the guess, doubling, until a candidate meets the targets (after a scout: from its answer and one
-  // fewer, then 1, 2, 4, ... replicas up). lo = min_replicas - 1 stands for a fleet too small to serve at all, which
+  // Grow: from the guess, doubling, until a candidate meets the targets (after a scout: from its prediction and one
+  // fewer, then galloping up). lo = min_replicas - 1 stands for a fleet too small to serve at all, which
   // fails.
   int lo = min_replicas - 1, hi = -1, next = guess;
   bool lo_probed = false;
@@ -1272,29 +1295,33 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       }
     }
   }
-  // After a scout whose answer passes with one fewer too: down, 1, 2, 4, ... replicas, until a failure.
+  // One round that narrows the bracket: the smallest passing candidate becomes hi, the largest failing one below it
+  // lo. False when a probe could not be simulated.
+  auto narrow = [&](const std::vector<int>& round) {
+    evaluate(round);
+    report(round);
+    if (!probe_error.empty()) return false;
+    for (int n : round)
+      if (passes(n)) {
+        hi = std::min(hi, n);
+        break;
+      }
+    for (int n : round)
+      if (n < hi && !passes(n)) {
+        lo = std::max(lo, n);
+        lo_probed = true;
+      }
+    return true;
+  };
+  // After a scout whose answer passes with one fewer too: down, 1, 3, 9, ... replicas, until a failure.
   step = 1;
   while (scouted >= 0 && hi >= 0 && !lo_probed && hi > min_replicas) {
     const std::vector<int> down = gallop(hi, -1);
     if (down.empty()) break;
-    evaluate(down);
-    report(down);
-    if (!probe_error.empty()) {
+    if (!narrow(down)) {
       result.reason = "a probe could not be simulated: " + probe_error;
       return result;
     }
-    int new_hi = hi;
-    for (int n : down)
-      if (passes(n)) {
-        new_hi = n;
-        break;
-      }
-    for (int n : down)
-      if (n < new_hi && !passes(n)) {
-        lo = std::max(lo, n);
-        lo_probed = true;
-      }
-    hi = new_hi;
   }
   if (hi >= 0) spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   if (hi < 0) {
@@ -1321,21 +1348,10 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
     if (round.empty()) round.push_back(lo + (hi - lo) / 2);
     std::sort(round.begin(), round.end());
     round.erase(std::unique(round.begin(), round.end()), round.end());
-    evaluate(round);
-    report(round);
-    if (!probe_error.empty()) {
+    if (!narrow(round)) {
       result.reason = "a probe could not be simulated: " + probe_error;
       return result;
     }
-    int new_hi = hi;
-    for (int n : round)
-      if (passes(n)) {
-        new_hi = n;
-        break;
-      }
-    hi = new_hi;
-    for (int n : round)
-      if (n < hi && !passes(n)) lo = std::max(lo, n);
     spdlog::info("sizing {}: bracket: {} fails, {} passes", s.gpu.name, lo, hi);
   }
   spdlog::info("sizing {}: answer {} replicas", s.gpu.name, hi);
