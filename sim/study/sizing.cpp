@@ -593,6 +593,19 @@ std::vector<int> growing_round(int next, int jobs, int max_replicas) {
   return round;
 }
 
+// A round of the bisection: `jobs` candidates evenly spread strictly between lo (fails) and hi (passes), in order.
+std::vector<int> bisecting_round(int lo, int hi, int jobs) {
+  std::vector<int> round;
+  for (int k = 1; k <= jobs; ++k) {
+    const int n = lo + static_cast<int>(std::llround(static_cast<double>(hi - lo) * k / (jobs + 1)));
+    if (n > lo && n < hi) round.push_back(n);
+  }
+  if (round.empty()) round.push_back(lo + (hi - lo) / 2);
+  std::sort(round.begin(), round.end());
+  round.erase(std::unique(round.begin(), round.end()), round.end());
+  return round;
+}
+
 void print_round(const std::vector<int>& ns, const SizingOptions& o, int seeds, int pods, const std::string& why) {
   if (!o.verbose || ns.empty()) return;
   std::string each;
@@ -1142,14 +1155,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
       }
     }
     while (ok && shi >= 0 && shi - slo > 1) {
-      std::vector<int> round;
-      for (int k = 1; k <= jobs; ++k) {
-        const int n = slo + static_cast<int>(std::llround(static_cast<double>(shi - slo) * k / (jobs + 1)));
-        if (n > slo && n < shi) round.push_back(n);
-      }
-      if (round.empty()) round.push_back(slo + (shi - slo) / 2);
-      std::sort(round.begin(), round.end());
-      round.erase(std::unique(round.begin(), round.end()), round.end());
+      const std::vector<int> round = bisecting_round(slo, shi, jobs);
       if (!(ok = scout_round(round))) break;
       int new_hi = shi;
       for (int n : round)
@@ -1340,14 +1346,7 @@ SizingResult size_fleet(const Scenario& s, const SizingOptions& o, DemandMeasure
   // The guess may already pass: then search below it, down to lo (which fails).
   // Bisect: `jobs` points at a time, evenly spread between the largest failing and the smallest passing.
   while (hi - lo > 1) {
-    std::vector<int> round;
-    for (int k = 1; k <= jobs; ++k) {
-      const int n = lo + static_cast<int>(std::llround(static_cast<double>(hi - lo) * k / (jobs + 1)));
-      if (n > lo && n < hi) round.push_back(n);
-    }
-    if (round.empty()) round.push_back(lo + (hi - lo) / 2);
-    std::sort(round.begin(), round.end());
-    round.erase(std::unique(round.begin(), round.end()), round.end());
+    const std::vector<int> round = bisecting_round(lo, hi, jobs);
     if (!narrow(round)) {
       result.reason = "a probe could not be simulated: " + probe_error;
       return result;
