@@ -50,20 +50,24 @@ void check_same_from(const std::vector<Request>& full, const std::vector<Request
   }
 }
 
+// Four hours of a daily curve (`arrival_extra` added to its arrival table) with two priority classes.
+WorkloadSpec classed_day(const std::string& arrival_extra) {
+  WorkloadSpec spec = load_scenario_text("duration_s = 14400\n[workload]\n"
+                                         "arrival = { process = \"diurnal\", rate_per_s = 3.0, peak_to_mean = 1.6, "
+                                         "peak_hour = 20" + arrival_extra + " }\n"
+                                         "prompt_tokens = { dist = \"lognormal\", mean = 800, p99 = 4000 }\n"
+                                         "output_tokens = { dist = \"lognormal\", mean = 200, p99 = 1000 }\n",
+                                         "d")
+                          .workload;
+  spec.priority_shares = {0.3, 0.7};
+  return spec;
+}
+
 }  // namespace
 
 TEST_CASE("start_s: the range gives the full run's requests from start_s on, bit for bit", "[per-hour][range]") {
   SECTION("a daily curve with priority classes") {
-    WorkloadSpec spec = load_scenario_text(R"(
-duration_s = 14400
-[workload]
-arrival = { process = "diurnal", rate_per_s = 3.0, peak_to_mean = 1.6, peak_hour = 20 }
-prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
-output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
-)",
-                                           "d")
-                            .workload;
-    spec.priority_shares = {0.3, 0.7};
+    const WorkloadSpec spec = classed_day("");
     const auto full = all_requests(spec, 7, 4 * 3600.0);
     WorkloadSpec from = spec;
     from.start_s = 9000.0;
@@ -100,16 +104,7 @@ output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
   // requests as drawing every arrival before start_s; ignored for another seed or another arrival spec; and used (a
   // checkpoint one arrival off moves every request after it).
   SECTION("resumed from arrival checkpoints: a daily curve with bursts and priority classes") {
-    WorkloadSpec spec = load_scenario_text(R"(
-duration_s = 14400
-[workload]
-arrival = { process = "diurnal", rate_per_s = 3.0, peak_to_mean = 1.6, peak_hour = 20, burst = { multiple = 3, mean_burst_s = 60, mean_normal_s = 600 } }
-prompt_tokens = { dist = "lognormal", mean = 800, p99 = 4000 }
-output_tokens = { dist = "lognormal", mean = 200, p99 = 1000 }
-)",
-                                           "d")
-                            .workload;
-    spec.priority_shares = {0.3, 0.7};
+    const WorkloadSpec spec = classed_day(", burst = { multiple = 3, mean_burst_s = 60, mean_normal_s = 600 }");
     const auto full = all_requests(spec, 7, 4 * 3600.0);
     const auto shorter = all_requests(spec, 7, 3 * 3600.0 + 1800.0);
     const auto ck = ArrivalCheckpoints::build(spec, 7, 4 * 3600.0, {3600.0, 9000.0, 1800.0});

@@ -158,10 +158,7 @@ class SyntheticSource final : public WorkloadSource {
         n = from->drawn;
       }
     }
-    while (next_arrival_s() < t) {
-      planned_ = false;
-      ++n;
-    }
+    draw_arrivals_before(t, n, nullptr);
     next_id_ += n;
     lengths_.discard(n);
     return n;
@@ -172,10 +169,7 @@ class SyntheticSource final : public WorkloadSource {
     std::vector<ArrivalCheckpoint> out;
     std::uint64_t n = 0;
     for (double t : times) {
-      while (next_arrival_s() < t) {
-        planned_ = false;
-        if ((++n & 0xffff) == 0 && interrupt && *interrupt != 0) return {};
-      }
+      if (!draw_arrivals_before(t, n, interrupt)) return {};
       ArrivalCheckpoint p;
       p.time_s = t;
       p.drawn = n;
@@ -189,6 +183,15 @@ class SyntheticSource final : public WorkloadSource {
   }
 
  private:
+  // Draws the arrivals before t, nothing else (as if taken), counting them in n; false when *interrupt is set
+  // (polled every 65,536 arrivals).
+  bool draw_arrivals_before(double t, std::uint64_t& n, const volatile std::sig_atomic_t* interrupt) {
+    while (next_arrival_s() < t) {
+      planned_ = false;
+      if ((++n & 0xffff) == 0 && interrupt && *interrupt != 0) return false;
+    }
+    return true;
+  }
   std::shared_ptr<const ArrivalCheckpoints> checkpoints_;
   std::unique_ptr<ArrivalProcess> arrivals_;
   Lengths lengths_;

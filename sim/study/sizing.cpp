@@ -285,12 +285,15 @@ Demand provisional_demand(const Scenario& s, const DemandMeter& preview) {
   const double window = p.window_s;
   double requests = 0.0;
   const auto& arr = s.workload.arrival;
+  std::unique_ptr<RateCurve> curve;  // the daily curve, when the arrivals follow one
   if (!s.workload.trace.enabled && !s.workload.session.enabled && arr.curve.kind != "none") {
     try {
       RateCurveSpec c = arr.curve;
       c.mean_rate_per_s = arr.rate_per_s;
-      requests = make_rate_curve(c)->integral(s.warmup_s, s.duration_s);
+      curve = make_rate_curve(c);
+      requests = curve->integral(s.warmup_s, s.duration_s);
     } catch (const std::exception&) {
+      curve.reset();
       requests = 0.0;
     }
   }
@@ -307,23 +310,16 @@ Demand provisional_demand(const Scenario& s, const DemandMeter& preview) {
   d.busiest_hour = -1;
   d.busiest_hour_requests = d.busiest_hour_prompt_tokens = d.busiest_hour_output_tokens = 0.0;
   d.hour_tokens.clear();
-  if (!s.workload.trace.enabled && !s.workload.session.enabled && arr.curve.kind != "none") {
-    try {
-      RateCurveSpec c = arr.curve;
-      c.mean_rate_per_s = arr.rate_per_s;
-      const auto curve = make_rate_curve(c);
-      for (int h = static_cast<int>(std::ceil(s.warmup_s / 3600.0)); (h + 1) * 3600.0 <= s.duration_s; ++h) {
-        const double r = curve->integral(h * 3600.0, (h + 1) * 3600.0);
-        if (d.busiest_hour < 0 || r > d.busiest_hour_requests) {
-          d.busiest_hour = h;
-          d.busiest_hour_requests = r;
-        }
+  if (curve) {
+    for (int h = static_cast<int>(std::ceil(s.warmup_s / 3600.0)); (h + 1) * 3600.0 <= s.duration_s; ++h) {
+      const double r = curve->integral(h * 3600.0, (h + 1) * 3600.0);
+      if (d.busiest_hour < 0 || r > d.busiest_hour_requests) {
+        d.busiest_hour = h;
+        d.busiest_hour_requests = r;
       }
-      d.busiest_hour_prompt_tokens = d.busiest_hour_requests * mean_prompt;
-      d.busiest_hour_output_tokens = d.busiest_hour_requests * mean_output;
-    } catch (const std::exception&) {
-      d.busiest_hour = -1;
     }
+    d.busiest_hour_prompt_tokens = d.busiest_hour_requests * mean_prompt;
+    d.busiest_hour_output_tokens = d.busiest_hour_requests * mean_output;
   }
   return d;
 }
