@@ -426,11 +426,67 @@ StreamingSink::~StreamingSink() {
   if (spill_file_) std::fclose(spill_file_);
 }
 
+static_assert(sizeof(RequestRecord) == 104, "a field added to RequestRecord: add it to StreamingSink::Slot");
+
+StreamingSink::Slot StreamingSink::pack(const RequestRecord& r, bool ended, bool was_wide) {
+  Slot s;
+  s.arrival_s = r.arrival_s;
+  s.admitted_s = r.admitted_s;
+  s.first_token_s = r.first_token_s;
+  s.finished_s = r.finished_s;
+  s.kv_transfer_s = r.kv_transfer_s;
+  s.prompt_tokens = static_cast<std::int32_t>(r.prompt_tokens);
+  s.output_tokens = static_cast<std::int32_t>(r.output_tokens);
+  s.replica = r.replica;
+  s.prefill_replica = r.prefill_replica;
+  s.cached_tokens = static_cast<std::int32_t>(r.cached_tokens);
+  s.priority = static_cast<std::int16_t>(r.priority);
+  s.retries = static_cast<std::uint8_t>(r.retries);
+  s.flags = static_cast<std::uint8_t>((ended ? Slot::kEnded : 0) | (r.rejected ? Slot::kRejected : 0) |
+                                      (r.failed ? Slot::kFailed : 0));
+  const bool fits = s.prompt_tokens == r.prompt_tokens && s.output_tokens == r.output_tokens &&
+                    s.cached_tokens == r.cached_tokens && s.priority == r.priority && s.retries == r.retries;
+  if (!fits) {
+    s.flags |= Slot::kWide;
+    wide_[r.id] = r;
+  } else if (was_wide) {
+    wide_.erase(r.id);
+  }
+  return s;
+}
+
+RequestRecord StreamingSink::unpack(const Slot& s, std::uint64_t id) {
+  if (s.flags & Slot::kWide) {
+    const auto it = wide_.find(id);
+    if (it == wide_.end()) throw std::logic_error(fmt::format("StreamingSink: the record of request {} lost", id));
+    RequestRecord r = it->second;
+    wide_.erase(it);
+    return r;
+  }
+  RequestRecord r;
+  r.id = id;
+  r.arrival_s = s.arrival_s;
+  r.prompt_tokens = s.prompt_tokens;
+  r.output_tokens = s.output_tokens;
+  r.replica = s.replica;
+  r.admitted_s = s.admitted_s;
+  r.first_token_s = s.first_token_s;
+  r.finished_s = s.finished_s;
+  r.rejected = (s.flags & Slot::kRejected) != 0;
+  r.prefill_replica = s.prefill_replica;
+  r.kv_transfer_s = s.kv_transfer_s;
+  r.priority = s.priority;
+  r.cached_tokens = s.cached_tokens;
+  r.retries = s.retries;
+  r.failed = (s.flags & Slot::kFailed) != 0;
+  return r;
+}
+
 void StreamingSink::arrived(const RequestRecord& r) {
   if (r.id != base_id_ + window_.size())
     throw std::logic_error(fmt::format("StreamingSink: request {} arrived, expected {}", r.id,
                                        base_id_ + window_.size()));
-  window_.push_back({r, false});
+  window_.push_back(pack(r, false, false));
   max_window_ = std::max(max_window_, window_.size() + static_cast<std::size_t>(held_on_disk_));
   ++arrived_;
   last_s_ = std::max(last_s_, r.arrival_s);
@@ -445,16 +501,14 @@ void StreamingSink::ended(const RequestRecord& r) {
     if (r.id >= base_id_ + window_.size())
       throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
     Slot& slot = window_[static_cast<std::size_t>(r.id - base_id_)];
-    slot.rec = r;
-    slot.ended = true;
+    slot = pack(r, true, (slot.flags & Slot::kWide) != 0);
     if (segments_.empty()) pop_ended_front();
     return;
   }
   const auto it = holes_.find(r.id);
-  if (it == holes_.end() || it->second.slot.ended)
+  if (it == holes_.end() || it->second.slot.ended())
     throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
-  it->second.slot.rec = r;
-  it->second.slot.ended = true;
+  it->second.slot = pack(r, true, (it->second.slot.flags & Slot::kWide) != 0);
   const std::uint64_t number = it->second.segment;
   if (--segments_[static_cast<std::size_t>(number - segment_base_)].open == 0 && number == segment_base_) {
     drain(false);
@@ -463,8 +517,8 @@ void StreamingSink::ended(const RequestRecord& r) {
 }
 
 void StreamingSink::pop_ended_front() {
-  while (!window_.empty() && window_.front().ended) {
-    process(window_.front().rec);
+  while (!window_.empty() && window_.front().ended()) {
+    process(unpack(window_.front(), base_id_));
     window_.pop_front();
     ++base_id_;
   }
@@ -496,8 +550,8 @@ void StreamingSink::spill() {
     throw WriteError(fmt::format("cannot seek the spill file: {}", std::strerror(errno)));
   for (std::size_t i = 0; i < n; ++i) {
     const Slot& slot = window_[i];
-    if (!slot.ended) {
-      holes_.emplace(slot.rec.id, Hole{slot, number});
+    if (!slot.ended()) {
+      holes_.emplace(base_id_ + i, Hole{slot, number});
       ++seg.open;
     }
     buf.push_back(slot);
@@ -508,7 +562,7 @@ void StreamingSink::spill() {
     }
   }
   spill_end_ += static_cast<long>(n * sizeof(Slot));
-  window_.erase(window_.begin(), window_.begin() + static_cast<std::ptrdiff_t>(n));
+  window_.drop_front(n);
   base_id_ += n;
   held_on_disk_ += n;
   spilled_ += n;
@@ -528,14 +582,16 @@ void StreamingSink::drain(bool all) {
       if (std::fread(buf.data(), sizeof(Slot), k, spill_file_) != k)
         throw WriteError(fmt::format("cannot read back the spill file: {}",
                                      std::ferror(spill_file_) ? std::strerror(errno) : "short read"));
-      for (Slot& slot : buf) {
-        if (!slot.ended) {
-          const auto h = holes_.find(slot.rec.id);
+      for (std::size_t j = 0; j < k; ++j) {
+        Slot& slot = buf[j];
+        const std::uint64_t id = seg.first_id + done + j;
+        if (!slot.ended()) {
+          const auto h = holes_.find(id);
           if (h == holes_.end()) throw std::logic_error("StreamingSink: a spilled request lost");
           slot = h->second.slot;
           holes_.erase(h);
         }
-        process(slot.rec);
+        process(unpack(slot, id));
       }
       done += k;
     }
@@ -565,7 +621,7 @@ void StreamingSink::finish(double end_s) {
   finished_ = true;
   last_s_ = std::max(last_s_, end_s);
   drain(true);
-  for (const Slot& slot : window_) process(slot.rec);
+  for (std::size_t i = 0; i < window_.size(); ++i) process(unpack(window_[i], base_id_ + i));
   window_.clear();
   if (file_) file_->maybe_flush();
 }

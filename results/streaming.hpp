@@ -23,6 +23,7 @@
 #include "results/quantiles.hpp"
 #include "results/record_sink.hpp"
 #include "results/records.hpp"
+#include "results/ring_buffer.hpp"
 #include "results/summary.hpp"
 #include "results/timeseries.hpp"
 #include "results/window.hpp"
@@ -168,7 +169,7 @@ struct StreamingOptions {
   // this many requests held in memory, the oldest half goes to an unlinked temporary file (in $TMPDIR, or /tmp)
   // and comes back, in order, once the requests it still waits for have ended; the outputs are the same bytes.
   // 0: never (everything held in memory).
-  std::size_t spill_after = std::size_t{1} << 18;
+  std::size_t spill_after = (std::size_t{1} << 18) - 1;
 };
 
 class StreamingSink final : public RecordSink {
@@ -200,10 +201,22 @@ class StreamingSink final : public RecordSink {
   std::uint64_t requests_csv_bytes() const { return file_ ? file_->bytes() : 0; }
 
  private:
-  struct Slot {
-    RequestRecord rec;
-    bool ended = false;
+  // A request's record as the window holds it, in one cache line (its id is its place; the window of a large
+  // fleet holds hundreds of thousands, written in an order far from the one they are read in). A record whose
+  // numbers do not fit these widths (a prompt of 2^31 tokens or more, a priority class over 32,767, more than 255
+  // retries) is kept whole in wide_, by id, and its slot says so: what comes out is always the record that went in.
+  struct alignas(64) Slot {
+    double arrival_s = 0.0, admitted_s = 0.0, first_token_s = 0.0, finished_s = 0.0, kv_transfer_s = 0.0;
+    std::int32_t prompt_tokens = 0, output_tokens = 0, replica = 0, prefill_replica = 0, cached_tokens = 0;
+    std::int16_t priority = 0;
+    std::uint8_t retries = 0;
+    std::uint8_t flags = 0;  // kEnded, kRejected, kFailed, kWide
+    static constexpr std::uint8_t kEnded = 1, kRejected = 2, kFailed = 4, kWide = 8;
+    bool ended() const { return (flags & kEnded) != 0; }
   };
+  static_assert(sizeof(Slot) == 64);
+  Slot pack(const RequestRecord& r, bool ended, bool was_wide);
+  RequestRecord unpack(const Slot& slot, std::uint64_t id);  // (a wide record leaves wide_)
   // A run of ids [first_id, first_id + count) written to the spill file at `offset`; `open` of them had not ended.
   struct Segment {
     std::uint64_t first_id = 0, count = 0;
@@ -219,11 +232,12 @@ class StreamingSink final : public RecordSink {
   void drain(bool all);
   void pop_ended_front();
   StreamingOptions o_;
-  std::deque<Slot> window_;     // ids [base_id_, base_id_ + size) in memory
+  RingBuffer<Slot> window_;     // ids [base_id_, base_id_ + size) in memory
   std::uint64_t base_id_ = 0;
   std::deque<Segment> segments_;  // spilled, older than window_; segments_[0] has number segment_base_
   std::uint64_t segment_base_ = 0;
   std::unordered_map<std::uint64_t, Hole> holes_;
+  std::unordered_map<std::uint64_t, RequestRecord> wide_;
   std::FILE* spill_file_ = nullptr;
   long spill_end_ = 0;
   std::uint64_t spilled_ = 0, held_on_disk_ = 0;

@@ -388,3 +388,62 @@ TEST_CASE("a spilling window gives the same outputs for any order of ends, unfin
   }
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("the window gives back records whose numbers do not fit its one-line slot, in memory and spilled",
+          "[streaming][spill]") {
+  // The window packs a record into 64 bytes (32-bit token counts, a 16-bit priority, 8-bit retries); a record that
+  // does not fit is kept whole beside it. Some records here are wide when they arrive and narrow when they end, some
+  // the other way round, some both, some never end.
+  std::mt19937_64 rng(5);
+  std::exponential_distribution<double> late(1.0 / 2.0);
+  struct Event {
+    double t;
+    bool end;
+    RequestRecord r;
+  };
+  std::vector<Event> events;
+  std::vector<RequestRecord> last(3000);  // each request's final record: what requests.csv must show
+  for (std::uint64_t i = 0; i < last.size(); ++i) {
+    RequestRecord a;
+    a.id = i;
+    a.arrival_s = 0.01 * static_cast<double>(i);
+    a.prompt_tokens = i % 50 == 0 ? std::int64_t{3'000'000'000} + static_cast<std::int64_t>(i) : 100 + static_cast<std::int64_t>(i % 7);
+    a.output_tokens = i % 70 == 0 ? std::int64_t{1} << 40 : 10;
+    a.priority = i % 30 == 0 ? 40000 + static_cast<int>(i) : static_cast<int>(i % 3);
+    a.cached_tokens = i % 45 == 0 ? -(std::int64_t{1} << 33) : 0;  // wide at arrival, narrow at its end
+    events.push_back({a.arrival_s, false, a});
+    last[i] = a;
+    if (i % 37 == 5) continue;  // never ends
+    RequestRecord e = a;
+    e.replica = static_cast<int>(i % 5);
+    e.prefill_replica = i % 11 == 0 ? -7 : -1;
+    e.admitted_s = a.arrival_s + 0.002;
+    e.first_token_s = e.admitted_s + 0.03;
+    e.finished_s = e.first_token_s + late(rng);
+    e.kv_transfer_s = i % 11 == 0 ? 1e-7 * static_cast<double>(i) : -1.0;
+    e.cached_tokens = i % 45 == 0 ? 64 : (i % 40 == 0 ? std::int64_t{5'000'000'000} : 32);  // narrow, or now wide
+    e.retries = i % 90 == 0 ? 300 + static_cast<int>(i) : static_cast<int>(i % 2);
+    e.failed = i % 90 == 0;
+    e.rejected = i % 90 == 0 || i % 53 == 0;
+    events.push_back({e.finished_s, true, e});
+    last[i] = e;
+  }
+  std::stable_sort(events.begin(), events.end(), [](const Event& a, const Event& b) { return a.t < b.t; });
+  const std::string want = requests_csv(last, true, true, true);
+  const std::string dir = test::temp_dir("streaming-wide");
+  std::filesystem::create_directories(dir);
+  for (std::size_t after : {0, 3, 100}) {
+    CAPTURE(after);
+    StreamingOptions so;
+    so.requests_csv_path = dir + "/requests.csv";
+    so.with_priority = so.with_cached_tokens = so.with_retries = true;
+    so.spill_after = after;
+    StreamingSink sink(so);
+    for (const Event& e : events) e.end ? sink.ended(e.r) : sink.arrived(e.r);
+    sink.finish(100.0);
+    sink.commit_requests_csv();
+    CHECK((after == 0) == (sink.spilled_requests() == 0));
+    CHECK(test::read_file(so.requests_csv_path) == want);
+  }
+  std::filesystem::remove_all(dir);
+}
