@@ -8,15 +8,32 @@ namespace tf {
 // workload through the router, the queues and the replicas (and, with disaggregated serving, the KV transfer),
 // gathering where it stands; its row in requests.csv is made from it once, when it ends (sim/replica/request_row.hpp).
 struct Request {
+  // (The fields are ordered by size, 8-byte ones first, so that no padding is left between them: a request is copied
+  // and moved along queues and batches, and on a large fleet hundreds of thousands are in flight at once.)
   std::uint64_t id = 0;
   double arrival_s = 0.0;
   std::int64_t prompt_tokens = 0;
   std::int64_t output_tokens = 0;  // >= 1: the first output token comes out of the prefill iteration
   // Prefix blocks of the prompt (Mooncake traces: 512-token blocks; equal ids = shared prefix); empty when unknown.
   std::vector<std::int64_t> hash_ids{};
-  // Sessions: the visit this question belongs to (0, 1, 2, ... in order of arrival) and its place in it (1 = the
-  // visit's first question); 0 and 0 outside sessions.
+  // Sessions: the visit this question belongs to (0, 1, 2, ... in order of arrival); `turn` below is its place in it.
   std::uint64_t session = 0;
+  // Trace replay: the line of the row it came from (0 otherwise), for errors that name it.
+  std::uint64_t trace_line = 0;
+  // A request preempted by a replica (paged KV cache, recompute) goes back to a queue with what it had done:
+  // its answer so far (recomputed with the prompt when it runs again), its first admission and first token.
+  std::int64_t generated_before = 0;
+  double admitted_s = -1.0;
+  double first_token_s = -1.0;
+  // Where it ended up: the end of the iteration that produced its last token (-1: not finished); with disaggregated
+  // serving, how long its KV cache took to move from its prefill replica (and `replica`, `prefill_replica` and
+  // `rejected` below: the replica that served it (that decoded it, with disaggregated serving; -1: none), the one
+  // that ran its prefill, whether admission control turned it away).
+  double finished_s = -1.0;
+  double kv_transfer_s = -1.0;
+  // Prefix caching: the prompt tokens found in the replica's prefix cache at its first admission (not prefilled).
+  std::int64_t cached_tokens = 0;
+  // Sessions: its place in its visit (1 = the visit's first question); 0 outside sessions.
   int turn = 0;
   // Sessions whose prompts carry the conversation so far (workload.session.carry_context): the turn at which the
   // conversation this prompt repeats begins (1, unless the oldest part was dropped to fit the window: then this
@@ -25,39 +42,27 @@ struct Request {
   // Priority class for the priority queue order: 0 is the most urgent, then 1, 2, ... (from the workload's
   // priority shares or a trace's priority column; 0 otherwise).
   int priority = 0;
-  // Trace replay: the line of the row it came from (0 otherwise), for errors that name it.
-  std::uint64_t trace_line = 0;
+  int replica = -1;
+  int prefill_replica = -1;
+  // [failures]: how many times a replica failed under it while it ran (each time it was retried elsewhere, its KV
+  // lost), and (`failed` below) whether it was given up (more retries than failures.max_retries): never served, an
+  // SLO miss.
+  int retries = 0;
+  // Where its KV cache is when it joins a replica's queue: nowhere (its prefill computes it: a new request, or
+  // one preempted with recompute), in host memory (preempted with swap: copied back over PCIe before it runs
+  // again), or already on the replica's GPUs (disaggregated serving: moved there from a prefill replica).
+  enum class Kv : std::uint8_t { none, host, device };
+  Kv kv = Kv::none;
   // Longer than the model's context window: cut to it (workload.over_context = "cut"), or, with "drop", turned away
   // when it arrives.
   bool context_cut = false;
   bool over_context = false;
-  // A request preempted by a replica (paged KV cache, recompute) goes back to a queue with what it had done:
-  // its answer so far (recomputed with the prompt when it runs again), its first admission and first token.
-  std::int64_t generated_before = 0;
-  double admitted_s = -1.0;
-  double first_token_s = -1.0;
-  // Where its KV cache is when it joins a replica's queue: nowhere (its prefill computes it: a new request, or
-  // one preempted with recompute), in host memory (preempted with swap: copied back over PCIe before it runs
-  // again), or already on the replica's GPUs (disaggregated serving: moved there from a prefill replica).
-  enum class Kv { none, host, device };
-  Kv kv = Kv::none;
   // Disaggregated serving, on its way through a prefill replica: only its prompt and first token run there.
   bool prefill_only = false;
-  // Where it ended up: the replica that served it (that decoded it, with disaggregated serving; -1: none), the end
-  // of the iteration that produced its last token (-1: not finished), whether admission control turned it away,
-  // and with disaggregated serving the replica that ran its prefill and how long its KV cache took to move.
-  int replica = -1;
-  double finished_s = -1.0;
   bool rejected = false;
-  int prefill_replica = -1;
-  double kv_transfer_s = -1.0;
-  // Prefix caching: the prompt tokens found in the replica's prefix cache at its first admission (not prefilled).
-  std::int64_t cached_tokens = 0;
-  // [failures]: how many times a replica failed under it while it ran (each time it was retried elsewhere, its KV
-  // lost), and whether it was given up (more retries than failures.max_retries): never served, an SLO miss.
-  int retries = 0;
   bool failed = false;
 };
+static_assert(sizeof(Request) == 152, "Request: keep the fields ordered by size, without padding");
 
 // Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill
 // replica.
