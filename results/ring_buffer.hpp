@@ -23,6 +23,11 @@ class RingBuffer {
     items_[(head_ + size_) & mask_] = item;
     ++size_;
   }
+  // Makes room for one more at the back and returns it, as it was (for the caller to fill).
+  T& push_back_slot() {
+    if (size_ == items_.size()) grow();
+    return items_[(head_ + size_++) & mask_];
+  }
   void pop_front() { drop_front(1); }
   void drop_front(std::size_t n) {
     head_ = (head_ + n) & mask_;

@@ -11,6 +11,9 @@
 
 #include <fmt/format.h>
 #include <unistd.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "io/csv.hpp"
 
@@ -428,7 +431,7 @@ StreamingSink::~StreamingSink() {
 
 static_assert(sizeof(RequestRecord) == 104, "a field added to RequestRecord: add it to StreamingSink::Slot");
 
-StreamingSink::Slot StreamingSink::pack(const RequestRecord& r, bool ended, bool was_wide) {
+StreamingSink::Slot StreamingSink::pack(const RequestRecord& r, bool ended) {
   Slot s;
   s.arrival_s = r.arrival_s;
   s.admitted_s = r.admitted_s;
@@ -449,7 +452,7 @@ StreamingSink::Slot StreamingSink::pack(const RequestRecord& r, bool ended, bool
   if (!fits) {
     s.flags |= Slot::kWide;
     wide_[r.id] = r;
-  } else if (was_wide) {
+  } else if (!wide_.empty()) {
     wide_.erase(r.id);
   }
   return s;
@@ -482,11 +485,25 @@ RequestRecord StreamingSink::unpack(const Slot& s, std::uint64_t id) {
   return r;
 }
 
+// A slot is written whole (one cache line) with non-temporal stores: its line is neither read first nor kept in
+// cache. It is read again only once every older request has ended, seconds later on a large fleet, when it would have
+// left the cache anyway; kept, the window's lines would push out the replicas' state, which is read again soon.
+void StreamingSink::store(Slot& to, const Slot& from) {
+#if defined(__SSE2__)
+  static_assert(alignof(Slot) == 64 && sizeof(Slot) == 64);
+  const auto* src = reinterpret_cast<const __m128i*>(&from);
+  auto* dst = reinterpret_cast<__m128i*>(&to);
+  for (int i = 0; i < 4; ++i) _mm_stream_si128(dst + i, _mm_load_si128(src + i));
+#else
+  to = from;
+#endif
+}
+
 void StreamingSink::arrived(const RequestRecord& r) {
   if (r.id != base_id_ + window_.size())
     throw std::logic_error(fmt::format("StreamingSink: request {} arrived, expected {}", r.id,
                                        base_id_ + window_.size()));
-  window_.push_back(pack(r, false, false));
+  store(window_.push_back_slot(), pack(r, false));
   max_window_ = std::max(max_window_, window_.size() + static_cast<std::size_t>(held_on_disk_));
   ++arrived_;
   last_s_ = std::max(last_s_, r.arrival_s);
@@ -501,14 +518,14 @@ void StreamingSink::ended(const RequestRecord& r) {
     if (r.id >= base_id_ + window_.size())
       throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
     Slot& slot = window_[static_cast<std::size_t>(r.id - base_id_)];
-    slot = pack(r, true, (slot.flags & Slot::kWide) != 0);
+    store(slot, pack(r, true));
     if (segments_.empty()) pop_ended_front();
     return;
   }
   const auto it = holes_.find(r.id);
   if (it == holes_.end() || it->second.slot.ended())
     throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
-  it->second.slot = pack(r, true, (it->second.slot.flags & Slot::kWide) != 0);
+  it->second.slot = pack(r, true);
   const std::uint64_t number = it->second.segment;
   if (--segments_[static_cast<std::size_t>(number - segment_base_)].open == 0 && number == segment_base_) {
     drain(false);

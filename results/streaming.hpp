@@ -215,7 +215,8 @@ class StreamingSink final : public RecordSink {
     bool ended() const { return (flags & kEnded) != 0; }
   };
   static_assert(sizeof(Slot) == 64);
-  Slot pack(const RequestRecord& r, bool ended, bool was_wide);
+  Slot pack(const RequestRecord& r, bool ended);
+  static void store(Slot& to, const Slot& from);
   RequestRecord unpack(const Slot& slot, std::uint64_t id);  // (a wide record leaves wide_)
   // A run of ids [first_id, first_id + count) written to the spill file at `offset`; `open` of them had not ended.
   struct Segment {
