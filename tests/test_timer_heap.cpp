@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <limits>
 #include <random>
 #include <vector>
 
@@ -109,4 +110,23 @@ TEST_CASE("the timer heap replaces, cancels and refuses an empty pop", "[timer_h
   h.cancel(1);  // nothing pending: no-op
   CHECK(h.empty());
   CHECK_THROWS_AS(h.pop(), std::logic_error);
+}
+
+TEST_CASE("the timer heap orders negative times, zero of either sign and huge ones as doubles do, and refuses NaN",
+          "[timer_heap]") {
+  // Its comparisons are on the times' bits as integers: every sign and magnitude must order as the doubles do, and
+  // -0 tie with +0 (by the order set).
+  const std::vector<double> times{3.0, -0.0, 1e300, -2.5, 0.0, -1e-300, 5e-324, -1e300, 0.5,
+                                  std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
+  TimerHeap h(times.size());
+  for (std::size_t i = 0; i < times.size(); ++i) h.set(i, times[i]);
+  std::vector<std::size_t> want(times.size());
+  for (std::size_t i = 0; i < want.size(); ++i) want[i] = i;
+  std::stable_sort(want.begin(), want.end(), [&](std::size_t a, std::size_t b) { return times[a] < times[b]; });
+  for (std::size_t w : want) {
+    const TimerHeap::Entry e = h.pop();
+    CHECK(e.owner == w);
+  }
+  CHECK_THROWS_AS(h.set(0, std::numeric_limits<double>::quiet_NaN()), std::logic_error);
+  CHECK(h.empty());
 }
