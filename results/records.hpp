@@ -7,6 +7,7 @@
 
 namespace tf {
 
+// (A field added here must be added to the streaming window's slot too: StreamingSink::Slot, results/streaming.hpp.)
 struct RequestRecord {
   std::uint64_t id = 0;
   double arrival_s = 0.0;

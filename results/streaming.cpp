@@ -517,8 +517,15 @@ void StreamingSink::ended(const RequestRecord& r) {
   if (r.id >= base_id_) {
     if (r.id >= base_id_ + window_.size())
       throw std::logic_error(fmt::format("StreamingSink: request {} ended, not in flight", r.id));
-    Slot& slot = window_[static_cast<std::size_t>(r.id - base_id_)];
-    store(slot, pack(r, true));
+    if (r.id == base_id_ && segments_.empty()) {  // the oldest: processed now, its slot not written
+      if (!wide_.empty()) wide_.erase(r.id);
+      process(r);
+      window_.pop_front();
+      ++base_id_;
+      pop_ended_front();
+      return;
+    }
+    store(window_[static_cast<std::size_t>(r.id - base_id_)], pack(r, true));
     if (segments_.empty()) pop_ended_front();
     return;
   }
@@ -559,11 +566,21 @@ void StreamingSink::spill() {
     }
   }
   const std::size_t n = window_.size() / 2;
-  Segment seg{base_id_, n, spill_end_, 0};
+  const auto bytes = static_cast<long>(n * sizeof(Slot));
+  Segment seg{base_id_, n, spill_end_, bytes, 0};
+  for (auto it = free_frames_.rbegin(); it != free_frames_.rend(); ++it)
+    if (it->second >= bytes) {
+      seg.offset = it->first;
+      seg.frame = it->second;
+      free_frames_.erase(std::next(it).base());
+      break;
+    }
+  if (seg.offset == spill_end_) spill_end_ += bytes;
+  max_spill_end_ = std::max(max_spill_end_, spill_end_);
   const std::uint64_t number = segment_base_ + segments_.size();
   std::vector<Slot> buf;
   buf.reserve(std::min<std::size_t>(n, 4096));
-  if (std::fseek(spill_file_, spill_end_, SEEK_SET) != 0)
+  if (std::fseek(spill_file_, seg.offset, SEEK_SET) != 0)
     throw WriteError(fmt::format("cannot seek the spill file: {}", std::strerror(errno)));
   for (std::size_t i = 0; i < n; ++i) {
     const Slot& slot = window_[i];
@@ -578,7 +595,6 @@ void StreamingSink::spill() {
       buf.clear();
     }
   }
-  spill_end_ += static_cast<long>(n * sizeof(Slot));
   window_.drop_front(n);
   base_id_ += n;
   held_on_disk_ += n;
@@ -613,10 +629,14 @@ void StreamingSink::drain(bool all) {
       done += k;
     }
     held_on_disk_ -= seg.count;
+    free_frames_.emplace_back(seg.offset, seg.frame);
     segments_.pop_front();
     ++segment_base_;
   }
-  if (segments_.empty()) spill_end_ = 0;  // the file is reused from its start
+  if (segments_.empty()) {  // the file is reused from its start
+    spill_end_ = 0;
+    free_frames_.clear();
+  }
 }
 
 void StreamingSink::process(const RequestRecord& r) {
@@ -640,6 +660,8 @@ void StreamingSink::finish(double end_s) {
   drain(true);
   for (std::size_t i = 0; i < window_.size(); ++i) process(unpack(window_[i], base_id_ + i));
   window_.clear();
+  if (!wide_.empty() || !holes_.empty())
+    throw std::logic_error(fmt::format("StreamingSink: {} records left over", wide_.size() + holes_.size()));
   if (file_) file_->maybe_flush();
 }
 

@@ -198,6 +198,7 @@ class StreamingSink final : public RecordSink {
   // (a spilled segment comes back once all its requests have ended, so spilling holds a few more).
   std::size_t max_window() const { return max_window_; }
   std::uint64_t spilled_requests() const { return spilled_; }  // requests that went through the spill file
+  std::uint64_t spill_file_bytes() const { return static_cast<std::uint64_t>(max_spill_end_); }  // its largest size
   std::uint64_t requests_csv_bytes() const { return file_ ? file_->bytes() : 0; }
 
  private:
@@ -221,7 +222,7 @@ class StreamingSink final : public RecordSink {
   // A run of ids [first_id, first_id + count) written to the spill file at `offset`; `open` of them had not ended.
   struct Segment {
     std::uint64_t first_id = 0, count = 0;
-    long offset = 0;
+    long offset = 0, frame = 0;  // where in the file, and the bytes of the place it took there (at least its own)
     std::size_t open = 0;
   };
   struct Hole {  // a spilled request that had not ended: its latest record, and its segment's number
@@ -240,7 +241,11 @@ class StreamingSink final : public RecordSink {
   std::unordered_map<std::uint64_t, Hole> holes_;
   std::unordered_map<std::uint64_t, RequestRecord> wide_;
   std::FILE* spill_file_ = nullptr;
-  long spill_end_ = 0;
+  long spill_end_ = 0, max_spill_end_ = 0;
+  // Places in the spill file that segments read back have freed (offset, bytes), the latest last: a new segment
+  // takes the latest one that holds it (its pages most likely still in the page cache), so that the file stays as
+  // large as the most held at once, instead of growing with every segment while one is still out.
+  std::vector<std::pair<long, long>> free_frames_;
   std::uint64_t spilled_ = 0, held_on_disk_ = 0;
   std::size_t arrived_ = 0, max_window_ = 0;
   double last_s_ = 0.0;

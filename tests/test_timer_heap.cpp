@@ -116,7 +116,7 @@ TEST_CASE("the timer heap orders negative times, zero of either sign and huge on
           "[timer_heap]") {
   // Its comparisons are on the times' bits as integers: every sign and magnitude must order as the doubles do, and
   // -0 tie with +0 (by the order set).
-  const std::vector<double> times{3.0, -0.0, 1e300, -2.5, 0.0, -1e-300, 5e-324, -1e300, 0.5,
+  const std::vector<double> times{3.0, 0.0, 1e300, -2.5, -0.0, -1e-300, 5e-324, -1e300, 0.5,
                                   std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
   TimerHeap h(times.size());
   for (std::size_t i = 0; i < times.size(); ++i) h.set(i, times[i]);

@@ -62,7 +62,9 @@ struct Request {
   bool rejected = false;
   bool failed = false;
 };
-static_assert(sizeof(Request) == 152, "Request: keep the fields ordered by size, without padding");
+// 12 fields of 8 bytes, the vector, 6 of 4 bytes and 6 of one byte (padded to 8): no padding between them.
+static_assert(sizeof(Request) == 12 * 8 + sizeof(std::vector<std::int64_t>) + 6 * 4 + 8,
+              "Request: keep the fields ordered by size, without padding");
 
 // Output tokens the request produces where it runs now: its whole answer, or only the first token on a prefill
 // replica.

@@ -99,8 +99,9 @@ int run_command(const RunCommand& cmd) {
   sink.finish(result.totals.simulated_s);
   end_progress_line();
   const double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock (at most {} requests held at once)",
-               result.arrived, result.totals.simulated_s, wall_s, sink.max_window());
+  spdlog::info("run: {} requests, {:.3f} s simulated in {:.3f} s wall-clock (at most {} requests held at once, {} "
+               "through the spill file)",
+               result.arrived, result.totals.simulated_s, wall_s, sink.max_window(), sink.spilled_requests());
   Summary summary = sink.summary().summary(s.name, s.seed, result.totals);
   summary.pools = pool_summaries(result);
   if (summary.requests_unfinished > 0) {

@@ -69,9 +69,9 @@ class TimerHeap {
   // A double's bits as an unsigned integer that orders as the double does (-0 taken as +0, which compare equal):
   // positive ones with the sign bit set, negative ones with every bit flipped.
   static std::uint64_t order_key(double t) {
-    t += 0.0;  // -0 becomes +0
     std::uint64_t bits = 0;
     std::memcpy(&bits, &t, sizeof bits);
+    if ((bits << 1) == 0) bits = 0;  // -0 is +0 (on the bits: whatever the rounding mode or the compiler's flags)
     return bits >> 63 ? ~bits : bits | (std::uint64_t{1} << 63);
   }
   void place(std::uint32_t i, const Entry& e) {

@@ -4,6 +4,7 @@
 // event loop, event_loop.cpp). Its services are the dispatcher (arrivals to replicas: routing, admission, central
 // queue; dispatcher.cpp) and, with disaggregated serving, the KV mover (kv_transfer.cpp), whose transfers are
 // SimGrid communications over the platform's network. The set-up is in engine.cpp. Internal to sim/engine/.
+#include <cmath>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -279,7 +280,11 @@ struct World {
   // Closed loop: an answer ended or a question was turned away; the source looks again at its next question.
   void wake_source();
   // Sets a timer for replica `who` (or kSource) at `t`, replacing its pending one; cancel_timer drops it.
-  void set_timer(int who, double t) { timers.set(static_cast<std::size_t>(who + 1), t); }
+  // A time that is not a number is an internal error: it stops the run with that error (not a crash).
+  void set_timer(int who, double t) {
+    if (std::isnan(t)) return fail("internal error: a timer at NaN (owner " + std::to_string(who) + ")");
+    timers.set(static_cast<std::size_t>(who + 1), t);
+  }
   void cancel_timer(int who) { timers.cancel(static_cast<std::size_t>(who + 1)); }
   // Wakes every replica: to see that the arrivals have ended, or that the run stops (an error or an interrupt:
   // then the KV moves under way are cancelled, and not waited for).
